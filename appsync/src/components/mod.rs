@@ -108,6 +108,15 @@ pub(crate) fn encode_struct<T: Serialize>(component: ComponentId, value: &T) -> 
     value.tls_serialize_detached().map_err(|e| Error::Encode { component, reason: e.to_string() })
 }
 
+/// Encodes a TLS-PL struct, panicking on failure: for tests and fixtures only.
+#[doc(hidden)]
+pub fn encode_struct_for_tests<T: Serialize>(component: ComponentId, value: &T) -> Vec<u8> {
+    match encode_struct(component, value) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The TLS-PL `bool` of room-policy-03 (`enum { false(0), true(1) } bool;`); any other byte is
 /// a decoding error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]

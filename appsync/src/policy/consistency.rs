@@ -75,8 +75,12 @@ pub fn role_constraints(before: &RoomState, after: &RoomState) -> Result<(), Ref
     Ok(())
 }
 
-/// The invariants on the state after a commit (see the module documentation).
-pub fn invariants(before: &RoomState, after: &RoomState, reduction: &Reduction) -> Result<(), Refusal> {
+/// A user removed or banned in this commit has no client left after it.
+pub fn removed_users_have_no_clients(
+    before: &RoomState,
+    after: &RoomState,
+    reduction: &Reduction,
+) -> Result<(), Refusal> {
     for change in reduction.participant_changes.iter().flatten() {
         let gone = match change {
             ParticipantChange::Removed { user, .. } => Some(user),
@@ -91,6 +95,11 @@ pub fn invariants(before: &RoomState, after: &RoomState, reduction: &Reduction) 
             }
         }
     }
+    Ok(())
+}
+
+/// The other invariants on the state after a commit (see the module documentation).
+pub fn invariants(after: &RoomState) -> Result<(), Refusal> {
     for (user, role) in after.participants.users() {
         if after.roles.role(role).is_none() {
             return Err(Refusal::new(Rule::UnknownRole(role)).on(user));

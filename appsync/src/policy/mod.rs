@@ -267,8 +267,9 @@ fn evaluate_steps(before: &RoomState, commit: &CommitDescription) -> Result<Room
     authorize::component_changes(before, &after, commit, &reduction)?;
     authorize::client_changes(before, &after, commit, &reduction)?;
     authorize::other_proposals(before, commit)?;
+    consistency::removed_users_have_no_clients(before, &after, &reduction)?;
     consistency::role_constraints(before, &after)?;
-    consistency::invariants(before, &after, &reduction)?;
+    consistency::invariants(&after)?;
     Ok(after)
 }
 
