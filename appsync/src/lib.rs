@@ -8,6 +8,8 @@
 //!
 //! - [`components`]: TLS-PL codecs of the components (protocol-06 §7.5–7.6, room-policy-03 §2–4).
 //! - [`reducer`]: from a commit's AppDataUpdate proposals to the new dictionary entries.
+//! - [`adapter`]: openmls glue, one code path for `MlsGroup` clients and the `PublicGroup` hub.
+//! - [`ops`]: client-side builders of user-level operations (invite, remove, ban, leave, …).
 //! - [`state`]: the decoded room state a decision is made against.
 //! - [`policy`]: the room-policy-03 engine and the user/client consistency rules.
 //! - [`presets`]: the Appendix A room types and a one-to-one room.
@@ -16,8 +18,10 @@
 //! Protocol versions: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-03 (-04 was not
 //! available to us), MLS app data as implemented by openmls 0.9 `extensions-draft`.
 
+pub mod adapter;
 pub mod components;
 pub mod error;
+pub mod ops;
 pub mod policy;
 pub mod presets;
 pub mod reducer;
