@@ -18,6 +18,8 @@
 //! The crate does no I/O; the delivery service never needs it (it never sees plaintext), the
 //! clients and the interop suite do.
 
+#![deny(missing_docs)]
+
 pub mod builder;
 mod cbor;
 mod codec;

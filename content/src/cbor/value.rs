@@ -7,7 +7,7 @@ use crate::error::{ContentError, Violation};
 
 /// Any CBOR data item, kept in a form that encodes deterministically.
 ///
-/// Maps keep their entries as pairs; [`Value::encode`] writes them sorted bytewise by encoded
+/// Maps keep their entries as pairs; [`Value::to_cbor`] writes them sorted bytewise by encoded
 /// key (RFC 8949 §4.2.1) whatever order they were built in, and decoding accepts only that order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
