@@ -12,12 +12,17 @@
 //! 4. the caller merges only if the verdict is `Allowed`.
 //!
 //! A committer can run step 3 on its own pending commit before sending it.
+//!
+//! A standalone proposal (not part of a commit) is checked with [`check_public_proposal`] before
+//! the hub stores and forwards it.
 
 use openmls::prelude::tls_codec::{Deserialize, DeserializeBytes, Serialize, VLBytes};
 use openmls::prelude::*;
 
 use crate::error::Error;
-use crate::policy::{evaluate, Actor, CommitDescription, OtherProposal, Proposed, Verdict};
+use crate::policy::{
+    evaluate, evaluate_proposal, Actor, CommitDescription, OtherProposal, ProposalKind, Proposed, Verdict,
+};
 use crate::reducer;
 use crate::state::{dictionary_of, RoomState};
 use crate::uri::ClientUri;
@@ -65,12 +70,14 @@ fn external_sender_identity(group: &PublicGroup, index: &SenderExtensionIndex) -
     Ok(identity_of(&credential))
 }
 
-/// The actor behind a proposal or commit sender.
+/// The actor behind a proposal or commit sender. `committer` is the commit's committer, which
+/// is the proposer of the proposals an external commit carries inline (`None` for standalone
+/// proposals, which never have that sender).
 fn actor_of(
     group: &PublicGroup,
     sender: &Sender,
-    committer: &Actor,
-    proposal: Option<&Proposal>,
+    committer: Option<&Actor>,
+    proposal: &Proposal,
 ) -> Result<Actor, Error> {
     match sender {
         Sender::Member(index) => {
@@ -78,16 +85,47 @@ fn actor_of(
             Ok(Actor::Member(client_of(leaf.credential(), &|| format!("leaf {}", index.u32()))?))
         }
         Sender::External(index) => Ok(Actor::External { identity: external_sender_identity(group, index)? }),
-        Sender::NewMemberCommit => Ok(committer.clone()),
+        Sender::NewMemberCommit => {
+            committer.cloned().ok_or_else(|| Error::OpenMls("NewMemberCommit sender outside a commit".into()))
+        }
         Sender::NewMemberProposal => match proposal {
-            Some(Proposal::Add(add)) => {
-                Ok(Actor::NewMember(client_of(add.key_package().leaf_node().credential(), &|| {
-                    "new member proposal".into()
-                })?))
-            }
+            Proposal::Add(add) => Ok(Actor::NewMember(client_of(add.key_package().leaf_node().credential(), &|| {
+                "new member proposal".into()
+            })?)),
             _ => Err(Error::OpenMls("NewMemberProposal that is not an Add".into())),
         },
     }
+}
+
+/// A proposal by `sender`, as room policy sees it. `group` is the group the proposal applies to.
+fn proposed(
+    group: &PublicGroup,
+    sender: &Sender,
+    committer: Option<&Actor>,
+    proposal: &Proposal,
+) -> Result<Proposed<ProposalKind>, Error> {
+    let proposer = actor_of(group, sender, committer, proposal)?;
+    let item = match proposal {
+        Proposal::Add(add) => {
+            ProposalKind::Add(client_of(add.key_package().leaf_node().credential(), &|| "added client".into())?)
+        }
+        Proposal::Remove(remove) => {
+            let index = remove.removed();
+            let leaf = group.leaf(index).ok_or_else(|| Error::OpenMls(format!("no leaf {}", index.u32())))?;
+            ProposalKind::Remove(client_of(leaf.credential(), &|| format!("leaf {}", index.u32()))?)
+        }
+        Proposal::SelfRemove if matches!(proposer, Actor::Member(_)) => ProposalKind::SelfRemove,
+        Proposal::SelfRemove => return Err(Error::OpenMls(format!("SelfRemove by {}", proposer.describe()))),
+        Proposal::AppDataUpdate(adu) => ProposalKind::AppData((**adu).clone()),
+        Proposal::GroupContextExtensions(_) => ProposalKind::Other(OtherProposal::GroupContextExtensions),
+        Proposal::ReInit(_) => ProposalKind::Other(OtherProposal::ReInit),
+        Proposal::Update(_)
+        | Proposal::PreSharedKey(_)
+        | Proposal::ExternalInit(_)
+        | Proposal::AppEphemeral(_)
+        | Proposal::Custom(_) => ProposalKind::Ungoverned,
+    };
+    Ok(Proposed { proposer, item })
 }
 
 /// Describes a staged commit for the policy engine. `group` is the group *before* the commit,
@@ -106,38 +144,22 @@ pub fn describe_commit(
     };
     let mut out = CommitDescription::new(committer.clone());
     for qp in staged.queued_proposals() {
-        let proposal = qp.proposal();
-        let proposer = || actor_of(group, qp.sender(), &committer, Some(proposal));
-        match proposal {
-            Proposal::Add(add) => {
-                let client = client_of(add.key_package().leaf_node().credential(), &|| "added client".into())?;
-                out.adds.push(Proposed { proposer: proposer()?, item: client });
-            }
-            Proposal::Remove(remove) => {
-                let index = remove.removed();
-                let leaf = group.leaf(index).ok_or_else(|| Error::OpenMls(format!("no leaf {}", index.u32())))?;
-                let client = client_of(leaf.credential(), &|| format!("leaf {}", index.u32()))?;
-                out.removes.push(Proposed { proposer: proposer()?, item: client });
-            }
-            Proposal::SelfRemove => match proposer()? {
-                Actor::Member(client) => out.self_removes.push(client),
-                other => return Err(Error::OpenMls(format!("SelfRemove by {}", other.describe()))),
-            },
-            Proposal::AppDataUpdate(adu) => {
-                out.app_data.push(Proposed { proposer: proposer()?, item: (**adu).clone() })
-            }
-            Proposal::GroupContextExtensions(_) => {
-                out.other.push(Proposed { proposer: proposer()?, item: OtherProposal::GroupContextExtensions })
-            }
-            Proposal::ReInit(_) => out.other.push(Proposed { proposer: proposer()?, item: OtherProposal::ReInit }),
-            Proposal::Update(_)
-            | Proposal::PreSharedKey(_)
-            | Proposal::ExternalInit(_)
-            | Proposal::AppEphemeral(_)
-            | Proposal::Custom(_) => {}
-        }
+        let Proposed { proposer, item } = proposed(group, qp.sender(), Some(&committer), qp.proposal())?;
+        out.push(proposer, item);
     }
     Ok(out)
+}
+
+/// Hub side, for a standalone proposal (a proposal message that `PublicGroup::process_message`
+/// returned as `ProposalMessage` or `ExternalJoinProposalMessage`): decides, before the hub stores
+/// it with `PublicGroup::add_proposal` and fans it out, whether room policy lets its sender
+/// propose it ([`crate::policy::proposal`]). `Err(Error::NotAllowed)` means refuse the proposal;
+/// any other error means it cannot be attributed to a client. Clients can run the same check
+/// on `MlsGroup::public_group()`.
+pub fn check_public_proposal(group: &PublicGroup, proposal: &QueuedProposal) -> Result<(), Error> {
+    let before = room_state(group)?;
+    let proposed = proposed(group, proposal.sender(), None, proposal.proposal())?;
+    evaluate_proposal(&before, &proposed).map_err(Error::NotAllowed)
 }
 
 /// Decides on a staged commit: describe, evaluate against the state before, and check that the

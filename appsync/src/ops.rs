@@ -5,7 +5,8 @@
 //! travel in one commit. [`UserOperation`] collects them; the constructors here build them from
 //! the group's current state, and [`commit`] turns one into a commit (computing the new
 //! dictionary with the same reducer the receivers run). Leaving is different: a member cannot
-//! commit its own removal, so [`leave`] sends proposals for another member to commit.
+//! commit its own removal, so [`leave`] sends proposals (Remove or SelfRemove of its own leaf)
+//! for another member to commit.
 
 use openmls::prelude::*;
 use openmls_traits::signatures::Signer;
@@ -161,13 +162,30 @@ pub fn commit<P: OpenMlsProvider>(
         .map_err(openmls_err)
 }
 
+/// How a leaving client proposes the removal of its own leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveVia {
+    /// A Remove proposal naming its own leaf (RFC 9420).
+    Remove,
+    /// A SelfRemove proposal (0x000a); every leaf must support it in its capabilities.
+    SelfRemove,
+}
+
 /// Leave the room: proposes (to be committed by another member) the removal of one's user
-/// from the list and of all its clients, own leaf last. Returns the proposal messages to send.
+/// from the list and of all its clients, own leaf last (by Remove or SelfRemove, see
+/// [`LeaveVia`]). Returns the proposal messages to send.
+///
+/// The committer must commit them together: room policy refuses a participant-list removal
+/// that leaves a client of the user in the group. The converse is allowed: a SelfRemove (or
+/// Remove) of a user's last client *without* the list update is a device removal
+/// (`canRemoveOwnClient`), after which the user stays listed with no client until it adds a
+/// device again; leaving the room is the list update.
 pub fn leave<P: OpenMlsProvider>(
     group: &mut MlsGroup,
     provider: &P,
     signer: &impl Signer,
     me: &ClientUri,
+    via: LeaveVia,
 ) -> Result<Vec<MlsMessageOut>, Error> {
     let user = me.user();
     let update =
@@ -185,6 +203,12 @@ pub fn leave<P: OpenMlsProvider>(
             out.push(msg);
         }
     }
-    out.push(group.leave_group(provider, signer).map_err(openmls_err)?);
+    out.push(
+        match via {
+            LeaveVia::Remove => group.leave_group(provider, signer),
+            LeaveVia::SelfRemove => group.leave_group_via_self_remove(provider, signer),
+        }
+        .map_err(openmls_err)?,
+    );
     Ok(out)
 }

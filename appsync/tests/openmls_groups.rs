@@ -1,254 +1,15 @@
-//! Real openmls 0.9 groups: three users with two clients each, the hub as a `PublicGroup`.
-//! Every commit goes through the hub's policy check first; accepted commits are processed by all
-//! members with the same check, and afterwards every client and the hub must hold the same
-//! GroupContext (hence the same dictionary) and the clients the same epoch authenticator.
+//! Real openmls 0.9 groups: three users with two clients each, the hub as a `PublicGroup`
+//! (harness in `common`). Every commit goes through the hub's policy check first; accepted
+//! commits are processed by all members with the same check, and afterwards every client and
+//! the hub must hold the same GroupContext (hence the same dictionary) and the clients the same
+//! epoch authenticator. Standalone proposals go through the hub's proposal check.
 
-use mimi_appsync::adapter::{check_member_commit, check_public_commit};
-use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
-use mimi_appsync::components::room_metadata::RoomMetaData;
-use mimi_appsync::ops::{self, UserOperation};
-use mimi_appsync::policy::{Rule, Verdict};
-use mimi_appsync::presets::{self, administered_roles::*};
-use mimi_appsync::state::initial_dictionary;
-use mimi_appsync::uri::ClientUri;
-use openmls::group::ProposalStore;
-use openmls::prelude::{tls_codec::*, *};
-use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
+mod common;
 
-const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
-
-fn capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        Some(&[CS]),
-        Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build()
-}
-
-struct Client {
-    uri: ClientUri,
-    provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
-    cred: CredentialWithKey,
-    group: Option<MlsGroup>,
-}
-
-impl Client {
-    fn new(user: &str, device: &str) -> Self {
-        let uri = ClientUri::new("a.example", user, device).unwrap();
-        let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-        let cred = CredentialWithKey {
-            credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
-            signature_key: signer.to_public_vec().into(),
-        };
-        Self { uri, provider, signer, cred, group: None }
-    }
-
-    fn key_package(&self) -> KeyPackage {
-        KeyPackage::builder()
-            .leaf_node_capabilities(capabilities())
-            .build(CS, &self.provider, &self.signer, self.cred.clone())
-            .unwrap()
-            .key_package()
-            .clone()
-    }
-}
-
-fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
-    MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
-}
-
-struct Room {
-    clients: Vec<Client>,
-    hub: OpenMlsRustCrypto,
-    pg: PublicGroup,
-    group_info: MlsMessageOut,
-}
-
-impl Room {
-    /// alice (group_admin) with alice/phone creates a cooperative room; the hub bootstraps.
-    fn create() -> Self {
-        let mut clients: Vec<Client> =
-            ["alice", "bob", "carol"].iter().flat_map(|u| [Client::new(u, "phone"), Client::new(u, "pc")]).collect();
-        let hub = OpenMlsRustCrypto::default();
-        let hub_signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-        let policy = presets::cooperative();
-        let list = ParticipantListData {
-            participants: vec![UserRolePair {
-                user: clients[0].uri.user().as_bytes().to_vec(),
-                role_index: GROUP_ADMIN,
-            }],
-        };
-        let meta = RoomMetaData::named("mimi://a.example/r/club", "Club");
-        let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, Some(&meta)).unwrap();
-        let mut app_dict = AppDataDictionary::new();
-        for (id, v) in dict {
-            app_dict.insert(id, v);
-        }
-        let exts = Extensions::from_vec(vec![
-            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
-                &[ExtensionType::AppDataDictionary],
-                &[ProposalType::AppDataUpdate],
-                &[CredentialType::Basic],
-            )),
-            Extension::ExternalSenders(vec![ExternalSender::new(
-                hub_signer.to_public_vec().into(),
-                BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-            )]),
-            Extension::AppDataDictionary(AppDataDictionaryExtension::new(app_dict)),
-        ])
-        .unwrap();
-        let alice = &mut clients[0];
-        let group = MlsGroup::builder()
-            .ciphersuite(CS)
-            .with_capabilities(capabilities())
-            .with_group_context_extensions(exts)
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .use_ratchet_tree_extension(true)
-            .build(&alice.provider, &alice.signer, alice.cred.clone())
-            .unwrap();
-        let group_info = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
-        alice.group = Some(group);
-        let pg = Self::bootstrap(&hub, &group_info);
-        Room { clients, hub, pg, group_info }
-    }
-
-    fn bootstrap(hub: &OpenMlsRustCrypto, gi: &MlsMessageOut) -> PublicGroup {
-        let MlsMessageBodyIn::GroupInfo(vgi) = to_in(gi).extract() else { panic!("not a group info") };
-        let tree = vgi.extensions().ratchet_tree().unwrap().ratchet_tree().clone();
-        PublicGroup::from_external(hub.crypto(), hub.storage(), tree, vgi, ProposalStore::new()).unwrap().0
-    }
-
-    fn idx(&self, user: &str, dev: &str) -> usize {
-        self.clients.iter().position(|c| c.uri == ClientUri::new("a.example", user, dev).unwrap()).unwrap()
-    }
-
-    fn members(&self) -> Vec<usize> {
-        (0..self.clients.len()).filter(|&i| self.clients[i].group.as_ref().is_some_and(|g| g.is_active())).collect()
-    }
-
-    /// Hub: process and check a proposal, store it; members store it.
-    fn send_proposal(&mut self, from: usize, msg: &MlsMessageOut) {
-        let pm = to_in(msg).try_into_protocol_message().unwrap();
-        let processed = self.pg.process_message(self.hub.crypto(), pm.clone()).unwrap();
-        let ProcessedMessageContent::ProposalMessage(qp) = processed.into_content() else { panic!("not a proposal") };
-        self.pg.add_proposal(self.hub.storage(), *qp).unwrap();
-        for i in self.members() {
-            if i == from {
-                continue;
-            }
-            let c = &mut self.clients[i];
-            let processed = c.group.as_mut().unwrap().process_message(&c.provider, pm.clone()).unwrap();
-            let ProcessedMessageContent::ProposalMessage(qp) = processed.into_content() else { panic!() };
-            c.group.as_mut().unwrap().store_pending_proposal(c.provider.storage(), *qp).unwrap();
-        }
-    }
-
-    /// Submits a commit bundle from client `from` (a member, or an external joiner whose group
-    /// is pending). Returns the hub's refusal, if any; on acceptance everyone merges.
-    fn submit(&mut self, from: usize, bundle: CommitMessageBundle) -> Result<(), Rule> {
-        let commit = bundle.commit().clone();
-        let welcome = bundle.welcome().cloned();
-        let pm = to_in(&commit).try_into_protocol_message().unwrap();
-        let processed = self.pg.process_message(self.hub.crypto(), pm.clone()).unwrap();
-        let checked = check_public_commit(&self.pg, self.hub.crypto(), processed).unwrap();
-        if let Verdict::NotAllowed(refusal) = checked.verdict {
-            let c = &mut self.clients[from];
-            c.group.as_mut().unwrap().clear_pending_commit(c.provider.storage()).unwrap();
-            return Err(refusal.rule);
-        }
-        let receivers: Vec<usize> = self.members().into_iter().filter(|&i| i != from).collect();
-        self.pg.merge_commit(self.hub.storage(), *checked.staged).unwrap();
-        for i in receivers {
-            let c = &mut self.clients[i];
-            let group = c.group.as_mut().unwrap();
-            let processed = group.process_message(&c.provider, pm.clone()).unwrap();
-            let checked = check_member_commit(group, &c.provider, processed).unwrap();
-            assert!(checked.verdict.is_allowed(), "member {} refused: {:?}", c.uri, checked.verdict.refusal());
-            group.merge_staged_commit(&c.provider, *checked.staged).unwrap();
-        }
-        let c = &mut self.clients[from];
-        c.group.as_mut().unwrap().merge_pending_commit(&c.provider).unwrap();
-        if let Some(w) = welcome {
-            // Only the invited clients hold a matching KeyPackage; the others fail to stage.
-            for c in self.clients.iter_mut().filter(|c| c.group.as_ref().is_none_or(|g| !g.is_active())) {
-                let Ok(staged) = StagedWelcome::new_from_welcome(&c.provider, &join_config(), w.clone(), None) else {
-                    continue;
-                };
-                c.group = Some(staged.into_group(&c.provider).unwrap());
-            }
-        }
-        let gi = self.clients[from].group.as_ref().unwrap();
-        self.group_info =
-            gi.export_group_info(self.clients[from].provider.crypto(), &self.clients[from].signer, true).unwrap();
-        self.assert_in_sync();
-        Ok(())
-    }
-
-    fn assert_in_sync(&self) {
-        let hub_ctx = self.pg.group_context().tls_serialize_detached().unwrap();
-        let mut auth = None;
-        for i in self.members() {
-            let g = self.clients[i].group.as_ref().unwrap();
-            assert_eq!(
-                g.public_group().group_context().tls_serialize_detached().unwrap(),
-                hub_ctx,
-                "{}",
-                self.clients[i].uri
-            );
-            let a = g.epoch_authenticator().as_slice().to_vec();
-            assert_eq!(auth.get_or_insert(a.clone()), &a, "{}", self.clients[i].uri);
-        }
-        // every member is a client of a listed user (the hub's view)
-        let state = mimi_appsync::adapter::room_state(&self.pg).unwrap();
-        for m in &state.members {
-            assert!(state.role_of(&m.user()).is_some(), "{m} unlisted");
-        }
-    }
-
-    fn commit_op(&mut self, from: usize, op: UserOperation) -> Result<(), Rule> {
-        let c = &mut self.clients[from];
-        let bundle = ops::commit(c.group.as_mut().unwrap(), &c.provider, &c.signer, op).unwrap();
-        self.submit(from, bundle)
-    }
-
-    fn external_join(&mut self, who: usize) -> Result<(), Rule> {
-        let MlsMessageBodyIn::GroupInfo(vgi) = to_in(&self.group_info).extract() else { panic!() };
-        let c = &mut self.clients[who];
-        let (group, bundle) = MlsGroup::external_commit_builder()
-            .with_config(join_config())
-            .build_group(&c.provider, vgi, c.cred.clone())
-            .unwrap()
-            .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
-            .load_psks(c.provider.storage())
-            .unwrap()
-            .build(c.provider.rand(), c.provider.crypto(), &c.signer, |_| true)
-            .unwrap()
-            .finalize(&c.provider)
-            .unwrap();
-        c.group = Some(group);
-        let r = self.submit(who, bundle);
-        if r.is_err() {
-            self.clients[who].group = None;
-        }
-        r
-    }
-
-    fn kps(&self, user: &str) -> Vec<KeyPackage> {
-        ["phone", "pc"].iter().map(|d| self.clients[self.idx(user, d)].key_package()).collect()
-    }
-}
+use common::{Client, Room};
+use mimi_appsync::ops::{self, LeaveVia, UserOperation};
+use mimi_appsync::policy::Rule;
+use mimi_appsync::presets::administered_roles::*;
 
 #[test]
 fn user_operations_over_real_groups() {
@@ -319,11 +80,11 @@ fn user_operations_over_real_groups() {
     room.external_join(carol).unwrap();
 
     // bob leaves: proposals from bob, committed by alice
-    let c = &mut room.clients[bob];
-    let me = c.uri.clone();
-    let proposals = ops::leave(c.group.as_mut().unwrap(), &c.provider, &c.signer, &me).unwrap();
+    let me = room.clients[bob].uri.clone();
+    let (group, provider, signer) = room.clients[bob].parts();
+    let proposals = ops::leave(group, provider, signer, &me, LeaveVia::Remove).unwrap();
     for p in &proposals {
-        room.send_proposal(bob, p);
+        room.send_proposal(bob, p).unwrap();
     }
     room.commit_op(alice, UserOperation::default()).unwrap();
     let state = mimi_appsync::adapter::room_state(&room.pg).unwrap();
@@ -334,4 +95,117 @@ fn user_operations_over_real_groups() {
     let op = ops::remove_user(&room.pg, &user(&room, carol)).unwrap();
     room.commit_op(alice, op).unwrap();
     assert_eq!(room.members(), vec![alice, alice_pc]);
+}
+
+/// Leaving by SelfRemove (0x000a), committed by another member and accepted by the hub. The
+/// engine's rule: a SelfRemove alone is a device removal (`canRemoveOwnClient`) and leaves the
+/// user listed, even when it was the user's last client; leaving the room is the
+/// participant-list removal, which must carry the removal of every remaining client of the user
+/// in the same commit.
+#[test]
+fn leave_by_self_remove() {
+    let mut room = Room::create();
+    let alice = room.idx("alice", "phone");
+    let (bob, bob_pc) = (room.idx("bob", "phone"), room.idx("bob", "pc"));
+    let (carol, carol_pc) = (room.idx("carol", "phone"), room.idx("carol", "pc"));
+    for name in ["bob", "carol"] {
+        let kps = room.kps(name);
+        let user = room.clients[room.idx(name, "phone")].uri.user();
+        room.commit_op(alice, ops::invite_user(&user, ORDINARY_USER, kps).unwrap()).unwrap();
+    }
+    let bob_user = room.clients[bob].uri.user();
+    let carol_user = room.clients[carol].uri.user();
+    let self_remove = |room: &mut Room, who: usize| {
+        let (group, provider, signer) = room.clients[who].parts();
+        let msg = group.leave_group_via_self_remove(provider, signer).unwrap();
+        room.send_proposal(who, &msg).unwrap();
+    };
+
+    // bob/pc leaves by SelfRemove alone: a device removal, bob stays listed
+    self_remove(&mut room, bob_pc);
+    room.commit_op(alice, UserOperation::default()).unwrap();
+    assert!(!room.clients[bob_pc].is_member());
+    assert_eq!(room.state().role_of(&bob_user), Some(ORDINARY_USER));
+
+    // bob/phone, bob's last client, leaves the room: list update + SelfRemove in one commit
+    let me = room.clients[bob].uri.clone();
+    let (group, provider, signer) = room.clients[bob].parts();
+    let proposals = ops::leave(group, provider, signer, &me, LeaveVia::SelfRemove).unwrap();
+    assert_eq!(proposals.len(), 2);
+    for p in &proposals {
+        room.send_proposal(bob, p).unwrap();
+    }
+    room.commit_op(alice, UserOperation::default()).unwrap();
+    assert!(!room.clients[bob].is_member());
+    assert_eq!(room.state().role_of(&bob_user), None);
+
+    // refused: carol removed from the list with only carol/phone's SelfRemove, carol/pc kept
+    self_remove(&mut room, carol);
+    let mut op = ops::remove_user(&room.pg, &carol_user).unwrap();
+    op.removes.clear();
+    assert!(matches!(room.commit_op(alice, op), Err(Rule::RemovedUserKeepsClients(_))));
+    room.discard_proposals();
+
+    // both of carol's clients leave by SelfRemove without the list update: carol stays listed
+    // with no client, and may come back with a device by external commit
+    self_remove(&mut room, carol);
+    self_remove(&mut room, carol_pc);
+    room.commit_op(alice, UserOperation::default()).unwrap();
+    assert_eq!(room.members(), vec![alice]);
+    assert_eq!(room.state().role_of(&carol_user), Some(ORDINARY_USER));
+    room.external_join(carol_pc).unwrap();
+    assert_eq!(room.members(), vec![alice, carol_pc]);
+}
+
+/// The hub's check of standalone proposals: allowed ones are stored and can be committed,
+/// refused ones are stored nowhere.
+#[test]
+fn standalone_proposals_are_checked_by_the_hub() {
+    use mimi_appsync::components::participant_list::ParticipantListUpdate;
+    use mimi_appsync::components::room_metadata::{RichDescription, RoomMetaData};
+    use mimi_appsync::components::{encode_struct_for_tests as enc, Component, PARTICIPANT_LIST};
+    use mimi_appsync::Error;
+    use openmls::prelude::AppDataUpdateOperation;
+
+    let mut room = Room::create();
+    let alice = room.idx("alice", "phone");
+    let bob = room.idx("bob", "phone");
+    let kps = room.kps("bob");
+    let bob_user = room.clients[bob].uri.user();
+    room.commit_op(alice, ops::invite_user(&bob_user, ORDINARY_USER, kps).unwrap()).unwrap();
+    let propose = |room: &mut Room, who: usize, id: u16, bytes: Vec<u8>| {
+        let (group, provider, signer) = room.clients[who].parts();
+        let (msg, _) =
+            group.propose_app_data_update(provider, signer, id, AppDataUpdateOperation::Update(bytes.into())).unwrap();
+        room.send_proposal(who, &msg)
+    };
+    let refused = |r: Result<(), Error>| match r {
+        Err(Error::NotAllowed(refusal)) => refusal.rule,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    // allowed: bob (ordinary_user, canChangeRoomName) proposes a new room name; alice commits it
+    let mut meta = RoomMetaData::named("mimi://a.example/r/club", "Club");
+    meta.room_name.string = b"Book club".to_vec();
+    propose(&mut room, bob, RoomMetaData::ID, meta.encode().unwrap()).unwrap();
+    assert_eq!(room.hub_queued(), 1);
+    room.commit_op(alice, UserOperation::default()).unwrap();
+    assert_eq!(room.state().metadata, meta);
+
+    // refused: bob lacks canChangeRoomDescription
+    let mut described = meta.clone();
+    described.room_descriptions =
+        vec![RichDescription { description_content: b"we read books".to_vec(), ..Default::default() }];
+    let r = propose(&mut room, bob, RoomMetaData::ID, described.encode().unwrap());
+    assert!(matches!(refused(r), Rule::MissingCapability(_)));
+    // refused: a participant-list update whose index is out of range does not reduce
+    let bad = ParticipantListUpdate { removed_indices: vec![7], ..Default::default() };
+    let r = propose(&mut room, bob, PARTICIPANT_LIST, enc(PARTICIPANT_LIST, &bad));
+    assert!(matches!(refused(r), Rule::InvalidAppData(_)));
+    // refused: bob may not propose to remove alice from the list (ordinary_user: 3 → 0 not allowed)
+    let kick = ParticipantListUpdate { removed_indices: vec![0], ..Default::default() };
+    let r = propose(&mut room, bob, PARTICIPANT_LIST, enc(PARTICIPANT_LIST, &kick));
+    assert!(matches!(refused(r), Rule::RoleChangeNotAuthorized { from: GROUP_ADMIN, to: 0 }));
+    // nothing refused reached the hub's store
+    assert_eq!(room.hub_queued(), 0);
 }

@@ -507,3 +507,83 @@ fn external_sender_acts_through_preauth() {
     let c = CommitDescription::new(alice).app_data(&other, set_role(1, 1));
     assert_eq!(refused(&s, &c), Rule::MissingCapability(CAN_BAN));
 }
+
+/// Leaving with a SelfRemove: the list update and the SelfRemove in one commit; a SelfRemove of
+/// a user's last client alone keeps the user listed; a list removal that keeps a client fails.
+#[test]
+fn leave_with_self_remove() {
+    let s = coop();
+    let (alice, bob) = (member("alice", "phone"), member("bob", "phone"));
+    let c = CommitDescription::new(alice.clone()).app_data(&bob, remove_index(1)).self_remove(client("bob", "phone"));
+    let after = allowed(&s, &c);
+    assert_eq!(after.role_of(&user("bob")), None);
+    let last = allowed(&s, &CommitDescription::new(alice.clone()).self_remove(client("bob", "phone")));
+    assert_eq!(last.role_of(&user("bob")), Some(2));
+    assert!(last.clients_of(&user("bob")).next().is_none());
+    let c = CommitDescription::new(bob.clone()).app_data(&alice, remove_index(0)).self_remove(client("alice", "pc"));
+    assert_eq!(refused(&s, &c), Rule::RemovedUserKeepsClients(user("alice").to_string()));
+    let c = CommitDescription::new(bob.clone())
+        .app_data(&alice, remove_index(0))
+        .self_remove(client("alice", "phone"))
+        .self_remove(client("alice", "pc"));
+    assert_eq!(refused(&s, &c), Rule::MinParticipants { role: 3, count: 0, min: 1 });
+}
+
+/// The standalone-proposal check (`evaluate_proposal`): allowed and refused cases per rule.
+#[test]
+fn standalone_proposal_rules() {
+    use mimi_appsync::policy::{evaluate_proposal, OtherProposal, ProposalKind, Proposed};
+    let check = |s: &RoomState, proposer: &Actor, item: ProposalKind| {
+        evaluate_proposal(s, &Proposed { proposer: proposer.clone(), item }).map_err(|r| r.rule)
+    };
+    // coop() plus carol banned and eve unlisted, each still holding a client (a state a hub
+    // must not reach, but a proposal may arrive from such a client before its removal)
+    let s = room_with(
+        presets::cooperative(),
+        &[("alice", 3), ("bob", 2), ("dave", 4), ("carol", 1)],
+        &[("alice", "phone"), ("bob", "phone"), ("carol", "phone"), ("carol", "pc"), ("eve", "phone")],
+        None,
+    );
+    let (alice, bob) = (member("alice", "phone"), member("bob", "phone"));
+    let (carol, eve) = (member("carol", "phone"), member("eve", "phone"));
+
+    // banned or unlisted: only one's own departure
+    for (actor, rule) in [(&carol, Rule::ActorBanned), (&eve, Rule::NotAParticipant)] {
+        let own = actor.client().unwrap().clone();
+        assert_eq!(check(&s, actor, ProposalKind::SelfRemove), Ok(()));
+        assert_eq!(check(&s, actor, ProposalKind::Remove(own)), Ok(()));
+        assert_eq!(check(&s, actor, ProposalKind::Remove(client("bob", "phone"))), Err(rule.clone()));
+        assert_eq!(check(&s, actor, ProposalKind::Add(client("carol", "tablet"))), Err(rule.clone()));
+        let meta = RoomMetaData::named("mimi://a.example/r/club", "Hijacked");
+        let rename = AppDataUpdateProposal::update(ROOM_METADATA, meta.encode().unwrap());
+        assert_eq!(check(&s, actor, ProposalKind::AppData(rename)), Err(rule));
+    }
+    assert_eq!(check(&s, &carol, ProposalKind::Remove(client("carol", "pc"))), Err(Rule::ActorBanned));
+    // a banned user's device asking to join
+    let joiner = Actor::NewMember(client("carol", "tablet"));
+    assert_eq!(check(&s, &joiner, ProposalKind::Add(client("carol", "tablet"))), Err(Rule::ActorBanned));
+    let stranger = Actor::NewMember(client("frank", "phone"));
+    assert_eq!(check(&s, &stranger, ProposalKind::Add(client("frank", "phone"))), Ok(()));
+
+    // AppDataUpdates: must reduce alone, and be authorized for the proposer
+    assert_eq!(check(&s, &bob, ProposalKind::AppData(add_user("frank", 2))), Ok(()));
+    assert_eq!(
+        check(&s, &bob, ProposalKind::AppData(add_user("frank", 3))),
+        Err(Rule::RoleChangeNotAuthorized { from: 0, to: 3 })
+    );
+    assert!(matches!(check(&s, &bob, ProposalKind::AppData(remove_index(9))), Err(Rule::InvalidAppData(_))));
+    assert_eq!(check(&s, &bob, ProposalKind::AppData(remove_index(1))), Ok(())); // bob leaves
+    assert_eq!(check(&s, &alice, ProposalKind::AppData(set_role(1, 3))), Ok(()));
+    assert_eq!(
+        check(&s, &bob, ProposalKind::AppData(set_role(0, 2))),
+        Err(Rule::MissingCapability(CAN_CHANGE_USER_ROLE))
+    );
+    // other governed proposals, and Add/Remove/ungoverned ones of participants
+    assert_eq!(
+        check(&s, &bob, ProposalKind::Other(OtherProposal::GroupContextExtensions)),
+        Err(Rule::MissingCapability(CAN_CHANGE_ROOM_MEMBERSHIP_STYLE))
+    );
+    assert_eq!(check(&s, &member("dave", "pc"), ProposalKind::Other(OtherProposal::GroupContextExtensions)), Ok(()));
+    assert_eq!(check(&s, &bob, ProposalKind::Add(client("frank", "phone"))), Ok(()));
+    assert_eq!(check(&s, &bob, ProposalKind::Ungoverned), Ok(()));
+}

@@ -80,7 +80,8 @@ fn require_change(role: &ActingRole<'_>, actor: &Actor, from: u32, to: u32) -> R
     }
 }
 
-fn is_banned(state: &RoomState, role: u32) -> bool {
+/// Whether `role` is the `banned` role of the room (role 1, if `roles_list` defines it).
+pub fn is_banned(state: &RoomState, role: u32) -> bool {
     role == BANNED_ROLE && state.roles.has_banned_role()
 }
 

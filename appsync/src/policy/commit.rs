@@ -73,6 +73,24 @@ pub enum OtherProposal {
     ReInit,
 }
 
+/// One MLS proposal as room policy sees it (what [`crate::adapter`] maps an openmls `Proposal`
+/// to, for commits and standalone proposals alike).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProposalKind {
+    /// Add of this client.
+    Add(ClientUri),
+    /// Remove of the leaf holding this client.
+    Remove(ClientUri),
+    /// SelfRemove (0x000a): the proposer, a member, leaves.
+    SelfRemove,
+    /// An AppDataUpdate.
+    AppData(AppDataUpdateProposal),
+    /// Another governed proposal.
+    Other(OtherProposal),
+    /// Update, PreSharedKey, ExternalInit, AppEphemeral, Custom: room policy does not govern them.
+    Ungoverned,
+}
+
 /// Everything a commit does that room policy looks at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitDescription {
@@ -115,6 +133,23 @@ impl CommitDescription {
     /// Proposers of the AppDataUpdates for `component`, in commit order.
     pub fn proposers_of(&self, component: ComponentId) -> impl Iterator<Item = &Actor> {
         self.app_data.iter().filter(move |p| p.item.component_id() == component).map(|p| &p.proposer)
+    }
+
+    /// Records `proposal` by `proposer`. A SelfRemove is recorded for the proposer's client;
+    /// openmls only accepts SelfRemoves from members, so another proposer is ignored.
+    pub fn push(&mut self, proposer: Actor, proposal: ProposalKind) {
+        match proposal {
+            ProposalKind::Add(item) => self.adds.push(Proposed { proposer, item }),
+            ProposalKind::Remove(item) => self.removes.push(Proposed { proposer, item }),
+            ProposalKind::SelfRemove => {
+                if let Actor::Member(client) = proposer {
+                    self.self_removes.push(client);
+                }
+            }
+            ProposalKind::AppData(item) => self.app_data.push(Proposed { proposer, item }),
+            ProposalKind::Other(item) => self.other.push(Proposed { proposer, item }),
+            ProposalKind::Ungoverned => {}
+        }
     }
 
     /// Builder helpers (used by tests and by committers describing their own commit).

@@ -14,12 +14,16 @@
 //! 5. the min/max (active) participant constraints of every role whose counts changed, and the
 //!    room's consistency invariants on the state after the commit ([`consistency`]).
 //!
+//! [`evaluate_proposal`] is the hub's earlier, partial check of a standalone proposal (see
+//! [`proposal`]); the commit that carries it is still evaluated in full.
+//!
 //! Interpretations where room-policy-03 is silent or ambiguous are documented on the function
 //! that implements them.
 
 pub mod authorize;
 pub mod commit;
 pub mod consistency;
+pub mod proposal;
 
 use std::fmt;
 
@@ -27,11 +31,12 @@ use openmls::component::ComponentId;
 
 use crate::components::roles::{capability, CapabilityType};
 use crate::error::Error;
-use crate::reducer;
+use crate::reducer::{self, Reduction};
 use crate::state::RoomState;
 use crate::uri::ClientUri;
 
-pub use commit::{Actor, CommitDescription, OtherProposal, Proposed};
+pub use commit::{Actor, CommitDescription, OtherProposal, ProposalKind, Proposed};
+pub use proposal::evaluate_proposal;
 
 /// The room-policy or consistency rule a commit broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,17 +254,7 @@ fn evaluate_steps(before: &RoomState, commit: &CommitDescription) -> Result<Room
     if matches!(commit.committer, Actor::External { .. }) {
         return Err(Refusal::new(Rule::ExternalCommitter).by(&commit.committer));
     }
-    let reduction =
-        reducer::reduce(|id| before.dictionary.get(&id).map(Vec::as_slice), commit.app_data.iter().map(|p| &p.item))
-            .map_err(Refusal::invalid)?;
-    let mut dictionary = before.dictionary.clone();
-    for (id, value) in &reduction.changes {
-        match value {
-            Some(bytes) => dictionary.insert(*id, bytes.clone()),
-            None => dictionary.remove(id),
-        };
-    }
-    let after = RoomState::new(dictionary, members_after(before, commit)).map_err(Refusal::invalid)?;
+    let (reduction, after) = reduce_commit(before, commit)?;
 
     consistency::commit_shape(&reduction)?;
     authorize::actors_not_banned(before, commit)?;
@@ -271,6 +266,23 @@ fn evaluate_steps(before: &RoomState, commit: &CommitDescription) -> Result<Room
     consistency::role_constraints(before, &after)?;
     consistency::invariants(&after)?;
     Ok(after)
+}
+
+/// Runs the reducer on the commit's AppDataUpdates: what they change, and the state after the
+/// commit (new dictionary, members after its Adds and Removes).
+fn reduce_commit(before: &RoomState, commit: &CommitDescription) -> Result<(Reduction, RoomState), Refusal> {
+    let reduction =
+        reducer::reduce(|id| before.dictionary.get(&id).map(Vec::as_slice), commit.app_data.iter().map(|p| &p.item))
+            .map_err(Refusal::invalid)?;
+    let mut dictionary = before.dictionary.clone();
+    for (id, value) in &reduction.changes {
+        match value {
+            Some(bytes) => dictionary.insert(*id, bytes.clone()),
+            None => dictionary.remove(id),
+        };
+    }
+    let after = RoomState::new(dictionary, members_after(before, commit)).map_err(Refusal::invalid)?;
+    Ok((reduction, after))
 }
 
 /// The members after the commit: removed clients (one leaf per Remove/SelfRemove) taken out,
