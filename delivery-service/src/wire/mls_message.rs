@@ -1,0 +1,91 @@
+//! What kind of MLS message an embedded `MLSMessage` is, as far as a non-member can tell.
+//!
+//! `HandshakeBundle` and `FanoutMessage` select their trailing fields on the embedded message. A hub sees
+//! the wire format of every message, and the content type of a PublicMessage only (a PrivateMessage's
+//! content type is encrypted) — so the framing is chosen by wire format and, for PublicMessage, by content
+//! type (DESIGN §3, spec notes §8 item 2).
+
+use openmls::prelude::{ContentType, MlsMessageIn, WireFormat};
+
+use super::WireError;
+
+/// The classes of `MLSMessage` that decide protocol-06 framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A PublicMessage carrying a proposal.
+    PublicProposal,
+    /// A PublicMessage carrying a commit.
+    PublicCommit,
+    /// A PublicMessage carrying application data (forbidden by RFC 9420 §6.2; never framed).
+    PublicApplication,
+    /// A PrivateMessage (content type hidden).
+    Private,
+    /// A Welcome.
+    Welcome,
+    /// A GroupInfo.
+    GroupInfo,
+    /// A KeyPackage.
+    KeyPackage,
+    /// Any other wire format openmls may know (e.g. draft extensions).
+    Other,
+}
+
+impl MessageKind {
+    /// Classifies `message`. For a PublicMessage this reads the (unauthenticated) content type from a
+    /// copy of the message.
+    pub fn of(message: &MlsMessageIn) -> Self {
+        let wire_format = message.wire_format();
+        if wire_format == WireFormat::PublicMessage {
+            match message.clone().try_into_protocol_message().map(|m| m.content_type()) {
+                Ok(ContentType::Proposal) => MessageKind::PublicProposal,
+                Ok(ContentType::Commit) => MessageKind::PublicCommit,
+                Ok(ContentType::Application) => MessageKind::PublicApplication,
+                Err(_) => MessageKind::Other,
+            }
+        } else if wire_format == WireFormat::PrivateMessage {
+            MessageKind::Private
+        } else if wire_format == WireFormat::Welcome {
+            MessageKind::Welcome
+        } else if wire_format == WireFormat::GroupInfo {
+            MessageKind::GroupInfo
+        } else if wire_format == WireFormat::KeyPackage {
+            MessageKind::KeyPackage
+        } else {
+            MessageKind::Other
+        }
+    }
+
+    /// A short name for errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::PublicProposal => "PublicMessage proposal",
+            MessageKind::PublicCommit => "PublicMessage commit",
+            MessageKind::PublicApplication => "PublicMessage application message",
+            MessageKind::Private => "PrivateMessage",
+            MessageKind::Welcome => "Welcome",
+            MessageKind::GroupInfo => "GroupInfo",
+            MessageKind::KeyPackage => "KeyPackage",
+            MessageKind::Other => "message of another wire format",
+        }
+    }
+}
+
+/// Checks that every message in `messages` is a PublicMessage proposal, as `moreProposals`,
+/// `externalProposals` and `pending_proposals` require (a SemiPrivateMessage would also do, but openmls and
+/// therefore this hub do not implement it).
+pub(crate) fn require_public_proposals<'a>(
+    messages: impl IntoIterator<Item = &'a MlsMessageIn>,
+    what: &'static str,
+) -> Result<(), WireError> {
+    for message in messages {
+        let kind = MessageKind::of(message);
+        if kind != MessageKind::PublicProposal {
+            return Err(WireError::UnexpectedWireFormat {
+                what,
+                expected: "PublicMessage proposal",
+                found: kind.name().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Encode/decode tests for every protocol-06 structure in `mimi_ds::wire`, built from real openmls
+//! objects where the draft embeds MLS messages, with known-answer bytes where the draft or RFC 9420 pins
+//! them, and hostile-input tests (truncation, garbage, proptest) for every top-level decoder.
+
+#[path = "wire/fixture.rs"]
+mod fixture;
+
+#[path = "wire/directory.rs"]
+mod directory;
+#[path = "wire/key_material.rs"]
+mod key_material;
+#[path = "wire/update.rs"]
+mod update;
