@@ -9,5 +9,9 @@ mod fixture;
 mod directory;
 #[path = "wire/key_material.rs"]
 mod key_material;
+#[path = "wire/notify.rs"]
+mod notify;
+#[path = "wire/submit.rs"]
+mod submit;
 #[path = "wire/update.rs"]
 mod update;

@@ -5,11 +5,14 @@
 mod codec;
 pub mod directory;
 mod error;
+pub mod franking;
 pub mod key_material;
 pub mod labeled;
 pub mod mls_message;
+pub mod notify;
 mod primitives;
 pub mod ratchet_tree;
+pub mod submit;
 pub mod update;
 
 pub use codec::{decode_concatenation, encode_concatenation, Body};
