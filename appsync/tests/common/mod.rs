@@ -290,8 +290,9 @@ impl Room {
         assert_eq!(in_tree, active, "the hub's tree and the active clients differ");
     }
 
-    /// Builds `op` at client `from` and submits it. `None` if openmls refuses to build it (e.g. a
-    /// commit removing the committer itself).
+    /// Builds `op` at client `from` and submits it. `None` if the committer cannot build it:
+    /// openmls refuses (e.g. a commit removing the committer itself) or the committer's own
+    /// reducer finds the AppDataUpdates invalid (e.g. listing a user twice).
     pub fn try_commit_op(&mut self, from: usize, op: UserOperation) -> Option<Result<(), Rule>> {
         let (group, provider, signer) = self.clients[from].parts();
         let bundle = ops::commit(group, provider, signer, op).ok()?;
