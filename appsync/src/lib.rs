@@ -8,8 +8,10 @@
 //!
 //! - [`components`]: TLS-PL codecs of the components (protocol-06 §7.5–7.6, room-policy-03 §2–4).
 //! - [`reducer`]: from a commit's AppDataUpdate proposals to the new dictionary entries.
-//! - [`adapter`]: openmls glue, one code path for `MlsGroup` clients and the `PublicGroup` hub.
-//! - [`ops`]: client-side builders of user-level operations (invite, remove, ban, leave, …).
+//! - [`adapter`]: openmls glue, one code path for `MlsGroup` clients and the `PublicGroup` hub,
+//!   for commits and for standalone proposals.
+//! - [`ops`]: client-side builders of user-level operations (invite, remove, ban, leave by Remove
+//!   or SelfRemove, …).
 //! - [`state`]: the decoded room state a decision is made against.
 //! - [`policy`]: the room-policy-03 engine and the user/client consistency rules.
 //! - [`presets`]: the Appendix A room types and a one-to-one room.
