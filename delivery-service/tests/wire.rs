@@ -7,6 +7,8 @@ mod fixture;
 
 #[path = "wire/directory.rs"]
 mod directory;
+#[path = "wire/group_info.rs"]
+mod group_info;
 #[path = "wire/key_material.rs"]
 mod key_material;
 #[path = "wire/notify.rs"]

@@ -6,6 +6,7 @@ mod codec;
 pub mod directory;
 mod error;
 pub mod franking;
+pub mod group_info;
 pub mod key_material;
 pub mod labeled;
 pub mod mls_message;
