@@ -5,10 +5,14 @@
 #[path = "wire/fixture.rs"]
 mod fixture;
 
+#[path = "wire/consent_identifier_abuse.rs"]
+mod consent_identifier_abuse;
 #[path = "wire/directory.rs"]
 mod directory;
 #[path = "wire/group_info.rs"]
 mod group_info;
+#[path = "wire/hostile.rs"]
+mod hostile;
 #[path = "wire/key_material.rs"]
 mod key_material;
 #[path = "wire/notify.rs"]

@@ -1,12 +1,47 @@
-//! The protocol-06 structures providers exchange, declared once with `tls_codec` derives (one module per
-//! endpoint group), and how to decode them safely. See the module list; framing and limits are explained
-//! in [`Body`] and in each module.
+//! The draft-ietf-mimi-protocol-06 structures providers exchange, declared once with `tls_codec`.
+//!
+//! One module per endpoint group, each structure named as in the draft and citing its section:
+//! [`directory`] (§5.1, JSON), [`key_material`] (§5.2), [`update`] (§5.3), [`submit`] and [`franking`]
+//! (§5.4), [`notify`] (§5.5), [`group_info`] (§5.6), [`consent`] (§5.7), [`identifier`] (§5.8),
+//! [`abuse`] (§5.9), plus [`ratchet_tree`] (draft-mahy-mls-ratchet-tree-options-03, referenced by §5.3,
+//! §5.5 and §5.6), the shared [`IdentifierUri`]/[`Protocol`]/[`Utf8String`], and the RFC 9420 labeled
+//! signing and encryption in [`labeled`]. MLS objects inside them are openmls' own types (`MlsMessageIn`,
+//! `KeyPackageIn`, `Welcome`, `VerifiableGroupInfo`, `RatchetTreeIn`, `Credential`, …), which both decode
+//! and encode.
+//!
+//! # Encoding
+//! - `<V>` vectors use MLS variable-length integer lengths (tls_codec's `mls` feature: `VLBytes`, `Vec<T>`),
+//!   capped at 2^30-1 bytes; `optional<T>` is a presence byte (0 or 1) then `T`; `uint8 x[32]` is a fixed
+//!   array. Enums are `uint8`; an unassigned value (including `reserved(0)`) is a decode error.
+//! - A `select` on a code right before its data is a Rust enum with derived codec and the draft's code as
+//!   its discriminant (the code enum is declared separately, named as in the draft). Where other fields sit
+//!   between a code and its data (`ClientKeyMaterial`, `UpdateRoomResponse`, `ConsentEntry`) or the select
+//!   depends on an embedded MLS message (`HandshakeBundle`, `FanoutMessage`), the codec is written by hand.
+//! - A `select (protocol)` with only `mls10` is the `Protocol` field followed by the arm's fields; where the
+//!   draft selects on a protocol that is not on the wire (`UpdateRequest`, `FanoutMessage`), nothing is
+//!   encoded for it.
+//! - MLS-message-dependent framing follows DESIGN §3: by wire format, and for PublicMessage by content type
+//!   (see [`mls_message`]). Handshakes must be PublicMessages; SemiPrivateMessage is not supported (openmls
+//!   lacks it).
+//!
+//! # Decoding untrusted input
+//! Every top-level body implements [`Body`]: decoding takes a byte limit checked before parsing, requires
+//! the whole input to be one structure (or, for `/notify`, a counted concatenation:
+//! [`decode_concatenation`]), rejects non-canonical encodings (re-encoding must reproduce the input, so
+//! what the hub hashes, stores and forwards is exactly what it validated), applies the draft's consistency
+//! rules, and reports a [`WireError`] naming the structure and byte offset. Nested lengths are bounded by
+//! the input itself (tls_codec reads at most what is present), so memory use is linear in the body size.
+//! Nothing panics; a value is returned complete or not at all. Suggested limits:
+//! [`DEFAULT_MAX_BODY_LEN`] per request and [`notify::DEFAULT_MAX_FANOUT_MESSAGES`] per `/notify` body.
 
+pub mod abuse;
 mod codec;
+pub mod consent;
 pub mod directory;
 mod error;
 pub mod franking;
 pub mod group_info;
+pub mod identifier;
 pub mod key_material;
 pub mod labeled;
 pub mod mls_message;
@@ -19,3 +54,7 @@ pub mod update;
 pub use codec::{decode_concatenation, encode_concatenation, Body};
 pub use error::WireError;
 pub use primitives::{IdentifierUri, Protocol, Utf8String};
+
+/// Default limit for one request or response body: room for a 10 000-member commit or Welcome with its
+/// tree (about 3.3 MB each, spec/openmls.md §6) several times over.
+pub const DEFAULT_MAX_BODY_LEN: usize = 32 * 1024 * 1024;
