@@ -12,7 +12,12 @@
 //! Errors: [`Error`] is the crate's one error type; each module's errors are a variant of it (today only
 //! [`wire::WireError`]).
 
+pub mod config;
 pub mod error;
+pub mod metrics;
+pub mod pki;
+pub mod server;
+pub mod tls;
 pub mod wire;
 
 pub use error::Error;

@@ -1,14 +1,104 @@
-//! The `mimi-ds` binary. Only `--version` and `--help` exist so far; `serve` and `dev-pki` come with the
-//! server (DESIGN §6).
+//! The `mimi-ds` binary (DESIGN §6):
+//!
+//! - `mimi-ds serve [--config provider.toml]`: loads the configuration ([`mimi_ds::config`]; every key also
+//!   settable by `MIMI_DS_*` variables), sets up logging, and serves HTTPS until SIGTERM or ctrl-c.
+//! - `mimi-ds dev-pki --domains a.example,b.example --out ./pki`: writes a development CA and one
+//!   certificate per domain ([`mimi_ds::pki`]).
+//! - `mimi-ds --version`: the crate version and the pinned drafts.
+//!
+//! The routers are assembled in [`app`]; the hub and client API routers are merged there as they land.
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use clap::{Parser, Subcommand};
+use mimi_ds::config::Config;
+use mimi_ds::metrics::{self, Registry};
+use mimi_ds::server::{self, Server};
+use mimi_ds::wire::directory::{Directory, DIRECTORY_PATH};
+use tracing::info;
 
 /// MIMI hub delivery service: one provider, hub for its own rooms and follower for others.
 #[derive(Parser, Debug)]
 #[command(name = "mimi-ds", version = mimi_ds::LONG_VERSION, long_version = mimi_ds::LONG_VERSION)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!("mimi-ds {}: no command given; see --help", mimi_ds::LONG_VERSION);
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the provider over HTTPS until SIGTERM or ctrl-c.
+    Serve {
+        /// TOML configuration file; without it, the defaults (one provider `a.example` on 127.0.0.1:8443,
+        /// certificates from ./pki) and MIMI_DS_* environment variables apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Write a development CA and a server+client certificate per domain (ca.pem, ca.key, <domain>.pem,
+    /// <domain>.key). An existing CA in the output directory is reused.
+    DevPki {
+        /// Comma-separated provider domains.
+        #[arg(long, value_delimiter = ',', default_value = "a.example,b.example,c.example")]
+        domains: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = "./pki")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref()).context("invalid configuration")?;
+            init_tracing(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(serve(config))
+        }
+        Command::DevPki { domains, out } => {
+            let domains: Vec<String> = domains.iter().map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+            let pki = mimi_ds::pki::generate(&out, &domains)?;
+            let ca = if pki.ca_created { "created" } else { "reused" };
+            println!("CA {ca}: {}", pki.ca_cert.display());
+            for d in &pki.domains {
+                println!("{}: {} {}", d.domain, d.cert.display(), d.key.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    // The filter was validated with the configuration; fall back to `info` if it somehow is not.
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let registry = Registry::new();
+    let server = Server::bind(&config).await?;
+    info!(domain = %config.domain, addr = %server.local_addr(), public_url = %config.public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
+    server.serve(app(&config, &registry), &registry, server::shutdown_signal()).await?;
+    // TODO(lead): flush and close the store here once `store/` is wired in.
+    Ok(())
+}
+
+/// The provider's routes. The hub's `/v1/...` router and the client API router are merged here.
+fn app(config: &Config, registry: &Registry) -> Router {
+    let directory = Directory::ours(config.public_url.as_str()).to_json();
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            DIRECTORY_PATH,
+            get(move || {
+                let directory = directory.clone();
+                async move { ([(CONTENT_TYPE, "application/json")], directory).into_response() }
+            }),
+        )
+        .merge(metrics::router(registry.clone()))
 }

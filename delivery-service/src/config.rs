@@ -1,0 +1,478 @@
+//! Provider configuration: a TOML file, every key overridable by a `MIMI_DS_*` environment variable
+//! (DESIGN §6).
+//!
+//! `mimi-ds serve --config provider.toml` reads the file with [`Config::load`]; without a file, the
+//! defaults run one provider, `a.example`, on `127.0.0.1:8443` with its redb file under `./data/` and the
+//! certificates `mimi-ds dev-pki` writes to `./pki/` (see [`crate::pki`] for the file names). Relative
+//! paths are taken relative to the working directory of the process.
+//!
+//! The file (every key optional):
+//!
+//! ```toml
+//! domain = "a.example"              # MIMI_DS_DOMAIN
+//! listen = "127.0.0.1:8443"         # MIMI_DS_LISTEN
+//! public_url = "https://a.example:8443"  # MIMI_DS_PUBLIC_URL (default: https://<domain>:<listen port>)
+//! data_dir = "./data"               # MIMI_DS_DATA_DIR
+//! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
+//! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
+//! log = "info"                      # MIMI_DS_LOG (a tracing-subscriber EnvFilter directive)
+//!
+//! [tls]
+//! cert = "./pki/a.example.pem"      # MIMI_DS_TLS_CERT (default: ./pki/<domain>.pem)
+//! key = "./pki/a.example.key"       # MIMI_DS_TLS_KEY  (default: ./pki/<domain>.key)
+//! ca = "./pki/ca.pem"               # MIMI_DS_TLS_CA
+//!
+//! [peers]                           # MIMI_DS_PEERS="b.example=https://127.0.0.1:8444,c.example=..."
+//! "b.example" = "https://127.0.0.1:8444"
+//! ```
+//!
+//! An environment variable replaces the file's value (for `MIMI_DS_PEERS`, the whole table). Unknown keys in
+//! the file and unknown `MIMI_DS_*` variables are errors, so a typo does not silently fall back to a
+//! default. Every error names the key (or variable) and says why the value was refused.
+//!
+//! `[peers]` maps a peer provider's domain to the base URL its server listens on. Peers not listed are
+//! reached at `https://<domain>/` through real DNS. The TLS name checked is always the peer's domain, also
+//! when the URL names an IP address (see [`crate::tls::PeerClient`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// Prefix of every environment variable that overrides a configuration key.
+pub const ENV_PREFIX: &str = "MIMI_DS_";
+/// Default provider domain.
+pub const DEFAULT_DOMAIN: &str = "a.example";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Default directory of the redb file.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Default directory of the TLS files (where `mimi-ds dev-pki` writes by default).
+pub const DEFAULT_PKI_DIR: &str = "./pki";
+/// Default largest accepted request body: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default time in-flight requests get to finish after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Default log filter.
+pub const DEFAULT_LOG: &str = "info";
+/// Largest accepted `max_body_bytes`: 1 GiB (a larger body would not fit the wire codecs' limits anyway).
+pub const MAX_MAX_BODY_BYTES: usize = 1 << 30;
+/// Largest accepted `shutdown_grace_secs`: one hour.
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3600;
+/// Largest configuration file read.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// An error loading or validating the configuration. Each names where the value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is larger than [`MAX_CONFIG_FILE_BYTES`].
+    #[error("config file {path} is {len} bytes, more than the {MAX_CONFIG_FILE_BYTES} allowed")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// The configuration file is not valid TOML or has a key of the wrong type or an unknown key.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message (it names the key and line).
+        message: String,
+    },
+    /// A key has a value that is well-typed but not acceptable.
+    #[error("config key `{key}` (from {origin}): {reason}")]
+    Invalid {
+        /// The key, e.g. `tls.cert` or `peers."b.example"`.
+        key: String,
+        /// Where the value came from: the file's path, an environment variable, or `default`.
+        origin: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A `MIMI_DS_*` environment variable that matches no key.
+    #[error("unknown environment variable {name}; known: {known}")]
+    UnknownEnv {
+        /// The variable.
+        name: String,
+        /// The variables that exist.
+        known: String,
+    },
+}
+
+/// The validated configuration of one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The provider's domain (lowercase DNS name), e.g. `a.example`: its users are `mimi://<domain>/u/...`
+    /// and its certificate names it.
+    pub domain: String,
+    /// Address the HTTPS server binds (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Base URL under which peers reach this provider, used in the endpoint directory document
+    /// (`https://host[:port]`, no path).
+    pub public_url: Url,
+    /// Directory holding the redb file (created if missing by the store).
+    pub data_dir: PathBuf,
+    /// Certificate, key and CA files for HTTPS and mutual TLS.
+    pub tls: TlsPaths,
+    /// Largest request body accepted; larger requests get 413.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal before they are cut.
+    pub shutdown_grace: Duration,
+    /// `tracing-subscriber` `EnvFilter` directive, e.g. `info` or `info,mimi_ds=debug`.
+    pub log: String,
+    /// Peer providers' base URLs by domain (DESIGN §6). Domains not listed are reached through DNS.
+    pub peers: BTreeMap<String, Url>,
+}
+
+/// Paths of the PEM files the provider's TLS uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    /// The provider's certificate chain (leaf first), used as server and as client certificate.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate (PKCS#8, SEC1 or PKCS#1 PEM).
+    pub key: PathBuf,
+    /// The CA certificate(s) that peer certificates (server and client) must chain to.
+    pub ca: PathBuf,
+}
+
+impl TlsPaths {
+    /// The files `mimi-ds dev-pki --out <dir>` writes for `domain`.
+    pub fn dev_pki(dir: &Path, domain: &str) -> Self {
+        TlsPaths {
+            cert: dir.join(format!("{domain}.pem")),
+            key: dir.join(format!("{domain}.key")),
+            ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+impl Default for Config {
+    /// One provider on localhost, as documented in the module docs.
+    fn default() -> Self {
+        // The defaults are valid by construction; `validate` would accept them.
+        Config::from_raw(RawConfig::default(), "default")
+            .unwrap_or_else(|e| unreachable!("built-in defaults are invalid: {e}"))
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    domain: Option<String>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    max_body_bytes: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    log: Option<String>,
+    #[serde(default)]
+    tls: RawTls,
+    peers: Option<BTreeMap<String, String>>,
+    /// Where each key's value came from, for error messages (not part of the file).
+    #[serde(skip)]
+    origins: BTreeMap<&'static str, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+}
+
+/// The environment variables and the key each overrides.
+const ENV_KEYS: [(&str, &str); 11] = [
+    ("MIMI_DS_DOMAIN", "domain"),
+    ("MIMI_DS_LISTEN", "listen"),
+    ("MIMI_DS_PUBLIC_URL", "public_url"),
+    ("MIMI_DS_DATA_DIR", "data_dir"),
+    ("MIMI_DS_MAX_BODY_BYTES", "max_body_bytes"),
+    ("MIMI_DS_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
+    ("MIMI_DS_LOG", "log"),
+    ("MIMI_DS_TLS_CERT", "tls.cert"),
+    ("MIMI_DS_TLS_KEY", "tls.key"),
+    ("MIMI_DS_TLS_CA", "tls.ca"),
+    ("MIMI_DS_PEERS", "peers"),
+];
+
+impl Config {
+    /// Loads the configuration: the file at `path` if given, then the process's `MIMI_DS_*` variables,
+    /// then the defaults for whatever is still unset, then validation.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Config::load_with_env(path, env)
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (tests, embedding). Variables without the
+    /// `MIMI_DS_` prefix are ignored.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (mut raw, origin) = match path {
+            Some(path) => (read_file(path)?, path.display().to_string()),
+            None => (RawConfig::default(), "default".to_owned()),
+        };
+        apply_env(&mut raw, env)?;
+        Config::from_raw(raw, &origin)
+    }
+
+    /// Parses a configuration from TOML text (no environment overrides); `origin` names the source in
+    /// errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw = parse_toml(text, Path::new(origin))?;
+        Config::from_raw(raw, origin)
+    }
+
+    fn from_raw(raw: RawConfig, file_origin: &str) -> Result<Config, ConfigError> {
+        let origin = |key: &str| -> String { raw.origins.get(key).cloned().unwrap_or_else(|| file_origin.to_owned()) };
+        let invalid =
+            |key: &str, reason: String| ConfigError::Invalid { key: key.to_owned(), origin: origin(key), reason };
+
+        let domain = raw.domain.clone().unwrap_or_else(|| DEFAULT_DOMAIN.to_owned());
+        validate_domain(&domain).map_err(|reason| invalid("domain", reason))?;
+
+        let listen_text = raw.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid("listen", format!("`{listen_text}` is not an IP address with a port, e.g. 127.0.0.1:8443"))
+        })?;
+
+        let public_url = match &raw.public_url {
+            Some(text) => parse_base_url(text).map_err(|reason| invalid("public_url", reason))?,
+            None => {
+                let text = if listen.port() == 443 {
+                    format!("https://{domain}")
+                } else {
+                    format!("https://{domain}:{}", listen.port())
+                };
+                parse_base_url(&text).map_err(|reason| invalid("domain", reason))?
+            }
+        };
+
+        let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty".to_owned()));
+        }
+
+        let pki = Path::new(DEFAULT_PKI_DIR);
+        let defaults = TlsPaths::dev_pki(pki, &domain);
+        let tls = TlsPaths {
+            cert: raw.tls.cert.clone().unwrap_or(defaults.cert),
+            key: raw.tls.key.clone().unwrap_or(defaults.key),
+            ca: raw.tls.ca.clone().unwrap_or(defaults.ca),
+        };
+        for (key, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key), ("tls.ca", &tls.ca)] {
+            if path.as_os_str().is_empty() {
+                return Err(invalid(key, "must not be empty".to_owned()));
+            }
+        }
+
+        let max_body_bytes = match raw.max_body_bytes {
+            None => DEFAULT_MAX_BODY_BYTES,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_MAX_BODY_BYTES).contains(n))
+                .ok_or_else(|| invalid("max_body_bytes", format!("{n} is not between 1 and {MAX_MAX_BODY_BYTES}")))?,
+        };
+
+        let grace = raw.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+        if grace > MAX_SHUTDOWN_GRACE_SECS {
+            return Err(invalid(
+                "shutdown_grace_secs",
+                format!("{grace} is more than the {MAX_SHUTDOWN_GRACE_SECS} allowed"),
+            ));
+        }
+
+        let log = raw.log.clone().unwrap_or_else(|| DEFAULT_LOG.to_owned());
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log) {
+            return Err(invalid("log", format!("`{log}` is not a valid log filter: {e}")));
+        }
+
+        let mut peers = BTreeMap::new();
+        for (peer, url) in raw.peers.iter().flatten() {
+            let key = format!("peers.\"{peer}\"");
+            let origin = origin("peers");
+            let invalid = |reason: String| ConfigError::Invalid { key: key.clone(), origin: origin.clone(), reason };
+            validate_domain(peer).map_err(|r| invalid(format!("the peer name is not a domain: {r}")))?;
+            if *peer == domain {
+                return Err(invalid("is this provider's own domain".to_owned()));
+            }
+            peers.insert(peer.clone(), parse_base_url(url).map_err(invalid)?);
+        }
+
+        Ok(Config {
+            domain,
+            listen,
+            public_url,
+            data_dir,
+            tls,
+            max_body_bytes,
+            shutdown_grace: Duration::from_secs(grace),
+            log,
+            peers,
+        })
+    }
+
+    /// The redb file inside [`Config::data_dir`].
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("mimi-ds.redb")
+    }
+}
+
+fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let read_err = |source| ConfigError::Read { path: path.to_owned(), source };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_CONFIG_FILE_BYTES {
+        return Err(ConfigError::TooLarge { path: path.to_owned(), len });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    parse_toml(&text, path)
+}
+
+fn parse_toml(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().replace('\n', " | "),
+    })
+}
+
+fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        if !name.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        let Some(&(_, key)) = ENV_KEYS.iter().find(|(var, _)| *var == name) else {
+            return Err(ConfigError::UnknownEnv {
+                name,
+                known: ENV_KEYS.iter().map(|(var, _)| *var).collect::<Vec<_>>().join(", "),
+            });
+        };
+        let origin = format!("environment variable {name}");
+        let invalid = |reason: String| ConfigError::Invalid { key: key.to_owned(), origin: origin.clone(), reason };
+        let number = |value: &str| -> Result<u64, ConfigError> {
+            value.trim().parse::<u64>().map_err(|_| invalid(format!("`{value}` is not a non-negative integer")))
+        };
+        match key {
+            "domain" => raw.domain = Some(value),
+            "listen" => raw.listen = Some(value),
+            "public_url" => raw.public_url = Some(value),
+            "data_dir" => raw.data_dir = Some(PathBuf::from(value)),
+            "max_body_bytes" => raw.max_body_bytes = Some(number(&value)?),
+            "shutdown_grace_secs" => raw.shutdown_grace_secs = Some(number(&value)?),
+            "log" => raw.log = Some(value),
+            "tls.cert" => raw.tls.cert = Some(PathBuf::from(value)),
+            "tls.key" => raw.tls.key = Some(PathBuf::from(value)),
+            "tls.ca" => raw.tls.ca = Some(PathBuf::from(value)),
+            "peers" => raw.peers = Some(parse_peers_env(&value).map_err(invalid)?),
+            _ => unreachable!("ENV_KEYS and this match list the same keys"),
+        }
+        raw.origins.insert(key, origin);
+    }
+    Ok(())
+}
+
+/// Parses `b.example=https://127.0.0.1:8444,c.example=https://127.0.0.1:8445` (empty: no peers).
+fn parse_peers_env(value: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut peers = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((domain, url)) = entry.split_once('=') else {
+            return Err(format!("entry `{entry}` is not of the form <domain>=<base URL>"));
+        };
+        let domain = domain.trim().to_owned();
+        if peers.insert(domain.clone(), url.trim().to_owned()).is_some() {
+            return Err(format!("peer `{domain}` is listed twice"));
+        }
+    }
+    Ok(peers)
+}
+
+/// Checks that `domain` is a lowercase DNS name: 1 to 253 bytes, dot-separated labels of 1 to 63 bytes
+/// from `a-z`, `0-9` and `-`, not starting or ending with `-`, and not an IP address. (This also makes it
+/// safe to use in file names, see [`crate::pki`].)
+pub fn validate_domain(domain: &str) -> Result<(), String> {
+    if domain.is_empty() || domain.len() > 253 {
+        return Err(format!("`{domain}` must be 1 to 253 bytes long"));
+    }
+    for label in domain.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!("`{domain}` has an empty label or one longer than 63 bytes"));
+        }
+        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(format!("`{domain}` may only contain lowercase letters, digits, `-` and `.`"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("`{domain}` has a label starting or ending with `-`"));
+        }
+    }
+    if domain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("`{domain}` is an IP address, not a domain"));
+    }
+    Ok(())
+}
+
+/// Parses an `https://host[:port]` base URL (a trailing `/` is allowed; no path, query, fragment or
+/// credentials).
+fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!("`{text}` must use https"));
+    }
+    if url.host().is_none() {
+        return Err(format!("`{text}` has no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` must be a base URL without path, query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("`{text}` must not carry credentials"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        assert_eq!(c.domain, "a.example");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.public_url.as_str(), "https://a.example:8443/");
+        assert_eq!(c.tls.cert, Path::new("./pki/a.example.pem"));
+    }
+
+    #[test]
+    fn domains() {
+        for ok in ["a.example", "x-1.b2.example", "localhost"] {
+            assert!(validate_domain(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "A.example", "a..example", "-a.example", "a.example.", "../x", "127.0.0.1", "a_b.example"] {
+            assert!(validate_domain(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn peers_env_syntax() {
+        let p = parse_peers_env("b.example=https://127.0.0.1:1, c.example=https://c.example").unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(parse_peers_env("b.example").is_err());
+        assert!(parse_peers_env("b.example=x,b.example=y").is_err());
+        assert!(parse_peers_env("").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,326 @@
+//! The HTTPS server shell: serves any `axum::Router` over TLS on a TCP socket, with optional client
+//! certificates, a request body limit, per-request tracing spans and metrics, and graceful shutdown
+//! (DESIGN §6, issue 4 item 7, transport of issue 5 item 1).
+//!
+//! The routers (the protocol-06 API, the client API, `/metrics`, `/healthz`) are built elsewhere and
+//! passed in; this module adds, around all of them:
+//!
+//! - **TLS** from [`crate::tls::server_config`]: HTTP/1.1 and HTTP/2 (ALPN). A connection whose client
+//!   certificate was verified gets a [`PeerIdentity`] in each request's extensions (extract it with
+//!   `Option<Extension<PeerIdentity>>`); without one there is no such extension. Every request also carries
+//!   `ConnectInfo<SocketAddr>` with the remote address.
+//! - **Body limit**: a `Content-Length` above [`Config::max_body_bytes`] is answered 413 with a one-line
+//!   reason before the handler runs; a chunked body that grows past it makes axum's body extractors answer
+//!   413 too ([`axum::extract::DefaultBodyLimit`]).
+//! - **Observability**: one `request` span per request (method, path, peer domains, remote address), a
+//!   debug event with status and latency, and [`HttpMetrics`].
+//! - **Graceful shutdown**: when the `shutdown` future completes, the listener is closed at once (new
+//!   connections are refused), idle connections are closed, requests in flight run to completion within
+//!   [`Config::shutdown_grace`], then the remaining connections are cut and [`Server::serve`] returns, so
+//!   the caller can flush the store.
+//!
+//! Typical use (`main.rs`):
+//!
+//! ```no_run
+//! # async fn run(config: mimi_ds::config::Config, app: axum::Router) -> Result<(), mimi_ds::server::ServerError> {
+//! let registry = mimi_ds::metrics::Registry::new();
+//! let router = app.merge(mimi_ds::metrics::router(registry.clone()));
+//! mimi_ds::server::serve(&config, router, &registry, mimi_ds::server::shutdown_signal()).await
+//! # }
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+use tracing::{debug, info, info_span, warn, Instrument as _};
+
+use crate::config::Config;
+use crate::metrics::{HttpMetrics, MetricsError, Registry};
+use crate::tls::{self, PeerIdentity, TlsError};
+
+/// Time a client gets to complete the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client gets to send a complete HTTP/1 request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An error starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The TLS files could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP metrics could not be registered.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+}
+
+/// A bound, not yet serving, HTTPS server.
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    local_addr: SocketAddr,
+    max_body_bytes: usize,
+    shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads the TLS files and binds [`Config::listen`].
+    pub async fn bind(config: &Config) -> Result<Server, ServerError> {
+        let tls = tls::server_config(&config.tls)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        Ok(Server {
+            listener,
+            acceptor: TlsAcceptor::from(tls),
+            local_addr,
+            max_body_bytes: config.max_body_bytes,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves `router` until `shutdown` completes, then drains as described in the module docs. HTTP
+    /// metrics are registered in `registry`. Returns once every connection has finished or been cut.
+    pub async fn serve(
+        self,
+        router: Router,
+        registry: &Registry,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let metrics = HttpMetrics::register(registry)?;
+        let app = layered(router, self.max_body_bytes, metrics.clone());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let listener = self.listener;
+        info!(addr = %self.local_addr, "serving HTTPS");
+
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, remote)) => {
+                        let conn = handle_connection(
+                            tcp, remote, self.acceptor.clone(), app.clone(), metrics.clone(), stop_rx.clone(),
+                        );
+                        connections.spawn(conn.instrument(info_span!("conn", %remote)));
+                    }
+                    Err(e) => {
+                        // Typically out of file descriptors: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+
+        drop(listener);
+        // Receivers may all be gone if there are no connections; that is fine.
+        let _ = stop_tx.send(true);
+        info!(connections = connections.len(), grace = ?self.shutdown_grace, "shutting down: listener closed, draining");
+        let drained =
+            tokio::time::timeout(self.shutdown_grace, async { while connections.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            warn!(connections = connections.len(), "grace period over: cutting remaining connections");
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
+        }
+        info!("server stopped");
+        Ok(())
+    }
+}
+
+/// Binds per `config` and serves `router` until `shutdown` (see [`Server::serve`]).
+pub async fn serve(
+    config: &Config,
+    router: Router,
+    registry: &Registry,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    Server::bind(config).await?.serve(router, registry, shutdown).await
+}
+
+/// Completes on SIGTERM or ctrl-c (SIGINT). If a signal handler cannot be installed, that signal is
+/// logged and ignored (the other still works).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("ctrl-c received"),
+        () = term => info!("SIGTERM received"),
+    }
+}
+
+/// Adds the body limit, tracing and metrics layers around `router`.
+fn layered(router: Router, max_body_bytes: usize, metrics: HttpMetrics) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(max_body_bytes, limit_content_length))
+        .layer(middleware::from_fn_with_state(Arc::new(metrics), observe))
+}
+
+/// Refuses a declared body larger than the limit before the handler runs.
+async fn limit_content_length(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => too_large(len, max),
+        _ => next.run(request).await,
+    }
+}
+
+/// The 413 answer: one line saying what was too large.
+pub fn too_large(len: u64, max: usize) -> Response {
+    (StatusCode::PAYLOAD_TOO_LARGE, format!("request body of {len} bytes exceeds the limit of {max} bytes\n"))
+        .into_response()
+}
+
+/// Wraps each request in a span and records its metrics.
+async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let peer = request.extensions().get::<PeerIdentity>().map_or_else(|| "-".to_owned(), |p| p.domains.join(","));
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "-".to_owned(), |ConnectInfo(addr)| addr.to_string());
+    let span = info_span!("request", %method, path = %request.uri().path(), %peer, %remote);
+    async move {
+        let started = Instant::now();
+        let in_flight = metrics.in_flight.track();
+        let response = next.run(request).await;
+        drop(in_flight);
+        let elapsed = started.elapsed();
+        let status = response.status();
+        if let Ok(c) = metrics.requests.with_labels(&[method.as_str(), &route, status.as_str()]) {
+            c.inc();
+        }
+        if let Ok(h) = metrics.duration.with_labels(&[&route]) {
+            h.observe(elapsed.as_secs_f64());
+        }
+        debug!(status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// One TCP connection: TLS handshake, then HTTP until the peer closes or shutdown drains it.
+async fn handle_connection(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    metrics: HttpMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            metrics.tls_handshake_failures.inc();
+            debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            metrics.tls_handshake_failures.inc();
+            debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let peer =
+        tls.get_ref().1.peer_certificates().and_then(|certs| certs.first()).and_then(PeerIdentity::from_certificate);
+    debug!(peer = ?peer.as_ref().map(|p| &p.domains), "TLS established");
+
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(remote));
+        if let Some(peer) = &peer {
+            request.extensions_mut().insert(peer.clone());
+        }
+        let app = app.clone();
+        async move { app.oneshot(request).await }
+    });
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+    tokio::pin!(connection);
+
+    let _open = metrics.connections_open.track();
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = async { drop(stop.wait_for(|stopping| *stopping).await) } => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(error = %e, "connection ended with an error");
+    }
+}
