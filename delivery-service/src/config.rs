@@ -11,7 +11,7 @@
 //! ```toml
 //! domain = "a.example"              # MIMI_DS_DOMAIN
 //! listen = "127.0.0.1:8443"         # MIMI_DS_LISTEN
-//! public_url = "https://a.example:8443"  # MIMI_DS_PUBLIC_URL (default: https://<domain>:<listen port>)
+//! public_url = "https://a.example:8443"  # MIMI_DS_PUBLIC_URL (default: https://<domain>:<bound port>)
 //! data_dir = "./data"               # MIMI_DS_DATA_DIR
 //! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
@@ -121,8 +121,9 @@ pub struct Config {
     /// Address the HTTPS server binds (port 0 picks a free port).
     pub listen: SocketAddr,
     /// Base URL under which peers reach this provider, used in the endpoint directory document
-    /// (`https://host[:port]`, no path).
-    pub public_url: Url,
+    /// (`https://host[:port]`, no path). `None`: `https://<domain>:<bound port>`, see
+    /// [`Config::public_url`].
+    pub public_url: Option<Url>,
     /// Directory holding the redb file (created if missing by the store).
     pub data_dir: PathBuf,
     /// Certificate, key and CA files for HTTPS and mutual TLS.
@@ -253,15 +254,8 @@ impl Config {
         })?;
 
         let public_url = match &raw.public_url {
-            Some(text) => parse_base_url(text).map_err(|reason| invalid("public_url", reason))?,
-            None => {
-                let text = if listen.port() == 443 {
-                    format!("https://{domain}")
-                } else {
-                    format!("https://{domain}:{}", listen.port())
-                };
-                parse_base_url(&text).map_err(|reason| invalid("domain", reason))?
-            }
+            Some(text) => Some(parse_base_url(text).map_err(|reason| invalid("public_url", reason))?),
+            None => None,
         };
 
         let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
@@ -326,6 +320,21 @@ impl Config {
             log,
             peers,
         })
+    }
+
+    /// The base URL peers reach this provider at: the configured `public_url`, or else
+    /// `https://<domain>:<port>` with the port the server actually bound (port 443 is left out). Fails only
+    /// if [`Config::domain`] was set by hand to something that is not a host name.
+    pub fn public_url(&self, bound_port: u16) -> Result<Url, url::ParseError> {
+        if let Some(url) = &self.public_url {
+            return Ok(url.clone());
+        }
+        let text = if bound_port == 443 {
+            format!("https://{}/", self.domain)
+        } else {
+            format!("https://{}:{bound_port}/", self.domain)
+        };
+        Url::parse(&text)
     }
 
     /// The redb file inside [`Config::data_dir`].
@@ -453,7 +462,8 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.domain, "a.example");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
-        assert_eq!(c.public_url.as_str(), "https://a.example:8443/");
+        assert_eq!(c.public_url(8443).unwrap().as_str(), "https://a.example:8443/");
+        assert_eq!(c.public_url(443).unwrap().as_str(), "https://a.example/");
         assert_eq!(c.tls.cert, Path::new("./pki/a.example.pem"));
     }
 

@@ -1,13 +1,15 @@
 //! The `mimi-ds` binary (DESIGN §6):
 //!
 //! - `mimi-ds serve [--config provider.toml]`: loads the configuration ([`mimi_ds::config`]; every key also
-//!   settable by `MIMI_DS_*` variables), sets up logging, and serves HTTPS until SIGTERM or ctrl-c.
+//!   settable by `MIMI_DS_*` variables), sets up logging (to stderr), and serves HTTPS until SIGTERM or
+//!   ctrl-c; the first log line names the bound address.
 //! - `mimi-ds dev-pki --domains a.example,b.example --out ./pki`: writes a development CA and one
 //!   certificate per domain ([`mimi_ds::pki`]).
 //! - `mimi-ds --version`: the crate version and the pinned drafts.
 //!
 //! The routers are assembled in [`app`]; the hub and client API routers are merged there as they land.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -21,6 +23,7 @@ use mimi_ds::metrics::{self, Registry};
 use mimi_ds::server::{self, Server};
 use mimi_ds::wire::directory::{Directory, DIRECTORY_PATH};
 use tracing::info;
+use url::Url;
 
 /// MIMI hub delivery service: one provider, hub for its own rooms and follower for others.
 #[derive(Parser, Debug)]
@@ -76,21 +79,28 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(filter: &str) {
     // The filter was validated with the configuration; fall back to `info` if it somehow is not.
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let registry = Registry::new();
     let server = Server::bind(&config).await?;
-    info!(domain = %config.domain, addr = %server.local_addr(), public_url = %config.public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
-    server.serve(app(&config, &registry), &registry, server::shutdown_signal()).await?;
+    let public_url = config.public_url(server.local_addr().port()).context("public URL")?;
+    info!(domain = %config.domain, addr = %server.local_addr(), %public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
+    server.serve(app(&public_url, &registry), &registry, server::shutdown_signal()).await?;
     // TODO(lead): flush and close the store here once `store/` is wired in.
     Ok(())
 }
 
 /// The provider's routes. The hub's `/v1/...` router and the client API router are merged here.
-fn app(config: &Config, registry: &Registry) -> Router {
-    let directory = Directory::ours(config.public_url.as_str()).to_json();
+fn app(public_url: &Url, registry: &Registry) -> Router {
+    let directory = Directory::ours(public_url.as_str()).to_json();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

@@ -338,7 +338,8 @@ ca = "/etc/mimi/ca.pem"
     let c = Config::load_with_env(Some(&path), env(&[("HOME", "/root")])).unwrap();
     assert_eq!(c.domain, "b.example");
     assert_eq!(c.listen.port(), 8444);
-    assert_eq!(c.public_url.as_str(), "https://b.example:8444/");
+    assert_eq!(c.public_url, None);
+    assert_eq!(c.public_url(c.listen.port()).unwrap().as_str(), "https://b.example:8444/");
     assert_eq!(c.data_dir, Path::new("/var/lib/b"));
     assert_eq!(c.store_path(), Path::new("/var/lib/b/mimi-ds.redb"));
     assert_eq!(c.max_body_bytes, 65536);
@@ -366,7 +367,7 @@ ca = "/etc/mimi/ca.pem"
     assert_eq!(c.max_body_bytes, 100);
     assert_eq!(c.tls.cert, Path::new("/x/d.pem"));
     assert_eq!(c.tls.key, Path::new("./pki/d.example.key"));
-    assert_eq!(c.public_url.as_str(), "https://d.example/");
+    assert_eq!(c.public_url(9000).unwrap().as_str(), "https://d.example/", "configured URL wins over the port");
     assert_eq!(c.peers.keys().collect::<Vec<_>>(), ["b.example"], "env replaces the whole peers table");
     assert_eq!(c.data_dir, Path::new("/var/lib/b"), "file value kept when not overridden");
 
