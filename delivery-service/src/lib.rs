@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod error;
+pub mod hub;
 pub mod metrics;
 pub mod pki;
 pub mod server;

@@ -1,0 +1,39 @@
+//! One accepted item of a room's log: the unit the hub persists, replays after a restart and
+//! fans out (the room log *is* the outbox, DESIGN §4).
+
+use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+
+/// What a log entry carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
+#[repr(u8)]
+pub enum EntryKind {
+    /// A commit (a PublicMessage), with `extra` the stapled hub proposals (`externalProposals`).
+    Commit = 1,
+    /// A standalone proposal (a PublicMessage), with `extra` the `moreProposals`.
+    Proposal = 2,
+    /// An application message (a PrivateMessage), with `extra` unused.
+    Application = 3,
+}
+
+/// An accepted handshake or message, in hub order.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct LogEntry {
+    /// Position in the room log, from 1, without gaps.
+    pub seq: u64,
+    /// The epoch the message was sent in.
+    pub epoch: u64,
+    /// Hub acceptance time, milliseconds since the UNIX epoch.
+    pub accepted_ms: u64,
+    /// What `message` is.
+    pub kind: EntryKind,
+    /// The MLSMessage as received.
+    pub message: VLBytes,
+    /// Further MLSMessages sent with it (see [`EntryKind`]).
+    pub extra: Vec<VLBytes>,
+    /// The submitting client's URI (UTF-8), so its own provider can drop the echo; empty for
+    /// hub-originated entries.
+    pub sender: VLBytes,
+    /// For a commit: the new epoch's GroupInfo (bare RFC 9420 encoding) if the committer sent it
+    /// whole; kept so a restart restores what external joiners are given. Not fanned out.
+    pub group_info: VLBytes,
+}

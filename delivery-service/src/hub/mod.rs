@@ -1,0 +1,20 @@
+//! The hub's sequencer: per-room decisions without I/O.
+//!
+//! A [`Room`] holds what the hub knows about one room (its `PublicGroup`, the proposals accepted
+//! this epoch, the log position) and turns a request — a handshake bundle or an application
+//! message, plus the current time — into a [`decision`](room::UpdateDecision): the protocol
+//! answer and, when accepted, the [`LogEntry`] to persist and fan out. Nothing here reads a
+//! clock, touches a socket or a database: the caller persists the entry, *then* applies the
+//! decision to the room (`Room::apply`), *then* answers. That order is what makes an answer of
+//! `success` a promise (DESIGN §4), and it lets the simulator and tests drive rooms directly.
+//!
+//! A follower's relayed request and a local client's request reach the same functions: the
+//! hub logic never asks where a submission came from.
+
+mod checkpoint;
+mod entry;
+mod room;
+
+pub use checkpoint::Checkpoint;
+pub use entry::{EntryKind, LogEntry};
+pub use room::{Accepted, HubError, Room, SubmitDecision, UpdateDecision};

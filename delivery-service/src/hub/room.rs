@@ -1,0 +1,536 @@
+//! One room as the hub sees it, and the acceptance pipeline (spec notes §3.8) for the
+//! handshakes and application messages submitted to it.
+//!
+//! Pipeline for a handshake bundle: group and wire-format checks → epoch (`wrongEpoch` with the
+//! current epoch) → full `PublicGroup` validation → app-data reducers and room policy
+//! (`mimi-appsync`, the same code the clients run) → for a commit, every proposal accepted this
+//! epoch must be included by reference → decision. Nothing is changed until the caller, having
+//! persisted the decision's [`LogEntry`], calls [`Room::apply`]; so a refused or unpersisted
+//! request leaves the room exactly as it was, and exactly one commit per epoch can ever be
+//! applied (the second one for an epoch finds the epoch moved on).
+
+use mimi_appsync::adapter::{check_public_commit, check_public_proposal, client_of, room_state};
+use mimi_appsync::components::roles::capability::CAN_SEND_MESSAGE;
+use mimi_appsync::policy::Verdict;
+use mimi_appsync::uri::ClientUri;
+use openmls::ciphersuite::hash_ref::ProposalRef;
+use openmls::group::ProposalStore;
+use openmls::messages::group_info::VerifiableGroupInfo;
+use openmls::prelude::tls_codec::{Deserialize as _, VLBytes};
+use openmls::prelude::*;
+use openmls_rust_crypto::MemoryStorage;
+use openmls_traits::crypto::OpenMlsCrypto;
+
+use super::checkpoint::{Checkpoint, StorageItem};
+use super::entry::{EntryKind, LogEntry};
+use crate::wire::group_info::ExternalSender;
+use crate::wire::submit::SubmitMessageStatus;
+use crate::wire::update::{
+    GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse,
+};
+
+/// Why a room could not be created, restored or changed (not a protocol refusal: those are
+/// answers, see [`UpdateDecision`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The initial GroupInfo or tree is unusable.
+    #[error("cannot create room {room}: {reason}")]
+    BadRoom {
+        /// The room URI.
+        room: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A checkpoint or log entry could not be read back.
+    #[error("corrupt state of room {room}: {reason}")]
+    Corrupt {
+        /// The room URI.
+        room: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Applying an accepted decision failed (openmls storage); the room must be reloaded.
+    #[error("cannot apply to room {room}: {reason}")]
+    Apply {
+        /// The room URI.
+        room: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// A proposal accepted in the current epoch, which the next commit must include.
+#[derive(Debug, Clone)]
+struct PendingProposal {
+    /// Its reference, as a commit names it.
+    reference: ProposalRef,
+    /// The log entry that carried it.
+    seq: u64,
+}
+
+/// What the hub accepted and will apply once it is persisted.
+pub enum Accepted {
+    /// A commit, staged against the current epoch.
+    Commit {
+        /// The staged commit to merge.
+        staged: Box<StagedCommit>,
+        /// The new epoch's GroupInfo supplied by the committer, if it was complete.
+        group_info: Option<Vec<u8>>,
+    },
+    /// Standalone proposals, to add to the proposal store.
+    Proposals(Vec<QueuedProposal>),
+    /// An application message (nothing to apply but the log position).
+    Application,
+}
+
+/// The outcome of a handshake bundle.
+pub struct UpdateDecision {
+    /// The answer to send (`success` only after the entry is durable).
+    pub response: UpdateRoomResponse,
+    /// When accepted: the entry to persist and fan out, and the change to apply.
+    pub accepted: Option<(LogEntry, Accepted)>,
+}
+
+/// The outcome of an application message.
+pub struct SubmitDecision {
+    /// The answer to send.
+    pub status: SubmitMessageStatus,
+    /// When accepted: the entry to persist and fan out.
+    pub accepted: Option<LogEntry>,
+}
+
+/// A room whose hub is this provider.
+pub struct Room {
+    /// The room URI (`mimi://<hub domain>/r/<name>`).
+    id: String,
+    /// The `PublicGroup`'s state (the room's own storage, checkpointed as a whole).
+    storage: MemoryStorage,
+    /// The hub's view of the MLS group.
+    group: PublicGroup,
+    /// Proposals accepted this epoch, in order.
+    pending: Vec<PendingProposal>,
+    /// The newest complete GroupInfo (bare RFC 9420 encoding) a committer supplied.
+    group_info: Option<Vec<u8>>,
+    /// Sequence number of the last log entry applied.
+    seq: u64,
+}
+
+fn refuse(outcome: UpdateRoomOutcome, why: impl Into<String>) -> UpdateDecision {
+    UpdateDecision { response: UpdateRoomResponse { error_description: why.into().into(), outcome }, accepted: None }
+}
+
+fn not_allowed(why: impl Into<String>) -> UpdateDecision {
+    refuse(UpdateRoomOutcome::NotAllowed, why)
+}
+
+fn bytes_of(m: &impl tls_codec::Serialize) -> Vec<u8> {
+    m.tls_serialize_detached().unwrap_or_default()
+}
+
+impl Room {
+    /// Creates a room from the creator's GroupInfo (an MLSMessage with the `ratchet_tree`
+    /// extension). Checks what DESIGN §3 requires of every room: required capabilities naming
+    /// AppDataDictionary and AppDataUpdate, the hub in `external_senders`, and a participant
+    /// list whose users own every member client (the policy engine's invariants).
+    pub fn create(
+        room_id: &str,
+        crypto: &impl OpenMlsCrypto,
+        group_info: &[u8],
+        hub_signature_key: &[u8],
+    ) -> Result<Room, HubError> {
+        let bad = |reason: String| HubError::BadRoom { room: room_id.to_owned(), reason };
+        let msg = MlsMessageIn::tls_deserialize_exact(group_info).map_err(|e| bad(format!("GroupInfo: {e}")))?;
+        let MlsMessageBodyIn::GroupInfo(vgi) = msg.extract() else {
+            return Err(bad("expected a GroupInfo MLSMessage".into()));
+        };
+        let group_info_bytes = bytes_of(&vgi);
+        let tree = vgi
+            .extensions()
+            .ratchet_tree()
+            .ok_or_else(|| bad("the GroupInfo must carry the ratchet_tree extension".into()))?
+            .ratchet_tree()
+            .clone();
+        let storage = MemoryStorage::default();
+        let (group, _) = PublicGroup::from_external(crypto, &storage, tree, vgi, ProposalStore::new())
+            .map_err(|e| bad(format!("GroupInfo or tree invalid: {e}")))?;
+        let context = group.group_context();
+        let required = group.required_capabilities();
+        let requires = |p: ProposalType| required.is_some_and(|r| r.proposal_types().contains(&p));
+        let requires_ext = |e: ExtensionType| required.is_some_and(|r| r.extension_types().contains(&e));
+        if !requires(ProposalType::AppDataUpdate) || !requires_ext(ExtensionType::AppDataDictionary) {
+            return Err(bad("required_capabilities must name AppDataUpdate and AppDataDictionary".into()));
+        }
+        // openmls keeps `ExternalSender`'s fields private; read them through the wire type.
+        let hub_listed = context.extensions().external_senders().is_some_and(|senders| {
+            senders.iter().any(|x| {
+                let bytes = bytes_of(x);
+                ExternalSender::tls_deserialize_exact(&bytes)
+                    .is_ok_and(|s| s.signature_key.as_slice() == hub_signature_key)
+            })
+        });
+        if !hub_listed {
+            return Err(bad("external_senders must contain the hub's key".into()));
+        }
+        let state = room_state(&group).map_err(|e| bad(e.to_string()))?;
+        if state.participants.participants.is_empty() {
+            return Err(bad("the participant list is empty".into()));
+        }
+        mimi_appsync::policy::consistency::invariants(&state).map_err(|r| bad(r.to_string()))?;
+        Ok(Room {
+            id: room_id.to_owned(),
+            storage,
+            group,
+            pending: Vec::new(),
+            group_info: Some(group_info_bytes),
+            seq: 0,
+        })
+    }
+
+    /// The room URI.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The hub's view of the group.
+    pub fn group(&self) -> &PublicGroup {
+        &self.group
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.group_context().epoch().as_u64()
+    }
+
+    /// The last applied log position.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The newest complete GroupInfo known (for external joiners).
+    pub fn group_info(&self) -> Option<&[u8]> {
+        self.group_info.as_deref()
+    }
+
+    fn entry(&self, kind: EntryKind, now_ms: u64, message: Vec<u8>, extra: Vec<Vec<u8>>, sender: &str) -> LogEntry {
+        LogEntry {
+            seq: self.seq + 1,
+            epoch: self.epoch(),
+            accepted_ms: now_ms,
+            kind,
+            message: message.into(),
+            extra: extra.into_iter().map(VLBytes::from).collect(),
+            sender: sender.as_bytes().to_vec().into(),
+            group_info: VLBytes::new(Vec::new()),
+        }
+    }
+
+    /// Decides on a handshake bundle (`/update`).
+    pub fn decide_update(&self, crypto: &impl OpenMlsCrypto, bundle: &HandshakeBundle, now_ms: u64) -> UpdateDecision {
+        let message = &bundle.proposal_or_commit;
+        match &bundle.content {
+            HandshakeBundleContent::Commit { group_info_option, .. } => {
+                let full = match group_info_option {
+                    GroupInfoOption::Full { group_info } => Some(group_info),
+                    GroupInfoOption::Partial { .. } => None,
+                };
+                self.decide_commit(crypto, message, full, now_ms)
+            }
+            HandshakeBundleContent::Proposal { more_proposals } => {
+                let all: Vec<&MlsMessageIn> = std::iter::once(message).chain(more_proposals).collect();
+                self.decide_proposals(crypto, &all, now_ms)
+            }
+        }
+    }
+
+    /// Group, wire format and epoch checks shared by every handshake; processes it.
+    fn process(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        message: &MlsMessageIn,
+    ) -> Result<(ProcessedMessage, Option<ClientUri>), Box<UpdateDecision>> {
+        let pm = message
+            .clone()
+            .try_into_protocol_message()
+            .map_err(|_| Box::new(not_allowed("a handshake must be an MLS PublicMessage")))?;
+        if !matches!(pm, ProtocolMessage::PublicMessage(_)) {
+            return Err(Box::new(not_allowed(
+                "a PrivateMessage handshake cannot be validated by the hub; send a PublicMessage",
+            )));
+        }
+        if pm.group_id() != self.group.group_id() {
+            return Err(Box::new(not_allowed("the message is for another MLS group")));
+        }
+        if pm.epoch().as_u64() != self.epoch() {
+            return Err(Box::new(refuse(
+                UpdateRoomOutcome::WrongEpoch { current_epoch: self.epoch() },
+                format!("message epoch {} but the room is at epoch {}", pm.epoch().as_u64(), self.epoch()),
+            )));
+        }
+        let processed = self.group.process_message(crypto, pm).map_err(|e| {
+            Box::new(match e {
+                PublicProcessMessageError::ValidationError(ValidationError::WrongEpoch) => {
+                    refuse(UpdateRoomOutcome::WrongEpoch { current_epoch: self.epoch() }, "wrong epoch")
+                }
+                other => not_allowed(format!("invalid MLS message: {other}")),
+            })
+        })?;
+        let sender = client_of(processed.credential(), &|| "sender".into()).ok();
+        Ok((processed, sender))
+    }
+
+    fn decide_commit(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        message: &MlsMessageIn,
+        group_info: Option<&VerifiableGroupInfo>,
+        now_ms: u64,
+    ) -> UpdateDecision {
+        let (processed, sender) = match self.process(crypto, message) {
+            Ok(p) => p,
+            Err(d) => return *d,
+        };
+        if !matches!(
+            processed.content(),
+            ProcessedMessageContent::StagedCommitMessage(_) | ProcessedMessageContent::UnresolvedAppDataCommit(_)
+        ) {
+            return not_allowed("the bundle says commit but the message is not a commit");
+        }
+        let checked = match check_public_commit(&self.group, crypto, processed) {
+            Ok(c) => c,
+            Err(e) => return not_allowed(e.to_string()),
+        };
+        if let Verdict::NotAllowed(refusal) = &checked.verdict {
+            return not_allowed(refusal.to_string());
+        }
+        let included: Vec<ProposalRef> =
+            checked.staged.queued_proposals().map(|q| q.proposal_reference_ref().clone()).collect();
+        let missing: Vec<ProposalRef> =
+            self.pending.iter().filter(|p| !included.contains(&p.reference)).map(|p| p.reference.clone()).collect();
+        if !missing.is_empty() {
+            return refuse(
+                UpdateRoomOutcome::InvalidProposal { invalid_proposals: missing },
+                "the commit must include every proposal the hub accepted in this epoch",
+            );
+        }
+        // Kept for external joiners if it describes the new epoch of this group.
+        let group_info = group_info
+            .filter(|gi| gi.epoch().as_u64() == self.epoch() + 1 && gi.group_id() == self.group.group_id())
+            .map(bytes_of);
+        let mut entry = self.entry(EntryKind::Commit, now_ms, bytes_of(message), Vec::new(), sender_str(&sender));
+        entry.group_info = VLBytes::new(group_info.clone().unwrap_or_default());
+        UpdateDecision {
+            response: UpdateRoomResponse {
+                error_description: String::new().into(),
+                outcome: UpdateRoomOutcome::Success { accepted_timestamp: now_ms },
+            },
+            accepted: Some((entry, Accepted::Commit { staged: checked.staged, group_info })),
+        }
+    }
+
+    fn decide_proposals(&self, crypto: &impl OpenMlsCrypto, messages: &[&MlsMessageIn], now_ms: u64) -> UpdateDecision {
+        let mut queued = Vec::with_capacity(messages.len());
+        let mut first_sender = None;
+        for message in messages {
+            let (processed, sender) = match self.process(crypto, message) {
+                Ok(p) => p,
+                Err(d) => return *d,
+            };
+            first_sender = first_sender.or(sender);
+            let proposal = match processed.into_content() {
+                ProcessedMessageContent::ProposalMessage(q)
+                | ProcessedMessageContent::ExternalJoinProposalMessage(q) => *q,
+                _ => return not_allowed("the bundle says proposal but a message is not a proposal"),
+            };
+            if let Err(e) = check_public_proposal(&self.group, &proposal) {
+                return not_allowed(e.to_string());
+            }
+            queued.push(proposal);
+        }
+        let (first, more) = messages.split_first().map(|(f, m)| (*f, m)).unwrap_or((messages[0], &[]));
+        let entry = self.entry(
+            EntryKind::Proposal,
+            now_ms,
+            bytes_of(first),
+            more.iter().map(|m| bytes_of(*m)).collect(),
+            sender_str(&first_sender),
+        );
+        UpdateDecision {
+            response: UpdateRoomResponse {
+                error_description: String::new().into(),
+                outcome: UpdateRoomOutcome::Success { accepted_timestamp: now_ms },
+            },
+            accepted: Some((entry, Accepted::Proposals(queued))),
+        }
+    }
+
+    /// Decides on an application message (`/submitMessage`): a PrivateMessage for this group at
+    /// the current epoch, from a client that is a member and whose user is a participant allowed
+    /// to send. `sending_uri` is the submitter's claim (the hub cannot see inside a
+    /// PrivateMessage); the provider vouches for it for its own clients.
+    pub fn decide_message(&self, message: &MlsMessageIn, sending_uri: &str, now_ms: u64) -> SubmitDecision {
+        use SubmitMessageStatus as S;
+        let refuse = |status: S| SubmitDecision { status, accepted: None };
+        let Ok(pm) = message.clone().try_into_protocol_message() else {
+            return refuse(S::NotAllowed);
+        };
+        if !matches!(pm, ProtocolMessage::PrivateMessage(_)) || pm.group_id() != self.group.group_id() {
+            return refuse(S::NotAllowed);
+        }
+        let epoch = pm.epoch().as_u64();
+        if epoch > self.epoch() {
+            return refuse(S::NotAllowed);
+        }
+        if epoch < self.epoch() {
+            return refuse(S::EpochTooOld { current_epoch: self.epoch() });
+        }
+        if !self.may_send(sending_uri) {
+            return refuse(S::NotAllowed);
+        }
+        let entry = self.entry(EntryKind::Application, now_ms, bytes_of(message), Vec::new(), sending_uri);
+        SubmitDecision { status: S::Accepted { accepted_timestamp: now_ms, frank: None }, accepted: Some(entry) }
+    }
+
+    /// Whether `client` is a member whose user is listed with a role that may send messages.
+    pub fn may_send(&self, client: &str) -> bool {
+        let Ok(client) = ClientUri::parse(client) else { return false };
+        let Ok(state) = room_state(&self.group) else { return false };
+        if !state.members.contains(&client) {
+            return false;
+        }
+        let user = client.user();
+        state.role_of(&user).and_then(|r| state.roles.role(r)).is_some_and(|role| role.has(CAN_SEND_MESSAGE))
+    }
+
+    /// Applies an accepted decision after its entry is durable.
+    pub fn apply(&mut self, entry: &LogEntry, accepted: Accepted) -> Result<(), HubError> {
+        let fail = |reason: String| HubError::Apply { room: self.id.clone(), reason };
+        match accepted {
+            Accepted::Commit { staged, group_info } => {
+                self.group.merge_commit(&self.storage, *staged).map_err(|e| fail(format!("{e:?}")))?;
+                self.pending.clear();
+                if group_info.is_some() {
+                    self.group_info = group_info;
+                }
+            }
+            Accepted::Proposals(queued) => {
+                for q in queued {
+                    let reference = q.proposal_reference_ref().clone();
+                    self.group.add_proposal(&self.storage, q).map_err(|e| fail(format!("{e:?}")))?;
+                    self.pending.push(PendingProposal { reference, seq: entry.seq });
+                }
+            }
+            Accepted::Application => {}
+        }
+        self.seq = entry.seq;
+        Ok(())
+    }
+
+    /// The room's state as a checkpoint at its current log position.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let values = self.storage.values.read().map(|v| v.clone()).unwrap_or_default();
+        let mut storage: Vec<StorageItem> =
+            values.into_iter().map(|(k, v)| StorageItem { key: k.into(), value: v.into() }).collect();
+        storage.sort_by(|a, b| a.key.as_slice().cmp(b.key.as_slice()));
+        let mut seqs: Vec<u64> = self.pending.iter().map(|p| p.seq).collect();
+        seqs.dedup();
+        Checkpoint {
+            room_id: self.id.as_bytes().to_vec().into(),
+            group_id: self.group.group_id().as_slice().to_vec().into(),
+            seq: self.seq,
+            storage,
+            pending_seqs: seqs,
+            group_info: VLBytes::new(self.group_info.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Rebuilds a room from a checkpoint and the log entries after it (in order), replaying
+    /// them through the same pipeline. `pending_entries` are the checkpoint's `pending_seqs`
+    /// entries (the proposals of the checkpoint's epoch), needed to rebuild their references.
+    pub fn restore(
+        crypto: &impl OpenMlsCrypto,
+        checkpoint: &Checkpoint,
+        pending_entries: &[LogEntry],
+        tail: &[LogEntry],
+    ) -> Result<Room, HubError> {
+        let room_id = String::from_utf8_lossy(checkpoint.room_id.as_slice()).into_owned();
+        let corrupt = |reason: String| HubError::Corrupt { room: room_id.clone(), reason };
+        let storage = MemoryStorage::default();
+        if let Ok(mut values) = storage.values.write() {
+            for item in &checkpoint.storage {
+                values.insert(item.key.as_slice().to_vec(), item.value.as_slice().to_vec());
+            }
+        }
+        let group_id = GroupId::from_slice(checkpoint.group_id.as_slice());
+        let group = PublicGroup::load(&storage, &group_id)
+            .map_err(|e| corrupt(format!("{e:?}")))?
+            .ok_or_else(|| corrupt("no group in checkpoint".into()))?;
+        let mut room = Room {
+            id: room_id.clone(),
+            storage,
+            group,
+            pending: Vec::new(),
+            group_info: (!checkpoint.group_info.as_slice().is_empty())
+                .then(|| checkpoint.group_info.as_slice().to_vec()),
+            seq: checkpoint.seq,
+        };
+        for entry in pending_entries {
+            for message in std::iter::once(&entry.message).chain(&entry.extra) {
+                let msg =
+                    MlsMessageIn::tls_deserialize_exact(message.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+                let pm = msg.try_into_protocol_message().map_err(|e| corrupt(e.to_string()))?;
+                let reference = match room.group.process_message(crypto, pm).map(|p| p.into_content()) {
+                    Ok(ProcessedMessageContent::ProposalMessage(q))
+                    | Ok(ProcessedMessageContent::ExternalJoinProposalMessage(q)) => q.proposal_reference_ref().clone(),
+                    _ => return Err(corrupt(format!("pending entry {} is not a valid proposal", entry.seq))),
+                };
+                room.pending.push(PendingProposal { reference, seq: entry.seq });
+            }
+        }
+        for entry in tail {
+            room.replay(crypto, entry)?;
+        }
+        Ok(room)
+    }
+
+    /// Re-applies one persisted entry (after a restart).
+    fn replay(&mut self, crypto: &impl OpenMlsCrypto, entry: &LogEntry) -> Result<(), HubError> {
+        let corrupt = |reason: String| HubError::Corrupt { room: self.id.clone(), reason };
+        if entry.seq != self.seq + 1 {
+            return Err(corrupt(format!("log gap: expected {}, found {}", self.seq + 1, entry.seq)));
+        }
+        let decode =
+            |b: &VLBytes| MlsMessageIn::tls_deserialize_exact(b.as_slice()).map_err(|e| corrupt(e.to_string()));
+        let accepted = match entry.kind {
+            EntryKind::Application => Accepted::Application,
+            EntryKind::Commit => {
+                let msg = decode(&entry.message)?;
+                let group_info = if entry.group_info.as_slice().is_empty() {
+                    None
+                } else {
+                    Some(
+                        VerifiableGroupInfo::tls_deserialize_exact(entry.group_info.as_slice())
+                            .map_err(|e| corrupt(e.to_string()))?,
+                    )
+                };
+                match self.decide_commit(crypto, &msg, group_info.as_ref(), entry.accepted_ms).accepted {
+                    Some((_, a)) => a,
+                    None => return Err(corrupt(format!("logged commit {} no longer validates", entry.seq))),
+                }
+            }
+            EntryKind::Proposal => {
+                let messages =
+                    std::iter::once(&entry.message).chain(&entry.extra).map(decode).collect::<Result<Vec<_>, _>>()?;
+                let refs: Vec<&MlsMessageIn> = messages.iter().collect();
+                match self.decide_proposals(crypto, &refs, entry.accepted_ms).accepted {
+                    Some((_, a)) => a,
+                    None => return Err(corrupt(format!("logged proposal {} no longer validates", entry.seq))),
+                }
+            }
+        };
+        self.apply(entry, accepted)
+    }
+}
+
+fn sender_str(sender: &Option<ClientUri>) -> &str {
+    sender.as_ref().map(|c| c.as_str()).unwrap_or("")
+}
