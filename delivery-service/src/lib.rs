@@ -17,7 +17,9 @@ pub mod error;
 pub mod hub;
 pub mod metrics;
 pub mod pki;
+pub mod provider;
 pub mod server;
+pub mod store;
 pub mod tls;
 pub mod wire;
 

@@ -3,78 +3,18 @@
 //! commit must include, application messages, refusals, and restart from a checkpoint plus
 //! log replay.
 
-use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
 use mimi_appsync::ops::{self, UserOperation};
-use mimi_appsync::presets::{
-    self,
-    administered_roles::{GROUP_ADMIN, ORDINARY_USER},
-};
-use mimi_appsync::state::initial_dictionary;
-use mimi_appsync::uri::ClientUri;
+use mimi_appsync::presets::administered_roles::{GROUP_ADMIN, ORDINARY_USER};
 use mimi_ds::hub::{Accepted, LogEntry, Room};
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
 use mimi_ds::wire::submit::SubmitMessageStatus;
-use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
+use mimi_ds::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
 use openmls::prelude::{tls_codec::*, *};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
-const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
-const ROOM: &str = "mimi://a.example/r/club";
+mod support;
 
-fn capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        Some(&[CS]),
-        Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build()
-}
-
-fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
-    MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
-}
-
-struct Client {
-    uri: ClientUri,
-    provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
-    cred: CredentialWithKey,
-    group: Option<MlsGroup>,
-}
-
-impl Client {
-    fn new(user: &str, device: &str) -> Self {
-        let uri = ClientUri::new("a.example", user, device).unwrap();
-        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-        let cred = CredentialWithKey {
-            credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
-            signature_key: signer.to_public_vec().into(),
-        };
-        Client { uri, provider: OpenMlsRustCrypto::default(), signer, cred, group: None }
-    }
-
-    fn key_package(&self) -> KeyPackage {
-        KeyPackage::builder()
-            .leaf_node_capabilities(capabilities())
-            .build(CS, &self.provider, &self.signer, self.cred.clone())
-            .unwrap()
-            .key_package()
-            .clone()
-    }
-
-    fn group(&mut self) -> &mut MlsGroup {
-        self.group.as_mut().expect("member")
-    }
-}
+use support::*;
 
 /// A hub room plus the clients of alice, bob and cathy (phone and pc each).
 struct World {
@@ -85,33 +25,6 @@ struct World {
     now: u64,
 }
 
-fn bundle_of(b: &CommitMessageBundle) -> HandshakeBundle {
-    let group_info = b.group_info().map(|gi| {
-        let MlsMessageBodyIn::GroupInfo(vgi) = to_in(&MlsMessageOut::from(gi.clone())).extract() else {
-            panic!("group info")
-        };
-        vgi
-    });
-    HandshakeBundle {
-        proposal_or_commit: to_in(b.commit()),
-        content: HandshakeBundleContent::Commit {
-            welcome: b.welcome().map(|w| {
-                let MlsMessageBodyIn::Welcome(w) =
-                    to_in(&MlsMessageOut::from_welcome(w.clone(), ProtocolVersion::Mls10)).extract()
-                else {
-                    panic!("welcome")
-                };
-                w
-            }),
-            group_info_option: match group_info {
-                Some(group_info) => GroupInfoOption::Full { group_info },
-                None => panic!("commits in these tests always carry a GroupInfo"),
-            },
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
-    }
-}
-
 impl World {
     fn new() -> Self {
         let mut clients: Vec<Client> = ["alice", "bob", "cathy"]
@@ -120,44 +33,8 @@ impl World {
             .collect();
         let hub = OpenMlsRustCrypto::default();
         let hub_signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-        let policy = presets::cooperative();
-        let list = ParticipantListData {
-            participants: vec![UserRolePair {
-                user: clients[0].uri.user().as_bytes().to_vec(),
-                role_index: GROUP_ADMIN,
-            }],
-        };
-        let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None).unwrap();
-        let mut app_dict = AppDataDictionary::new();
-        for (id, v) in dict {
-            app_dict.insert(id, v);
-        }
-        let exts = Extensions::from_vec(vec![
-            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
-                &[ExtensionType::AppDataDictionary],
-                &[ProposalType::AppDataUpdate],
-                &[CredentialType::Basic],
-            )),
-            Extension::ExternalSenders(vec![ExternalSender::new(
-                hub_signer.to_public_vec().into(),
-                BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-            )]),
-            Extension::AppDataDictionary(AppDataDictionaryExtension::new(app_dict)),
-        ])
-        .unwrap();
-        let alice = &mut clients[0];
-        let group = MlsGroup::builder()
-            .ciphersuite(CS)
-            .with_capabilities(capabilities())
-            .with_group_context_extensions(exts)
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .use_ratchet_tree_extension(true)
-            .build(&alice.provider, &alice.signer, alice.cred.clone())
-            .unwrap();
-        let gi = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
-        alice.group = Some(group);
-        let room = Room::create(ROOM, hub.crypto(), &gi.tls_serialize_detached().unwrap(), &hub_signer.to_public_vec())
-            .expect("room created");
+        let gi = create_group(&mut clients[0], &hub_signer.to_public_vec());
+        let room = Room::create(ROOM, hub.crypto(), &gi, &hub_signer.to_public_vec()).expect("room created");
         World { hub, room, clients, log: Vec::new(), now: 1_800_000_000_000 }
     }
 
@@ -380,10 +257,7 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
     let cathy = w.idx("cathy", "phone");
     let c = &mut w.clients[cathy];
     let proposal = c.group.as_mut().unwrap().leave_group_via_self_remove(&c.provider, &c.signer).unwrap();
-    let bundle = HandshakeBundle {
-        proposal_or_commit: to_in(&proposal),
-        content: HandshakeBundleContent::Proposal { more_proposals: vec![] },
-    };
+    let bundle = proposal_bundle(&proposal);
     let d = w.room.decide_update(w.hub.crypto(), &bundle, 10);
     assert!(success(&d.response.outcome), "{}", d.response.error_description);
     let (entry, accepted) = d.accepted.unwrap();
@@ -422,15 +296,7 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
     // Alice's commit of the pending proposal is accepted.
     let c = &mut w.clients[alice];
     let (commit, _, gi) = c.group.as_mut().unwrap().commit_to_pending_proposals(&c.provider, &c.signer).unwrap();
-    let MlsMessageBodyIn::GroupInfo(group_info) = to_in(&MlsMessageOut::from(gi.unwrap())).extract() else { panic!() };
-    let bundle = HandshakeBundle {
-        proposal_or_commit: to_in(&commit),
-        content: HandshakeBundleContent::Commit {
-            welcome: None,
-            group_info_option: GroupInfoOption::Full { group_info },
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
-    };
+    let bundle = bundle_parts(&commit, None, gi.as_ref());
     assert!(success(&w.submit_bundle(alice, &bundle, &commit, None)));
     assert_eq!(w.members().len(), 4, "cathy's phone left (alice phone, bob x2, cathy pc)");
     let message = w.message(alice, b"after");

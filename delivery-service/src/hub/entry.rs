@@ -37,3 +37,20 @@ pub struct LogEntry {
     /// whole; kept so a restart restores what external joiners are given. Not fanned out.
     pub group_info: VLBytes,
 }
+
+/// Something for one client only, outside any room log: a Welcome (routed by the KeyPackageRef
+/// it names) telling the client which room it joined and from which log position to read.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct QueueItem {
+    /// Position in the client's queue, from 1, without gaps.
+    pub seq: u64,
+    /// The room URI (UTF-8).
+    pub room: VLBytes,
+    /// The log position of the commit that added the client: read the room log after it.
+    pub after_seq: u64,
+    /// The Welcome (an MLSMessage).
+    pub welcome: VLBytes,
+    /// The room's ratchet tree after that commit (RFC 9420 encoding), for joiners whose Welcome
+    /// does not carry it.
+    pub ratchet_tree: VLBytes,
+}

@@ -16,5 +16,5 @@ mod entry;
 mod room;
 
 pub use checkpoint::Checkpoint;
-pub use entry::{EntryKind, LogEntry};
+pub use entry::{EntryKind, LogEntry, QueueItem};
 pub use room::{Accepted, HubError, Room, SubmitDecision, UpdateDecision};

@@ -1,0 +1,415 @@
+//! The provider: this server's rooms (as their hub), clients and KeyPackage directory, joined to
+//! the store and the clock. It is the I/O edge of the hub: the decisions are made by
+//! [`crate::hub::Room`]; this module serialises each room (one decision at a time, so one
+//! commit per epoch), makes accepted entries durable *before* applying and answering, routes
+//! Welcomes to the clients whose KeyPackages they name, wakes long-polling readers, and writes
+//! checkpoints every so many entries.
+//!
+//! The HTTP routers call these methods; tests and the simulator may call them directly. Whether
+//! a submission came from a local client or a follower provider makes no difference here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mimi_appsync::uri::{ClientUri, UserUri};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::RustCrypto;
+use sha2::{Digest, Sha256};
+use tokio::sync::{watch, Mutex};
+
+use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room};
+use crate::store::{settle, Store, StoreError, StoredKeyPackage, Write, WriteResult};
+use crate::wire::submit::SubmitMessageStatus;
+use crate::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomResponse};
+
+/// Entries between two checkpoints of a room.
+const CHECKPOINT_EVERY: u64 = 64;
+/// Most KeyPackage claims per target user per minute.
+const CLAIMS_PER_MINUTE: u32 = 30;
+
+/// Why a provider operation failed (protocol refusals are answers, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// No such room here.
+    #[error("unknown room {0}")]
+    UnknownRoom(String),
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Too many requests; retry later.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
+    /// A room could not be created or restored.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// Persistence failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One room with its bookkeeping.
+struct Slot {
+    /// The sequencer.
+    room: Room,
+    /// Log position of the last checkpoint written.
+    checkpointed: u64,
+    /// Announces the newest durable log position to long-polling readers.
+    seq: watch::Sender<u64>,
+}
+
+/// Milliseconds since the UNIX epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A provider serving one domain.
+pub struct Provider<S: Store> {
+    /// The domain served, e.g. `a.example`.
+    domain: String,
+    /// Crypto for validating MLS messages.
+    crypto: RustCrypto,
+    /// The hub's external-sender signing key (listed in every room's `external_senders`).
+    hub_key: SignatureKeyPair,
+    /// Persistence.
+    store: S,
+    /// Rooms this provider is the hub of.
+    rooms: RwLock<HashMap<String, Arc<Mutex<Slot>>>>,
+    /// Newest queue position per local client, for long-polling readers.
+    queues: StdMutex<HashMap<String, watch::Sender<u64>>>,
+    /// Claims per target user in the current minute: (minute, count).
+    claims: StdMutex<HashMap<String, (u64, u32)>>,
+}
+
+impl<S: Store> Provider<S> {
+    /// Opens the provider on `store`, restoring every room (checkpoint plus log replay).
+    pub fn open(domain: &str, hub_key: SignatureKeyPair, store: S) -> Result<Self, ProviderError> {
+        let crypto = RustCrypto::default();
+        let mut rooms = HashMap::new();
+        for stored in store.rooms()? {
+            let room = Room::restore(&crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
+            let (seq, _) = watch::channel(room.seq());
+            let slot = Slot { checkpointed: stored.checkpoint.seq, seq, room };
+            tracing::info!(room = slot.room.id(), seq = slot.room.seq(), epoch = slot.room.epoch(), "room restored");
+            rooms.insert(slot.room.id().to_owned(), Arc::new(Mutex::new(slot)));
+        }
+        Ok(Provider {
+            domain: domain.to_owned(),
+            crypto,
+            hub_key,
+            store,
+            rooms: RwLock::new(rooms),
+            queues: StdMutex::new(HashMap::new()),
+            claims: StdMutex::new(HashMap::new()),
+        })
+    }
+
+    /// The domain served.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The hub's external-sender public key, for rooms' `external_senders`.
+    pub fn hub_signature_key(&self) -> Vec<u8> {
+        self.hub_key.to_public_vec()
+    }
+
+    /// The hub's external-sender credential (identity `mimi://<domain>`).
+    pub fn hub_credential(&self) -> Credential {
+        BasicCredential::new(format!("mimi://{}", self.domain).into_bytes()).into()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn slot(&self, room: &str) -> Result<Arc<Mutex<Slot>>, ProviderError> {
+        self.rooms
+            .read()
+            .map_err(|_| ProviderError::UnknownRoom(room.to_owned()))?
+            .get(room)
+            .cloned()
+            .ok_or_else(|| ProviderError::UnknownRoom(room.to_owned()))
+    }
+
+    /// Registers a client of a local user and returns its URI and bearer token.
+    pub async fn register_client(&self, user: &str, device: &str) -> Result<(ClientUri, String), ProviderError> {
+        let client =
+            ClientUri::new(&self.domain, user, device).map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|e| ProviderError::BadRequest(format!("no randomness: {e}")))?;
+        let token = hex::encode(raw);
+        let write = Write::RegisterClient {
+            client: client.as_str().to_owned(),
+            user: client.user().as_str().to_owned(),
+            token_hash: token_hash(&token),
+        };
+        settle(self.store.write(write)).await?;
+        Ok((client, token))
+    }
+
+    /// The client a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Result<Option<ClientUri>, ProviderError> {
+        Ok(self.store.client_by_token(&token_hash(token))?.and_then(|c| ClientUri::parse(&c).ok()))
+    }
+
+    /// Validates and stores KeyPackages uploaded by `client` (each an MLSMessage). Each must be
+    /// valid, unexpired, and carry a credential naming `client`.
+    pub async fn upload_key_packages(&self, client: &ClientUri, packages: &[Vec<u8>]) -> Result<usize, ProviderError> {
+        let mut stored = Vec::with_capacity(packages.len());
+        for (i, bytes) in packages.iter().enumerate() {
+            let bad = |why: String| ProviderError::BadRequest(format!("KeyPackage {i}: {why}"));
+            let msg = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| bad(e.to_string()))?;
+            let MlsMessageBodyIn::KeyPackage(kp) = msg.extract() else {
+                return Err(bad("not a KeyPackage".into()));
+            };
+            let kp = kp.validate(&self.crypto, ProtocolVersion::Mls10).map_err(|e| bad(e.to_string()))?;
+            let owner = mimi_appsync::adapter::client_of(kp.leaf_node().credential(), &|| "KeyPackage".into())
+                .map_err(|e| bad(e.to_string()))?;
+            if &owner != client {
+                return Err(ProviderError::Forbidden(format!("KeyPackage {i} belongs to {owner}, not {client}")));
+            }
+            let reference = kp.hash_ref(&self.crypto).map_err(|e| bad(e.to_string()))?;
+            stored.push(StoredKeyPackage {
+                reference: reference.as_slice().to_vec(),
+                client: client.as_str().to_owned(),
+                user: client.user().as_str().to_owned(),
+                key_package: bytes.clone(),
+                last_resort: kp.last_resort(),
+                not_after: kp.life_time().not_after(),
+            });
+        }
+        let n = stored.len();
+        settle(self.store.write(Write::PutKeyPackages(stored))).await?;
+        Ok(n)
+    }
+
+    /// Claims one KeyPackage per client of a local user (single use, last resort kept),
+    /// rate-limited per target user. Returns (claimed, clients with nothing left).
+    pub async fn claim_key_packages(
+        &self,
+        user: &UserUri,
+    ) -> Result<(Vec<StoredKeyPackage>, Vec<String>), ProviderError> {
+        let minute = now_ms() / 60_000;
+        {
+            let mut claims = self.claims.lock().map_err(|_| ProviderError::RateLimited("busy".into()))?;
+            let entry = claims.entry(user.as_str().to_owned()).or_insert((minute, 0));
+            if entry.0 != minute {
+                *entry = (minute, 0);
+            }
+            if entry.1 >= CLAIMS_PER_MINUTE {
+                return Err(ProviderError::RateLimited(format!("too many claims for {user}")));
+            }
+            entry.1 += 1;
+        }
+        let write = Write::ClaimKeyPackages { user: user.as_str().to_owned(), now_secs: now_ms() / 1000 };
+        match settle(self.store.write(write)).await? {
+            WriteResult::Claimed { claimed, exhausted } => Ok((claimed, exhausted)),
+            WriteResult::Done => Ok((Vec::new(), Vec::new())),
+        }
+    }
+
+    /// Creates a room whose hub is this provider, from its creator's GroupInfo (with the tree).
+    pub async fn create_room(
+        &self,
+        creator: &ClientUri,
+        room_id: &str,
+        group_info: &[u8],
+    ) -> Result<(), ProviderError> {
+        let expected_prefix = format!("mimi://{}/r/", self.domain);
+        if !room_id.starts_with(&expected_prefix) || room_id.len() == expected_prefix.len() {
+            return Err(ProviderError::BadRequest(format!("a room of this hub is named {expected_prefix}<name>")));
+        }
+        if self.slot(room_id).is_ok() {
+            return Err(ProviderError::Forbidden(format!("room {room_id} exists")));
+        }
+        let room = Room::create(room_id, &self.crypto, group_info, &self.hub_signature_key())?;
+        let members: Vec<ClientUri> =
+            mimi_appsync::adapter::room_state(room.group()).map(|s| s.members).unwrap_or_default();
+        if members.as_slice() != std::slice::from_ref(creator) {
+            return Err(ProviderError::Forbidden("the creating client must be the group's only member".into()));
+        }
+        let checkpoint = room.checkpoint();
+        settle(self.store.write(Write::CreateRoom(Box::new(checkpoint)))).await?;
+        let (seq, _) = watch::channel(0);
+        let slot = Slot { room, checkpointed: 0, seq };
+        self.rooms
+            .write()
+            .map_err(|_| ProviderError::Forbidden("room table poisoned".into()))?
+            .insert(room_id.to_owned(), Arc::new(Mutex::new(slot)));
+        tracing::info!(room = room_id, creator = %creator, "room created");
+        Ok(())
+    }
+
+    /// `/update`: decides on a handshake bundle; an accepted one is durable before the answer.
+    pub async fn update(&self, room_id: &str, bundle: &HandshakeBundle) -> Result<UpdateRoomResponse, ProviderError> {
+        let slot = self.slot(room_id)?;
+        let mut slot = slot.lock().await;
+        let decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
+        let Some((entry, accepted)) = decision.accepted else {
+            tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,
+                reason = %decision.response.error_description, "handshake refused");
+            return Ok(decision.response);
+        };
+        let queue = match (&bundle.content, &accepted) {
+            (HandshakeBundleContent::Commit { welcome: Some(welcome), .. }, Accepted::Commit { .. }) => {
+                self.welcome_deliveries(&slot.room, &entry, welcome)?
+            }
+            _ => Vec::new(),
+        };
+        self.persist_and_apply(&mut slot, entry, accepted, queue).await?;
+        Ok(decision.response)
+    }
+
+    /// `/submitMessage` for a message from `sender` (a local client, or the `sendingUri` a
+    /// follower vouches for).
+    pub async fn submit_message(
+        &self,
+        room_id: &str,
+        message: &MlsMessageIn,
+        sender: &str,
+    ) -> Result<SubmitMessageStatus, ProviderError> {
+        let slot = self.slot(room_id)?;
+        let mut slot = slot.lock().await;
+        let decision = slot.room.decide_message(message, sender, now_ms());
+        if let Some(entry) = decision.accepted {
+            self.persist_and_apply(&mut slot, entry, Accepted::Application, Vec::new()).await?;
+        }
+        Ok(decision.status)
+    }
+
+    /// Queue items for the local clients a Welcome names (by KeyPackageRef).
+    fn welcome_deliveries(
+        &self,
+        room: &Room,
+        entry: &LogEntry,
+        welcome: &Welcome,
+    ) -> Result<Vec<(String, QueueItem)>, ProviderError> {
+        let welcome_bytes = MlsMessageOut::from_welcome(welcome.clone(), ProtocolVersion::Mls10)
+            .tls_serialize_detached()
+            .map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+        let mut out = Vec::new();
+        for secret in welcome.secrets() {
+            if let Some(client) = self.store.key_package_owner(secret.new_member().as_slice())? {
+                out.push((
+                    client,
+                    QueueItem {
+                        seq: 0,
+                        room: room.id().as_bytes().to_vec().into(),
+                        after_seq: entry.seq,
+                        welcome: welcome_bytes.clone().into(),
+                        ratchet_tree: Vec::new().into(),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes `entry` durable, then applies it, checkpoints if due and wakes readers.
+    async fn persist_and_apply(
+        &self,
+        slot: &mut Slot,
+        entry: LogEntry,
+        accepted: Accepted,
+        queue: Vec<(String, QueueItem)>,
+    ) -> Result<(), ProviderError> {
+        let room_id = slot.room.id().to_owned();
+        let clients: Vec<String> = queue.iter().map(|(c, _)| c.clone()).collect();
+        let write = Write::Append { room: room_id.clone(), entries: vec![entry.clone()], queue };
+        settle(self.store.write(write)).await?;
+        slot.room.apply(&entry, accepted)?;
+        if slot.room.seq() - slot.checkpointed >= CHECKPOINT_EVERY {
+            let cp = slot.room.checkpoint();
+            // A failed checkpoint loses nothing (the log has it all); it only lengthens replay.
+            match settle(self.store.write(Write::Checkpoint(Box::new(cp)))).await {
+                Ok(_) => slot.checkpointed = slot.room.seq(),
+                Err(e) => tracing::warn!(room = %room_id, error = %e, "checkpoint failed"),
+            }
+        }
+        slot.seq.send_replace(slot.room.seq());
+        if let Ok(queues) = self.queues.lock() {
+            for c in clients {
+                if let Some(tx) = queues.get(&c) {
+                    tx.send_modify(|v| *v += 1);
+                }
+            }
+        }
+        tracing::debug!(room = %room_id, seq = entry.seq, epoch = entry.epoch, kind = ?entry.kind, "accepted");
+        Ok(())
+    }
+
+    /// Whether `client` may read `room`'s log: it is a member now, or was welcomed into it.
+    fn may_read(&self, room: &Room, client: &ClientUri) -> Result<bool, ProviderError> {
+        let member = mimi_appsync::adapter::room_state(room.group()).is_ok_and(|s| s.members.contains(client));
+        if member {
+            return Ok(true);
+        }
+        let welcomed = self
+            .store
+            .queue_after(client.as_str(), 0, usize::MAX)?
+            .iter()
+            .any(|q| q.room.as_slice() == room.id().as_bytes());
+        Ok(welcomed)
+    }
+
+    /// The room log after `after` (up to `limit` entries), waiting up to `wait` for new ones.
+    pub async fn read_log(
+        &self,
+        room_id: &str,
+        client: &ClientUri,
+        after: u64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogEntry>, ProviderError> {
+        let slot = self.slot(room_id)?;
+        let mut rx = {
+            let s = slot.lock().await;
+            if !self.may_read(&s.room, client)? {
+                return Err(ProviderError::Forbidden(format!("{client} is not in {room_id}")));
+            }
+            s.seq.subscribe()
+        };
+        if *rx.borrow() <= after {
+            let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
+        }
+        Ok(self.store.log_after(room_id, after, limit)?)
+    }
+
+    /// The client's queue after `after`, waiting up to `wait` for new items.
+    pub async fn read_queue(
+        &self,
+        client: &ClientUri,
+        after: u64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<QueueItem>, ProviderError> {
+        let mut rx = {
+            let mut queues = self.queues.lock().map_err(|_| ProviderError::Forbidden("poisoned".into()))?;
+            queues.entry(client.as_str().to_owned()).or_insert_with(|| watch::channel(0).0).subscribe()
+        };
+        let items = self.store.queue_after(client.as_str(), after, limit)?;
+        if !items.is_empty() || wait.is_zero() {
+            return Ok(items);
+        }
+        let _ = tokio::time::timeout(wait, rx.changed()).await;
+        Ok(self.store.queue_after(client.as_str(), after, limit)?)
+    }
+
+    /// The room's current epoch and log position.
+    pub async fn room_position(&self, room_id: &str) -> Result<(u64, u64), ProviderError> {
+        let slot = self.slot(room_id)?;
+        let s = slot.lock().await;
+        Ok((s.room.epoch(), s.room.seq()))
+    }
+}

@@ -1,0 +1,159 @@
+//! Persistence: the only module that knows table layouts (DESIGN §4).
+//!
+//! What is stored: each room's latest checkpoint and its append-only log (which is also the
+//! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes), client
+//! registrations, and the KeyPackage directory. [`Store`] is the narrow interface the provider
+//! uses; [`redb_store::RedbStore`] implements it on one embedded redb file. A PostgreSQL back
+//! end for multi-node providers would implement the same trait.
+//!
+//! Writes go through [`Store::write`], which returns at once with a [`WriteTicket`]; the write is
+//! durable (fsync'd) when the ticket resolves to `Ok`. Concurrent writes are committed together
+//! in one transaction (group commit), so the durable cost is per batch, not per message. An
+//! append names the sequence number it expects to follow (`entries[0].seq - 1`): a second
+//! writer for the same position fails instead of forking the log.
+
+pub mod redb_store;
+
+use crate::hub::{Checkpoint, LogEntry, QueueItem};
+
+/// Failures of the store.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened, read or written.
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// An append did not follow the room's last entry (someone else appended first).
+    #[error("log of {room} is at {last}, append expected {expected}")]
+    Conflict {
+        /// The room URI.
+        room: String,
+        /// The room's last sequence number.
+        last: u64,
+        /// The sequence number the append expected to follow.
+        expected: u64,
+    },
+    /// The room does not exist (or already exists, for a create).
+    #[error("room {room}: {why}")]
+    Room {
+        /// The room URI.
+        room: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A stored value could not be decoded.
+    #[error("corrupt record in {table}: {why}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// Decoder message.
+        why: String,
+    },
+    /// The writer is gone (shutting down).
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// A KeyPackage in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKeyPackage {
+    /// Its KeyPackageRef (the hash the Welcome names).
+    pub reference: Vec<u8>,
+    /// The owning client URI.
+    pub client: String,
+    /// The owning client's user URI.
+    pub user: String,
+    /// The KeyPackage (an MLSMessage).
+    pub key_package: Vec<u8>,
+    /// A last-resort KeyPackage is served again when nothing else is left, and never deleted.
+    pub last_resort: bool,
+    /// Expiry (the KeyPackage's `not_after`), seconds since the UNIX epoch.
+    pub not_after: u64,
+}
+
+/// One durable change; several are committed together.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new room with its initial checkpoint.
+    CreateRoom(Box<Checkpoint>),
+    /// Log entries of one room, with the per-client queue items they produce.
+    Append {
+        /// The room URI.
+        room: String,
+        /// Entries in order; the first must follow the room's last entry.
+        entries: Vec<LogEntry>,
+        /// Per-client deliveries (Welcomes), keyed by client URI.
+        queue: Vec<(String, QueueItem)>,
+    },
+    /// A newer checkpoint of an existing room.
+    Checkpoint(Box<Checkpoint>),
+    /// A client registration (or a new token for it).
+    RegisterClient {
+        /// The client URI.
+        client: String,
+        /// Its user's URI.
+        user: String,
+        /// SHA-256 of its bearer token.
+        token_hash: Vec<u8>,
+    },
+    /// KeyPackages uploaded by their client.
+    PutKeyPackages(Vec<StoredKeyPackage>),
+    /// Claims one KeyPackage per client of `user` (single use; a last-resort one is kept):
+    /// expired ones are skipped and deleted.
+    ClaimKeyPackages {
+        /// The user URI whose clients are claimed.
+        user: String,
+        /// Current time, seconds since the UNIX epoch.
+        now_secs: u64,
+    },
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Nothing to report.
+    Done,
+    /// The KeyPackages claimed, one per client that had one, and the user's clients that had
+    /// none.
+    Claimed {
+        /// Claimed KeyPackages.
+        claimed: Vec<StoredKeyPackage>,
+        /// Client URIs of the user with nothing left.
+        exhausted: Vec<String>,
+    },
+}
+
+/// Resolves when a write is durable (or failed).
+pub type WriteTicket = tokio::sync::oneshot::Receiver<Result<WriteResult, StoreError>>;
+
+/// A room as read back at startup: its checkpoint, the entries of the checkpoint's pending
+/// proposals, and the log after the checkpoint.
+#[derive(Debug, Clone)]
+pub struct StoredRoom {
+    /// The latest checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Entries named by `checkpoint.pending_seqs`.
+    pub pending: Vec<LogEntry>,
+    /// Entries after `checkpoint.seq`.
+    pub tail: Vec<LogEntry>,
+}
+
+/// The provider's storage.
+pub trait Store: Send + Sync + 'static {
+    /// Queues a write; the ticket resolves once it is durable.
+    fn write(&self, write: Write) -> WriteTicket;
+    /// Every room, for restart.
+    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;
+    /// Up to `limit` log entries of `room` after `after`.
+    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+    /// Up to `limit` queue items of `client` after `after`.
+    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError>;
+    /// The client a token hash belongs to.
+    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError>;
+    /// The client a KeyPackageRef was uploaded by (kept after the claim, for Welcome routing).
+    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
+}
+
+/// Awaits a ticket.
+pub async fn settle(ticket: WriteTicket) -> Result<WriteResult, StoreError> {
+    ticket.await.unwrap_or(Err(StoreError::Closed))
+}

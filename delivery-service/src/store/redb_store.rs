@@ -1,0 +1,471 @@
+//! [`Store`] on one redb file, with a writer thread that commits concurrent writes in one
+//! durable transaction (group commit).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use tls_codec::{Deserialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+
+use super::{Store, StoreError, StoredKeyPackage, StoredRoom, Write, WriteResult, WriteTicket};
+use crate::hub::{Checkpoint, LogEntry, QueueItem};
+
+/// room URI → latest checkpoint.
+const ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rooms");
+/// (room URI, seq) → log entry.
+const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("room_log");
+/// (client URI, seq) → queue item.
+const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("client_queue");
+/// token hash → client URI.
+const TOKENS: TableDefinition<&[u8], &str> = TableDefinition::new("tokens");
+/// (user URI, client URI) → () : a user's registered clients.
+const USER_CLIENTS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_clients");
+/// (user URI, client URI, KeyPackageRef) → KeyPackage record.
+const KEY_PACKAGES: TableDefinition<(&str, &str, &[u8]), &[u8]> = TableDefinition::new("key_packages");
+/// KeyPackageRef → client URI (kept after the claim, for Welcome routing).
+const KP_OWNERS: TableDefinition<&[u8], &str> = TableDefinition::new("key_package_owners");
+
+/// How a KeyPackage is kept in `KEY_PACKAGES`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+struct KeyPackageRecord {
+    key_package: VLBytes,
+    last_resort: u8,
+    not_after: u64,
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn corrupt(table: &'static str) -> impl Fn(tls_codec::Error) -> StoreError {
+    move |e| StoreError::Corrupt { table, why: e.to_string() }
+}
+
+fn encode(v: &impl tls_codec::Serialize) -> Result<Vec<u8>, StoreError> {
+    v.tls_serialize_detached().map_err(io)
+}
+
+type Job = (Write, tokio::sync::oneshot::Sender<Result<WriteResult, StoreError>>);
+
+/// The redb-backed store. Cloning shares the database and the writer; when the last clone is
+/// dropped, the writer finishes what is queued and the file is closed.
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    /// Sends writes to the writer thread; `None` once closing.
+    jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file and starts the writer thread. `max_batch` bounds
+    /// how many writes share one transaction (1 disables group commit).
+    pub fn open(path: &Path, max_batch: usize) -> Result<RedbStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let db = Arc::new(Database::create(path).map_err(io)?);
+        {
+            let tx = db.begin_write().map_err(io)?;
+            tx.open_table(ROOMS).map_err(io)?;
+            tx.open_table(LOG).map_err(io)?;
+            tx.open_table(QUEUE).map_err(io)?;
+            tx.open_table(TOKENS).map_err(io)?;
+            tx.open_table(USER_CLIENTS).map_err(io)?;
+            tx.open_table(KEY_PACKAGES).map_err(io)?;
+            tx.open_table(KP_OWNERS).map_err(io)?;
+            tx.commit().map_err(io)?;
+        }
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let writer_db = db.clone();
+        let handle = std::thread::Builder::new()
+            .name("mimi-ds-store-writer".into())
+            .spawn(move || writer(writer_db, rx, max_batch.max(1)))
+            .map_err(io)?;
+        Ok(RedbStore {
+            inner: Arc::new(Inner {
+                db,
+                jobs: std::sync::Mutex::new(Some(jobs)),
+                writer: std::sync::Mutex::new(Some(handle)),
+            }),
+        })
+    }
+}
+
+/// The writer loop: wait for one write, take whatever else is queued (up to `max_batch`),
+/// apply all in one transaction, commit durably, answer each.
+fn writer(db: Arc<Database>, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = (|| -> Result<Vec<Result<WriteResult, StoreError>>, StoreError> {
+            let mut tx = db.begin_write().map_err(io)?;
+            tx.set_durability(Durability::Immediate).map_err(io)?;
+            let results = batch.iter().map(|(w, _)| apply(&tx, w)).collect();
+            tx.commit().map_err(io)?;
+            Ok(results)
+        })();
+        match outcome {
+            Ok(results) => {
+                for ((_, reply), result) in batch.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, size = batch.len(), "store batch failed");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn last_seq(log: &impl ReadableTable<(&'static str, u64), &'static [u8]>, room: &str) -> Result<u64, StoreError> {
+    Ok(log
+        .range((room, 0)..=(room, u64::MAX))
+        .map_err(io)?
+        .next_back()
+        .transpose()
+        .map_err(io)?
+        .map(|(k, _)| k.value().1)
+        .unwrap_or(0))
+}
+
+/// Applies one write inside the batch transaction. Every precondition is checked before
+/// anything is written, so a failed write leaves no trace.
+fn apply(tx: &redb::WriteTransaction, w: &Write) -> Result<WriteResult, StoreError> {
+    match w {
+        Write::CreateRoom(cp) => {
+            let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
+            let mut rooms = tx.open_table(ROOMS).map_err(io)?;
+            if rooms.get(room.as_str()).map_err(io)?.is_some() {
+                return Err(StoreError::Room { room, why: "already exists" });
+            }
+            rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
+        }
+        Write::Checkpoint(cp) => {
+            let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
+            let mut rooms = tx.open_table(ROOMS).map_err(io)?;
+            if rooms.get(room.as_str()).map_err(io)?.is_none() {
+                return Err(StoreError::Room { room, why: "does not exist" });
+            }
+            rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
+        }
+        Write::Append { room, entries, queue } => {
+            if tx.open_table(ROOMS).map_err(io)?.get(room.as_str()).map_err(io)?.is_none() {
+                return Err(StoreError::Room { room: room.clone(), why: "does not exist" });
+            }
+            let mut log = tx.open_table(LOG).map_err(io)?;
+            let last = last_seq(&log, room)?;
+            let expected = entries.first().map(|e| e.seq.saturating_sub(1)).unwrap_or(last);
+            if expected != last || entries.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
+                return Err(StoreError::Conflict { room: room.clone(), last, expected });
+            }
+            let mut q = tx.open_table(QUEUE).map_err(io)?;
+            let mut next_queue_seq: Vec<(String, u64)> = Vec::new();
+            for (client, item) in queue {
+                if !next_queue_seq.iter().any(|(c, _)| c == client) {
+                    let last_q = q
+                        .range((client.as_str(), 0)..=(client.as_str(), u64::MAX))
+                        .map_err(io)?
+                        .next_back()
+                        .transpose()
+                        .map_err(io)?
+                        .map(|(k, _)| k.value().1)
+                        .unwrap_or(0);
+                    next_queue_seq.push((client.clone(), last_q));
+                }
+                let Some(slot) = next_queue_seq.iter_mut().find(|(c, _)| c == client) else { continue };
+                slot.1 += 1;
+                let item = QueueItem { seq: slot.1, ..item.clone() };
+                q.insert((client.as_str(), slot.1), encode(&item)?.as_slice()).map_err(io)?;
+            }
+            for e in entries {
+                log.insert((room.as_str(), e.seq), encode(e)?.as_slice()).map_err(io)?;
+            }
+        }
+        Write::RegisterClient { client, user, token_hash } => {
+            tx.open_table(TOKENS).map_err(io)?.insert(token_hash.as_slice(), client.as_str()).map_err(io)?;
+            tx.open_table(USER_CLIENTS).map_err(io)?.insert((user.as_str(), client.as_str()), ()).map_err(io)?;
+        }
+        Write::PutKeyPackages(kps) => {
+            let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
+            let mut owners = tx.open_table(KP_OWNERS).map_err(io)?;
+            for kp in kps {
+                let record = KeyPackageRecord {
+                    key_package: kp.key_package.clone().into(),
+                    last_resort: kp.last_resort as u8,
+                    not_after: kp.not_after,
+                };
+                table
+                    .insert(
+                        (kp.user.as_str(), kp.client.as_str(), kp.reference.as_slice()),
+                        encode(&record)?.as_slice(),
+                    )
+                    .map_err(io)?;
+                owners.insert(kp.reference.as_slice(), kp.client.as_str()).map_err(io)?;
+            }
+        }
+        Write::ClaimKeyPackages { user, now_secs } => return claim(tx, user, *now_secs),
+    }
+    Ok(WriteResult::Done)
+}
+
+fn claim(tx: &redb::WriteTransaction, user: &str, now_secs: u64) -> Result<WriteResult, StoreError> {
+    let clients: Vec<String> = {
+        let uc = tx.open_table(USER_CLIENTS).map_err(io)?;
+        let range = uc.range((user, "")..).map_err(io)?;
+        let mut out = Vec::new();
+        for row in range {
+            let (k, _) = row.map_err(io)?;
+            let (u, c) = k.value();
+            if u != user {
+                break;
+            }
+            out.push(c.to_owned());
+        }
+        out
+    };
+    let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
+    let (mut claimed, mut exhausted) = (Vec::new(), Vec::new());
+    for client in clients {
+        let mut rows: Vec<(Vec<u8>, KeyPackageRecord)> = Vec::new();
+        for row in table.range((user, client.as_str(), &[][..])..).map_err(io)? {
+            let (k, v) = row.map_err(io)?;
+            let (u, c, r) = k.value();
+            if u != user || c != client {
+                break;
+            }
+            let rec = KeyPackageRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_packages"))?;
+            rows.push((r.to_vec(), rec));
+        }
+        let mut choice: Option<usize> = None;
+        for (i, (reference, rec)) in rows.iter().enumerate() {
+            if rec.not_after < now_secs {
+                table.remove((user, client.as_str(), reference.as_slice())).map_err(io)?;
+            } else {
+                // Prefer a single-use KeyPackage; fall back to a last-resort one.
+                let better = choice.is_none_or(|c| rows[c].1.last_resort != 0 && rec.last_resort == 0);
+                if better {
+                    choice = Some(i);
+                }
+            }
+        }
+        match choice {
+            None => exhausted.push(client),
+            Some(i) => {
+                let (reference, rec) = &rows[i];
+                if rec.last_resort == 0 {
+                    table.remove((user, client.as_str(), reference.as_slice())).map_err(io)?;
+                }
+                claimed.push(StoredKeyPackage {
+                    reference: reference.clone(),
+                    client: client.clone(),
+                    user: user.to_owned(),
+                    key_package: rec.key_package.as_slice().to_vec(),
+                    last_resort: rec.last_resort != 0,
+                    not_after: rec.not_after,
+                });
+            }
+        }
+    }
+    Ok(WriteResult::Claimed { claimed, exhausted })
+}
+
+impl Store for RedbStore {
+    fn write(&self, write: Write) -> WriteTicket {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sender = self.inner.jobs.lock().ok().and_then(|j| j.clone());
+        match sender {
+            Some(jobs) => {
+                if let Err(mpsc::SendError((_, reply))) = jobs.send((write, tx)) {
+                    let _ = reply.send(Err(StoreError::Closed));
+                }
+            }
+            None => {
+                let _ = tx.send(Err(StoreError::Closed));
+            }
+        }
+        rx
+    }
+
+    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let rooms = tx.open_table(ROOMS).map_err(io)?;
+        let log = tx.open_table(LOG).map_err(io)?;
+        let mut out = Vec::new();
+        for row in rooms.iter().map_err(io)? {
+            let (k, v) = row.map_err(io)?;
+            let room = k.value().to_owned();
+            let checkpoint = Checkpoint::tls_deserialize_exact(v.value()).map_err(corrupt("rooms"))?;
+            let read = |seq: u64| -> Result<LogEntry, StoreError> {
+                let v = log.get((room.as_str(), seq)).map_err(io)?.ok_or(StoreError::Corrupt {
+                    table: "room_log",
+                    why: format!("{room}: pending entry {seq} missing"),
+                })?;
+                LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))
+            };
+            let pending = checkpoint.pending_seqs.iter().map(|s| read(*s)).collect::<Result<Vec<_>, _>>()?;
+            let mut tail = Vec::new();
+            for row in log.range((room.as_str(), checkpoint.seq + 1)..=(room.as_str(), u64::MAX)).map_err(io)? {
+                let (_, v) = row.map_err(io)?;
+                tail.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))?);
+            }
+            out.push(StoredRoom { checkpoint, pending, tail });
+        }
+        Ok(out)
+    }
+
+    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let log = tx.open_table(LOG).map_err(io)?;
+        let mut out = Vec::new();
+        for row in log.range((room, after.saturating_add(1))..=(room, u64::MAX)).map_err(io)?.take(limit) {
+            let (_, v) = row.map_err(io)?;
+            out.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))?);
+        }
+        Ok(out)
+    }
+
+    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let q = tx.open_table(QUEUE).map_err(io)?;
+        let mut out = Vec::new();
+        for row in q.range((client, after.saturating_add(1))..=(client, u64::MAX)).map_err(io)?.take(limit) {
+            let (_, v) = row.map_err(io)?;
+            out.push(QueueItem::tls_deserialize_exact(v.value()).map_err(corrupt("client_queue"))?);
+        }
+        Ok(out)
+    }
+
+    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let t = tx.open_table(TOKENS).map_err(io)?;
+        Ok(t.get(token_hash).map_err(io)?.map(|v| v.value().to_owned()))
+    }
+
+    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let t = tx.open_table(KP_OWNERS).map_err(io)?;
+        Ok(t.get(reference).map_err(io)?.map(|v| v.value().to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::EntryKind;
+    use crate::store::settle;
+
+    fn kp(client: &str, reference: u8, last_resort: bool, not_after: u64) -> StoredKeyPackage {
+        StoredKeyPackage {
+            reference: vec![reference; 32],
+            client: client.into(),
+            user: "mimi://a.example/u/bob".into(),
+            key_package: vec![reference],
+            last_resort,
+            not_after,
+        }
+    }
+
+    fn entry(seq: u64) -> LogEntry {
+        LogEntry {
+            seq,
+            epoch: 0,
+            accepted_ms: seq,
+            kind: EntryKind::Application,
+            message: vec![seq as u8].into(),
+            extra: vec![],
+            sender: Vec::new().into(),
+            group_info: Vec::new().into(),
+        }
+    }
+
+    fn checkpoint(room: &str) -> Checkpoint {
+        Checkpoint {
+            room_id: room.as_bytes().to_vec().into(),
+            group_id: vec![1].into(),
+            seq: 0,
+            storage: vec![],
+            pending_seqs: vec![],
+            group_info: Vec::new().into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_are_single_use_skip_expired_and_keep_last_resort() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(&dir.path().join("t.redb"), 64).unwrap();
+        let (phone, pc) = ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/pc");
+        for c in [phone, pc] {
+            let w =
+                Write::RegisterClient { client: c.into(), user: "mimi://a.example/u/bob".into(), token_hash: c.into() };
+            settle(s.write(w)).await.unwrap();
+        }
+        let kps = vec![kp(phone, 1, false, 100), kp(phone, 2, true, 1000), kp(phone, 3, false, 5)];
+        settle(s.write(Write::PutKeyPackages(kps))).await.unwrap();
+        let claim = || Write::ClaimKeyPackages { user: "mimi://a.example/u/bob".into(), now_secs: 50 };
+        let refs = |r: WriteResult| match r {
+            WriteResult::Claimed { claimed, exhausted } => {
+                (claimed.iter().map(|k| k.reference[0]).collect::<Vec<_>>(), exhausted)
+            }
+            WriteResult::Done => panic!(),
+        };
+        // Expired #3 is dropped, #1 is served once, then the last-resort #2 again and again;
+        // the pc has nothing.
+        assert_eq!(refs(settle(s.write(claim())).await.unwrap()), (vec![1], vec![pc.to_owned()]));
+        assert_eq!(refs(settle(s.write(claim())).await.unwrap()), (vec![2], vec![pc.to_owned()]));
+        assert_eq!(refs(settle(s.write(claim())).await.unwrap()), (vec![2], vec![pc.to_owned()]));
+        assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone));
+        assert_eq!(s.client_by_token(phone.as_bytes()).unwrap().as_deref(), Some(phone));
+    }
+
+    #[tokio::test]
+    async fn appends_are_fenced_and_concurrent_writes_share_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(&dir.path().join("t.redb"), 256).unwrap();
+        let room = "mimi://a.example/r/x";
+        let append = |e: Vec<LogEntry>| Write::Append { room: room.into(), entries: e, queue: vec![] };
+        assert!(matches!(settle(s.write(append(vec![entry(1)]))).await, Err(StoreError::Room { .. })));
+        settle(s.write(Write::CreateRoom(Box::new(checkpoint(room))))).await.unwrap();
+        settle(s.write(append(vec![entry(1), entry(2)]))).await.unwrap();
+        let conflict = settle(s.write(append(vec![entry(2)]))).await;
+        assert!(matches!(conflict, Err(StoreError::Conflict { last: 2, expected: 1, .. })), "{conflict:?}");
+        assert!(matches!(settle(s.write(append(vec![entry(4)]))).await, Err(StoreError::Conflict { .. })));
+        // 500 appends queued at once: all land, in order, in far fewer transactions.
+        let tickets: Vec<_> = (3..503).map(|i| s.write(append(vec![entry(i)]))).collect();
+        for t in tickets {
+            settle(t).await.unwrap();
+        }
+        let all = s.log_after(room, 0, 10_000).unwrap();
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..503).collect::<Vec<_>>());
+        assert_eq!(s.log_after(room, 500, 10).unwrap().len(), 2);
+        drop(s);
+        let s = RedbStore::open(&dir.path().join("t.redb"), 1).unwrap();
+        let rooms = s.rooms().unwrap();
+        assert_eq!(rooms.len(), 1);
+        assert_eq!(rooms[0].tail.len(), 502);
+    }
+}

@@ -1,0 +1,224 @@
+//! The provider over a real redb file, driven by real openmls clients: room creation,
+//! KeyPackage upload and single-use claim, Welcome routing by KeyPackageRef into the invitees'
+//! queues, racing commits from concurrent tasks (exactly one per epoch), application messages
+//! in hub order, and restart on the same file with nothing acknowledged lost.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mimi_appsync::ops::{self, UserOperation};
+use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+use mimi_ds::hub::{EntryKind, LogEntry};
+use mimi_ds::provider::Provider;
+use mimi_ds::store::redb_store::RedbStore;
+use mimi_ds::store::Store;
+use mimi_ds::wire::submit::SubmitMessageStatus;
+use mimi_ds::wire::update::UpdateRoomOutcome;
+use openmls::prelude::{tls_codec::*, *};
+use openmls_basic_credential::SignatureKeyPair;
+use support::*;
+
+type P = Provider<RedbStore>;
+
+fn open(dir: &std::path::Path, hub_key: &SignatureKeyPair) -> Arc<P> {
+    let store = RedbStore::open(&dir.join("ds.redb"), 1024).unwrap();
+    let key = SignatureKeyPair::tls_deserialize_exact(hub_key.tls_serialize_detached().unwrap()).unwrap();
+    Arc::new(Provider::open("a.example", key, store).unwrap())
+}
+
+fn kp_message(c: &Client) -> Vec<u8> {
+    MlsMessageOut::from(c.key_package()).tls_serialize_detached().unwrap()
+}
+
+/// Processes log entries at a member client (skipping its own commits, which it merges when
+/// accepted, and application messages, which it decrypts).
+fn catch_up(c: &mut Client, entries: &[LogEntry], decrypted: &mut Vec<Vec<u8>>) {
+    let g = c.group.as_mut().unwrap();
+    for e in entries {
+        if e.epoch != g.epoch().as_u64() {
+            continue;
+        }
+        let msg = MlsMessageIn::tls_deserialize_exact(e.message.as_slice()).unwrap();
+        let pm = msg.try_into_protocol_message().unwrap();
+        if e.sender.as_slice() == c.uri.as_bytes() && e.kind == EntryKind::Commit {
+            g.merge_pending_commit(&c.provider).unwrap();
+            continue;
+        }
+        match g.process_message(&c.provider, pm).unwrap().into_content() {
+            ProcessedMessageContent::ApplicationMessage(m) => decrypted.push(m.into_bytes()),
+            ProcessedMessageContent::StagedCommitMessage(s) => {
+                g.clear_pending_commit(c.provider.storage()).unwrap();
+                g.merge_staged_commit(&c.provider, *s).unwrap()
+            }
+            ProcessedMessageContent::UnresolvedAppDataCommit(u) => {
+                g.clear_pending_commit(c.provider.storage()).unwrap();
+                let mut updater = g.app_data_dictionary_updater();
+                mimi_appsync::reducer::fill_updater(&mut updater, u.app_data_update_proposals()).unwrap();
+                let changes = updater.changes();
+                let staged = g.stage_app_data_commit(&c.provider, *u, changes).unwrap();
+                g.merge_staged_commit(&c.provider, staged).unwrap();
+            }
+            ProcessedMessageContent::ProposalMessage(q) => g.store_pending_proposal(c.provider.storage(), *q).unwrap(),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequencing_welcomes_races_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+    let p = open(dir.path(), &hub_key);
+    let mut alice = Client::new("alice", "phone");
+    let mut bob = vec![Client::new("bob", "phone"), Client::new("bob", "pc")];
+    let (alice_uri, alice_token) = p.register_client("alice", "phone").await.unwrap();
+    assert_eq!(alice_uri, alice.uri);
+    assert_eq!(p.authenticate(&alice_token).unwrap(), Some(alice_uri.clone()));
+    assert_eq!(p.authenticate("not-a-token").unwrap(), None);
+    for b in &bob {
+        let (uri, _) = p.register_client("bob", b.uri.device()).await.unwrap();
+        assert_eq!(p.upload_key_packages(&uri, &[kp_message(b), kp_message(b)]).await.unwrap(), 2);
+    }
+    // Someone else's KeyPackage is refused.
+    assert!(p.upload_key_packages(&alice_uri, &[kp_message(&bob[0])]).await.is_err());
+
+    let gi = create_group(&mut alice, &p.hub_signature_key());
+    p.create_room(&alice.uri, ROOM, &gi).await.unwrap();
+    assert!(p.create_room(&alice.uri, ROOM, &gi).await.is_err(), "a room is created once");
+
+    // Claim bob's KeyPackages (one per client) and invite him.
+    let (claimed, exhausted) = p.claim_key_packages(&bob[0].uri.user()).await.unwrap();
+    assert_eq!((claimed.len(), exhausted.len()), (2, 0));
+    let kps: Vec<KeyPackage> = claimed
+        .iter()
+        .map(|k| match MlsMessageIn::tls_deserialize_exact(&k.key_package).unwrap().extract() {
+            MlsMessageBodyIn::KeyPackage(kp) => kp.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap(),
+            _ => panic!(),
+        })
+        .collect();
+    let op = ops::invite_user(&bob[0].uri.user(), ORDINARY_USER, kps).unwrap();
+    let g = alice.group.as_mut().unwrap();
+    let b = ops::commit(g, &alice.provider, &alice.signer, op).unwrap();
+    let r = p.update(ROOM, &bundle_of(&b)).await.unwrap();
+    assert!(matches!(r.outcome, UpdateRoomOutcome::Success { .. }), "{}", r.error_description);
+    alice.group.as_mut().unwrap().merge_pending_commit(&alice.provider).unwrap();
+
+    // Each of bob's clients finds the Welcome in its queue and joins.
+    for c in bob.iter_mut() {
+        let q = p.read_queue(&c.uri, 0, 10, Duration::from_millis(10)).await.unwrap();
+        assert_eq!(q.len(), 1, "{}", c.uri);
+        assert_eq!(q[0].after_seq, 1);
+        let MlsMessageBodyIn::Welcome(w) =
+            MlsMessageIn::tls_deserialize_exact(q[0].welcome.as_slice()).unwrap().extract()
+        else {
+            panic!()
+        };
+        let staged = StagedWelcome::build_from_welcome(&c.provider, &join_config(), w).unwrap().build().unwrap();
+        c.group = Some(staged.into_group(&c.provider).unwrap());
+    }
+    // A second claim finds bob's remaining KeyPackage per client; a third finds none.
+    assert_eq!(p.claim_key_packages(&bob[0].uri.user()).await.unwrap().0.len(), 2);
+    let (none, exhausted) = p.claim_key_packages(&bob[0].uri.user()).await.unwrap();
+    assert_eq!((none.len(), exhausted.len()), (0, 2));
+
+    // Races: every client builds a key update for the same epoch and submits concurrently.
+    let mut clients = vec![alice];
+    clients.extend(bob);
+    let mut seen = 1u64;
+    let mut decrypted = vec![Vec::new(); clients.len()];
+    for round in 0..6 {
+        let epoch = p.room_position(ROOM).await.unwrap().0;
+        let bundles: Vec<_> = clients
+            .iter_mut()
+            .map(|c| {
+                let g = c.group.as_mut().unwrap();
+                bundle_of(&ops::commit(g, &c.provider, &c.signer, UserOperation::default()).unwrap())
+            })
+            .collect();
+        let tasks: Vec<_> = bundles
+            .into_iter()
+            .map(|b| {
+                let p = p.clone();
+                tokio::spawn(async move { p.update(ROOM, &b).await.unwrap().outcome })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let winners = outcomes.iter().filter(|o| matches!(o, UpdateRoomOutcome::Success { .. })).count();
+        assert_eq!(winners, 1, "round {round}: {outcomes:?}");
+        for o in &outcomes {
+            if let UpdateRoomOutcome::WrongEpoch { current_epoch } = o {
+                assert_eq!(*current_epoch, epoch + 1);
+            }
+        }
+        // Everyone reads the log: the winner merges its own commit, the losers drop theirs.
+        let entries = p.read_log(ROOM, &clients[0].uri, seen, 100, Duration::ZERO).await.unwrap();
+        assert_eq!(entries.len(), 1);
+        for (i, c) in clients.iter_mut().enumerate() {
+            catch_up(c, &entries, &mut decrypted[i]);
+            assert_eq!(c.group.as_ref().unwrap().epoch().as_u64(), epoch + 1, "{}", c.uri);
+        }
+        seen = entries.last().unwrap().seq;
+    }
+    let auth: Vec<_> =
+        clients.iter().map(|c| c.group.as_ref().unwrap().epoch_authenticator().as_slice().to_vec()).collect();
+    assert!(auth.windows(2).all(|w| w[0] == w[1]));
+
+    // Application messages from everyone, concurrently; the log gives hub order.
+    let msgs: Vec<(MlsMessageIn, String)> = clients
+        .iter_mut()
+        .enumerate()
+        .map(|(i, c)| {
+            let g = c.group.as_mut().unwrap();
+            let m = g.create_message(&c.provider, &c.signer, format!("hello from {i}").as_bytes()).unwrap();
+            (to_in(&m), c.uri.as_str().to_owned())
+        })
+        .collect();
+    let tasks: Vec<_> = msgs
+        .into_iter()
+        .map(|(m, s)| {
+            let p = p.clone();
+            tokio::spawn(async move { p.submit_message(ROOM, &m, &s).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(t.await.unwrap(), SubmitMessageStatus::Accepted { .. }));
+    }
+    // Not a member: refused.
+    let stranger = Client::new("mallory", "phone");
+    let c = &mut clients[0];
+    let m = to_in(&c.group.as_mut().unwrap().create_message(&c.provider, &c.signer, b"spoofed").unwrap());
+    assert_eq!(p.submit_message(ROOM, &m, stranger.uri.as_str()).await.unwrap(), SubmitMessageStatus::NotAllowed);
+    assert!(p.read_log(ROOM, &stranger.uri, 0, 10, Duration::ZERO).await.is_err());
+
+    let before = p.store().log_after(ROOM, 0, 1000).unwrap();
+    let position = p.room_position(ROOM).await.unwrap();
+    drop(p);
+
+    // Restart on the same file: the same log, the same room, and it goes on.
+    let p = open(dir.path(), &hub_key);
+    assert_eq!(p.room_position(ROOM).await.unwrap(), position);
+    assert_eq!(p.store().log_after(ROOM, 0, 1000).unwrap(), before);
+    let entries = p.read_log(ROOM, &clients[1].uri, seen, 100, Duration::ZERO).await.unwrap();
+    assert_eq!(entries.len(), clients.len());
+    for (i, c) in clients.iter_mut().enumerate() {
+        catch_up(c, &entries, &mut decrypted[i]);
+    }
+    for (i, d) in decrypted.iter().enumerate() {
+        // Each client decrypts the others' messages (not its own), each exactly once.
+        let mut got: Vec<String> = d.iter().map(|b| String::from_utf8(b.clone()).unwrap()).collect();
+        got.sort();
+        let mut want: Vec<String> = (0..clients.len()).filter(|&j| j != i).map(|j| format!("hello from {j}")).collect();
+        want.sort();
+        assert_eq!(got, want, "client {i}");
+    }
+    let c = &mut clients[2];
+    let g = c.group.as_mut().unwrap();
+    let b = ops::commit(g, &c.provider, &c.signer, UserOperation::default()).unwrap();
+    let r = p.update(ROOM, &bundle_of(&b)).await.unwrap();
+    assert!(matches!(r.outcome, UpdateRoomOutcome::Success { .. }));
+}

@@ -1,0 +1,154 @@
+//! Test support shared by the delivery-service integration tests: real openmls 0.9 clients
+//! (credential = client URI, MIXED_PLAINTEXT wire format), room creation with the hub as
+//! external sender and a participant list, and conversions to the protocol-06 bundle.
+#![allow(dead_code)]
+
+use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
+use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
+use mimi_appsync::state::initial_dictionary;
+use mimi_appsync::uri::ClientUri;
+use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
+use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use openmls::messages::group_info::GroupInfo;
+use openmls::prelude::{tls_codec::*, *};
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+
+pub const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+pub const ROOM: &str = "mimi://a.example/r/club";
+
+pub fn capabilities() -> Capabilities {
+    Capabilities::new(
+        None,
+        Some(&[CS]),
+        Some(&[ExtensionType::AppDataDictionary]),
+        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
+        Some(&[CredentialType::Basic]),
+    )
+}
+
+pub fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build()
+}
+
+pub fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
+    MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
+}
+
+pub struct Client {
+    pub uri: ClientUri,
+    pub provider: OpenMlsRustCrypto,
+    pub signer: SignatureKeyPair,
+    pub cred: CredentialWithKey,
+    pub group: Option<MlsGroup>,
+}
+
+impl Client {
+    pub fn new(user: &str, device: &str) -> Self {
+        let uri = ClientUri::new("a.example", user, device).unwrap();
+        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+        let cred = CredentialWithKey {
+            credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
+            signature_key: signer.to_public_vec().into(),
+        };
+        Client { uri, provider: OpenMlsRustCrypto::default(), signer, cred, group: None }
+    }
+
+    pub fn key_package(&self) -> KeyPackage {
+        KeyPackage::builder()
+            .leaf_node_capabilities(capabilities())
+            .build(CS, &self.provider, &self.signer, self.cred.clone())
+            .unwrap()
+            .key_package()
+            .clone()
+    }
+
+    pub fn group(&mut self) -> &mut MlsGroup {
+        self.group.as_mut().expect("member")
+    }
+}
+
+pub fn bundle_of(b: &CommitMessageBundle) -> HandshakeBundle {
+    bundle_parts(b.commit(), b.welcome(), b.group_info())
+}
+
+/// Alice's phone creates a cooperative room (alice as group admin) whose GroupContext names
+/// `hub_key` as external sender; returns the GroupInfo MLSMessage (with the tree) for the hub.
+pub fn create_group(alice: &mut Client, hub_key: &[u8]) -> Vec<u8> {
+    let policy = presets::cooperative();
+    let list = ParticipantListData {
+        participants: vec![UserRolePair { user: alice.uri.user().as_bytes().to_vec(), role_index: GROUP_ADMIN }],
+    };
+    let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None).unwrap();
+    let mut app_dict = AppDataDictionary::new();
+    for (id, v) in dict {
+        app_dict.insert(id, v);
+    }
+    let exts = Extensions::from_vec(vec![
+        Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+            &[ExtensionType::AppDataDictionary],
+            &[ProposalType::AppDataUpdate],
+            &[CredentialType::Basic],
+        )),
+        Extension::ExternalSenders(vec![ExternalSender::new(
+            hub_key.to_vec().into(),
+            BasicCredential::new(b"mimi://a.example".to_vec()).into(),
+        )]),
+        Extension::AppDataDictionary(AppDataDictionaryExtension::new(app_dict)),
+    ])
+    .unwrap();
+    let group = MlsGroup::builder()
+        .ciphersuite(CS)
+        .with_capabilities(capabilities())
+        .with_group_context_extensions(exts)
+        .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build(&alice.provider, &alice.signer, alice.cred.clone())
+        .unwrap();
+    let gi = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
+    alice.group = Some(group);
+    gi.tls_serialize_detached().unwrap()
+}
+
+/// The protocol-06 bundle of a commit built by openmls.
+pub fn bundle_parts(
+    commit: &MlsMessageOut,
+    welcome: Option<&Welcome>,
+    group_info: Option<&GroupInfo>,
+) -> HandshakeBundle {
+    let group_info = group_info.map(|gi| {
+        let MlsMessageBodyIn::GroupInfo(vgi) = to_in(&MlsMessageOut::from(gi.clone())).extract() else {
+            panic!("group info")
+        };
+        vgi
+    });
+    HandshakeBundle {
+        proposal_or_commit: to_in(commit),
+        content: HandshakeBundleContent::Commit {
+            welcome: welcome.map(|w| {
+                let MlsMessageBodyIn::Welcome(w) =
+                    to_in(&MlsMessageOut::from_welcome(w.clone(), ProtocolVersion::Mls10)).extract()
+                else {
+                    panic!("welcome")
+                };
+                w
+            }),
+            group_info_option: match group_info {
+                Some(group_info) => GroupInfoOption::Full { group_info },
+                None => panic!("commits in these tests always carry a GroupInfo"),
+            },
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        },
+    }
+}
+
+/// A proposal as a bundle.
+pub fn proposal_bundle(proposal: &MlsMessageOut) -> HandshakeBundle {
+    HandshakeBundle {
+        proposal_or_commit: to_in(proposal),
+        content: HandshakeBundleContent::Proposal { more_proposals: vec![] },
+    }
+}
