@@ -12,6 +12,7 @@
 //! Errors: [`Error`] is the crate's one error type; each module's errors are a variant of it (today only
 //! [`wire::WireError`]).
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod hub;

@@ -7,10 +7,13 @@
 //!   certificate per domain ([`mimi_ds::pki`]).
 //! - `mimi-ds --version`: the crate version and the pinned drafts.
 //!
-//! The routers are assembled in [`app`]; the hub and client API routers are merged there as they land.
+//! The routers are assembled in [`app`]: the client API ([`mimi_ds::api::client`]), the directory, `/healthz`
+//! and `/metrics`. `serve` opens the store (`<data_dir>/mimi-ds.redb`) and the hub key
+//! (`<data_dir>/hub-key.tls`, created on first start) and restores every room before listening.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::http::header::CONTENT_TYPE;
@@ -20,7 +23,9 @@ use axum::Router;
 use clap::{Parser, Subcommand};
 use mimi_ds::config::Config;
 use mimi_ds::metrics::{self, Registry};
+use mimi_ds::provider::{load_or_create_hub_key, Provider};
 use mimi_ds::server::{self, Server};
+use mimi_ds::store::redb_store::RedbStore;
 use mimi_ds::wire::directory::{Directory, DIRECTORY_PATH};
 use tracing::info;
 use url::Url;
@@ -90,18 +95,29 @@ fn init_tracing(filter: &str) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let registry = Registry::new();
+    let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH).context("opening the store")?;
+    let hub_key = load_or_create_hub_key(&config.data_dir.join("hub-key.tls")).context("hub key")?;
+    let provider = Arc::new(Provider::open(&config.domain, hub_key, store).context("restoring rooms")?);
     let server = Server::bind(&config).await?;
     let public_url = config.public_url(server.local_addr().port()).context("public URL")?;
     info!(domain = %config.domain, addr = %server.local_addr(), %public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
-    server.serve(app(&public_url, &registry), &registry, server::shutdown_signal()).await?;
-    // TODO(lead): flush and close the store here once `store/` is wired in.
+    server.serve(app(&public_url, &registry, provider.clone()), &registry, server::shutdown_signal()).await?;
+    // In-flight requests are drained; dropping the last handle lets the store writer finish what
+    // is queued and close the file.
+    drop(provider);
+    info!("stopped");
     Ok(())
 }
 
-/// The provider's routes. The hub's `/v1/...` router and the client API router are merged here.
-fn app(public_url: &Url, registry: &Registry) -> Router {
+/// Most writes the store commits together (group commit).
+const STORE_MAX_BATCH: usize = 4096;
+
+/// The provider's routes: the client API, the directory, `/healthz` and `/metrics` (the hub's
+/// `/v1/...` server-to-server router joins with federation).
+fn app(public_url: &Url, registry: &Registry, provider: Arc<Provider<RedbStore>>) -> Router {
     let directory = Directory::ours(public_url.as_str()).to_json();
     Router::new()
+        .merge(mimi_ds::api::client::router(provider))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             DIRECTORY_PATH,

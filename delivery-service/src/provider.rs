@@ -22,8 +22,17 @@ use tokio::sync::{watch, Mutex};
 
 use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room};
 use crate::store::{settle, Store, StoreError, StoredKeyPackage, Write, WriteResult};
+use crate::wire::group_info::{
+    ExternalSender as WireExternalSender, GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse,
+    GroupInfoStatus, PendingProposal,
+};
+use crate::wire::key_material::{
+    ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
+};
+use crate::wire::ratchet_tree::RatchetTreeOption;
 use crate::wire::submit::SubmitMessageStatus;
 use crate::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomResponse};
+use crate::wire::{IdentifierUri, Protocol};
 
 /// Entries between two checkpoints of a room.
 const CHECKPOINT_EVERY: u64 = 64;
@@ -60,7 +69,40 @@ struct Slot {
     /// Log position of the last checkpoint written.
     checkpointed: u64,
     /// Announces the newest durable log position to long-polling readers.
-    seq: watch::Sender<u64>,
+    seq: Arc<watch::Sender<u64>>,
+    /// A write applied in memory failed to become durable: reload from the store before the
+    /// next decision.
+    broken: bool,
+}
+
+/// Loads the hub's external-sender key from `path`, or creates and saves one (owner-only
+/// permissions) the first time. Every room lists this key, so it must survive restarts.
+pub fn load_or_create_hub_key(path: &std::path::Path) -> Result<SignatureKeyPair, ProviderError> {
+    let io = |e: std::io::Error| ProviderError::Store(StoreError::Io(format!("{}: {e}", path.display())));
+    if path.exists() {
+        let bytes = std::fs::read(path).map_err(io)?;
+        return SignatureKeyPair::tls_deserialize_exact(&bytes)
+            .map_err(|e| ProviderError::Store(StoreError::Io(format!("{}: {e}", path.display()))));
+    }
+    let scheme = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519.signature_algorithm();
+    let key = SignatureKeyPair::new(scheme).map_err(|e| ProviderError::BadRequest(format!("key generation: {e:?}")))?;
+    let bytes = key.tls_serialize_detached().map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(key)
 }
 
 /// Milliseconds since the UNIX epoch.
@@ -98,7 +140,7 @@ impl<S: Store> Provider<S> {
         for stored in store.rooms()? {
             let room = Room::restore(&crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
             let (seq, _) = watch::channel(room.seq());
-            let slot = Slot { checkpointed: stored.checkpoint.seq, seq, room };
+            let slot = Slot { checkpointed: stored.checkpoint.seq, seq: Arc::new(seq), room, broken: false };
             tracing::info!(room = slot.room.id(), seq = slot.room.seq(), epoch = slot.room.epoch(), "room restored");
             rooms.insert(slot.room.id().to_owned(), Arc::new(Mutex::new(slot)));
         }
@@ -140,6 +182,24 @@ impl<S: Store> Provider<S> {
             .get(room)
             .cloned()
             .ok_or_else(|| ProviderError::UnknownRoom(room.to_owned()))
+    }
+
+    /// Locks a room, first reloading it from the store if a pipelined write failed.
+    async fn lock(&self, room_id: &str) -> Result<tokio::sync::OwnedMutexGuard<Slot>, ProviderError> {
+        let mut slot = self.slot(room_id)?.lock_owned().await;
+        if slot.broken {
+            let stored = self
+                .store
+                .rooms()?
+                .into_iter()
+                .find(|r| r.checkpoint.room_id.as_slice() == room_id.as_bytes())
+                .ok_or_else(|| ProviderError::UnknownRoom(room_id.to_owned()))?;
+            slot.room = Room::restore(&self.crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
+            slot.checkpointed = stored.checkpoint.seq;
+            slot.broken = false;
+            tracing::warn!(room = room_id, seq = slot.room.seq(), "room reloaded after a failed write");
+        }
+        Ok(slot)
     }
 
     /// Registers a client of a local user and returns its URI and bearer token.
@@ -242,7 +302,7 @@ impl<S: Store> Provider<S> {
         let checkpoint = room.checkpoint();
         settle(self.store.write(Write::CreateRoom(Box::new(checkpoint)))).await?;
         let (seq, _) = watch::channel(0);
-        let slot = Slot { room, checkpointed: 0, seq };
+        let slot = Slot { room, checkpointed: 0, seq: Arc::new(seq), broken: false };
         self.rooms
             .write()
             .map_err(|_| ProviderError::Forbidden("room table poisoned".into()))?
@@ -253,8 +313,7 @@ impl<S: Store> Provider<S> {
 
     /// `/update`: decides on a handshake bundle; an accepted one is durable before the answer.
     pub async fn update(&self, room_id: &str, bundle: &HandshakeBundle) -> Result<UpdateRoomResponse, ProviderError> {
-        let slot = self.slot(room_id)?;
-        let mut slot = slot.lock().await;
+        let mut slot = self.lock(room_id).await?;
         let decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
         let Some((entry, accepted)) = decision.accepted else {
             tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,
@@ -279,13 +338,28 @@ impl<S: Store> Provider<S> {
         message: &MlsMessageIn,
         sender: &str,
     ) -> Result<SubmitMessageStatus, ProviderError> {
-        let slot = self.slot(room_id)?;
-        let mut slot = slot.lock().await;
-        let decision = slot.room.decide_message(message, sender, now_ms());
-        if let Some(entry) = decision.accepted {
-            self.persist_and_apply(&mut slot, entry, Accepted::Application, Vec::new()).await?;
+        // Application messages are pipelined: decided and queued for the writer under the room
+        // lock (so log order is decision order), answered only once durable, with the lock
+        // released meanwhile so the next message of the room can be decided. They change nothing
+        // in the room but its log position; if the write fails, the room is reloaded from the
+        // store before its next decision.
+        let (ticket, entry, status, notify) = {
+            let mut slot = self.lock(room_id).await?;
+            let decision = slot.room.decide_message(message, sender, now_ms());
+            let Some(entry) = decision.accepted else {
+                return Ok(decision.status);
+            };
+            let write = Write::Append { room: room_id.to_owned(), entries: vec![entry.clone()], queue: Vec::new() };
+            let ticket = self.store.write(write);
+            slot.room.apply(&entry, Accepted::Application)?;
+            (ticket, entry, decision.status, slot.seq.clone())
+        };
+        if let Err(e) = settle(ticket).await {
+            self.slot(room_id)?.lock().await.broken = true;
+            return Err(e.into());
         }
-        Ok(decision.status)
+        notify.send_modify(|s| *s = (*s).max(entry.seq));
+        Ok(status)
     }
 
     /// Queue items for the local clients a Welcome names (by KeyPackageRef).
@@ -327,7 +401,11 @@ impl<S: Store> Provider<S> {
         let room_id = slot.room.id().to_owned();
         let clients: Vec<String> = queue.iter().map(|(c, _)| c.clone()).collect();
         let write = Write::Append { room: room_id.clone(), entries: vec![entry.clone()], queue };
-        settle(self.store.write(write)).await?;
+        if let Err(e) = settle(self.store.write(write)).await {
+            // Pipelined messages before this entry may have failed too; reload to be sure.
+            slot.broken = true;
+            return Err(e.into());
+        }
         slot.room.apply(&entry, accepted)?;
         if slot.room.seq() - slot.checkpointed >= CHECKPOINT_EVERY {
             let cp = slot.room.checkpoint();
@@ -337,7 +415,8 @@ impl<S: Store> Provider<S> {
                 Err(e) => tracing::warn!(room = %room_id, error = %e, "checkpoint failed"),
             }
         }
-        slot.seq.send_replace(slot.room.seq());
+        let seq = slot.room.seq();
+        slot.seq.send_modify(|s| *s = (*s).max(seq));
         if let Ok(queues) = self.queues.lock() {
             for c in clients {
                 if let Some(tx) = queues.get(&c) {
@@ -372,9 +451,8 @@ impl<S: Store> Provider<S> {
         limit: usize,
         wait: Duration,
     ) -> Result<Vec<LogEntry>, ProviderError> {
-        let slot = self.slot(room_id)?;
         let mut rx = {
-            let s = slot.lock().await;
+            let s = self.lock(room_id).await?;
             if !self.may_read(&s.room, client)? {
                 return Err(ProviderError::Forbidden(format!("{client} is not in {room_id}")));
             }
@@ -406,10 +484,141 @@ impl<S: Store> Provider<S> {
         Ok(self.store.queue_after(client.as_str(), after, limit)?)
     }
 
+    /// `/groupInfo`: the GroupInfo, tree and pending proposals for an external joiner, encrypted
+    /// to the requester and signed with the hub's key. The request must be validly signed, and its
+    /// credential's user a listed participant allowed to have clients, or preauthorised; anything
+    /// else gets `notAuthorized` (an unknown room too, so existence is not revealed).
+    pub async fn group_info(
+        &self,
+        room_id: &str,
+        request: &GroupInfoRequest,
+    ) -> Result<GroupInfoResponse, ProviderError> {
+        let refuse = || GroupInfoResponse {
+            version: Protocol::Mls10,
+            room_id: room_id.as_bytes().to_vec().into(),
+            status: GroupInfoStatus::NotAuthorized,
+        };
+        if request.verify(&self.crypto).is_err() {
+            tracing::info!(room = room_id, "groupInfo request with a bad signature");
+            return Ok(refuse());
+        }
+        let Ok(requester) = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into())
+        else {
+            return Ok(refuse());
+        };
+        let Ok(slot) = self.lock(room_id).await else { return Ok(refuse()) };
+        let room = &slot.room;
+        let Ok(state) = mimi_appsync::adapter::room_state(room.group()) else { return Ok(refuse()) };
+        let listed = state
+            .role_of(&requester.user())
+            .and_then(|r| state.roles.role(r))
+            .is_some_and(|role| role.allows_clients());
+        let preauthorised = state.preauth.first_match(requester.as_bytes()).is_some();
+        if !(listed || preauthorised) {
+            tracing::info!(room = room_id, requester = %requester, "groupInfo not authorised");
+            return Ok(refuse());
+        }
+        let stale = || ProviderError::Forbidden("the hub has no GroupInfo for the current epoch".into());
+        let group_info = room
+            .group_info()
+            .and_then(|b| openmls::messages::group_info::VerifiableGroupInfo::tls_deserialize_exact(b).ok())
+            .filter(|gi| gi.epoch().as_u64() == room.epoch())
+            .ok_or_else(stale)?;
+        let tree = room
+            .group()
+            .export_ratchet_tree()
+            .tls_serialize_detached()
+            .map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+        let ratchet_tree =
+            RatchetTreeIn::tls_deserialize_exact(&tree).map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+        let mut pending_proposals = Vec::new();
+        for seq in room.pending_seqs() {
+            for entry in self.store.log_after(room_id, seq - 1, 1)? {
+                for m in std::iter::once(&entry.message).chain(&entry.extra) {
+                    let proposal = MlsMessageIn::tls_deserialize_exact(m.as_slice())
+                        .map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+                    pending_proposals.push(PendingProposal { proposal, hub_accepted_time: entry.accepted_ms });
+                }
+            }
+        }
+        let tbe = GroupInfoRatchetTreeTBE {
+            group_info,
+            ratchet_tree_option: RatchetTreeOption::Full { ratchet_tree },
+            pending_proposals,
+        };
+        let hub_sender =
+            WireExternalSender { signature_key: self.hub_signature_key().into(), credential: self.hub_credential() };
+        GroupInfoResponse::seal_and_sign(&self.crypto, &self.hub_key, request, room_id.as_bytes(), hub_sender, &tbe)
+            .map_err(|e| ProviderError::BadRequest(e.to_string()))
+    }
+
+    /// `/keyMaterial` for a local target user: one single-use KeyPackage per client, with the
+    /// draft's user and client codes. `requester` is the authenticated local client (for the
+    /// client API), which must match the signed request.
+    pub async fn key_material(
+        &self,
+        request: &KeyMaterialRequest,
+        requester: Option<&ClientUri>,
+    ) -> Result<KeyMaterialResponse, ProviderError> {
+        let tbs = &request.tbs;
+        let respond = |user_status, clients| KeyMaterialResponse {
+            protocol: Protocol::Mls10,
+            user_status,
+            user_uri: tbs.target_user.clone(),
+            clients,
+        };
+        let scheme = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519.signature_algorithm();
+        request
+            .verify(&self.crypto, scheme)
+            .map_err(|e| ProviderError::Forbidden(format!("request signature: {e}")))?;
+        let signer = mimi_appsync::adapter::client_of(&tbs.requester_credential, &|| "requester".into())
+            .map_err(|e| ProviderError::Forbidden(e.to_string()))?;
+        if requester.is_some_and(|r| r != &signer) || signer.user().as_str() != tbs.requesting_user.as_str() {
+            return Err(ProviderError::Forbidden("the request is signed by another client or user".into()));
+        }
+        let Ok(target) = UserUri::parse(tbs.target_user.as_str()) else {
+            return Ok(respond(KeyMaterialUserCode::UserUnknown, Vec::new()));
+        };
+        if target.domain() != self.domain {
+            return Ok(respond(KeyMaterialUserCode::UserUnknown, Vec::new()));
+        }
+        let supported = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+        if !tbs.acceptable_ciphersuites.iter().any(|c| Ciphersuite::try_from(*c).ok() == Some(supported)) {
+            return Ok(respond(KeyMaterialUserCode::NoCompatibleMaterial, Vec::new()));
+        }
+        let (claimed, exhausted) = self.claim_key_packages(&target).await?;
+        if claimed.is_empty() && exhausted.is_empty() {
+            return Ok(respond(KeyMaterialUserCode::UserUnknown, Vec::new()));
+        }
+        let mut clients = Vec::new();
+        for kp in &claimed {
+            let key_package = match MlsMessageIn::tls_deserialize_exact(&kp.key_package).map(|m| m.extract()) {
+                Ok(MlsMessageBodyIn::KeyPackage(k)) => k,
+                _ => return Err(ProviderError::BadRequest(format!("stored KeyPackage of {} is corrupt", kp.client))),
+            };
+            clients.push(ClientKeyMaterial {
+                client_uri: IdentifierUri::new(kp.client.as_str()),
+                status: ClientKeyMaterialStatus::Success { key_package },
+            });
+        }
+        for client in &exhausted {
+            clients.push(ClientKeyMaterial {
+                client_uri: IdentifierUri::new(client.as_str()),
+                status: ClientKeyMaterialStatus::KeyMaterialExhausted,
+            });
+        }
+        let code = match (claimed.is_empty(), exhausted.is_empty()) {
+            (false, true) => KeyMaterialUserCode::Success,
+            (false, false) => KeyMaterialUserCode::PartialSuccess,
+            _ => KeyMaterialUserCode::NoCompatibleMaterial,
+        };
+        tracing::info!(target = %target, claimed = claimed.len(), exhausted = exhausted.len(), "key material claimed");
+        Ok(respond(code, clients))
+    }
+
     /// The room's current epoch and log position.
     pub async fn room_position(&self, room_id: &str) -> Result<(u64, u64), ProviderError> {
-        let slot = self.slot(room_id)?;
-        let s = slot.lock().await;
+        let s = self.lock(room_id).await?;
         Ok((s.room.epoch(), s.room.seq()))
     }
 }

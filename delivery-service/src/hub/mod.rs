@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod entry;
+mod fanout;
 mod room;
 
 pub use checkpoint::Checkpoint;

@@ -206,6 +206,14 @@ impl Room {
         self.seq
     }
 
+    /// Log positions of the proposals accepted in the current epoch (which external joiners get
+    /// with the GroupInfo and the next commit must include).
+    pub fn pending_seqs(&self) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self.pending.iter().map(|p| p.seq).collect();
+        seqs.dedup();
+        seqs
+    }
+
     /// The newest complete GroupInfo known (for external joiners).
     pub fn group_info(&self) -> Option<&[u8]> {
         self.group_info.as_deref()

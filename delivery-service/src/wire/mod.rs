@@ -35,6 +35,7 @@
 //! [`DEFAULT_MAX_BODY_LEN`] per request and [`notify::DEFAULT_MAX_FANOUT_MESSAGES`] per `/notify` body.
 
 pub mod abuse;
+pub mod client_api;
 mod codec;
 pub mod consent;
 pub mod directory;

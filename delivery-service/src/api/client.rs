@@ -1,0 +1,266 @@
+//! The client API: how this provider's own clients reach it (not specified by MIMI; ours).
+//!
+//! HTTPS under `/client/v1/`. Every request but `register` carries `Authorization: Bearer
+//! <token>`. MLS payloads are the TLS-PL structures of protocol-06 ([`crate::wire`]) or of
+//! [`crate::wire::client_api`], as `application/octet-stream`. `{roomId}` and `{targetUser}` are
+//! full URIs percent-encoded as one path segment.
+//!
+//! | method and path | request body | response |
+//! |---|---|---|
+//! | `POST /client/v1/register` | JSON `{"user": "alice", "device": "phone"}` | 201 JSON `{"client": URI, "token": T}` |
+//! | `POST /client/v1/keyPackages` | `KeyPackageUpload` (the caller's own KeyPackages) | 201 |
+//! | `POST /client/v1/keyMaterial/{targetUser}` | `KeyMaterialRequest` signed by the caller | 200 `KeyMaterialResponse` |
+//! | `POST /client/v1/rooms/{roomId}` | the creator's GroupInfo MLSMessage, with `ratchet_tree` | 201 |
+//! | `POST /client/v1/rooms/{roomId}/update` | `UpdateRequest` (a `HandshakeBundle`) | 200 `UpdateRoomResponse` |
+//! | `POST /client/v1/rooms/{roomId}/submitMessage` | `SubmitMessageRequest` (`sendingUri` = the caller or its user) | 200 `SubmitMessageResponse` |
+//! | `POST /client/v1/rooms/{roomId}/groupInfo` | `GroupInfoRequest` for the caller's credential | 200 `GroupInfoResponse` |
+//! | `GET /client/v1/rooms/{roomId}/log?after=N&limit=L&wait=S` | — | 200 `RoomEntries` |
+//! | `GET /client/v1/queue?after=N&limit=L&wait=S` | — | 200 `ClientQueue` |
+//!
+//! **Inbox.** A client reads each room's log from a cursor (`after`): entries come in hub order,
+//! each once, with their log position; `next_after` is the cursor for the next call. The
+//! caller's own submissions are left out (it learns the outcome from its `update` or
+//! `submitMessage` answer). `wait` (seconds, at most 30) long-polls until something newer exists.
+//! Welcomes arrive in the client's queue with the log position to start reading the room from.
+//! A client that reconnects with its last cursors gets everything after them, exactly once.
+//! Only current members of a room (or clients welcomed into it) may read its log.
+//!
+//! **Answers.** `update`, `submitMessage`, `keyMaterial` and `groupInfo` answer 200 with the
+//! protocol outcome (`success`, `wrongEpoch` with the current epoch, `notAllowed`,
+//! `invalidProposal`, `epochTooOld`, key-material codes, `notAuthorized`); a `success` is
+//! durable when sent. Errors: 400 undecodable body (one-line reason), 401 missing or unknown
+//! token, 403 not allowed for this caller, 404 unknown room, 413 body too large, 429 rate limited
+//! and 503 storage trouble (both with `Retry-After`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mimi_appsync::uri::ClientUri;
+use serde::Deserialize;
+use tracing::Instrument as _;
+
+use super::response::{octets, ApiError};
+use crate::provider::Provider;
+use crate::store::Store;
+use crate::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry, WelcomeItem};
+use crate::wire::group_info::GroupInfoRequest;
+use crate::wire::key_material::KeyMaterialRequest;
+use crate::wire::ratchet_tree::RatchetTreeOption;
+use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
+use crate::wire::update::UpdateRequest;
+use crate::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+
+/// Longest long-poll a client may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+/// Most entries per read.
+const MAX_LIMIT: usize = 1000;
+
+/// Shared state of the client API.
+struct Api<S: Store> {
+    provider: Arc<Provider<S>>,
+}
+
+/// The router, to be served under the provider's HTTPS listener.
+pub fn router<S: Store>(provider: Arc<Provider<S>>) -> Router {
+    let api = Arc::new(Api { provider });
+    Router::new()
+        .route("/client/v1/register", post(register::<S>))
+        .route("/client/v1/keyPackages", post(upload_key_packages::<S>))
+        .route("/client/v1/keyMaterial/{target}", post(key_material::<S>))
+        .route("/client/v1/rooms/{room}", post(create_room::<S>))
+        .route("/client/v1/rooms/{room}/update", post(update::<S>))
+        .route("/client/v1/rooms/{room}/submitMessage", post(submit_message::<S>))
+        .route("/client/v1/rooms/{room}/groupInfo", post(group_info::<S>))
+        .route("/client/v1/rooms/{room}/log", get(read_log::<S>))
+        .route("/client/v1/queue", get(read_queue::<S>))
+        .with_state(api)
+}
+
+/// The authenticated calling client.
+struct Caller(ClientUri);
+
+impl<S: Store> FromRequestParts<Arc<Api<S>>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Api<S>>) -> Result<Self, Self::Rejection> {
+        let unauthorized = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, why);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("Authorization must be Bearer <token>"))?;
+        match state.provider.authenticate(token.trim())? {
+            Some(client) => Ok(Caller(client)),
+            None => Err(unauthorized("unknown token")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    user: String,
+    device: String,
+}
+
+async fn register<S: Store>(State(api): State<Arc<Api<S>>>, Json(r): Json<Registration>) -> Result<Response, ApiError> {
+    let (client, token) = api.provider.register_client(&r.user, &r.device).await?;
+    tracing::info!(client = %client, "client registered");
+    let body = serde_json::json!({ "client": client.as_str(), "token": token });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn upload_key_packages<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let upload = KeyPackageUpload::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let packages = upload
+        .key_packages
+        .iter()
+        .map(openmls::prelude::tls_codec::Serialize::tls_serialize_detached)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let n = api.provider.upload_key_packages(&client, &packages).await?;
+    Ok((StatusCode::CREATED, format!("{n} stored\n")).into_response())
+}
+
+async fn key_material<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(target): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = KeyMaterialRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    if request.tbs.target_user.as_str() != target {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "targetUser differs from the path"));
+    }
+    let response = api.provider.key_material(&request, Some(&client)).await?;
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn create_room<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    api.provider.create_room(&client, &room, &body).await?;
+    Ok((StatusCode::CREATED, "created\n").into_response())
+}
+
+async fn update<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = UpdateRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let span = tracing::info_span!("update", room = %room, client = %client);
+    let response = api.provider.update(&room, &request.bundle).instrument(span).await?;
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn submit_message<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = SubmitMessageRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    // `sendingUri` may name the calling client or its user; the hub checks the client.
+    let sending = request.sending_uri.as_str();
+    if sending != client.as_str() && sending != client.user().as_str() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "sendingUri must be the calling client or its user"));
+    }
+    let status = api.provider.submit_message(&room, &request.app_message, client.as_str()).await?;
+    let response = SubmitMessageResponse { protocol: Protocol::Mls10, status };
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn group_info<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into()).ok();
+    if named.as_ref() != Some(&client) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "requestingCredential must be the calling client's"));
+    }
+    let response = api.provider.group_info(&room, &request).await?;
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+/// `after`, `limit` and `wait` of the read endpoints.
+#[derive(Deserialize)]
+struct Cursor {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+    #[serde(default)]
+    wait: u64,
+}
+
+impl Cursor {
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT)
+    }
+
+    fn wait(&self) -> Duration {
+        Duration::from_secs(self.wait).min(MAX_WAIT)
+    }
+}
+
+async fn read_log<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(room): Path<String>,
+    Query(cursor): Query<Cursor>,
+) -> Result<Response, ApiError> {
+    let entries = api.provider.read_log(&room, &client, cursor.after, cursor.limit(), cursor.wait()).await?;
+    let next_after = entries.last().map(|e| e.seq).unwrap_or(cursor.after);
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries.iter().filter(|e| e.sender_uri() != client.as_str()) {
+        let fanout = e.to_fanout().map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
+        out.push(RoomEntry { seq: e.seq, epoch: e.epoch, fanout });
+    }
+    Ok(octets(StatusCode::OK, RoomEntries { next_after, entries: out }.encode()?))
+}
+
+async fn read_queue<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Query(cursor): Query<Cursor>,
+) -> Result<Response, ApiError> {
+    let items = api.provider.read_queue(&client, cursor.after, cursor.limit(), cursor.wait()).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for q in items {
+        let bad = |e: openmls::prelude::tls_codec::Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        let welcome =
+            <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
+                q.welcome.as_slice(),
+            )
+            .map_err(bad)?;
+        out.push(WelcomeItem {
+            seq: q.seq,
+            room: IdentifierUri::new(String::from_utf8_lossy(q.room.as_slice())),
+            after_seq: q.after_seq,
+            welcome,
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        });
+    }
+    Ok(octets(StatusCode::OK, ClientQueue { items: out }.encode()?))
+}
