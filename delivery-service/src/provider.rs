@@ -170,6 +170,12 @@ impl<S: Store> Provider<S> {
         BasicCredential::new(format!("mimi://{}", self.domain).into_bytes()).into()
     }
 
+    /// The hub's `ExternalSender` (key and credential), as every room of this hub lists it in
+    /// `external_senders` and as it signs groupInfo responses.
+    pub fn hub_external_sender(&self) -> WireExternalSender {
+        WireExternalSender { signature_key: self.hub_signature_key().into(), credential: self.hub_credential() }
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
@@ -546,8 +552,7 @@ impl<S: Store> Provider<S> {
             ratchet_tree_option: RatchetTreeOption::Full { ratchet_tree },
             pending_proposals,
         };
-        let hub_sender =
-            WireExternalSender { signature_key: self.hub_signature_key().into(), credential: self.hub_credential() };
+        let hub_sender = self.hub_external_sender();
         GroupInfoResponse::seal_and_sign(&self.crypto, &self.hub_key, request, room_id.as_bytes(), hub_sender, &tbe)
             .map_err(|e| ProviderError::BadRequest(e.to_string()))
     }

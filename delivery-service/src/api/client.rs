@@ -7,6 +7,7 @@
 //!
 //! | method and path | request body | response |
 //! |---|---|---|
+//! | `GET /client/v1/hubKey` | — (no token needed) | 200 the hub's `ExternalSender` (for a new room's `external_senders`) |
 //! | `POST /client/v1/register` | JSON `{"user": "alice", "device": "phone"}` | 201 JSON `{"client": URI, "token": T}` |
 //! | `POST /client/v1/keyPackages` | `KeyPackageUpload` (the caller's own KeyPackages) | 201 |
 //! | `POST /client/v1/keyMaterial/{targetUser}` | `KeyMaterialRequest` signed by the caller | 200 `KeyMaterialResponse` |
@@ -71,6 +72,7 @@ struct Api<S: Store> {
 pub fn router<S: Store>(provider: Arc<Provider<S>>) -> Router {
     let api = Arc::new(Api { provider });
     Router::new()
+        .route("/client/v1/hubKey", get(hub_key::<S>))
         .route("/client/v1/register", post(register::<S>))
         .route("/client/v1/keyPackages", post(upload_key_packages::<S>))
         .route("/client/v1/keyMaterial/{target}", post(key_material::<S>))
@@ -105,6 +107,14 @@ impl<S: Store> FromRequestParts<Arc<Api<S>>> for Caller {
             None => Err(unauthorized("unknown token")),
         }
     }
+}
+
+/// The hub's external-sender key and credential (TLS-PL `ExternalSender`), which a client
+/// creating a room puts into its GroupContext's `external_senders`.
+async fn hub_key<S: Store>(State(api): State<Arc<Api<S>>>) -> Result<Response, ApiError> {
+    let body = openmls::prelude::tls_codec::Serialize::tls_serialize_detached(&api.provider.hub_external_sender())
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(octets(StatusCode::OK, body))
 }
 
 #[derive(Deserialize)]
