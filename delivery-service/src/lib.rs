@@ -13,6 +13,7 @@
 //! [`wire::WireError`]).
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod error;
 pub mod hub;

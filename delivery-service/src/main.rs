@@ -7,28 +7,19 @@
 //!   certificate per domain ([`mimi_ds::pki`]).
 //! - `mimi-ds --version`: the crate version and the pinned drafts.
 //!
-//! The routers are assembled in [`app`]: the client API ([`mimi_ds::api::client`]), the directory, `/healthz`
-//! and `/metrics`. `serve` opens the store (`<data_dir>/mimi-ds.redb`) and the hub key
-//! (`<data_dir>/hub-key.tls`, created on first start) and restores every room before listening.
+//! `serve` is [`mimi_ds::app::serve_provider`]: it opens the store (`<data_dir>/mimi-ds.redb`) and the hub
+//! key (`<data_dir>/hub-key.tls`, created on first start), restores every room, and serves the client API
+//! ([`mimi_ds::api::client`]), the directory, `/healthz` and `/metrics`.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use clap::{Parser, Subcommand};
+use mimi_ds::app::serve_provider;
 use mimi_ds::config::Config;
-use mimi_ds::metrics::{self, Registry};
-use mimi_ds::provider::{load_or_create_hub_key, Provider};
-use mimi_ds::server::{self, Server};
-use mimi_ds::store::redb_store::RedbStore;
-use mimi_ds::wire::directory::{Directory, DIRECTORY_PATH};
+use mimi_ds::server;
 use tracing::info;
-use url::Url;
 
 /// MIMI hub delivery service: one provider, hub for its own rooms and follower for others.
 #[derive(Parser, Debug)]
@@ -94,37 +85,9 @@ fn init_tracing(filter: &str) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let registry = Registry::new();
-    let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH).context("opening the store")?;
-    let hub_key = load_or_create_hub_key(&config.data_dir.join("hub-key.tls")).context("hub key")?;
-    let provider = Arc::new(Provider::open(&config.domain, hub_key, store).context("restoring rooms")?);
-    let server = Server::bind(&config).await?;
-    let public_url = config.public_url(server.local_addr().port()).context("public URL")?;
-    info!(domain = %config.domain, addr = %server.local_addr(), %public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
-    server.serve(app(&public_url, &registry, provider.clone()), &registry, server::shutdown_signal()).await?;
-    // In-flight requests are drained; dropping the last handle lets the store writer finish what
-    // is queued and close the file.
-    drop(provider);
+    let running = serve_provider(&config, server::shutdown_signal()).await?;
+    info!(domain = %config.domain, addr = %running.addr, public_url = %running.public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
+    running.task.await.context("server task")??;
     info!("stopped");
     Ok(())
-}
-
-/// Most writes the store commits together (group commit).
-const STORE_MAX_BATCH: usize = 4096;
-
-/// The provider's routes: the client API, the directory, `/healthz` and `/metrics` (the hub's
-/// `/v1/...` server-to-server router joins with federation).
-fn app(public_url: &Url, registry: &Registry, provider: Arc<Provider<RedbStore>>) -> Router {
-    let directory = Directory::ours(public_url.as_str()).to_json();
-    Router::new()
-        .merge(mimi_ds::api::client::router(provider))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            DIRECTORY_PATH,
-            get(move || {
-                let directory = directory.clone();
-                async move { ([(CONTENT_TYPE, "application/json")], directory).into_response() }
-            }),
-        )
-        .merge(metrics::router(registry.clone()))
 }

@@ -1,0 +1,101 @@
+//! The assembled provider: opens the store and the hub key under the configured data directory,
+//! restores every room, binds the HTTPS listener and serves the provider's routes. `mimi-ds serve`
+//! runs it until a signal; tests and the simulator start it in-process on port 0 with
+//! [`serve_provider`] and stop it with their own shutdown future.
+//!
+//! Routes: the client API ([`crate::api::client`]), the endpoint directory, `/healthz` and
+//! `/metrics` (the hub's `/v1/...` server-to-server router joins with federation).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::Config;
+use crate::metrics::{self, Registry};
+use crate::provider::{load_or_create_hub_key, Provider, ProviderError};
+use crate::server::{Server, ServerError};
+use crate::store::redb_store::RedbStore;
+use crate::store::StoreError;
+use crate::wire::directory::{Directory, DIRECTORY_PATH};
+
+/// Most writes the store commits together (group commit).
+pub const STORE_MAX_BATCH: usize = 4096;
+/// File name of the hub's external-sender key under the data directory.
+pub const HUB_KEY_FILE: &str = "hub-key.tls";
+
+/// Why the provider could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The redb file could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    /// The hub key could not be loaded or created, or a room could not be restored.
+    #[error("opening the provider: {0}")]
+    Provider(#[from] ProviderError),
+    /// The listener could not be set up, or serving failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The public URL could not be formed.
+    #[error("public URL: {0}")]
+    Url(#[from] url::ParseError),
+}
+
+/// A provider serving in a background task.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (the real port when the configuration said port 0).
+    pub addr: SocketAddr,
+    /// The base URL announced in the directory.
+    pub public_url: Url,
+    /// Completes once the shutdown future completed, requests were drained and the provider
+    /// (with its store) was dropped.
+    pub task: JoinHandle<Result<(), AppError>>,
+}
+
+/// Opens the store (`<data_dir>/mimi-ds.redb`) and hub key (`<data_dir>/hub-key.tls`, created on
+/// first start), restores every room, binds [`Config::listen`] and serves in a spawned task until
+/// `shutdown` completes. Must be called inside a tokio runtime.
+pub async fn serve_provider(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, AppError> {
+    let registry = Registry::new();
+    let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH)?;
+    let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
+    let provider = Arc::new(Provider::open(&config.domain, hub_key, store)?);
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr();
+    let public_url = config.public_url(addr.port())?;
+    let router = app(&public_url, &registry, provider.clone());
+    let task = tokio::spawn(async move {
+        server.serve(router, &registry, shutdown).await?;
+        // In-flight requests are drained; dropping the last handle lets the store writer finish
+        // what is queued and close the file.
+        drop(provider);
+        Ok(())
+    });
+    Ok(Running { addr, public_url, task })
+}
+
+/// The provider's routes.
+pub fn app(public_url: &Url, registry: &Registry, provider: Arc<Provider<RedbStore>>) -> Router {
+    let directory = Directory::ours(public_url.as_str()).to_json();
+    Router::new()
+        .merge(crate::api::client::router(provider))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            DIRECTORY_PATH,
+            get(move || {
+                let directory = directory.clone();
+                async move { ([(CONTENT_TYPE, "application/json")], directory).into_response() }
+            }),
+        )
+        .merge(metrics::router(registry.clone()))
+}
