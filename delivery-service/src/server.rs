@@ -219,7 +219,9 @@ fn layered(router: Router, max_body_bytes: usize, metrics: HttpMetrics) -> Route
         .layer(middleware::from_fn_with_state(Arc::new(metrics), observe))
 }
 
-/// Refuses a declared body larger than the limit before the handler runs.
+/// Refuses a declared body larger than the limit before the handler runs. A moderately
+/// oversized body (up to four times the limit) is read and discarded first, so that the client,
+/// still sending, receives the 413 instead of a reset connection; anything larger is cut off.
 async fn limit_content_length(State(max): State<usize>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -227,8 +229,25 @@ async fn limit_content_length(State(max): State<usize>, request: Request, next: 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(len) if len > max as u64 => too_large(len, max),
+        Some(len) if len > max as u64 => {
+            if len <= 4 * max as u64 {
+                discard_body(request.into_body(), len).await;
+            }
+            too_large(len, max)
+        }
         _ => next.run(request).await,
+    }
+}
+
+/// Reads and drops at most `cap` bytes of a body.
+async fn discard_body(mut body: axum::body::Body, cap: u64) {
+    use axum::body::HttpBody as _;
+    let mut read = 0u64;
+    while let Some(Ok(frame)) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if read >= cap {
+            break;
+        }
     }
 }
 

@@ -55,8 +55,8 @@ use crate::wire::group_info::GroupInfoRequest;
 use crate::wire::key_material::KeyMaterialRequest;
 use crate::wire::ratchet_tree::RatchetTreeOption;
 use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
-use crate::wire::update::UpdateRequest;
-use crate::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use crate::wire::update::{UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
+use crate::wire::{Body, IdentifierUri, Protocol, WireError, DEFAULT_MAX_BODY_LEN};
 
 /// Longest long-poll a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -176,7 +176,17 @@ async fn update<S: Store>(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = UpdateRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let request = match UpdateRequest::decode(&body, DEFAULT_MAX_BODY_LEN) {
+        Ok(r) => r,
+        // A well-formed MLS message of the wrong kind (e.g. a PrivateMessage handshake) is a
+        // protocol refusal, not an undecodable body (DESIGN §3).
+        Err(e @ WireError::UnexpectedWireFormat { .. }) => {
+            let refusal =
+                UpdateRoomResponse { error_description: e.to_string().into(), outcome: UpdateRoomOutcome::NotAllowed };
+            return Ok(octets(StatusCode::OK, refusal.encode()?));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let span = tracing::info_span!("update", room = %room, client = %client);
     let response = api.provider.update(&room, &request.bundle).instrument(span).await?;
     Ok(octets(StatusCode::OK, response.encode()?))

@@ -69,6 +69,34 @@ impl Client {
     pub fn group(&mut self) -> &mut MlsGroup {
         self.group.as_mut().expect("member")
     }
+
+    /// Builds a commit for `op`, left pending in the client's group.
+    pub fn commit(&mut self, op: mimi_appsync::ops::UserOperation) -> CommitMessageBundle {
+        let group = self.group.as_mut().expect("member");
+        mimi_appsync::ops::commit(group, &self.provider, &self.signer, op).expect("commit builds")
+    }
+
+    /// Merges the client's pending commit (after the hub accepted it).
+    pub fn merge(&mut self) {
+        self.group.as_mut().expect("member").merge_pending_commit(&self.provider).unwrap();
+    }
+
+    /// Drops the client's pending commit.
+    pub fn discard(&mut self) {
+        self.group.as_mut().expect("member").clear_pending_commit(self.provider.storage()).unwrap();
+    }
+
+    /// An application message from this client.
+    pub fn message(&mut self, text: &[u8]) -> MlsMessageIn {
+        let group = self.group.as_mut().expect("member");
+        to_in(&group.create_message(&self.provider, &self.signer, text).unwrap())
+    }
+
+    /// Joins from a Welcome.
+    pub fn join(&mut self, welcome: Welcome) {
+        let staged = StagedWelcome::build_from_welcome(&self.provider, &join_config(), welcome).unwrap();
+        self.group = Some(staged.build().unwrap().into_group(&self.provider).unwrap());
+    }
 }
 
 pub fn bundle_of(b: &CommitMessageBundle) -> HandshakeBundle {
