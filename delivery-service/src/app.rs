@@ -42,6 +42,9 @@ pub enum AppError {
     /// The listener could not be set up, or serving failed.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The provider's metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The public URL could not be formed.
     #[error("public URL: {0}")]
     Url(#[from] url::ParseError),
@@ -69,7 +72,7 @@ pub async fn serve_provider(
     let registry = Registry::new();
     let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH)?;
     let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
-    let provider = Arc::new(Provider::open(&config.domain, hub_key, store)?);
+    let provider = Arc::new(Provider::open(&config.domain, hub_key, store)?.with_metrics(&registry)?);
     let server = Server::bind(config).await?;
     let addr = server.local_addr();
     let public_url = config.public_url(addr.port())?;

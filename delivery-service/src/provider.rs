@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mimi_appsync::uri::{ClientUri, UserUri};
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _, Size as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::RustCrypto;
@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Mutex};
 
 use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room};
+use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{settle, Store, StoreError, StoredKeyPackage, Write, WriteResult};
 use crate::wire::group_info::{
     ExternalSender as WireExternalSender, GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse,
@@ -34,8 +35,13 @@ use crate::wire::submit::SubmitMessageStatus;
 use crate::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomResponse};
 use crate::wire::{IdentifierUri, Protocol};
 
-/// Entries between two checkpoints of a room.
-const CHECKPOINT_EVERY: u64 = 64;
+/// A room is checkpointed once the log bytes written since its last checkpoint reach the size of
+/// that checkpoint (at least this much): the checkpoint's cost is then at most the log's, so the
+/// disk cost of a commit tracks its own size, not the group's, and replay after a restart reads
+/// at most about twice the checkpoint.
+const MIN_CHECKPOINT_INTERVAL_BYTES: u64 = 256 * 1024;
+/// ... or once this many entries were appended, whichever comes first (bounds replay time).
+const MAX_CHECKPOINT_INTERVAL_ENTRIES: u64 = 50_000;
 /// Most KeyPackage claims per target user per minute.
 const CLAIMS_PER_MINUTE: u32 = 30;
 
@@ -68,6 +74,10 @@ struct Slot {
     room: Room,
     /// Log position of the last checkpoint written.
     checkpointed: u64,
+    /// Encoded size of the last checkpoint.
+    checkpoint_bytes: u64,
+    /// Log bytes appended since the last checkpoint.
+    log_bytes: u64,
     /// Announces the newest durable log position to long-polling readers.
     seq: Arc<watch::Sender<u64>>,
     /// A write applied in memory failed to become durable: reload from the store before the
@@ -105,6 +115,42 @@ pub fn load_or_create_hub_key(path: &std::path::Path) -> Result<SignatureKeyPair
     Ok(key)
 }
 
+/// Bytes a log entry adds to the store (for checkpoint pacing).
+fn entry_bytes(entry: &LogEntry) -> u64 {
+    entry.tls_serialized_len() as u64
+}
+
+/// What the provider counts for `/metrics`.
+#[derive(Debug, Clone, Default)]
+struct HubMetrics {
+    /// Commits accepted (`hub_commits_accepted_total`).
+    commits: Counter,
+    /// Standalone proposal bundles accepted (`hub_proposals_accepted_total`).
+    proposals: Counter,
+    /// Application messages accepted (`hub_messages_accepted_total`).
+    messages: Counter,
+    /// Handshakes refused (`hub_handshakes_refused_total`).
+    refused: Counter,
+    /// Application messages refused (`hub_messages_refused_total`).
+    messages_refused: Counter,
+    /// Checkpoints written (`hub_checkpoints_total`).
+    checkpoints: Counter,
+}
+
+impl HubMetrics {
+    fn register(registry: &Registry) -> Result<Self, MetricsError> {
+        Ok(HubMetrics {
+            commits: registry.counter("hub_commits_accepted_total", "Commits the hub accepted.")?,
+            proposals: registry.counter("hub_proposals_accepted_total", "Proposal bundles the hub accepted.")?,
+            messages: registry.counter("hub_messages_accepted_total", "Application messages the hub accepted.")?,
+            refused: registry.counter("hub_handshakes_refused_total", "Handshakes the hub refused.")?,
+            messages_refused: registry
+                .counter("hub_messages_refused_total", "Application messages the hub refused.")?,
+            checkpoints: registry.counter("hub_checkpoints_total", "Room checkpoints written.")?,
+        })
+    }
+}
+
 /// Milliseconds since the UNIX epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -130,6 +176,8 @@ pub struct Provider<S: Store> {
     queues: StdMutex<HashMap<String, watch::Sender<u64>>>,
     /// Claims per target user in the current minute: (minute, count).
     claims: StdMutex<HashMap<String, (u64, u32)>>,
+    /// Counters for `/metrics`.
+    metrics: HubMetrics,
 }
 
 impl<S: Store> Provider<S> {
@@ -140,7 +188,14 @@ impl<S: Store> Provider<S> {
         for stored in store.rooms()? {
             let room = Room::restore(&crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
             let (seq, _) = watch::channel(room.seq());
-            let slot = Slot { checkpointed: stored.checkpoint.seq, seq: Arc::new(seq), room, broken: false };
+            let slot = Slot {
+                checkpointed: stored.checkpoint.seq,
+                checkpoint_bytes: stored.checkpoint.tls_serialized_len() as u64,
+                log_bytes: stored.tail.iter().map(entry_bytes).sum(),
+                seq: Arc::new(seq),
+                room,
+                broken: false,
+            };
             tracing::info!(room = slot.room.id(), seq = slot.room.seq(), epoch = slot.room.epoch(), "room restored");
             rooms.insert(slot.room.id().to_owned(), Arc::new(Mutex::new(slot)));
         }
@@ -152,7 +207,14 @@ impl<S: Store> Provider<S> {
             rooms: RwLock::new(rooms),
             queues: StdMutex::new(HashMap::new()),
             claims: StdMutex::new(HashMap::new()),
+            metrics: HubMetrics::default(),
         })
+    }
+
+    /// Registers the provider's counters (`hub_*`) in `registry` for `/metrics`.
+    pub fn with_metrics(mut self, registry: &Registry) -> Result<Self, MetricsError> {
+        self.metrics = HubMetrics::register(registry)?;
+        Ok(self)
     }
 
     /// The domain served.
@@ -202,6 +264,8 @@ impl<S: Store> Provider<S> {
                 .ok_or_else(|| ProviderError::UnknownRoom(room_id.to_owned()))?;
             slot.room = Room::restore(&self.crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
             slot.checkpointed = stored.checkpoint.seq;
+            slot.checkpoint_bytes = stored.checkpoint.tls_serialized_len() as u64;
+            slot.log_bytes = stored.tail.iter().map(entry_bytes).sum();
             slot.broken = false;
             tracing::warn!(room = room_id, seq = slot.room.seq(), "room reloaded after a failed write");
         }
@@ -306,9 +370,10 @@ impl<S: Store> Provider<S> {
             return Err(ProviderError::Forbidden("the creating client must be the group's only member".into()));
         }
         let checkpoint = room.checkpoint();
+        let checkpoint_bytes = checkpoint.tls_serialized_len() as u64;
         settle(self.store.write(Write::CreateRoom(Box::new(checkpoint)))).await?;
         let (seq, _) = watch::channel(0);
-        let slot = Slot { room, checkpointed: 0, seq: Arc::new(seq), broken: false };
+        let slot = Slot { room, checkpointed: 0, checkpoint_bytes, log_bytes: 0, seq: Arc::new(seq), broken: false };
         self.rooms
             .write()
             .map_err(|_| ProviderError::Forbidden("room table poisoned".into()))?
@@ -322,6 +387,7 @@ impl<S: Store> Provider<S> {
         let mut slot = self.lock(room_id).await?;
         let decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
         let Some((entry, accepted)) = decision.accepted else {
+            self.metrics.refused.inc();
             tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,
                 reason = %decision.response.error_description, "handshake refused");
             return Ok(decision.response);
@@ -353,11 +419,18 @@ impl<S: Store> Provider<S> {
             let mut slot = self.lock(room_id).await?;
             let decision = slot.room.decide_message(message, sender, now_ms());
             let Some(entry) = decision.accepted else {
+                self.metrics.messages_refused.inc();
                 return Ok(decision.status);
             };
             let write = Write::Append { room: room_id.to_owned(), entries: vec![entry.clone()], queue: Vec::new() };
             let ticket = self.store.write(write);
             slot.room.apply(&entry, Accepted::Application)?;
+            if slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES {
+                // Queued behind the appends it covers; the store refuses it if any failed.
+                drop(self.store.write(Write::Checkpoint(Box::new(slot.room.checkpoint()))));
+                slot.checkpointed = slot.room.seq();
+                slot.log_bytes = 0;
+            }
             (ticket, entry, decision.status, slot.seq.clone())
         };
         if let Err(e) = settle(ticket).await {
@@ -365,6 +438,7 @@ impl<S: Store> Provider<S> {
             return Err(e.into());
         }
         notify.send_modify(|s| *s = (*s).max(entry.seq));
+        self.metrics.messages.inc();
         Ok(status)
     }
 
@@ -412,12 +486,27 @@ impl<S: Store> Provider<S> {
             slot.broken = true;
             return Err(e.into());
         }
+        match &accepted {
+            Accepted::Commit { .. } => self.metrics.commits.inc(),
+            Accepted::Proposals(_) => self.metrics.proposals.inc(),
+            Accepted::Application => self.metrics.messages.inc(),
+        }
         slot.room.apply(&entry, accepted)?;
-        if slot.room.seq() - slot.checkpointed >= CHECKPOINT_EVERY {
+        slot.log_bytes += entry_bytes(&entry);
+        let due = slot.log_bytes >= slot.checkpoint_bytes.max(MIN_CHECKPOINT_INTERVAL_BYTES)
+            || slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES;
+        if due {
             let cp = slot.room.checkpoint();
+            let size = cp.tls_serialized_len() as u64;
             // A failed checkpoint loses nothing (the log has it all); it only lengthens replay.
             match settle(self.store.write(Write::Checkpoint(Box::new(cp)))).await {
-                Ok(_) => slot.checkpointed = slot.room.seq(),
+                Ok(_) => {
+                    slot.checkpointed = slot.room.seq();
+                    slot.checkpoint_bytes = size;
+                    slot.log_bytes = 0;
+                    self.metrics.checkpoints.inc();
+                    tracing::debug!(room = %room_id, seq = slot.checkpointed, bytes = size, "checkpoint written");
+                }
                 Err(e) => tracing::warn!(room = %room_id, error = %e, "checkpoint failed"),
             }
         }

@@ -171,6 +171,11 @@ fn apply(tx: &redb::WriteTransaction, w: &Write) -> Result<WriteResult, StoreErr
             if rooms.get(room.as_str()).map_err(io)?.is_none() {
                 return Err(StoreError::Room { room, why: "does not exist" });
             }
+            // A checkpoint may be queued behind appends it covers: refuse it if they did not land.
+            let last = last_seq(&tx.open_table(LOG).map_err(io)?, &room)?;
+            if last < cp.seq {
+                return Err(StoreError::Conflict { room, last, expected: cp.seq });
+            }
             rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
         }
         Write::Append { room, entries, queue } => {
@@ -462,10 +467,15 @@ mod tests {
         let all = s.log_after(room, 0, 10_000).unwrap();
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..503).collect::<Vec<_>>());
         assert_eq!(s.log_after(room, 500, 10).unwrap().len(), 2);
+        // A checkpoint beyond the durable log is refused; one at its end is taken.
+        let ahead = Checkpoint { seq: 503, ..checkpoint(room) };
+        assert!(matches!(settle(s.write(Write::Checkpoint(Box::new(ahead)))).await, Err(StoreError::Conflict { .. })));
+        settle(s.write(Write::Checkpoint(Box::new(Checkpoint { seq: 500, ..checkpoint(room) })))).await.unwrap();
         drop(s);
         let s = RedbStore::open(&dir.path().join("t.redb"), 1).unwrap();
         let rooms = s.rooms().unwrap();
         assert_eq!(rooms.len(), 1);
-        assert_eq!(rooms[0].tail.len(), 502);
+        assert_eq!(rooms[0].checkpoint.seq, 500);
+        assert_eq!(rooms[0].tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [501, 502]);
     }
 }
