@@ -1,0 +1,832 @@
+//! One simulated device: an openmls 0.9 client with its own storage and signer, registered at
+//! its provider and talking to it over the client API ([`crate::api`]).
+//!
+//! # Identity and group settings
+//! The credential is Basic with the client URI `mimi://<domain>/d/<user>/<device>` as identity
+//! (DESIGN §3). Every group is created and joined with `MIXED_PLAINTEXT_WIRE_FORMAT_POLICY` (so
+//! the hub can validate handshakes), the ratchet tree in Welcomes and GroupInfos, and leaf
+//! capabilities naming AppDataDictionary, AppDataUpdate and SelfRemove. A room created here
+//! lists the hub's key in `external_senders`, requires AppDataDictionary/AppDataUpdate, and starts
+//! with a participant list holding the creator's user with the given role and the roles and base
+//! policy of a preset from `mimi_appsync::presets`.
+//!
+//! # Commits against a sequencing hub (spec notes §2.10)
+//! [`Client::commit_with`] catches up with the room log, builds the commit from the room's
+//! current state (with `mimi_appsync::ops::commit`, so app-data changes are computed by the same
+//! reducer the hub runs) and submits it. The commit stays pending until the hub answers:
+//! - `success`: the commit is merged exactly at its position in the log (see the inbox below);
+//! - `wrongEpoch` (another commit won) or `invalidProposal` (a proposal the hub accepted is
+//!   missing): the pending commit is cleared, the winner is processed from the log, and the
+//!   commit is rebuilt and resubmitted;
+//! - `notAllowed`: cleared and reported as [`ClientError::Refused`].
+//!
+//! # The inbox
+//! Each room has a cursor over its log. Entries are processed in hub order, each once: proposals
+//! are stored, others' commits merged (resolving app-data commits with
+//! `mimi_appsync::reducer::fill_updater`), application messages decrypted into the room's
+//! [`Delivered`] transcript. The provider leaves the client's own submissions out of what it
+//! returns, but the cursor still moves over them, so every skipped log position is one of the
+//! client's own accepted submissions, in submission order: that is where an own commit is merged
+//! and an own message takes its place in the transcript. A submission whose answer was lost
+//! (the connection broke) is *in doubt*: the next catch-up reads the log to its head, and a
+//! skipped position left for it means it was accepted; otherwise it was not (an in-doubt commit
+//! is then cleared). A client submits one thing at a time and resolves doubt before the next
+//! submission, which keeps that matching exact. Welcomes arrive in the client's queue; an
+//! external joiner reads the log from its start and skips entries of epochs before its own.
+//!
+//! Limits: one ciphersuite (0x0001); a client that lost its state cannot rejoin under the same
+//! URI (its earlier submissions would look like own entries); a request whose answer is lost
+//! while the server keeps running may be processed after the doubt was resolved (the request
+//! timeout is longer than any server-side wait, so this needs a hung server).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
+use mimi_appsync::ops::{self, UserOperation};
+use mimi_appsync::presets::RoomPolicy;
+use mimi_appsync::state::initial_dictionary;
+use mimi_appsync::uri::{ClientUri, UserUri};
+use mimi_content::builder::{MessageBuilder, TextFormat};
+use mimi_content::MimiContent;
+use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoStatus};
+use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS};
+use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
+use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageStatus};
+use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
+use mimi_ds::wire::{IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _, VLBytes};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+
+use crate::api::{Connection, Session};
+use crate::error::ClientError;
+
+/// The ciphersuite every client uses (DESIGN §3: 0x0001 is required).
+pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+/// Attempts a commit or message makes against racing commits before giving up.
+pub const MAX_ATTEMPTS: usize = 64;
+
+/// Leaf capabilities of every client.
+pub fn capabilities() -> Capabilities {
+    Capabilities::new(
+        None,
+        Some(&[CIPHERSUITE]),
+        Some(&[ExtensionType::AppDataDictionary]),
+        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
+        Some(&[CredentialType::Basic]),
+    )
+}
+
+/// The configuration for joining (by Welcome or external commit).
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build()
+}
+
+/// The GroupContext's `required_capabilities` of every room.
+fn required_capabilities() -> RequiredCapabilitiesExtension {
+    RequiredCapabilitiesExtension::new(
+        &[ExtensionType::AppDataDictionary],
+        &[ProposalType::AppDataUpdate],
+        &[CredentialType::Basic],
+    )
+}
+
+/// One application message as a client has it: its log position, who sent it, and the
+/// plaintext (MIMI content, CBOR).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Position in the room log (hub order).
+    pub seq: u64,
+    /// The sending client.
+    pub sender: ClientUri,
+    /// The decrypted plaintext.
+    pub content: Vec<u8>,
+}
+
+/// An attempt that lost a race: built on `built_on`, refused with `wrongEpoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LostRace {
+    /// The epoch the refused commit was built on.
+    pub built_on: u64,
+    /// The hub's current epoch in the refusal.
+    pub current_epoch: u64,
+}
+
+/// How an accepted commit got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    /// The epoch the accepted commit was built on (the room is at `epoch + 1` after it).
+    pub epoch: u64,
+    /// Earlier attempts refused with `wrongEpoch`, in order.
+    pub lost: Vec<LostRace>,
+}
+
+/// An own submission not yet located in the room log.
+#[derive(Debug)]
+enum Own {
+    /// A commit: pending in the group until its log position is reached (already merged for an
+    /// external join).
+    Commit {
+        /// Whether it is merged already.
+        merged: bool,
+        /// Whether its answer was lost.
+        in_doubt: bool,
+    },
+    /// An application message and its plaintext.
+    Message {
+        /// The plaintext, for the transcript.
+        content: Vec<u8>,
+        /// Whether its answer was lost.
+        in_doubt: bool,
+    },
+}
+
+impl Own {
+    fn in_doubt(&self) -> bool {
+        match self {
+            Own::Commit { in_doubt, .. } | Own::Message { in_doubt, .. } => *in_doubt,
+        }
+    }
+}
+
+/// A room the client is in.
+struct Room {
+    /// The MLS group.
+    group: MlsGroup,
+    /// The last log position processed.
+    cursor: u64,
+    /// Entries of epochs before this one predate the client's membership and are skipped.
+    joined_epoch: u64,
+    /// Own accepted (or in-doubt) submissions whose log position has not been reached yet.
+    own: VecDeque<Own>,
+    /// Application messages, in hub order.
+    transcript: Vec<Delivered>,
+    /// The provider refused to show the log (403): the client is no longer in the room, even if
+    /// it has not seen the commit that removed it.
+    evicted: bool,
+}
+
+/// Result of applying one page of the log.
+struct Page {
+    /// Log positions examined.
+    advanced: u64,
+}
+
+impl Room {
+    fn new(group: MlsGroup, cursor: u64) -> Room {
+        let joined_epoch = group.epoch().as_u64();
+        Room { group, cursor, joined_epoch, own: VecDeque::new(), transcript: Vec::new(), evicted: false }
+    }
+
+    fn inbox_error(id: &str, why: String) -> ClientError {
+        ClientError::Inbox { room: id.to_owned(), why }
+    }
+
+    /// Applies one `RoomEntries` answer: entries and the own positions between them.
+    fn apply(
+        &mut self,
+        id: &str,
+        me: &ClientUri,
+        provider: &OpenMlsRustCrypto,
+        page: mimi_ds::wire::client_api::RoomEntries,
+    ) -> Result<Page, ClientError> {
+        let start = self.cursor;
+        for entry in page.entries {
+            if entry.seq <= self.cursor {
+                return Err(Self::inbox_error(id, format!("entry {} repeated (cursor {})", entry.seq, self.cursor)));
+            }
+            for seq in self.cursor + 1..entry.seq {
+                self.own_at(id, me, provider, seq)?;
+            }
+            self.process(id, provider, entry)?;
+        }
+        for seq in self.cursor + 1..=page.next_after {
+            self.own_at(id, me, provider, seq)?;
+        }
+        Ok(Page { advanced: self.cursor - start })
+    }
+
+    /// Log position `seq` was left out as the client's own: it is the oldest outstanding own
+    /// submission.
+    fn own_at(&mut self, id: &str, me: &ClientUri, provider: &OpenMlsRustCrypto, seq: u64) -> Result<(), ClientError> {
+        let own = self.own.pop_front().ok_or_else(|| {
+            Self::inbox_error(
+                id,
+                format!("log position {seq} was left out as ours, but nothing of ours is outstanding"),
+            )
+        })?;
+        match own {
+            Own::Commit { merged: false, .. } => {
+                self.group.merge_pending_commit(provider).map_err(|e| ClientError::mls("merge own commit", e))?;
+            }
+            Own::Commit { merged: true, .. } => {}
+            Own::Message { content, .. } => self.transcript.push(Delivered { seq, sender: me.clone(), content }),
+        }
+        self.cursor = seq;
+        Ok(())
+    }
+
+    /// Processes another client's (or the hub's) entry.
+    fn process(
+        &mut self,
+        id: &str,
+        provider: &OpenMlsRustCrypto,
+        entry: mimi_ds::wire::client_api::RoomEntry,
+    ) -> Result<(), ClientError> {
+        self.cursor = entry.seq;
+        if !self.group.is_active() || entry.epoch < self.joined_epoch {
+            return Ok(());
+        }
+        let epoch = self.group.epoch().as_u64();
+        if entry.epoch != epoch {
+            return Err(Self::inbox_error(
+                id,
+                format!("entry {} is of epoch {} but the group is at {epoch}", entry.seq, entry.epoch),
+            ));
+        }
+        let message = entry
+            .fanout
+            .message
+            .try_into_protocol_message()
+            .map_err(|e| Self::inbox_error(id, format!("entry {}: {e:?}", entry.seq)))?;
+        let processed = self.group.process_message(provider, message).map_err(|e| ClientError::mls("process", e))?;
+        let sender = mimi_appsync::adapter::client_of(processed.credential(), &|| format!("sender of {}", entry.seq));
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(m) => {
+                self.transcript.push(Delivered { seq: entry.seq, sender: sender?, content: m.into_bytes() });
+            }
+            ProcessedMessageContent::ProposalMessage(q) | ProcessedMessageContent::ExternalJoinProposalMessage(q) => {
+                self.group.store_pending_proposal(provider.storage(), *q).map_err(|e| ClientError::mls("store", e))?;
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                self.drop_lost_commit(provider)?;
+                self.group.merge_staged_commit(provider, *staged).map_err(|e| ClientError::mls("merge", e))?;
+            }
+            ProcessedMessageContent::UnresolvedAppDataCommit(unresolved) => {
+                self.drop_lost_commit(provider)?;
+                let mut updater = self.group.app_data_dictionary_updater();
+                mimi_appsync::reducer::fill_updater(&mut updater, unresolved.app_data_update_proposals())?;
+                let changes = updater.changes();
+                let staged = self
+                    .group
+                    .stage_app_data_commit(provider, *unresolved, changes)
+                    .map_err(|e| ClientError::mls("stage app-data commit", e))?;
+                self.group.merge_staged_commit(provider, staged).map_err(|e| ClientError::mls("merge", e))?;
+            }
+            other => {
+                return Err(Self::inbox_error(id, format!("entry {}: unexpected {other:?}", entry.seq)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Another commit won the epoch: a pending commit of ours (only possible if in doubt) lost.
+    fn drop_lost_commit(&mut self, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
+        if self.group.pending_commit().is_some() {
+            self.clear_pending(provider)?;
+            if matches!(self.own.back(), Some(Own::Commit { merged: false, in_doubt: true })) {
+                self.own.pop_back();
+            }
+        }
+        Ok(())
+    }
+
+    fn clear_pending(&mut self, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
+        self.group.clear_pending_commit(provider.storage()).map_err(|e| ClientError::mls("clear pending commit", e))
+    }
+
+    /// At the log's head: in-doubt submissions still outstanding were not accepted; an
+    /// acknowledged one still outstanding is an error (the hub lost it).
+    fn settle_at_head(&mut self, id: &str, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
+        while self.own.back().is_some_and(Own::in_doubt) {
+            if let Some(Own::Commit { merged: false, .. }) = self.own.pop_back() {
+                self.clear_pending(provider)?;
+            }
+        }
+        if !self.own.is_empty() {
+            return Err(Self::inbox_error(
+                id,
+                format!(
+                    "{} acknowledged submission(s) missing from the log at position {}",
+                    self.own.len(),
+                    self.cursor
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A simulated client (device).
+pub struct Client {
+    /// The authenticated API session (carries the client URI).
+    session: Session,
+    /// Crypto and the client's own storage.
+    provider: OpenMlsRustCrypto,
+    /// The signature key.
+    signer: SignatureKeyPair,
+    /// Credential and public key.
+    credential: CredentialWithKey,
+    /// Rooms by URI.
+    rooms: BTreeMap<String, Room>,
+    /// The last Welcome-queue position processed.
+    queue_cursor: u64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("uri", self.uri()).field("rooms", &self.rooms.keys()).finish_non_exhaustive()
+    }
+}
+
+/// A commit bundle as the hub's `HandshakeBundle` (the Welcome and the whole GroupInfo).
+fn handshake_bundle(bundle: &CommitMessageBundle) -> Result<HandshakeBundle, ClientError> {
+    let group_info = bundle
+        .group_info()
+        .ok_or_else(|| ClientError::Protocol { what: "commit".into(), why: "openmls made no GroupInfo".into() })?;
+    let group_info = match reparse(&MlsMessageOut::from(group_info.clone()))?.extract() {
+        MlsMessageBodyIn::GroupInfo(gi) => gi,
+        _ => {
+            return Err(ClientError::Protocol {
+                what: "commit".into(),
+                why: "GroupInfo re-read as another type".into(),
+            })
+        }
+    };
+    Ok(HandshakeBundle {
+        proposal_or_commit: reparse(bundle.commit())?,
+        content: HandshakeBundleContent::Commit {
+            welcome: bundle.welcome().cloned(),
+            group_info_option: GroupInfoOption::Full { group_info },
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        },
+    })
+}
+
+/// An outgoing MLS message as the incoming type the wire structures hold.
+fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, ClientError> {
+    let bytes = message.tls_serialize_detached().map_err(|e| ClientError::mls("encode", e))?;
+    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| ClientError::mls("decode", e))
+}
+
+impl Client {
+    /// Registers `user`'s `device` at the provider and makes a fresh client for it.
+    pub async fn register(connection: &Connection, user: &str, device: &str) -> Result<Client, ClientError> {
+        let session = connection.register(user, device).await?;
+        let signer =
+            SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(|e| ClientError::mls("key", e))?;
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(session.client().as_bytes().to_vec()).into(),
+            signature_key: signer.to_public_vec().into(),
+        };
+        Ok(Client {
+            session,
+            provider: OpenMlsRustCrypto::default(),
+            signer,
+            credential,
+            rooms: BTreeMap::new(),
+            queue_cursor: 0,
+        })
+    }
+
+    /// The client's URI.
+    pub fn uri(&self) -> &ClientUri {
+        self.session.client()
+    }
+
+    fn room(&self, id: &str) -> Result<&Room, ClientError> {
+        self.rooms.get(id).ok_or_else(|| ClientError::NotInRoom(id.to_owned()))
+    }
+
+    /// Makes `count` KeyPackages (private parts kept in this client's storage) and uploads them.
+    pub async fn upload_key_packages(&self, count: usize) -> Result<(), ClientError> {
+        let mut key_packages = Vec::with_capacity(count);
+        for _ in 0..count {
+            let bundle = KeyPackage::builder()
+                .leaf_node_capabilities(capabilities())
+                .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
+                .map_err(|e| ClientError::mls("KeyPackage", e))?;
+            key_packages.push(reparse(&MlsMessageOut::from(bundle.key_package().clone()))?);
+        }
+        self.session.upload_key_packages(&mimi_ds::wire::client_api::KeyPackageUpload { key_packages }).await
+    }
+
+    /// Creates room `mimi://<domain>/r/<name>` at this client's provider (its hub) with `policy`
+    /// and this client's user as the only participant, with `creator_role`. Returns the room URI.
+    pub async fn create_room(
+        &mut self,
+        name: &str,
+        policy: &RoomPolicy,
+        creator_role: u32,
+    ) -> Result<String, ClientError> {
+        let room_id = format!("mimi://{}/r/{name}", self.uri().domain());
+        let hub: ExternalSender = self.session.connection().hub_key().await?.into();
+        let list = ParticipantListData {
+            participants: vec![UserRolePair { user: self.uri().user().as_bytes().to_vec(), role_index: creator_role }],
+        };
+        let mut dictionary = AppDataDictionary::new();
+        for (id, value) in initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)? {
+            dictionary.insert(id, value);
+        }
+        let extensions = Extensions::from_vec(vec![
+            Extension::RequiredCapabilities(required_capabilities()),
+            Extension::ExternalSenders(vec![hub]),
+            Extension::AppDataDictionary(AppDataDictionaryExtension::new(dictionary)),
+        ])
+        .map_err(|e| ClientError::mls("room extensions", e))?;
+        let mut group = MlsGroup::builder()
+            .ciphersuite(CIPHERSUITE)
+            .with_capabilities(capabilities())
+            .with_group_context_extensions(extensions)
+            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .build(&self.provider, &self.signer, self.credential.clone())
+            .map_err(|e| ClientError::mls("create group", e))?;
+        let group_info = group
+            .export_group_info(self.provider.crypto(), &self.signer, true)
+            .map_err(|e| ClientError::mls("export GroupInfo", e))?
+            .tls_serialize_detached()
+            .map_err(|e| ClientError::mls("encode GroupInfo", e))?;
+        if let Err(e) = self.session.create_room(&room_id, group_info).await {
+            let _ = group.delete(self.provider.storage());
+            return Err(e);
+        }
+        self.rooms.insert(room_id.clone(), Room::new(group, 0));
+        Ok(room_id)
+    }
+
+    /// Claims one KeyPackage for each client of `user` (signed `KeyMaterialRequest` for `room`).
+    pub async fn claim_key_packages(&self, room: &str, user: &UserUri) -> Result<Vec<KeyPackage>, ClientError> {
+        let tbs = KeyMaterialRequestTBS {
+            protocol: Protocol::Mls10,
+            requesting_user: IdentifierUri::new(self.uri().user().as_str()),
+            target_user: IdentifierUri::new(user.as_str()),
+            room_id: IdentifierUri::new(room),
+            acceptable_ciphersuites: vec![CIPHERSUITE.into()],
+            required_capabilities: required_capabilities(),
+            requester_signature_key: self.credential.signature_key.clone(),
+            requester_credential: self.credential.credential.clone(),
+        };
+        let request = KeyMaterialRequest::sign(tbs, &self.signer)
+            .map_err(|source| ClientError::Wire { what: "keyMaterial".into(), source })?;
+        let response = self.session.key_material(&request).await?;
+        if !response.user_status.allows_clients() {
+            return Err(ClientError::Refused {
+                what: format!("keyMaterial for {user}"),
+                outcome: format!("{:?}", response.user_status),
+            });
+        }
+        let mut out = Vec::new();
+        for client in response.clients {
+            if let ClientKeyMaterialStatus::Success { key_package } = client.status {
+                out.push(
+                    key_package
+                        .validate(self.provider.crypto(), ProtocolVersion::Mls10)
+                        .map_err(|e| ClientError::mls("claimed KeyPackage", e))?,
+                );
+            }
+        }
+        if out.is_empty() {
+            return Err(ClientError::Refused {
+                what: format!("keyMaterial for {user}"),
+                outcome: "no KeyPackage".into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Invites `user` with `role`: claims its clients' KeyPackages and adds them all in one commit
+    /// with the participant-list update.
+    pub async fn invite_user(&mut self, room: &str, user: &UserUri, role: u32) -> Result<CommitReport, ClientError> {
+        let key_packages = self.claim_key_packages(room, user).await?;
+        self.commit_with(room, "invite", |_| Ok(ops::invite_user(user, role, key_packages.clone())?)).await
+    }
+
+    /// Removes `user` from the participant list and all of its clients from the group.
+    pub async fn remove_user(&mut self, room: &str, user: &UserUri) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "remove", |g| Ok(ops::remove_user(g.public_group(), user)?)).await
+    }
+
+    /// Commits a key update (an empty commit with an update path).
+    pub async fn key_update(&mut self, room: &str) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "key update", |_| Ok(UserOperation::default())).await
+    }
+
+    /// Builds a commit from `build` (called with the caught-up group on every attempt) and gets
+    /// it accepted, recovering from lost races (module docs).
+    pub async fn commit_with(
+        &mut self,
+        room_id: &str,
+        what: &str,
+        mut build: impl FnMut(&MlsGroup) -> Result<UserOperation, ClientError>,
+    ) -> Result<CommitReport, ClientError> {
+        let mut lost = Vec::new();
+        for _ in 0..MAX_ATTEMPTS {
+            self.catch_up(room_id).await?;
+            let Client { rooms, provider, signer, session, .. } = self;
+            let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
+            if !room.group.is_active() || room.evicted {
+                return Err(ClientError::NotInRoom(room_id.to_owned()));
+            }
+            let epoch = room.group.epoch().as_u64();
+            let op = build(&room.group)?;
+            let bundle = ops::commit(&mut room.group, provider, signer, op)?;
+            let answer = session.update(room_id, handshake_bundle(&bundle)?).await;
+            let response = match answer {
+                Ok(r) => r,
+                Err(e) if e.is_in_doubt() => {
+                    room.own.push_back(Own::Commit { merged: false, in_doubt: true });
+                    return Err(e);
+                }
+                Err(e) => {
+                    room.clear_pending(provider)?;
+                    return Err(e);
+                }
+            };
+            match response.outcome {
+                UpdateRoomOutcome::Success { .. } => {
+                    room.own.push_back(Own::Commit { merged: false, in_doubt: false });
+                    // Merged at its log position; if the provider is unreachable right now, the
+                    // next catch-up does it. The commit is accepted either way.
+                    match self.catch_up(room_id).await {
+                        Err(e) if !e.is_in_doubt() => return Err(e),
+                        _ => return Ok(CommitReport { epoch, lost }),
+                    }
+                }
+                UpdateRoomOutcome::WrongEpoch { current_epoch } => {
+                    room.clear_pending(provider)?;
+                    lost.push(LostRace { built_on: epoch, current_epoch });
+                }
+                UpdateRoomOutcome::InvalidProposal { .. } => room.clear_pending(provider)?,
+                UpdateRoomOutcome::NotAllowed => {
+                    room.clear_pending(provider)?;
+                    return Err(ClientError::Refused {
+                        what: what.to_owned(),
+                        outcome: format!("notAllowed: {}", response.error_description),
+                    });
+                }
+            }
+        }
+        Err(ClientError::TooManyRetries { what: what.to_owned(), attempts: MAX_ATTEMPTS })
+    }
+
+    /// Sends a MIMI content message (encrypted at the current epoch; re-encrypted after catching
+    /// up if the hub says `epochTooOld`).
+    pub async fn send(&mut self, room_id: &str, content: &MimiContent) -> Result<(), ClientError> {
+        let plaintext = content.encode()?;
+        for _ in 0..MAX_ATTEMPTS {
+            self.catch_up(room_id).await?;
+            let Client { rooms, provider, signer, session, .. } = self;
+            let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
+            let message =
+                room.group.create_message(provider, signer, &plaintext).map_err(|e| ClientError::mls("encrypt", e))?;
+            let request = SubmitMessageRequest {
+                protocol: Protocol::Mls10,
+                app_message: reparse(&message)?,
+                sending_uri: IdentifierUri::new(session.client().as_str()),
+            };
+            match session.submit_message(room_id, &request).await {
+                Ok(r) => match r.status {
+                    SubmitMessageStatus::Accepted { .. } => {
+                        room.own.push_back(Own::Message { content: plaintext, in_doubt: false });
+                        return Ok(());
+                    }
+                    SubmitMessageStatus::EpochTooOld { .. } => {}
+                    SubmitMessageStatus::NotAllowed => {
+                        return Err(ClientError::Refused { what: "submitMessage".into(), outcome: "notAllowed".into() })
+                    }
+                },
+                Err(e) => {
+                    if e.is_in_doubt() {
+                        room.own.push_back(Own::Message { content: plaintext, in_doubt: true });
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(ClientError::TooManyRetries { what: "submitMessage".into(), attempts: MAX_ATTEMPTS })
+    }
+
+    /// Sends a plain-text MIMI message.
+    pub async fn send_text(&mut self, room_id: &str, text: &str) -> Result<(), ClientError> {
+        let content =
+            MessageBuilder::text(TextFormat::Plain, text).sender(self.uri().as_str()).room(room_id).build()?;
+        self.send(room_id, &content).await
+    }
+
+    /// Reads one page of the room log (waiting up to `wait` for something new) and processes
+    /// it. Returns the number of log positions examined.
+    pub async fn sync(&mut self, room_id: &str, wait: Duration) -> Result<u64, ClientError> {
+        let room = self.room(room_id)?;
+        if room.evicted {
+            return Ok(0);
+        }
+        let page = match self.session.read_log(room_id, room.cursor, wait).await {
+            Ok(page) => page,
+            Err(ClientError::Http { status: 403, .. }) => {
+                if let Some(r) = self.rooms.get_mut(room_id) {
+                    r.evicted = true;
+                }
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
+        let Client { rooms, provider, session, .. } = self;
+        let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
+        Ok(room.apply(room_id, session.client(), provider, page)?.advanced)
+    }
+
+    /// Processes the room log up to its current head, then settles own submissions whose answer
+    /// was lost (module docs).
+    pub async fn catch_up(&mut self, room_id: &str) -> Result<(), ClientError> {
+        while self.sync(room_id, Duration::ZERO).await? > 0 {}
+        let Client { rooms, provider, .. } = self;
+        let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
+        room.settle_at_head(room_id, provider)
+    }
+
+    /// Joins the rooms of the Welcomes in the client's queue (waiting up to `wait` for one).
+    /// Returns the rooms joined.
+    pub async fn accept_welcomes(&mut self, wait: Duration) -> Result<Vec<String>, ClientError> {
+        let queue = self.session.read_queue(self.queue_cursor, wait).await?;
+        let mut joined = Vec::new();
+        for item in queue.items {
+            let room_id = item.room.as_str().to_owned();
+            if let Some(old) = self.rooms.get(&room_id) {
+                if old.group.is_active() && !old.evicted {
+                    self.queue_cursor = item.seq;
+                    continue;
+                }
+                // Re-invited after a removal: forget the old group.
+                if let Some(mut old) = self.rooms.remove(&room_id) {
+                    old.group.delete(self.provider.storage()).map_err(|e| ClientError::mls("delete group", e))?;
+                }
+            }
+            let MlsMessageBodyIn::Welcome(welcome) = item.welcome.extract() else {
+                return Err(ClientError::Protocol { what: "queue".into(), why: "item is not a Welcome".into() });
+            };
+            let group = StagedWelcome::build_from_welcome(&self.provider, &join_config(), welcome)
+                .map_err(|e| ClientError::mls("Welcome", e))?
+                .build()
+                .map_err(|e| ClientError::mls("Welcome", e))?
+                .into_group(&self.provider)
+                .map_err(|e| ClientError::mls("Welcome", e))?;
+            self.rooms.insert(room_id.clone(), Room::new(group, item.after_seq));
+            self.queue_cursor = item.seq;
+            joined.push(room_id);
+        }
+        Ok(joined)
+    }
+
+    /// Joins `room_id` by external commit: requests the GroupInfo (signed request, answer
+    /// encrypted to a fresh HPKE key and signed by the hub), builds the external commit with the
+    /// tree and the epoch's pending proposals, and submits it; retried on lost races. Returns
+    /// the epoch joined.
+    pub async fn join_external(&mut self, room_id: &str) -> Result<u64, ClientError> {
+        if self.is_member(room_id) {
+            return Err(ClientError::Protocol { what: "external join".into(), why: format!("already in {room_id}") });
+        }
+        let hub = self.session.connection().hub_key().await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut ikm = [0u8; 32];
+            getrandom::fill(&mut ikm).map_err(|e| ClientError::mls("randomness", e))?;
+            let keys = self
+                .provider
+                .crypto()
+                .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
+                .map_err(|e| ClientError::mls("HPKE key", e))?;
+            let request = GroupInfoRequest::sign(
+                CIPHERSUITE,
+                self.credential.credential.clone(),
+                self.credential.signature_key.clone(),
+                keys.public.clone().into(),
+                VLBytes::new(Vec::new()),
+                &self.signer,
+            )
+            .map_err(|source| ClientError::Wire { what: "groupInfo".into(), source })?;
+            let response = self.session.group_info(room_id, &request).await?;
+            match &response.status {
+                GroupInfoStatus::Success(s) if s.hub_sender == hub => {}
+                GroupInfoStatus::Success(_) => {
+                    return Err(ClientError::Protocol {
+                        what: "groupInfo".into(),
+                        why: "signed by another key than the hub's".into(),
+                    })
+                }
+                other => return Err(ClientError::Refused { what: "groupInfo".into(), outcome: format!("{other:?}") }),
+            }
+            let tbe = response
+                .verify_and_open(self.provider.crypto(), &keys.private, DEFAULT_MAX_BODY_LEN)
+                .map_err(|source| ClientError::Wire { what: "groupInfo".into(), source })?;
+            let RatchetTreeOption::Full { ratchet_tree } = tbe.ratchet_tree_option else {
+                return Err(ClientError::Protocol { what: "groupInfo".into(), why: "no ratchet tree".into() });
+            };
+            let mut proposals = Vec::new();
+            for p in tbe.pending_proposals {
+                match p.proposal.extract() {
+                    MlsMessageBodyIn::PublicMessage(m) => proposals.push(m),
+                    _ => {
+                        return Err(ClientError::Protocol {
+                            what: "groupInfo".into(),
+                            why: "a pending proposal is not a PublicMessage".into(),
+                        })
+                    }
+                }
+            }
+            let (mut group, bundle) = MlsGroup::external_commit_builder()
+                .with_config(join_config())
+                .with_ratchet_tree(ratchet_tree)
+                .with_proposals(proposals)
+                .build_group(&self.provider, tbe.group_info, self.credential.clone())
+                .map_err(|e| ClientError::mls("external commit", e))?
+                .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
+                .load_psks(self.provider.storage())
+                .map_err(|e| ClientError::mls("external commit", e))?
+                .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
+                .map_err(|e| ClientError::mls("external commit", e))?
+                .finalize(&self.provider)
+                .map_err(|e| ClientError::mls("external commit", e))?;
+            let answer = self.session.update(room_id, handshake_bundle(&bundle)?).await;
+            let outcome = match answer {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = group.delete(self.provider.storage());
+                    return Err(e);
+                }
+            };
+            match outcome.outcome {
+                UpdateRoomOutcome::Success { .. } => {
+                    group.merge_pending_commit(&self.provider).map_err(|e| ClientError::mls("merge", e))?;
+                    let joined = group.epoch().as_u64();
+                    let mut room = Room::new(group, 0);
+                    room.own.push_back(Own::Commit { merged: true, in_doubt: false });
+                    self.rooms.insert(room_id.to_owned(), room);
+                    self.catch_up(room_id).await?;
+                    return Ok(joined);
+                }
+                UpdateRoomOutcome::WrongEpoch { .. } | UpdateRoomOutcome::InvalidProposal { .. } => {
+                    group.delete(self.provider.storage()).map_err(|e| ClientError::mls("delete group", e))?;
+                }
+                UpdateRoomOutcome::NotAllowed => {
+                    let _ = group.delete(self.provider.storage());
+                    return Err(ClientError::Refused {
+                        what: "external join".into(),
+                        outcome: format!("notAllowed: {}", outcome.error_description),
+                    });
+                }
+            }
+        }
+        Err(ClientError::TooManyRetries { what: "external join".into(), attempts: MAX_ATTEMPTS })
+    }
+
+    /// The rooms this client is (or was) in.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+
+    /// Whether the client is an active member of `room_id`.
+    pub fn is_member(&self, room_id: &str) -> bool {
+        self.rooms.get(room_id).is_some_and(|r| r.group.is_active() && !r.evicted)
+    }
+
+    /// The room's current epoch as this client sees it.
+    pub fn epoch(&self, room_id: &str) -> Result<u64, ClientError> {
+        Ok(self.room(room_id)?.group.epoch().as_u64())
+    }
+
+    /// The epoch authenticator (equal across members that agree on the epoch's state).
+    pub fn epoch_authenticator(&self, room_id: &str) -> Result<Vec<u8>, ClientError> {
+        Ok(self.room(room_id)?.group.epoch_authenticator().as_slice().to_vec())
+    }
+
+    /// The MLS members, as client URIs, in leaf order.
+    pub fn members(&self, room_id: &str) -> Result<Vec<ClientUri>, ClientError> {
+        let group = &self.room(room_id)?.group;
+        group
+            .members()
+            .map(|m| Ok(mimi_appsync::adapter::client_of(&m.credential, &|| format!("leaf {}", m.index))?))
+            .collect()
+    }
+
+    /// The participant list: users with their role index, in list order.
+    pub fn participants(&self, room_id: &str) -> Result<Vec<(UserUri, u32)>, ClientError> {
+        let state = mimi_appsync::adapter::room_state(self.room(room_id)?.group.public_group())?;
+        state.participants.participants.iter().map(|p| Ok((UserUri::from_bytes(&p.user)?, p.role_index))).collect()
+    }
+
+    /// The application messages of the room, in hub order (own messages included once their log
+    /// position is known).
+    pub fn transcript(&self, room_id: &str) -> Result<&[Delivered], ClientError> {
+        Ok(&self.room(room_id)?.transcript)
+    }
+
+    /// The room-log position processed so far.
+    pub fn cursor(&self, room_id: &str) -> Result<u64, ClientError> {
+        Ok(self.room(room_id)?.cursor)
+    }
+}
