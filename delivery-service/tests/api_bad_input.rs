@@ -395,9 +395,39 @@ async fn hostile_requests_get_documented_codes_and_change_nothing() {
     assert_eq!(km.user_status, KeyMaterialUserCode::NoCompatibleMaterial);
     assert!(matches!(km.clients[0].status, ClientKeyMaterialStatus::KeyMaterialExhausted));
 
-    // The valid message is accepted (so the refusals above were not an outage) and epochTooOld
-    // is given for one from an old epoch.
-    let (status, body) = h.post(&room_path("/submitMessage"), Some(&alice_token), submit(alice.uri.as_str())).await;
+    // Bob is removed; his client then tries to come back by external commit (refused: his user
+    // is no longer listed), to commit as a member (his forked commit now names the hub's epoch,
+    // 3, but he is no member: refused) and to send a message.
+    let op = ops::remove_user(alice.group().public_group(), &bob.uri.user()).unwrap();
+    let b = alice.commit(op);
+    let (_, body) = h.post(&room_path("/update"), Some(&alice_token), update_body(bundle_of(&b))).await;
+    assert!(matches!(outcome(&body), UpdateRoomOutcome::Success { .. }));
+    alice.merge();
+    let before = h.state().await;
+    let gi = alice.group.as_ref().unwrap().export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
+    let mut bob_again = Client::new("bob", "phone");
+    let rejoin = bob_again.external_join(&gi);
+    let (status, body) = h.post(&room_path("/update"), Some(&bob_token), update_body(bundle_of(&rejoin))).await;
+    assert_eq!((status, outcome(&body)), (StatusCode::OK, UpdateRoomOutcome::NotAllowed), "removed user rejoining");
+    let (_, body) = h.post(&room_path("/update"), Some(&bob_token), update_body(bundle_of(&future))).await;
+    assert_eq!(outcome(&body), UpdateRoomOutcome::NotAllowed, "removed user's commit");
+    let (_, body) = h.post(&room_path("/submitMessage"), Some(&bob_token), submit(bob.uri.as_str())).await;
+    assert_eq!(SubmitMessageResponse::decode(&body, 1 << 20).unwrap().status, SubmitMessageStatus::NotAllowed);
+    assert_eq!(h.state().await, before, "the removed user's attempts changed the room");
+
+    // Alice's message from epoch 2 is now too old; a fresh one is accepted (so the refusals
+    // above were not an outage).
+    let (_, body) = h.post(&room_path("/submitMessage"), Some(&alice_token), submit(alice.uri.as_str())).await;
+    assert_eq!(
+        SubmitMessageResponse::decode(&body, 1 << 20).unwrap().status,
+        SubmitMessageStatus::EpochTooOld { current_epoch: 3 }
+    );
+    let fresh = SubmitMessageRequest {
+        protocol: Protocol::Mls10,
+        app_message: alice.message(b"still here"),
+        sending_uri: IdentifierUri::new(alice.uri.as_str()),
+    };
+    let (status, body) = h.post(&room_path("/submitMessage"), Some(&alice_token), fresh.encode().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(matches!(
         SubmitMessageResponse::decode(&body, 1 << 20).unwrap().status,

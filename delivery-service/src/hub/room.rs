@@ -384,15 +384,16 @@ impl Room {
         if !matches!(pm, ProtocolMessage::PrivateMessage(_)) || pm.group_id() != self.group.group_id() {
             return refuse(S::NotAllowed);
         }
+        // Participation first, so that a non-participant learns nothing (not even the epoch).
+        if !self.may_send(sending_uri) {
+            return refuse(S::NotAllowed);
+        }
         let epoch = pm.epoch().as_u64();
         if epoch > self.epoch() {
             return refuse(S::NotAllowed);
         }
         if epoch < self.epoch() {
             return refuse(S::EpochTooOld { current_epoch: self.epoch() });
-        }
-        if !self.may_send(sending_uri) {
-            return refuse(S::NotAllowed);
         }
         let entry = self.entry(EntryKind::Application, now_ms, bytes_of(message), Vec::new(), sending_uri);
         SubmitDecision { status: S::Accepted { accepted_timestamp: now_ms, frank: None }, accepted: Some(entry) }

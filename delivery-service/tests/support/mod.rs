@@ -92,6 +92,25 @@ impl Client {
         to_in(&group.create_message(&self.provider, &self.signer, text).unwrap())
     }
 
+    /// Builds an external commit joining from `group_info` (an MLSMessage GroupInfo with the
+    /// tree); the client's group is the joined one, pending the hub's answer.
+    pub fn external_join(&mut self, group_info: &MlsMessageOut) -> CommitMessageBundle {
+        let MlsMessageBodyIn::GroupInfo(vgi) = to_in(group_info).extract() else { panic!("group info") };
+        let (group, bundle) = MlsGroup::external_commit_builder()
+            .with_config(join_config())
+            .build_group(&self.provider, vgi, self.cred.clone())
+            .unwrap()
+            .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
+            .load_psks(self.provider.storage())
+            .unwrap()
+            .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
+            .unwrap()
+            .finalize(&self.provider)
+            .unwrap();
+        self.group = Some(group);
+        bundle
+    }
+
     /// Joins from a Welcome.
     pub fn join(&mut self, welcome: Welcome) {
         let staged = StagedWelcome::build_from_welcome(&self.provider, &join_config(), welcome).unwrap();
