@@ -20,7 +20,7 @@ use openmls_rust_crypto::RustCrypto;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Mutex};
 
-use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room};
+use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room, UpdateDecision};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{settle, Store, StoreError, StoredKeyPackage, Write, WriteResult};
 use crate::wire::group_info::{
@@ -32,7 +32,7 @@ use crate::wire::key_material::{
 };
 use crate::wire::ratchet_tree::RatchetTreeOption;
 use crate::wire::submit::SubmitMessageStatus;
-use crate::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomResponse};
+use crate::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse};
 use crate::wire::{IdentifierUri, Protocol};
 
 /// A room is checkpointed once the log bytes written since its last checkpoint reach the size of
@@ -113,6 +113,34 @@ pub fn load_or_create_hub_key(path: &std::path::Path) -> Result<SignatureKeyPair
     }
     std::fs::rename(&tmp, path).map_err(io)?;
     Ok(key)
+}
+
+/// Who submitted a request: a local client (client API) or a peer provider (server-to-server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitter {
+    /// An authenticated client of this provider.
+    Client(ClientUri),
+    /// A provider authenticated by its certificate, by domain.
+    Peer(String),
+}
+
+impl Submitter {
+    /// Whether this submitter may act for the client `sender` (a client URI).
+    pub fn speaks_for(&self, sender: &str) -> bool {
+        match self {
+            Submitter::Client(c) => c.as_str() == sender,
+            Submitter::Peer(domain) => ClientUri::parse(sender).is_ok_and(|c| c.domain() == domain),
+        }
+    }
+}
+
+impl std::fmt::Display for Submitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Submitter::Client(c) => write!(f, "client {c}"),
+            Submitter::Peer(d) => write!(f, "provider {d}"),
+        }
+    }
 }
 
 /// Bytes a log entry adds to the store (for checkpoint pacing).
@@ -382,10 +410,48 @@ impl<S: Store> Provider<S> {
         Ok(())
     }
 
+    /// `/update` from an authenticated submitter: as [`Provider::update`], but the handshake's
+    /// sender (the member or joining client that signed it) must be the submitting client, or a
+    /// client of the submitting provider: a provider acts only for its own clients (DESIGN §3).
+    pub async fn update_from(
+        &self,
+        room_id: &str,
+        bundle: &HandshakeBundle,
+        submitter: &Submitter,
+    ) -> Result<UpdateRoomResponse, ProviderError> {
+        self.decide_and_persist(room_id, bundle, Some(submitter)).await
+    }
+
     /// `/update`: decides on a handshake bundle; an accepted one is durable before the answer.
+    /// For in-process callers that vouch for the sender themselves (tests, benchmarks).
     pub async fn update(&self, room_id: &str, bundle: &HandshakeBundle) -> Result<UpdateRoomResponse, ProviderError> {
+        self.decide_and_persist(room_id, bundle, None).await
+    }
+
+    async fn decide_and_persist(
+        &self,
+        room_id: &str,
+        bundle: &HandshakeBundle,
+        submitter: Option<&Submitter>,
+    ) -> Result<UpdateRoomResponse, ProviderError> {
         let mut slot = self.lock(room_id).await?;
-        let decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
+        let mut decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
+        if let (Some(submitter), Some((entry, _))) = (submitter, &decision.accepted) {
+            if !submitter.speaks_for(entry.sender_uri()) {
+                decision = UpdateDecision {
+                    response: UpdateRoomResponse {
+                        error_description: format!(
+                            "{} may not submit a handshake of {}",
+                            submitter,
+                            entry.sender_uri()
+                        )
+                        .into(),
+                        outcome: UpdateRoomOutcome::NotAllowed,
+                    },
+                    accepted: None,
+                };
+            }
+        }
         let Some((entry, accepted)) = decision.accepted else {
             self.metrics.refused.inc();
             tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,

@@ -234,6 +234,8 @@ async fn hostile_requests_get_documented_codes_and_change_nothing() {
         GroupInfo(fn(&GroupInfoStatus) -> bool),
     }
     let truncated = valid[..valid.len() / 2].to_vec();
+    let alices = alice.commit(UserOperation::default());
+    alice.discard();
     let mallory = Client::new("mallory", "phone");
     let mallory_token = h.register("mallory", "phone").await;
     /// (case, path, bearer token, body, what must come back)
@@ -295,6 +297,13 @@ async fn hostile_requests_get_documented_codes_and_change_nothing() {
             room_path("/update"),
             Some(&alice_token),
             update_body(bundle_of(&foreign)),
+            Expect::Update(|o| *o == UpdateRoomOutcome::NotAllowed),
+        ),
+        (
+            "someone else's handshake",
+            room_path("/update"),
+            Some(&bob_token),
+            update_body(bundle_of(&alices)),
             Expect::Update(|o| *o == UpdateRoomOutcome::NotAllowed),
         ),
         (

@@ -48,7 +48,7 @@ use serde::Deserialize;
 use tracing::Instrument as _;
 
 use super::response::{octets, ApiError};
-use crate::provider::Provider;
+use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry, WelcomeItem};
 use crate::wire::group_info::GroupInfoRequest;
@@ -188,7 +188,8 @@ async fn update<S: Store>(
         Err(e) => return Err(e.into()),
     };
     let span = tracing::info_span!("update", room = %room, client = %client);
-    let response = api.provider.update(&room, &request.bundle).instrument(span).await?;
+    let submitter = Submitter::Client(client.clone());
+    let response = api.provider.update_from(&room, &request.bundle, &submitter).instrument(span).await?;
     Ok(octets(StatusCode::OK, response.encode()?))
 }
 
