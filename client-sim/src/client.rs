@@ -394,6 +394,11 @@ impl Client {
         })
     }
 
+    /// The API session (for reading a room log raw, e.g. in checks).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// The client's URI.
     pub fn uri(&self) -> &ClientUri {
         self.session.client()

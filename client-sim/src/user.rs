@@ -56,6 +56,11 @@ impl User {
         self.devices.push(Device { client, online: true });
     }
 
+    /// Takes the last device out of the user (e.g. to drive it from its own task).
+    pub fn take_client(&mut self) -> Option<Client> {
+        self.devices.pop().map(|d| d.client)
+    }
+
     /// The clients, in registration order.
     pub fn clients(&self) -> impl Iterator<Item = &Client> {
         self.devices.iter().map(|d| &d.client)

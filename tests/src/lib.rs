@@ -1,1 +1,58 @@
-//! Shared helpers of the cross-crate integration tests (see `tests/`).
+//! Shared helpers of the cross-crate integration tests in `tests/`: each test starts a real
+//! `mimi-ds` (in-process or as a child process) over HTTPS on loopback and drives it with the
+//! clients of `mimi-client-sim`. The helpers here are the checks the tests share.
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context as _};
+use mimi_client_sim::Client;
+use mimi_ds::wire::client_api::RoomEntry;
+
+/// Checks that `clients` agree on `room`: epoch, epoch authenticator, MLS members and
+/// participant list are equal, every transcript is in strictly increasing log order, and each
+/// transcript is the tail of the longest one from its first message on (a client that joined
+/// later has the messages since it joined; same messages, same order, same senders).
+pub fn check_converged(room: &str, clients: &[&Client]) -> anyhow::Result<()> {
+    let first = clients.first().context("no clients")?;
+    let epoch = first.epoch(room)?;
+    let auth = first.epoch_authenticator(room)?;
+    let members = first.members(room)?;
+    let participants = first.participants(room)?;
+    let reference = clients.iter().map(|c| c.transcript(room)).collect::<Result<Vec<_>, _>>()?;
+    let reference = reference.iter().max_by_key(|t| t.len()).copied().unwrap_or(&[]);
+    for c in clients {
+        let who = c.uri();
+        ensure!(c.epoch(room)? == epoch, "{who}: epoch {} != {epoch}", c.epoch(room)?);
+        ensure!(c.epoch_authenticator(room)? == auth, "{who}: epoch authenticator differs");
+        ensure!(c.members(room)? == members, "{who}: members {:?} != {members:?}", c.members(room)?);
+        ensure!(c.participants(room)? == participants, "{who}: participant list differs");
+        let t = c.transcript(room)?;
+        ensure!(t.windows(2).all(|w| w[0].seq < w[1].seq), "{who}: transcript not in strictly increasing log order");
+        if let Some(start) = t.first() {
+            let Some(at) = reference.iter().position(|d| d.seq == start.seq) else {
+                bail!("{who}: message at {} unknown to the others", start.seq);
+            };
+            ensure!(t == &reference[at..], "{who}: transcript differs from the others' from position {}", start.seq);
+        }
+    }
+    Ok(())
+}
+
+/// The whole room log as `client` may read it (its own entries left out).
+pub async fn read_log(client: &Client, room: &str) -> anyhow::Result<Vec<RoomEntry>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = client.session().read_log(room, after, Duration::ZERO).await?;
+        if page.next_after == after {
+            return Ok(out);
+        }
+        after = page.next_after;
+        out.extend(page.entries);
+    }
+}
+
+/// Whether a log entry is a commit.
+pub fn is_commit(entry: &RoomEntry) -> bool {
+    matches!(entry.fanout.framing, mimi_ds::wire::notify::FanoutFraming::Commit { .. })
+}
