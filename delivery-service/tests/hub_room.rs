@@ -333,3 +333,30 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
     let gap: Vec<LogEntry> = since(proposal.seq + 1, u64::MAX);
     assert!(Room::restore(w.hub.crypto(), &cp2, &[proposal], &gap).is_err());
 }
+
+#[test]
+fn fanout_targets_the_providers_hosting_members() {
+    let mut w = World::new();
+    let alice = w.idx("alice", "phone");
+    let peers =
+        |e: &LogEntry| e.peers.iter().map(|p| String::from_utf8(p.as_slice().to_vec()).unwrap()).collect::<Vec<_>>();
+    // Bob lives at b.example: the commit adding him reaches no other provider (only alice was a
+    // member; b.example gets the Welcome), the next commit and messages reach b.example.
+    let bob_phone = Client::at("b.example", "bob", "phone");
+    let bob_pc = Client::at("b.example", "bob", "pc");
+    let op =
+        ops::invite_user(&bob_phone.uri.user(), ORDINARY_USER, vec![bob_phone.key_package(), bob_pc.key_package()])
+            .unwrap();
+    let b = w.build(alice, op);
+    w.clients.push(bob_phone);
+    w.clients.push(bob_pc);
+    assert!(success(&w.submit(alice, &b)));
+    assert_eq!(peers(&w.log[0]), Vec::<String>::new());
+    let b = w.build(alice, UserOperation::default());
+    assert!(success(&w.submit(alice, &b)));
+    assert_eq!(peers(&w.log[1]), ["b.example"]);
+    let m = w.message(alice, b"hi");
+    let d = w.room.decide_message(&m, "mimi://a.example/d/alice/phone", 1);
+    assert_eq!(peers(d.accepted.as_ref().unwrap()), ["b.example"]);
+    assert_eq!(w.room.hub_domain(), "a.example");
+}

@@ -33,6 +33,11 @@ pub struct LogEntry {
     /// The submitting client's URI (UTF-8), so its own provider can drop the echo; empty for
     /// hub-originated entries.
     pub sender: VLBytes,
+    /// The other providers this entry is fanned out to (domains, UTF-8), decided when it was
+    /// accepted: those hosting a member at its epoch, plus a joiner's provider for an external
+    /// commit (so a commit also reaches the providers of the clients it removes, and the
+    /// committer's own). The hub's own domain is never listed: its clients read the log.
+    pub peers: Vec<VLBytes>,
     /// For a commit: the new epoch's GroupInfo (bare RFC 9420 encoding) if the committer sent it
     /// whole; kept so a restart restores what external joiners are given. Not fanned out.
     pub group_info: VLBytes,

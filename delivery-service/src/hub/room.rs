@@ -219,7 +219,29 @@ impl Room {
         self.group_info.as_deref()
     }
 
+    /// The hub's domain: the authority of the room URI (`mimi://<hub>/r/<name>`).
+    pub fn hub_domain(&self) -> &str {
+        self.id.strip_prefix("mimi://").and_then(|rest| rest.split('/').next()).unwrap_or("")
+    }
+
+    /// Fanout planning: the other providers that host a member now, plus `also` (a joiner's
+    /// domain), sorted and without the hub's own.
+    pub fn peer_domains(&self, also: Option<&str>) -> Vec<String> {
+        let mut peers: Vec<String> = self
+            .group
+            .members()
+            .filter_map(|m| client_of(&m.credential, &|| String::new()).ok())
+            .map(|c| c.domain().to_owned())
+            .chain(also.map(str::to_owned))
+            .filter(|d| d != self.hub_domain())
+            .collect();
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
     fn entry(&self, kind: EntryKind, now_ms: u64, message: Vec<u8>, extra: Vec<Vec<u8>>, sender: &str) -> LogEntry {
+        let sender_domain = ClientUri::parse(sender).ok().map(|c| c.domain().to_owned());
         LogEntry {
             seq: self.seq + 1,
             epoch: self.epoch(),
@@ -228,6 +250,7 @@ impl Room {
             message: message.into(),
             extra: extra.into_iter().map(VLBytes::from).collect(),
             sender: sender.as_bytes().to_vec().into(),
+            peers: self.peer_domains(sender_domain.as_deref()).into_iter().map(|d| d.into_bytes().into()).collect(),
             group_info: VLBytes::new(Vec::new()),
         }
     }

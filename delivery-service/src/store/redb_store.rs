@@ -404,6 +404,7 @@ mod tests {
             message: vec![seq as u8].into(),
             extra: vec![],
             sender: Vec::new().into(),
+            peers: vec![b"b.example".to_vec().into()],
             group_info: Vec::new().into(),
         }
     }

@@ -48,7 +48,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(user: &str, device: &str) -> Self {
-        let uri = ClientUri::new("a.example", user, device).unwrap();
+        Self::at("a.example", user, device)
+    }
+
+    /// A client of `user` at provider `domain`.
+    pub fn at(domain: &str, user: &str, device: &str) -> Self {
+        let uri = ClientUri::new(domain, user, device).unwrap();
         let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
         let cred = CredentialWithKey {
             credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
