@@ -16,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod hub;
 pub mod metrics;
 pub mod pki;

@@ -206,6 +206,8 @@ pub struct Provider<S: Store> {
     claims: StdMutex<HashMap<String, (u64, u32)>>,
     /// Counters for `/metrics`.
     metrics: HubMetrics,
+    /// Counts durable appends to any room; the federation outbox waits on it.
+    appended: watch::Sender<u64>,
 }
 
 impl<S: Store> Provider<S> {
@@ -236,6 +238,7 @@ impl<S: Store> Provider<S> {
             queues: StdMutex::new(HashMap::new()),
             claims: StdMutex::new(HashMap::new()),
             metrics: HubMetrics::default(),
+            appended: watch::channel(0).0,
         })
     }
 
@@ -504,6 +507,7 @@ impl<S: Store> Provider<S> {
             return Err(e.into());
         }
         notify.send_modify(|s| *s = (*s).max(entry.seq));
+        self.appended.send_modify(|n| *n += 1);
         self.metrics.messages.inc();
         Ok(status)
     }
@@ -578,6 +582,7 @@ impl<S: Store> Provider<S> {
         }
         let seq = slot.room.seq();
         slot.seq.send_modify(|s| *s = (*s).max(seq));
+        self.appended.send_modify(|n| *n += 1);
         if let Ok(queues) = self.queues.lock() {
             for c in clients {
                 if let Some(tx) = queues.get(&c) {
@@ -774,6 +779,16 @@ impl<S: Store> Provider<S> {
         };
         tracing::info!(target = %target, claimed = claimed.len(), exhausted = exhausted.len(), "key material claimed");
         Ok(respond(code, clients))
+    }
+
+    /// The rooms this provider is the hub of.
+    pub fn room_ids(&self) -> Vec<String> {
+        self.rooms.read().map(|r| r.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Changes whenever an entry of any room became durable (for the federation outbox).
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     /// The room's current epoch and log position.

@@ -97,6 +97,16 @@ pub enum Write {
     },
     /// KeyPackages uploaded by their client.
     PutKeyPackages(Vec<StoredKeyPackage>),
+    /// A follower provider acknowledged (201) a room's log up to `seq`: its outbox cursor moves
+    /// there (never backwards).
+    AdvanceOutbox {
+        /// The follower's domain.
+        peer: String,
+        /// The room URI.
+        room: String,
+        /// The last log position delivered.
+        seq: u64,
+    },
     /// Claims one KeyPackage per client of `user` (single use; a last-resort one is kept):
     /// expired ones are skipped and deleted.
     ClaimKeyPackages {
@@ -151,6 +161,8 @@ pub trait Store: Send + Sync + 'static {
     fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError>;
     /// The client a KeyPackageRef was uploaded by (kept after the claim, for Welcome routing).
     fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
+    /// The last log position of `room` that `peer` acknowledged (0 if none).
+    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError>;
 }
 
 /// Awaits a ticket.

@@ -25,6 +25,8 @@ const USER_CLIENTS: TableDefinition<(&str, &str), ()> = TableDefinition::new("us
 const KEY_PACKAGES: TableDefinition<(&str, &str, &[u8]), &[u8]> = TableDefinition::new("key_packages");
 /// KeyPackageRef → client URI (kept after the claim, for Welcome routing).
 const KP_OWNERS: TableDefinition<&[u8], &str> = TableDefinition::new("key_package_owners");
+/// (follower domain, room URI) → last log position it acknowledged.
+const OUTBOX: TableDefinition<(&str, &str), u64> = TableDefinition::new("outbox_cursors");
 
 /// How a KeyPackage is kept in `KEY_PACKAGES`.
 #[derive(TlsSerialize, TlsDeserialize, TlsSize)]
@@ -90,6 +92,7 @@ impl RedbStore {
             tx.open_table(USER_CLIENTS).map_err(io)?;
             tx.open_table(KEY_PACKAGES).map_err(io)?;
             tx.open_table(KP_OWNERS).map_err(io)?;
+            tx.open_table(OUTBOX).map_err(io)?;
             tx.commit().map_err(io)?;
         }
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -234,6 +237,13 @@ fn apply(tx: &redb::WriteTransaction, w: &Write) -> Result<WriteResult, StoreErr
             }
         }
         Write::ClaimKeyPackages { user, now_secs } => return claim(tx, user, *now_secs),
+        Write::AdvanceOutbox { peer, room, seq } => {
+            let mut t = tx.open_table(OUTBOX).map_err(io)?;
+            let current = t.get((peer.as_str(), room.as_str())).map_err(io)?.map(|v| v.value()).unwrap_or(0);
+            if *seq > current {
+                t.insert((peer.as_str(), room.as_str()), *seq).map_err(io)?;
+            }
+        }
     }
     Ok(WriteResult::Done)
 }
@@ -369,6 +379,12 @@ impl Store for RedbStore {
         let tx = self.inner.db.begin_read().map_err(io)?;
         let t = tx.open_table(TOKENS).map_err(io)?;
         Ok(t.get(token_hash).map_err(io)?.map(|v| v.value().to_owned()))
+    }
+
+    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let t = tx.open_table(OUTBOX).map_err(io)?;
+        Ok(t.get((peer, room)).map_err(io)?.map(|v| v.value()).unwrap_or(0))
     }
 
     fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {

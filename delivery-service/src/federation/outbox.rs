@@ -1,0 +1,345 @@
+//! The hub's per-peer outbox over the room logs.
+//!
+//! Planning and retry policy are plain functions ([`plan`], [`Backoff`], [`Attempt::classify`]);
+//! [`Outbox::run`] is the I/O loop around them. For each room this provider is the hub of and
+//! each peer an entry names ([`crate::hub::LogEntry::peers`]), a worker sends the entries after
+//! the peer's durable cursor as one `/notify` body (concatenated `FanoutMessage`s), and moves the
+//! cursor only when the peer answers `201`. One request per (peer, room) is in flight at a time,
+//! which keeps each room in order; different rooms proceed in parallel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, FROM, RETRY_AFTER};
+use reqwest::StatusCode;
+use tokio::task::JoinHandle;
+
+use crate::hub::LogEntry;
+use crate::provider::Provider;
+use crate::store::{settle, Store, Write};
+use crate::tls::PeerClient;
+use crate::wire::directory::{Directory, Endpoint};
+use crate::wire::notify::FanoutMessage;
+
+/// Most entries in one `/notify` body.
+pub const MAX_BATCH: usize = 64;
+
+/// What a worker sends next: the FanoutMessages for the peer, and the cursor to store once they
+/// are acknowledged (the last position examined, including entries not meant for this peer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The entries to send, in log order.
+    pub messages: Vec<FanoutMessage>,
+    /// The cursor after this batch.
+    pub advance_to: u64,
+}
+
+/// Plans the next batch for `peer` from the log entries after its cursor (in order): those that
+/// name the peer, at most `max`. `None` when nothing follows the cursor.
+pub fn plan(peer: &str, entries: &[LogEntry], max: usize) -> Result<Option<Batch>, tls_codec::Error> {
+    let Some(last) = entries.last() else { return Ok(None) };
+    let mut messages = Vec::new();
+    let mut advance_to = last.seq;
+    for e in entries {
+        if !e.peers.iter().any(|p| p.as_slice() == peer.as_bytes()) {
+            continue;
+        }
+        if messages.len() == max {
+            // Stop before this entry: the cursor must not pass what was not sent.
+            advance_to = e.seq - 1;
+            break;
+        }
+        messages.push(e.to_fanout()?);
+    }
+    Ok(Some(Batch { messages, advance_to }))
+}
+
+/// Exponential backoff with jitter for failed deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { base: Duration::from_millis(200), max: Duration::from_secs(60) }
+    }
+}
+
+impl Backoff {
+    /// The delay before retry number `attempt` (1 = first retry): `base × 2^(attempt−1)`, capped,
+    /// then drawn uniformly from its upper half using `random` (any `u64`).
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(self.max);
+        let half = exp / 2;
+        let spread = half.as_millis() as u64;
+        half + Duration::from_millis(if spread == 0 { 0 } else { random % (spread + 1) })
+    }
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// `201`: the peer has it; advance the cursor.
+    Delivered,
+    /// `429`/`503` with `Retry-After`: try again no sooner than that.
+    RetryAfter(Duration),
+    /// Anything else (other status, no answer): back off and retry.
+    Failed,
+}
+
+impl Attempt {
+    /// Classifies an HTTP answer (`None`: the request failed before an answer).
+    pub fn classify(answer: Option<(StatusCode, &HeaderMap)>) -> Attempt {
+        match answer {
+            Some((StatusCode::CREATED, _)) => Attempt::Delivered,
+            Some((StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE, headers)) => headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(Attempt::Failed, |secs| Attempt::RetryAfter(Duration::from_secs(secs))),
+            _ => Attempt::Failed,
+        }
+    }
+}
+
+/// The delivery loop of a hub.
+pub struct Outbox<S: Store> {
+    /// Our domain (sent as `From: mimi@<domain>`).
+    domain: String,
+    provider: Arc<Provider<S>>,
+    peers: PeerClient,
+    backoff: Backoff,
+    /// Running workers by (peer, room).
+    workers: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+    /// Peer directories fetched so far.
+    directories: Mutex<HashMap<String, Directory>>,
+    /// Per room: the last log position scanned and the peers named so far.
+    scanned: Mutex<HashMap<String, (u64, Vec<String>)>>,
+}
+
+impl<S: Store> Outbox<S> {
+    /// An outbox for `provider`, reaching peers through `peers`.
+    pub fn new(domain: &str, provider: Arc<Provider<S>>, peers: PeerClient, backoff: Backoff) -> Arc<Self> {
+        Arc::new(Outbox {
+            domain: domain.to_owned(),
+            provider,
+            peers,
+            backoff,
+            workers: Mutex::new(HashMap::new()),
+            directories: Mutex::new(HashMap::new()),
+            scanned: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs until the task is aborted: on every durable append (and every few seconds), starts a
+    /// worker for each (peer, room) with undelivered entries that has none running.
+    pub async fn run(self: Arc<Self>) {
+        let mut appended = self.provider.subscribe_appends();
+        loop {
+            self.schedule();
+            let _ = tokio::time::timeout(Duration::from_secs(5), appended.changed()).await;
+        }
+    }
+
+    fn schedule(self: &Arc<Self>) {
+        for room in self.provider.room_ids() {
+            let (scanned, peers) = match self.scan(&room) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(room = %room, error = %e, "outbox scan failed");
+                    continue;
+                }
+            };
+            let Ok(mut workers) = self.workers.lock() else { return };
+            workers.retain(|_, handle| !handle.is_finished());
+            for peer in peers {
+                let behind = self.provider.store().outbox_cursor(&peer, &room).map(|c| c < scanned).unwrap_or(true);
+                let key = (peer.clone(), room.clone());
+                if !behind || workers.contains_key(&key) {
+                    continue;
+                }
+                let me = self.clone();
+                let room = room.clone();
+                workers.insert(key, tokio::spawn(async move { me.deliver(peer, room).await }));
+            }
+        }
+    }
+
+    /// Reads the log of `room` past what was scanned before and returns the last position seen
+    /// and every peer any entry so far names.
+    fn scan(&self, room: &str) -> Result<(u64, Vec<String>), crate::store::StoreError> {
+        let (mut after, mut peers) = self.scanned.lock().ok().and_then(|s| s.get(room).cloned()).unwrap_or_default();
+        loop {
+            let entries = self.provider.store().log_after(room, after, 1024)?;
+            let Some(last) = entries.last() else { break };
+            after = last.seq;
+            for p in entries.iter().flat_map(|e| &e.peers) {
+                let p = String::from_utf8_lossy(p.as_slice()).into_owned();
+                if !peers.contains(&p) {
+                    peers.push(p);
+                }
+            }
+        }
+        if let Ok(mut s) = self.scanned.lock() {
+            s.insert(room.to_owned(), (after, peers.clone()));
+        }
+        Ok((after, peers))
+    }
+
+    /// Delivers `room` to `peer` until caught up, retrying as needed.
+    async fn deliver(&self, peer: String, room: String) {
+        let store = self.provider.store();
+        let mut attempt = 0u32;
+        loop {
+            let cursor = match store.outbox_cursor(&peer, &room) {
+                Ok(c) => c,
+                Err(e) => return tracing::warn!(%peer, %room, error = %e, "outbox cursor unreadable"),
+            };
+            let entries = match store.log_after(&room, cursor, 4 * MAX_BATCH) {
+                Ok(e) => e,
+                Err(e) => return tracing::warn!(%peer, %room, error = %e, "outbox log unreadable"),
+            };
+            let batch = match plan(&peer, &entries, MAX_BATCH) {
+                Ok(Some(b)) => b,
+                Ok(None) => return,
+                Err(e) => return tracing::error!(%peer, %room, error = %e, "log entry does not re-encode"),
+            };
+            let outcome = if batch.messages.is_empty() {
+                Attempt::Delivered
+            } else {
+                self.send(&peer, &room, &batch.messages).await
+            };
+            match outcome {
+                Attempt::Delivered => {
+                    attempt = 0;
+                    let write = Write::AdvanceOutbox { peer: peer.clone(), room: room.clone(), seq: batch.advance_to };
+                    if let Err(e) = settle(store.write(write)).await {
+                        tracing::warn!(%peer, %room, error = %e, "outbox cursor not saved");
+                        return;
+                    }
+                    tracing::debug!(%peer, %room, to = batch.advance_to, n = batch.messages.len(), "delivered");
+                }
+                Attempt::RetryAfter(wait) => {
+                    tracing::info!(%peer, %room, secs = wait.as_secs(), "peer asked to retry later");
+                    tokio::time::sleep(wait).await;
+                }
+                Attempt::Failed => {
+                    attempt += 1;
+                    let wait = self.backoff.delay(attempt, random());
+                    tracing::info!(%peer, %room, attempt, ms = wait.as_millis() as u64, "delivery failed; backing off");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// One `/notify` request.
+    async fn send(&self, peer: &str, room: &str, messages: &[FanoutMessage]) -> Attempt {
+        let Some(url) = self.notify_url(peer, room).await else { return Attempt::Failed };
+        let Ok(body) = FanoutMessage::encode_body(messages) else { return Attempt::Failed };
+        let response = self
+            .peers
+            .http()
+            .post(url)
+            .header(FROM, format!("mimi@{}", self.domain))
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Ok(r) => Attempt::classify(Some((r.status(), r.headers()))),
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "notify request failed");
+                Attempt::Failed
+            }
+        }
+    }
+
+    /// The peer's `/notify` URL for `room`, from its directory (fetched once).
+    async fn notify_url(&self, peer: &str, room: &str) -> Option<String> {
+        let cached = self.directories.lock().ok().and_then(|d| d.get(peer).map(|dir| dir.url(Endpoint::Notify, room)));
+        if cached.is_some() {
+            return cached;
+        }
+        let url = self.peers.directory_url(peer).ok()?;
+        let r = self.peers.http().get(url).send().await.ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        let directory = Directory::from_json(&r.bytes().await.ok()?).ok()?;
+        let url = directory.url(Endpoint::Notify, room);
+        if let Ok(mut d) = self.directories.lock() {
+            d.insert(peer.to_owned(), directory);
+        }
+        Some(url)
+    }
+}
+
+/// A random `u64` for jitter (not security relevant).
+fn random() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::EntryKind;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps() {
+        let b = Backoff { base: Duration::from_millis(100), max: Duration::from_secs(1) };
+        assert!((50..=100).contains(&(b.delay(1, 12345).as_millis() as u64)));
+        assert!((100..=200).contains(&(b.delay(2, 777).as_millis() as u64)));
+        assert!((500..=1000).contains(&(b.delay(30, 9).as_millis() as u64)));
+        assert_eq!(b.delay(3, 0), Duration::from_millis(200));
+        assert_eq!(b.delay(3, u64::MAX - (u64::MAX % 201)), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Attempt::classify(Some((StatusCode::CREATED, &h))), Attempt::Delivered);
+        assert_eq!(Attempt::classify(Some((StatusCode::OK, &h))), Attempt::Failed);
+        assert_eq!(Attempt::classify(Some((StatusCode::SERVICE_UNAVAILABLE, &h))), Attempt::Failed);
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(
+            Attempt::classify(Some((StatusCode::SERVICE_UNAVAILABLE, &h))),
+            Attempt::RetryAfter(Duration::from_secs(7))
+        );
+        assert_eq!(
+            Attempt::classify(Some((StatusCode::TOO_MANY_REQUESTS, &h))),
+            Attempt::RetryAfter(Duration::from_secs(7))
+        );
+        assert_eq!(Attempt::classify(None), Attempt::Failed);
+    }
+
+    #[test]
+    fn plans_only_the_peers_entries_and_never_skips_unsent_ones() {
+        // Application entries need a decodable MLS message to become FanoutMessages; an empty
+        // batch is enough to check the cursor arithmetic for entries of other peers.
+        let entry = |seq: u64, peer: &str| LogEntry {
+            seq,
+            epoch: 0,
+            accepted_ms: 0,
+            kind: EntryKind::Application,
+            message: Vec::new().into(),
+            extra: vec![],
+            sender: Vec::new().into(),
+            peers: vec![peer.as_bytes().to_vec().into()],
+            group_info: Vec::new().into(),
+        };
+        let others = [entry(5, "c.example"), entry(6, "c.example")];
+        assert_eq!(plan("b.example", &others, 10).unwrap(), Some(Batch { messages: vec![], advance_to: 6 }));
+        assert_eq!(plan("b.example", &[], 10).unwrap(), None);
+        // With max 0 the first entry for the peer stops the batch before it.
+        let mixed = [entry(5, "c.example"), entry(6, "b.example"), entry(7, "c.example")];
+        assert_eq!(plan("b.example", &mixed, 0).unwrap(), Some(Batch { messages: vec![], advance_to: 5 }));
+    }
+}
