@@ -8,6 +8,8 @@
 //!
 //! - [`components`]: TLS-PL codecs of the components (protocol-06 §7.5–7.6, room-policy-03 §2–4).
 //! - [`reducer`]: from a commit's AppDataUpdate proposals to the new dictionary entries.
+//! - [`group`]: the MLS settings every room and client uses (ciphersuite, capabilities, wire
+//!   format, GroupContext extensions).
 //! - [`adapter`]: openmls glue, one code path for `MlsGroup` clients and the `PublicGroup` hub,
 //!   for commits and for standalone proposals.
 //! - [`ops`]: client-side builders of user-level operations (invite, remove, ban, leave by Remove
@@ -23,6 +25,7 @@
 pub mod adapter;
 pub mod components;
 pub mod error;
+pub mod group;
 pub mod ops;
 pub mod policy;
 pub mod presets;

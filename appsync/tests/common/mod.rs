@@ -35,24 +35,7 @@ pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
 /// Each user's devices.
 pub const DEVICES: [&str; 2] = ["phone", "pc"];
 
-/// Leaf capabilities: AppDataDictionary, AppDataUpdate and SelfRemove.
-pub fn capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        Some(&[CS]),
-        Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-/// Join configuration: handshakes as PublicMessages (for the hub), tree in the Welcome.
-pub fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build()
-}
+pub use mimi_appsync::group::{join_config, leaf_capabilities as capabilities};
 
 /// One device: its URI, crypto provider with storage, signature key, and group (if it ever
 /// joined; inactive once removed).
@@ -77,12 +60,7 @@ impl Client {
     }
 
     pub fn key_package(&self) -> KeyPackage {
-        KeyPackage::builder()
-            .leaf_node_capabilities(capabilities())
-            .build(CS, &self.provider, &self.signer, self.cred.clone())
-            .unwrap()
-            .key_package()
-            .clone()
+        mimi_appsync::group::key_package(&self.provider, &self.signer, self.cred.clone()).unwrap()
     }
 
     /// Whether the client is currently a member.
@@ -131,32 +109,14 @@ impl Room {
         };
         let meta = RoomMetaData::named("mimi://a.example/r/club", "Club");
         let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, Some(&meta)).unwrap();
-        let mut app_dict = AppDataDictionary::new();
-        for (id, v) in dict {
-            app_dict.insert(id, v);
-        }
-        let exts = Extensions::from_vec(vec![
-            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
-                &[ExtensionType::AppDataDictionary],
-                &[ProposalType::AppDataUpdate],
-                &[CredentialType::Basic],
-            )),
-            Extension::ExternalSenders(vec![ExternalSender::new(
-                hub_signer.to_public_vec().into(),
-                BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-            )]),
-            Extension::AppDataDictionary(AppDataDictionaryExtension::new(app_dict)),
-        ])
-        .unwrap();
+        let hub_sender = ExternalSender::new(
+            hub_signer.to_public_vec().into(),
+            BasicCredential::new(b"mimi://a.example".to_vec()).into(),
+        );
+        let exts = mimi_appsync::group::room_extensions(dict, hub_sender).unwrap();
         let alice = &mut clients[0];
-        let group = MlsGroup::builder()
-            .ciphersuite(CS)
-            .with_capabilities(capabilities())
-            .with_group_context_extensions(exts)
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .use_ratchet_tree_extension(true)
-            .build(&alice.provider, &alice.signer, alice.cred.clone())
-            .unwrap();
+        let group =
+            mimi_appsync::group::create_room_group(&alice.provider, &alice.signer, alice.cred.clone(), exts).unwrap();
         let group_info = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
         alice.group = Some(group);
         let pg = Self::bootstrap(&hub, &group_info);

@@ -17,22 +17,7 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 pub const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 pub const ROOM: &str = "mimi://a.example/r/club";
 
-pub fn capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        Some(&[CS]),
-        Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-pub fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build()
-}
+pub use mimi_appsync::group::{join_config, leaf_capabilities as capabilities};
 
 pub fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
     MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
@@ -63,12 +48,7 @@ impl Client {
     }
 
     pub fn key_package(&self) -> KeyPackage {
-        KeyPackage::builder()
-            .leaf_node_capabilities(capabilities())
-            .build(CS, &self.provider, &self.signer, self.cred.clone())
-            .unwrap()
-            .key_package()
-            .clone()
+        mimi_appsync::group::key_package(&self.provider, &self.signer, self.cred.clone()).unwrap()
     }
 
     pub fn group(&mut self) -> &mut MlsGroup {
@@ -135,31 +115,11 @@ pub fn create_group(alice: &mut Client, hub_key: &[u8]) -> Vec<u8> {
         participants: vec![UserRolePair { user: alice.uri.user().as_bytes().to_vec(), role_index: GROUP_ADMIN }],
     };
     let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None).unwrap();
-    let mut app_dict = AppDataDictionary::new();
-    for (id, v) in dict {
-        app_dict.insert(id, v);
-    }
-    let exts = Extensions::from_vec(vec![
-        Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
-            &[ExtensionType::AppDataDictionary],
-            &[ProposalType::AppDataUpdate],
-            &[CredentialType::Basic],
-        )),
-        Extension::ExternalSenders(vec![ExternalSender::new(
-            hub_key.to_vec().into(),
-            BasicCredential::new(b"mimi://a.example".to_vec()).into(),
-        )]),
-        Extension::AppDataDictionary(AppDataDictionaryExtension::new(app_dict)),
-    ])
-    .unwrap();
-    let group = MlsGroup::builder()
-        .ciphersuite(CS)
-        .with_capabilities(capabilities())
-        .with_group_context_extensions(exts)
-        .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build(&alice.provider, &alice.signer, alice.cred.clone())
-        .unwrap();
+    let hub_sender =
+        ExternalSender::new(hub_key.to_vec().into(), BasicCredential::new(b"mimi://a.example".to_vec()).into());
+    let exts = mimi_appsync::group::room_extensions(dict, hub_sender).unwrap();
+    let group =
+        mimi_appsync::group::create_room_group(&alice.provider, &alice.signer, alice.cred.clone(), exts).unwrap();
     let gi = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
     alice.group = Some(group);
     gi.tls_serialize_detached().unwrap()
