@@ -37,11 +37,19 @@ async fn racing_commits_one_per_epoch() -> anyhow::Result<()> {
     let mut reports: Vec<CommitReport> = Vec::new();
     let mut same_epoch_rounds = 0;
     for round in 0..ROUNDS {
+        // Every racer first catches up to the head of the log, then all start committing at the
+        // same moment, so their first attempts are built on the same epoch.
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(n));
         let tasks: Vec<_> = racers
             .into_iter()
             .map(|mut c| {
                 let room = room.clone();
+                let start = start.clone();
                 tokio::spawn(async move {
+                    if let Err(e) = c.catch_up(&room).await {
+                        return (c, Err(e));
+                    }
+                    start.wait().await;
                     let r = c.key_update(&room).await;
                     (c, r)
                 })
