@@ -63,38 +63,11 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use crate::api::{Connection, Session};
 use crate::error::ClientError;
 
-/// The ciphersuite every client uses (DESIGN §3: 0x0001 is required).
-pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+use mimi_appsync::group::{join_config, required_capabilities};
+pub use mimi_appsync::group::{leaf_capabilities as capabilities, CIPHERSUITE};
+
 /// Attempts a commit or message makes against racing commits before giving up.
 pub const MAX_ATTEMPTS: usize = 64;
-
-/// Leaf capabilities of every client.
-pub fn capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        Some(&[CIPHERSUITE]),
-        Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-/// The configuration for joining (by Welcome or external commit).
-fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build()
-}
-
-/// The GroupContext's `required_capabilities` of every room.
-fn required_capabilities() -> RequiredCapabilitiesExtension {
-    RequiredCapabilitiesExtension::new(
-        &[ExtensionType::AppDataDictionary],
-        &[ProposalType::AppDataUpdate],
-        &[CredentialType::Basic],
-    )
-}
 
 /// One application message as a client has it: its log position, who sent it, and the
 /// plaintext (MIMI content, CBOR).
@@ -412,11 +385,8 @@ impl Client {
     pub async fn upload_key_packages(&self, count: usize) -> Result<(), ClientError> {
         let mut key_packages = Vec::with_capacity(count);
         for _ in 0..count {
-            let bundle = KeyPackage::builder()
-                .leaf_node_capabilities(capabilities())
-                .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
-                .map_err(|e| ClientError::mls("KeyPackage", e))?;
-            key_packages.push(reparse(&MlsMessageOut::from(bundle.key_package().clone()))?);
+            let key_package = mimi_appsync::group::key_package(&self.provider, &self.signer, self.credential.clone())?;
+            key_packages.push(reparse(&MlsMessageOut::from(key_package))?);
         }
         self.session.upload_key_packages(&mimi_ds::wire::client_api::KeyPackageUpload { key_packages }).await
     }
@@ -434,24 +404,10 @@ impl Client {
         let list = ParticipantListData {
             participants: vec![UserRolePair { user: self.uri().user().as_bytes().to_vec(), role_index: creator_role }],
         };
-        let mut dictionary = AppDataDictionary::new();
-        for (id, value) in initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)? {
-            dictionary.insert(id, value);
-        }
-        let extensions = Extensions::from_vec(vec![
-            Extension::RequiredCapabilities(required_capabilities()),
-            Extension::ExternalSenders(vec![hub]),
-            Extension::AppDataDictionary(AppDataDictionaryExtension::new(dictionary)),
-        ])
-        .map_err(|e| ClientError::mls("room extensions", e))?;
-        let mut group = MlsGroup::builder()
-            .ciphersuite(CIPHERSUITE)
-            .with_capabilities(capabilities())
-            .with_group_context_extensions(extensions)
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .use_ratchet_tree_extension(true)
-            .build(&self.provider, &self.signer, self.credential.clone())
-            .map_err(|e| ClientError::mls("create group", e))?;
+        let dictionary = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)?;
+        let extensions = mimi_appsync::group::room_extensions(dictionary, hub)?;
+        let mut group =
+            mimi_appsync::group::create_room_group(&self.provider, &self.signer, self.credential.clone(), extensions)?;
         let group_info = group
             .export_group_info(self.provider.crypto(), &self.signer, true)
             .map_err(|e| ClientError::mls("export GroupInfo", e))?
