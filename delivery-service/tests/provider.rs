@@ -222,3 +222,31 @@ async fn sequencing_welcomes_races_and_restart() {
     let r = p.update(ROOM, &bundle_of(&b)).await.unwrap();
     assert!(matches!(r.outcome, UpdateRoomOutcome::Success { .. }));
 }
+
+#[tokio::test]
+async fn key_package_claims_are_rate_limited_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+    let p = open(dir.path(), &hub_key);
+    let bob = Client::new("bob", "phone");
+    let (uri, _) = p.register_client("bob", "phone").await.unwrap();
+    p.upload_key_packages(&uri, &[kp_message(&bob)]).await.unwrap();
+    let mut served = 0;
+    let mut refused = None;
+    for i in 0..40 {
+        match p.claim_key_packages(&bob.uri.user()).await {
+            Ok((claimed, _)) => served += claimed.len(),
+            Err(e) => {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        }
+    }
+    // One KeyPackage, served once; the 31st claim within the minute is refused.
+    assert_eq!(served, 1);
+    let (at, why) = refused.expect("rate limit");
+    assert_eq!(at, 30);
+    assert!(why.contains("rate limited"), "{why}");
+    // Other users are not affected.
+    assert!(p.claim_key_packages(&Client::new("carol", "phone").uri.user()).await.is_ok());
+}
