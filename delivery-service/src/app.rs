@@ -3,8 +3,10 @@
 //! runs it until a signal; tests and the simulator start it in-process on port 0 with
 //! [`serve_provider`] and stop it with their own shutdown future.
 //!
-//! Routes: the client API ([`crate::api::client`]), the endpoint directory, `/healthz` and
-//! `/metrics` (the hub's `/v1/...` server-to-server router joins with federation).
+//! Routes: the client API ([`crate::api::client`], with rooms of other hubs relayed and
+//! mirrored), the server-to-server API ([`crate::api::mimi`]), the endpoint directory,
+//! `/healthz` and `/metrics`. Beside the server runs the hub's federation outbox
+//! ([`crate::federation::outbox::Outbox`]), stopped when the server has drained.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,11 +20,16 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::config::Config;
+use crate::federation::follower::Follower;
+use crate::federation::outbox::{Backoff, Outbox};
+use crate::federation::peers::Peers;
+use crate::federation::relay::Relay;
 use crate::metrics::{self, Registry};
 use crate::provider::{load_or_create_hub_key, Provider, ProviderError};
 use crate::server::{Server, ServerError};
 use crate::store::redb_store::RedbStore;
 use crate::store::StoreError;
+use crate::tls::{PeerClient, TlsError};
 use crate::wire::directory::{Directory, DIRECTORY_PATH};
 
 /// Most writes the store commits together (group commit).
@@ -48,6 +55,9 @@ pub enum AppError {
     /// The public URL could not be formed.
     #[error("public URL: {0}")]
     Url(#[from] url::ParseError),
+    /// The outbound peer client could not be built.
+    #[error("peer client: {0}")]
+    Peers(#[from] TlsError),
 }
 
 /// A provider serving in a background task.
@@ -76,9 +86,19 @@ pub async fn serve_provider(
     let server = Server::bind(config).await?;
     let addr = server.local_addr();
     let public_url = config.public_url(addr.port())?;
-    let router = app(&public_url, &registry, provider.clone());
+    let peer_client = PeerClient::new(config)?;
+    let follower = Follower::new(provider.clone());
+    let relay = Relay::new(provider.clone(), follower, Peers::new(&config.domain, peer_client.clone()));
+    let router = app(&public_url, &registry, provider.clone(), relay);
+    let outbox = Outbox::new(&config.domain, provider.clone(), peer_client, Backoff::default());
     let task = tokio::spawn(async move {
-        server.serve(router, &registry, shutdown).await?;
+        let fanout = tokio::spawn(outbox.clone().run());
+        let served = server.serve(router, &registry, shutdown).await;
+        // The outbox resumes from its durable cursors on the next start.
+        fanout.abort();
+        let _ = fanout.await;
+        outbox.shutdown().await;
+        served?;
         // In-flight requests are drained; dropping the last handle lets the store writer finish
         // what is queued and close the file.
         drop(provider);
@@ -88,10 +108,16 @@ pub async fn serve_provider(
 }
 
 /// The provider's routes.
-pub fn app(public_url: &Url, registry: &Registry, provider: Arc<Provider<RedbStore>>) -> Router {
+pub fn app(
+    public_url: &Url,
+    registry: &Registry,
+    provider: Arc<Provider<RedbStore>>,
+    relay: Arc<Relay<RedbStore>>,
+) -> Router {
     let directory = Directory::ours(public_url.as_str()).to_json();
     Router::new()
-        .merge(crate::api::client::router(provider))
+        .merge(crate::api::client::router_with_relay(provider.clone(), relay.clone()))
+        .merge(crate::api::mimi::router(provider, relay))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             DIRECTORY_PATH,

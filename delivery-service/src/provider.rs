@@ -143,6 +143,37 @@ impl std::fmt::Display for Submitter {
     }
 }
 
+/// The hub of a room: the authority of its URI `mimi://<hub>/r/<name>`.
+pub fn hub_of(room_id: &str) -> Option<&str> {
+    let rest = room_id.strip_prefix("mimi://")?;
+    let (authority, path) = rest.split_once('/')?;
+    let name = path.strip_prefix("r/")?;
+    (!authority.is_empty() && !name.is_empty()).then_some(authority)
+}
+
+/// Whether provider `domain` may submit `bundle` to `room` (issue 5 item 1): it hosts a
+/// participant (a listed user or an MLS member of its domain), or the handshake is an external
+/// commit (whose joiner the hub then checks against the room's policy, and whose sender must be a
+/// client of `domain`, see [`Submitter::speaks_for`]).
+pub fn peer_may_update(room: &Room, domain: &str, bundle: &HandshakeBundle) -> bool {
+    let hosts = mimi_appsync::adapter::room_state(room.group()).is_ok_and(|s| {
+        s.members.iter().any(|c| c.domain() == domain)
+            || s.participants
+                .participants
+                .iter()
+                .any(|p| UserUri::from_bytes(&p.user).is_ok_and(|u| u.domain() == domain))
+    });
+    let external = matches!(
+        bundle.proposal_or_commit.clone().try_into_protocol_message(),
+        Ok(ProtocolMessage::PublicMessage(m)) if matches!(m.sender(), Sender::NewMemberCommit)
+    );
+    hosts || external
+}
+
+/// Where a commit's Welcome goes: queue items for local clients, and the other providers whose
+/// claimed KeyPackages it names.
+type WelcomeRouting = (Vec<(String, QueueItem)>, Vec<String>);
+
 /// Bytes a log entry adds to the store (for checkpoint pacing).
 fn entry_bytes(entry: &LogEntry) -> u64 {
     entry.tls_serialized_len() as u64
@@ -438,6 +469,16 @@ impl<S: Store> Provider<S> {
         submitter: Option<&Submitter>,
     ) -> Result<UpdateRoomResponse, ProviderError> {
         let mut slot = self.lock(room_id).await?;
+        if let Some(Submitter::Peer(domain)) = submitter {
+            if !peer_may_update(&slot.room, domain, bundle) {
+                self.metrics.refused.inc();
+                tracing::info!(room = room_id, peer = %domain, "update from a provider without participants refused");
+                return Ok(UpdateRoomResponse {
+                    error_description: format!("{domain} hosts no participant of {room_id}").into(),
+                    outcome: UpdateRoomOutcome::NotAllowed,
+                });
+            }
+        }
         let mut decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
         if let (Some(submitter), Some((entry, _))) = (submitter, &decision.accepted) {
             if !submitter.speaks_for(entry.sender_uri()) {
@@ -455,7 +496,7 @@ impl<S: Store> Provider<S> {
                 };
             }
         }
-        let Some((entry, accepted)) = decision.accepted else {
+        let Some((mut entry, accepted)) = decision.accepted else {
             self.metrics.refused.inc();
             tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,
                 reason = %decision.response.error_description, "handshake refused");
@@ -463,7 +504,12 @@ impl<S: Store> Provider<S> {
         };
         let queue = match (&bundle.content, &accepted) {
             (HandshakeBundleContent::Commit { welcome: Some(welcome), .. }, Accepted::Commit { .. }) => {
-                self.welcome_deliveries(&slot.room, &entry, welcome)?
+                let (queue, remote) = self.welcome_deliveries(&slot.room, &entry, welcome)?;
+                if !remote.is_empty() {
+                    entry.welcome = Self::welcome_message(welcome)?.into();
+                    entry.welcome_peers = remote.into_iter().map(|d| d.into_bytes().into()).collect();
+                }
+                queue
             }
             _ => Vec::new(),
         };
@@ -512,19 +558,32 @@ impl<S: Store> Provider<S> {
         Ok(status)
     }
 
-    /// Queue items for the local clients a Welcome names (by KeyPackageRef).
+    /// A Welcome as an MLSMessage.
+    fn welcome_message(welcome: &Welcome) -> Result<Vec<u8>, ProviderError> {
+        MlsMessageOut::from_welcome(welcome.clone(), ProtocolVersion::Mls10)
+            .tls_serialize_detached()
+            .map_err(|e| ProviderError::BadRequest(e.to_string()))
+    }
+
+    /// Queue items for the local clients a Welcome names (by KeyPackageRef), and the other
+    /// providers whose claimed KeyPackages it names (sorted, once each), which get the Welcome
+    /// by fanout.
     fn welcome_deliveries(
         &self,
         room: &Room,
         entry: &LogEntry,
         welcome: &Welcome,
-    ) -> Result<Vec<(String, QueueItem)>, ProviderError> {
-        let welcome_bytes = MlsMessageOut::from_welcome(welcome.clone(), ProtocolVersion::Mls10)
-            .tls_serialize_detached()
-            .map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+    ) -> Result<WelcomeRouting, ProviderError> {
+        let welcome_bytes = Self::welcome_message(welcome)?;
         let mut out = Vec::new();
+        let mut remote = Vec::new();
         for secret in welcome.secrets() {
-            if let Some(client) = self.store.key_package_owner(secret.new_member().as_slice())? {
+            let reference = secret.new_member();
+            if let Some(domain) = self.store.key_package_provider(reference.as_slice())? {
+                remote.push(domain);
+                continue;
+            }
+            if let Some(client) = self.store.key_package_owner(reference.as_slice())? {
                 out.push((
                     client,
                     QueueItem {
@@ -537,7 +596,9 @@ impl<S: Store> Provider<S> {
                 ));
             }
         }
-        Ok(out)
+        remote.sort();
+        remote.dedup();
+        Ok((out, remote))
     }
 
     /// Makes `entry` durable, then applies it, checkpoints if due and wakes readers.
@@ -583,13 +644,7 @@ impl<S: Store> Provider<S> {
         let seq = slot.room.seq();
         slot.seq.send_modify(|s| *s = (*s).max(seq));
         self.appended.send_modify(|n| *n += 1);
-        if let Ok(queues) = self.queues.lock() {
-            for c in clients {
-                if let Some(tx) = queues.get(&c) {
-                    tx.send_modify(|v| *v += 1);
-                }
-            }
-        }
+        self.wake_queues(clients.iter().map(String::as_str));
         tracing::debug!(room = %room_id, seq = entry.seq, epoch = entry.epoch, kind = ?entry.kind, "accepted");
         Ok(())
     }
@@ -717,6 +772,66 @@ impl<S: Store> Provider<S> {
             .map_err(|e| ProviderError::BadRequest(e.to_string()))
     }
 
+    /// Checks a `KeyMaterialRequest`'s signature and that its credential names a client of
+    /// `requestingUser` (and, if given, the authenticated local client `requester`). Returns the
+    /// signing client.
+    pub fn verify_key_material_request(
+        &self,
+        request: &KeyMaterialRequest,
+        requester: Option<&ClientUri>,
+    ) -> Result<ClientUri, ProviderError> {
+        let tbs = &request.tbs;
+        let scheme = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519.signature_algorithm();
+        request
+            .verify(&self.crypto, scheme)
+            .map_err(|e| ProviderError::Forbidden(format!("request signature: {e}")))?;
+        let signer = mimi_appsync::adapter::client_of(&tbs.requester_credential, &|| "requester".into())
+            .map_err(|e| ProviderError::Forbidden(e.to_string()))?;
+        if requester.is_some_and(|r| r != &signer) || signer.user().as_str() != tbs.requesting_user.as_str() {
+            return Err(ProviderError::Forbidden("the request is signed by another client or user".into()));
+        }
+        Ok(signer)
+    }
+
+    /// Validates KeyPackages claimed from provider `domain` for a Welcome routed there later:
+    /// each must be valid and belong to a client of `domain`. Returns their KeyPackageRefs.
+    pub fn remote_key_package_refs(
+        &self,
+        domain: &str,
+        response: &KeyMaterialResponse,
+    ) -> Result<Vec<Vec<u8>>, ProviderError> {
+        let mut refs = Vec::new();
+        for client in &response.clients {
+            let ClientKeyMaterialStatus::Success { key_package } = &client.status else { continue };
+            let bad = |why: String| ProviderError::Forbidden(format!("KeyPackage from {domain}: {why}"));
+            let kp =
+                key_package.clone().validate(&self.crypto, ProtocolVersion::Mls10).map_err(|e| bad(e.to_string()))?;
+            let owner = mimi_appsync::adapter::client_of(kp.leaf_node().credential(), &|| "KeyPackage".into())
+                .map_err(|e| bad(e.to_string()))?;
+            if owner.domain() != domain {
+                return Err(bad(format!("it belongs to {owner}")));
+            }
+            refs.push(kp.hash_ref(&self.crypto).map_err(|e| bad(e.to_string()))?.as_slice().to_vec());
+        }
+        Ok(refs)
+    }
+
+    /// Wakes long-polling readers of these clients' queues (after a queue write).
+    pub fn wake_queues<'a>(&self, clients: impl IntoIterator<Item = &'a str>) {
+        if let Ok(queues) = self.queues.lock() {
+            for c in clients {
+                if let Some(tx) = queues.get(c) {
+                    tx.send_modify(|v| *v += 1);
+                }
+            }
+        }
+    }
+
+    /// Whether this provider is the hub of `room_id` (its authority is our domain).
+    pub fn is_hub_of(&self, room_id: &str) -> bool {
+        hub_of(room_id) == Some(self.domain.as_str())
+    }
+
     /// `/keyMaterial` for a local target user: one single-use KeyPackage per client, with the
     /// draft's user and client codes. `requester` is the authenticated local client (for the
     /// client API), which must match the signed request.
@@ -732,15 +847,7 @@ impl<S: Store> Provider<S> {
             user_uri: tbs.target_user.clone(),
             clients,
         };
-        let scheme = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519.signature_algorithm();
-        request
-            .verify(&self.crypto, scheme)
-            .map_err(|e| ProviderError::Forbidden(format!("request signature: {e}")))?;
-        let signer = mimi_appsync::adapter::client_of(&tbs.requester_credential, &|| "requester".into())
-            .map_err(|e| ProviderError::Forbidden(e.to_string()))?;
-        if requester.is_some_and(|r| r != &signer) || signer.user().as_str() != tbs.requesting_user.as_str() {
-            return Err(ProviderError::Forbidden("the request is signed by another client or user".into()));
-        }
+        self.verify_key_material_request(request, requester)?;
         let Ok(target) = UserUri::parse(tbs.target_user.as_str()) else {
             return Ok(respond(KeyMaterialUserCode::UserUnknown, Vec::new()));
         };

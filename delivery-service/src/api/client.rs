@@ -26,6 +26,14 @@
 //! A client that reconnects with its last cursors gets everything after them, exactly once.
 //! Only current members of a room (or clients welcomed into it) may read its log.
 //!
+//! **Rooms of other hubs.** A room whose URI names another provider (`mimi://<hub>/r/...`) is
+//! used through this API exactly like a local one: `update`, `submitMessage` and `groupInfo` are
+//! relayed to the room's hub and its answer is returned unchanged; `log` reads this provider's
+//! mirror of the room (what the hub fanned out, in hub order, numbered locally); Welcomes arrive
+//! in the queue with the mirror position to read after. `keyMaterial` for a user of another
+//! provider goes through the room's hub (see `crate::federation::relay`). Rooms are created only
+//! at their creator's provider.
+//!
 //! **Answers.** `update`, `submitMessage`, `keyMaterial` and `groupInfo` answer 200 with the
 //! protocol outcome (`success`, `wrongEpoch` with the current epoch, `notAllowed`,
 //! `invalidProposal`, `epochTooOld`, key-material codes, `notAuthorized`); a `success` is
@@ -47,10 +55,13 @@ use mimi_appsync::uri::ClientUri;
 use serde::Deserialize;
 use tracing::Instrument as _;
 
-use super::response::{octets, ApiError};
+use super::response::{octets, passthrough, ApiError};
+use crate::federation::relay::Relay;
+use crate::hub::LogEntry;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry, WelcomeItem};
+use crate::wire::directory::Endpoint;
 use crate::wire::group_info::GroupInfoRequest;
 use crate::wire::key_material::KeyMaterialRequest;
 use crate::wire::ratchet_tree::RatchetTreeOption;
@@ -66,11 +77,29 @@ const MAX_LIMIT: usize = 1000;
 /// Shared state of the client API.
 struct Api<S: Store> {
     provider: Arc<Provider<S>>,
+    /// Federation: relay to other hubs and mirror reads (`None`: local rooms only).
+    relay: Option<Arc<Relay<S>>>,
 }
 
-/// The router, to be served under the provider's HTTPS listener.
+impl<S: Store> Api<S> {
+    /// The relay, if `room`'s hub is another provider and federation is on.
+    fn remote(&self, room: &str) -> Option<&Relay<S>> {
+        self.relay.as_deref().filter(|_| !self.provider.is_hub_of(room))
+    }
+}
+
+/// The router for local rooms only, to be served under the provider's HTTPS listener.
 pub fn router<S: Store>(provider: Arc<Provider<S>>) -> Router {
-    let api = Arc::new(Api { provider });
+    routes(Api { provider, relay: None })
+}
+
+/// The router with federation: rooms of other hubs are relayed and mirrored (module docs).
+pub fn router_with_relay<S: Store>(provider: Arc<Provider<S>>, relay: Arc<Relay<S>>) -> Router {
+    routes(Api { provider, relay: Some(relay) })
+}
+
+fn routes<S: Store>(api: Api<S>) -> Router {
+    let api = Arc::new(api);
     Router::new()
         .route("/client/v1/hubKey", get(hub_key::<S>))
         .route("/client/v1/register", post(register::<S>))
@@ -156,6 +185,9 @@ async fn key_material<S: Store>(
     if request.tbs.target_user.as_str() != target {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "targetUser differs from the path"));
     }
+    if let Some(relay) = &api.relay {
+        return Ok(passthrough(relay.key_material(&request, body.to_vec(), &Submitter::Client(client)).await?));
+    }
     let response = api.provider.key_material(&request, Some(&client)).await?;
     Ok(octets(StatusCode::OK, response.encode()?))
 }
@@ -176,17 +208,14 @@ async fn update<S: Store>(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = match UpdateRequest::decode(&body, DEFAULT_MAX_BODY_LEN) {
+    let request = match decode_update(&body)? {
         Ok(r) => r,
-        // A well-formed MLS message of the wrong kind (e.g. a PrivateMessage handshake) is a
-        // protocol refusal, not an undecodable body (DESIGN §3).
-        Err(e @ WireError::UnexpectedWireFormat { .. }) => {
-            let refusal =
-                UpdateRoomResponse { error_description: e.to_string().into(), outcome: UpdateRoomOutcome::NotAllowed };
-            return Ok(octets(StatusCode::OK, refusal.encode()?));
-        }
-        Err(e) => return Err(e.into()),
+        Err(refusal) => return Ok(refusal),
     };
+    if let Some(relay) = api.remote(&room) {
+        let message = Some(&request.bundle.proposal_or_commit);
+        return Ok(passthrough(relay.to_hub(Endpoint::Update, &room, &client, message, body.to_vec()).await?));
+    }
     let span = tracing::info_span!("update", room = %room, client = %client);
     let submitter = Submitter::Client(client.clone());
     let response = api.provider.update_from(&room, &request.bundle, &submitter).instrument(span).await?;
@@ -205,6 +234,10 @@ async fn submit_message<S: Store>(
     if sending != client.as_str() && sending != client.user().as_str() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "sendingUri must be the calling client or its user"));
     }
+    if let Some(relay) = api.remote(&room) {
+        let message = Some(&request.app_message);
+        return Ok(passthrough(relay.to_hub(Endpoint::SubmitMessage, &room, &client, message, body.to_vec()).await?));
+    }
     let status = api.provider.submit_message(&room, &request.app_message, client.as_str()).await?;
     let response = SubmitMessageResponse { protocol: Protocol::Mls10, status };
     Ok(octets(StatusCode::OK, response.encode()?))
@@ -221,8 +254,26 @@ async fn group_info<S: Store>(
     if named.as_ref() != Some(&client) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "requestingCredential must be the calling client's"));
     }
+    if let Some(relay) = api.remote(&room) {
+        return Ok(passthrough(relay.to_hub(Endpoint::GroupInfo, &room, &client, None, body.to_vec()).await?));
+    }
     let response = api.provider.group_info(&room, &request).await?;
     Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+/// Decodes an `UpdateRequest`; a well-formed MLS message of the wrong kind (e.g. a
+/// PrivateMessage handshake) is a protocol refusal (`notAllowed`, 200), not an undecodable body
+/// (DESIGN §3): that answer is the inner `Err`.
+pub(crate) fn decode_update(body: &[u8]) -> Result<Result<UpdateRequest, Response>, ApiError> {
+    match UpdateRequest::decode(body, DEFAULT_MAX_BODY_LEN) {
+        Ok(r) => Ok(Ok(r)),
+        Err(e @ WireError::UnexpectedWireFormat { .. }) => {
+            let refusal =
+                UpdateRoomResponse { error_description: e.to_string().into(), outcome: UpdateRoomOutcome::NotAllowed };
+            Ok(Err(octets(StatusCode::OK, refusal.encode()?)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `after`, `limit` and `wait` of the read endpoints.
@@ -251,7 +302,12 @@ async fn read_log<S: Store>(
     Path(room): Path<String>,
     Query(cursor): Query<Cursor>,
 ) -> Result<Response, ApiError> {
-    let entries = api.provider.read_log(&room, &client, cursor.after, cursor.limit(), cursor.wait()).await?;
+    let entries: Vec<LogEntry> = match api.remote(&room) {
+        Some(relay) => {
+            relay.follower().read_log(&room, client.as_str(), cursor.after, cursor.limit(), cursor.wait()).await?
+        }
+        None => api.provider.read_log(&room, &client, cursor.after, cursor.limit(), cursor.wait()).await?,
+    };
     let next_after = entries.last().map(|e| e.seq).unwrap_or(cursor.after);
     let mut out = Vec::with_capacity(entries.len());
     for e in entries.iter().filter(|e| e.sender_uri() != client.as_str()) {

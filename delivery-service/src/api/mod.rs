@@ -5,9 +5,10 @@
 //! `Retry-After`).
 //!
 //! - [`client`]: the provider-internal client API (`/client/v1/...`).
-//! - The server-to-server MIMI routes (`/v1/...`, mutually authenticated) come with federation.
+//! - [`mimi`]: the server-to-server MIMI routes (`/v1/...`, mutually authenticated).
 
 pub mod client;
+pub mod mimi;
 mod response;
 
 pub use response::ApiError;

@@ -3,6 +3,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::federation::follower::FollowerError;
+use crate::federation::peers::PeerAnswer;
+use crate::federation::relay::RelayError;
 use crate::hub::HubError;
 use crate::provider::ProviderError;
 use crate::wire::WireError;
@@ -52,6 +55,34 @@ impl From<ProviderError> for ApiError {
     }
 }
 
+impl From<FollowerError> for ApiError {
+    fn from(e: FollowerError) -> Self {
+        match e {
+            FollowerError::Decode(_) | FollowerError::Bad { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            FollowerError::NotHub { .. } | FollowerError::NotReader { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, e.to_string())
+            }
+            FollowerError::Store(s) => ProviderError::Store(s).into(),
+        }
+    }
+}
+
+impl From<RelayError> for ApiError {
+    fn from(e: RelayError) -> Self {
+        match e {
+            RelayError::Peer(_) => {
+                tracing::warn!(error = %e, "relay failed");
+                ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()) }
+            }
+            RelayError::Provider(p) => p.into(),
+            RelayError::Follower(f) => f.into(),
+            RelayError::NotARoom(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, format!("{}\n", self.reason)).into_response();
@@ -65,4 +96,15 @@ impl IntoResponse for ApiError {
 /// A successful TLS-PL body.
 pub(crate) fn octets(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+}
+
+/// A peer's answer passed on unchanged: status, body, and `Content-Type`/`Retry-After` if set.
+pub(crate) fn passthrough(answer: PeerAnswer) -> Response {
+    let mut r = (answer.status, answer.body).into_response();
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
+        if let Some(v) = answer.headers.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    r
 }

@@ -1,13 +1,22 @@
 //! Federation: how this provider talks to the others (protocol-06 over mutually authenticated
 //! HTTPS, DESIGN §3–§4).
 //!
+//! - [`peers`]: outbound calls through each peer's directory, `From: mimi@<our domain>`.
 //! - [`outbox`]: the hub's fanout. The room log is the outbox: each follower provider has a
 //!   cursor per room over it, advanced only on `201`; delivery is in order per room, several
 //!   rooms at once per peer, with exponential backoff and jitter, honouring `Retry-After`, and
-//!   resumes from the durable cursor after a restart.
+//!   resumes from the durable cursor after a restart. A commit's Welcome for remote joiners
+//!   goes only to the providers their KeyPackages were claimed from.
+//! - [`follower`]: the follower role: `/notify` intake (deduplicated) into a per-room mirror
+//!   log that local clients read with the same client API, Welcomes routed to local clients,
+//!   echoes of a local client's own submissions dropped for it.
+//! - [`relay`]: local clients' requests for rooms whose hub is another provider, forwarded to
+//!   that hub; key-material claims forwarded hub → target provider.
 //!
-//! Still to come (see the federation issue): the `/v1/...` server-to-server router (relay of
-//! follower requests, `/notify` intake with deduplication), key material across providers,
-//! consent, identifier query and abuse reports.
+//! Still to come (see the federation issue): consent (`requestConsent`/`updateConsent`; claims
+//! are accepted without consent for now), identifier query and abuse reports with franking.
 
+pub mod follower;
 pub mod outbox;
+pub mod peers;
+pub mod relay;

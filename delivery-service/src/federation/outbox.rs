@@ -11,15 +11,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, FROM, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::task::JoinHandle;
 
+use super::peers::Peers;
 use crate::hub::LogEntry;
 use crate::provider::Provider;
 use crate::store::{settle, Store, Write};
 use crate::tls::PeerClient;
-use crate::wire::directory::{Directory, Endpoint};
+use crate::wire::directory::Endpoint;
 use crate::wire::notify::FanoutMessage;
 
 /// Most entries in one `/notify` body.
@@ -36,21 +37,22 @@ pub struct Batch {
 }
 
 /// Plans the next batch for `peer` from the log entries after its cursor (in order): those that
-/// name the peer, at most `max`. `None` when nothing follows the cursor.
+/// go to the peer (as entries or Welcomes, [`LogEntry::fanouts_for`]), stopping once `max`
+/// messages are planned. `None` when nothing follows the cursor.
 pub fn plan(peer: &str, entries: &[LogEntry], max: usize) -> Result<Option<Batch>, tls_codec::Error> {
     let Some(last) = entries.last() else { return Ok(None) };
     let mut messages = Vec::new();
     let mut advance_to = last.seq;
     for e in entries {
-        if !e.peers.iter().any(|p| p.as_slice() == peer.as_bytes()) {
+        if !e.goes_to(peer) {
             continue;
         }
-        if messages.len() == max {
+        if messages.len() >= max {
             // Stop before this entry: the cursor must not pass what was not sent.
             advance_to = e.seq - 1;
             break;
         }
-        messages.push(e.to_fanout()?);
+        messages.extend(e.fanouts_for(peer)?);
     }
     Ok(Some(Batch { messages, advance_to }))
 }
@@ -109,15 +111,12 @@ impl Attempt {
 
 /// The delivery loop of a hub.
 pub struct Outbox<S: Store> {
-    /// Our domain (sent as `From: mimi@<domain>`).
-    domain: String,
     provider: Arc<Provider<S>>,
-    peers: PeerClient,
+    /// Peer calls (`From: mimi@<our domain>`, directories cached).
+    peers: Peers,
     backoff: Backoff,
     /// Running workers by (peer, room).
     workers: Mutex<HashMap<(String, String), JoinHandle<()>>>,
-    /// Peer directories fetched so far.
-    directories: Mutex<HashMap<String, Directory>>,
     /// Per room: the last log position scanned and the peers named so far.
     scanned: Mutex<HashMap<String, (u64, Vec<String>)>>,
 }
@@ -126,12 +125,10 @@ impl<S: Store> Outbox<S> {
     /// An outbox for `provider`, reaching peers through `peers`.
     pub fn new(domain: &str, provider: Arc<Provider<S>>, peers: PeerClient, backoff: Backoff) -> Arc<Self> {
         Arc::new(Outbox {
-            domain: domain.to_owned(),
             provider,
-            peers,
+            peers: Peers::new(domain, peers),
             backoff,
             workers: Mutex::new(HashMap::new()),
-            directories: Mutex::new(HashMap::new()),
             scanned: Mutex::new(HashMap::new()),
         })
     }
@@ -143,6 +140,18 @@ impl<S: Store> Outbox<S> {
         loop {
             self.schedule();
             let _ = tokio::time::timeout(Duration::from_secs(5), appended.changed()).await;
+        }
+    }
+
+    /// Stops every delivery worker (after the [`Outbox::run`] task was aborted) and waits until
+    /// they are gone, so they no longer hold the provider. Undelivered entries stay in the log
+    /// behind the durable cursors.
+    pub async fn shutdown(&self) {
+        let workers: Vec<JoinHandle<()>> =
+            self.workers.lock().map(|mut w| w.drain().map(|(_, h)| h).collect()).unwrap_or_default();
+        for handle in workers {
+            handle.abort();
+            let _ = handle.await;
         }
     }
 
@@ -178,8 +187,7 @@ impl<S: Store> Outbox<S> {
             let entries = self.provider.store().log_after(room, after, 1024)?;
             let Some(last) = entries.last() else { break };
             after = last.seq;
-            for p in entries.iter().flat_map(|e| &e.peers) {
-                let p = String::from_utf8_lossy(p.as_slice()).into_owned();
+            for p in entries.iter().flat_map(LogEntry::all_peers) {
                 if !peers.contains(&p) {
                     peers.push(p);
                 }
@@ -240,43 +248,14 @@ impl<S: Store> Outbox<S> {
 
     /// One `/notify` request.
     async fn send(&self, peer: &str, room: &str, messages: &[FanoutMessage]) -> Attempt {
-        let Some(url) = self.notify_url(peer, room).await else { return Attempt::Failed };
         let Ok(body) = FanoutMessage::encode_body(messages) else { return Attempt::Failed };
-        let response = self
-            .peers
-            .http()
-            .post(url)
-            .header(FROM, format!("mimi@{}", self.domain))
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(body)
-            .send()
-            .await;
-        match response {
-            Ok(r) => Attempt::classify(Some((r.status(), r.headers()))),
+        match self.peers.post(peer, Endpoint::Notify, room, body).await {
+            Ok(answer) => Attempt::classify(Some((answer.status, &answer.headers))),
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "notify request failed");
                 Attempt::Failed
             }
         }
-    }
-
-    /// The peer's `/notify` URL for `room`, from its directory (fetched once).
-    async fn notify_url(&self, peer: &str, room: &str) -> Option<String> {
-        let cached = self.directories.lock().ok().and_then(|d| d.get(peer).map(|dir| dir.url(Endpoint::Notify, room)));
-        if cached.is_some() {
-            return cached;
-        }
-        let url = self.peers.directory_url(peer).ok()?;
-        let r = self.peers.http().get(url).send().await.ok()?;
-        if !r.status().is_success() {
-            return None;
-        }
-        let directory = Directory::from_json(&r.bytes().await.ok()?).ok()?;
-        let url = directory.url(Endpoint::Notify, room);
-        if let Ok(mut d) = self.directories.lock() {
-            d.insert(peer.to_owned(), directory);
-        }
-        Some(url)
     }
 }
 
@@ -334,6 +313,8 @@ mod tests {
             sender: Vec::new().into(),
             peers: vec![peer.as_bytes().to_vec().into()],
             group_info: Vec::new().into(),
+            welcome: Vec::new().into(),
+            welcome_peers: vec![],
         };
         let others = [entry(5, "c.example"), entry(6, "c.example")];
         assert_eq!(plan("b.example", &others, 10).unwrap(), Some(Batch { messages: vec![], advance_to: 6 }));

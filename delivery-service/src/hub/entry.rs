@@ -41,6 +41,12 @@ pub struct LogEntry {
     /// For a commit: the new epoch's GroupInfo (bare RFC 9420 encoding) if the committer sent it
     /// whole; kept so a restart restores what external joiners are given. Not fanned out.
     pub group_info: VLBytes,
+    /// For a commit that adds clients of other providers: its Welcome (an MLSMessage), fanned
+    /// out after the commit to [`LogEntry::welcome_peers`] only; empty otherwise. Local joiners
+    /// get it through their queue instead.
+    pub welcome: VLBytes,
+    /// The providers the Welcome goes to: those the KeyPackages it names were claimed from.
+    pub welcome_peers: Vec<VLBytes>,
 }
 
 /// Something for one client only, outside any room log: a Welcome (routed by the KeyPackageRef

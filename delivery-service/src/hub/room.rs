@@ -252,6 +252,8 @@ impl Room {
             sender: sender.as_bytes().to_vec().into(),
             peers: self.peer_domains(sender_domain.as_deref()).into_iter().map(|d| d.into_bytes().into()).collect(),
             group_info: VLBytes::new(Vec::new()),
+            welcome: VLBytes::new(Vec::new()),
+            welcome_peers: Vec::new(),
         }
     }
 

@@ -2,7 +2,11 @@
 //!
 //! What is stored: each room's latest checkpoint and its append-only log (which is also the
 //! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes), client
-//! registrations, and the KeyPackage directory. [`Store`] is the narrow interface the provider
+//! registrations, and the KeyPackage directory. As a follower (rooms whose hub is another
+//! provider): each such room's mirror log (what `/notify` delivered, in arrival order), the hashes
+//! of FanoutMessages already taken in (deduplication), which local client relayed which MLS
+//! message (echo suppression) and which local clients may read a mirror. As a hub: which
+//! provider each remotely claimed KeyPackageRef came from (Welcome routing). [`Store`] is the narrow interface the provider
 //! uses; [`redb_store::RedbStore`] implements it on one embedded redb file. A PostgreSQL back
 //! end for multi-node providers would implement the same trait.
 //!
@@ -107,6 +111,37 @@ pub enum Write {
         /// The last log position delivered.
         seq: u64,
     },
+    /// Follower intake of one `/notify` body for `room`: mirror entries (the first must follow
+    /// the mirror's last), Welcome queue items, the hashes of the FanoutMessages taken in, and
+    /// local clients welcomed (now allowed to read the mirror). All or nothing.
+    Mirror {
+        /// The room URI.
+        room: String,
+        /// Mirror entries, numbered from the mirror's last position + 1.
+        entries: Vec<LogEntry>,
+        /// Per-client deliveries (Welcomes), keyed by client URI.
+        queue: Vec<(String, QueueItem)>,
+        /// SHA-256 of each FanoutMessage taken in.
+        seen: Vec<Vec<u8>>,
+    },
+    /// A local client relayed an MLS message (hash) to `room`'s hub: its echo is its own, and it
+    /// may read the room's mirror.
+    Relayed {
+        /// The room URI.
+        room: String,
+        /// SHA-256 of the MLSMessage.
+        hash: Vec<u8>,
+        /// The client URI.
+        client: String,
+    },
+    /// KeyPackageRefs claimed from another provider (through this hub): a Welcome naming them
+    /// goes to that provider.
+    RemoteKeyPackages {
+        /// The KeyPackageRefs.
+        references: Vec<Vec<u8>>,
+        /// The provider's domain.
+        provider: String,
+    },
     /// Claims one KeyPackage per client of `user` (single use; a last-resort one is kept):
     /// expired ones are skipped and deleted.
     ClaimKeyPackages {
@@ -163,6 +198,18 @@ pub trait Store: Send + Sync + 'static {
     fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
     /// The last log position of `room` that `peer` acknowledged (0 if none).
     fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError>;
+    /// Up to `limit` mirror entries of `room` (a follower's copy) after `after`.
+    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+    /// The mirror's last position (0 if empty).
+    fn mirror_last(&self, room: &str) -> Result<u64, StoreError>;
+    /// Whether a FanoutMessage with this hash was taken in already.
+    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError>;
+    /// The local client that relayed the MLS message with this hash.
+    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError>;
+    /// Whether a local client was welcomed into, or relayed to, the mirrored `room`.
+    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError>;
+    /// The provider a remotely claimed KeyPackageRef came from.
+    fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
 }
 
 /// Awaits a ticket.

@@ -27,6 +27,16 @@ const KEY_PACKAGES: TableDefinition<(&str, &str, &[u8]), &[u8]> = TableDefinitio
 const KP_OWNERS: TableDefinition<&[u8], &str> = TableDefinition::new("key_package_owners");
 /// (follower domain, room URI) → last log position it acknowledged.
 const OUTBOX: TableDefinition<(&str, &str), u64> = TableDefinition::new("outbox_cursors");
+/// (room URI, mirror seq) → log entry, for rooms whose hub is another provider.
+const MIRROR: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("mirror_log");
+/// SHA-256 of a FanoutMessage taken in → () (follower deduplication).
+const SEEN: TableDefinition<&[u8], ()> = TableDefinition::new("notify_seen");
+/// SHA-256 of a relayed MLSMessage → the local client that relayed it.
+const RELAYED: TableDefinition<&[u8], &str> = TableDefinition::new("relayed_by");
+/// (room URI, client URI) → () : local clients that may read a mirror.
+const READERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("mirror_readers");
+/// KeyPackageRef → provider domain, for KeyPackages claimed from other providers.
+const KP_REMOTE: TableDefinition<&[u8], &str> = TableDefinition::new("remote_key_packages");
 
 /// How a KeyPackage is kept in `KEY_PACKAGES`.
 #[derive(TlsSerialize, TlsDeserialize, TlsSize)]
@@ -93,6 +103,11 @@ impl RedbStore {
             tx.open_table(KEY_PACKAGES).map_err(io)?;
             tx.open_table(KP_OWNERS).map_err(io)?;
             tx.open_table(OUTBOX).map_err(io)?;
+            tx.open_table(MIRROR).map_err(io)?;
+            tx.open_table(SEEN).map_err(io)?;
+            tx.open_table(RELAYED).map_err(io)?;
+            tx.open_table(READERS).map_err(io)?;
+            tx.open_table(KP_REMOTE).map_err(io)?;
             tx.commit().map_err(io)?;
         }
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -191,27 +206,39 @@ fn apply(tx: &redb::WriteTransaction, w: &Write) -> Result<WriteResult, StoreErr
             if expected != last || entries.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
                 return Err(StoreError::Conflict { room: room.clone(), last, expected });
             }
-            let mut q = tx.open_table(QUEUE).map_err(io)?;
-            let mut next_queue_seq: Vec<(String, u64)> = Vec::new();
-            for (client, item) in queue {
-                if !next_queue_seq.iter().any(|(c, _)| c == client) {
-                    let last_q = q
-                        .range((client.as_str(), 0)..=(client.as_str(), u64::MAX))
-                        .map_err(io)?
-                        .next_back()
-                        .transpose()
-                        .map_err(io)?
-                        .map(|(k, _)| k.value().1)
-                        .unwrap_or(0);
-                    next_queue_seq.push((client.clone(), last_q));
-                }
-                let Some(slot) = next_queue_seq.iter_mut().find(|(c, _)| c == client) else { continue };
-                slot.1 += 1;
-                let item = QueueItem { seq: slot.1, ..item.clone() };
-                q.insert((client.as_str(), slot.1), encode(&item)?.as_slice()).map_err(io)?;
-            }
+            enqueue(tx, queue)?;
             for e in entries {
                 log.insert((room.as_str(), e.seq), encode(e)?.as_slice()).map_err(io)?;
+            }
+        }
+        Write::Mirror { room, entries, queue, seen } => {
+            let mut mirror = tx.open_table(MIRROR).map_err(io)?;
+            let last = last_seq(&mirror, room)?;
+            let expected = entries.first().map(|e| e.seq.saturating_sub(1)).unwrap_or(last);
+            if expected != last || entries.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
+                return Err(StoreError::Conflict { room: room.clone(), last, expected });
+            }
+            enqueue(tx, queue)?;
+            let mut readers = tx.open_table(READERS).map_err(io)?;
+            for (client, _) in queue {
+                readers.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+            }
+            let mut seen_table = tx.open_table(SEEN).map_err(io)?;
+            for hash in seen {
+                seen_table.insert(hash.as_slice(), ()).map_err(io)?;
+            }
+            for e in entries {
+                mirror.insert((room.as_str(), e.seq), encode(e)?.as_slice()).map_err(io)?;
+            }
+        }
+        Write::Relayed { room, hash, client } => {
+            tx.open_table(RELAYED).map_err(io)?.insert(hash.as_slice(), client.as_str()).map_err(io)?;
+            tx.open_table(READERS).map_err(io)?.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+        }
+        Write::RemoteKeyPackages { references, provider } => {
+            let mut t = tx.open_table(KP_REMOTE).map_err(io)?;
+            for r in references {
+                t.insert(r.as_slice(), provider.as_str()).map_err(io)?;
             }
         }
         Write::RegisterClient { client, user, token_hash } => {
@@ -246,6 +273,30 @@ fn apply(tx: &redb::WriteTransaction, w: &Write) -> Result<WriteResult, StoreErr
         }
     }
     Ok(WriteResult::Done)
+}
+
+/// Appends per-client queue items, numbering each client's items on from its last one.
+fn enqueue(tx: &redb::WriteTransaction, queue: &[(String, QueueItem)]) -> Result<(), StoreError> {
+    let mut q = tx.open_table(QUEUE).map_err(io)?;
+    let mut next_queue_seq: Vec<(String, u64)> = Vec::new();
+    for (client, item) in queue {
+        if !next_queue_seq.iter().any(|(c, _)| c == client) {
+            let last_q = q
+                .range((client.as_str(), 0)..=(client.as_str(), u64::MAX))
+                .map_err(io)?
+                .next_back()
+                .transpose()
+                .map_err(io)?
+                .map(|(k, _)| k.value().1)
+                .unwrap_or(0);
+            next_queue_seq.push((client.clone(), last_q));
+        }
+        let Some(slot) = next_queue_seq.iter_mut().find(|(c, _)| c == client) else { continue };
+        slot.1 += 1;
+        let item = QueueItem { seq: slot.1, ..item.clone() };
+        q.insert((client.as_str(), slot.1), encode(&item)?.as_slice()).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn claim(tx: &redb::WriteTransaction, user: &str, now_secs: u64) -> Result<WriteResult, StoreError> {
@@ -309,6 +360,27 @@ fn claim(tx: &redb::WriteTransaction, user: &str, now_secs: u64) -> Result<Write
     Ok(WriteResult::Claimed { claimed, exhausted })
 }
 
+impl RedbStore {
+    /// Up to `limit` entries of `room` after `after` from a log-shaped table.
+    fn entries_after(
+        &self,
+        table: TableDefinition<(&str, u64), &[u8]>,
+        name: &'static str,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let log = tx.open_table(table).map_err(io)?;
+        let mut out = Vec::new();
+        for row in log.range((room, after.saturating_add(1))..=(room, u64::MAX)).map_err(io)?.take(limit) {
+            let (_, v) = row.map_err(io)?;
+            out.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt(name))?);
+        }
+        Ok(out)
+    }
+}
+
 impl Store for RedbStore {
     fn write(&self, write: Write) -> WriteTicket {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -354,14 +426,36 @@ impl Store for RedbStore {
     }
 
     fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.entries_after(LOG, "room_log", room, after, limit)
+    }
+
+    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.entries_after(MIRROR, "mirror_log", room, after, limit)
+    }
+
+    fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
         let tx = self.inner.db.begin_read().map_err(io)?;
-        let log = tx.open_table(LOG).map_err(io)?;
-        let mut out = Vec::new();
-        for row in log.range((room, after.saturating_add(1))..=(room, u64::MAX)).map_err(io)?.take(limit) {
-            let (_, v) = row.map_err(io)?;
-            out.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))?);
-        }
-        Ok(out)
+        last_seq(&tx.open_table(MIRROR).map_err(io)?, room)
+    }
+
+    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        Ok(tx.open_table(SEEN).map_err(io)?.get(hash).map_err(io)?.is_some())
+    }
+
+    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        Ok(tx.open_table(RELAYED).map_err(io)?.get(hash).map_err(io)?.map(|v| v.value().to_owned()))
+    }
+
+    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        Ok(tx.open_table(READERS).map_err(io)?.get((room, client)).map_err(io)?.is_some())
+    }
+
+    fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        Ok(tx.open_table(KP_REMOTE).map_err(io)?.get(reference).map_err(io)?.map(|v| v.value().to_owned()))
     }
 
     fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
@@ -422,6 +516,8 @@ mod tests {
             sender: Vec::new().into(),
             peers: vec![b"b.example".to_vec().into()],
             group_info: Vec::new().into(),
+            welcome: Vec::new().into(),
+            welcome_peers: vec![],
         }
     }
 

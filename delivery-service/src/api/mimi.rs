@@ -1,0 +1,224 @@
+//! The server-to-server API of protocol-06 (`/v1/...`, paths from
+//! [`Endpoint::path_template`]), served on the same listener as the client API.
+//!
+//! **Transport checks** ([`authorize_peer`]), for every request: the connection presented a
+//! client certificate that chains to our CA (else 401), the `From: mimi@<domain>` header names a
+//! domain the certificate names (else 403), and the `Host` (or HTTP/2 `:authority`) is our
+//! domain, optionally with a port (else 403).
+//!
+//! | endpoint | role | who may call | answer |
+//! |---|---|---|---|
+//! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
+//! | `POST /v1/submitMessage/{roomId}` | hub | the provider of `sendingUri` (a client URI), which the hub's participant check must pass | 200 `SubmitMessageResponse` (`notAllowed` for non-participants) |
+//! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client | 200 `GroupInfoResponse` |
+//! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the provider of the requesting user, or the hub of the request's room | 200 `KeyMaterialResponse` |
+//! | `POST /v1/notify/{roomId}` | follower | the room's hub (the room URI's authority) | 201; also for a duplicate, taken in once |
+//!
+//! Unknown rooms answer 404, undecodable bodies 400, a caller who is not allowed 403 (DESIGN §3).
+//! Consent (`requestConsent`, `updateConsent`), `identifierQuery` and `reportAbuse` are still to
+//! come: key-material claims are served without consent for now.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
+use mimi_appsync::uri::ClientUri;
+use tracing::Instrument as _;
+
+use super::client::decode_update;
+use super::response::{octets, passthrough, ApiError};
+use crate::federation::relay::Relay;
+use crate::provider::{Provider, Submitter};
+use crate::store::Store;
+use crate::tls::PeerIdentity;
+use crate::wire::directory::Endpoint;
+use crate::wire::group_info::GroupInfoRequest;
+use crate::wire::key_material::KeyMaterialRequest;
+use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
+use crate::wire::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
+
+struct Api<S: Store> {
+    provider: Arc<Provider<S>>,
+    relay: Arc<Relay<S>>,
+}
+
+/// The `/v1/...` router.
+pub fn router<S: Store>(provider: Arc<Provider<S>>, relay: Arc<Relay<S>>) -> Router {
+    let api = Arc::new(Api { provider, relay });
+    Router::new()
+        .route(&Endpoint::Update.path_template(), post(update::<S>))
+        .route(&Endpoint::SubmitMessage.path_template(), post(submit_message::<S>))
+        .route(&Endpoint::GroupInfo.path_template(), post(group_info::<S>))
+        .route(&Endpoint::KeyMaterial.path_template(), post(key_material::<S>))
+        .route(&Endpoint::Notify.path_template(), post(notify::<S>))
+        .with_state(api)
+}
+
+/// Checks a peer request's transport identity and returns the peer's domain (lowercase).
+/// `certificate`: the verified client certificate's identity, if one was presented; `from`: the
+/// `From` header; `host`: the `Host` header or HTTP/2 authority; `ours`: our domain.
+pub fn authorize_peer(
+    certificate: Option<&PeerIdentity>,
+    from: Option<&str>,
+    host: Option<&str>,
+    ours: &str,
+) -> Result<String, ApiError> {
+    let certificate =
+        certificate.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "a client certificate is required"))?;
+    let forbidden = |why: String| ApiError::new(StatusCode::FORBIDDEN, why);
+    let domain = from
+        .and_then(|f| f.trim().strip_prefix("mimi@"))
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| forbidden("the From header must be mimi@<domain>".into()))?
+        .to_ascii_lowercase();
+    if !certificate.names(&domain) {
+        return Err(forbidden(format!("the client certificate does not name {domain}")));
+    }
+    let host = host.unwrap_or("");
+    let host_name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if !host_name.eq_ignore_ascii_case(ours) {
+        return Err(forbidden(format!("Host {host:?} is not {ours}")));
+    }
+    Ok(domain)
+}
+
+/// The authenticated calling provider's domain.
+struct Peer(String);
+
+impl<S: Store> FromRequestParts<Arc<Api<S>>> for Peer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Api<S>>) -> Result<Self, Self::Rejection> {
+        let certificate = Option::<Extension<PeerIdentity>>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .flatten()
+            .map(|Extension(p)| p);
+        let from = parts.headers.get(header::FROM).and_then(|v| v.to_str().ok());
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        let domain = authorize_peer(certificate.as_ref(), from, host, state.provider.domain()).inspect_err(|e| {
+            tracing::info!(status = %e.status, reason = %e.reason, "peer request refused");
+        })?;
+        Ok(Peer(domain))
+    }
+}
+
+/// 404 unless we are the hub of `room`.
+fn hub_room<S: Store>(api: &Api<S>, room: &str) -> Result<(), ApiError> {
+    if api.provider.is_hub_of(room) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown room {room}")))
+    }
+}
+
+async fn update<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    hub_room(&api, &room)?;
+    let request = match decode_update(&body)? {
+        Ok(r) => r,
+        Err(refusal) => return Ok(refusal),
+    };
+    let span = tracing::info_span!("peer update", room = %room, peer = %peer);
+    let response = api.provider.update_from(&room, &request.bundle, &Submitter::Peer(peer)).instrument(span).await?;
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn submit_message<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    hub_room(&api, &room)?;
+    let request = SubmitMessageRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let sending = request.sending_uri.as_str();
+    if !ClientUri::parse(sending).is_ok_and(|c| c.domain() == peer) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("sendingUri must be a client of {peer}")));
+    }
+    let span = tracing::info_span!("peer submitMessage", room = %room, peer = %peer);
+    let status = api.provider.submit_message(&room, &request.app_message, sending).instrument(span).await?;
+    let response = SubmitMessageResponse { protocol: Protocol::Mls10, status };
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn group_info<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    hub_room(&api, &room)?;
+    let request = GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into()).ok();
+    if named.is_none_or(|c| c.domain() != peer) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("requestingCredential must be a client of {peer}")));
+    }
+    let response = api.provider.group_info(&room, &request).await?;
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn key_material<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(target): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = KeyMaterialRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    if request.tbs.target_user.as_str() != target {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "targetUser differs from the path"));
+    }
+    Ok(passthrough(api.relay.key_material(&request, body.to_vec(), &Submitter::Peer(peer)).await?))
+}
+
+async fn notify<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("notify", room = %room, peer = %peer);
+    api.relay.follower().notify(&room, &peer, &body).instrument(span).await?;
+    Ok((StatusCode::CREATED, "taken in\n").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(d: &str) -> PeerIdentity {
+        PeerIdentity { domains: vec![d.into()] }
+    }
+
+    #[test]
+    fn transport_identity_is_checked() {
+        let b = cert("b.example");
+        let ok = authorize_peer(Some(&b), Some("mimi@b.example"), Some("a.example:8443"), "a.example");
+        assert_eq!(ok.unwrap(), "b.example");
+        assert!(authorize_peer(Some(&b), Some("mimi@B.example"), Some("a.example"), "a.example").is_ok());
+        let status = |r: Result<String, ApiError>| r.unwrap_err().status;
+        assert_eq!(status(authorize_peer(None, Some("mimi@b.example"), Some("a.example"), "a.example")), 401);
+        assert_eq!(status(authorize_peer(Some(&b), Some("mimi@c.example"), Some("a.example"), "a.example")), 403);
+        assert_eq!(status(authorize_peer(Some(&b), None, Some("a.example"), "a.example")), 403);
+        assert_eq!(status(authorize_peer(Some(&b), Some("b.example"), Some("a.example"), "a.example")), 403);
+        assert_eq!(status(authorize_peer(Some(&b), Some("mimi@b.example"), Some("c.example"), "a.example")), 403);
+        assert_eq!(status(authorize_peer(Some(&b), Some("mimi@b.example"), None, "a.example")), 403);
+        assert_eq!(status(authorize_peer(Some(&b), Some("mimi@b.example"), Some("a.example:x"), "a.example")), 403);
+    }
+}

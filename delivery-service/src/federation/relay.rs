@@ -1,0 +1,213 @@
+//! Relaying to hubs and target providers.
+//!
+//! - A local client's `update`, `submitMessage` and `groupInfo` for a room whose hub is another
+//!   provider are sent to that hub's `/v1/...` endpoint (found through its directory, mutual
+//!   TLS, `From: mimi@<our domain>`) with the client's body unchanged, and the hub's answer
+//!   (status, body, `Retry-After`) goes back to the client unchanged. Before an `update` or
+//!   `submitMessage` is sent, the follower records which client relayed the MLS message, so
+//!   the echo the hub fans back is left out for that client.
+//! - `keyMaterial` ([`Relay::key_material`], decision in [`route_key_material`]): a claim for a
+//!   local target is served here; a claim for a remote target in a room whose hub we are is
+//!   forwarded to the target's provider, and the hub records which provider each returned
+//!   KeyPackageRef belongs to (so the Welcome naming it goes there only); a local client's claim
+//!   in a room whose hub is another provider goes to that hub. A peer may not use us as a relay
+//!   for a room we are not the hub of. Consent (`requestConsent`/`updateConsent`) is not
+//!   implemented yet: claims are accepted without it.
+
+use std::sync::Arc;
+
+use mimi_appsync::uri::{ClientUri, UserUri};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+use super::follower::{Follower, FollowerError};
+use super::peers::{PeerAnswer, PeerError, Peers};
+use crate::provider::{hub_of, Provider, ProviderError, Submitter};
+use crate::store::{settle, Store, Write};
+use crate::wire::directory::Endpoint;
+use crate::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
+use crate::wire::{Body, DEFAULT_MAX_BODY_LEN};
+
+/// Why a relayed request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The peer could not be reached (503 with `Retry-After`).
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// Refused or failed here.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The echo record could not be written.
+    #[error(transparent)]
+    Follower(#[from] FollowerError),
+    /// The room URI names no hub (400).
+    #[error("{0} is not a room URI mimi://<hub>/r/<name>")]
+    NotARoom(String),
+}
+
+/// Where a key-material claim goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterialRoute {
+    /// Serve it from our directory (the target is ours).
+    Local,
+    /// We are the room's hub: forward to the target's provider and remember the claimed refs.
+    ToTarget(String),
+    /// A local client's claim in another hub's room: forward to that hub.
+    ToHub(String),
+}
+
+/// Decides where a claim goes. `ours`: our domain; `target`: the target user's domain; `room`:
+/// the request's room; `caller`: who asked; `signer_domain`: the domain of the client that
+/// signed the request (already verified). A peer may claim only for its own users, or as the
+/// hub of the request's room (relaying a follower's claim).
+pub fn route_key_material(
+    ours: &str,
+    target: &str,
+    room: &str,
+    caller: &Submitter,
+    signer_domain: &str,
+) -> Result<KeyMaterialRoute, ProviderError> {
+    let hub = hub_of(room);
+    if let Submitter::Peer(peer) = caller {
+        if signer_domain != peer && hub != Some(peer.as_str()) {
+            return Err(ProviderError::Forbidden(format!(
+                "{peer} may claim only for its own users or as the hub of the room"
+            )));
+        }
+    }
+    if target == ours {
+        return Ok(KeyMaterialRoute::Local);
+    }
+    match (hub, caller) {
+        (Some(h), _) if h == ours => Ok(KeyMaterialRoute::ToTarget(target.to_owned())),
+        (Some(h), Submitter::Client(_)) => Ok(KeyMaterialRoute::ToHub(h.to_owned())),
+        _ => Err(ProviderError::Forbidden(format!("{ours} is not the hub of {room} and {target} is not ours"))),
+    }
+}
+
+/// Relays of one provider.
+pub struct Relay<S: Store> {
+    provider: Arc<Provider<S>>,
+    follower: Arc<Follower<S>>,
+    peers: Peers,
+}
+
+impl<S: Store> Relay<S> {
+    /// Relays for `provider`, recording echoes in `follower`, calling out through `peers`.
+    pub fn new(provider: Arc<Provider<S>>, follower: Arc<Follower<S>>, peers: Peers) -> Arc<Self> {
+        Arc::new(Relay { provider, follower, peers })
+    }
+
+    /// The follower (mirror logs) this relay records into.
+    pub fn follower(&self) -> &Arc<Follower<S>> {
+        &self.follower
+    }
+
+    fn hub(room: &str) -> Result<&str, RelayError> {
+        hub_of(room).ok_or_else(|| RelayError::NotARoom(room.to_owned()))
+    }
+
+    /// Sends a local client's request for `room` to the room's hub. `relayed`: the MLS message to
+    /// record for echo suppression (for `update` and `submitMessage`).
+    pub async fn to_hub(
+        &self,
+        endpoint: Endpoint,
+        room: &str,
+        client: &ClientUri,
+        relayed: Option<&openmls::prelude::MlsMessageIn>,
+        body: Vec<u8>,
+    ) -> Result<PeerAnswer, RelayError> {
+        let hub = Self::hub(room)?;
+        if let Some(message) = relayed {
+            self.follower.record_relayed(room, client.as_str(), message).await?;
+        }
+        let answer = self.peers.post(hub, endpoint, room, body).await?;
+        tracing::info!(room, hub, client = %client, endpoint = endpoint.key(), status = %answer.status, "relayed");
+        Ok(answer)
+    }
+
+    /// A key-material claim from `caller` (see the module docs). `body` is the request as
+    /// received, forwarded unchanged.
+    pub async fn key_material(
+        &self,
+        request: &KeyMaterialRequest,
+        body: Vec<u8>,
+        caller: &Submitter,
+    ) -> Result<PeerAnswer, RelayError> {
+        let client = match caller {
+            Submitter::Client(c) => Some(c),
+            Submitter::Peer(_) => None,
+        };
+        let signer = self.provider.verify_key_material_request(request, client)?;
+        let target = UserUri::parse(request.tbs.target_user.as_str())
+            .map_err(|e| ProviderError::BadRequest(format!("targetUser: {e}")))?;
+        let room = request.tbs.room_id.as_str();
+        let route = route_key_material(self.provider.domain(), target.domain(), room, caller, signer.domain())?;
+        tracing::info!(target = %target, room, caller = %caller, ?route, "key material claim");
+        match route {
+            KeyMaterialRoute::Local => {
+                let response = self.provider.key_material(request, client).await?;
+                let body = response.encode().map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+                Ok(PeerAnswer { status: StatusCode::OK, headers: HeaderMap::new(), body })
+            }
+            KeyMaterialRoute::ToHub(hub) => {
+                Ok(self.peers.post(&hub, Endpoint::KeyMaterial, target.as_str(), body).await?)
+            }
+            KeyMaterialRoute::ToTarget(domain) => {
+                let answer = self.peers.post(&domain, Endpoint::KeyMaterial, target.as_str(), body).await?;
+                if answer.status == StatusCode::OK {
+                    let response = KeyMaterialResponse::decode(&answer.body, DEFAULT_MAX_BODY_LEN)
+                        .map_err(|e| ProviderError::Forbidden(format!("keyMaterial answer of {domain}: {e}")))?;
+                    let references = self.provider.remote_key_package_refs(&domain, &response)?;
+                    if !references.is_empty() {
+                        let write = Write::RemoteKeyPackages { references, provider: domain.clone() };
+                        settle(self.provider.store().write(write)).await.map_err(ProviderError::from)?;
+                    }
+                }
+                Ok(answer)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(uri: &str) -> Submitter {
+        Submitter::Client(ClientUri::parse(uri).unwrap())
+    }
+
+    #[test]
+    fn claims_are_routed_by_target_and_room() {
+        let room_a = "mimi://a.example/r/club";
+        let alice = client("mimi://a.example/d/alice/phone");
+        let bob = client("mimi://b.example/d/bob/phone");
+        let peer = |d: &str| Submitter::Peer(d.into());
+        use KeyMaterialRoute::*;
+        // At the hub a: local target served, remote target forwarded to its provider.
+        assert_eq!(route_key_material("a.example", "a.example", room_a, &alice, "a.example").unwrap(), Local);
+        assert_eq!(
+            route_key_material("a.example", "c.example", room_a, &alice, "a.example").unwrap(),
+            ToTarget("c.example".into())
+        );
+        // A follower b relays its client's claim for c to the hub a, which forwards it to c.
+        assert_eq!(
+            route_key_material("b.example", "c.example", room_a, &bob, "b.example").unwrap(),
+            ToHub("a.example".into())
+        );
+        assert_eq!(
+            route_key_material("a.example", "c.example", room_a, &peer("b.example"), "b.example").unwrap(),
+            ToTarget("c.example".into())
+        );
+        // At c: the hub a relays a claim signed by bob@b.
+        assert_eq!(
+            route_key_material("c.example", "c.example", room_a, &peer("a.example"), "b.example").unwrap(),
+            Local
+        );
+        // A peer claiming for someone else's users in a room it is not the hub of: refused.
+        assert!(route_key_material("c.example", "c.example", room_a, &peer("d.example"), "b.example").is_err());
+        // A peer may not use a non-hub as a relay.
+        assert!(route_key_material("b.example", "c.example", room_a, &peer("d.example"), "d.example").is_err());
+    }
+}
