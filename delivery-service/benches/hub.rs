@@ -126,22 +126,7 @@ impl Knobs {
 // ---------------------------------------------------------------------------------------------
 // Real openmls clients
 
-fn capabilities() -> Capabilities {
-    Capabilities::new(
-        None,
-        Some(&[CS]),
-        Some(&[ExtensionType::AppDataDictionary]),
-        Some(&[ProposalType::AppDataUpdate, ProposalType::SelfRemove]),
-        Some(&[CredentialType::Basic]),
-    )
-}
-
-fn join_config() -> MlsGroupJoinConfig {
-    MlsGroupJoinConfig::builder()
-        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-        .use_ratchet_tree_extension(true)
-        .build()
-}
+use mimi_appsync::group::join_config;
 
 fn to_in(msg: &MlsMessageOut) -> Res<MlsMessageIn> {
     Ok(MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached()?)?)
@@ -177,13 +162,7 @@ impl Client {
     }
 
     fn key_package(&self) -> Res<KeyPackage> {
-        let bundle = KeyPackage::builder().leaf_node_capabilities(capabilities()).build(
-            CS,
-            &self.provider,
-            &self.signer,
-            credential(&self.uri, &self.signer),
-        )?;
-        Ok(bundle.key_package().clone())
+        Ok(mimi_appsync::group::key_package(&self.provider, &self.signer, credential(&self.uri, &self.signer))?)
     }
 
     fn group(&mut self) -> &mut MlsGroup {
@@ -215,29 +194,18 @@ impl Client {
         let list = ParticipantListData {
             participants: vec![UserRolePair { user: self.uri.user().as_bytes().to_vec(), role_index: GROUP_ADMIN }],
         };
-        let mut dict = AppDataDictionary::new();
-        for (id, v) in initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)? {
-            dict.insert(id, v);
-        }
-        let exts = Extensions::from_vec(vec![
-            Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
-                &[ExtensionType::AppDataDictionary],
-                &[ProposalType::AppDataUpdate],
-                &[CredentialType::Basic],
-            )),
-            Extension::ExternalSenders(vec![ExternalSender::new(
-                hub_key.to_vec().into(),
-                BasicCredential::new(format!("mimi://{DOMAIN}").into_bytes()).into(),
-            )]),
-            Extension::AppDataDictionary(AppDataDictionaryExtension::new(dict)),
-        ])?;
-        let group = MlsGroup::builder()
-            .ciphersuite(CS)
-            .with_capabilities(capabilities())
-            .with_group_context_extensions(exts)
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .use_ratchet_tree_extension(true)
-            .build(&self.provider, &self.signer, credential(&self.uri, &self.signer))?;
+        let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)?;
+        let hub = ExternalSender::new(
+            hub_key.to_vec().into(),
+            BasicCredential::new(format!("mimi://{DOMAIN}").into_bytes()).into(),
+        );
+        let exts = mimi_appsync::group::room_extensions(dict, hub)?;
+        let group = mimi_appsync::group::create_room_group(
+            &self.provider,
+            &self.signer,
+            credential(&self.uri, &self.signer),
+            exts,
+        )?;
         let gi = group.export_group_info(self.provider.crypto(), &self.signer, true)?;
         self.group = Some(group);
         Ok(gi.tls_serialize_detached()?)
@@ -764,13 +732,8 @@ fn lightweight_key_packages(count: usize) -> Res<Vec<(ClientUri, KeyPackage)>> {
                         .map(|i| {
                             let uri = ClientUri::new(DOMAIN, &format!("m{i}"), "phone")?;
                             let signer = SignatureKeyPair::new(CS.signature_algorithm())?;
-                            let kp = KeyPackage::builder().leaf_node_capabilities(capabilities()).build(
-                                CS,
-                                &provider,
-                                &signer,
-                                credential(&uri, &signer),
-                            )?;
-                            Ok((i, uri, kp.key_package().clone()))
+                            let kp = mimi_appsync::group::key_package(&provider, &signer, credential(&uri, &signer))?;
+                            Ok((i, uri, kp))
                         })
                         .collect()
                 })
