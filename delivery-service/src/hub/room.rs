@@ -113,6 +113,42 @@ pub struct Room {
     group_info: Option<Vec<u8>>,
     /// Sequence number of the last log entry applied.
     seq: u64,
+    /// What every message of the current epoch is checked against, derived once per epoch.
+    epoch_view: EpochView,
+}
+
+/// Per-epoch facts derived from the group, so that an application message costs O(1) rather
+/// than a rebuild of the room state (which is O(members) and decodes the whole dictionary).
+#[derive(Debug, Default)]
+struct EpochView {
+    /// Member clients whose user is listed with a role that may send messages.
+    senders: std::collections::HashSet<String>,
+    /// Other providers hosting a member (sorted, without the hub's own domain).
+    peers: Vec<String>,
+}
+
+impl EpochView {
+    fn of(group: &PublicGroup, hub_domain: &str) -> EpochView {
+        let Ok(state) = room_state(group) else { return EpochView::default() };
+        let roles: std::collections::HashMap<&[u8], u32> =
+            state.participants.participants.iter().map(|p| (p.user.as_slice(), p.role_index)).collect();
+        let senders = state
+            .members
+            .iter()
+            .filter(|c| {
+                roles
+                    .get(c.user().as_bytes())
+                    .and_then(|r| state.roles.role(*r))
+                    .is_some_and(|role| role.has(CAN_SEND_MESSAGE))
+            })
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        let mut peers: Vec<String> =
+            state.members.iter().map(|c| c.domain().to_owned()).filter(|d| d != hub_domain).collect();
+        peers.sort();
+        peers.dedup();
+        EpochView { senders, peers }
+    }
 }
 
 fn refuse(outcome: UpdateRoomOutcome, why: impl Into<String>) -> UpdateDecision {
@@ -176,14 +212,17 @@ impl Room {
             return Err(bad("the participant list is empty".into()));
         }
         mimi_appsync::policy::consistency::invariants(&state).map_err(|r| bad(r.to_string()))?;
-        Ok(Room {
+        let mut room = Room {
             id: room_id.to_owned(),
             storage,
             group,
             pending: Vec::new(),
             group_info: Some(group_info_bytes),
             seq: 0,
-        })
+            epoch_view: EpochView::default(),
+        };
+        room.refresh_epoch_view();
+        Ok(room)
     }
 
     /// The room URI.
@@ -227,17 +266,17 @@ impl Room {
     /// Fanout planning: the other providers that host a member now, plus `also` (a joiner's
     /// domain), sorted and without the hub's own.
     pub fn peer_domains(&self, also: Option<&str>) -> Vec<String> {
-        let mut peers: Vec<String> = self
-            .group
-            .members()
-            .filter_map(|m| client_of(&m.credential, &|| String::new()).ok())
-            .map(|c| c.domain().to_owned())
-            .chain(also.map(str::to_owned))
-            .filter(|d| d != self.hub_domain())
-            .collect();
-        peers.sort();
-        peers.dedup();
+        let mut peers = self.epoch_view.peers.clone();
+        if let Some(d) = also.filter(|d| *d != self.hub_domain() && !peers.iter().any(|p| p == d)) {
+            peers.push(d.to_owned());
+            peers.sort();
+        }
         peers
+    }
+
+    fn refresh_epoch_view(&mut self) {
+        let hub = self.hub_domain().to_owned();
+        self.epoch_view = EpochView::of(&self.group, &hub);
     }
 
     fn entry(&self, kind: EntryKind, now_ms: u64, message: Vec<u8>, extra: Vec<Vec<u8>>, sender: &str) -> LogEntry {
@@ -426,13 +465,7 @@ impl Room {
 
     /// Whether `client` is a member whose user is listed with a role that may send messages.
     pub fn may_send(&self, client: &str) -> bool {
-        let Ok(client) = ClientUri::parse(client) else { return false };
-        let Ok(state) = room_state(&self.group) else { return false };
-        if !state.members.contains(&client) {
-            return false;
-        }
-        let user = client.user();
-        state.role_of(&user).and_then(|r| state.roles.role(r)).is_some_and(|role| role.has(CAN_SEND_MESSAGE))
+        self.epoch_view.senders.contains(client)
     }
 
     /// Applies an accepted decision after its entry is durable.
@@ -442,6 +475,7 @@ impl Room {
             Accepted::Commit { staged, group_info } => {
                 self.group.merge_commit(&self.storage, *staged).map_err(|e| fail(format!("{e:?}")))?;
                 self.pending.clear();
+                self.refresh_epoch_view();
                 if group_info.is_some() {
                     self.group_info = group_info;
                 }
@@ -506,7 +540,9 @@ impl Room {
             group_info: (!checkpoint.group_info.as_slice().is_empty())
                 .then(|| checkpoint.group_info.as_slice().to_vec()),
             seq: checkpoint.seq,
+            epoch_view: EpochView::default(),
         };
+        room.refresh_epoch_view();
         for entry in pending_entries {
             for message in std::iter::once(&entry.message).chain(&entry.extra) {
                 let msg =
