@@ -63,13 +63,19 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
 impl LocalProvider {
     /// Starts a provider for `domain` rooted at `dir` (see [`config`]).
     pub async fn start(dir: &Path, domain: &str, listen: SocketAddr) -> Result<LocalProvider, LocalError> {
-        let config = config(dir, domain, listen)?;
+        LocalProvider::start_with(config(dir, domain, listen)?).await
+    }
+
+    /// Starts a provider from a full configuration (e.g. several federated providers sharing one
+    /// development CA, with `[peers]` pointing at each other).
+    pub async fn start_with(config: Config) -> Result<LocalProvider, LocalError> {
+        let domain = config.domain.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let running = serve_provider(&config, async move {
             let _ = stopped.await;
         })
         .await?;
-        Ok(LocalProvider { domain: domain.to_owned(), addr: running.addr, ca: config.tls.ca, stop, task: running.task })
+        Ok(LocalProvider { domain, addr: running.addr, ca: config.tls.ca, stop, task: running.task })
     }
 
     /// The bound address.

@@ -56,3 +56,26 @@ pub async fn read_log(client: &Client, room: &str) -> anyhow::Result<Vec<RoomEnt
 pub fn is_commit(entry: &RoomEntry) -> bool {
     matches!(entry.fanout.framing, mimi_ds::wire::notify::FanoutFraming::Commit { .. })
 }
+
+/// [`check_converged`] for clients of different providers: log positions are each provider's
+/// own (a follower numbers its mirror of the hub's log locally), so transcripts are compared
+/// by sender and content, in order: each is the tail of the longest one.
+pub fn check_converged_across_providers(room: &str, clients: &[&Client]) -> anyhow::Result<()> {
+    let first = clients.first().context("no clients")?;
+    let key = |c: &Client| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        Ok(c.transcript(room)?.iter().map(|d| (d.sender.as_str().to_owned(), d.content.clone())).collect())
+    };
+    let transcripts = clients.iter().map(|c| key(c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let longest = transcripts.iter().max_by_key(|t| t.len()).cloned().unwrap_or_default();
+    for (c, t) in clients.iter().zip(&transcripts) {
+        let who = c.uri();
+        ensure!(c.epoch(room)? == first.epoch(room)?, "{who}: epoch differs");
+        ensure!(c.epoch_authenticator(room)? == first.epoch_authenticator(room)?, "{who}: epoch authenticator differs");
+        ensure!(c.members(room)? == first.members(room)?, "{who}: members differ");
+        ensure!(c.participants(room)? == first.participants(room)?, "{who}: participant list differs");
+        ensure!(t.as_slice() == &longest[longest.len() - t.len()..], "{who}: transcript differs from the others'");
+        let own = c.transcript(room)?;
+        ensure!(own.windows(2).all(|w| w[0].seq < w[1].seq), "{who}: transcript not in increasing log order");
+    }
+    Ok(())
+}

@@ -16,7 +16,9 @@
 //! - **Echo**: when a local client's handshake or message is relayed to the hub, the follower
 //!   records the MLS message's hash with the client ([`Follower::record_relayed`]); the mirror
 //!   entry of its echo carries that client as sender, so the client API leaves it out for that
-//!   client, exactly as a hub leaves out a client's own entries.
+//!   client, exactly as a hub leaves out a client's own entries. The relay answers a `success`
+//!   only once that echo is in the mirror (or after [`ECHO_WAIT`]), so that for the client, as at
+//!   a hub, an acknowledged submission is already in the log it reads.
 //! - **Who may read a mirror**: the follower is not a group member and keeps no `PublicGroup`,
 //!   so it cannot see membership. A local client may read a mirror once it was welcomed into the
 //!   room or relayed something to it (e.g. an external commit). A removed client can therefore
@@ -34,13 +36,17 @@ use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::{MlsMessageBodyIn, MlsMessageIn};
 use sha2::{Digest, Sha256};
 use tls_codec::VLBytes;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{oneshot, watch, Mutex};
 
 use crate::hub::{EntryKind, LogEntry, QueueItem};
 use crate::provider::{hub_of, Provider};
 use crate::store::{settle, Store, StoreError, Write};
 use crate::wire::notify::{FanoutFraming, FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
 use crate::wire::{WireError, DEFAULT_MAX_BODY_LEN};
+
+/// Longest a relayed `success` waits for its echo to reach the mirror before it is answered
+/// anyway (the hub's fanout to us is late, e.g. we were unreachable).
+pub const ECHO_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a `/notify` was refused or could not be taken in.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +206,8 @@ pub struct Follower<S: Store> {
     provider: Arc<Provider<S>>,
     /// Per mirrored room: serialises intakes and announces the newest mirror position.
     rooms: StdMutex<HashMap<String, Arc<MirrorSlot>>>,
+    /// Relayed MLS messages (by hash) whose echo a relay is waiting for.
+    echoes: StdMutex<HashMap<Vec<u8>, oneshot::Sender<()>>>,
 }
 
 /// One mirrored room's intake lock and position announcer.
@@ -211,7 +219,7 @@ struct MirrorSlot {
 impl<S: Store> Follower<S> {
     /// The follower of `provider` (its store and client queues).
     pub fn new(provider: Arc<Provider<S>>) -> Arc<Self> {
-        Arc::new(Follower { provider, rooms: StdMutex::new(HashMap::new()) })
+        Arc::new(Follower { provider, rooms: StdMutex::new(HashMap::new()), echoes: StdMutex::new(HashMap::new()) })
     }
 
     fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, StoreError> {
@@ -243,6 +251,12 @@ impl<S: Store> Follower<S> {
         let counts = (intake.entries.len(), intake.queue.len());
         let clients: Vec<String> = intake.queue.iter().map(|(c, _)| c.clone()).collect();
         let newest = intake.entries.last().map(|e| e.seq);
+        let echoes: Vec<Vec<u8>> = intake
+            .entries
+            .iter()
+            .filter(|e| !e.sender.as_slice().is_empty())
+            .map(|e| Sha256::digest(e.message.as_slice()).to_vec())
+            .collect();
         let write =
             Write::Mirror { room: room.to_owned(), entries: intake.entries, queue: intake.queue, seen: intake.seen };
         settle(store.write(write)).await?;
@@ -250,17 +264,35 @@ impl<S: Store> Follower<S> {
             slot.seq.send_modify(|s| *s = (*s).max(seq));
         }
         self.provider.wake_queues(clients.iter().map(String::as_str));
+        if let Ok(mut waiting) = self.echoes.lock() {
+            for hash in echoes {
+                if let Some(tx) = waiting.remove(&hash) {
+                    let _ = tx.send(());
+                }
+            }
+        }
         tracing::debug!(room, peer, entries = counts.0, welcomes = counts.1, "notify taken in");
         Ok(counts)
     }
 
     /// Remembers that local `client` relayed `message` to `room`'s hub (before relaying it), so
-    /// its echo is left out for it and it may read the mirror.
-    pub async fn record_relayed(&self, room: &str, client: &str, message: &MlsMessageIn) -> Result<(), FollowerError> {
+    /// its echo is left out for it and it may read the mirror. The receiver fires once the echo
+    /// is in the mirror.
+    pub async fn record_relayed(
+        &self,
+        room: &str,
+        client: &str,
+        message: &MlsMessageIn,
+    ) -> Result<Echo<'_, S>, FollowerError> {
         let hash = message_hash(message).map_err(|e| FollowerError::Bad { index: 0, why: e.to_string() })?;
-        let write = Write::Relayed { room: room.to_owned(), hash, client: client.to_owned() };
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut waiting) = self.echoes.lock() {
+            waiting.insert(hash.clone(), tx);
+        }
+        let write = Write::Relayed { room: room.to_owned(), hash: hash.clone(), client: client.to_owned() };
+        let echo = Echo { follower: self, hash, arrived: rx };
         settle(self.provider.store().write(write)).await?;
-        Ok(())
+        Ok(echo)
     }
 
     /// The mirror of `room` after `after` (up to `limit` entries), waiting up to `wait` for new
@@ -282,6 +314,28 @@ impl<S: Store> Follower<S> {
             let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
         }
         Ok(store.mirror_after(room, after, limit)?)
+    }
+}
+
+/// The awaited echo of a relayed message; dropping it stops waiting.
+pub struct Echo<'a, S: Store> {
+    follower: &'a Follower<S>,
+    hash: Vec<u8>,
+    arrived: oneshot::Receiver<()>,
+}
+
+impl<S: Store> Echo<'_, S> {
+    /// Waits up to `wait` for the echo to be in the mirror; whether it arrived.
+    pub async fn wait(mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, &mut self.arrived).await.is_ok_and(|r| r.is_ok())
+    }
+}
+
+impl<S: Store> Drop for Echo<'_, S> {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.follower.echoes.lock() {
+            waiting.remove(&self.hash);
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //!   TLS, `From: mimi@<our domain>`) with the client's body unchanged, and the hub's answer
 //!   (status, body, `Retry-After`) goes back to the client unchanged. Before an `update` or
 //!   `submitMessage` is sent, the follower records which client relayed the MLS message, so
-//!   the echo the hub fans back is left out for that client.
+//!   the echo the hub fans back is left out for that client; an accepted one is answered once
+//!   its echo is in this provider's mirror (bounded by [`ECHO_WAIT`]), so the client finds its
+//!   acknowledged submission in the log it reads, as it would at a hub.
 //! - `keyMaterial` ([`Relay::key_material`], decision in [`route_key_material`]): a claim for a
 //!   local target is served here; a claim for a remote target in a room whose hub we are is
 //!   forwarded to the target's provider, and the hub records which provider each returned
@@ -20,12 +22,14 @@ use mimi_appsync::uri::{ClientUri, UserUri};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
-use super::follower::{Follower, FollowerError};
+use super::follower::{Follower, FollowerError, ECHO_WAIT};
 use super::peers::{PeerAnswer, PeerError, Peers};
 use crate::provider::{hub_of, Provider, ProviderError, Submitter};
 use crate::store::{settle, Store, Write};
 use crate::wire::directory::Endpoint;
 use crate::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
+use crate::wire::submit::{SubmitMessageResponse, SubmitMessageStatus};
+use crate::wire::update::{UpdateRoomOutcome, UpdateRoomResponse};
 use crate::wire::{Body, DEFAULT_MAX_BODY_LEN};
 
 /// Why a relayed request failed.
@@ -85,6 +89,20 @@ pub fn route_key_material(
     }
 }
 
+/// Whether a hub's answer to `update` or `submitMessage` accepted the submission.
+fn accepted(endpoint: Endpoint, answer: &PeerAnswer) -> bool {
+    if answer.status != StatusCode::OK {
+        return false;
+    }
+    match endpoint {
+        Endpoint::Update => UpdateRoomResponse::decode(&answer.body, DEFAULT_MAX_BODY_LEN)
+            .is_ok_and(|r| matches!(r.outcome, UpdateRoomOutcome::Success { .. })),
+        Endpoint::SubmitMessage => SubmitMessageResponse::decode(&answer.body, DEFAULT_MAX_BODY_LEN)
+            .is_ok_and(|r| matches!(r.status, SubmitMessageStatus::Accepted { .. })),
+        _ => false,
+    }
+}
+
 /// Relays of one provider.
 pub struct Relay<S: Store> {
     provider: Arc<Provider<S>>,
@@ -118,11 +136,17 @@ impl<S: Store> Relay<S> {
         body: Vec<u8>,
     ) -> Result<PeerAnswer, RelayError> {
         let hub = Self::hub(room)?;
-        if let Some(message) = relayed {
-            self.follower.record_relayed(room, client.as_str(), message).await?;
-        }
+        let echo = match relayed {
+            Some(message) => Some(self.follower.record_relayed(room, client.as_str(), message).await?),
+            None => None,
+        };
         let answer = self.peers.post(hub, endpoint, room, body).await?;
         tracing::info!(room, hub, client = %client, endpoint = endpoint.key(), status = %answer.status, "relayed");
+        if let Some(echo) = echo.filter(|_| accepted(endpoint, &answer)) {
+            if !echo.wait(ECHO_WAIT).await {
+                tracing::warn!(room, hub, client = %client, "accepted, but the hub's fanout has not reached us yet");
+            }
+        }
         Ok(answer)
     }
 

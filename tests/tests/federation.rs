@@ -1,0 +1,242 @@
+//! Federation (issue 5): three providers as separate in-process servers on loopback, with real
+//! mutual TLS (one development CA, `[peers]` pointing at each other's ports), driven by
+//! `mimi_client_sim` clients that only ever talk to their own provider.
+//!
+//! - The protocol-06 §3 story: Alice@a creates a room (a is the hub) and adds Bob@b (Bob's
+//!   KeyPackage claimed a → b, Welcome routed to b only); Bob adds Cathy@c (claim b → a → c,
+//!   commit relayed b → a, Welcome routed to c); Cathy sends (relayed c → a, fanned out to b and
+//!   c); Alice removes Bob; Alice sends. Each step is asserted: epochs, members, transcripts.
+//! - Security: no client certificate → 401; a certificate for another domain than `From` → 403;
+//!   a follower sending `/notify` for a room of another hub → 403; a provider with nobody in the
+//!   room submitting a message → `notAllowed`, and one speaking for another provider's client →
+//!   403, both without changing the room.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context as _};
+use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
+use mimi_client_sim::{Client, Connection, LocalProvider};
+use mimi_ds::config::{Config, TlsPaths};
+use mimi_ds::tls::PeerClient;
+use mimi_ds::wire::directory::encode_path_segment;
+use mimi_ds::wire::notify::FanoutFraming;
+use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_ds::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_tests::{check_converged_across_providers, read_log};
+
+const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Free loopback ports, one per provider (bound and released, so each config can name the
+/// others' ports before they start).
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners =
+        (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>().context("binding")?;
+    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
+}
+
+/// The configuration of provider `i` among `DOMAINS`, all sharing the CA under `pki`.
+fn config(dir: &Path, pki: &Path, ports: &[u16], i: usize) -> anyhow::Result<Config> {
+    let domain = DOMAINS[i];
+    let peers = DOMAINS
+        .iter()
+        .zip(ports)
+        .filter(|(d, _)| **d != domain)
+        .map(|(d, p)| Ok(((*d).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{p}"))?)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Config {
+        domain: domain.to_owned(),
+        listen: SocketAddr::from(([127, 0, 0, 1], ports[i])),
+        data_dir: dir.join(domain),
+        tls: TlsPaths::dev_pki(pki, domain),
+        peers,
+        ..Config::default()
+    })
+}
+
+/// Syncs `client` until `done` holds (the hub's fanout to followers is asynchronous).
+async fn sync_until(client: &mut Client, room: &str, what: &str, done: impl Fn(&Client) -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        if client.is_member(room) {
+            client.sync(room, Duration::from_secs(1)).await?;
+        }
+        if done(client) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{}: timed out waiting for {what}", client.uri());
+        }
+    }
+}
+
+/// Waits for a Welcome into `room`.
+async fn join(client: &mut Client, room: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !client.is_member(room) {
+        client.accept_welcomes(Duration::from_secs(2)).await?;
+        ensure!(Instant::now() < deadline, "{}: no Welcome into {room}", client.uri());
+    }
+    Ok(())
+}
+
+fn epoch_is(room: &str, epoch: u64) -> impl Fn(&Client) -> bool + '_ {
+    move |c| c.epoch(room).is_ok_and(|e| e == epoch)
+}
+
+fn transcript_len(room: &str, n: usize) -> impl Fn(&Client) -> bool + '_ {
+    move |c| c.transcript(room).is_ok_and(|t| t.len() == n)
+}
+
+/// POSTs `body` to `path` at `base`, with `From: mimi@<from>`.
+async fn post(
+    http: &reqwest::Client,
+    base: &url::Url,
+    path: &str,
+    from: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let r = http
+        .post(base.join(path)?)
+        .header("from", format!("mimi@{from}"))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await?;
+    Ok((r.status().as_u16(), r.bytes().await?.to_vec()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let pki = dir.path().join("pki");
+    mimi_ds::pki::generate(&pki, &DOMAINS.map(str::to_owned))?;
+    let ports = free_ports(3)?;
+    let configs = (0..3).map(|i| config(dir.path(), &pki, &ports, i)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut providers = Vec::new();
+    for c in &configs {
+        providers.push(LocalProvider::start_with(c.clone()).await?);
+    }
+    let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
+
+    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
+    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
+    let mut cathy = Client::register(&conns[2], "cathy", "phone").await?;
+    for c in [&alice, &bob, &cathy] {
+        c.upload_key_packages(2).await?;
+    }
+
+    // 1. Alice creates the room at her provider, its hub, and adds Bob of b.example.
+    let room = alice.create_room("federated", &presets::cooperative(), GROUP_ADMIN).await?;
+    assert!(room.starts_with("mimi://a.example/r/"));
+    alice.invite_user(&room, &bob.uri().user(), GROUP_ADMIN).await?;
+    sync_until(&mut alice, &room, "epoch 1", epoch_is(&room, 1)).await?;
+    join(&mut bob, &room).await?;
+    assert_eq!(bob.epoch(&room)?, 1);
+    check_converged_across_providers(&room, &[&alice, &bob])?;
+    assert_eq!(alice.members(&room)?.len(), 2);
+
+    // 2. Bob adds Cathy of c.example: claim b → a → c, commit relayed b → a.
+    bob.invite_user(&room, &cathy.uri().user(), GROUP_ADMIN).await?;
+    sync_until(&mut bob, &room, "own commit at epoch 2", epoch_is(&room, 2)).await?;
+    sync_until(&mut alice, &room, "epoch 2", epoch_is(&room, 2)).await?;
+    join(&mut cathy, &room).await?;
+    assert_eq!(cathy.epoch(&room)?, 2);
+    check_converged_across_providers(&room, &[&alice, &bob, &cathy])?;
+    assert_eq!(cathy.members(&room)?.len(), 3);
+
+    // 3. Cathy sends; everyone gets it once (Cathy's echo is dropped for her at c).
+    cathy.send_text(&room, "hello from c").await?;
+    for c in [&mut alice, &mut bob, &mut cathy] {
+        sync_until(c, &room, "Cathy's message", transcript_len(&room, 1)).await?;
+    }
+    check_converged_across_providers(&room, &[&alice, &bob, &cathy])?;
+    assert_eq!(alice.transcript(&room)?[0].sender, *cathy.uri());
+
+    // 4. Alice removes Bob; the commit reaches b too, so Bob learns he is out.
+    alice.remove_user(&room, &bob.uri().user()).await?;
+    sync_until(&mut alice, &room, "epoch 3", epoch_is(&room, 3)).await?;
+    sync_until(&mut cathy, &room, "epoch 3", epoch_is(&room, 3)).await?;
+    sync_until(&mut bob, &room, "removal", |c| !c.is_member(&room)).await?;
+    assert_eq!(alice.members(&room)?.len(), 2);
+
+    // 5. Alice and Cathy talk on.
+    alice.send_text(&room, "bye bob").await?;
+    sync_until(&mut cathy, &room, "Alice's message", transcript_len(&room, 2)).await?;
+    cathy.send_text(&room, "still here").await?;
+    sync_until(&mut alice, &room, "Cathy's second message", transcript_len(&room, 3)).await?;
+    sync_until(&mut cathy, &room, "her own message in place", transcript_len(&room, 3)).await?;
+    check_converged_across_providers(&room, &[&alice, &cathy])?;
+    let content = |c: &Client| -> anyhow::Result<Vec<Vec<u8>>> {
+        Ok(c.transcript(&room)?.iter().map(|d| d.content.clone()).collect())
+    };
+    assert_eq!(content(&bob)?, content(&alice)?[..1], "Bob saw what was sent before his removal");
+
+    // Security. Peer clients with b's and c's certificates, and one without a certificate.
+    let b_peer = PeerClient::new(&configs[1])?;
+    let c_peer = PeerClient::new(&configs[2])?;
+    let a_base = c_peer.base_url("a.example")?;
+    let room_seg = encode_path_segment(&room);
+    let (epoch, log_len) = (alice.epoch(&room)?, read_log(&alice, &room).await?.len());
+    // A real PrivateMessage of the room (Cathy's, as Alice reads it).
+    let app_message = read_log(&alice, &room)
+        .await?
+        .into_iter()
+        .find(|e| matches!(e.fanout.framing, FanoutFraming::Application { .. }))
+        .context("an application message")?
+        .fanout
+        .message;
+
+    // No client certificate: 401.
+    let roots = mimi_ds::tls::load_roots(&configs[0].tls.ca)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
+    let anonymous = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve("a.example", SocketAddr::from(([127, 0, 0, 1], ports[0])))
+        .no_proxy()
+        .build()?;
+    let submit = |sender: &str| {
+        SubmitMessageRequest {
+            protocol: Protocol::Mls10,
+            app_message: app_message.clone(),
+            sending_uri: IdentifierUri::new(sender),
+        }
+        .encode()
+    };
+    let path = format!("v1/submitMessage/{room_seg}");
+    let cathy_uri = cathy.uri().as_str().to_owned();
+    let (status, _) = post(&anonymous, &a_base, &path, "c.example", submit(&cathy_uri)?).await?;
+    assert_eq!(status, 401, "no client certificate");
+    // c's certificate, but From names b: 403.
+    let (status, _) = post(c_peer.http(), &a_base, &path, "b.example", submit(&cathy_uri)?).await?;
+    assert_eq!(status, 403, "certificate for another domain than From");
+    // b.example (a follower) sends /notify for a's room to c: 403.
+    let c_base = b_peer.base_url("c.example")?;
+    let (status, _) = post(b_peer.http(), &c_base, &format!("v1/notify/{room_seg}"), "b.example", vec![]).await?;
+    assert_eq!(status, 403, "notify from a provider that is not the room's hub");
+    // b.example, with nobody in the room any more, submits a message of one of its clients:
+    // notAllowed. Speaking for a client of c.example: 403.
+    let bob_uri = bob.uri().as_str().to_owned();
+    let (status, body) = post(b_peer.http(), &a_base, &path, "b.example", submit(&bob_uri)?).await?;
+    assert_eq!(status, 200);
+    let answer = SubmitMessageResponse::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    assert_eq!(answer.status, SubmitMessageStatus::NotAllowed, "provider not in the room");
+    let (status, _) = post(b_peer.http(), &a_base, &path, "b.example", submit(&cathy_uri)?).await?;
+    assert_eq!(status, 403, "a provider speaking for another provider's client");
+    // Nothing changed.
+    assert_eq!(alice.epoch(&room)?, epoch);
+    assert_eq!(read_log(&alice, &room).await?.len(), log_len);
+
+    println!("federation: 3 providers, story and security checks in {:?}", t0.elapsed());
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
