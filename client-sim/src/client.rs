@@ -34,8 +34,11 @@
 //! submission, which keeps that matching exact. Welcomes arrive in the client's queue; an
 //! external joiner reads the log from its start and skips entries of epochs before its own.
 //!
-//! Limits: one ciphersuite (0x0001); a client that lost its state cannot rejoin under the same
-//! URI (its earlier submissions would look like own entries); a request whose answer is lost
+//! Limits: one ciphersuite (0x0001); a client that lost its state rejoins under the same URI
+//! only through [`Client::resync`], which starts reading the log at its head (its old leaf still
+//! lets it read): from the start, its earlier submissions would look like own entries. For the
+//! same reason a *removed* client that had submitted anything cannot rejoin by
+//! [`Client::join_external`] under its old URI (a new device can); a request whose answer is lost
 //! while the server keeps running may be processed after the doubt was resolved (the request
 //! timeout is longer than any server-side wait, so this needs a hung server).
 
@@ -43,14 +46,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
+use mimi_appsync::components::room_metadata::RoomMetaData;
+use mimi_appsync::ops::LeaveVia;
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::RoomPolicy;
 use mimi_appsync::state::initial_dictionary;
 use mimi_appsync::uri::{ClientUri, UserUri};
-use mimi_content::builder::{MessageBuilder, TextFormat};
-use mimi_content::MimiContent;
+use mimi_content::builder::{text_part, Attachment, MessageBuilder, TextFormat};
+use mimi_content::{MessageId, MimiContent};
 use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoStatus};
 use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS};
+use mimi_ds::wire::notify::FanoutFraming;
 use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
 use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageStatus};
 use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
@@ -77,6 +83,8 @@ pub struct Delivered {
     pub seq: u64,
     /// The sending client.
     pub sender: ClientUri,
+    /// The MLS epoch it was sent in (who was a member to receive it).
+    pub epoch: u64,
     /// The decrypted plaintext.
     pub content: Vec<u8>,
 }
@@ -99,6 +107,22 @@ pub struct CommitReport {
     pub lost: Vec<LostRace>,
 }
 
+/// A MIMI content message as sent: the content and its message ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentMessage {
+    /// The message.
+    pub content: MimiContent,
+    /// Its ID (draft §4.1, over the sender's user URI and the room URI).
+    pub id: MessageId,
+}
+
+impl SentMessage {
+    /// The ID of the message's first version (what an edit or delete names in `replaces`).
+    pub fn first_version(&self) -> MessageId {
+        self.content.replaces.unwrap_or(self.id)
+    }
+}
+
 /// An own submission not yet located in the room log.
 #[derive(Debug)]
 enum Own {
@@ -114,6 +138,13 @@ enum Own {
     Message {
         /// The plaintext, for the transcript.
         content: Vec<u8>,
+        /// The epoch it was encrypted in.
+        epoch: u64,
+        /// Whether its answer was lost.
+        in_doubt: bool,
+    },
+    /// Proposals (one bundle, one log position), already in the group's proposal store.
+    Proposals {
         /// Whether its answer was lost.
         in_doubt: bool,
     },
@@ -122,7 +153,7 @@ enum Own {
 impl Own {
     fn in_doubt(&self) -> bool {
         match self {
-            Own::Commit { in_doubt, .. } | Own::Message { in_doubt, .. } => *in_doubt,
+            Own::Commit { in_doubt, .. } | Own::Message { in_doubt, .. } | Own::Proposals { in_doubt } => *in_doubt,
         }
     }
 }
@@ -198,7 +229,10 @@ impl Room {
                 self.group.merge_pending_commit(provider).map_err(|e| ClientError::mls("merge own commit", e))?;
             }
             Own::Commit { merged: true, .. } => {}
-            Own::Message { content, .. } => self.transcript.push(Delivered { seq, sender: me.clone(), content }),
+            Own::Message { content, epoch, .. } => {
+                self.transcript.push(Delivered { seq, sender: me.clone(), epoch, content })
+            }
+            Own::Proposals { .. } => {}
         }
         self.cursor = seq;
         Ok(())
@@ -222,16 +256,33 @@ impl Room {
                 format!("entry {} is of epoch {} but the group is at {epoch}", entry.seq, entry.epoch),
             ));
         }
-        let message = entry
-            .fanout
-            .message
-            .try_into_protocol_message()
-            .map_err(|e| Self::inbox_error(id, format!("entry {}: {e:?}", entry.seq)))?;
+        let seq = entry.seq;
+        let more = match entry.fanout.framing {
+            FanoutFraming::Proposal { more_proposals } => more_proposals,
+            _ => Vec::new(),
+        };
+        for message in std::iter::once(entry.fanout.message).chain(more) {
+            self.process_one(id, provider, seq, entry.epoch, message)?;
+        }
+        Ok(())
+    }
+
+    /// Processes one MLS message of the entry at `seq` (of `epoch`).
+    fn process_one(
+        &mut self,
+        id: &str,
+        provider: &OpenMlsRustCrypto,
+        seq: u64,
+        epoch: u64,
+        message: MlsMessageIn,
+    ) -> Result<(), ClientError> {
+        let message =
+            message.try_into_protocol_message().map_err(|e| Self::inbox_error(id, format!("entry {seq}: {e:?}")))?;
         let processed = self.group.process_message(provider, message).map_err(|e| ClientError::mls("process", e))?;
-        let sender = mimi_appsync::adapter::client_of(processed.credential(), &|| format!("sender of {}", entry.seq));
+        let sender = mimi_appsync::adapter::client_of(processed.credential(), &|| format!("sender of {seq}"));
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(m) => {
-                self.transcript.push(Delivered { seq: entry.seq, sender: sender?, content: m.into_bytes() });
+                self.transcript.push(Delivered { seq, sender: sender?, epoch, content: m.into_bytes() });
             }
             ProcessedMessageContent::ProposalMessage(q) | ProcessedMessageContent::ExternalJoinProposalMessage(q) => {
                 self.group.store_pending_proposal(provider.storage(), *q).map_err(|e| ClientError::mls("store", e))?;
@@ -252,7 +303,7 @@ impl Room {
                 self.group.merge_staged_commit(provider, staged).map_err(|e| ClientError::mls("merge", e))?;
             }
             other => {
-                return Err(Self::inbox_error(id, format!("entry {}: unexpected {other:?}", entry.seq)));
+                return Err(Self::inbox_error(id, format!("entry {seq}: unexpected {other:?}")));
             }
         }
         Ok(())
@@ -269,6 +320,13 @@ impl Room {
         Ok(())
     }
 
+    /// Forgets own proposals the hub did not accept.
+    fn clear_proposals(&mut self, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
+        self.group
+            .clear_pending_proposals(provider.storage())
+            .map_err(|e| ClientError::mls("clear pending proposals", e))
+    }
+
     fn clear_pending(&mut self, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
         self.group.clear_pending_commit(provider.storage()).map_err(|e| ClientError::mls("clear pending commit", e))
     }
@@ -277,8 +335,10 @@ impl Room {
     /// acknowledged one still outstanding is an error (the hub lost it).
     fn settle_at_head(&mut self, id: &str, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
         while self.own.back().is_some_and(Own::in_doubt) {
-            if let Some(Own::Commit { merged: false, .. }) = self.own.pop_back() {
-                self.clear_pending(provider)?;
+            match self.own.pop_back() {
+                Some(Own::Commit { merged: false, .. }) => self.clear_pending(provider)?,
+                Some(Own::Proposals { .. }) => self.clear_proposals(provider)?,
+                _ => {}
             }
         }
         if !self.own.is_empty() {
@@ -544,6 +604,10 @@ impl Client {
             self.catch_up(room_id).await?;
             let Client { rooms, provider, signer, session, .. } = self;
             let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
+            if !room.group.is_active() || room.evicted {
+                return Err(ClientError::NotInRoom(room_id.to_owned()));
+            }
+            let epoch = room.group.epoch().as_u64();
             let message =
                 room.group.create_message(provider, signer, &plaintext).map_err(|e| ClientError::mls("encrypt", e))?;
             let request = SubmitMessageRequest {
@@ -554,7 +618,7 @@ impl Client {
             match session.submit_message(room_id, &request).await {
                 Ok(r) => match r.status {
                     SubmitMessageStatus::Accepted { .. } => {
-                        room.own.push_back(Own::Message { content: plaintext, in_doubt: false });
+                        room.own.push_back(Own::Message { content: plaintext, epoch, in_doubt: false });
                         return Ok(());
                     }
                     SubmitMessageStatus::EpochTooOld { .. } => {}
@@ -564,7 +628,7 @@ impl Client {
                 },
                 Err(e) => {
                     if e.is_in_doubt() {
-                        room.own.push_back(Own::Message { content: plaintext, in_doubt: true });
+                        room.own.push_back(Own::Message { content: plaintext, epoch, in_doubt: true });
                     }
                     return Err(e);
                 }
@@ -575,9 +639,210 @@ impl Client {
 
     /// Sends a plain-text MIMI message.
     pub async fn send_text(&mut self, room_id: &str, text: &str) -> Result<(), ClientError> {
-        let content =
-            MessageBuilder::text(TextFormat::Plain, text).sender(self.uri().as_str()).room(room_id).build()?;
-        self.send(room_id, &content).await
+        self.send_built(room_id, MessageBuilder::text(TextFormat::Plain, text)).await.map(drop)
+    }
+
+    /// Sends the message `builder` describes, with this client's user as sender (extension 1)
+    /// and the room (extension 2), and returns it with its message ID (what replies, reactions,
+    /// edits and deletes refer to).
+    pub async fn send_built(&mut self, room_id: &str, builder: MessageBuilder) -> Result<SentMessage, ClientError> {
+        let content = builder.sender(self.uri().user().as_str()).room(room_id).build()?;
+        let (_, id) = content.encode_with_id(None, None)?;
+        self.send(room_id, &content).await?;
+        Ok(SentMessage { content, id })
+    }
+
+    /// Sends a plain-text reply to message `to`.
+    pub async fn send_reply(&mut self, room_id: &str, to: MessageId, text: &str) -> Result<SentMessage, ClientError> {
+        self.send_built(room_id, MessageBuilder::reply(to, TextFormat::Plain, text)).await
+    }
+
+    /// Sends a reaction (e.g. one emoji) to message `to`.
+    pub async fn send_reaction(
+        &mut self,
+        room_id: &str,
+        to: MessageId,
+        reaction: &str,
+    ) -> Result<SentMessage, ClientError> {
+        self.send_built(room_id, MessageBuilder::reaction(to, reaction)).await
+    }
+
+    /// Sends an edit of `original` (any version of it) with a new plain-text body.
+    pub async fn send_edit(
+        &mut self,
+        room_id: &str,
+        original: &SentMessage,
+        text: &str,
+    ) -> Result<SentMessage, ClientError> {
+        let builder =
+            MessageBuilder::edit(&original.content, original.first_version(), text_part(TextFormat::Plain, text));
+        self.send_built(room_id, builder).await
+    }
+
+    /// Sends the deletion (retraction) of `original` (any version of it).
+    pub async fn send_delete(&mut self, room_id: &str, original: &SentMessage) -> Result<SentMessage, ClientError> {
+        self.send_built(room_id, MessageBuilder::delete(&original.content, original.first_version())).await
+    }
+
+    /// Sends a file by reference (an ExternalPart with disposition `attachment`).
+    pub async fn send_attachment(&mut self, room_id: &str, attachment: Attachment) -> Result<SentMessage, ClientError> {
+        self.send_built(room_id, MessageBuilder::attachment(attachment)).await
+    }
+
+    /// Bans `user`: its role becomes `banned` and all its clients are removed, in one commit.
+    pub async fn ban_user(&mut self, room: &str, user: &UserUri) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "ban", |g| Ok(ops::ban_user(g.public_group(), user)?)).await
+    }
+
+    /// Unbans `user` to `role` (its clients are not re-added; they join again by external commit
+    /// or are invited).
+    pub async fn unban_user(&mut self, room: &str, user: &UserUri, role: u32) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "unban", |g| Ok(ops::unban_user(g.public_group(), user, role)?)).await
+    }
+
+    /// Changes `user`'s role (own role included).
+    pub async fn change_role(&mut self, room: &str, user: &UserUri, role: u32) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "change role", |g| Ok(ops::change_role(g.public_group(), user, role)?)).await
+    }
+
+    /// Replaces the room metadata with the current one as changed by `edit` (the room URI is
+    /// filled in while unset).
+    pub async fn set_room_metadata(
+        &mut self,
+        room: &str,
+        edit: impl Fn(&mut RoomMetaData),
+    ) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "set room metadata", |g| {
+            let mut metadata = mimi_appsync::adapter::room_state(g.public_group())?.metadata;
+            if metadata.room_uri.uri.is_empty() {
+                metadata.room_uri.uri = room.as_bytes().to_vec();
+            }
+            edit(&mut metadata);
+            Ok(ops::set_room_metadata(&metadata)?)
+        })
+        .await
+    }
+
+    /// Removes `device`, another client of this client's user, by a commit of this client.
+    pub async fn remove_own_device(&mut self, room: &str, device: &ClientUri) -> Result<CommitReport, ClientError> {
+        self.commit_with(room, "remove own device", |g| Ok(ops::remove_own_device(g.public_group(), device)?)).await
+    }
+
+    /// Leaves the room: proposes the removal of this client's user from the participant list
+    /// and of all its clients, this one by `via` (`mimi_appsync::ops::leave`). A member cannot
+    /// commit its own removal: another member commits the proposals (any commit does, e.g.
+    /// [`Client::key_update`]); until then nobody in the room can send messages (openmls
+    /// refuses to encrypt while proposals are pending).
+    pub async fn leave(&mut self, room: &str, via: LeaveVia) -> Result<(), ClientError> {
+        self.propose(room, "leave", |group, provider, signer, me| Ok(ops::leave(group, provider, signer, me, via)?))
+            .await
+    }
+
+    /// Proposes the removal of this device only, by SelfRemove (the user stays listed); another
+    /// member commits it, as for [`Client::leave`].
+    pub async fn self_remove(&mut self, room: &str) -> Result<(), ClientError> {
+        self.propose(room, "self remove", |group, provider, signer, _| {
+            Ok(vec![group
+                .leave_group_via_self_remove(provider, signer)
+                .map_err(|e| ClientError::mls("SelfRemove proposal", e))?])
+        })
+        .await
+    }
+
+    /// Sends the proposals `build` makes (called with the caught-up group on every attempt) as
+    /// one bundle (`moreProposals`, one log position); on `wrongEpoch` they are dropped and
+    /// rebuilt after catching up.
+    async fn propose(
+        &mut self,
+        room_id: &str,
+        what: &str,
+        mut build: impl FnMut(
+            &mut MlsGroup,
+            &OpenMlsRustCrypto,
+            &SignatureKeyPair,
+            &ClientUri,
+        ) -> Result<Vec<MlsMessageOut>, ClientError>,
+    ) -> Result<(), ClientError> {
+        for _ in 0..MAX_ATTEMPTS {
+            self.catch_up(room_id).await?;
+            let Client { rooms, provider, signer, session, .. } = self;
+            let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
+            if !room.group.is_active() || room.evicted {
+                return Err(ClientError::NotInRoom(room_id.to_owned()));
+            }
+            let messages = build(&mut room.group, provider, signer, session.client())?;
+            let mut messages = messages.iter().map(reparse).collect::<Result<Vec<_>, _>>()?.into_iter();
+            let first = messages
+                .next()
+                .ok_or_else(|| ClientError::Protocol { what: what.to_owned(), why: "no proposal to send".into() })?;
+            let bundle = HandshakeBundle {
+                proposal_or_commit: first,
+                content: HandshakeBundleContent::Proposal { more_proposals: messages.collect() },
+            };
+            let response = match session.update(room_id, bundle).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.is_in_doubt() {
+                        room.own.push_back(Own::Proposals { in_doubt: true });
+                    } else {
+                        room.clear_proposals(provider)?;
+                    }
+                    return Err(e);
+                }
+            };
+            match response.outcome {
+                UpdateRoomOutcome::Success { .. } => {
+                    room.own.push_back(Own::Proposals { in_doubt: false });
+                    return match self.catch_up(room_id).await {
+                        Err(e) if !e.is_in_doubt() => Err(e),
+                        _ => Ok(()),
+                    };
+                }
+                UpdateRoomOutcome::WrongEpoch { .. } => room.clear_proposals(provider)?,
+                UpdateRoomOutcome::NotAllowed | UpdateRoomOutcome::InvalidProposal { .. } => {
+                    room.clear_proposals(provider)?;
+                    let outcome = match response.outcome {
+                        UpdateRoomOutcome::NotAllowed => "notAllowed",
+                        _ => "invalidProposal",
+                    };
+                    return Err(ClientError::Refused {
+                        what: what.to_owned(),
+                        outcome: format!("{outcome}: {}", response.error_description),
+                    });
+                }
+            }
+        }
+        Err(ClientError::TooManyRetries { what: what.to_owned(), attempts: MAX_ATTEMPTS })
+    }
+
+    /// Loses all MLS state: fresh storage, so every group, pending proposal and KeyPackage
+    /// private key is gone. What a device keeps outside its MLS store stays: the signature key
+    /// and credential, the API session and the Welcome-queue cursor. Returns the rooms it was
+    /// in, to [`Client::resync`] (KeyPackages it uploaded earlier are now useless: an
+    /// invitation claiming one cannot be joined).
+    pub fn lose_state(&mut self) -> Vec<String> {
+        self.provider = OpenMlsRustCrypto::default();
+        let rooms = self.rooms.iter().filter(|(_, r)| r.group.is_active() && !r.evicted).map(|(id, _)| id.clone());
+        let rooms = rooms.collect();
+        self.rooms.clear();
+        rooms
+    }
+
+    /// Rejoins `room_id` after [`Client::lose_state`] by external commit under the same URI.
+    /// The old leaf is still in the group with the same signature key, so openmls puts a Remove
+    /// of it into the external commit (RFC 9420 resync). The log is read from its current head
+    /// on: positions before it include the old incarnation's own submissions, which cannot be
+    /// told apart any more. Returns the epoch joined.
+    pub async fn resync(&mut self, room_id: &str) -> Result<u64, ClientError> {
+        let mut head = 0;
+        loop {
+            let page = self.session.read_log(room_id, head, Duration::ZERO).await?;
+            if page.next_after == head {
+                break;
+            }
+            head = page.next_after;
+        }
+        self.join_external_after(room_id, head).await
     }
 
     /// Reads one page of the room log (waiting up to `wait` for something new) and processes
@@ -609,6 +874,17 @@ impl Client {
         let Client { rooms, provider, .. } = self;
         let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
         room.settle_at_head(room_id, provider)
+    }
+
+    /// Joins what waits in the client's queue, then catches up with every room it is in (what
+    /// a device does when it comes online).
+    pub async fn catch_up_all(&mut self) -> Result<(), ClientError> {
+        self.accept_welcomes(Duration::ZERO).await?;
+        let rooms: Vec<String> = self.rooms().filter(|r| self.is_member(r)).map(str::to_owned).collect();
+        for room in rooms {
+            self.catch_up(&room).await?;
+        }
+        Ok(())
     }
 
     /// Joins the rooms of the Welcomes in the client's queue (waiting up to `wait` for one).
@@ -649,6 +925,12 @@ impl Client {
     /// tree and the epoch's pending proposals, and submits it; retried on lost races. Returns
     /// the epoch joined.
     pub async fn join_external(&mut self, room_id: &str) -> Result<u64, ClientError> {
+        self.join_external_after(room_id, 0).await
+    }
+
+    /// [`Client::join_external`], reading the room log after position `after` once joined
+    /// (everything up to it predates the join).
+    async fn join_external_after(&mut self, room_id: &str, after: u64) -> Result<u64, ClientError> {
         if self.is_member(room_id) {
             return Err(ClientError::Protocol { what: "external join".into(), why: format!("already in {room_id}") });
         }
@@ -724,7 +1006,7 @@ impl Client {
                 UpdateRoomOutcome::Success { .. } => {
                     group.merge_pending_commit(&self.provider).map_err(|e| ClientError::mls("merge", e))?;
                     let joined = group.epoch().as_u64();
-                    let mut room = Room::new(group, 0);
+                    let mut room = Room::new(group, after);
                     room.own.push_back(Own::Commit { merged: true, in_doubt: false });
                     self.rooms.insert(room_id.to_owned(), room);
                     self.catch_up(room_id).await?;
@@ -789,5 +1071,17 @@ impl Client {
     /// The room-log position processed so far.
     pub fn cursor(&self, room_id: &str) -> Result<u64, ClientError> {
         Ok(self.room(room_id)?.cursor)
+    }
+
+    /// The epoch this client (its current membership) joined `room_id` at: messages of earlier
+    /// epochs are not for it.
+    pub fn joined_epoch(&self, room_id: &str) -> Result<u64, ClientError> {
+        Ok(self.room(room_id)?.joined_epoch)
+    }
+
+    /// The transcript, mutably: only for fault injection, to show that a checker notices a
+    /// dropped, duplicated or reordered delivery.
+    pub fn transcript_mut(&mut self, room_id: &str) -> Result<&mut Vec<Delivered>, ClientError> {
+        Ok(&mut self.rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?.transcript)
     }
 }

@@ -100,3 +100,78 @@ impl ClientError {
         ClientError::Mls { what: what.to_owned(), why: format!("{e:?}") }
     }
 }
+
+/// Why a scenario failed: the scenario, its seed and the step (1-based) are always named.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The scenario file is not valid TOML of the scenario format.
+    #[error("scenario {origin}: {source}")]
+    Parse {
+        /// The file or built-in name.
+        origin: String,
+        /// The parser's error (with line and column).
+        source: toml::de::Error,
+    },
+    /// A step names something that does not exist (user, device, room, role, label, preset).
+    #[error("scenario {scenario}{}: {why}", step.map(|s| format!(", step {s}")).unwrap_or_default())]
+    Invalid {
+        /// The scenario.
+        scenario: String,
+        /// The step, if the problem is in one.
+        step: Option<usize>,
+        /// What is wrong.
+        why: String,
+    },
+    /// Registering the scenario's users failed.
+    #[error("scenario {scenario}: registering users: {source}")]
+    Setup {
+        /// The scenario.
+        scenario: String,
+        /// The failure.
+        source: Box<ClientError>,
+    },
+    /// A step's outcome was not the expected one.
+    #[error("scenario {scenario} (seed {seed}), step {step} ({op}): expected {expected}, got {got}")]
+    Unexpected {
+        /// The scenario.
+        scenario: String,
+        /// Its seed.
+        seed: u64,
+        /// The step.
+        step: usize,
+        /// The operation.
+        op: String,
+        /// The expectation.
+        expected: String,
+        /// The outcome.
+        got: String,
+    },
+    /// A client could not catch up after a step.
+    #[error("scenario {scenario} (seed {seed}), after step {step}: {client} could not catch up: {source}")]
+    Sync {
+        /// The scenario.
+        scenario: String,
+        /// Its seed.
+        seed: u64,
+        /// The step.
+        step: usize,
+        /// The client.
+        client: String,
+        /// The failure.
+        source: Box<ClientError>,
+    },
+    /// An invariant failed after a step.
+    #[error("scenario {scenario} (seed {seed}), after step {step} ({op}): check failed: {failure}")]
+    Check {
+        /// The scenario.
+        scenario: String,
+        /// Its seed.
+        seed: u64,
+        /// The step (0: before any step).
+        step: usize,
+        /// The operation of the step.
+        op: String,
+        /// The diff.
+        failure: Box<crate::checker::CheckFailure>,
+    },
+}

@@ -1,27 +1,41 @@
 //! # mimi-client-sim: simulated MIMI users and devices
 //!
 //! Real openmls 0.9 clients that drive a `mimi-ds` provider through its client API over HTTPS,
-//! the way a messaging app would (issue 6, item 1):
+//! the way a messaging app would (issue 6):
 //!
 //! - [`api`]: the client API as typed calls ([`Connection`] to a provider, [`Session`] per
 //!   registered client).
 //! - [`client`]: one device ([`Client`]): its own storage and signer, KeyPackages, room
 //!   creation with a policy preset and the hub as external sender, user-level commits built
-//!   with `mimi_appsync::ops`, MIMI text messages, the inbox processed in hub order with own
-//!   commits merged only where the hub put them, lost races recovered, Welcomes and external
-//!   joins; and what checks compare (epoch, epoch authenticator, members, participants,
-//!   transcript).
-//! - [`user`]: a [`User`] owning several clients, acting through whichever is online.
+//!   with `mimi_appsync::ops` (invite, remove, ban, unban, change role, room metadata, own
+//!   devices), leaving and SelfRemove by proposals, MIMI content messages (text, reply,
+//!   reaction, edit, delete, attachment), the inbox processed in hub order with own commits
+//!   merged only where the hub put them, lost races recovered, Welcomes, external joins and
+//!   resync after lost state; and what checks compare (epoch, epoch authenticator, members,
+//!   participants, transcript).
+//! - [`user`]: a [`User`] owning several clients, acting through whichever is online; devices
+//!   go offline and come back.
 //! - [`local`]: a provider started in-process on loopback with its own certificates and store.
+//! - [`scenario`]: the TOML scenario format and the built-in scenarios; [`runner`] runs one
+//!   against a provider, checking the [`checker`] invariants after every step.
+//!
+//! The binary `mimi-sim run SCENARIO.toml` (or `--builtin NAME`) runs a scenario against a
+//! provider it starts in-process.
 
 pub mod api;
+pub mod checker;
 pub mod client;
 mod error;
 pub mod local;
+pub mod runner;
+pub mod scenario;
 pub mod user;
 
 pub use api::{Connection, Session};
-pub use client::{Client, CommitReport, Delivered, LostRace};
-pub use error::ClientError;
+pub use checker::{CheckFailure, Checker};
+pub use client::{Client, CommitReport, Delivered, LostRace, SentMessage};
+pub use error::{ClientError, ScenarioError};
 pub use local::{LocalError, LocalProvider};
+pub use runner::{run_scenario, RunReport, Runner};
+pub use scenario::{Scenario, BUILTIN};
 pub use user::User;

@@ -1,0 +1,290 @@
+//! Invariants checked after every step of a scenario (issue 6, item 4).
+//!
+//! A [`Checker`] keeps, per room, what the driver knows independently of any one receiver:
+//! - the messages that were sent, each with its log position and epoch as the *sender*
+//!   located it ([`Checker::record_sent`]), in hub order;
+//! - the MLS members of every epoch observed so far (all online members agree on it, or
+//!   the check fails first).
+//!
+//! [`Checker::check`] then verifies, for the online clients:
+//! 1. **Agreement**: every online member of the room has the same epoch, epoch authenticator,
+//!    member list, participant list and log cursor (all caught up to the same head).
+//! 2. **Consistency**: every MLS member's user is in the participant list; a user with the
+//!    `banned` role has no clients; an online client considers itself a member exactly when
+//!    it is in the member list (removed and banned users' clients know they are out).
+//! 3. **Delivery**: each online client's transcript is exactly the sent messages of the
+//!    epochs it was a member at, from the epoch it joined up to its cursor: each once, in hub
+//!    order, none other.
+//!
+//! A failure is a [`CheckFailure`] naming the room, the client, what was compared, and the
+//! expected and actual values (for transcripts, the first position where they differ).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use mimi_appsync::components::roles::BANNED_ROLE;
+use mimi_appsync::uri::{ClientUri, UserUri};
+
+use crate::client::{Client, Delivered};
+use crate::error::ClientError;
+
+/// A violated invariant, with a precise diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckFailure {
+    /// The room.
+    pub room: String,
+    /// The client whose state is wrong (or `None` for a room-wide fact).
+    pub client: Option<String>,
+    /// What was compared.
+    pub what: String,
+    /// The expected value.
+    pub expected: String,
+    /// The value found.
+    pub got: String,
+}
+
+impl fmt::Display for CheckFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "room {}", self.room)?;
+        if let Some(client) = &self.client {
+            write!(f, ", client {client}")?;
+        }
+        write!(f, ": {}\n  expected: {}\n  got:      {}", self.what, self.expected, self.got)
+    }
+}
+
+impl std::error::Error for CheckFailure {}
+
+/// What the checker knows about one room.
+#[derive(Debug, Default, Clone)]
+struct RoomRecord {
+    /// MLS members per epoch, as observed.
+    members_at: BTreeMap<u64, BTreeSet<ClientUri>>,
+    /// Messages sent, by log position.
+    sent: BTreeMap<u64, Delivered>,
+}
+
+/// The invariants of issue 6 item 4 over the clients of a single-provider scenario.
+#[derive(Debug, Default, Clone)]
+pub struct Checker {
+    /// Per room URI.
+    rooms: BTreeMap<String, RoomRecord>,
+}
+
+/// One delivery, short, for diffs.
+fn show(d: &Delivered) -> String {
+    format!("seq {} epoch {} from {}", d.seq, d.epoch, d.sender)
+}
+
+fn show_list(list: &[ClientUri]) -> String {
+    format!("[{}]", list.iter().map(ClientUri::as_str).collect::<Vec<_>>().join(", "))
+}
+
+fn show_participants(list: &[(UserUri, u32)]) -> String {
+    format!("[{}]", list.iter().map(|(u, r)| format!("{u} role {r}")).collect::<Vec<_>>().join(", "))
+}
+
+impl Checker {
+    /// A checker that knows nothing yet.
+    pub fn new() -> Checker {
+        Checker::default()
+    }
+
+    /// Records a message the driver sent, as its sender located it in the log.
+    pub fn record_sent(&mut self, room: &str, message: Delivered) {
+        self.rooms.entry(room.to_owned()).or_default().sent.insert(message.seq, message);
+    }
+
+    /// The messages recorded as sent in `room`, in hub order.
+    pub fn sent(&self, room: &str) -> impl Iterator<Item = &Delivered> {
+        self.rooms.get(room).into_iter().flat_map(|r| r.sent.values())
+    }
+
+    /// Checks `room` over the `online` clients (all of them, members or not); records the
+    /// current epoch's members.
+    pub fn check(&mut self, room: &str, online: &[&Client]) -> Result<(), CheckFailure> {
+        let fail = |client: Option<&ClientUri>, what: &str, expected: String, got: String| CheckFailure {
+            room: room.to_owned(),
+            client: client.map(|c| c.to_string()),
+            what: what.to_owned(),
+            expected,
+            got,
+        };
+        let local =
+            |c: &Client, e: ClientError| fail(Some(c.uri()), "reading client state", "ok".into(), e.to_string());
+        let members: Vec<&Client> = online.iter().copied().filter(|c| c.is_member(room)).collect();
+        let record = self.rooms.entry(room.to_owned()).or_default();
+
+        // 1. Agreement.
+        if let Some(first) = members.first() {
+            let reference = (
+                first.epoch(room).map_err(|e| local(first, e))?,
+                first.epoch_authenticator(room).map_err(|e| local(first, e))?,
+                first.members(room).map_err(|e| local(first, e))?,
+                first.participants(room).map_err(|e| local(first, e))?,
+                first.cursor(room).map_err(|e| local(first, e))?,
+            );
+            let against = |what: &str| format!("{what} (as {} has it)", first.uri());
+            for c in &members[1..] {
+                let who = Some(c.uri());
+                let epoch = c.epoch(room).map_err(|e| local(c, e))?;
+                if epoch != reference.0 {
+                    return Err(fail(who, "epoch", against(&reference.0.to_string()), epoch.to_string()));
+                }
+                let auth = c.epoch_authenticator(room).map_err(|e| local(c, e))?;
+                if auth != reference.1 {
+                    return Err(fail(
+                        who,
+                        "epoch authenticator",
+                        against(&hex::encode(&reference.1)),
+                        hex::encode(&auth),
+                    ));
+                }
+                let list = c.members(room).map_err(|e| local(c, e))?;
+                if list != reference.2 {
+                    return Err(fail(who, "MLS members", against(&show_list(&reference.2)), show_list(&list)));
+                }
+                let participants = c.participants(room).map_err(|e| local(c, e))?;
+                if participants != reference.3 {
+                    return Err(fail(
+                        who,
+                        "participant list",
+                        against(&show_participants(&reference.3)),
+                        show_participants(&participants),
+                    ));
+                }
+                let cursor = c.cursor(room).map_err(|e| local(c, e))?;
+                if cursor != reference.4 {
+                    return Err(fail(who, "log cursor", against(&reference.4.to_string()), cursor.to_string()));
+                }
+            }
+            let (epoch, _, list, participants, _) = reference;
+            let set: BTreeSet<ClientUri> = list.iter().cloned().collect();
+            match record.members_at.get(&epoch) {
+                Some(known) if *known != set => {
+                    let known: Vec<_> = known.iter().cloned().collect();
+                    return Err(fail(None, &format!("members of epoch {epoch}"), show_list(&known), show_list(&list)));
+                }
+                Some(_) => {}
+                None => {
+                    record.members_at.insert(epoch, set.clone());
+                }
+            }
+
+            // 2. Consistency of participants and members.
+            let listed: BTreeMap<&UserUri, u32> = participants.iter().map(|(u, r)| (u, *r)).collect();
+            for member in &list {
+                match listed.get(&member.user()) {
+                    None => {
+                        return Err(fail(
+                            Some(member),
+                            "member's user in the participant list",
+                            format!("{} listed", member.user()),
+                            format!("not listed in {}", show_participants(&participants)),
+                        ))
+                    }
+                    Some(&BANNED_ROLE) => {
+                        return Err(fail(
+                            Some(member),
+                            "banned users have no clients",
+                            "not a member".into(),
+                            format!("member while {} is banned", member.user()),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for c in online {
+                let is_member = c.is_member(room);
+                if is_member != set.contains(c.uri()) {
+                    return Err(fail(
+                        Some(c.uri()),
+                        "client's own view of its membership",
+                        format!("is_member = {}", set.contains(c.uri())),
+                        format!("is_member = {is_member}"),
+                    ));
+                }
+            }
+        }
+
+        // 3. Delivery.
+        for c in online {
+            let Ok(transcript) = c.transcript(room) else { continue };
+            let cursor = c.cursor(room).map_err(|e| local(c, e))?;
+            let joined = c.joined_epoch(room).map_err(|e| local(c, e))?;
+            let mut expected = Vec::new();
+            for m in record.sent.values().filter(|m| m.seq <= cursor && m.epoch >= joined) {
+                let Some(at_epoch) = record.members_at.get(&m.epoch) else {
+                    return Err(fail(
+                        None,
+                        "members of a message's epoch",
+                        format!("observed members of epoch {}", m.epoch),
+                        format!("never observed ({})", show(m)),
+                    ));
+                };
+                if at_epoch.contains(c.uri()) {
+                    expected.push(m);
+                }
+            }
+            if let Some(diff) = transcript_diff(&expected, transcript) {
+                return Err(fail(Some(c.uri()), &format!("transcript up to log position {cursor}"), diff.0, diff.1));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first difference between the expected deliveries and a transcript, as (expected, got).
+fn transcript_diff(expected: &[&Delivered], got: &[Delivered]) -> Option<(String, String)> {
+    let at = expected.iter().zip(got).position(|(e, g)| *e != g);
+    let at = match at {
+        Some(at) => at,
+        None if expected.len() == got.len() => return None,
+        None => expected.len().min(got.len()),
+    };
+    let describe = |d: Option<String>, len: usize| {
+        format!("{} at index {at} ({len} deliveries)", d.unwrap_or_else(|| "nothing".into()))
+    };
+    let want = describe(expected.get(at).map(|d| show(d)), expected.len());
+    let mut have = describe(got.get(at).map(show), got.len());
+    if let Some(g) = got.get(at) {
+        if got[..at].iter().any(|d| d.seq == g.seq) {
+            have.push_str("; delivered twice");
+        } else if let Some(m) = expected.iter().find(|e| e.seq == g.seq) {
+            if *m != g {
+                have.push_str(&format!("; content or sender differs from what {} sent", m.sender));
+            }
+        } else if expected.iter().all(|e| e.seq != g.seq) {
+            have.push_str("; not a message for this client");
+        }
+    }
+    Some((want, have))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(seq: u64) -> Delivered {
+        Delivered {
+            seq,
+            epoch: 1,
+            sender: ClientUri::new("a.example", "alice", "phone").unwrap(),
+            content: vec![seq as u8],
+        }
+    }
+
+    #[test]
+    fn transcript_diff_names_the_first_difference() {
+        let (m1, m2, m3) = (d(1), d(2), d(3));
+        let expected = [&m1, &m2, &m3];
+        assert_eq!(transcript_diff(&expected, &[d(1), d(2), d(3)]), None);
+        let (want, got) = transcript_diff(&expected, &[d(1), d(3)]).unwrap();
+        assert!(want.starts_with("seq 2 epoch 1") && want.contains("index 1"), "{want}");
+        assert!(got.starts_with("seq 3 epoch 1") && got.contains("(2 deliveries)"), "{got}");
+        let (_, got) = transcript_diff(&expected, &[d(1), d(2), d(3), d(3)]).unwrap();
+        assert!(got.contains("index 3") && got.contains("delivered twice"), "{got}");
+        let (_, got) = transcript_diff(&expected, &[d(1), d(2), d(4)]).unwrap();
+        assert!(got.contains("not a message for this client"), "{got}");
+    }
+}
