@@ -9,7 +9,8 @@
 //! [`Checker::check`] then verifies, for the online clients:
 //! 1. **Agreement**: every online member of the room has the same epoch, epoch authenticator,
 //!    member list, participant list and log cursor (all caught up to the same head).
-//! 2. **Consistency**: every MLS member's user is in the participant list; a user with the
+//! 2. **Consistency**: no client holds two leaves (a resync replaced its old leaf); every MLS
+//!    member's user is in the participant list; a user with the
 //!    `banned` role has no clients; an online client considers itself a member exactly when
 //!    it is in the member list (removed and banned users' clients know they are out).
 //! 3. **Delivery**: each online client's transcript is exactly the sent messages of the
@@ -160,6 +161,10 @@ impl Checker {
             }
             let (epoch, _, list, participants, _) = reference;
             let set: BTreeSet<ClientUri> = list.iter().cloned().collect();
+            if set.len() != list.len() {
+                let twice = list.iter().find(|c| list.iter().filter(|d| d == c).count() > 1);
+                return Err(fail(twice, "one leaf per client", "each client once".into(), show_list(&list)));
+            }
             match record.members_at.get(&epoch) {
                 Some(known) if *known != set => {
                     let known: Vec<_> = known.iter().cloned().collect();
