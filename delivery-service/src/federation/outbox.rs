@@ -109,6 +109,15 @@ impl Attempt {
     }
 }
 
+/// A running delivery worker.
+struct Worker {
+    /// Its task.
+    handle: JoinHandle<()>,
+    /// Set when new entries arrived while it ran: it must look again before it stops. Checked
+    /// and cleared under the same lock the scheduler holds, so no wake-up is lost.
+    rerun: bool,
+}
+
 /// The delivery loop of a hub.
 pub struct Outbox<S: Store> {
     provider: Arc<Provider<S>>,
@@ -116,7 +125,7 @@ pub struct Outbox<S: Store> {
     peers: Peers,
     backoff: Backoff,
     /// Running workers by (peer, room).
-    workers: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+    workers: Mutex<HashMap<(String, String), Worker>>,
     /// Per room: the last log position scanned and the peers named so far.
     scanned: Mutex<HashMap<String, (u64, Vec<String>)>>,
 }
@@ -148,7 +157,7 @@ impl<S: Store> Outbox<S> {
     /// behind the durable cursors.
     pub async fn shutdown(&self) {
         let workers: Vec<JoinHandle<()>> =
-            self.workers.lock().map(|mut w| w.drain().map(|(_, h)| h).collect()).unwrap_or_default();
+            self.workers.lock().map(|mut w| w.drain().map(|(_, w)| w.handle).collect()).unwrap_or_default();
         for handle in workers {
             handle.abort();
             let _ = handle.await;
@@ -165,16 +174,21 @@ impl<S: Store> Outbox<S> {
                 }
             };
             let Ok(mut workers) = self.workers.lock() else { return };
-            workers.retain(|_, handle| !handle.is_finished());
+            workers.retain(|_, w| !w.handle.is_finished());
             for peer in peers {
                 let behind = self.provider.store().outbox_cursor(&peer, &room).map(|c| c < scanned).unwrap_or(true);
+                if !behind {
+                    continue;
+                }
                 let key = (peer.clone(), room.clone());
-                if !behind || workers.contains_key(&key) {
+                if let Some(w) = workers.get_mut(&key) {
+                    w.rerun = true;
                     continue;
                 }
                 let me = self.clone();
                 let room = room.clone();
-                workers.insert(key, tokio::spawn(async move { me.deliver(peer, room).await }));
+                let handle = tokio::spawn(async move { me.deliver(peer, room).await });
+                workers.insert(key, Worker { handle, rerun: false });
             }
         }
     }
@@ -214,7 +228,21 @@ impl<S: Store> Outbox<S> {
             };
             let batch = match plan(&peer, &entries, MAX_BATCH) {
                 Ok(Some(b)) => b,
-                Ok(None) => return,
+                Ok(None) => {
+                    // Caught up: stop, unless the scheduler saw new entries meanwhile.
+                    let key = (peer.clone(), room.clone());
+                    let Ok(mut workers) = self.workers.lock() else { return };
+                    match workers.get_mut(&key) {
+                        Some(w) if w.rerun => {
+                            w.rerun = false;
+                            continue;
+                        }
+                        _ => {
+                            workers.remove(&key);
+                            return;
+                        }
+                    }
+                }
                 Err(e) => return tracing::error!(%peer, %room, error = %e, "log entry does not re-encode"),
             };
             let outcome = if batch.messages.is_empty() {
