@@ -33,7 +33,7 @@
 //! Run (release): `cargo bench -p mimi-ds --bench hub`. Knobs (environment):
 //! `MIMI_BENCH_SECTIONS=throughput,commits`, `MIMI_BENCH_ROOMS=256`,
 //! `MIMI_BENCH_MESSAGES=100000`, `MIMI_BENCH_MESSAGES_NOGC=2048`,
-//! `MIMI_BENCH_SUBMITTERS=1,4` (per room; a list sweeps), `MIMI_BENCH_RUNS=5`,
+//! `MIMI_BENCH_SUBMITTERS=1,4,16` (per room; a list sweeps), `MIMI_BENCH_RUNS=5`,
 //! `MIMI_BENCH_RUNS_NOGC=3`, `MIMI_BENCH_BATCH=4096`, `MIMI_BENCH_BREAKDOWN=1`,
 //! `MIMI_BENCH_SIZES=10,100,1000,10000`, `MIMI_BENCH_COMMITS=30`, `MIMI_BENCH_WARMUP=2`,
 //! `MIMI_BENCH_ADD_CHUNK=1000`. For a quick run: `MIMI_BENCH_SIZES=10,100,1000
@@ -106,7 +106,7 @@ impl Knobs {
             rooms: env_usize("MIMI_BENCH_ROOMS", 256).max(1),
             messages: env_usize("MIMI_BENCH_MESSAGES", 100_000),
             messages_nogc: env_usize("MIMI_BENCH_MESSAGES_NOGC", 2048),
-            submitters: env_list("MIMI_BENCH_SUBMITTERS", &[1, 4]),
+            submitters: env_list("MIMI_BENCH_SUBMITTERS", &[1, 4, 16]),
             runs: env_usize("MIMI_BENCH_RUNS", 5).max(1),
             runs_nogc: env_usize("MIMI_BENCH_RUNS_NOGC", 3).max(1),
             batch: env_usize("MIMI_BENCH_BATCH", 4096).max(1),
