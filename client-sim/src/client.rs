@@ -867,6 +867,48 @@ impl Client {
         Ok(room.apply(room_id, session.client(), provider, page)?.advanced)
     }
 
+    /// Syncs `room_id` (long-polling a second at a time, while a member) until `done` holds,
+    /// for at most `timeout`: how a follower's client waits for the hub's asynchronous fanout.
+    pub async fn sync_until(
+        &mut self,
+        room_id: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&Client) -> bool,
+    ) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_member(room_id) {
+                self.sync(room_id, Duration::from_secs(1)).await?;
+            }
+            if done(self) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(self.timeout(what, timeout));
+            }
+            if !self.is_member(room_id) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Waits (at most `timeout`) until a Welcome into `room_id` has been accepted.
+    pub async fn await_welcome(&mut self, room_id: &str, timeout: Duration) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_member(room_id) {
+            if tokio::time::Instant::now() > deadline {
+                return Err(self.timeout(&format!("a Welcome into {room_id}"), timeout));
+            }
+            self.accept_welcomes(Duration::from_secs(1)).await?;
+        }
+        Ok(())
+    }
+
+    fn timeout(&self, what: &str, after: Duration) -> ClientError {
+        ClientError::Timeout { client: self.uri().to_string(), what: what.to_owned(), after }
+    }
+
     /// Processes the room log up to its current head, then settles own submissions whose answer
     /// was lost (module docs).
     pub async fn catch_up(&mut self, room_id: &str) -> Result<(), ClientError> {

@@ -79,6 +79,17 @@ pub enum ClientError {
         /// What was inconsistent.
         why: String,
     },
+    /// Something the room log or the Welcome queue should have brought did not arrive in time
+    /// (e.g. a follower waiting for the hub's fanout).
+    #[error("{client}: timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// The waiting client.
+        client: String,
+        /// What it waited for.
+        what: String,
+        /// How long it waited.
+        after: std::time::Duration,
+    },
     /// A commit was refused because of racing commits more often than the retry budget allows.
     #[error("{what}: gave up after {attempts} attempts lost to racing commits")]
     TooManyRetries {

@@ -2,8 +2,14 @@
 //! runs: development certificates (`mimi_ds::pki`) under `<dir>/pki`, the redb file and hub key
 //! under `<dir>/data`, served by `mimi_ds::app::serve_provider`. Starting again on the same
 //! directory (and address) restarts the same provider.
+//!
+//! [`LocalProvider::start_federation`] starts several federated providers instead: one
+//! development CA for all of them (so mutual TLS between them works), each with its own store
+//! under `<dir>/<domain>`, listening on a loopback port of its own, with `[peers]` naming the
+//! others' ports ([`federation_configs`]).
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use mimi_ds::app::{serve_provider, AppError};
@@ -27,6 +33,12 @@ pub enum LocalError {
     /// The server task panicked or was cancelled.
     #[error("provider task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// No free loopback port could be found.
+    #[error("finding free loopback ports: {0}")]
+    Ports(#[source] std::io::Error),
+    /// A peer URL could not be formed.
+    #[error("peer URL: {0}")]
+    PeerUrl(#[from] url::ParseError),
 }
 
 /// A running in-process provider.
@@ -38,6 +50,8 @@ pub struct LocalProvider {
     addr: SocketAddr,
     /// The CA certificate clients trust.
     ca: PathBuf,
+    /// The configuration it runs with.
+    config: Config,
     /// Completes the server's shutdown future.
     stop: oneshot::Sender<()>,
     /// The serving task.
@@ -60,7 +74,59 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
     })
 }
 
+/// Free loopback ports, one per provider (bound and released, so each configuration can name
+/// the others' ports before any of them starts).
+fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
+    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>();
+    let listeners = listeners.map_err(LocalError::Ports)?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(LocalError::Ports)).collect()
+}
+
+/// The configurations of federated providers for `domains` rooted at `dir`: one development CA
+/// for all under `<dir>/pki` (generated here), each provider's store under `<dir>/<domain>`, a
+/// free loopback port each, and `[peers]` mapping every other domain to
+/// `https://127.0.0.1:<its port>`.
+pub fn federation_configs(dir: &Path, domains: &[&str]) -> Result<Vec<Config>, LocalError> {
+    let pki = dir.join("pki");
+    mimi_ds::pki::generate(&pki, &domains.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>())?;
+    let ports = free_ports(domains.len())?;
+    let mut configs = Vec::with_capacity(domains.len());
+    for (domain, port) in domains.iter().zip(&ports) {
+        let mut peers = BTreeMap::new();
+        for (peer, peer_port) in domains.iter().zip(&ports).filter(|(d, _)| *d != domain) {
+            peers.insert((*peer).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{peer_port}"))?);
+        }
+        configs.push(Config {
+            domain: (*domain).to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], *port)),
+            data_dir: dir.join(domain),
+            tls: TlsPaths::dev_pki(&pki, domain),
+            peers,
+            ..Config::default()
+        });
+    }
+    Ok(configs)
+}
+
 impl LocalProvider {
+    /// Starts federated providers for `domains` rooted at `dir` (see [`federation_configs`]),
+    /// in order. If one fails to start, those already started are stopped.
+    pub async fn start_federation(dir: &Path, domains: &[&str]) -> Result<Vec<LocalProvider>, LocalError> {
+        let mut started = Vec::with_capacity(domains.len());
+        for config in federation_configs(dir, domains)? {
+            match LocalProvider::start_with(config).await {
+                Ok(p) => started.push(p),
+                Err(e) => {
+                    for p in started {
+                        let _ = p.stop().await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(started)
+    }
+
     /// Starts a provider for `domain` rooted at `dir` (see [`config`]).
     pub async fn start(dir: &Path, domain: &str, listen: SocketAddr) -> Result<LocalProvider, LocalError> {
         LocalProvider::start_with(config(dir, domain, listen)?).await
@@ -75,12 +141,24 @@ impl LocalProvider {
             let _ = stopped.await;
         })
         .await?;
-        Ok(LocalProvider { domain, addr: running.addr, ca: config.tls.ca, stop, task: running.task })
+        let ca = config.tls.ca.clone();
+        Ok(LocalProvider { domain, addr: running.addr, ca, config, stop, task: running.task })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The domain served.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The configuration it was started with (e.g. to make a `mimi_ds::tls::PeerClient` with
+    /// its certificate).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The CA certificate file.

@@ -11,14 +11,11 @@
 //!   room submitting a message → `notAllowed`, and one speaking for another provider's client →
 //!   403, both without changing the room.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context as _};
+use anyhow::Context as _;
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, Connection, LocalProvider};
-use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::tls::PeerClient;
 use mimi_ds::wire::directory::encode_path_segment;
 use mimi_ds::wire::notify::FanoutFraming;
@@ -29,57 +26,14 @@ use mimi_tests::{check_converged_across_providers, read_log};
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Free loopback ports, one per provider (bound and released, so each config can name the
-/// others' ports before they start).
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners =
-        (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>().context("binding")?;
-    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
-}
-
-/// The configuration of provider `i` among `DOMAINS`, all sharing the CA under `pki`.
-fn config(dir: &Path, pki: &Path, ports: &[u16], i: usize) -> anyhow::Result<Config> {
-    let domain = DOMAINS[i];
-    let peers = DOMAINS
-        .iter()
-        .zip(ports)
-        .filter(|(d, _)| **d != domain)
-        .map(|(d, p)| Ok(((*d).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{p}"))?)))
-        .collect::<anyhow::Result<_>>()?;
-    Ok(Config {
-        domain: domain.to_owned(),
-        listen: SocketAddr::from(([127, 0, 0, 1], ports[i])),
-        data_dir: dir.join(domain),
-        tls: TlsPaths::dev_pki(pki, domain),
-        peers,
-        ..Config::default()
-    })
-}
-
 /// Syncs `client` until `done` holds (the hub's fanout to followers is asynchronous).
 async fn sync_until(client: &mut Client, room: &str, what: &str, done: impl Fn(&Client) -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if client.is_member(room) {
-            client.sync(room, Duration::from_secs(1)).await?;
-        }
-        if done(client) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{}: timed out waiting for {what}", client.uri());
-        }
-    }
+    Ok(client.sync_until(room, what, STEP_TIMEOUT, done).await?)
 }
 
 /// Waits for a Welcome into `room`.
 async fn join(client: &mut Client, room: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    while !client.is_member(room) {
-        client.accept_welcomes(Duration::from_secs(2)).await?;
-        ensure!(Instant::now() < deadline, "{}: no Welcome into {room}", client.uri());
-    }
-    Ok(())
+    Ok(client.await_welcome(room, STEP_TIMEOUT).await?)
 }
 
 fn epoch_is(room: &str, epoch: u64) -> impl Fn(&Client) -> bool + '_ {
@@ -112,14 +66,8 @@ async fn post(
 async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let dir = tempfile::tempdir()?;
-    let pki = dir.path().join("pki");
-    mimi_ds::pki::generate(&pki, &DOMAINS.map(str::to_owned))?;
-    let ports = free_ports(3)?;
-    let configs = (0..3).map(|i| config(dir.path(), &pki, &ports, i)).collect::<anyhow::Result<Vec<_>>>()?;
-    let mut providers = Vec::new();
-    for c in &configs {
-        providers.push(LocalProvider::start_with(c.clone()).await?);
-    }
+    let providers = LocalProvider::start_federation(dir.path(), &DOMAINS).await?;
+    let configs: Vec<_> = providers.iter().map(|p| p.config().clone()).collect();
     let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
 
     let mut alice = Client::register(&conns[0], "alice", "phone").await?;
@@ -199,7 +147,7 @@ async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
     tls.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
     let anonymous = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .resolve("a.example", SocketAddr::from(([127, 0, 0, 1], ports[0])))
+        .resolve("a.example", providers[0].addr())
         .no_proxy()
         .build()?;
     let submit = |sender: &str| {
