@@ -79,3 +79,96 @@ pub fn check_converged_across_providers(room: &str, clients: &[&Client]) -> anyh
     }
     Ok(())
 }
+
+/// Free loopback ports (bound and released together, so that several federated providers'
+/// configurations can name each other's ports before any of them starts).
+pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>().context("binding")?;
+    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
+}
+
+/// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its data
+/// under `<dir>/<domain>`, certificates from the shared development CA under `pki` (written by
+/// `mimi_ds::pki::generate` for all domains), and `[peers]` naming every other provider. The
+/// same call gives the same configuration, so a provider stopped (or killed) can be started
+/// again on the same data directory and port.
+pub fn federation_config(
+    dir: &std::path::Path,
+    pki: &std::path::Path,
+    domains: &[&str],
+    ports: &[u16],
+    i: usize,
+) -> anyhow::Result<mimi_ds::config::Config> {
+    let domain = domains[i];
+    let peers = domains
+        .iter()
+        .zip(ports)
+        .filter(|(d, _)| **d != domain)
+        .map(|(d, p)| Ok(((*d).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{p}"))?)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(mimi_ds::config::Config {
+        domain: domain.to_owned(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], ports[i])),
+        data_dir: dir.join(domain),
+        tls: mimi_ds::config::TlsPaths::dev_pki(pki, domain),
+        peers,
+        ..mimi_ds::config::Config::default()
+    })
+}
+
+/// Syncs `client` with `room` (long polls of up to 500 ms) until `done` holds (checked first) or
+/// `timeout` passes; a client not (yet) in the room only re-checks. The fanout from a hub to its followers is
+/// asynchronous, so a follower's client learns of an entry some time after the hub accepted it.
+pub async fn sync_until(
+    client: &mut Client,
+    room: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&Client) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done(client) {
+        if std::time::Instant::now() > deadline {
+            bail!("{}: timed out waiting for {what}", client.uri());
+        }
+        if client.is_member(room) {
+            client.sync(room, Duration::from_millis(500)).await?;
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Waits (up to `timeout`) for a Welcome into `room` and joins.
+pub async fn join_room(client: &mut Client, room: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while !client.is_member(room) {
+        client.accept_welcomes(Duration::from_millis(500)).await?;
+        ensure!(std::time::Instant::now() < deadline, "{}: no Welcome into {room}", client.uri());
+    }
+    Ok(())
+}
+
+/// A transcript as (sending client, content) pairs, in order: what compares across providers.
+pub fn transcript_keys(client: &Client, room: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    Ok(client.transcript(room)?.iter().map(|d| (d.sender.as_str().to_owned(), d.content.clone())).collect())
+}
+
+/// Checks that no FanoutMessage appears twice in a log (a follower's mirror must take each in
+/// once, however often the hub re-sent it) and that positions strictly increase.
+pub fn check_no_duplicate_entries(log: &[RoomEntry]) -> anyhow::Result<()> {
+    ensure!(log.windows(2).all(|w| w[0].seq < w[1].seq), "log positions not strictly increasing");
+    for (i, e) in log.iter().enumerate() {
+        if let Some(j) = log[i + 1..].iter().position(|o| o.fanout == e.fanout) {
+            bail!("entry at {} appears again at {}", e.seq, log[i + 1 + j].seq);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `haystack` contains `needle` (a unique token inside a message's content).
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
