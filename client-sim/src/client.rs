@@ -878,16 +878,15 @@ impl Client {
     ) -> Result<(), ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if self.is_member(room_id) {
-                self.sync(room_id, Duration::from_secs(1)).await?;
-            }
             if done(self) {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(self.timeout(what, timeout));
             }
-            if !self.is_member(room_id) {
+            if self.is_member(room_id) {
+                self.sync(room_id, Duration::from_secs(1)).await?;
+            } else {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -965,7 +964,9 @@ impl Client {
     /// Joins `room_id` by external commit: requests the GroupInfo (signed request, answer
     /// encrypted to a fresh HPKE key and signed by the hub), builds the external commit with the
     /// tree and the epoch's pending proposals, and submits it; retried on lost races. Returns
-    /// the epoch joined.
+    /// the epoch joined. The room's hub may be another provider (the client's own relays the
+    /// request): the answer's signature is checked under its `hub_sender`, and that sender must
+    /// be in the room's `external_senders` (from the GroupInfo, which a member signed).
     pub async fn join_external(&mut self, room_id: &str) -> Result<u64, ClientError> {
         self.join_external_after(room_id, 0).await
     }
@@ -976,7 +977,6 @@ impl Client {
         if self.is_member(room_id) {
             return Err(ClientError::Protocol { what: "external join".into(), why: format!("already in {room_id}") });
         }
-        let hub = self.session.connection().hub_key().await?;
         for _ in 0..MAX_ATTEMPTS {
             let mut ikm = [0u8; 32];
             getrandom::fill(&mut ikm).map_err(|e| ClientError::mls("randomness", e))?;
@@ -995,16 +995,13 @@ impl Client {
             )
             .map_err(|source| ClientError::Wire { what: "groupInfo".into(), source })?;
             let response = self.session.group_info(room_id, &request).await?;
-            match &response.status {
-                GroupInfoStatus::Success(s) if s.hub_sender == hub => {}
-                GroupInfoStatus::Success(_) => {
-                    return Err(ClientError::Protocol {
-                        what: "groupInfo".into(),
-                        why: "signed by another key than the hub's".into(),
-                    })
-                }
+            // The room's hub may be another provider than ours (the request was relayed), so
+            // the signer is the response's `hub_sender`; it is trusted only once the GroupInfo,
+            // signed by a member, lists it in `external_senders` (checked below).
+            let hub_sender = match &response.status {
+                GroupInfoStatus::Success(s) => ExternalSender::from(s.hub_sender.clone()),
                 other => return Err(ClientError::Refused { what: "groupInfo".into(), outcome: format!("{other:?}") }),
-            }
+            };
             let tbe = response
                 .verify_and_open(self.provider.crypto(), &keys.private, DEFAULT_MAX_BODY_LEN)
                 .map_err(|source| ClientError::Wire { what: "groupInfo".into(), source })?;
@@ -1036,6 +1033,13 @@ impl Client {
                 .map_err(|e| ClientError::mls("external commit", e))?
                 .finalize(&self.provider)
                 .map_err(|e| ClientError::mls("external commit", e))?;
+            if !group.extensions().external_senders().is_some_and(|senders| senders.contains(&hub_sender)) {
+                let _ = group.delete(self.provider.storage());
+                return Err(ClientError::Protocol {
+                    what: "groupInfo".into(),
+                    why: "signed by a key the room does not list in external_senders".into(),
+                });
+            }
             let answer = self.session.update(room_id, handshake_bundle(&bundle)?).await;
             let outcome = match answer {
                 Ok(r) => r,
