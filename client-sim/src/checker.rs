@@ -17,6 +17,9 @@
 //!    epochs it was a member at, from the epoch it joined up to its cursor: each once, in hub
 //!    order, none other.
 //!
+//! [`check_agreement_across_providers`] is the agreement part for clients of different
+//! providers (no shared log positions), as the federation demo ([`crate::demo`]) uses it.
+//!
 //! A failure is a [`CheckFailure`] naming the room, the client, what was compared, and the
 //! expected and actual values (for transcripts, the first position where they differ).
 
@@ -237,6 +240,67 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Agreement of clients of *different* providers on `room`: every client has the same epoch,
+/// epoch authenticator, MLS members and participant list as the first, its transcript is in
+/// strictly increasing log order, and, compared by sender and content, it is the tail of the
+/// longest transcript (a client that joined later has the messages since it joined). Log
+/// positions and cursors are not compared: a follower numbers its mirror of the hub's log
+/// itself, so they differ between providers.
+pub fn check_agreement_across_providers(room: &str, clients: &[&Client]) -> Result<(), CheckFailure> {
+    let fail = |client: &Client, what: &str, expected: String, got: String| CheckFailure {
+        room: room.to_owned(),
+        client: Some(client.uri().to_string()),
+        what: what.to_owned(),
+        expected,
+        got,
+    };
+    let local = |c: &Client, e: ClientError| fail(c, "reading client state", "ok".into(), e.to_string());
+    let Some(first) = clients.first() else { return Ok(()) };
+    let reference = (
+        first.epoch(room).map_err(|e| local(first, e))?,
+        first.epoch_authenticator(room).map_err(|e| local(first, e))?,
+        first.members(room).map_err(|e| local(first, e))?,
+        first.participants(room).map_err(|e| local(first, e))?,
+    );
+    let key = |c: &Client| -> Result<Vec<(ClientUri, Vec<u8>)>, CheckFailure> {
+        let t = c.transcript(room).map_err(|e| local(c, e))?;
+        Ok(t.iter().map(|d| (d.sender.clone(), d.content.clone())).collect())
+    };
+    let transcripts = clients.iter().map(|c| key(c)).collect::<Result<Vec<_>, _>>()?;
+    let longest = transcripts.iter().max_by_key(|t| t.len()).cloned().unwrap_or_default();
+    let against = |what: String| format!("{what} (as {} has it)", first.uri());
+    for (c, t) in clients.iter().zip(&transcripts) {
+        let epoch = c.epoch(room).map_err(|e| local(c, e))?;
+        if epoch != reference.0 {
+            return Err(fail(c, "epoch", against(reference.0.to_string()), epoch.to_string()));
+        }
+        let auth = c.epoch_authenticator(room).map_err(|e| local(c, e))?;
+        if auth != reference.1 {
+            return Err(fail(c, "epoch authenticator", against(hex::encode(&reference.1)), hex::encode(&auth)));
+        }
+        let list = c.members(room).map_err(|e| local(c, e))?;
+        if list != reference.2 {
+            return Err(fail(c, "MLS members", against(show_list(&reference.2)), show_list(&list)));
+        }
+        let participants = c.participants(room).map_err(|e| local(c, e))?;
+        if participants != reference.3 {
+            let (want, got) = (show_participants(&reference.3), show_participants(&participants));
+            return Err(fail(c, "participant list", against(want), got));
+        }
+        let own = c.transcript(room).map_err(|e| local(c, e))?;
+        if !own.windows(2).all(|w| w[0].seq < w[1].seq) {
+            return Err(fail(c, "transcript order", "strictly increasing log positions".into(), "not".into()));
+        }
+        if t.as_slice() != &longest[longest.len() - t.len()..] {
+            let show = |t: &[(ClientUri, Vec<u8>)]| {
+                format!("[{}]", t.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "))
+            };
+            return Err(fail(c, "transcript (sender and content)", format!("a tail of {}", show(&longest)), show(t)));
+        }
+    }
+    Ok(())
 }
 
 /// The first difference between the expected deliveries and a transcript, as (expected, got).

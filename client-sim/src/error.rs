@@ -186,3 +186,30 @@ pub enum ScenarioError {
         failure: Box<crate::checker::CheckFailure>,
     },
 }
+
+/// Why the federation demo ([`crate::demo`]) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The providers could not be started or stopped.
+    #[error("providers: {0}")]
+    Providers(#[from] crate::local::LocalError),
+    /// A step of the story failed.
+    #[error("step {step}: {source}")]
+    Step {
+        /// The step.
+        step: String,
+        /// The failure.
+        source: Box<ClientError>,
+    },
+    /// A step succeeded but its result was not what the story expects.
+    #[error("step {step}: {why}")]
+    Unexpected {
+        /// The step.
+        step: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The clients do not agree at the end (or after a step).
+    #[error("clients disagree: {0}")]
+    Disagree(Box<crate::checker::CheckFailure>),
+}

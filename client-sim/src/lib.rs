@@ -15,16 +15,20 @@
 //!   participants, transcript).
 //! - [`user`]: a [`User`] owning several clients, acting through whichever is online; devices
 //!   go offline and come back.
-//! - [`local`]: a provider started in-process on loopback with its own certificates and store.
+//! - [`local`]: a provider started in-process on loopback with its own certificates and store,
+//!   or several federated ones sharing a development CA.
+//! - [`demo`]: the protocol-06 §3 story across three federated providers as a readable
+//!   transcript (`mimi-sim demo`).
 //! - [`scenario`]: the TOML scenario format and the built-in scenarios; [`runner`] runs one
 //!   against a provider, checking the [`checker`] invariants after every step.
 //!
 //! The binary `mimi-sim run SCENARIO.toml` (or `--builtin NAME`) runs a scenario against a
-//! provider it starts in-process.
+//! provider it starts in-process; `mimi-sim demo` runs the three-provider demo.
 
 pub mod api;
 pub mod checker;
 pub mod client;
+pub mod demo;
 mod error;
 pub mod local;
 pub mod runner;
@@ -34,7 +38,8 @@ pub mod user;
 pub use api::{Connection, Session};
 pub use checker::{CheckFailure, Checker};
 pub use client::{Client, CommitReport, Delivered, LostRace, SentMessage};
-pub use error::{ClientError, ScenarioError};
+pub use demo::{run_demo, DemoReport};
+pub use error::{ClientError, DemoError, ScenarioError};
 pub use local::{LocalError, LocalProvider};
 pub use runner::{run_scenario, RunReport, Runner};
 pub use scenario::{Scenario, BUILTIN};
