@@ -577,24 +577,31 @@ impl<S: Store> Provider<S> {
         let welcome_bytes = Self::welcome_message(welcome)?;
         let mut out = Vec::new();
         let mut remote = Vec::new();
+        // A KeyPackage neither claimed through us nor ours was claimed by the committer's own
+        // provider from its own users (a follower serves claims for its users itself): that
+        // provider gets the Welcome and routes it by its own directory.
+        let committer_provider =
+            ClientUri::parse(entry.sender_uri()).ok().map(|c| c.domain().to_owned()).filter(|d| d != &self.domain);
         for secret in welcome.secrets() {
             let reference = secret.new_member();
             if let Some(domain) = self.store.key_package_provider(reference.as_slice())? {
                 remote.push(domain);
                 continue;
             }
-            if let Some(client) = self.store.key_package_owner(reference.as_slice())? {
-                out.push((
-                    client,
-                    QueueItem {
-                        seq: 0,
-                        room: room.id().as_bytes().to_vec().into(),
-                        after_seq: entry.seq,
-                        welcome: welcome_bytes.clone().into(),
-                        ratchet_tree: Vec::new().into(),
-                    },
-                ));
-            }
+            let Some(client) = self.store.key_package_owner(reference.as_slice())? else {
+                remote.extend(committer_provider.clone());
+                continue;
+            };
+            out.push((
+                client,
+                QueueItem {
+                    seq: 0,
+                    room: room.id().as_bytes().to_vec().into(),
+                    after_seq: entry.seq,
+                    welcome: welcome_bytes.clone().into(),
+                    ratchet_tree: Vec::new().into(),
+                },
+            ));
         }
         remote.sort();
         remote.dedup();

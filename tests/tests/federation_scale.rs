@@ -106,13 +106,12 @@ async fn five_providers_thirty_clients_converge() -> anyhow::Result<()> {
     states[ix(0, 0)] = State::In;
     let mut epoch = 1;
     let mut commits = 1;
-    // No follower's user invites a user of its own provider: that claim is served by the
-    // follower itself (relay::route_key_material → Local), so the hub never learns the
-    // KeyPackageRefs and drops their Welcome secrets (provider::welcome_deliveries): a known bug.
+    // Phase 2 has a follower's user invite a user of its own provider: that claim is served by
+    // the follower itself, so the hub routes the Welcome to the committer's provider.
     let phases: [(usize, &[usize]); 6] = [
         (ix(0, 0), &[ix(0, 1), ix(1, 0)]), // the hub's user invites a local and a b user
-        (ix(1, 0), &[ix(2, 0), ix(3, 0)]), // b (a follower) invites c and d users
-        (ix(2, 0), &[ix(1, 1), ix(4, 0), ix(3, 1)]), // c invites b, e and d
+        (ix(1, 0), &[ix(2, 0), ix(3, 0), ix(1, 1)]), // b (a follower) invites c and d users and a b user
+        (ix(2, 0), &[ix(4, 0), ix(3, 1)]), // c invites e and d
         (ix(3, 0), &[ix(2, 1), ix(4, 1), ix(0, 2)]), // d invites c, e and a hub user
         (ix(4, 0), &[ix(1, 2), ix(3, 2), ix(2, 2)]), // e invites b, d and c
         (ix(0, 1), &[ix(4, 2)]),           // the hub again, for e
