@@ -76,36 +76,49 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
 
 /// Free loopback ports, one per provider (bound and released, so each configuration can name
 /// the others' ports before any of them starts).
-fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
+/// Free loopback ports, bound and released together, so that federated providers'
+/// configurations can name each other's ports before any of them starts.
+pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
     let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>();
     let listeners = listeners.map_err(LocalError::Ports)?;
     listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(LocalError::Ports)).collect()
 }
 
+/// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its store
+/// under `<dir>/<domain>`, certificates from the shared development CA in `pki`, and `[peers]`
+/// mapping every other domain to `https://127.0.0.1:<its port>`. The same call gives the same
+/// configuration, so a provider can be started again (even in another process) on the same data
+/// directory and port.
+pub fn federation_config(
+    dir: &Path,
+    pki: &Path,
+    domains: &[&str],
+    ports: &[u16],
+    i: usize,
+) -> Result<Config, LocalError> {
+    let domain = domains[i];
+    let mut peers = BTreeMap::new();
+    for (peer, peer_port) in domains.iter().zip(ports).filter(|(d, _)| **d != domain) {
+        peers.insert((*peer).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{peer_port}"))?);
+    }
+    Ok(Config {
+        domain: domain.to_owned(),
+        listen: SocketAddr::from(([127, 0, 0, 1], ports[i])),
+        data_dir: dir.join(domain),
+        tls: TlsPaths::dev_pki(pki, domain),
+        peers,
+        ..Config::default()
+    })
+}
+
 /// The configurations of federated providers for `domains` rooted at `dir`: one development CA
-/// for all under `<dir>/pki` (generated here), each provider's store under `<dir>/<domain>`, a
-/// free loopback port each, and `[peers]` mapping every other domain to
-/// `https://127.0.0.1:<its port>`.
+/// for all under `<dir>/pki` (generated here), a free loopback port each (see
+/// [`federation_config`]).
 pub fn federation_configs(dir: &Path, domains: &[&str]) -> Result<Vec<Config>, LocalError> {
     let pki = dir.join("pki");
     mimi_ds::pki::generate(&pki, &domains.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>())?;
     let ports = free_ports(domains.len())?;
-    let mut configs = Vec::with_capacity(domains.len());
-    for (domain, port) in domains.iter().zip(&ports) {
-        let mut peers = BTreeMap::new();
-        for (peer, peer_port) in domains.iter().zip(&ports).filter(|(d, _)| *d != domain) {
-            peers.insert((*peer).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{peer_port}"))?);
-        }
-        configs.push(Config {
-            domain: (*domain).to_owned(),
-            listen: SocketAddr::from(([127, 0, 0, 1], *port)),
-            data_dir: dir.join(domain),
-            tls: TlsPaths::dev_pki(&pki, domain),
-            peers,
-            ..Config::default()
-        });
-    }
-    Ok(configs)
+    (0..domains.len()).map(|i| federation_config(dir, &pki, domains, &ports, i)).collect()
 }
 
 impl LocalProvider {

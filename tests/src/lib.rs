@@ -57,69 +57,16 @@ pub fn is_commit(entry: &RoomEntry) -> bool {
     matches!(entry.fanout.framing, mimi_ds::wire::notify::FanoutFraming::Commit { .. })
 }
 
-/// [`check_converged`] for clients of different providers: log positions are each provider's
-/// own (a follower numbers its mirror of the hub's log locally), so transcripts are compared
-/// by sender and content, in order: each is the tail of the longest one.
+/// [`check_converged`] for clients of different providers (log positions are each provider's
+/// own, so transcripts are compared by sender and content, in order): the client library's
+/// cross-provider agreement check.
 pub fn check_converged_across_providers(room: &str, clients: &[&Client]) -> anyhow::Result<()> {
-    let first = clients.first().context("no clients")?;
-    let key = |c: &Client| -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        Ok(c.transcript(room)?.iter().map(|d| (d.sender.as_str().to_owned(), d.content.clone())).collect())
-    };
-    let transcripts = clients.iter().map(|c| key(c)).collect::<anyhow::Result<Vec<_>>>()?;
-    let longest = transcripts.iter().max_by_key(|t| t.len()).cloned().unwrap_or_default();
-    for (c, t) in clients.iter().zip(&transcripts) {
-        let who = c.uri();
-        ensure!(c.epoch(room)? == first.epoch(room)?, "{who}: epoch differs");
-        ensure!(c.epoch_authenticator(room)? == first.epoch_authenticator(room)?, "{who}: epoch authenticator differs");
-        ensure!(c.members(room)? == first.members(room)?, "{who}: members differ");
-        ensure!(c.participants(room)? == first.participants(room)?, "{who}: participant list differs");
-        ensure!(t.as_slice() == &longest[longest.len() - t.len()..], "{who}: transcript differs from the others'");
-        let own = c.transcript(room)?;
-        ensure!(own.windows(2).all(|w| w[0].seq < w[1].seq), "{who}: transcript not in increasing log order");
-    }
-    Ok(())
+    mimi_client_sim::checker::check_agreement_across_providers(room, clients).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Free loopback ports (bound and released together, so that several federated providers'
-/// configurations can name each other's ports before any of them starts).
-pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>().context("binding")?;
-    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
-}
+pub use mimi_client_sim::local::{federation_config, free_ports};
 
-/// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its data
-/// under `<dir>/<domain>`, certificates from the shared development CA under `pki` (written by
-/// `mimi_ds::pki::generate` for all domains), and `[peers]` naming every other provider. The
-/// same call gives the same configuration, so a provider stopped (or killed) can be started
-/// again on the same data directory and port.
-pub fn federation_config(
-    dir: &std::path::Path,
-    pki: &std::path::Path,
-    domains: &[&str],
-    ports: &[u16],
-    i: usize,
-) -> anyhow::Result<mimi_ds::config::Config> {
-    let domain = domains[i];
-    let peers = domains
-        .iter()
-        .zip(ports)
-        .filter(|(d, _)| **d != domain)
-        .map(|(d, p)| Ok(((*d).to_owned(), url::Url::parse(&format!("https://127.0.0.1:{p}"))?)))
-        .collect::<anyhow::Result<_>>()?;
-    Ok(mimi_ds::config::Config {
-        domain: domain.to_owned(),
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], ports[i])),
-        data_dir: dir.join(domain),
-        tls: mimi_ds::config::TlsPaths::dev_pki(pki, domain),
-        peers,
-        ..mimi_ds::config::Config::default()
-    })
-}
-
-/// Syncs `client` with `room` (long polls of up to 500 ms) until `done` holds (checked first) or
-/// `timeout` passes; a client not (yet) in the room only re-checks. The fanout from a hub to its followers is
-/// asynchronous, so a follower's client learns of an entry some time after the hub accepted it.
+/// [`Client::sync_until`] with an `anyhow` error.
 pub async fn sync_until(
     client: &mut Client,
     room: &str,
@@ -127,28 +74,12 @@ pub async fn sync_until(
     timeout: Duration,
     done: impl Fn(&Client) -> bool,
 ) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + timeout;
-    while !done(client) {
-        if std::time::Instant::now() > deadline {
-            bail!("{}: timed out waiting for {what}", client.uri());
-        }
-        if client.is_member(room) {
-            client.sync(room, Duration::from_millis(500)).await?;
-        } else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    Ok(())
+    Ok(client.sync_until(room, what, timeout, done).await?)
 }
 
-/// Waits (up to `timeout`) for a Welcome into `room` and joins.
+/// [`Client::await_welcome`] with an `anyhow` error.
 pub async fn join_room(client: &mut Client, room: &str, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + timeout;
-    while !client.is_member(room) {
-        client.accept_welcomes(Duration::from_millis(500)).await?;
-        ensure!(std::time::Instant::now() < deadline, "{}: no Welcome into {room}", client.uri());
-    }
-    Ok(())
+    Ok(client.await_welcome(room, timeout).await?)
 }
 
 /// A transcript as (sending client, content) pairs, in order: what compares across providers.
