@@ -170,6 +170,31 @@ pub fn peer_may_update(room: &Room, domain: &str, bundle: &HandshakeBundle) -> b
     hosts || external
 }
 
+/// Whether the hub may accept the Add of client `added` in a handshake from a client of
+/// `committer_domain` (issue 5, security: no Add without a claim). A provider serves claims for
+/// its own users itself, so an added client of the committer's own domain needs nothing here.
+/// Otherwise the KeyPackage must have come through this hub: for our own users, from our
+/// directory (`local_owner`: the client that uploaded the KeyPackageRef); for a third provider's,
+/// from a claim this hub relayed to that provider (`claimed_from`: the provider recorded for the
+/// KeyPackageRef). A KeyPackage obtained out of band is refused. Only authenticated submissions
+/// (client API and `/v1/update`) are checked.
+pub fn add_is_vouched(
+    ours: &str,
+    committer_domain: &str,
+    added: &ClientUri,
+    local_owner: Option<&str>,
+    claimed_from: Option<&str>,
+) -> bool {
+    let domain = added.domain();
+    if domain == committer_domain {
+        true
+    } else if domain == ours {
+        local_owner == Some(added.as_str())
+    } else {
+        claimed_from == Some(domain)
+    }
+}
+
 /// Where a commit's Welcome goes: queue items for local clients, and the other providers whose
 /// claimed KeyPackages it names.
 type WelcomeRouting = (Vec<(String, QueueItem)>, Vec<String>);
@@ -480,16 +505,16 @@ impl<S: Store> Provider<S> {
             }
         }
         let mut decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
-        if let (Some(submitter), Some((entry, _))) = (submitter, &decision.accepted) {
-            if !submitter.speaks_for(entry.sender_uri()) {
+        if let (Some(submitter), Some((entry, accepted))) = (submitter, &decision.accepted) {
+            let refusal = if !submitter.speaks_for(entry.sender_uri()) {
+                Some(format!("{} may not submit a handshake of {}", submitter, entry.sender_uri()))
+            } else {
+                self.unvouched_add(entry.sender_uri(), accepted)?
+            };
+            if let Some(why) = refusal {
                 decision = UpdateDecision {
                     response: UpdateRoomResponse {
-                        error_description: format!(
-                            "{} may not submit a handshake of {}",
-                            submitter,
-                            entry.sender_uri()
-                        )
-                        .into(),
+                        error_description: why.into(),
                         outcome: UpdateRoomOutcome::NotAllowed,
                     },
                     accepted: None,
@@ -515,6 +540,37 @@ impl<S: Store> Provider<S> {
         };
         self.persist_and_apply(&mut slot, entry, accepted, queue).await?;
         Ok(decision.response)
+    }
+
+    /// The first Add (by value or by reference, in a commit or a proposal bundle) whose KeyPackage
+    /// this hub cannot vouch for, per [`add_is_vouched`], as a refusal reason; `committer`: the
+    /// handshake's sender (a client URI).
+    fn unvouched_add(&self, committer: &str, accepted: &Accepted) -> Result<Option<String>, ProviderError> {
+        let committer_domain = ClientUri::parse(committer).map(|c| c.domain().to_owned()).unwrap_or_default();
+        let queued: Vec<&QueuedProposal> = match accepted {
+            Accepted::Commit { staged, .. } => staged.queued_proposals().collect(),
+            Accepted::Proposals(queued) => queued.iter().collect(),
+            Accepted::Application => Vec::new(),
+        };
+        for proposal in queued {
+            let Proposal::Add(add) = proposal.proposal() else { continue };
+            let key_package = add.key_package();
+            let Ok(added) = mimi_appsync::adapter::client_of(key_package.leaf_node().credential(), &|| "Add".into())
+            else {
+                return Ok(Some("an added KeyPackage names no client".into()));
+            };
+            let reference = key_package
+                .hash_ref(&self.crypto)
+                .map_err(|e| ProviderError::BadRequest(format!("KeyPackageRef of {added}: {e}")))?;
+            let local_owner = self.store.key_package_owner(reference.as_slice())?;
+            let claimed_from = self.store.key_package_provider(reference.as_slice())?;
+            if !add_is_vouched(&self.domain, &committer_domain, &added, local_owner.as_deref(), claimed_from.as_deref())
+            {
+                tracing::info!(committer, added = %added, "Add of a KeyPackage not claimed through the hub refused");
+                return Ok(Some(format!("the KeyPackage of {added} was not claimed through the hub")));
+            }
+        }
+        Ok(None)
     }
 
     /// `/submitMessage` for a message from `sender` (a local client, or the `sendingUri` a
@@ -909,5 +965,30 @@ impl<S: Store> Provider<S> {
     pub async fn room_position(&self, room_id: &str) -> Result<(u64, u64), ProviderError> {
         let s = self.lock(room_id).await?;
         Ok((s.room.epoch(), s.room.seq()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_need_a_key_package_claimed_through_the_hub() {
+        let cathy = ClientUri::parse("mimi://c.example/d/cathy/phone").unwrap();
+        let alice = ClientUri::parse("mimi://a.example/d/alice/phone").unwrap();
+        // b adds c's Cathy at hub a: only with a KeyPackageRef a claimed from c.
+        assert!(add_is_vouched("a.example", "b.example", &cathy, None, Some("c.example")));
+        assert!(!add_is_vouched("a.example", "b.example", &cathy, None, None));
+        assert!(!add_is_vouched("a.example", "b.example", &cathy, None, Some("b.example")));
+        // b adds a's Alice: only with a KeyPackage of Alice's from a's directory.
+        assert!(add_is_vouched("a.example", "b.example", &alice, Some(alice.as_str()), None));
+        assert!(!add_is_vouched("a.example", "b.example", &alice, None, None));
+        assert!(!add_is_vouched("a.example", "b.example", &alice, Some("mimi://a.example/d/alice/pc"), None));
+        // A provider's own users (served by it) and the hub's own committers adding local users.
+        assert!(add_is_vouched("a.example", "c.example", &cathy, None, None));
+        assert!(add_is_vouched("a.example", "a.example", &alice, None, None));
+        // The hub's client adds c's Cathy: claimed a → c.
+        assert!(add_is_vouched("a.example", "a.example", &cathy, None, Some("c.example")));
+        assert!(!add_is_vouched("a.example", "a.example", &cathy, None, None));
     }
 }

@@ -10,6 +10,10 @@
 //!   a follower sending `/notify` for a room of another hub → 403; a provider with nobody in the
 //!   room submitting a message → `notAllowed`, and one speaking for another provider's client →
 //!   403, both without changing the room.
+//! - Security, further: a provider presenting a certificate of another (untrusted) CA is refused
+//!   in the TLS handshake; a follower relaying a commit that adds another provider's client with a
+//!   KeyPackage obtained out of band (not claimed through the hub) gets `notAllowed`. Neither
+//!   changes the room.
 
 use std::time::{Duration, Instant};
 
@@ -183,6 +187,126 @@ async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
     assert_eq!(read_log(&alice, &room).await?.len(), log_len);
 
     println!("federation: 3 providers, story and security checks in {:?}", t0.elapsed());
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
+
+/// Starts the three providers and makes a room at a.example (the hub) with Alice@a and Bob@b at
+/// epoch 1. Returns the providers, Alice, Bob, Cathy@c (registered, with KeyPackages at c) and
+/// the room.
+async fn room_of_alice_and_bob(dir: &std::path::Path) -> anyhow::Result<(Vec<LocalProvider>, [Client; 3], String)> {
+    let providers = LocalProvider::start_federation(dir, &DOMAINS).await?;
+    let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
+    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
+    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
+    let cathy = Client::register(&conns[2], "cathy", "phone").await?;
+    for c in [&alice, &bob, &cathy] {
+        c.upload_key_packages(2).await?;
+    }
+    let room = alice.create_room("guarded", &presets::cooperative(), GROUP_ADMIN).await?;
+    alice.invite_user(&room, &bob.uri().user(), GROUP_ADMIN).await?;
+    sync_until(&mut alice, &room, "epoch 1", epoch_is(&room, 1)).await?;
+    join(&mut bob, &room).await?;
+    Ok((providers, [alice, bob, cathy], room))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn certificate_of_an_untrusted_ca_is_refused_at_the_tls_layer() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (providers, [alice, mut bob, _cathy], room) = room_of_alice_and_bob(dir.path()).await?;
+    // A real application message of the room, Bob's, as the hub logged it.
+    bob.send_text(&room, "from b").await?;
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let app_message = loop {
+        let log = read_log(&alice, &room).await?;
+        if let Some(e) = log.iter().find(|e| matches!(e.fanout.framing, FanoutFraming::Application { .. })) {
+            break e.fanout.message.clone();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "Bob's message never reached the hub's log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (epoch, log_len) = (alice.epoch(&room)?, read_log(&alice, &room).await?.len());
+
+    // A second development PKI: a certificate for b.example from a CA nobody trusts. The rogue
+    // client trusts the real CA (so it accepts a's server certificate) and presents that one.
+    let other = tempfile::tempdir()?;
+    mimi_ds::pki::generate(other.path(), &["b.example".to_owned()])?;
+    let mut rogue_config = providers[1].config().clone();
+    rogue_config.tls.cert = other.path().join("b.example.pem");
+    rogue_config.tls.key = other.path().join("b.example.key");
+    let rogue = PeerClient::new(&rogue_config)?;
+
+    let body = SubmitMessageRequest {
+        protocol: Protocol::Mls10,
+        app_message,
+        sending_uri: IdentifierUri::new(bob.uri().as_str()),
+    }
+    .encode()?;
+    let a_base = rogue.base_url("a.example")?;
+    let path = format!("v1/submitMessage/{}", encode_path_segment(&room));
+    match post(rogue.http(), &a_base, &path, "b.example", body.clone()).await {
+        Err(e) => println!("untrusted CA: refused in the TLS handshake: {e:#}"),
+        Ok((status, _)) => assert_eq!(status, 401, "a certificate of an untrusted CA must not authenticate"),
+    }
+    // Control: b's real certificate authenticates (a room a does not host: 404, not a TLS error).
+    let honest = PeerClient::new(providers[1].config())?;
+    let unknown = format!("v1/submitMessage/{}", encode_path_segment("mimi://a.example/r/none"));
+    let (status, _) = post(honest.http(), &a_base, &unknown, "b.example", body).await?;
+    assert_eq!(status, 404, "b.example's real certificate authenticates");
+    // Nothing changed.
+    assert_eq!(alice.epoch(&room)?, epoch);
+    assert_eq!(read_log(&alice, &room).await?.len(), log_len);
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adding_another_providers_client_without_a_claim_is_not_allowed() -> anyhow::Result<()> {
+    use openmls::prelude::{BasicCredential, CredentialWithKey};
+    use openmls_basic_credential::SignatureKeyPair;
+
+    let dir = tempfile::tempdir()?;
+    let (providers, [mut alice, mut bob, mut cathy], room) = room_of_alice_and_bob(dir.path()).await?;
+    let (epoch, log_len) = (alice.epoch(&room)?, read_log(&alice, &room).await?.len());
+
+    // A KeyPackage for Cathy's client that b.example got out of band: made here with openmls,
+    // never uploaded to c.example nor claimed through the hub.
+    let crypto = openmls_rust_crypto::OpenMlsRustCrypto::default();
+    let signer = SignatureKeyPair::new(openmls::prelude::SignatureScheme::ED25519)?;
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(cathy.uri().as_bytes().to_vec()).into(),
+        signature_key: signer.to_public_vec().into(),
+    };
+    let key_package = mimi_appsync::group::key_package(&crypto, &signer, credential)?;
+    let cathy_user = cathy.uri().user();
+    let refused = bob
+        .commit_with(&room, "add with an out-of-band KeyPackage", |_| {
+            Ok(mimi_appsync::ops::invite_user(&cathy_user, GROUP_ADMIN, vec![key_package.clone()])?)
+        })
+        .await;
+    match refused {
+        Err(mimi_client_sim::ClientError::Refused { outcome, .. }) => {
+            assert!(outcome.starts_with("notAllowed"), "{outcome}");
+            assert!(outcome.contains("not claimed through the hub"), "{outcome}");
+        }
+        other => anyhow::bail!("the hub must refuse an Add without a claim, got {other:?}"),
+    }
+    // Nothing changed: same epoch and log at the hub, Bob still at epoch 1, no Welcome for Cathy.
+    assert_eq!(alice.epoch(&room)?, epoch);
+    assert_eq!(read_log(&alice, &room).await?.len(), log_len);
+    bob.catch_up(&room).await?;
+    assert_eq!(bob.epoch(&room)?, epoch);
+    assert!(cathy.accept_welcomes(Duration::from_millis(300)).await?.is_empty(), "no Welcome for Cathy");
+
+    // The same Add with Cathy's KeyPackage claimed through the hub (b → a → c) is accepted.
+    bob.invite_user(&room, &cathy_user, GROUP_ADMIN).await?;
+    sync_until(&mut alice, &room, "epoch 2", epoch_is(&room, epoch + 1)).await?;
+    join(&mut cathy, &room).await?;
+    check_converged_across_providers(&room, &[&alice, &bob, &cathy])?;
     for p in providers {
         p.stop().await?;
     }

@@ -8,7 +8,7 @@
 //!
 //! | endpoint | role | who may call | answer |
 //! |---|---|---|---|
-//! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
+//! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients, and an Add of another provider's client needs a KeyPackage claimed through this hub ([`crate::provider::add_is_vouched`]) | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
 //! | `POST /v1/submitMessage/{roomId}` | hub | the provider of `sendingUri` (a client URI), which the hub's participant check must pass | 200 `SubmitMessageResponse` (`notAllowed` for non-participants) |
 //! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client | 200 `GroupInfoResponse` |
 //! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the provider of the requesting user, or the hub of the request's room | 200 `KeyMaterialResponse` |
