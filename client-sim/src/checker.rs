@@ -17,6 +17,15 @@
 //!    epochs it was a member at, from the epoch it joined up to its cursor: each once, in hub
 //!    order, none other.
 //!
+//! With clients at several federated providers ([`Positions::PerProvider`]) a follower numbers
+//! its mirror of the hub's log itself, so log positions mean nothing across providers: log
+//! cursors are compared only among clients of the same provider, the checks end with
+//! [`check_agreement_across_providers`], sent messages are kept in the order they were sent
+//! (which is hub order: a scenario sends one message at a time and waits for its acceptance),
+//! and a transcript is compared with them by sender, epoch and content, not by log position.
+//! Everything else (the members of each epoch, consistency, exactly-once delivery to exactly
+//! the members of the message's epoch, in hub order) is checked the same way.
+//!
 //! [`check_agreement_across_providers`] is the agreement part for clients of different
 //! providers (no shared log positions), as the federation demo ([`crate::demo`]) uses it.
 //!
@@ -64,15 +73,49 @@ impl std::error::Error for CheckFailure {}
 struct RoomRecord {
     /// MLS members per epoch, as observed.
     members_at: BTreeMap<u64, BTreeSet<ClientUri>>,
-    /// Messages sent, by log position.
+    /// Messages sent, in hub order: by log position ([`Positions::Shared`]) or by the order
+    /// they were recorded in ([`Positions::PerProvider`]).
     sent: BTreeMap<u64, Delivered>,
 }
 
-/// The invariants of issue 6 item 4 over the clients of a single-provider scenario.
+/// Whether the checked clients share one log's positions.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// All clients read the same log (one provider): positions and cursors are compared.
+    #[default]
+    Shared,
+    /// Clients of several federated providers: each provider numbers its log (the hub's log or
+    /// a follower's mirror) itself; deliveries are compared by sender, epoch and content.
+    PerProvider,
+}
+
+impl Positions {
+    /// Whether a delivery is the expected one.
+    fn same(self, expected: &Delivered, got: &Delivered) -> bool {
+        match self {
+            Positions::Shared => expected == got,
+            Positions::PerProvider => {
+                (&expected.sender, expected.epoch, &expected.content) == (&got.sender, got.epoch, &got.content)
+            }
+        }
+    }
+
+    /// Whether two deliveries are the same message (for diagnostics).
+    fn same_message(self, a: &Delivered, b: &Delivered) -> bool {
+        match self {
+            Positions::Shared => a.seq == b.seq,
+            Positions::PerProvider => (&a.sender, &a.content) == (&b.sender, &b.content),
+        }
+    }
+}
+
+/// The invariants of issue 6 item 4 over the clients of a scenario.
 #[derive(Debug, Default, Clone)]
 pub struct Checker {
     /// Per room URI.
     rooms: BTreeMap<String, RoomRecord>,
+    /// Whether log positions are shared.
+    positions: Positions,
 }
 
 /// One delivery, short, for diffs.
@@ -89,14 +132,25 @@ fn show_participants(list: &[(UserUri, u32)]) -> String {
 }
 
 impl Checker {
-    /// A checker that knows nothing yet.
+    /// A checker for clients of one provider that knows nothing yet.
     pub fn new() -> Checker {
         Checker::default()
     }
 
-    /// Records a message the driver sent, as its sender located it in the log.
+    /// A checker for clients that share log positions or not.
+    pub fn with_positions(positions: Positions) -> Checker {
+        Checker { positions, ..Checker::default() }
+    }
+
+    /// Records a message the driver sent, as its sender located it in the log (with
+    /// [`Positions::PerProvider`], messages must be recorded in hub order).
     pub fn record_sent(&mut self, room: &str, message: Delivered) {
-        self.rooms.entry(room.to_owned()).or_default().sent.insert(message.seq, message);
+        let sent = &mut self.rooms.entry(room.to_owned()).or_default().sent;
+        let key = match self.positions {
+            Positions::Shared => message.seq,
+            Positions::PerProvider => sent.len() as u64 + 1,
+        };
+        sent.insert(key, message);
     }
 
     /// The messages recorded as sent in `room`, in hub order.
@@ -129,6 +183,10 @@ impl Checker {
                 first.cursor(room).map_err(|e| local(first, e))?,
             );
             let against = |what: &str| format!("{what} (as {} has it)", first.uri());
+            // Log cursors are compared with the first member at the same provider (with one
+            // provider: the first member).
+            let mut cursors: BTreeMap<&str, (u64, &ClientUri)> = BTreeMap::new();
+            cursors.insert(first.uri().domain(), (reference.4, first.uri()));
             for c in &members[1..] {
                 let who = Some(c.uri());
                 let epoch = c.epoch(room).map_err(|e| local(c, e))?;
@@ -158,8 +216,9 @@ impl Checker {
                     ));
                 }
                 let cursor = c.cursor(room).map_err(|e| local(c, e))?;
-                if cursor != reference.4 {
-                    return Err(fail(who, "log cursor", against(&reference.4.to_string()), cursor.to_string()));
+                let (want, of) = *cursors.entry(c.uri().domain()).or_insert((cursor, c.uri()));
+                if cursor != want {
+                    return Err(fail(who, "log cursor", format!("{want} (as {of} has it)"), cursor.to_string()));
                 }
             }
             let (epoch, _, list, participants, _) = reference;
@@ -221,7 +280,11 @@ impl Checker {
             let cursor = c.cursor(room).map_err(|e| local(c, e))?;
             let joined = c.joined_epoch(room).map_err(|e| local(c, e))?;
             let mut expected = Vec::new();
-            for m in record.sent.values().filter(|m| m.seq <= cursor && m.epoch >= joined) {
+            // Across providers every recorded message was accepted before this check and
+            // reached every provider that has a member (the runner waits for that), so
+            // there is no cursor to cut at.
+            let read = |m: &Delivered| self.positions == Positions::PerProvider || m.seq <= cursor;
+            for m in record.sent.values().filter(|m| read(m) && m.epoch >= joined) {
                 let Some(at_epoch) = record.members_at.get(&m.epoch) else {
                     return Err(fail(
                         None,
@@ -234,9 +297,22 @@ impl Checker {
                     expected.push(m);
                 }
             }
-            if let Some(diff) = transcript_diff(&expected, transcript) {
-                return Err(fail(Some(c.uri()), &format!("transcript up to log position {cursor}"), diff.0, diff.1));
+            if let Some(diff) = transcript_diff(self.positions, &expected, transcript) {
+                let what = match self.positions {
+                    Positions::Shared => format!("transcript up to log position {cursor}"),
+                    Positions::PerProvider => {
+                        "transcript (by sender, epoch and content; expected seqs are the senders' providers', \
+                         got seqs this client's provider's)"
+                            .to_owned()
+                    }
+                };
+                return Err(fail(Some(c.uri()), &what, diff.0, diff.1));
             }
+        }
+        // Last, as its diff names the client that differs from the longest transcript rather
+        // than the one whose delivery is wrong.
+        if self.positions == Positions::PerProvider {
+            check_agreement_across_providers(room, &members)?;
         }
         Ok(())
     }
@@ -304,8 +380,8 @@ pub fn check_agreement_across_providers(room: &str, clients: &[&Client]) -> Resu
 }
 
 /// The first difference between the expected deliveries and a transcript, as (expected, got).
-fn transcript_diff(expected: &[&Delivered], got: &[Delivered]) -> Option<(String, String)> {
-    let at = expected.iter().zip(got).position(|(e, g)| *e != g);
+fn transcript_diff(positions: Positions, expected: &[&Delivered], got: &[Delivered]) -> Option<(String, String)> {
+    let at = expected.iter().zip(got).position(|(e, g)| !positions.same(e, g));
     let at = match at {
         Some(at) => at,
         None if expected.len() == got.len() => return None,
@@ -317,13 +393,13 @@ fn transcript_diff(expected: &[&Delivered], got: &[Delivered]) -> Option<(String
     let want = describe(expected.get(at).map(|d| show(d)), expected.len());
     let mut have = describe(got.get(at).map(show), got.len());
     if let Some(g) = got.get(at) {
-        if got[..at].iter().any(|d| d.seq == g.seq) {
+        if got[..at].iter().any(|d| positions.same_message(d, g)) {
             have.push_str("; delivered twice");
-        } else if let Some(m) = expected.iter().find(|e| e.seq == g.seq) {
-            if *m != g {
+        } else if let Some(m) = expected.iter().find(|e| positions.same_message(e, g)) {
+            if !positions.same(m, g) {
                 have.push_str(&format!("; content or sender differs from what {} sent", m.sender));
             }
-        } else if expected.iter().all(|e| e.seq != g.seq) {
+        } else {
             have.push_str("; not a message for this client");
         }
     }
@@ -347,13 +423,29 @@ mod tests {
     fn transcript_diff_names_the_first_difference() {
         let (m1, m2, m3) = (d(1), d(2), d(3));
         let expected = [&m1, &m2, &m3];
-        assert_eq!(transcript_diff(&expected, &[d(1), d(2), d(3)]), None);
-        let (want, got) = transcript_diff(&expected, &[d(1), d(3)]).unwrap();
+        let diff = |got: &[Delivered]| transcript_diff(Positions::Shared, &expected, got);
+        assert_eq!(diff(&[d(1), d(2), d(3)]), None);
+        let (want, got) = diff(&[d(1), d(3)]).unwrap();
         assert!(want.starts_with("seq 2 epoch 1") && want.contains("index 1"), "{want}");
         assert!(got.starts_with("seq 3 epoch 1") && got.contains("(2 deliveries)"), "{got}");
-        let (_, got) = transcript_diff(&expected, &[d(1), d(2), d(3), d(3)]).unwrap();
+        let (_, got) = diff(&[d(1), d(2), d(3), d(3)]).unwrap();
         assert!(got.contains("index 3") && got.contains("delivered twice"), "{got}");
-        let (_, got) = transcript_diff(&expected, &[d(1), d(2), d(4)]).unwrap();
+        let (_, got) = diff(&[d(1), d(2), d(4)]).unwrap();
         assert!(got.contains("not a message for this client"), "{got}");
+    }
+
+    #[test]
+    fn across_providers_deliveries_compare_by_sender_epoch_and_content() {
+        let (m1, m2) = (d(1), d(2));
+        let expected = [&m1, &m2];
+        let at = |seq: u64, of: &Delivered| Delivered { seq, ..of.clone() };
+        let diff = |got: &[Delivered]| transcript_diff(Positions::PerProvider, &expected, got);
+        assert_eq!(diff(&[at(7, &m1), at(9, &m2)]), None, "a mirror numbers positions itself");
+        let (_, got) = diff(&[at(7, &m1), at(8, &m1)]).unwrap();
+        assert!(got.contains("delivered twice"), "{got}");
+        let (want, got) = diff(&[at(9, &m2)]).unwrap();
+        assert!(want.contains("index 0") && got.contains("index 0"), "{want} / {got}");
+        let (_, got) = diff(&[at(7, &m1), Delivered { epoch: 2, ..at(9, &m2) }]).unwrap();
+        assert!(got.contains("content or sender differs"), "{got}");
     }
 }

@@ -20,7 +20,8 @@
 //! - [`demo`]: the protocol-06 §3 story across three federated providers as a readable
 //!   transcript (`mimi-sim demo`).
 //! - [`scenario`]: the TOML scenario format and the built-in scenarios; [`runner`] runs one
-//!   against a provider, checking the [`checker`] invariants after every step.
+//!   against a provider or against several federated ones (users spread over them), checking
+//!   the [`checker`] invariants after every step.
 //!
 //! The binary `mimi-sim run SCENARIO.toml` (or `--builtin NAME`) runs a scenario against a
 //! provider it starts in-process; `mimi-sim demo` runs the three-provider demo.
@@ -36,11 +37,11 @@ pub mod scenario;
 pub mod user;
 
 pub use api::{Connection, Session};
-pub use checker::{CheckFailure, Checker};
+pub use checker::{CheckFailure, Checker, Positions};
 pub use client::{Client, CommitReport, Delivered, LostRace, SentMessage};
 pub use demo::{run_demo, DemoReport};
 pub use error::{ClientError, DemoError, ScenarioError};
 pub use local::{LocalError, LocalProvider};
-pub use runner::{run_scenario, RunReport, Runner};
+pub use runner::{run_scenario, run_scenario_federated, RunReport, Runner};
 pub use scenario::{Scenario, BUILTIN};
 pub use user::User;

@@ -1,4 +1,4 @@
-//! Runs a [`Scenario`] against one provider.
+//! Runs a [`Scenario`] against one provider, or against several federated ones.
 //!
 //! The [`Runner`] registers the scenario's users, then for each step: resolves the names it
 //! uses (users, devices, rooms, roles, message labels), performs the operation through the
@@ -6,8 +6,17 @@
 //! catch up (Welcomes, then every room it is in), records sent messages where their senders
 //! located them, and runs the [`Checker`] over every room. Offline devices are left alone: they
 //! are neither synced nor checked until they come back online.
+//!
+//! Across federated providers ([`Runner::federated`]) each user lives at one provider (round-robin
+//! in the order the scenario lists them, or its `provider` field) and every client only talks to
+//! its own provider; a room's hub is the provider of the user who created it. The hub's fanout
+//! to followers is asynchronous, so after a step the runner syncs and checks again (every
+//! [`SETTLE_POLL`], for at most [`SETTLE_TIMEOUT`]) until the checks hold, and reports the last
+//! failure if they never do. The checker then compares deliveries by content, not by log
+//! position ([`Positions::PerProvider`]).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use mimi_appsync::components::room_metadata::RichDescription;
 use mimi_appsync::ops::LeaveVia;
@@ -16,10 +25,10 @@ use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_content::builder::Attachment;
 
 use crate::api::Connection;
-use crate::checker::{CheckFailure, Checker};
+use crate::checker::{CheckFailure, Checker, Positions};
 use crate::client::{Client, SentMessage};
 use crate::error::{ClientError, ScenarioError};
-use crate::scenario::{Expect, Op, Scenario, Step};
+use crate::scenario::{Expect, Op, Scenario, Step, UserSpec};
 use crate::user::User;
 
 /// What a finished run did.
@@ -33,7 +42,16 @@ pub struct RunReport {
     pub refused: usize,
     /// Messages sent and checked.
     pub messages: usize,
+    /// Providers the users lived at.
+    pub providers: usize,
 }
+
+/// Across providers: how long a step may take to reach every provider before the failing
+/// check is reported.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Across providers: the pause between syncs while a step has not reached every provider.
+pub const SETTLE_POLL: Duration = Duration::from_millis(20);
 
 /// A room of the scenario.
 #[derive(Debug)]
@@ -44,13 +62,13 @@ struct RoomInfo {
     policy: RoomPolicy,
 }
 
-/// A scenario in progress against one provider.
+/// A scenario in progress against one provider or several federated ones.
 #[derive(Debug)]
 pub struct Runner {
     /// The scenario.
     scenario: Scenario,
-    /// The provider.
-    connection: Connection,
+    /// The providers.
+    connections: Vec<Connection>,
     /// Users by name.
     users: BTreeMap<String, User>,
     /// Rooms by short name.
@@ -123,24 +141,57 @@ enum Outgoing<'a> {
     Attachment(Attachment),
 }
 
+/// The provider of the `index`th user `spec` among `connections` (see [`UserSpec::provider`]).
+fn home<'c>(
+    scenario: &str,
+    connections: &'c [Connection],
+    index: usize,
+    spec: &UserSpec,
+) -> Result<&'c Connection, ScenarioError> {
+    match (&spec.provider, connections) {
+        (_, [only]) => Ok(only),
+        (Some(name), _) => connections
+            .iter()
+            .find(|c| c.domain() == name || c.domain().split('.').next() == Some(name.as_str()))
+            .ok_or_else(|| ScenarioError::Invalid {
+                scenario: scenario.to_owned(),
+                step: None,
+                why: format!("user {}: no provider {name:?}", spec.name),
+            }),
+        (None, _) => connections.get(index % connections.len().max(1)).ok_or_else(|| ScenarioError::Invalid {
+            scenario: scenario.to_owned(),
+            step: None,
+            why: "no provider to run against".into(),
+        }),
+    }
+}
+
 impl Runner {
     /// Registers the scenario's users at `connection`.
     pub async fn new(scenario: Scenario, connection: Connection) -> Result<Runner, ScenarioError> {
+        Runner::federated(scenario, vec![connection]).await
+    }
+
+    /// Registers the scenario's users at federated providers, each user at one of
+    /// `connections` (see [`UserSpec::provider`]); with one connection this is [`Runner::new`].
+    pub async fn federated(scenario: Scenario, connections: Vec<Connection>) -> Result<Runner, ScenarioError> {
         let mut users = BTreeMap::new();
-        for spec in &scenario.users {
+        for (index, spec) in scenario.users.iter().enumerate() {
+            let connection = home(&scenario.name, &connections, index, spec)?;
             let devices: Vec<&str> = spec.devices.iter().map(String::as_str).collect();
-            let user = User::register(&connection, &spec.name, &devices, spec.key_packages)
+            let user = User::register(connection, &spec.name, &devices, spec.key_packages)
                 .await
                 .map_err(|source| ScenarioError::Setup { scenario: scenario.name.clone(), source: Box::new(source) })?;
             users.insert(spec.name.clone(), user);
         }
+        let positions = if connections.len() > 1 { Positions::PerProvider } else { Positions::Shared };
         Ok(Runner {
             scenario,
-            connection,
+            connections,
             users,
             rooms: BTreeMap::new(),
             messages: BTreeMap::new(),
-            checker: Checker::new(),
+            checker: Checker::with_positions(positions),
             done: 0,
             refused: 0,
             pending_sent: None,
@@ -157,6 +208,7 @@ impl Runner {
             steps: self.done,
             refused: self.refused,
             messages: self.rooms.values().map(|r| self.checker.sent(&r.uri).count()).sum(),
+            providers: self.connections.len(),
         })
     }
 
@@ -182,13 +234,26 @@ impl Runner {
         self.done = number;
         self.sync_all().await?;
         self.record_sent(&step, &result)?;
-        self.check().map_err(|failure| ScenarioError::Check {
-            scenario: self.scenario.name.clone(),
-            seed: self.scenario.seed,
-            step: number,
-            op: step.op.name().into(),
-            failure: Box::new(failure),
-        })
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            match self.check() {
+                Ok(()) => return Ok(()),
+                // Across providers the step may not have reached every provider yet.
+                Err(_) if self.connections.len() > 1 && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(SETTLE_POLL).await;
+                    self.sync_all().await?;
+                }
+                Err(failure) => {
+                    return Err(ScenarioError::Check {
+                        scenario: self.scenario.name.clone(),
+                        seed: self.scenario.seed,
+                        step: number,
+                        op: step.op.name().into(),
+                        failure: Box::new(failure),
+                    })
+                }
+            }
+        }
     }
 
     /// Checks every room over every online client.
@@ -226,6 +291,13 @@ impl Runner {
 
     fn user_uri(&self, step: usize, name: &str) -> Result<UserUri, ScenarioError> {
         self.users.get(name).map(|u| u.uri().clone()).ok_or_else(|| self.invalid(step, format!("no user {name:?}")))
+    }
+
+    /// The connection to the provider user `name` lives at.
+    fn connection_of(&self, step: usize, name: &str) -> Result<Connection, ScenarioError> {
+        let domain = self.user_uri(step, name)?.domain().to_owned();
+        let found = self.connections.iter().find(|c| c.domain() == domain).cloned();
+        found.ok_or_else(|| self.invalid(step, format!("no provider {domain} for {name}")))
     }
 
     fn message(&self, step: usize, label: &str) -> Result<&SentMessage, ScenarioError> {
@@ -363,7 +435,7 @@ impl Runner {
                 }
             }
             Op::AddDevice { new_device, .. } => {
-                let connection = self.connection.clone();
+                let connection = self.connection_of(number, &step.actor)?;
                 self.actor(number, &step.actor)?.add_device_external(&connection, new_device, room).await.map(drop)
             }
             Op::RemoveDevice { .. } => {
@@ -501,4 +573,12 @@ fn text_builder(text: &str) -> mimi_content::builder::MessageBuilder {
 /// Runs `scenario` against the provider at `connection`.
 pub async fn run_scenario(scenario: Scenario, connection: Connection) -> Result<RunReport, ScenarioError> {
     Runner::new(scenario, connection).await?.run().await
+}
+
+/// Runs `scenario` against the federated providers at `connections` (see [`Runner::federated`]).
+pub async fn run_scenario_federated(
+    scenario: Scenario,
+    connections: Vec<Connection>,
+) -> Result<RunReport, ScenarioError> {
+    Runner::federated(scenario, connections).await?.run().await
 }

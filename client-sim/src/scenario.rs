@@ -41,7 +41,8 @@
 //! `"refused: <outcome>"` (a refusal whose outcome starts with `<outcome>`, ignoring case, e.g.
 //! `notAllowed` for a commit or message, `notAuthorized` for a groupInfo request),
 //! `"not_member"` (the client is not, or no longer, in the room). Rooms are named by their
-//! short name (`club` is `mimi://<domain>/r/club`), roles by their name in the room's preset
+//! short name (`club` is `mimi://<domain>/r/club`, at the provider of the user who created it,
+//! which is the room's hub), roles by their name in the room's preset
 //! (`ordinary_user`, `group_admin`, …, `banned`), messages by the `label` given when sending.
 //! See [`Op`] for every operation and its fields.
 
@@ -81,6 +82,12 @@ pub struct UserSpec {
     /// KeyPackages each device uploads (one is used per invitation).
     #[serde(default = "default_key_packages")]
     pub key_packages: usize,
+    /// The provider the user lives at when the scenario runs across several federated
+    /// providers: its domain or the domain's first label (`"b"` for `b.example`). By default
+    /// users are placed round-robin in the order they are listed (the first user at the
+    /// first provider). Ignored with a single provider.
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 fn default_key_packages() -> usize {
