@@ -16,6 +16,7 @@
 //! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
 //! log = "info"                      # MIMI_DS_LOG (a tracing-subscriber EnvFilter directive)
+//! consent = "open"                  # MIMI_DS_CONSENT: "open" or "required" (see ConsentPolicy)
 //!
 //! [tls]
 //! cert = "./pki/a.example.pem"      # MIMI_DS_TLS_CERT (default: ./pki/<domain>.pem)
@@ -136,6 +137,31 @@ pub struct Config {
     pub log: String,
     /// Peer providers' base URLs by domain (DESIGN §6). Domains not listed are reached through DNS.
     pub peers: BTreeMap<String, Url>,
+    /// Whether other providers' users need our users' consent to claim their KeyPackages.
+    pub consent: ConsentPolicy,
+}
+
+/// The default for key-material claims by users of other providers for which a local target
+/// user has decided nothing (protocol-06 §5.7; an explicit grant or revoke always wins).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsentPolicy {
+    /// Served unless the target revoked consent (`consent = "open"`, the default).
+    #[default]
+    Open,
+    /// Served only with the target's grant (`consent = "required"`).
+    Required,
+}
+
+impl std::str::FromStr for ConsentPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "open" => Ok(ConsentPolicy::Open),
+            "required" => Ok(ConsentPolicy::Required),
+            other => Err(format!("`{other}` is neither \"open\" nor \"required\"")),
+        }
+    }
 }
 
 /// Paths of the PEM files the provider's TLS uses.
@@ -183,6 +209,7 @@ struct RawConfig {
     #[serde(default)]
     tls: RawTls,
     peers: Option<BTreeMap<String, String>>,
+    consent: Option<String>,
     /// Where each key's value came from, for error messages (not part of the file).
     #[serde(skip)]
     origins: BTreeMap<&'static str, String>,
@@ -197,7 +224,7 @@ struct RawTls {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 11] = [
+const ENV_KEYS: [(&str, &str); 12] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -209,6 +236,7 @@ const ENV_KEYS: [(&str, &str); 11] = [
     ("MIMI_DS_TLS_KEY", "tls.key"),
     ("MIMI_DS_TLS_CA", "tls.ca"),
     ("MIMI_DS_PEERS", "peers"),
+    ("MIMI_DS_CONSENT", "consent"),
 ];
 
 impl Config {
@@ -309,7 +337,13 @@ impl Config {
             peers.insert(peer.clone(), parse_base_url(url).map_err(invalid)?);
         }
 
+        let consent = match &raw.consent {
+            Some(text) => text.parse().map_err(|reason| invalid("consent", reason))?,
+            None => ConsentPolicy::default(),
+        };
+
         Ok(Config {
+            consent,
             domain,
             listen,
             public_url,
@@ -388,6 +422,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "tls.key" => raw.tls.key = Some(PathBuf::from(value)),
             "tls.ca" => raw.tls.ca = Some(PathBuf::from(value)),
             "peers" => raw.peers = Some(parse_peers_env(&value).map_err(invalid)?),
+            "consent" => raw.consent = Some(value),
             _ => unreachable!("ENV_KEYS and this match list the same keys"),
         }
         raw.origins.insert(key, origin);
@@ -484,5 +519,15 @@ mod tests {
         assert!(parse_peers_env("b.example").is_err());
         assert!(parse_peers_env("b.example=x,b.example=y").is_err());
         assert!(parse_peers_env("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn consent_policy() {
+        assert_eq!(Config::default().consent, ConsentPolicy::Open);
+        assert_eq!(Config::from_toml("consent = \"required\"", "t").unwrap().consent, ConsentPolicy::Required);
+        let env = [("MIMI_DS_CONSENT".to_owned(), "open".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().consent, ConsentPolicy::Open);
+        let err = Config::from_toml("consent = \"maybe\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`consent`") && err.contains("maybe"), "{err}");
     }
 }

@@ -20,9 +20,11 @@ use openmls_rust_crypto::RustCrypto;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Mutex};
 
+use crate::config::ConsentPolicy;
 use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room, UpdateDecision};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{settle, Store, StoreError, StoredKeyPackage, Write, WriteResult};
+use crate::wire::consent::ConsentEntry;
 use crate::wire::group_info::{
     ExternalSender as WireExternalSender, GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse,
     GroupInfoStatus, PendingProposal,
@@ -264,6 +266,8 @@ pub struct Provider<S: Store> {
     metrics: HubMetrics,
     /// Counts durable appends to any room; the federation outbox waits on it.
     appended: watch::Sender<u64>,
+    /// Claims by other providers' users without a consent decision: served or not.
+    consent: ConsentPolicy,
 }
 
 impl<S: Store> Provider<S> {
@@ -295,6 +299,7 @@ impl<S: Store> Provider<S> {
             claims: StdMutex::new(HashMap::new()),
             metrics: HubMetrics::default(),
             appended: watch::channel(0).0,
+            consent: ConsentPolicy::default(),
         })
     }
 
@@ -302,6 +307,25 @@ impl<S: Store> Provider<S> {
     pub fn with_metrics(mut self, registry: &Registry) -> Result<Self, MetricsError> {
         self.metrics = HubMetrics::register(registry)?;
         Ok(self)
+    }
+
+    /// Sets the consent policy for claims by other providers' users (default: open).
+    pub fn with_consent(mut self, policy: ConsentPolicy) -> Self {
+        self.consent = policy;
+        self
+    }
+
+    /// Records a consent operation (see [`crate::federation::consent`]); durable when it returns.
+    pub async fn record_consent(&self, entry: &ConsentEntry) -> Result<(), ProviderError> {
+        let write = Write::Consent {
+            requester: entry.scope.requester_uri.as_str().to_owned(),
+            target: entry.scope.target_uri.as_str().to_owned(),
+            room: entry.scope.room_id.as_ref().map(|r| r.as_str().to_owned()),
+            operation: entry.consent.operation(),
+        };
+        settle(self.store.write(write)).await?;
+        tracing::info!(scope = ?entry.scope, operation = ?entry.consent.operation(), "consent recorded");
+        Ok(())
     }
 
     /// The domain served.
@@ -896,7 +920,8 @@ impl<S: Store> Provider<S> {
     }
 
     /// `/keyMaterial` for a local target user: one single-use KeyPackage per client, with the
-    /// draft's user and client codes. `requester` is the authenticated local client (for the
+    /// draft's user and client codes. A requester of another provider needs the target's
+    /// consent ([`crate::federation::consent::verdict`]), checked before anything is claimed. `requester` is the authenticated local client (for the
     /// client API), which must match the signed request.
     pub async fn key_material(
         &self,
@@ -916,6 +941,16 @@ impl<S: Store> Provider<S> {
         };
         if target.domain() != self.domain {
             return Ok(respond(KeyMaterialUserCode::UserUnknown, Vec::new()));
+        }
+        let requester = tbs.requesting_user.as_str();
+        if UserUri::parse(requester).is_ok_and(|u| u.domain() != self.domain) {
+            let room = tbs.room_id.as_str();
+            let for_room = self.store.consent(requester, target.as_str(), Some(room))?;
+            let general = self.store.consent(requester, target.as_str(), None)?;
+            if let Some(code) = crate::federation::consent::verdict(self.consent, for_room, general) {
+                tracing::info!(target = %target, requester, room, ?code, "claim without consent refused");
+                return Ok(respond(code, Vec::new()));
+            }
         }
         let supported = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
         if !tbs.acceptable_ciphersuites.iter().any(|c| Ciphersuite::try_from(*c).ok() == Some(supported)) {

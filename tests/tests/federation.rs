@@ -14,6 +14,11 @@
 //!   in the TLS handshake; a follower relaying a commit that adds another provider's client with a
 //!   KeyPackage obtained out of band (not claimed through the hub) gets `notAllowed`. Neither
 //!   changes the room.
+//! - Consent: with c.example configured `consent = "required"`, a claim for Cathy gets
+//!   `noConsent` (b.example, open by default, needs none); `requestConsent` over `/v1` is taken
+//!   for the caller's own users only and is no consent; Cathy's grant (client API, forwarded
+//!   with `updateConsent`) lets the claim through; her revoke for the room gives
+//!   `noConsentForThisRoom`.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +51,22 @@ fn epoch_is(room: &str, epoch: u64) -> impl Fn(&Client) -> bool + '_ {
 
 fn transcript_len(room: &str, n: usize) -> impl Fn(&Client) -> bool + '_ {
     move |c| c.transcript(room).is_ok_and(|t| t.len() == n)
+}
+
+/// An HTTPS client trusting the federation's CA, with no client certificate, reaching
+/// `provider` by its domain.
+fn anonymous_client(provider: &LocalProvider) -> anyhow::Result<reqwest::Client> {
+    let roots = mimi_ds::tls::load_roots(&provider.config().tls.ca)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .resolve(provider.domain(), provider.addr())
+        .no_proxy()
+        .build()?)
 }
 
 /// POSTs `body` to `path` at `base`, with `From: mimi@<from>`.
@@ -143,17 +164,7 @@ async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
         .message;
 
     // No client certificate: 401.
-    let roots = mimi_ds::tls::load_roots(&configs[0].tls.ca)?;
-    let mut tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
-    let anonymous = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .resolve("a.example", providers[0].addr())
-        .no_proxy()
-        .build()?;
+    let anonymous = anonymous_client(&providers[0])?;
     let submit = |sender: &str| {
         SubmitMessageRequest {
             protocol: Protocol::Mls10,
@@ -307,6 +318,123 @@ async fn adding_another_providers_client_without_a_claim_is_not_allowed() -> any
     sync_until(&mut alice, &room, "epoch 2", epoch_is(&room, epoch + 1)).await?;
     join(&mut cathy, &room).await?;
     check_converged_across_providers(&room, &[&alice, &bob, &cathy])?;
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
+
+/// A `ConsentEntry` for `requester` → `target` in `room`.
+fn consent_entry(
+    consent: mimi_ds::wire::consent::Consent,
+    requester: &str,
+    target: &str,
+    room: &str,
+) -> anyhow::Result<Vec<u8>> {
+    use mimi_ds::wire::consent::{ConsentEntry, ConsentScope};
+    Ok(ConsentEntry {
+        consent,
+        scope: ConsentScope {
+            requester_uri: IdentifierUri::new(requester),
+            target_uri: IdentifierUri::new(target),
+            room_id: Some(IdentifierUri::new(room)),
+        },
+        consent_extensions: Default::default(),
+    }
+    .encode()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_need_consent_where_the_target_provider_requires_it() -> anyhow::Result<()> {
+    use mimi_ds::config::ConsentPolicy;
+    use mimi_ds::wire::consent::Consent;
+
+    let dir = tempfile::tempdir()?;
+    let mut configs = mimi_client_sim::local::federation_configs(dir.path(), &DOMAINS)?;
+    configs[2].consent = ConsentPolicy::Required;
+    let mut providers = Vec::new();
+    for config in configs {
+        providers.push(LocalProvider::start_with(config).await?);
+    }
+    let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
+    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
+    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
+    let mut cathy = Client::register(&conns[2], "cathy", "phone").await?;
+    for c in [&alice, &bob, &cathy] {
+        c.upload_key_packages(2).await?;
+    }
+    let room = alice.create_room("consensual", &presets::cooperative(), GROUP_ADMIN).await?;
+    let (alice_user, cathy_user) = (alice.uri().user(), cathy.uri().user());
+
+    // c.example requires consent: Alice's claim for Cathy (a → c) gets noConsent, nothing claimed.
+    let refused = alice.invite_user(&room, &cathy_user, GROUP_ADMIN).await;
+    match refused {
+        Err(mimi_client_sim::ClientError::Refused { outcome, .. }) => assert_eq!(outcome, "NoConsent"),
+        other => anyhow::bail!("a claim without consent must get noConsent, got {other:?}"),
+    }
+    assert_eq!(alice.epoch(&room)?, 0);
+    // b.example is open (the default): Bob is added without any consent step.
+    alice.invite_user(&room, &bob.uri().user(), GROUP_ADMIN).await?;
+    sync_until(&mut alice, &room, "epoch 1", epoch_is(&room, 1)).await?;
+    join(&mut bob, &room).await?;
+
+    // Consent over /v1: a asks c for Alice (201); a may not ask on behalf of b's Bob (403).
+    let a_peer = PeerClient::new(providers[0].config())?;
+    let c_base = a_peer.base_url("c.example")?;
+    let path = format!("v1/requestConsent/{}", encode_path_segment(cathy_user.as_str()));
+    let ask = |requester: &str| consent_entry(Consent::Request, requester, cathy_user.as_str(), &room);
+    let (status, _) = post(a_peer.http(), &c_base, &path, "a.example", ask(alice_user.as_str())?).await?;
+    assert_eq!(status, 201, "requestConsent for a's user");
+    let (status, _) = post(a_peer.http(), &c_base, &path, "a.example", ask(bob.uri().user().as_str())?).await?;
+    assert_eq!(status, 403, "requestConsent for another provider's user");
+    // updateConsent: c may tell a about its Cathy's decisions (201), not about b's Bob (403).
+    let c_peer = PeerClient::new(providers[2].config())?;
+    let a_base = c_peer.base_url("a.example")?;
+    let path = format!("v1/updateConsent/{}", encode_path_segment(alice_user.as_str()));
+    let tell = |target: &str| consent_entry(Consent::Revoke, alice_user.as_str(), target, "mimi://a.example/r/other");
+    let (status, _) = post(c_peer.http(), &a_base, &path, "c.example", tell(cathy_user.as_str())?).await?;
+    assert_eq!(status, 201, "updateConsent about c's user");
+    let (status, _) = post(c_peer.http(), &a_base, &path, "c.example", tell(bob.uri().user().as_str())?).await?;
+    assert_eq!(status, 403, "updateConsent about another provider's user");
+    // A request alone is no consent.
+    assert!(alice.claim_key_packages(&room, &cathy_user).await.is_err(), "still no consent");
+
+    // Cathy grants Alice consent for this room through c's client API (a raw device of hers,
+    // since the simulated client has no consent call); c tells a with updateConsent.
+    let anonymous = anonymous_client(&providers[2])?;
+    let c_client = url::Url::parse(&format!("https://c.example:{}/", providers[2].addr().port()))?;
+    let r = anonymous
+        .post(c_client.join("client/v1/register")?)
+        .header("content-type", "application/json")
+        .body(r#"{"user": "cathy", "device": "settings"}"#)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "register: {}", r.status());
+    let registered: serde_json::Value = serde_json::from_slice(&r.bytes().await?)?;
+    let token = registered["token"].as_str().context("a token")?.to_owned();
+    let decide = |consent: Consent| -> anyhow::Result<_> {
+        Ok(anonymous
+            .post(c_client.join("client/v1/consent")?)
+            .bearer_auth(&token)
+            .header("content-type", "application/octet-stream")
+            .body(consent_entry(consent, alice_user.as_str(), cathy_user.as_str(), &room)?))
+    };
+    let grant = Consent::Grant { client_key_packages: Vec::new() };
+    assert_eq!(decide(grant)?.send().await?.status(), 201);
+
+    // Now the claim is served and Cathy is added.
+    alice.invite_user(&room, &cathy_user, GROUP_ADMIN).await?;
+    sync_until(&mut alice, &room, "epoch 2", epoch_is(&room, 2)).await?;
+    join(&mut cathy, &room).await?;
+    sync_until(&mut bob, &room, "epoch 2", epoch_is(&room, 2)).await?;
+    check_converged_across_providers(&room, &[&alice, &bob, &cathy])?;
+
+    // Cathy revokes it for this room: noConsentForThisRoom.
+    assert_eq!(decide(Consent::Revoke)?.send().await?.status(), 201);
+    match alice.claim_key_packages(&room, &cathy_user).await {
+        Err(mimi_client_sim::ClientError::Refused { outcome, .. }) => assert_eq!(outcome, "NoConsentForThisRoom"),
+        other => anyhow::bail!("a revoked consent must refuse the claim, got {other:?}"),
+    }
     for p in providers {
         p.stop().await?;
     }

@@ -11,6 +11,7 @@
 //! | `POST /client/v1/register` | JSON `{"user": "alice", "device": "phone"}` | 201 JSON `{"client": URI, "token": T}` |
 //! | `POST /client/v1/keyPackages` | `KeyPackageUpload` (the caller's own KeyPackages) | 201 |
 //! | `POST /client/v1/keyMaterial/{targetUser}` | `KeyMaterialRequest` signed by the caller | 200 `KeyMaterialResponse` |
+//! | `POST /client/v1/consent` | `ConsentEntry` (`grant`/`revoke`, the caller's user as target) | 201; recorded, then sent to the requester's provider (`updateConsent`) |
 //! | `POST /client/v1/rooms/{roomId}` | the creator's GroupInfo MLSMessage, with `ratchet_tree` | 201 |
 //! | `POST /client/v1/rooms/{roomId}/update` | `UpdateRequest` (a `HandshakeBundle`) | 200 `UpdateRoomResponse` |
 //! | `POST /client/v1/rooms/{roomId}/submitMessage` | `SubmitMessageRequest` (`sendingUri` = the caller or its user) | 200 `SubmitMessageResponse` |
@@ -56,11 +57,13 @@ use serde::Deserialize;
 use tracing::Instrument as _;
 
 use super::response::{octets, passthrough, ApiError};
+use crate::federation::consent::check_own_decision;
 use crate::federation::relay::Relay;
 use crate::hub::LogEntry;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry, WelcomeItem};
+use crate::wire::consent::ConsentEntry;
 use crate::wire::directory::Endpoint;
 use crate::wire::group_info::GroupInfoRequest;
 use crate::wire::key_material::KeyMaterialRequest;
@@ -105,6 +108,7 @@ fn routes<S: Store>(api: Api<S>) -> Router {
         .route("/client/v1/register", post(register::<S>))
         .route("/client/v1/keyPackages", post(upload_key_packages::<S>))
         .route("/client/v1/keyMaterial/{target}", post(key_material::<S>))
+        .route("/client/v1/consent", post(consent::<S>))
         .route("/client/v1/rooms/{room}", post(create_room::<S>))
         .route("/client/v1/rooms/{room}/update", post(update::<S>))
         .route("/client/v1/rooms/{room}/submitMessage", post(submit_message::<S>))
@@ -190,6 +194,29 @@ async fn key_material<S: Store>(
     }
     let response = api.provider.key_material(&request, Some(&client)).await?;
     Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+/// A local user's consent decision: recorded (in effect for claims at once), then sent to the
+/// requester's provider. If that provider cannot be reached the decision stands here; it is
+/// logged, not retried (the draft lets a provider not send a `revoke` at all).
+async fn consent<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let entry = ConsentEntry::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let requester = check_own_decision(&client.user(), &entry)?;
+    api.provider.record_consent(&entry).await?;
+    if let Some(relay) = &api.relay {
+        match relay.update_consent(&requester, body.to_vec()).await {
+            Ok(Some(answer)) if !answer.status.is_success() => {
+                tracing::warn!(requester = %requester, status = %answer.status, "updateConsent refused")
+            }
+            Err(e) => tracing::warn!(requester = %requester, error = %e, "updateConsent not delivered"),
+            Ok(_) => {}
+        }
+    }
+    Ok((StatusCode::CREATED, "recorded\n").into_response())
 }
 
 async fn create_room<S: Store>(

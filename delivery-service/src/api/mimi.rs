@@ -13,10 +13,12 @@
 //! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client | 200 `GroupInfoResponse` |
 //! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the provider of the requesting user, or the hub of the request's room | 200 `KeyMaterialResponse` |
 //! | `POST /v1/notify/{roomId}` | follower | the room's hub (the room URI's authority) | 201; also for a duplicate, taken in once |
+//! | `POST /v1/requestConsent/{targetUser}` | target's provider | the requester's provider (`request`/`cancel` of its user for ours) | 201 |
+//! | `POST /v1/updateConsent/{requesterUser}` | requester's provider | the target's provider (`grant`/`revoke` of its user for ours) | 201 |
 //!
 //! Unknown rooms answer 404, undecodable bodies 400, a caller who is not allowed 403 (DESIGN §3).
-//! Consent (`requestConsent`, `updateConsent`), `identifierQuery` and `reportAbuse` are still to
-//! come: key-material claims are served without consent for now.
+//! Consent rules: [`crate::federation::consent`]. `identifierQuery` and `reportAbuse` are still
+//! to come.
 
 use std::sync::Arc;
 
@@ -32,10 +34,12 @@ use tracing::Instrument as _;
 
 use super::client::decode_update;
 use super::response::{octets, passthrough, ApiError};
+use crate::federation::consent::{check_entry, ConsentEndpoint};
 use crate::federation::relay::Relay;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::tls::PeerIdentity;
+use crate::wire::consent::ConsentEntry;
 use crate::wire::directory::Endpoint;
 use crate::wire::group_info::GroupInfoRequest;
 use crate::wire::key_material::KeyMaterialRequest;
@@ -56,6 +60,8 @@ pub fn router<S: Store>(provider: Arc<Provider<S>>, relay: Arc<Relay<S>>) -> Rou
         .route(&Endpoint::GroupInfo.path_template(), post(group_info::<S>))
         .route(&Endpoint::KeyMaterial.path_template(), post(key_material::<S>))
         .route(&Endpoint::Notify.path_template(), post(notify::<S>))
+        .route(&Endpoint::RequestConsent.path_template(), post(request_consent::<S>))
+        .route(&Endpoint::UpdateConsent.path_template(), post(update_consent::<S>))
         .with_state(api)
 }
 
@@ -196,6 +202,38 @@ async fn notify<S: Store>(
     let span = tracing::info_span!("notify", room = %room, peer = %peer);
     api.relay.follower().notify(&room, &peer, &body).instrument(span).await?;
     Ok((StatusCode::CREATED, "taken in\n").into_response())
+}
+
+async fn request_consent<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(target): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    consent(&api, ConsentEndpoint::Request, &peer, &target, &body).await
+}
+
+async fn update_consent<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(requester): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    consent(&api, ConsentEndpoint::Update, &peer, &requester, &body).await
+}
+
+/// Both consent endpoints: check the entry against the domain rules, record it, 201.
+async fn consent<S: Store>(
+    api: &Api<S>,
+    endpoint: ConsentEndpoint,
+    peer: &str,
+    path_user: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let entry = ConsentEntry::decode(body, DEFAULT_MAX_BODY_LEN)?;
+    check_entry(endpoint, api.provider.domain(), peer, path_user, &entry)?;
+    api.provider.record_consent(&entry).await?;
+    Ok((StatusCode::CREATED, "received\n").into_response())
 }
 
 #[cfg(test)]

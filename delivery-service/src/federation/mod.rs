@@ -13,9 +13,11 @@
 //! - [`relay`]: local clients' requests for rooms whose hub is another provider, forwarded to
 //!   that hub; key-material claims forwarded hub → target provider.
 //!
-//! Still to come (see the federation issue): consent (`requestConsent`/`updateConsent`; claims
-//! are accepted without consent for now), identifier query and abuse reports with franking.
+//! - [`consent`]: `requestConsent`/`updateConsent` and the consent check on claims.
+//!
+//! Still to come (see the federation issue): identifier query and abuse reports with franking.
 
+pub mod consent;
 pub mod follower;
 pub mod outbox;
 pub mod peers;

@@ -13,8 +13,10 @@
 //!   forwarded to the target's provider, and the hub records which provider each returned
 //!   KeyPackageRef belongs to (so the Welcome naming it goes there only); a local client's claim
 //!   in a room whose hub is another provider goes to that hub. A peer may not use us as a relay
-//!   for a room we are not the hub of. Consent (`requestConsent`/`updateConsent`) is not
-//!   implemented yet: claims are accepted without it.
+//!   for a room we are not the hub of. The target provider checks consent before serving
+//!   (see [`super::consent`]).
+//! - A local user's consent decision is sent to the requester's provider
+//!   ([`Relay::update_consent`]).
 
 use std::sync::Arc;
 
@@ -148,6 +150,15 @@ impl<S: Store> Relay<S> {
             }
         }
         Ok(answer)
+    }
+
+    /// Tells the provider of `requester` about a local user's consent decision (`updateConsent`,
+    /// `body` the encoded `ConsentEntry`); no-op for a local requester.
+    pub async fn update_consent(&self, requester: &UserUri, body: Vec<u8>) -> Result<Option<PeerAnswer>, RelayError> {
+        if requester.domain() == self.provider.domain() {
+            return Ok(None);
+        }
+        Ok(Some(self.peers.post(requester.domain(), Endpoint::UpdateConsent, requester.as_str(), body).await?))
     }
 
     /// A key-material claim from `caller` (see the module docs). `body` is the request as

@@ -6,7 +6,9 @@
 //! provider): each such room's mirror log (what `/notify` delivered, in arrival order), the hashes
 //! of FanoutMessages already taken in (deduplication), which local client relayed which MLS
 //! message (echo suppression) and which local clients may read a mirror. As a hub: which
-//! provider each remotely claimed KeyPackageRef came from (Welcome routing). [`Store`] is the narrow interface the provider
+//! provider each remotely claimed KeyPackageRef came from (Welcome routing). Consent (protocol-06
+//! §5.7): per (requester user, target user, optional room), the last decision or open request.
+//! [`Store`] is the narrow interface the provider
 //! uses; [`redb_store::RedbStore`] implements it on one embedded redb file. A PostgreSQL back
 //! end for multi-node providers would implement the same trait.
 //!
@@ -19,6 +21,7 @@
 pub mod redb_store;
 
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
+use crate::wire::consent::ConsentOperation;
 
 /// Failures of the store.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -142,6 +145,19 @@ pub enum Write {
         /// The provider's domain.
         provider: String,
     },
+    /// A consent operation for one scope: `request` records an open request unless a decision
+    /// exists, `cancel` withdraws an open request (a decision stays), `grant` and `revoke` record
+    /// the decision (replacing whatever was there).
+    Consent {
+        /// The requester's user URI.
+        requester: String,
+        /// The target's user URI.
+        target: String,
+        /// The room URI, for consent to one room only.
+        room: Option<String>,
+        /// What happened.
+        operation: ConsentOperation,
+    },
     /// Claims one KeyPackage per client of `user` (single use; a last-resort one is kept):
     /// expired ones are skipped and deleted.
     ClaimKeyPackages {
@@ -150,6 +166,48 @@ pub enum Write {
         /// Current time, seconds since the UNIX epoch.
         now_secs: u64,
     },
+}
+
+/// The consent recorded for one scope (see [`Write::Consent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    /// Asked for, not decided.
+    Requested,
+    /// Granted by the target.
+    Granted,
+    /// Revoked (or denied) by the target.
+    Revoked,
+}
+
+impl ConsentState {
+    /// The stored byte.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            ConsentState::Requested => 1,
+            ConsentState::Granted => 2,
+            ConsentState::Revoked => 3,
+        }
+    }
+
+    /// From the stored byte.
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(ConsentState::Requested),
+            2 => Some(ConsentState::Granted),
+            3 => Some(ConsentState::Revoked),
+            _ => None,
+        }
+    }
+
+    /// The state after `operation`, from `current` (`None`: no record left).
+    pub fn after(current: Option<ConsentState>, operation: ConsentOperation) -> Option<ConsentState> {
+        match operation {
+            ConsentOperation::Request => current.or(Some(ConsentState::Requested)),
+            ConsentOperation::Cancel => current.filter(|s| *s != ConsentState::Requested),
+            ConsentOperation::Grant => Some(ConsentState::Granted),
+            ConsentOperation::Revoke => Some(ConsentState::Revoked),
+        }
+    }
 }
 
 /// What a write produced.
@@ -210,9 +268,33 @@ pub trait Store: Send + Sync + 'static {
     fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError>;
     /// The provider a remotely claimed KeyPackageRef came from.
     fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
+    /// The consent recorded for `requester` → `target` in `room` (`None`: for any room).
+    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError>;
 }
 
 /// Awaits a ticket.
 pub async fn settle(ticket: WriteTicket) -> Result<WriteResult, StoreError> {
     ticket.await.unwrap_or(Err(StoreError::Closed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consent_operations_change_the_state() {
+        use ConsentOperation::*;
+        use ConsentState::*;
+        assert_eq!(ConsentState::after(None, Request), Some(Requested));
+        assert_eq!(ConsentState::after(Some(Granted), Request), Some(Granted), "a request keeps a decision");
+        assert_eq!(ConsentState::after(Some(Requested), Cancel), None);
+        assert_eq!(ConsentState::after(Some(Revoked), Cancel), Some(Revoked), "a cancel keeps a decision");
+        assert_eq!(ConsentState::after(None, Cancel), None);
+        assert_eq!(ConsentState::after(Some(Revoked), Grant), Some(Granted));
+        assert_eq!(ConsentState::after(Some(Granted), Revoke), Some(Revoked));
+        for s in [Requested, Granted, Revoked] {
+            assert_eq!(ConsentState::from_byte(s.to_byte()), Some(s));
+        }
+        assert_eq!(ConsentState::from_byte(0), None);
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tls_codec::{Deserialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
-use super::{Store, StoreError, StoredKeyPackage, StoredRoom, Write, WriteResult, WriteTicket};
+use super::{ConsentState, Store, StoreError, StoredKeyPackage, StoredRoom, Write, WriteResult, WriteTicket};
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
 /// room URI → latest checkpoint.
@@ -38,6 +38,8 @@ const RELAYED: TableDefinition<&[u8], &str> = TableDefinition::new("relayed_by")
 const READERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("mirror_readers");
 /// KeyPackageRef → provider domain, for KeyPackages claimed from other providers.
 const KP_REMOTE: TableDefinition<&[u8], &str> = TableDefinition::new("remote_key_packages");
+/// (requester user URI, target user URI, room URI or "") → [`ConsentState`] byte.
+const CONSENT: TableDefinition<(&str, &str, &str), u8> = TableDefinition::new("consent");
 
 /// How a KeyPackage is kept in `KEY_PACKAGES`.
 #[derive(TlsSerialize, TlsDeserialize, TlsSize)]
@@ -109,6 +111,7 @@ impl RedbStore {
             tx.open_table(RELAYED).map_err(io)?;
             tx.open_table(READERS).map_err(io)?;
             tx.open_table(KP_REMOTE).map_err(io)?;
+            tx.open_table(CONSENT).map_err(io)?;
             tx.commit().map_err(io)?;
         }
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -294,6 +297,15 @@ fn apply(
         Write::Relayed { room, hash, client } => {
             tx.open_table(RELAYED).map_err(io)?.insert(hash.as_slice(), client.as_str()).map_err(io)?;
             tx.open_table(READERS).map_err(io)?.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+        }
+        Write::Consent { requester, target, room, operation } => {
+            let mut t = tx.open_table(CONSENT).map_err(io)?;
+            let key = (requester.as_str(), target.as_str(), room.as_deref().unwrap_or(""));
+            let current = t.get(key).map_err(io)?.and_then(|v| ConsentState::from_byte(v.value()));
+            match ConsentState::after(current, *operation) {
+                Some(state) => t.insert(key, state.to_byte()).map_err(io)?,
+                None => t.remove(key).map_err(io)?,
+            };
         }
         Write::RemoteKeyPackages { references, provider } => {
             let mut t = tx.open_table(KP_REMOTE).map_err(io)?;
@@ -511,6 +523,15 @@ impl Store for RedbStore {
     fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
         let tx = self.inner.db.begin_read().map_err(io)?;
         Ok(tx.open_table(READERS).map_err(io)?.get((room, client)).map_err(io)?.is_some())
+    }
+
+    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let t = tx.open_table(CONSENT).map_err(io)?;
+        let Some(v) = t.get((requester, target, room.unwrap_or(""))).map_err(io)? else { return Ok(None) };
+        ConsentState::from_byte(v.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt { table: "consent", why: format!("state byte {}", v.value()) })
     }
 
     fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {

@@ -1,0 +1,180 @@
+//! Explicit consent (protocol-06 §5.7): the decisions behind `POST /v1/requestConsent/{targetUser}`,
+//! `POST /v1/updateConsent/{requesterUser}` and the consent check on key-material claims.
+//!
+//! - `requestConsent` (`request`/`cancel`) comes from the requester's provider to the target's:
+//!   the target must be our user (the one in the path), the requester the calling provider's.
+//!   It records an open request (or withdraws one); a decision already made is kept.
+//! - `updateConsent` (`grant`/`revoke`) comes from the target's provider to the requester's: the
+//!   requester must be our user (the one in the path), the target the calling provider's. It
+//!   records the decision, so this provider knows what its user may claim. KeyPackages carried
+//!   by a `grant` are not used (the requester claims through the room's hub as usual).
+//! - Our own users decide through the client API (`POST /client/v1/consent`); the decision is
+//!   recorded here and sent to the requester's provider with `updateConsent`.
+//! - A claim for one of our users by a user of another provider is served per [`verdict`]: a
+//!   decision for the request's room wins over one for any room; without a decision the
+//!   configured [`ConsentPolicy`] applies (`open`: served; `required`: `noConsent`).
+//!
+//! Consent entries are unsigned: only the mutually authenticated TLS connection and the domain
+//! rules above authenticate them.
+
+use mimi_appsync::uri::UserUri;
+
+use crate::config::ConsentPolicy;
+use crate::provider::ProviderError;
+use crate::store::ConsentState;
+use crate::wire::consent::{ConsentEntry, ConsentOperation};
+use crate::wire::key_material::KeyMaterialUserCode;
+use crate::wire::IdentifierUri;
+
+/// Which consent endpoint an entry arrived at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentEndpoint {
+    /// `requestConsent/{targetUser}`: `request` or `cancel`, requester's provider → target's.
+    Request,
+    /// `updateConsent/{requesterUser}`: `grant` or `revoke`, target's provider → requester's.
+    Update,
+}
+
+fn user(uri: &IdentifierUri, what: &str) -> Result<UserUri, ProviderError> {
+    UserUri::parse(uri.as_str()).map_err(|e| ProviderError::BadRequest(format!("{what} {uri}: {e}")))
+}
+
+/// Checks an entry that provider `peer` sent to `endpoint` with `path_user` in the path, at
+/// provider `ours` (module docs). Wrong operation or path: 400; a user of the wrong domain: 403.
+pub fn check_entry(
+    endpoint: ConsentEndpoint,
+    ours: &str,
+    peer: &str,
+    path_user: &str,
+    entry: &ConsentEntry,
+) -> Result<(), ProviderError> {
+    let operation = entry.consent.operation();
+    let requester = user(&entry.scope.requester_uri, "requesterUri")?;
+    let target = user(&entry.scope.target_uri, "targetUri")?;
+    let (allowed, local, remote) = match endpoint {
+        ConsentEndpoint::Request => ([ConsentOperation::Request, ConsentOperation::Cancel], &target, &requester),
+        ConsentEndpoint::Update => ([ConsentOperation::Grant, ConsentOperation::Revoke], &requester, &target),
+    };
+    if !allowed.contains(&operation) {
+        return Err(ProviderError::BadRequest(format!("{operation:?} is not allowed at {endpoint:?}")));
+    }
+    if local.as_str() != path_user {
+        return Err(ProviderError::BadRequest(format!("{local} differs from the path's {path_user}")));
+    }
+    if local.domain() != ours {
+        return Err(ProviderError::Forbidden(format!("{local} is not a user of {ours}")));
+    }
+    if remote.domain() != peer {
+        return Err(ProviderError::Forbidden(format!("{remote} is not a user of {peer}")));
+    }
+    Ok(())
+}
+
+/// Checks a decision a local client submits for its own user (client API): `grant` or `revoke`
+/// (else 400), with its user as the target (else 403). Returns the requester, whose provider is
+/// told with `updateConsent` when it is another one.
+pub fn check_own_decision(caller: &UserUri, entry: &ConsentEntry) -> Result<UserUri, ProviderError> {
+    let operation = entry.consent.operation();
+    if !matches!(operation, ConsentOperation::Grant | ConsentOperation::Revoke) {
+        return Err(ProviderError::BadRequest(format!("a client decides with grant or revoke, not {operation:?}")));
+    }
+    let target = user(&entry.scope.target_uri, "targetUri")?;
+    if &target != caller {
+        return Err(ProviderError::Forbidden(format!("{caller} may decide only for itself, not {target}")));
+    }
+    user(&entry.scope.requester_uri, "requesterUri")
+}
+
+/// Whether a claim by another provider's user for one of ours is served: `None` if so, else the
+/// user code to answer. `for_room`: the state recorded for the request's room; `general`: for
+/// any room.
+pub fn verdict(
+    policy: ConsentPolicy,
+    for_room: Option<ConsentState>,
+    general: Option<ConsentState>,
+) -> Option<KeyMaterialUserCode> {
+    match (for_room, general) {
+        (Some(ConsentState::Granted), _) => None,
+        (Some(ConsentState::Revoked), _) => Some(KeyMaterialUserCode::NoConsentForThisRoom),
+        (_, Some(ConsentState::Granted)) => None,
+        (_, Some(ConsentState::Revoked)) => Some(KeyMaterialUserCode::NoConsent),
+        _ => match policy {
+            ConsentPolicy::Open => None,
+            ConsentPolicy::Required => Some(KeyMaterialUserCode::NoConsent),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openmls::extensions::AppDataDictionary;
+
+    use super::*;
+    use crate::wire::consent::{Consent, ConsentScope};
+
+    const ALICE: &str = "mimi://a.example/u/alice";
+    const CATHY: &str = "mimi://c.example/u/cathy";
+
+    fn entry(consent: Consent) -> ConsentEntry {
+        ConsentEntry {
+            consent,
+            scope: ConsentScope {
+                requester_uri: IdentifierUri::new(ALICE),
+                target_uri: IdentifierUri::new(CATHY),
+                room_id: None,
+            },
+            consent_extensions: AppDataDictionary::default(),
+        }
+    }
+
+    #[test]
+    fn entries_follow_the_domain_rules() {
+        use ConsentEndpoint::*;
+        let grant = entry(Consent::Grant { client_key_packages: Vec::new() });
+        let status = |r: Result<(), ProviderError>| match r {
+            Ok(()) => "ok",
+            Err(ProviderError::BadRequest(_)) => "400",
+            Err(ProviderError::Forbidden(_)) => "403",
+            Err(_) => "other",
+        };
+        // a asks c's Cathy; c grants to a's Alice.
+        assert_eq!(status(check_entry(Request, "c.example", "a.example", CATHY, &entry(Consent::Request))), "ok");
+        assert_eq!(status(check_entry(Request, "c.example", "a.example", CATHY, &entry(Consent::Cancel))), "ok");
+        assert_eq!(status(check_entry(Update, "a.example", "c.example", ALICE, &grant)), "ok");
+        assert_eq!(status(check_entry(Update, "a.example", "c.example", ALICE, &entry(Consent::Revoke))), "ok");
+        // Wrong operation for the endpoint, or a path naming someone else: 400.
+        assert_eq!(status(check_entry(Request, "c.example", "a.example", CATHY, &grant)), "400");
+        assert_eq!(status(check_entry(Update, "a.example", "c.example", ALICE, &entry(Consent::Request))), "400");
+        assert_eq!(status(check_entry(Request, "c.example", "a.example", ALICE, &entry(Consent::Request))), "400");
+        // A provider speaking for another's users, or asking us about a user not ours: 403.
+        assert_eq!(status(check_entry(Request, "c.example", "b.example", CATHY, &entry(Consent::Request))), "403");
+        assert_eq!(status(check_entry(Request, "b.example", "a.example", CATHY, &entry(Consent::Request))), "403");
+        assert_eq!(status(check_entry(Update, "a.example", "b.example", ALICE, &grant)), "403");
+    }
+
+    #[test]
+    fn clients_decide_for_their_own_user() {
+        let cathy = UserUri::parse(CATHY).unwrap();
+        let alice = UserUri::parse(ALICE).unwrap();
+        let grant = entry(Consent::Grant { client_key_packages: Vec::new() });
+        assert_eq!(check_own_decision(&cathy, &grant).unwrap(), alice);
+        assert!(check_own_decision(&cathy, &entry(Consent::Revoke)).is_ok());
+        assert!(matches!(check_own_decision(&alice, &grant), Err(ProviderError::Forbidden(_))));
+        assert!(matches!(check_own_decision(&cathy, &entry(Consent::Request)), Err(ProviderError::BadRequest(_))));
+    }
+
+    #[test]
+    fn claims_need_consent_as_configured() {
+        use ConsentPolicy::*;
+        use ConsentState::*;
+        use KeyMaterialUserCode::*;
+        assert_eq!(verdict(Open, None, None), None);
+        assert_eq!(verdict(Required, None, None), Some(NoConsent));
+        assert_eq!(verdict(Required, Some(Requested), None), Some(NoConsent));
+        assert_eq!(verdict(Required, None, Some(Granted)), None);
+        assert_eq!(verdict(Required, Some(Granted), None), None);
+        assert_eq!(verdict(Open, None, Some(Revoked)), Some(NoConsent));
+        assert_eq!(verdict(Open, Some(Revoked), Some(Granted)), Some(NoConsentForThisRoom));
+        assert_eq!(verdict(Required, Some(Granted), Some(Revoked)), None, "the room's decision wins");
+    }
+}
