@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use openmls::component::ComponentId;
+use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::*;
 use openmls_traits::signatures::Signer;
 
@@ -96,4 +97,32 @@ pub fn key_package<P: OpenMlsProvider>(
         .build(CIPHERSUITE, provider, signer, credential)
         .map(|bundle| bundle.key_package().clone())
         .map_err(|e| Error::OpenMls(format!("building a KeyPackage: {e}")))
+}
+
+/// Joins a room by external commit from its GroupInfo, with the ratchet tree (when the GroupInfo
+/// does not carry it) and the epoch's pending proposals the commit must include. Returns the
+/// joined group, with the commit pending until the hub accepts it, and the commit bundle.
+pub fn external_join<P: OpenMlsProvider>(
+    provider: &P,
+    signer: &impl Signer,
+    joiner: CredentialWithKey,
+    group_info: VerifiableGroupInfo,
+    ratchet_tree: Option<RatchetTreeIn>,
+    pending_proposals: Vec<PublicMessageIn>,
+) -> Result<(MlsGroup, CommitMessageBundle), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::OpenMls(format!("external commit: {e}"));
+    let mut builder = MlsGroup::external_commit_builder().with_config(join_config()).with_proposals(pending_proposals);
+    if let Some(tree) = ratchet_tree {
+        builder = builder.with_ratchet_tree(tree);
+    }
+    builder
+        .build_group(provider, group_info, joiner)
+        .map_err(|e| fail(&e))?
+        .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(leaf_capabilities()).build())
+        .load_psks(provider.storage())
+        .map_err(|e| fail(&e))?
+        .build(provider.rand(), provider.crypto(), signer, |_| true)
+        .map_err(|e| fail(&e))?
+        .finalize(provider)
+        .map_err(|e| fail(&e))
 }

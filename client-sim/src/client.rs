@@ -1020,19 +1020,14 @@ impl Client {
                     }
                 }
             }
-            let (mut group, bundle) = MlsGroup::external_commit_builder()
-                .with_config(join_config())
-                .with_ratchet_tree(ratchet_tree)
-                .with_proposals(proposals)
-                .build_group(&self.provider, tbe.group_info, self.credential.clone())
-                .map_err(|e| ClientError::mls("external commit", e))?
-                .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
-                .load_psks(self.provider.storage())
-                .map_err(|e| ClientError::mls("external commit", e))?
-                .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
-                .map_err(|e| ClientError::mls("external commit", e))?
-                .finalize(&self.provider)
-                .map_err(|e| ClientError::mls("external commit", e))?;
+            let (mut group, bundle) = mimi_appsync::group::external_join(
+                &self.provider,
+                &self.signer,
+                self.credential.clone(),
+                tbe.group_info,
+                Some(ratchet_tree),
+                proposals,
+            )?;
             if !group.extensions().external_senders().is_some_and(|senders| senders.contains(&hub_sender)) {
                 let _ = group.delete(self.provider.storage());
                 return Err(ClientError::Protocol {

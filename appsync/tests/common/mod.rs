@@ -35,7 +35,7 @@ pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
 /// Each user's devices.
 pub const DEVICES: [&str; 2] = ["phone", "pc"];
 
-pub use mimi_appsync::group::{join_config, leaf_capabilities as capabilities};
+pub use mimi_appsync::group::join_config;
 
 /// One device: its URI, crypto provider with storage, signature key, and group (if it ever
 /// joined; inactive once removed).
@@ -269,17 +269,8 @@ impl Room {
     pub fn external_join(&mut self, who: usize) -> Result<(), Rule> {
         let MlsMessageBodyIn::GroupInfo(vgi) = to_in(&self.group_info).extract() else { panic!() };
         let c = &mut self.clients[who];
-        let (group, bundle) = MlsGroup::external_commit_builder()
-            .with_config(join_config())
-            .build_group(&c.provider, vgi, c.cred.clone())
-            .unwrap()
-            .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
-            .load_psks(c.provider.storage())
-            .unwrap()
-            .build(c.provider.rand(), c.provider.crypto(), &c.signer, |_| true)
-            .unwrap()
-            .finalize(&c.provider)
-            .unwrap();
+        let (group, bundle) =
+            mimi_appsync::group::external_join(&c.provider, &c.signer, c.cred.clone(), vgi, None, vec![]).unwrap();
         c.group = Some(group);
         let r = self.submit(who, bundle);
         if r.is_err() {

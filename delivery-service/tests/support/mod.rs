@@ -17,7 +17,7 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 pub const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 pub const ROOM: &str = "mimi://a.example/r/club";
 
-pub use mimi_appsync::group::{join_config, leaf_capabilities as capabilities};
+pub use mimi_appsync::group::join_config;
 
 pub fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
     MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
@@ -81,17 +81,9 @@ impl Client {
     /// tree); the client's group is the joined one, pending the hub's answer.
     pub fn external_join(&mut self, group_info: &MlsMessageOut) -> CommitMessageBundle {
         let MlsMessageBodyIn::GroupInfo(vgi) = to_in(group_info).extract() else { panic!("group info") };
-        let (group, bundle) = MlsGroup::external_commit_builder()
-            .with_config(join_config())
-            .build_group(&self.provider, vgi, self.cred.clone())
-            .unwrap()
-            .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
-            .load_psks(self.provider.storage())
-            .unwrap()
-            .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
-            .unwrap()
-            .finalize(&self.provider)
-            .unwrap();
+        let (group, bundle) =
+            mimi_appsync::group::external_join(&self.provider, &self.signer, self.cred.clone(), vgi, None, vec![])
+                .unwrap();
         self.group = Some(group);
         bundle
     }
