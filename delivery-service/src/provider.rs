@@ -21,14 +21,18 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Mutex};
 
 use crate::config::ConsentPolicy;
+use crate::hub::franking::{derive_mac_key, AbuseRefusal, Franker};
 use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room, UpdateDecision};
 use crate::metrics::{Counter, MetricsError, Registry};
-use crate::store::{settle, Store, StoreError, StoredKeyPackage, Write, WriteResult};
+use crate::store::{settle, Store, StoreError, StoredAbuseReport, StoredKeyPackage, Write, WriteResult};
+use crate::wire::abuse::AbuseReport;
 use crate::wire::consent::ConsentEntry;
+use crate::wire::franking::FrankingAgentData;
 use crate::wire::group_info::{
     ExternalSender as WireExternalSender, GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse,
     GroupInfoStatus, PendingProposal,
 };
+use crate::wire::identifier::{IdentifierQueryCode, IdentifierRequest, IdentifierResponse, UserProfile};
 use crate::wire::key_material::{
     ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
 };
@@ -143,6 +147,12 @@ impl std::fmt::Display for Submitter {
             Submitter::Peer(d) => write!(f, "provider {d}"),
         }
     }
+}
+
+/// The credential of the hub of `domain` (identity `mimi://<domain>`), as external sender and
+/// franking agent.
+fn hub_credential_of(domain: &str) -> Credential {
+    BasicCredential::new(format!("mimi://{domain}").into_bytes()).into()
 }
 
 /// The hub of a room: the authority of its URI `mimi://<hub>/r/<name>`.
@@ -268,12 +278,23 @@ pub struct Provider<S: Store> {
     appended: watch::Sender<u64>,
     /// Claims by other providers' users without a consent decision: served or not.
     consent: ConsentPolicy,
+    /// The hub as franking agent (its key is `hub_key`, see [`crate::hub::franking`]).
+    franker: Franker,
 }
 
 impl<S: Store> Provider<S> {
     /// Opens the provider on `store`, restoring every room (checkpoint plus log replay).
     pub fn open(domain: &str, hub_key: SignatureKeyPair, store: S) -> Result<Self, ProviderError> {
         let crypto = RustCrypto::default();
+        let franker = {
+            let secret = hub_key.tls_serialize_detached().map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+            let mac_key = derive_mac_key(&crypto, &secret).map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+            let agent = FrankingAgentData {
+                franking_signature_key: hub_key.to_public_vec().into(),
+                credential: hub_credential_of(domain),
+            };
+            Franker::new(agent, mac_key, Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
+        };
         let mut rooms = HashMap::new();
         for stored in store.rooms()? {
             let room = Room::restore(&crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
@@ -300,6 +321,7 @@ impl<S: Store> Provider<S> {
             metrics: HubMetrics::default(),
             appended: watch::channel(0).0,
             consent: ConsentPolicy::default(),
+            franker,
         })
     }
 
@@ -340,7 +362,13 @@ impl<S: Store> Provider<S> {
 
     /// The hub's external-sender credential (identity `mimi://<domain>`).
     pub fn hub_credential(&self) -> Credential {
-        BasicCredential::new(format!("mimi://{}", self.domain).into_bytes()).into()
+        hub_credential_of(&self.domain)
+    }
+
+    /// The `franking_agent` value (component 0x0021) of rooms this hub franks: its
+    /// external-sender key and credential.
+    pub fn franking_agent(&self) -> &FrankingAgentData {
+        self.franker.agent()
     }
 
     /// The hub's `ExternalSender` (key and credential), as every room of this hub lists it in
@@ -613,10 +641,19 @@ impl<S: Store> Provider<S> {
         let (ticket, entry, status, notify) = {
             let mut slot = self.lock(room_id).await?;
             let decision = slot.room.decide_message(message, sender, now_ms());
-            let Some(entry) = decision.accepted else {
+            let mut status = decision.status;
+            let Some(mut entry) = decision.accepted else {
                 self.metrics.messages_refused.inc();
-                return Ok(decision.status);
+                return Ok(status);
             };
+            let frank = self
+                .franker
+                .frank(&self.crypto, &self.hub_key, &slot.room, &entry, message)
+                .map_err(|e| ProviderError::BadRequest(format!("franking: {e}")))?;
+            if let (Some(f), SubmitMessageStatus::Accepted { frank, .. }) = (&frank, &mut status) {
+                *frank = Some(f.clone());
+            }
+            entry.frank = frank;
             let write = Write::Append { room: room_id.to_owned(), entries: vec![entry.clone()], queue: Vec::new() };
             let ticket = self.store.write(write);
             slot.room.apply(&entry, Accepted::Application)?;
@@ -626,7 +663,7 @@ impl<S: Store> Provider<S> {
                 slot.checkpointed = slot.room.seq();
                 slot.log_bytes = 0;
             }
-            (ticket, entry, decision.status, slot.seq.clone())
+            (ticket, entry, status, slot.seq.clone())
         };
         if let Err(e) = settle(ticket).await {
             self.slot(room_id)?.lock().await.broken = true;
@@ -984,6 +1021,52 @@ impl<S: Store> Provider<S> {
         };
         tracing::info!(target = %target, claimed = claimed.len(), exhausted = exhausted.len(), "key material claimed");
         Ok(respond(code, clients))
+    }
+
+    /// `/reportAbuse` for `room_id`, of which we must be the hub: a report whose franks verify
+    /// ([`Franker::check_report`]) is kept durably (once per distinct body) before `Ok(Ok(()))`;
+    /// one that does not is `Ok(Err(refusal))` and nothing is kept. `body`: the report as
+    /// received; `reporter`: who filed it (for the record).
+    pub async fn report_abuse(
+        &self,
+        room_id: &str,
+        report: &AbuseReport,
+        body: &[u8],
+        reporter: &Submitter,
+    ) -> Result<Result<(), AbuseRefusal>, ProviderError> {
+        self.slot(room_id)?;
+        if let Err(refusal) = self.franker.check_report(&self.crypto, room_id, report) {
+            tracing::info!(room = room_id, %reporter, %refusal, "abuse report refused");
+            return Ok(Err(refusal));
+        }
+        let record = StoredAbuseReport {
+            room: room_id.to_owned(),
+            reporter: reporter.to_string(),
+            received_ms: now_ms(),
+            report: body.to_vec(),
+        };
+        settle(self.store.write(Write::AbuseReport(record))).await?;
+        tracing::info!(room = room_id, %reporter, alleged = report.alleged_abuser_uri.as_str(),
+            messages = report.messages.len(), "abuse report kept");
+        Ok(Ok(()))
+    }
+
+    /// `/identifierQuery` for this provider's users (see [`crate::federation::identifier`]).
+    pub fn identifier_query(&self, request: &IdentifierRequest) -> Result<IdentifierResponse, ProviderError> {
+        let respond = |response_code, users: Vec<UserUri>| IdentifierResponse {
+            response_code,
+            uri: users.iter().map(|u| IdentifierUri::new(u.as_str())).collect(),
+            found_profiles: users
+                .iter()
+                .map(|u| UserProfile { stable_uri: IdentifierUri::new(u.as_str()), fields: Vec::new() })
+                .collect(),
+            id_response_extensions: Default::default(),
+        };
+        Ok(match crate::federation::identifier::candidate(&self.domain, request) {
+            Ok(user) if self.store.user_exists(user.as_str())? => respond(IdentifierQueryCode::Success, vec![user]),
+            Ok(_) => respond(IdentifierQueryCode::NotFound, Vec::new()),
+            Err(code) => respond(code, Vec::new()),
+        })
     }
 
     /// The rooms this provider is the hub of.

@@ -16,6 +16,8 @@
 //! | `POST /client/v1/rooms/{roomId}/update` | `UpdateRequest` (a `HandshakeBundle`) | 200 `UpdateRoomResponse` |
 //! | `POST /client/v1/rooms/{roomId}/submitMessage` | `SubmitMessageRequest` (`sendingUri` = the caller or its user) | 200 `SubmitMessageResponse` |
 //! | `POST /client/v1/rooms/{roomId}/groupInfo` | `GroupInfoRequest` for the caller's credential | 200 `GroupInfoResponse` |
+//! | `POST /client/v1/rooms/{roomId}/reportAbuse` | `AbuseReport` (`reportingUser` = the caller's user) | 201 kept; 422 a frank does not verify (see `crate::api::mimi`) |
+//! | `POST /client/v1/identifierQuery/{domain}` | `IdentifierRequest` | 200 `IdentifierResponse` from the provider of `{domain}` |
 //! | `GET /client/v1/rooms/{roomId}/log?after=N&limit=L&wait=S` | — | 200 `RoomEntries` |
 //! | `GET /client/v1/queue?after=N&limit=L&wait=S` | — | 200 `ClientQueue` |
 //!
@@ -27,13 +29,21 @@
 //! A client that reconnects with its last cursors gets everything after them, exactly once.
 //! Only current members of a room (or clients welcomed into it) may read its log.
 //!
+//! **Franks.** In a room whose GroupContext names the hub as franking agent (component 0x0021,
+//! the value being the hub's `ExternalSender` from `hubKey`), an application message whose
+//! authenticated data carries a `frank_aad` is franked when accepted: the sender gets the frank
+//! in its `submitMessage` answer, every reader finds it with the hub's acceptance time in the
+//! entry's `FanoutMessage` (`frank`, `timestamp`), at the hub and at followers alike. A reader
+//! reports a message with `reportAbuse`, giving the decrypted content, that frank and timestamp.
+//!
 //! **Rooms of other hubs.** A room whose URI names another provider (`mimi://<hub>/r/...`) is
 //! used through this API exactly like a local one: `update`, `submitMessage` and `groupInfo` are
-//! relayed to the room's hub and its answer is returned unchanged; `log` reads this provider's
+//! relayed to the room's hub and its answer is returned unchanged (so is `reportAbuse`); `log` reads this provider's
 //! mirror of the room (what the hub fanned out, in hub order, numbered locally); Welcomes arrive
 //! in the queue with the mirror position to read after. `keyMaterial` for a user of another
 //! provider goes through the room's hub (see `crate::federation::relay`). Rooms are created only
-//! at their creator's provider.
+//! at their creator's provider. `identifierQuery` for another domain is sent straight to that
+//! domain's provider (never through a hub) and its answer returned unchanged.
 //!
 //! **Answers.** `update`, `submitMessage`, `keyMaterial` and `groupInfo` answer 200 with the
 //! protocol outcome (`success`, `wrongEpoch` with the current epoch, `notAllowed`,
@@ -62,10 +72,12 @@ use crate::federation::relay::Relay;
 use crate::hub::LogEntry;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
+use crate::wire::abuse::AbuseReport;
 use crate::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry, WelcomeItem};
 use crate::wire::consent::ConsentEntry;
 use crate::wire::directory::Endpoint;
 use crate::wire::group_info::GroupInfoRequest;
+use crate::wire::identifier::IdentifierRequest;
 use crate::wire::key_material::KeyMaterialRequest;
 use crate::wire::ratchet_tree::RatchetTreeOption;
 use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
@@ -113,6 +125,8 @@ fn routes<S: Store>(api: Api<S>) -> Router {
         .route("/client/v1/rooms/{room}/update", post(update::<S>))
         .route("/client/v1/rooms/{room}/submitMessage", post(submit_message::<S>))
         .route("/client/v1/rooms/{room}/groupInfo", post(group_info::<S>))
+        .route("/client/v1/rooms/{room}/reportAbuse", post(report_abuse::<S>))
+        .route("/client/v1/identifierQuery/{domain}", post(identifier_query::<S>))
         .route("/client/v1/rooms/{room}/log", get(read_log::<S>))
         .route("/client/v1/queue", get(read_queue::<S>))
         .with_state(api)
@@ -286,6 +300,43 @@ async fn group_info<S: Store>(
     }
     let response = api.provider.group_info(&room, &request).await?;
     Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn report_abuse<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(client): Caller,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let report = AbuseReport::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    if report.reporting_user.as_str() != client.user().as_str() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "reportingUser must be the calling client's user"));
+    }
+    if let Some(relay) = api.remote(&room) {
+        return Ok(passthrough(relay.to_hub(Endpoint::ReportAbuse, &room, &client, None, body.to_vec()).await?));
+    }
+    if !api.provider.is_hub_of(&room) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown room {room}")));
+    }
+    let outcome = api.provider.report_abuse(&room, &report, &body, &Submitter::Client(client)).await?;
+    super::mimi::abuse_answer(outcome)
+}
+
+async fn identifier_query<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Caller(_client): Caller,
+    Path(domain): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = IdentifierRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    if domain.eq_ignore_ascii_case(api.provider.domain()) {
+        let response = api.provider.identifier_query(&request)?;
+        return Ok(octets(StatusCode::OK, response.encode()?));
+    }
+    match &api.relay {
+        Some(relay) => Ok(passthrough(relay.identifier_query(&domain, body.to_vec()).await?)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("{domain} is not served here"))),
+    }
 }
 
 /// Decodes an `UpdateRequest`; a well-formed MLS message of the wrong kind (e.g. a

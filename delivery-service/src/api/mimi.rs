@@ -15,10 +15,16 @@
 //! | `POST /v1/notify/{roomId}` | follower | the room's hub (the room URI's authority) | 201; also for a duplicate, taken in once |
 //! | `POST /v1/requestConsent/{targetUser}` | target's provider | the requester's provider (`request`/`cancel` of its user for ours) | 201 |
 //! | `POST /v1/updateConsent/{requesterUser}` | requester's provider | the target's provider (`grant`/`revoke` of its user for ours) | 201 |
+//! | `POST /v1/identifierQuery/{domain}` | target provider (`{domain}` must be ours, else 404; never relayed) | any authenticated provider | 200 `IdentifierResponse` |
+//! | `POST /v1/reportAbuse/{roomId}` | hub | the provider of `reportingUser` | 201 kept; 422 a frank does not verify (nothing kept) |
 //!
 //! Unknown rooms answer 404, undecodable bodies 400, a caller who is not allowed 403 (DESIGN §3).
-//! Consent rules: [`crate::federation::consent`]. `identifierQuery` and `reportAbuse` are still
-//! to come.
+//! Consent rules: [`crate::federation::consent`]; identifier matching:
+//! [`crate::federation::identifier`]; franking and report checks: [`crate::hub::franking`]. The
+//! draft gives `reportAbuse` no codes (spec notes §8 item 6): ours are 201 for a report whose
+//! franks verify (kept durably, a byte-identical repeat kept once), 422 for a decodable report
+//! that does not verify (no frank of ours, or the content, sender, room or time differ from what
+//! was franked), with the reason as a one-line body.
 
 use std::sync::Arc;
 
@@ -29,7 +35,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
-use mimi_appsync::uri::ClientUri;
+use mimi_appsync::uri::{ClientUri, UserUri};
 use tracing::Instrument as _;
 
 use super::client::decode_update;
@@ -39,9 +45,11 @@ use crate::federation::relay::Relay;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::tls::PeerIdentity;
+use crate::wire::abuse::AbuseReport;
 use crate::wire::consent::ConsentEntry;
 use crate::wire::directory::Endpoint;
 use crate::wire::group_info::GroupInfoRequest;
+use crate::wire::identifier::IdentifierRequest;
 use crate::wire::key_material::KeyMaterialRequest;
 use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
 use crate::wire::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
@@ -62,6 +70,8 @@ pub fn router<S: Store>(provider: Arc<Provider<S>>, relay: Arc<Relay<S>>) -> Rou
         .route(&Endpoint::Notify.path_template(), post(notify::<S>))
         .route(&Endpoint::RequestConsent.path_template(), post(request_consent::<S>))
         .route(&Endpoint::UpdateConsent.path_template(), post(update_consent::<S>))
+        .route(&Endpoint::IdentifierQuery.path_template(), post(identifier_query::<S>))
+        .route(&Endpoint::ReportAbuse.path_template(), post(report_abuse::<S>))
         .with_state(api)
 }
 
@@ -234,6 +244,44 @@ async fn consent<S: Store>(
     check_entry(endpoint, api.provider.domain(), peer, path_user, &entry)?;
     api.provider.record_consent(&entry).await?;
     Ok((StatusCode::CREATED, "received\n").into_response())
+}
+
+async fn identifier_query<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(domain): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !domain.eq_ignore_ascii_case(api.provider.domain()) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{domain} is not served here")));
+    }
+    let request = IdentifierRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    let response = api.provider.identifier_query(&request)?;
+    tracing::info!(peer = %peer, code = ?response.response_code, "identifier query answered");
+    Ok(octets(StatusCode::OK, response.encode()?))
+}
+
+async fn report_abuse<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    Peer(peer): Peer,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    hub_room(&api, &room)?;
+    let report = AbuseReport::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    if !UserUri::parse(report.reporting_user.as_str()).is_ok_and(|u| u.domain() == peer) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("reportingUser must be a user of {peer}")));
+    }
+    let span = tracing::info_span!("peer reportAbuse", room = %room, peer = %peer);
+    abuse_answer(api.provider.report_abuse(&room, &report, &body, &Submitter::Peer(peer)).instrument(span).await?)
+}
+
+/// The HTTP answer to a report: 201 kept, 422 refused (module docs).
+pub(crate) fn abuse_answer(outcome: Result<(), crate::hub::franking::AbuseRefusal>) -> Result<Response, ApiError> {
+    match outcome {
+        Ok(()) => Ok((StatusCode::CREATED, "report kept\n").into_response()),
+        Err(refusal) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.to_string())),
+    }
 }
 
 #[cfg(test)]

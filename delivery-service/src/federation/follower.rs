@@ -152,7 +152,7 @@ pub fn plan_intake(
         intake.seen.push(hash);
         let bytes = |m: &MlsMessageIn| m.tls_serialize_detached().map_err(|e| bad(e.to_string()));
         let message = bytes(&m.message)?;
-        let (kind, extra) = match &m.framing {
+        let (kind, extra, frank) = match &m.framing {
             FanoutFraming::Welcome { .. } => {
                 let MlsMessageBodyIn::Welcome(welcome) = m.message.clone().extract() else {
                     return Err(bad("framed as a Welcome but is not one".into()));
@@ -171,9 +171,9 @@ pub fn plan_intake(
                 }
                 continue;
             }
-            FanoutFraming::Application { .. } => (EntryKind::Application, Vec::new()),
-            FanoutFraming::Proposal { more_proposals: list } => (EntryKind::Proposal, list.clone()),
-            FanoutFraming::Commit { external_proposals: list } => (EntryKind::Commit, list.clone()),
+            FanoutFraming::Application { frank } => (EntryKind::Application, Vec::new(), frank.clone()),
+            FanoutFraming::Proposal { more_proposals: list } => (EntryKind::Proposal, list.clone(), None),
+            FanoutFraming::Commit { external_proposals: list } => (EntryKind::Commit, list.clone(), None),
         };
         let epoch = m
             .message
@@ -196,6 +196,7 @@ pub fn plan_intake(
             group_info: VLBytes::new(Vec::new()),
             welcome: VLBytes::new(Vec::new()),
             welcome_peers: Vec::new(),
+            frank,
         });
     }
     Ok(intake)

@@ -14,11 +14,16 @@
 //!   that hub; key-material claims forwarded hub → target provider.
 //!
 //! - [`consent`]: `requestConsent`/`updateConsent` and the consent check on claims.
+//! - [`identifier`]: `identifierQuery`, which local user a query names (a local client's query
+//!   for another domain goes straight to that provider, [`relay::Relay::identifier_query`]).
 //!
-//! Still to come (see the federation issue): identifier query and abuse reports with franking.
+//! Franking and abuse reports: decided in [`crate::hub::franking`]; the frank travels with the
+//! message in the fanout and the follower's mirror; a follower relays its client's report to the
+//! room's hub like its other requests.
 
 pub mod consent;
 pub mod follower;
+pub mod identifier;
 pub mod outbox;
 pub mod peers;
 pub mod relay;

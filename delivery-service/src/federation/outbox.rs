@@ -343,6 +343,7 @@ mod tests {
             group_info: Vec::new().into(),
             welcome: Vec::new().into(),
             welcome_peers: vec![],
+            frank: None,
         };
         let others = [entry(5, "c.example"), entry(6, "c.example")];
         assert_eq!(plan("b.example", &others, 10).unwrap(), Some(Batch { messages: vec![], advance_to: 6 }));

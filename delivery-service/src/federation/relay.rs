@@ -17,6 +17,9 @@
 //!   (see [`super::consent`]).
 //! - A local user's consent decision is sent to the requester's provider
 //!   ([`Relay::update_consent`]).
+//! - A local client's `identifierQuery` for another domain goes straight to that provider
+//!   ([`Relay::identifier_query`]; never through a hub, protocol-06 §5.8); `reportAbuse` for a
+//!   room of another hub goes to that hub with [`Relay::to_hub`].
 
 use std::sync::Arc;
 
@@ -159,6 +162,12 @@ impl<S: Store> Relay<S> {
             return Ok(None);
         }
         Ok(Some(self.peers.post(requester.domain(), Endpoint::UpdateConsent, requester.as_str(), body).await?))
+    }
+
+    /// Sends a local client's `IdentifierRequest` (`body`, as received) to provider `domain`
+    /// and returns its answer unchanged.
+    pub async fn identifier_query(&self, domain: &str, body: Vec<u8>) -> Result<PeerAnswer, RelayError> {
+        Ok(self.peers.post(domain, Endpoint::IdentifierQuery, domain, body).await?)
     }
 
     /// A key-material claim from `caller` (see the module docs). `body` is the request as

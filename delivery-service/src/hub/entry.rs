@@ -3,6 +3,8 @@
 
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
+use crate::wire::franking::Frank;
+
 /// What a log entry carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
 #[repr(u8)]
@@ -47,6 +49,10 @@ pub struct LogEntry {
     pub welcome: VLBytes,
     /// The providers the Welcome goes to: those the KeyPackages it names were claimed from.
     pub welcome_peers: Vec<VLBytes>,
+    /// For an application message in a room with a franking agent whose authenticated data has
+    /// a `frank_aad`: the hub's frank (see [`super::franking`]), fanned out with the message and
+    /// shown to readers; `None` otherwise. A follower's mirror keeps the frank it received.
+    pub frank: Option<Frank>,
 }
 
 /// Something for one client only, outside any room log: a Welcome (routed by the KeyPackageRef

@@ -22,7 +22,7 @@ impl LogEntry {
             .map(|m| MlsMessageIn::tls_deserialize_exact(m.as_slice()))
             .collect::<Result<Vec<_>, _>>()?;
         let framing = match self.kind {
-            EntryKind::Application => FanoutFraming::Application { frank: None },
+            EntryKind::Application => FanoutFraming::Application { frank: self.frank.clone() },
             EntryKind::Proposal => FanoutFraming::Proposal { more_proposals: extra },
             EntryKind::Commit => FanoutFraming::Commit { external_proposals: extra },
         };

@@ -8,12 +8,16 @@
 //! decision to the room (`Room::apply`), *then* answers. That order is what makes an answer of
 //! `success` a promise (DESIGN §4), and it lets the simulator and tests drive rooms directly.
 //!
+//! [`franking`] decides whether an accepted application message is franked and checks abuse
+//! reports, with the keys passed in.
+//!
 //! A follower's relayed request and a local client's request reach the same functions: the
 //! hub logic never asks where a submission came from.
 
 mod checkpoint;
 mod entry;
 mod fanout;
+pub mod franking;
 mod room;
 
 pub use checkpoint::Checkpoint;

@@ -293,6 +293,7 @@ impl Room {
             group_info: VLBytes::new(Vec::new()),
             welcome: VLBytes::new(Vec::new()),
             welcome_peers: Vec::new(),
+            frank: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! message (echo suppression) and which local clients may read a mirror. As a hub: which
 //! provider each remotely claimed KeyPackageRef came from (Welcome routing). Consent (protocol-06
 //! §5.7): per (requester user, target user, optional room), the last decision or open request.
+//! Abuse reports (protocol-06 §5.9) the hub accepted, per room, once per distinct report body.
 //! [`Store`] is the narrow interface the provider
 //! uses; [`redb_store::RedbStore`] implements it on one embedded redb file. A PostgreSQL back
 //! end for multi-node providers would implement the same trait.
@@ -166,6 +167,22 @@ pub enum Write {
         /// Current time, seconds since the UNIX epoch.
         now_secs: u64,
     },
+    /// Keeps an abuse report whose franks verified. A byte-identical report for the same room
+    /// is kept once (the first reception's time and reporter stay).
+    AbuseReport(StoredAbuseReport),
+}
+
+/// An accepted abuse report as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAbuseReport {
+    /// The room URI reported to.
+    pub room: String,
+    /// Who filed it: `provider <domain>` or `client <URI>`.
+    pub reporter: String,
+    /// When it was accepted, milliseconds since the UNIX epoch.
+    pub received_ms: u64,
+    /// The `AbuseReport` as received.
+    pub report: Vec<u8>,
 }
 
 /// The consent recorded for one scope (see [`Write::Consent`]).
@@ -270,6 +287,10 @@ pub trait Store: Send + Sync + 'static {
     fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
     /// The consent recorded for `requester` → `target` in `room` (`None`: for any room).
     fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError>;
+    /// Whether the local user (a user URI) has at least one registered client.
+    fn user_exists(&self, user: &str) -> Result<bool, StoreError>;
+    /// The abuse reports kept for `room`, in the order of their bodies' SHA-256.
+    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError>;
 }
 
 /// Awaits a ticket.

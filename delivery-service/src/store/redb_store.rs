@@ -7,9 +7,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use sha2::{Digest, Sha256};
 use tls_codec::{Deserialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
-use super::{ConsentState, Store, StoreError, StoredKeyPackage, StoredRoom, Write, WriteResult, WriteTicket};
+use super::{
+    ConsentState, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredRoom, Write, WriteResult, WriteTicket,
+};
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
 /// room URI → latest checkpoint.
@@ -40,6 +43,16 @@ const READERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("mirror_
 const KP_REMOTE: TableDefinition<&[u8], &str> = TableDefinition::new("remote_key_packages");
 /// (requester user URI, target user URI, room URI or "") → [`ConsentState`] byte.
 const CONSENT: TableDefinition<(&str, &str, &str), u8> = TableDefinition::new("consent");
+/// (room URI, SHA-256 of the report body) → [`AbuseRecord`].
+const ABUSE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("abuse_reports");
+
+/// How an accepted abuse report is kept in `ABUSE`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+struct AbuseRecord {
+    reporter: VLBytes,
+    received_ms: u64,
+    report: VLBytes,
+}
 
 /// How a KeyPackage is kept in `KEY_PACKAGES`.
 #[derive(TlsSerialize, TlsDeserialize, TlsSize)]
@@ -112,6 +125,7 @@ impl RedbStore {
             tx.open_table(READERS).map_err(io)?;
             tx.open_table(KP_REMOTE).map_err(io)?;
             tx.open_table(CONSENT).map_err(io)?;
+            tx.open_table(ABUSE).map_err(io)?;
             tx.commit().map_err(io)?;
         }
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -336,6 +350,18 @@ fn apply(
             }
         }
         Write::ClaimKeyPackages { user, now_secs } => return claim(tx, user, *now_secs),
+        Write::AbuseReport(r) => {
+            let mut t = tx.open_table(ABUSE).map_err(io)?;
+            let hash = Sha256::digest(&r.report);
+            if t.get((r.room.as_str(), hash.as_slice())).map_err(io)?.is_none() {
+                let record = AbuseRecord {
+                    reporter: r.reporter.as_bytes().to_vec().into(),
+                    received_ms: r.received_ms,
+                    report: r.report.clone().into(),
+                };
+                t.insert((r.room.as_str(), hash.as_slice()), encode(&record)?.as_slice()).map_err(io)?;
+            }
+        }
         Write::AdvanceOutbox { peer, room, seq } => {
             let mut t = tx.open_table(OUTBOX).map_err(io)?;
             let current = t.get((peer.as_str(), room.as_str())).map_err(io)?.map(|v| v.value()).unwrap_or(0);
@@ -534,6 +560,33 @@ impl Store for RedbStore {
             .ok_or_else(|| StoreError::Corrupt { table: "consent", why: format!("state byte {}", v.value()) })
     }
 
+    fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let t = tx.open_table(USER_CLIENTS).map_err(io)?;
+        let first = t.range((user, "")..).map_err(io)?.next().transpose().map_err(io)?;
+        Ok(first.is_some_and(|(k, _)| k.value().0 == user))
+    }
+
+    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(io)?;
+        let t = tx.open_table(ABUSE).map_err(io)?;
+        let mut out = Vec::new();
+        for row in t.range((room, &[][..])..).map_err(io)? {
+            let (k, v) = row.map_err(io)?;
+            if k.value().0 != room {
+                break;
+            }
+            let r = AbuseRecord::tls_deserialize_exact(v.value()).map_err(corrupt("abuse_reports"))?;
+            out.push(StoredAbuseReport {
+                room: room.to_owned(),
+                reporter: String::from_utf8_lossy(r.reporter.as_slice()).into_owned(),
+                received_ms: r.received_ms,
+                report: r.report.as_slice().to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
     fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
         let tx = self.inner.db.begin_read().map_err(io)?;
         Ok(tx.open_table(KP_REMOTE).map_err(io)?.get(reference).map_err(io)?.map(|v| v.value().to_owned()))
@@ -599,6 +652,7 @@ mod tests {
             group_info: Vec::new().into(),
             welcome: Vec::new().into(),
             welcome_peers: vec![],
+            frank: None,
         }
     }
 

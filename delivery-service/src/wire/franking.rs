@@ -7,12 +7,19 @@
 //! [`FrankingIntegrityTBS`] with the key published in the `franking_agent` component (0x0021,
 //! [`FrankingAgentData`]). The resulting [`Frank`] travels in `SubmitMessageResponse` and
 //! `FanoutMessage`, and back to the hub in an `AbuseReport`.
+//!
+//! Authenticated data: the client writes the SafeAAD structure of mls-extensions (openmls'
+//! [`SafeAad`], items sorted by component ID) with the `frank_aad` item as the PrivateMessage's
+//! `authenticated_data` ([`FrankAAD::authenticated_data`]); the hub reads the SafeAAD prefix of
+//! whatever authenticated data it finds ([`FrankAAD::from_authenticated_data`]), so both the -09
+//! layout (safe items first, then anything) and the -10 one (the whole AAD is a SafeAAD) work.
 
-use openmls::prelude::{Ciphersuite, Credential, SignaturePublicKey};
+use openmls::framing::{SafeAad, SafeAadItem};
+use openmls::prelude::{Ciphersuite, Credential, Extensions, GroupContext, SignaturePublicKey};
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::signatures::Signer;
 use openmls_traits::types::HashType;
-use tls_codec::{Serialize, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+use tls_codec::{Deserialize, DeserializeBytes, Serialize, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
 use super::labeled::{sign_with_label, verify_with_label};
 use super::{IdentifierUri, WireError};
@@ -29,7 +36,7 @@ pub const FRANKING_AGENT_COMPONENT_ID: u16 = 0x0021;
 
 /// `struct { uint8 server_frank[32]; CipherSuite franking_signature_ciphersuite; opaque
 /// franking_integrity_signature<V>; } Frank;` (protocol-06 §5.4).
-#[derive(Debug, Clone, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct Frank {
     /// `server_frank`: HMAC of the franking tag and context under the hub's key.
     pub server_frank: [u8; 32],
@@ -47,6 +54,40 @@ pub struct FrankAAD {
     pub franking_tag: [u8; 32],
 }
 
+impl FrankAAD {
+    /// The client's side: `franking_tag = HMAC_SHA256(salt, application_data)`, with `salt` the
+    /// MIMI content's 16-byte salt and `application_data` the encoded content.
+    pub fn compute(crypto: &impl OpenMlsCrypto, salt: &[u8], application_data: &[u8]) -> Result<Self, WireError> {
+        let mac = crypto.hmac(HashType::Sha2_256, salt, application_data).map_err(|source| WireError::Crypto {
+            what: "FrankAAD",
+            operation: "hmac",
+            source,
+        })?;
+        let franking_tag = mac
+            .as_slice()
+            .try_into()
+            .map_err(|_| WireError::Inconsistent { what: "FrankAAD", rule: "HMAC-SHA256 is 32 bytes" })?;
+        Ok(Self { franking_tag })
+    }
+
+    /// The PrivateMessage `authenticated_data` carrying this tag: a SafeAAD whose only item is
+    /// `frank_aad` (0x0020).
+    pub fn authenticated_data(&self) -> Result<Vec<u8>, WireError> {
+        let encode = |source| WireError::Encode { what: "FrankAAD", source };
+        let item = SafeAadItem::new(FRANK_AAD_COMPONENT_ID, self.tls_serialize_detached().map_err(encode)?);
+        let aad = SafeAad::from_items(vec![item])
+            .map_err(|_| WireError::Inconsistent { what: "SafeAAD", rule: "one item is sorted" })?;
+        aad.tls_serialize_detached().map_err(encode)
+    }
+
+    /// The `frank_aad` item of a message's `authenticated_data`, if it starts with a well-formed
+    /// SafeAAD holding one; `None` otherwise (such a message is simply not franked).
+    pub fn from_authenticated_data(aad: &[u8]) -> Option<Self> {
+        let (safe, _rest) = SafeAad::tls_deserialize_bytes(aad).ok()?;
+        Self::tls_deserialize_exact(safe.get(FRANK_AAD_COMPONENT_ID)?).ok()
+    }
+}
+
 /// `FrankingAgentData` (protocol-06 §5.4.1): the `franking_agent` component value, the hub's franking
 /// signature key and credential.
 #[derive(Debug, Clone, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
@@ -55,6 +96,15 @@ pub struct FrankingAgentData {
     pub franking_signature_key: SignaturePublicKey,
     /// `credential`: its domain must be the hub's.
     pub credential: Credential,
+}
+
+impl FrankingAgentData {
+    /// The `franking_agent` component of a GroupContext's `app_data_dictionary`, if present and
+    /// well-formed (a malformed one counts as absent: nothing is franked).
+    pub fn of_group(extensions: &Extensions<GroupContext>) -> Option<Self> {
+        let bytes = extensions.app_data_dictionary()?.dictionary().get(&FRANKING_AGENT_COMPONENT_ID)?;
+        Self::tls_deserialize_exact(bytes).ok()
+    }
 }
 
 /// `ServerFrankingContext` (protocol-06 §5.4.1): what the frank binds the message to.
