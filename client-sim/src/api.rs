@@ -15,8 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use mimi_appsync::uri::ClientUri;
+use mimi_ds::wire::abuse::AbuseReport;
 use mimi_ds::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries};
 use mimi_ds::wire::group_info::{ExternalSender, GroupInfoRequest, GroupInfoResponse};
+use mimi_ds::wire::identifier::{IdentifierRequest, IdentifierResponse};
 use mimi_ds::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
 use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
 use mimi_ds::wire::update::{HandshakeBundle, UpdateRequest, UpdateRoomResponse};
@@ -217,6 +219,26 @@ impl Session {
     pub async fn group_info(&self, room: &str, request: &GroupInfoRequest) -> Result<GroupInfoResponse, ClientError> {
         let path = format!("client/v1/rooms/{}/groupInfo", segment(room));
         self.post("groupInfo", &path, encode("groupInfo", request)?).await
+    }
+
+    /// `POST /client/v1/rooms/{roomId}/reportAbuse`: files `report` with the room's hub (201: the
+    /// hub kept it; a report whose franks do not verify is [`ClientError::Http`] 422).
+    pub async fn report_abuse(&self, room: &str, report: &AbuseReport) -> Result<(), ClientError> {
+        let what = "reportAbuse";
+        let path = format!("client/v1/rooms/{}/reportAbuse", segment(room));
+        let body = Some((encode(what, report)?, "application/octet-stream"));
+        self.connection.call(what, Method::POST, &path, Some(&self.token), body).await.map(|_| ())
+    }
+
+    /// `POST /client/v1/identifierQuery/{domain}`: asks the provider of `domain` (through ours)
+    /// which of its users `request` names.
+    pub async fn identifier_query(
+        &self,
+        domain: &str,
+        request: &IdentifierRequest,
+    ) -> Result<IdentifierResponse, ClientError> {
+        let path = format!("client/v1/identifierQuery/{}", segment(domain));
+        self.post("identifierQuery", &path, encode("identifierQuery", request)?).await
     }
 
     /// `GET /client/v1/rooms/{roomId}/log?after=N&wait=S`: entries after the cursor, in hub order,

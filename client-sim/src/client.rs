@@ -34,6 +34,13 @@
 //! submission, which keeps that matching exact. Welcomes arrive in the client's queue; an
 //! external joiner reads the log from its start and skips entries of epochs before its own.
 //!
+//! # Franking
+//! In a room whose GroupContext carries a `franking_agent` (created with
+//! [`Client::create_franking_room`], naming the hub), every message goes out with the franking
+//! tag over its content in the authenticated data (protocol-06 §5.4.1); the hub's frank comes
+//! back with the message in the log, and [`Client::abuse_report`] turns a delivered message into
+//! an `AbuseReport` for [`crate::api::Session::report_abuse`].
+//!
 //! Limits: one ciphersuite (0x0001); a client that lost its state rejoins under the same URI
 //! only through [`Client::resync`], which starts reading the log at its head (its old leaf still
 //! lets it read): from the start, its earlier submissions would look like own entries. For the
@@ -54,6 +61,8 @@ use mimi_appsync::state::initial_dictionary;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_content::builder::{text_part, Attachment, MessageBuilder, TextFormat};
 use mimi_content::{MessageId, MimiContent};
+use mimi_ds::wire::abuse::{AbuseReport, AbuseType, AbusiveMessage};
+use mimi_ds::wire::franking::{FrankAAD, FrankingAgentData, FRANKING_AGENT_COMPONENT_ID};
 use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoStatus};
 use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS};
 use mimi_ds::wire::notify::FanoutFraming;
@@ -432,6 +441,38 @@ impl Client {
         &self.session
     }
 
+    /// An abuse report by this client's user about the message it received at log position `seq`
+    /// of `room_id`: its content from the transcript, the hub's frank and acceptance time from the
+    /// log entry, the sender named in the content as the alleged abuser.
+    pub async fn abuse_report(&self, room_id: &str, seq: u64, note: &str) -> Result<AbuseReport, ClientError> {
+        let bad = |why: String| ClientError::Protocol { what: "abuse report".into(), why };
+        let delivered = self
+            .room(room_id)?
+            .transcript
+            .iter()
+            .find(|d| d.seq == seq)
+            .ok_or_else(|| bad(format!("no message at {seq} in {room_id}")))?;
+        let content = MimiContent::decode(&delivered.content).map_err(|e| bad(e.to_string()))?;
+        let sender = content.extensions.sender_uri().ok_or_else(|| bad("the content names no sender".into()))?;
+        let page = self.session.read_log(room_id, seq.saturating_sub(1), Duration::ZERO).await?;
+        let entry = page.entries.into_iter().find(|e| e.seq == seq).ok_or_else(|| bad(format!("no entry {seq}")))?;
+        let FanoutFraming::Application { frank: Some(frank) } = entry.fanout.framing else {
+            return Err(bad(format!("the message at {seq} carries no frank")));
+        };
+        Ok(AbuseReport {
+            reporting_user: IdentifierUri::new(self.uri().user().as_str()),
+            alleged_abuser_uri: IdentifierUri::new(sender),
+            reason_code: AbuseType(0),
+            note: note.into(),
+            messages: vec![AbusiveMessage {
+                message_content: delivered.content.clone().into(),
+                frank,
+                accepted_timestamp: entry.fanout.timestamp,
+            }],
+            abuse_extensions: Default::default(),
+        })
+    }
+
     /// The client's URI.
     pub fn uri(&self) -> &ClientUri {
         self.session.client()
@@ -459,12 +500,45 @@ impl Client {
         policy: &RoomPolicy,
         creator_role: u32,
     ) -> Result<String, ClientError> {
+        self.create_room_with(name, policy, creator_role, false).await
+    }
+
+    /// [`Client::create_room`] with the hub as franking agent: the GroupContext carries the
+    /// `franking_agent` component (0x0021) holding the hub's key and credential, so the hub
+    /// franks every message (module docs).
+    pub async fn create_franking_room(
+        &mut self,
+        name: &str,
+        policy: &RoomPolicy,
+        creator_role: u32,
+    ) -> Result<String, ClientError> {
+        self.create_room_with(name, policy, creator_role, true).await
+    }
+
+    async fn create_room_with(
+        &mut self,
+        name: &str,
+        policy: &RoomPolicy,
+        creator_role: u32,
+        franking: bool,
+    ) -> Result<String, ClientError> {
         let room_id = format!("mimi://{}/r/{name}", self.uri().domain());
-        let hub: ExternalSender = self.session.connection().hub_key().await?.into();
+        let hub_sender = self.session.connection().hub_key().await?;
         let list = ParticipantListData {
             participants: vec![UserRolePair { user: self.uri().user().as_bytes().to_vec(), role_index: creator_role }],
         };
-        let dictionary = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)?;
+        let mut dictionary = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)?;
+        if franking {
+            let agent = FrankingAgentData {
+                franking_signature_key: hub_sender.signature_key.clone(),
+                credential: hub_sender.credential.clone(),
+            };
+            let encoded = agent
+                .tls_serialize_detached()
+                .map_err(|e| ClientError::Protocol { what: "franking_agent".into(), why: e.to_string() })?;
+            dictionary.insert(FRANKING_AGENT_COMPONENT_ID, encoded);
+        }
+        let hub: ExternalSender = hub_sender.into();
         let extensions = mimi_appsync::group::room_extensions(dictionary, hub)?;
         let mut group =
             mimi_appsync::group::create_room_group(&self.provider, &self.signer, self.credential.clone(), extensions)?;
@@ -608,6 +682,11 @@ impl Client {
                 return Err(ClientError::NotInRoom(room_id.to_owned()));
             }
             let epoch = room.group.epoch().as_u64();
+            if FrankingAgentData::of_group(room.group.extensions()).is_some() {
+                let wire = |source| ClientError::Wire { what: "frank_aad".into(), source };
+                let tag = FrankAAD::compute(provider.crypto(), &content.salt, &plaintext).map_err(wire)?;
+                room.group.set_aad(tag.authenticated_data().map_err(wire)?);
+            }
             let message =
                 room.group.create_message(provider, signer, &plaintext).map_err(|e| ClientError::mls("encrypt", e))?;
             let request = SubmitMessageRequest {
