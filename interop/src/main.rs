@@ -1,12 +1,29 @@
-//! `mimi-interop`: the interop tool. Today: `mimi-interop vectors --write DIR` regenerates the published
-//! known-answer vectors, `mimi-interop vectors --check DIR` compares stored ones with our code and exits
-//! non-zero on any difference (see `interop/vectors/README.md`).
+//! `mimi-interop`: the interop tool.
+//!
+//! - `mimi-interop hub --url https://host:port --domain hub.example --ca ca.pem --cert ours.pem --key
+//!   ours.key --our-domain follower.example --listen 0.0.0.0:9443 [--bootstrap | --room URI [--hub-user
+//!   URI]]`: the conformance suite against a hub (the suite plays follower `--our-domain`; the hub must
+//!   reach that domain at `--listen`).
+//! - `mimi-interop follower ... [--bootstrap | --user URI]`: against a follower (the suite plays the hub).
+//! - `mimi-interop self-test`: both against our own `mimi-ds` started in-process; every check must pass.
+//! - Every suite command takes `--format table|json|markdown`, `--only ID|PREFIX` and `--skip ID|PREFIX`
+//!   (repeatable or comma-separated) and exits 1 when a required check failed, 2 when the suite could not
+//!   run.
+//! - `mimi-interop vectors --write DIR` regenerates the published known-answer vectors;
+//!   `mimi-interop vectors --check DIR` compares stored ones with our code and exits non-zero on any
+//!   difference (see `interop/vectors/README.md`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
+use mimi_interop::suite::follower::{FollowerBootstrap, FollowerRun};
+use mimi_interop::suite::hub::{Bootstrap, HubRun};
+use mimi_interop::suite::net::{Credentials, Target};
+use mimi_interop::suite::render::{render, Format};
+use mimi_interop::suite::{self, Report, Selection};
 use mimi_interop::vectors;
 
 /// MIMI interop tool (draft-ietf-mimi-protocol-06, room-policy-03, content-09).
@@ -21,6 +38,12 @@ struct Cli {
 enum Command {
     /// Known-answer vectors: write them, or check stored ones against our code.
     Vectors(VectorsArgs),
+    /// Check a hub: the suite plays a follower provider.
+    Hub(HubArgs),
+    /// Check a follower: the suite plays the hub.
+    Follower(FollowerArgs),
+    /// Run every check against our own mimi-ds started in-process.
+    SelfTest(SelfTestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -35,9 +58,109 @@ struct VectorsArgs {
     check: Option<PathBuf>,
 }
 
-fn main() -> Result<ExitCode> {
-    let cli = Cli::parse();
-    let Command::Vectors(args) = cli.command;
+/// Output and selection, common to every suite command.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Run only these checks (ids or prefixes such as `hub.update`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip these checks (ids or prefixes).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+}
+
+impl OutputArgs {
+    fn selection(&self) -> Result<Selection> {
+        let selection = Selection { only: self.only.clone(), skip: self.skip.clone() };
+        let unknown = selection.unknown_patterns();
+        anyhow::ensure!(unknown.is_empty(), "no check matches {unknown:?}; `mimi-interop list` shows them");
+        Ok(selection)
+    }
+}
+
+/// The implementation under test and the suite's identity.
+#[derive(Debug, Args)]
+struct PeerArgs {
+    /// Base URL of the implementation under test (https://host:port); the host is resolved once.
+    #[arg(long)]
+    url: String,
+    /// Its domain (its certificate must name it).
+    #[arg(long)]
+    domain: String,
+    /// CA certificate(s) its certificate chains to (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// The suite's certificate (PEM), naming --our-domain, chaining to a CA the other side trusts.
+    #[arg(long)]
+    cert: PathBuf,
+    /// Its private key (PEM).
+    #[arg(long)]
+    key: PathBuf,
+    /// The domain the suite plays.
+    #[arg(long)]
+    our_domain: String,
+    /// Where the suite's own server listens (the other side must reach --our-domain there).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    listen: SocketAddr,
+}
+
+impl PeerArgs {
+    async fn resolve(&self) -> Result<(Target, Credentials)> {
+        let target = Target::resolve(&self.url, &self.domain).await?;
+        let credentials = Credentials {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            our_domain: self.our_domain.clone(),
+        };
+        Ok((target, credentials))
+    }
+}
+
+#[derive(Debug, Args)]
+struct HubArgs {
+    #[command(flatten)]
+    peer: PeerArgs,
+    /// The hub is a mimi-ds: make the room through its client API at --url.
+    #[arg(long, conflicts_with = "room")]
+    bootstrap: bool,
+    /// A room of the hub into which our users interop-bob and interop-dave will be invited.
+    #[arg(long)]
+    room: Option<String>,
+    /// A hub-local user with KeyPackages (for the keyMaterial checks).
+    #[arg(long)]
+    hub_user: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct FollowerArgs {
+    #[command(flatten)]
+    peer: PeerArgs,
+    /// The follower is a mimi-ds: register its users through its client API at --url.
+    #[arg(long, conflicts_with = "user")]
+    bootstrap: bool,
+    /// A user of the follower with KeyPackages.
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct SelfTestArgs {
+    /// Directory for the certificates and the store (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn vectors_command(args: VectorsArgs) -> Result<ExitCode> {
     if let Some(dir) = args.write {
         for (file, count) in vectors::write(&dir)? {
             println!("wrote {} ({count} entries)", dir.join(file).display());
@@ -64,4 +187,72 @@ fn main() -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn finish(report: &Report, format: Format) -> ExitCode {
+    print!("{}", render(report, format));
+    if report.required_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn suite_command(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Vectors(_) => Ok(ExitCode::FAILURE),
+        Command::Hub(args) => {
+            let selection = args.output.selection()?;
+            let (target, credentials) = args.peer.resolve().await?;
+            let bootstrap = match (args.bootstrap, args.room) {
+                (true, _) => Bootstrap::ClientApi,
+                (false, Some(room)) => Bootstrap::Room { room, hub_user: args.hub_user },
+                (false, None) => Bootstrap::None,
+            };
+            let run = HubRun { target, credentials, listen: args.peer.listen, bootstrap, selection };
+            let report = suite::hub::run(run).await?;
+            Ok(finish(&report, args.output.format))
+        }
+        Command::Follower(args) => {
+            let selection = args.output.selection()?;
+            let (target, credentials) = args.peer.resolve().await?;
+            let bootstrap = match (args.bootstrap, args.user) {
+                (true, _) => FollowerBootstrap::ClientApi,
+                (false, Some(user)) => FollowerBootstrap::User(user),
+                (false, None) => anyhow::bail!("give --bootstrap (a mimi-ds follower) or --user URI"),
+            };
+            let run = FollowerRun { target, credentials, listen: args.peer.listen, bootstrap, selection };
+            let report = suite::follower::run(run).await?;
+            Ok(finish(&report, args.output.format))
+        }
+        Command::SelfTest(args) => {
+            let selection = args.output.selection()?;
+            let temp = tempfile::tempdir().context("temporary directory")?;
+            let dir = args.dir.unwrap_or_else(|| temp.path().to_owned());
+            let report = suite::selftest::run(&dir, &selection).await?;
+            Ok(finish(&report, args.output.format))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIMI_INTEROP_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Vectors(args) => vectors_command(args),
+        command => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("tokio runtime")
+            .and_then(|runtime| runtime.block_on(suite_command(command))),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("mimi-interop: {e:#}");
+        ExitCode::from(2)
+    })
 }

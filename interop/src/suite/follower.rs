@@ -1,0 +1,571 @@
+//! The follower checks: the suite plays the hub (`--our-domain`) of a room of its own and checks a
+//! follower provider (registry: the `follower.*` entries of [`super::CHECKS`]).
+//!
+//! The suite's hub is deliberately simple: its client `interop-alice` is a member of the room and the
+//! hub accepts a relayed commit or message when alice can process it (a real hub validates as a
+//! non-member; here only the follower is under test). It serves `update` and `submitMessage`, records
+//! every relayed request with its transport identity, answers `success`/`accepted`, and fans the entry
+//! back to the follower by `/notify`.
+//!
+//! # What the suite needs from the follower
+//! The follower must reach our domain at `--listen`, and have a user with KeyPackages in its
+//! directory. [`FollowerBootstrap::ClientApi`] (a `mimi-ds` follower): the suite registers
+//! `interop-carol` (invited) and `interop-erin` (not invited) through the follower's client API, and
+//! drives carol's client to observe deliveries and make it relay. [`FollowerBootstrap::User`]: a user of
+//! the follower is invited; what needs the follower's clients is not applicable.
+//!
+//! # The scenario
+//! claim carol's KeyPackages from the follower → alice adds carol → `/notify` with the commit and the
+//! Welcome (201) → the same body again (201, taken in once) → carol joins, erin gets nothing → carol
+//! commits a key update (relayed `update`) → carol sends a message (relayed `submitMessage`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
+use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
+use mimi_appsync::ops;
+use mimi_appsync::presets;
+use mimi_appsync::uri::{ClientUri, UserUri};
+use mimi_ds::tls::PeerIdentity;
+use mimi_ds::wire::directory::{Directory, Endpoint};
+use mimi_ds::wire::key_material::{
+    ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse,
+};
+use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
+use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
+use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_ds::wire::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_ds::wire::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
+use openmls::prelude::{BasicCredential, ExternalSender, MlsMessageIn, OpenMlsProvider, ProtocolVersion};
+use openmls_basic_credential::SignatureKeyPair;
+
+use super::member::{reparse, Member};
+use super::net::{Call, Credentials, Peer, Target};
+use super::serve::{self, authenticate};
+use super::{decoded, Outcome, Report, Selection, SuiteError};
+use mimi_appsync::group::{required_capabilities, CIPHERSUITE};
+
+/// How long the suite waits for the follower's clients to see a delivery.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(20);
+
+/// How the follower's users come about (module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowerBootstrap {
+    /// Through the follower's `mimi-ds` client API at the target address.
+    ClientApi,
+    /// A user of the follower with KeyPackages (URI).
+    User(String),
+}
+
+/// One run of the follower checks.
+#[derive(Debug, Clone)]
+pub struct FollowerRun {
+    /// The follower.
+    pub target: Target,
+    /// The suite's TLS files and domain (the hub's).
+    pub credentials: Credentials,
+    /// Where the suite's hub listens.
+    pub listen: SocketAddr,
+    /// How the follower's users come about.
+    pub bootstrap: FollowerBootstrap,
+    /// Which checks run.
+    pub selection: Selection,
+}
+
+/// A request the follower relayed to the suite's hub.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    /// `update` or `submitMessage`.
+    pub endpoint: &'static str,
+    /// The peer domain from the certificate and `From` (after authentication).
+    pub peer: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// What the suite's hub made of it: `Ok(detail)` processed and accepted, `Err(why)` refused.
+    pub verdict: Result<String, String>,
+}
+
+/// The hub role's state.
+struct HubInner {
+    /// The room.
+    room: String,
+    /// alice, the hub's member in the room.
+    alice: Member,
+    /// Relayed requests, in arrival order.
+    relayed: Vec<Relayed>,
+}
+
+/// Shared between the handlers and the scenario.
+#[derive(Clone)]
+struct HubState {
+    ours: String,
+    inner: Arc<Mutex<HubInner>>,
+    peer: Peer,
+    directory: Arc<Mutex<Directory>>,
+}
+
+impl HubState {
+    fn lock(&self) -> MutexGuard<'_, HubInner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn directory(&self) -> Directory {
+        self.directory.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends `messages` to the follower by `/notify`.
+    async fn notify(&self, messages: &[FanoutMessage]) -> Result<Call, SuiteError> {
+        let room = self.lock().room.clone();
+        let body = FanoutMessage::encode_body(messages)?;
+        let url = self.directory().url(Endpoint::Notify, &room);
+        Ok(self.peer.post(&url, body, decoded(&messages), &self.ours, true).await)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn octets(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+}
+
+fn hub_router(state: HubState) -> Router {
+    Router::new()
+        .route(&Endpoint::Update.path_template(), post(update))
+        .route(&Endpoint::SubmitMessage.path_template(), post(submit_message))
+        .with_state(state)
+}
+
+async fn update(
+    State(state): State<HubState>,
+    certificate: Option<Extension<PeerIdentity>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    let peer = match authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
+        Ok(peer) => peer,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let verdict = accept_update(&state, &room, &body);
+    let outcome = match &verdict {
+        Ok(_) => UpdateRoomOutcome::Success { accepted_timestamp: now_ms() },
+        Err(_) => UpdateRoomOutcome::NotAllowed,
+    };
+    let description = verdict.as_ref().err().cloned().unwrap_or_default();
+    let fanout = verdict.as_ref().ok().cloned();
+    state.lock().relayed.push(Relayed {
+        endpoint: "update",
+        peer,
+        body: body.to_vec(),
+        verdict: verdict.map(|_| "commit processed and merged by the hub's member".to_owned()),
+    });
+    if let Some(Some(message)) = fanout {
+        let fanout = FanoutMessage {
+            timestamp: now_ms(),
+            message,
+            framing: FanoutFraming::Commit { external_proposals: Vec::new() },
+        };
+        spawn_notify(state.clone(), fanout);
+    }
+    let response = UpdateRoomResponse { error_description: Utf8String::from(description), outcome };
+    match response.encode() {
+        Ok(bytes) => octets(StatusCode::OK, bytes),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Sends one FanoutMessage to the follower after the answer (the follower waits for the echo).
+fn spawn_notify(state: HubState, fanout: FanoutMessage) {
+    tokio::spawn(async move {
+        match state.notify(&[fanout]).await {
+            Ok(call) if call.status() == 201 => {}
+            Ok(call) => tracing::warn!(status = call.status(), "fanout to the follower was not taken in"),
+            Err(e) => tracing::warn!(error = %e, "fanout to the follower failed"),
+        }
+    });
+}
+
+/// Decodes a relayed `update` and lets alice process its commit. `Ok(Some(commit))` when accepted.
+fn accept_update(state: &HubState, room: &str, body: &[u8]) -> Result<Option<MlsMessageIn>, String> {
+    let request = UpdateRequest::decode(body, DEFAULT_MAX_BODY_LEN).map_err(|e| e.to_string())?;
+    let mut inner = state.lock();
+    if inner.room != room {
+        return Err(format!("unknown room {room}"));
+    }
+    let HandshakeBundleContent::Commit { .. } = request.bundle.content else {
+        return Err("the suite's hub takes commits only".into());
+    };
+    let message = request.bundle.proposal_or_commit.clone();
+    let protocol = message.clone().try_into_protocol_message().map_err(|e| format!("{e:?}"))?;
+    let epoch = inner.alice.epoch();
+    if protocol.epoch().as_u64() != epoch {
+        return Err(format!("commit of epoch {} while the room is at {epoch}", protocol.epoch().as_u64()));
+    }
+    inner.alice.process_commit(protocol).map_err(|e| e.to_string())?;
+    Ok(Some(message))
+}
+
+async fn submit_message(
+    State(state): State<HubState>,
+    certificate: Option<Extension<PeerIdentity>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    let peer = match authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
+        Ok(peer) => peer,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let verdict = accept_message(&state, &room, &body);
+    let status = match &verdict {
+        Ok(_) => SubmitMessageStatus::Accepted { accepted_timestamp: now_ms(), frank: None },
+        Err(_) => SubmitMessageStatus::NotAllowed,
+    };
+    let fanout = verdict.as_ref().ok().map(|(message, _)| message.clone());
+    state.lock().relayed.push(Relayed {
+        endpoint: "submitMessage",
+        peer,
+        body: body.to_vec(),
+        verdict: verdict.map(|(_, detail)| detail),
+    });
+    if let Some(message) = fanout {
+        spawn_notify(
+            state.clone(),
+            FanoutMessage { timestamp: now_ms(), message, framing: FanoutFraming::Application { frank: None } },
+        );
+    }
+    match (SubmitMessageResponse { protocol: Protocol::Mls10, status }).encode() {
+        Ok(bytes) => octets(StatusCode::OK, bytes),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Decodes a relayed message, checks `sendingUri` against the sender alice decrypts, and returns the
+/// message with a description of its plaintext.
+fn accept_message(state: &HubState, room: &str, body: &[u8]) -> Result<(MlsMessageIn, String), String> {
+    let request = SubmitMessageRequest::decode(body, DEFAULT_MAX_BODY_LEN).map_err(|e| e.to_string())?;
+    let mut inner = state.lock();
+    if inner.room != room {
+        return Err(format!("unknown room {room}"));
+    }
+    let protocol = request.app_message.clone().try_into_protocol_message().map_err(|e| format!("{e:?}"))?;
+    let (sender, plaintext) = inner.alice.decrypt(protocol).map_err(|e| e.to_string())?;
+    if sender.as_str() != request.sending_uri.as_str() {
+        return Err(format!("sendingUri {} but the message is from {sender}", request.sending_uri.as_str()));
+    }
+    Ok((request.app_message, format!("from {sender}: {}", hex::encode(plaintext))))
+}
+
+/// Runs the selected follower checks.
+pub async fn run(run: FollowerRun) -> Result<Report, SuiteError> {
+    let ours = run.credentials.our_domain.clone();
+    let peer = Peer::new(run.target.clone(), &run.credentials)?;
+    let alice_uri =
+        ClientUri::parse(&format!("mimi://{ours}/d/interop-alice/d1")).map_err(|e| SuiteError::mls("URI", e))?;
+    let alice = Member::new(alice_uri)?;
+    let room = format!("mimi://{ours}/r/interop-{}", alice.token());
+    let mut report =
+        Report::new(format!("follower {} at {} (suite as hub {ours})", run.target.domain, run.target.addr));
+    let directory = Directory::ours(&run.target.base_url());
+    let state = HubState {
+        ours: ours.clone(),
+        inner: Arc::new(Mutex::new(HubInner { room: room.clone(), alice, relayed: Vec::new() })),
+        peer: peer.clone(),
+        directory: Arc::new(Mutex::new(directory)),
+    };
+    let server = serve::start(&run.credentials, run.listen, hub_router(state.clone())).await?;
+    let result = scenario(&run, &state, &mut report).await;
+    server.stop().await;
+    result.map(|()| report)
+}
+
+fn record(run: &FollowerRun, report: &mut Report, id: &str, outcome: Outcome) {
+    if run.selection.selects(id) {
+        report.record(id, outcome);
+    }
+}
+
+async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> Result<(), SuiteError> {
+    const ALL: [&str; 5] = [
+        "follower.notify.accepts",
+        "follower.notify.dedup",
+        "follower.notify.welcome-routing",
+        "follower.relay.update",
+        "follower.relay.submit",
+    ];
+    if !run.selection.any(&ALL) {
+        return Ok(());
+    }
+    let call = state.peer.get_directory().await;
+    if let Some(directory) = call.ok_body().and_then(|b| Directory::from_json(b).ok()) {
+        *state.directory.lock().unwrap_or_else(|p| p.into_inner()) = directory;
+    }
+    // The follower's users.
+    let (target_user, mut clients) = match &run.bootstrap {
+        FollowerBootstrap::ClientApi => {
+            let connection =
+                mimi_client_sim::Connection::new(&run.target.domain, run.target.addr, &run.credentials.ca)?;
+            let carol = mimi_client_sim::Client::register(&connection, "interop-carol", "d1").await?;
+            let erin = mimi_client_sim::Client::register(&connection, "interop-erin", "d1").await?;
+            carol.upload_key_packages(2).await?;
+            erin.upload_key_packages(2).await?;
+            (carol.uri().user().to_string(), Some((carol, erin)))
+        }
+        FollowerBootstrap::User(user) => (user.clone(), None),
+    };
+    // The room, with the suite's hub key as external sender.
+    let room = state.lock().room.clone();
+    let hub_key =
+        SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(|e| SuiteError::mls("hub key", e))?;
+    let hub_sender = ExternalSender::new(
+        hub_key.to_public_vec().into(),
+        BasicCredential::new(format!("mimi://{}", state.ours).into_bytes()).into(),
+    );
+    let request = {
+        let mut inner = state.lock();
+        let alice = &mut inner.alice;
+        let list = ParticipantListData {
+            participants: vec![UserRolePair {
+                user: alice.uri.user().as_bytes().to_vec(),
+                role_index: presets::administered_roles::GROUP_ADMIN,
+            }],
+        };
+        let policy = presets::cooperative();
+        let dictionary = mimi_appsync::state::initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)
+            .map_err(|e| SuiteError::mls("room state", e))?;
+        let extensions = mimi_appsync::group::room_extensions(dictionary, hub_sender)
+            .map_err(|e| SuiteError::mls("room extensions", e))?;
+        alice.create_room(extensions)?;
+        let tbs = KeyMaterialRequestTBS {
+            protocol: Protocol::Mls10,
+            requesting_user: IdentifierUri::new(alice.uri.user().as_str()),
+            target_user: IdentifierUri::new(&target_user),
+            room_id: IdentifierUri::new(&room),
+            acceptable_ciphersuites: vec![CIPHERSUITE.into()],
+            required_capabilities: required_capabilities(),
+            requester_signature_key: alice.credential().signature_key.clone(),
+            requester_credential: alice.credential().credential.clone(),
+        };
+        KeyMaterialRequest::sign(tbs, alice.signer())?
+    };
+    let claim = state.peer.post_body(&state.directory(), Endpoint::KeyMaterial, &target_user, &request).await?;
+    let key_packages = match claim.ok_body().map(|b| KeyMaterialResponse::decode(b, DEFAULT_MAX_BODY_LEN)) {
+        Some(Ok(response)) => {
+            let inner = state.lock();
+            let crypto = inner.alice.provider().crypto();
+            response
+                .clients
+                .into_iter()
+                .filter_map(|c| match c.status {
+                    ClientKeyMaterialStatus::Success { key_package } => {
+                        key_package.validate(crypto, ProtocolVersion::Mls10).ok()
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        }
+        _ => Vec::new(),
+    };
+    if key_packages.is_empty() {
+        let outcome = Outcome::fail_with(
+            format!("no KeyPackage of {target_user} could be claimed from the follower, so nothing can be delivered"),
+            claim.exchange_text(),
+        );
+        for id in ALL {
+            record(run, report, id, outcome.clone());
+        }
+        return Ok(());
+    }
+    let target = UserUri::parse(&target_user).map_err(|e| SuiteError::mls("user URI", e))?;
+    let (commit, welcome) = {
+        let mut inner = state.lock();
+        let op = ops::invite_user(&target, presets::administered_roles::ORDINARY_USER, key_packages)
+            .map_err(|e| SuiteError::mls("invite", e))?;
+        let (_, bundle) = inner.alice.commit(op)?;
+        inner.alice.merge_pending()?;
+        let welcome = bundle.to_welcome_msg().ok_or_else(|| SuiteError::mls("invite", "no Welcome"))?;
+        (reparse(bundle.commit())?, reparse(&welcome)?)
+    };
+    let timestamp = now_ms();
+    let messages = [
+        FanoutMessage { timestamp, message: commit, framing: FanoutFraming::Commit { external_proposals: Vec::new() } },
+        FanoutMessage {
+            timestamp,
+            message: welcome,
+            framing: FanoutFraming::Welcome { ratchet_tree_option: RatchetTreeOption::DistributionService },
+        },
+    ];
+    let first = state.notify(&messages).await?;
+    let accepted = first.status() == 201;
+    record(
+        run,
+        report,
+        "follower.notify.accepts",
+        if accepted {
+            Outcome::Pass
+        } else {
+            Outcome::fail_with(
+                format!("/notify from the room's hub must be answered 201, got {}", first.status()),
+                first.exchange_text(),
+            )
+        },
+    );
+    let again = state.notify(&messages).await?;
+    let Some((mut carol, mut erin)) = clients.take() else {
+        let dedup = if again.status() == 201 {
+            Outcome::NotApplicable {
+                reason: "201 for the retry; whether it was taken in once needs the follower's client API".into(),
+            }
+        } else {
+            Outcome::fail_with(
+                format!("a byte-identical retry must be answered 201, got {}", again.status()),
+                again.exchange_text(),
+            )
+        };
+        record(run, report, "follower.notify.dedup", dedup);
+        for id in &ALL[2..] {
+            record(
+                run,
+                report,
+                id,
+                Outcome::NotApplicable { reason: "needs the follower's client API (--bootstrap)".into() },
+            );
+        }
+        return Ok(());
+    };
+    let joined = carol.await_welcome(&room, DELIVERY_WAIT).await;
+    let queue = carol.session().read_queue(0, Duration::ZERO).await?;
+    let welcomes = queue.items.iter().filter(|i| i.room.as_str() == room).count();
+    let log = read_log(&carol, &room).await?;
+    let commits = log.iter().filter(|e| e.fanout == messages[0]).count();
+    let dedup = if again.status() != 201 {
+        Outcome::fail_with(
+            format!("a byte-identical retry must be answered 201, got {}", again.status()),
+            again.exchange_text(),
+        )
+    } else if welcomes != 1 || commits > 1 {
+        Outcome::fail_with(format!("after the same /notify twice, {} holds {welcomes} Welcome(s) and its room log {commits} copies of the commit (expected 1 and at most 1)", carol.uri()), again.exchange_text())
+    } else {
+        Outcome::Pass
+    };
+    record(run, report, "follower.notify.dedup", dedup);
+    let erin_rooms = erin.accept_welcomes(Duration::ZERO).await?;
+    let routing = match (&joined, erin_rooms.contains(&room)) {
+        (Ok(()), false) => Outcome::Pass,
+        (Err(e), _) => Outcome::fail_with(
+            format!("{} named by the Welcome did not get it: {e}", carol.uri()),
+            first.exchange_text(),
+        ),
+        (Ok(()), true) => Outcome::fail_with(
+            format!("{} got a Welcome naming none of its KeyPackages", erin.uri()),
+            first.exchange_text(),
+        ),
+    };
+    record(run, report, "follower.notify.welcome-routing", routing);
+    if joined.is_err() {
+        for id in &ALL[3..] {
+            record(run, report, id, Outcome::NotApplicable { reason: "the follower's client did not join".into() });
+        }
+        return Ok(());
+    }
+
+    if run.selection.selects("follower.relay.update") {
+        let epoch = state.lock().alice.epoch();
+        let result = carol.key_update(&room).await;
+        let outcome = relayed_outcome(state, "update", &run.target.domain, result.map(drop).map_err(|e| e.to_string()));
+        let outcome = match outcome {
+            Outcome::Pass if state.lock().alice.epoch() != epoch + 1 => {
+                Outcome::fail("the relayed commit was accepted but did not move the room to the next epoch")
+            }
+            other => other,
+        };
+        record(run, report, "follower.relay.update", outcome);
+    }
+    if run.selection.selects("follower.relay.submit") {
+        let text = format!("interop relay {}", hex::encode(carol.uri().as_str()));
+        let result = carol.send_text(&room, &text).await;
+        let outcome = relayed_outcome(state, "submitMessage", &run.target.domain, result.map_err(|e| e.to_string()));
+        let outcome = match outcome {
+            Outcome::Pass => {
+                let inner = state.lock();
+                let detail = inner
+                    .relayed
+                    .iter()
+                    .rev()
+                    .find(|r| r.endpoint == "submitMessage")
+                    .and_then(|r| r.verdict.clone().ok())
+                    .unwrap_or_default();
+                if detail.contains(&hex::encode(text.as_bytes())) {
+                    Outcome::Pass
+                } else {
+                    Outcome::fail(format!("the relayed message decrypted to something else ({detail})"))
+                }
+            }
+            other => other,
+        };
+        record(run, report, "follower.relay.submit", outcome);
+    }
+    Ok(())
+}
+
+/// Whether the last relayed request to `endpoint` came from `follower` and was accepted.
+fn relayed_outcome(state: &HubState, endpoint: &str, follower: &str, client: Result<(), String>) -> Outcome {
+    let inner = state.lock();
+    let Some(relayed) = inner.relayed.iter().rev().find(|r| r.endpoint == endpoint) else {
+        return Outcome::fail(format!(
+            "the follower's client did its {endpoint}, but nothing was relayed to the hub ({client:?})"
+        ));
+    };
+    let exchange = super::Exchange {
+        request: format!("received POST /v1/{endpoint} from {}", relayed.peer),
+        request_hex: super::hex_excerpt(&relayed.body),
+        request_decoded: match endpoint {
+            "update" => UpdateRequest::decode(&relayed.body, DEFAULT_MAX_BODY_LEN)
+                .map_or_else(|e| e.to_string(), |r| decoded(&r)),
+            _ => SubmitMessageRequest::decode(&relayed.body, DEFAULT_MAX_BODY_LEN)
+                .map_or_else(|e| e.to_string(), |r| decoded(&r)),
+        },
+        status: 200,
+        response_hex: String::new(),
+        response_decoded: format!("{:?}", relayed.verdict),
+    };
+    if !relayed.peer.eq_ignore_ascii_case(follower) {
+        return Outcome::fail_with(format!("relayed by {} instead of {follower}", relayed.peer), exchange);
+    }
+    match (&relayed.verdict, client) {
+        (Ok(_), Ok(())) => Outcome::Pass,
+        (Err(why), _) => Outcome::fail_with(format!("the relayed {endpoint} is not valid: {why}"), exchange),
+        (Ok(_), Err(e)) => Outcome::fail_with(
+            format!("the hub accepted the relayed {endpoint} but the follower's client got an error: {e}"),
+            exchange,
+        ),
+    }
+}
+
+/// The room log as `client` may read it.
+async fn read_log(
+    client: &mimi_client_sim::Client,
+    room: &str,
+) -> Result<Vec<mimi_ds::wire::client_api::RoomEntry>, SuiteError> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = client.session().read_log(room, after, Duration::ZERO).await?;
+        if page.next_after == after {
+            return Ok(out);
+        }
+        after = page.next_after;
+        out.extend(page.entries);
+    }
+}

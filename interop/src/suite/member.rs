@@ -1,0 +1,355 @@
+//! The suite's own MLS clients: real openmls 0.9 members with the MIMI settings of
+//! `mimi_appsync::group` (ciphersuite 0x0001, PublicMessage handshakes, the app-data capabilities),
+//! Basic credentials naming `mimi://<domain>/d/<user>/<device>` (DESIGN §3).
+//!
+//! A [`Member`] is in at most one room. It issues KeyPackages (remembering their refs, so it can tell
+//! which Welcome is for it), joins from a Welcome, builds commits with `mimi_appsync::ops`, proposals and
+//! application messages, and processes the room's fanout in arrival order from a shared inbox: its own
+//! messages coming back (recognised by hash, `mimi_ds::federation::follower::message_hash`) are merged
+//! (a commit) or skipped; everything else is processed as any member would.
+
+use std::collections::HashSet;
+
+use mimi_appsync::ops::{self, UserOperation};
+use mimi_appsync::uri::ClientUri;
+use mimi_ds::federation::follower::message_hash;
+use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
+use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
+use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+
+use super::SuiteError;
+use mimi_appsync::group::CIPHERSUITE;
+
+/// One suite client.
+pub struct Member {
+    /// The client URI (the credential's identity).
+    pub uri: ClientUri,
+    /// Crypto and storage.
+    provider: OpenMlsRustCrypto,
+    /// Signature key.
+    signer: SignatureKeyPair,
+    /// Credential and public key.
+    credential: CredentialWithKey,
+    /// Refs of the KeyPackages this client issued.
+    issued: Vec<KeyPackageRef>,
+    /// The room's group once joined.
+    group: Option<MlsGroup>,
+    /// Hashes of MLS messages this client sent (to recognise their echo).
+    sent: HashSet<Vec<u8>>,
+    /// Position in the room's inbox processed so far.
+    cursor: usize,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member").field("uri", &self.uri).field("cursor", &self.cursor).finish_non_exhaustive()
+    }
+}
+
+/// An outgoing MLS message as the incoming type the wire structures hold.
+pub fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, SuiteError> {
+    let bytes = message.tls_serialize_detached().map_err(|e| SuiteError::mls("encode", e))?;
+    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| SuiteError::mls("decode", e))
+}
+
+/// The parts of a commit bundle the hub gets in a `HandshakeBundle`: the Welcome and the whole
+/// GroupInfo (without the tree), the tree from the hub.
+pub fn commit_parts(bundle: &CommitMessageBundle) -> Result<(MlsMessageIn, HandshakeBundleContent), SuiteError> {
+    let group_info = bundle.group_info().ok_or_else(|| SuiteError::mls("commit", "openmls made no GroupInfo"))?;
+    let group_info = match reparse(&MlsMessageOut::from(group_info.clone()))?.extract() {
+        MlsMessageBodyIn::GroupInfo(gi) => gi,
+        _ => return Err(SuiteError::mls("commit", "GroupInfo re-read as another type")),
+    };
+    Ok((
+        reparse(bundle.commit())?,
+        HandshakeBundleContent::Commit {
+            welcome: bundle.welcome().cloned(),
+            group_info_option: GroupInfoOption::Full { group_info },
+            ratchet_tree_option: RatchetTreeOption::DistributionService,
+        },
+    ))
+}
+
+impl Member {
+    /// A fresh client `uri`.
+    pub fn new(uri: ClientUri) -> Result<Member, SuiteError> {
+        let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(|e| SuiteError::mls("key", e))?;
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
+            signature_key: signer.to_public_vec().into(),
+        };
+        Ok(Member {
+            uri,
+            provider: OpenMlsRustCrypto::default(),
+            signer,
+            credential,
+            issued: Vec::new(),
+            group: None,
+            sent: HashSet::new(),
+            cursor: 0,
+        })
+    }
+
+    /// A short random hex token (room names, message texts).
+    pub fn token(&self) -> String {
+        let bytes: [u8; 6] = self.provider.rand().random_array().unwrap_or([0; 6]);
+        hex::encode(bytes)
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &OpenMlsRustCrypto {
+        &self.provider
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &SignatureKeyPair {
+        &self.signer
+    }
+
+    /// The credential with its key.
+    pub fn credential(&self) -> &CredentialWithKey {
+        &self.credential
+    }
+
+    /// A new KeyPackage (its private part kept), as the incoming type for a `KeyMaterialResponse`.
+    pub fn key_package(&mut self) -> Result<KeyPackageIn, SuiteError> {
+        let kp = mimi_appsync::group::key_package(&self.provider, &self.signer, self.credential.clone())
+            .map_err(|e| SuiteError::mls("KeyPackage", e))?;
+        self.issued.push(kp.hash_ref(self.provider.crypto()).map_err(|e| SuiteError::mls("KeyPackageRef", e))?);
+        let bytes = kp.tls_serialize_detached().map_err(|e| SuiteError::mls("KeyPackage", e))?;
+        KeyPackageIn::tls_deserialize_exact(bytes).map_err(|e| SuiteError::mls("KeyPackage", e))
+    }
+
+    /// Whether `welcome` names one of this client's KeyPackages.
+    pub fn is_for_me(&self, welcome: &Welcome) -> bool {
+        welcome.secrets().iter().any(|s| self.issued.contains(&s.new_member()))
+    }
+
+    /// The group, once joined.
+    pub fn group(&self) -> Option<&MlsGroup> {
+        self.group.as_ref()
+    }
+
+    /// The group or an error naming `what` needed it.
+    pub fn group_mut(&mut self, what: &str) -> Result<&mut MlsGroup, SuiteError> {
+        let uri = self.uri.to_string();
+        self.group.as_mut().ok_or_else(|| SuiteError::mls(what, format!("{uri} is not in the room")))
+    }
+
+    /// Whether the client is an active member.
+    pub fn is_member(&self) -> bool {
+        self.group.as_ref().is_some_and(MlsGroup::is_active)
+    }
+
+    /// The current epoch (0 before joining).
+    pub fn epoch(&self) -> u64 {
+        self.group.as_ref().map_or(0, |g| g.epoch().as_u64())
+    }
+
+    /// Creates a room group with `extensions` (see `mimi_appsync::group::room_extensions`), this client
+    /// its only member. Returns the GroupInfo MLSMessage with the tree (what the suite's hub keeps).
+    pub fn create_room(&mut self, extensions: Extensions<GroupContext>) -> Result<(), SuiteError> {
+        let group =
+            mimi_appsync::group::create_room_group(&self.provider, &self.signer, self.credential.clone(), extensions)
+                .map_err(|e| SuiteError::mls("create room", e))?;
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// Builds a commit of `op` (pending until [`Member::merge_pending`] or [`Member::clear_pending`])
+    /// and returns it as a `HandshakeBundle`; its echo is recognised later.
+    pub fn commit(&mut self, op: UserOperation) -> Result<(HandshakeBundle, CommitMessageBundle), SuiteError> {
+        let Member { group, provider, signer, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("commit", "not in the room"))?;
+        let bundle = ops::commit(group, provider, signer, op).map_err(|e| SuiteError::mls("commit", e))?;
+        let (proposal_or_commit, content) = commit_parts(&bundle)?;
+        self.remember(&proposal_or_commit)?;
+        Ok((HandshakeBundle { proposal_or_commit, content }, bundle))
+    }
+
+    /// Builds an empty commit framed as a PrivateMessage (a handshake the hub cannot validate) and
+    /// forgets it again. Returns the PrivateMessage and the rest of the bundle it would travel with.
+    pub fn private_commit(&mut self) -> Result<(MlsMessageIn, HandshakeBundleContent), SuiteError> {
+        let Member { group, provider, signer, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("private commit", "not in the room"))?;
+        let private = MlsGroupJoinConfig::builder()
+            .wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .build();
+        group.set_configuration(provider.storage(), &private).map_err(|e| SuiteError::mls("configuration", e))?;
+        let built = ops::commit(group, provider, signer, UserOperation::default());
+        group
+            .set_configuration(provider.storage(), &mimi_appsync::group::join_config())
+            .map_err(|e| SuiteError::mls("configuration", e))?;
+        let bundle = built.map_err(|e| SuiteError::mls("private commit", e))?;
+        group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
+        commit_parts(&bundle)
+    }
+
+    /// Merges this client's pending commit (the hub accepted it).
+    pub fn merge_pending(&mut self) -> Result<(), SuiteError> {
+        let Member { group, provider, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("merge", "not in the room"))?;
+        group.merge_pending_commit(provider).map_err(|e| SuiteError::mls("merge own commit", e))
+    }
+
+    /// Drops this client's pending commit (the hub refused it).
+    pub fn clear_pending(&mut self) -> Result<(), SuiteError> {
+        let Member { group, provider, .. } = self;
+        if let Some(group) = group.as_mut() {
+            group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear pending commit", e))?;
+        }
+        Ok(())
+    }
+
+    /// An application message with `plaintext` at the current epoch.
+    pub fn message(&mut self, plaintext: &[u8]) -> Result<MlsMessageIn, SuiteError> {
+        let Member { group, provider, signer, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("message", "not in the room"))?;
+        let message = group.create_message(provider, signer, plaintext).map_err(|e| SuiteError::mls("encrypt", e))?;
+        let message = reparse(&message)?;
+        self.remember(&message)?;
+        Ok(message)
+    }
+
+    /// Proposals removing this client's user from the room (list update and its leaves), as one bundle.
+    pub fn leave(&mut self) -> Result<HandshakeBundle, SuiteError> {
+        let Member { group, provider, signer, uri, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("leave", "not in the room"))?;
+        let messages =
+            ops::leave(group, provider, signer, uri, ops::LeaveVia::Remove).map_err(|e| SuiteError::mls("leave", e))?;
+        let mut messages = messages.iter().map(reparse).collect::<Result<Vec<_>, _>>()?.into_iter();
+        let first = messages.next().ok_or_else(|| SuiteError::mls("leave", "no proposal"))?;
+        let more: Vec<MlsMessageIn> = messages.collect();
+        self.remember(&first)?;
+        for m in &more {
+            self.remember(m)?;
+        }
+        Ok(HandshakeBundle {
+            proposal_or_commit: first,
+            content: HandshakeBundleContent::Proposal { more_proposals: more },
+        })
+    }
+
+    fn remember(&mut self, message: &MlsMessageIn) -> Result<(), SuiteError> {
+        self.sent.insert(message_hash(message).map_err(|e| SuiteError::mls("hash", e))?);
+        Ok(())
+    }
+
+    /// Processes the inbox after this client's cursor: joins from a Welcome naming its KeyPackages,
+    /// merges its own commits' echoes, skips its own other messages and everything of epochs it was
+    /// not a member in, processes the rest. Returns the plaintexts of application messages received.
+    pub fn process(&mut self, inbox: &[FanoutMessage]) -> Result<Vec<Vec<u8>>, SuiteError> {
+        let mut received = Vec::new();
+        while let Some(fanout) = inbox.get(self.cursor) {
+            self.cursor += 1;
+            let fanout = fanout.clone();
+            match fanout.framing {
+                FanoutFraming::Welcome { .. } => self.maybe_join(fanout.message)?,
+                FanoutFraming::Proposal { more_proposals } => {
+                    for m in std::iter::once(fanout.message).chain(more_proposals) {
+                        self.process_one(m, &mut received)?;
+                    }
+                }
+                FanoutFraming::Commit { .. } | FanoutFraming::Application { .. } => {
+                    self.process_one(fanout.message, &mut received)?
+                }
+            }
+        }
+        Ok(received)
+    }
+
+    fn maybe_join(&mut self, message: MlsMessageIn) -> Result<(), SuiteError> {
+        let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
+            return Err(SuiteError::mls("Welcome", "not a Welcome"));
+        };
+        if self.is_member() || !self.is_for_me(&welcome) {
+            return Ok(());
+        }
+        let group = StagedWelcome::build_from_welcome(&self.provider, &mimi_appsync::group::join_config(), welcome)
+            .map_err(|e| SuiteError::mls("Welcome", e))?
+            .build()
+            .map_err(|e| SuiteError::mls("Welcome", e))?
+            .into_group(&self.provider)
+            .map_err(|e| SuiteError::mls("Welcome", e))?;
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// Processes another member's commit (the suite's hub accepting a relayed commit) and merges it.
+    pub fn process_commit(&mut self, message: ProtocolMessage) -> Result<(), SuiteError> {
+        let mut received = Vec::new();
+        let before = self.epoch();
+        self.process_protocol(message, &mut received)?;
+        if self.epoch() == before {
+            return Err(SuiteError::mls("commit", "the message is not a commit"));
+        }
+        Ok(())
+    }
+
+    /// Decrypts another member's application message: its sender and plaintext.
+    pub fn decrypt(&mut self, message: ProtocolMessage) -> Result<(ClientUri, Vec<u8>), SuiteError> {
+        let Member { group, provider, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("decrypt", "not in the room"))?;
+        let processed = group.process_message(provider, message).map_err(|e| SuiteError::mls("decrypt", e))?;
+        let sender = mimi_appsync::adapter::client_of(processed.credential(), &|| "sender".into())
+            .map_err(|e| SuiteError::mls("sender", e))?;
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(m) => Ok((sender, m.into_bytes())),
+            _ => Err(SuiteError::mls("decrypt", "not an application message")),
+        }
+    }
+
+    fn process_one(&mut self, message: MlsMessageIn, received: &mut Vec<Vec<u8>>) -> Result<(), SuiteError> {
+        let own = self.sent.contains(&message_hash(&message).map_err(|e| SuiteError::mls("hash", e))?);
+        let Member { group, provider, .. } = self;
+        let Some(group) = group.as_mut().filter(|g| g.is_active()) else { return Ok(()) };
+        let message = message.try_into_protocol_message().map_err(|e| SuiteError::mls("fanout", format!("{e:?}")))?;
+        if message.epoch() != group.epoch() {
+            return Ok(());
+        }
+        if own {
+            if matches!(message.content_type(), ContentType::Commit) && group.pending_commit().is_some() {
+                group.merge_pending_commit(provider).map_err(|e| SuiteError::mls("merge own commit", e))?;
+            }
+            return Ok(());
+        }
+        self.process_protocol(message, received)
+    }
+
+    /// Processes one message of another member (or the hub) at the current epoch.
+    fn process_protocol(&mut self, message: ProtocolMessage, received: &mut Vec<Vec<u8>>) -> Result<(), SuiteError> {
+        let Member { group, provider, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("process", "not in the room"))?;
+        let processed = group.process_message(provider, message).map_err(|e| SuiteError::mls("process", e))?;
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(m) => received.push(m.into_bytes()),
+            ProcessedMessageContent::ProposalMessage(q) | ProcessedMessageContent::ExternalJoinProposalMessage(q) => {
+                group.store_pending_proposal(provider.storage(), *q).map_err(|e| SuiteError::mls("store", e))?;
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
+                group.merge_staged_commit(provider, *staged).map_err(|e| SuiteError::mls("merge", e))?;
+            }
+            ProcessedMessageContent::UnresolvedAppDataCommit(unresolved) => {
+                group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
+                let mut updater = group.app_data_dictionary_updater();
+                mimi_appsync::reducer::fill_updater(&mut updater, unresolved.app_data_update_proposals())
+                    .map_err(|e| SuiteError::mls("app data", e))?;
+                let changes = updater.changes();
+                let staged = group
+                    .stage_app_data_commit(provider, *unresolved, changes)
+                    .map_err(|e| SuiteError::mls("stage app-data commit", e))?;
+                group.merge_staged_commit(provider, staged).map_err(|e| SuiteError::mls("merge", e))?;
+            }
+            // Own messages are recognised by hash before they get here; openmls' own view of them
+            // needs nothing done.
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! The suite's outbound calls to the implementation under test: HTTPS with the suite's client
+//! certificate (mutual TLS), or deliberately without one, to the target's domain at the address the
+//! user gave (TLS verifies the *domain*, as between providers). Every call keeps what was sent and what
+//! came back, so a failing check can show both ([`Call::exchange`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mimi_ds::config::TlsPaths;
+use mimi_ds::wire::directory::{Directory, Endpoint, DIRECTORY_PATH};
+use reqwest::header::{CONTENT_TYPE, FROM, RETRY_AFTER};
+use url::Url;
+
+use super::{decoded, hex_excerpt, Exchange, SuiteError};
+
+/// Whole-request timeout of the suite's calls.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The implementation under test: its domain and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The provider's domain (its certificate must name it).
+    pub domain: String,
+    /// The socket address its HTTPS server listens on.
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// The target of `--url https://host:port --domain <domain>`: the host is resolved once (an IP
+    /// address is taken as is); requests then go to `https://<domain>:<port>/` at that address.
+    pub async fn resolve(url: &str, domain: &str) -> Result<Target, SuiteError> {
+        let bad = |why: String| SuiteError::Url { url: url.to_owned(), why };
+        let parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if parsed.scheme() != "https" {
+            return Err(bad("not an https URL".into()));
+        }
+        let host = parsed.host_str().ok_or_else(|| bad("no host".into()))?;
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let addr = tokio::net::lookup_host((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| bad(e.to_string()))?
+            .next()
+            .ok_or_else(|| bad("the host resolves to no address".into()))?;
+        Ok(Target { domain: domain.to_owned(), addr })
+    }
+
+    /// `https://<domain>:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("https://{}:{}", self.domain, self.addr.port())
+    }
+}
+
+/// The suite's TLS files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The CA the target's certificate chains to.
+    pub ca: PathBuf,
+    /// The suite's certificate (naming `our_domain`), used as client and server certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The domain the suite plays.
+    pub our_domain: String,
+}
+
+impl Credentials {
+    /// The paths as `mimi-ds` configures them.
+    pub fn tls_paths(&self) -> TlsPaths {
+        TlsPaths { cert: self.cert.clone(), key: self.key.clone(), ca: self.ca.clone() }
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// One call: what was sent, and the answer or why there was none.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Method and URL.
+    pub request: String,
+    /// The body sent.
+    pub body: Vec<u8>,
+    /// The body decoded (the wire struct's `Debug`).
+    pub body_decoded: String,
+    /// The answer, or the transport error (TLS handshake refused, connection reset, timeout …).
+    pub answer: Result<Answer, String>,
+}
+
+impl Call {
+    /// The exchange for a report, with the answer decoded as `response_decoded` (or the transport
+    /// error when there was no answer).
+    pub fn exchange(&self, response_decoded: impl Into<String>) -> Exchange {
+        let (status, response_hex, response_decoded) = match &self.answer {
+            Ok(a) => (a.status, hex_excerpt(&a.body), response_decoded.into()),
+            Err(e) => (0, String::new(), format!("no answer: {e}")),
+        };
+        Exchange {
+            request: self.request.clone(),
+            request_hex: hex_excerpt(&self.body),
+            request_decoded: self.body_decoded.clone(),
+            status,
+            response_hex,
+            response_decoded,
+        }
+    }
+
+    /// The exchange, with the answer body shown as text (for non-200 answers and JSON).
+    pub fn exchange_text(&self) -> Exchange {
+        let text = match &self.answer {
+            Ok(a) => String::from_utf8_lossy(&a.body).trim().to_owned(),
+            Err(_) => String::new(),
+        };
+        self.exchange(text)
+    }
+
+    /// The status, 0 without an answer.
+    pub fn status(&self) -> u16 {
+        self.answer.as_ref().map_or(0, |a| a.status)
+    }
+
+    /// The answer body of a 200, if that is what came back.
+    pub fn ok_body(&self) -> Option<&[u8]> {
+        self.answer.as_ref().ok().filter(|a| a.status == 200).map(|a| a.body.as_slice())
+    }
+}
+
+/// Mutually authenticated HTTPS to the target, plus a client without a certificate for the mTLS checks.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The target.
+    pub target: Target,
+    /// The domain sent in `From`.
+    pub our_domain: String,
+    /// Presents the suite's certificate.
+    with_cert: reqwest::Client,
+    /// Presents none.
+    without_cert: reqwest::Client,
+}
+
+fn http_client(tls: rustls::ClientConfig, target: &Target) -> Result<reqwest::Client, SuiteError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .https_only(true)
+        .resolve(&target.domain, target.addr)
+        .no_proxy()
+        .timeout(CALL_TIMEOUT)
+        .build()
+        .map_err(|e| SuiteError::Tls(e.into()))
+}
+
+impl Peer {
+    /// Clients for `target` with the suite's `credentials`.
+    pub fn new(target: Target, credentials: &Credentials) -> Result<Peer, SuiteError> {
+        let with_cert = http_client(mimi_ds::tls::client_config(&credentials.tls_paths())?, &target)?;
+        let roots = mimi_ds::tls::load_roots(&credentials.ca)?;
+        let mut bare = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SuiteError::Tls(e.into()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        bare.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
+        let without_cert = http_client(bare, &target)?;
+        Ok(Peer { target, our_domain: credentials.our_domain.clone(), with_cert, without_cert })
+    }
+
+    /// `GET /.well-known/mimi-protocol-directory` with the suite's certificate.
+    pub async fn get_directory(&self) -> Call {
+        let url = format!("{}{DIRECTORY_PATH}", self.target.base_url());
+        let request = format!("GET {url}");
+        let answer = match self.with_cert.get(&url).header(FROM, format!("mimi@{}", self.our_domain)).send().await {
+            Ok(r) => answer_of(r).await,
+            Err(e) => Err(error_chain(&e)),
+        };
+        Call { request, body: Vec::new(), body_decoded: String::new(), answer }
+    }
+
+    /// `POST`s `body` to `url`. `from`: the domain in the `From` header (ours unless a check says
+    /// otherwise); `with_cert`: whether the connection presents the suite's certificate.
+    pub async fn post(&self, url: &str, body: Vec<u8>, body_decoded: String, from: &str, with_cert: bool) -> Call {
+        let client = if with_cert { &self.with_cert } else { &self.without_cert };
+        let request =
+            format!("POST {url} (From: mimi@{from}{})", if with_cert { "" } else { ", no client certificate" });
+        let sent = client
+            .post(url)
+            .header(FROM, format!("mimi@{from}"))
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(r) => answer_of(r).await,
+            Err(e) => Err(error_chain(&e)),
+        };
+        Call { request, body, body_decoded, answer }
+    }
+
+    /// `POST`s a wire structure to `endpoint` for `variable` using `directory`'s template, as the suite.
+    pub async fn post_body<T: mimi_ds::wire::Body + std::fmt::Debug>(
+        &self,
+        directory: &Directory,
+        endpoint: Endpoint,
+        variable: &str,
+        body: &T,
+    ) -> Result<Call, SuiteError> {
+        let bytes = body.encode()?;
+        Ok(self.post(&directory.url(endpoint, variable), bytes, decoded(body), &self.our_domain, true).await)
+    }
+}
+
+async fn answer_of(response: reqwest::Response) -> Result<Answer, String> {
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.bytes().await.map_err(|e| error_chain(&e))?.to_vec();
+    Ok(Answer { status, retry_after, body })
+}
+
+/// An error with its sources, one line (reqwest's own message hides the TLS alert).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,302 @@
+//! The suite's own HTTPS server: `mimi_ds::server` (rustls, client certificates requested and verified
+//! against the CA) around routers defined here (the follower role, for the hub checks) and in
+//! [`super::follower`] (the hub role). Peer requests are authenticated like `mimi-ds` does it
+//! (`mimi_ds::api::mimi::authorize_peer`: certificate, `From`, `Host`), but the protocol logic under test
+//! is the suite's: it records what arrives and answers as the check scenario says.
+//!
+//! Follower role ([`FollowerState`], [`follower_router`]):
+//! - `POST /v1/notify/{roomId}`: only from the room's hub; the next scripted answer if one is queued
+//!   (e.g. 503 with `Retry-After`, nothing taken in); otherwise the body is decoded as concatenated
+//!   `FanoutMessage`s (400 if it is not), each taken into the room's inbox once (deduplicated by the
+//!   SHA-256 of its encoding) and answered 201. Every arrival is recorded with its time.
+//! - `POST /v1/keyMaterial/{targetUser}`: one fresh KeyPackage per suite client of the target user
+//!   (`userUnknown` for others).
+//! - `GET /.well-known/mimi-protocol-directory`: our directory (`Directory::ours`).
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use mimi_appsync::uri::UserUri;
+use mimi_ds::config::Config;
+use mimi_ds::tls::PeerIdentity;
+use mimi_ds::wire::directory::{Directory, Endpoint, DIRECTORY_PATH};
+use mimi_ds::wire::key_material::{
+    ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
+};
+use mimi_ds::wire::notify::{FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
+use mimi_ds::wire::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
+use sha2::{Digest, Sha256};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::member::Member;
+use super::net::Credentials;
+use super::SuiteError;
+
+/// The suite's server running in a background task.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), mimi_ds::server::ServerError>>,
+}
+
+impl Running {
+    /// Stops the server and waits until it has drained.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the suite's server stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the suite's server task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Binds `listen` with the suite's certificate and serves `router` plus the directory (announcing
+/// `https://<our domain>:<port>`).
+pub async fn start(credentials: &Credentials, listen: SocketAddr, router: Router) -> Result<Running, SuiteError> {
+    let config = Config {
+        domain: credentials.our_domain.clone(),
+        listen,
+        tls: credentials.tls_paths(),
+        shutdown_grace: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let server = mimi_ds::server::Server::bind(&config).await?;
+    let addr = server.local_addr();
+    let directory = Directory::ours(&format!("https://{}:{}", credentials.our_domain, addr.port())).to_json();
+    let router = router.route(
+        DIRECTORY_PATH,
+        get(move || {
+            let directory = directory.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], directory).into_response() }
+        }),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let registry = mimi_ds::metrics::Registry::new();
+    let task = tokio::spawn(async move {
+        server
+            .serve(router, &registry, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running { addr, stop, task })
+}
+
+/// The transport identity of a peer request (certificate, `From`, `Host`), checked as `mimi-ds` does.
+/// Returns the peer's domain, or the refusal to send (status and one-line reason).
+pub fn authenticate(
+    certificate: Option<&PeerIdentity>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    ours: &str,
+) -> Result<String, (StatusCode, String)> {
+    let from = headers.get(header::FROM).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()));
+    mimi_ds::api::mimi::authorize_peer(certificate, from, host, ours).map_err(|e| (e.status, format!("{}\n", e.reason)))
+}
+
+/// A scripted answer to the next `/notify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scripted {
+    /// The status to answer.
+    pub status: u16,
+    /// `Retry-After` in seconds, if any.
+    pub retry_after: Option<u64>,
+}
+
+/// One `/notify` as it arrived.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// When.
+    pub at: Instant,
+    /// The room in the path.
+    pub room: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// What we answered.
+    pub answered: u16,
+    /// The decoded messages (empty if not decodable or not taken in).
+    pub messages: Vec<FanoutMessage>,
+    /// Why the body could not be decoded.
+    pub decode_error: Option<String>,
+}
+
+/// What the follower role keeps.
+#[derive(Debug, Default)]
+pub struct FollowerInner {
+    /// The suite's clients (their users are the suite's users).
+    pub members: Vec<Member>,
+    /// Per room, the FanoutMessages taken in, in arrival order.
+    pub inbox: BTreeMap<String, Vec<FanoutMessage>>,
+    /// SHA-256 of every FanoutMessage taken in.
+    seen: HashSet<Vec<u8>>,
+    /// Every `/notify`, in arrival order.
+    pub arrivals: Vec<Arrival>,
+    /// Answers to give to the next `/notify`s instead of taking them in.
+    pub script: VecDeque<Scripted>,
+}
+
+/// The follower role's shared state.
+#[derive(Debug, Clone)]
+pub struct FollowerState {
+    /// Our domain.
+    pub ours: String,
+    inner: Arc<Mutex<FollowerInner>>,
+    /// Bumped on every arrival.
+    changed: watch::Sender<u64>,
+}
+
+impl FollowerState {
+    /// The state for the suite's clients `members`.
+    pub fn new(ours: &str, members: Vec<Member>) -> FollowerState {
+        FollowerState {
+            ours: ours.to_owned(),
+            inner: Arc::new(Mutex::new(FollowerInner { members, ..FollowerInner::default() })),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    /// Locks the state (never held across an await).
+    pub fn lock(&self) -> MutexGuard<'_, FollowerInner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until `done` holds (checked after every arrival) or `timeout` passes; returns whether it held.
+    pub async fn wait_for(&self, timeout: Duration, mut done: impl FnMut(&mut FollowerInner) -> bool) -> bool {
+        let mut changes = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if done(&mut self.lock()) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // Timed out (or the sender is gone): one last look.
+                _ => return done(&mut self.lock()),
+            }
+        }
+    }
+}
+
+/// The follower role's routes (besides the directory, which [`start`] adds).
+pub fn follower_router(state: FollowerState) -> Router {
+    Router::new()
+        .route(&Endpoint::Notify.path_template(), post(notify))
+        .route(&Endpoint::KeyMaterial.path_template(), post(key_material))
+        .with_state(state)
+}
+
+async fn notify(
+    State(state): State<FollowerState>,
+    certificate: Option<Extension<PeerIdentity>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(room): Path<String>,
+    body: Bytes,
+) -> Response {
+    let peer = match authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
+        Ok(peer) => peer,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if let Err(e) = mimi_ds::federation::follower::authorize_notify(&room, &peer, &state.ours) {
+        return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
+    }
+    let mut arrival = Arrival {
+        at: Instant::now(),
+        room: room.clone(),
+        body: body.to_vec(),
+        answered: 201,
+        messages: Vec::new(),
+        decode_error: None,
+    };
+    let response = {
+        let mut inner = state.lock();
+        if let Some(scripted) = inner.script.pop_front() {
+            arrival.answered = scripted.status;
+            let status = StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = (status, "scripted refusal of the conformance suite\n").into_response();
+            if let Some(secs) = scripted.retry_after {
+                if let Ok(v) = secs.to_string().parse() {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            inner.arrivals.push(arrival);
+            response
+        } else {
+            match FanoutMessage::decode_body(&body, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_FANOUT_MESSAGES) {
+                Ok(messages) => {
+                    for m in &messages {
+                        let hash = m.encode().map(|bytes| Sha256::digest(bytes).to_vec()).unwrap_or_default();
+                        if inner.seen.insert(hash) {
+                            inner.inbox.entry(room.clone()).or_default().push(m.clone());
+                        }
+                    }
+                    arrival.messages = messages;
+                    inner.arrivals.push(arrival);
+                    (StatusCode::CREATED, "taken in\n").into_response()
+                }
+                Err(e) => {
+                    arrival.answered = 400;
+                    arrival.decode_error = Some(e.to_string());
+                    inner.arrivals.push(arrival);
+                    (StatusCode::BAD_REQUEST, format!("undecodable /notify body: {e}\n")).into_response()
+                }
+            }
+        }
+    };
+    state.changed.send_modify(|n| *n += 1);
+    response
+}
+
+async fn key_material(
+    State(state): State<FollowerState>,
+    certificate: Option<Extension<PeerIdentity>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(target): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
+        return refusal.into_response();
+    }
+    let request = match KeyMaterialRequest::decode(&body, DEFAULT_MAX_BODY_LEN) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    if request.tbs.target_user.as_str() != target {
+        return (StatusCode::BAD_REQUEST, "targetUser differs from the path\n").into_response();
+    }
+    let target_user = UserUri::parse(&target).ok();
+    let mut clients = Vec::new();
+    {
+        let mut inner = state.lock();
+        for member in inner.members.iter_mut().filter(|m| Some(m.uri.user()) == target_user) {
+            match member.key_package() {
+                Ok(key_package) => clients.push(ClientKeyMaterial {
+                    client_uri: mimi_ds::wire::IdentifierUri::new(member.uri.as_str()),
+                    status: ClientKeyMaterialStatus::Success { key_package },
+                }),
+                Err(e) => tracing::warn!(error = %e, "making a KeyPackage"),
+            }
+        }
+    }
+    let user_status = if clients.is_empty() { KeyMaterialUserCode::UserUnknown } else { KeyMaterialUserCode::Success };
+    let response =
+        KeyMaterialResponse { protocol: Protocol::Mls10, user_status, user_uri: request.tbs.target_user, clients };
+    match response.encode() {
+        Ok(bytes) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}

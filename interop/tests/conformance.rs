@@ -1,0 +1,120 @@
+//! The conformance suite checks itself: `mimi-interop self-test` passes every check against our own
+//! `mimi-ds`, and against deliberately broken hubs (a real `mimi-ds` behind a misbehaving mTLS proxy,
+//! see `support`) exactly the matching checks fail, with a message saying what went wrong. Both through
+//! the binary, so the JSON output and the exit code are tested too.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use mimi_interop::suite::CHECKS;
+use support::{BrokenHub, Fault};
+
+fn interop(args: Vec<String>) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mimi-interop")).args(args).output().expect("run mimi-interop")
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn self_test_passes_every_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = interop(vec![
+        "self-test".into(),
+        "--dir".into(),
+        dir.path().display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ]);
+    let report = json(&output);
+    let results = report["results"].as_array().unwrap();
+    let failed: Vec<_> = results.iter().filter(|r| r["outcome"] != "pass").collect();
+    assert!(failed.is_empty(), "not passed: {failed:#?}");
+    let ran: BTreeSet<&str> = results.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let all: BTreeSet<&str> = CHECKS.iter().map(|c| c.id).collect();
+    assert_eq!(ran, all, "every registered check runs");
+    assert!(output.status.success(), "exit code {:?}", output.status.code());
+}
+
+/// Runs `hub --bootstrap --only <only>` against a hub behind a proxy with `fault`; returns the failed
+/// checks with their messages, and the ids that ran.
+async fn against_broken_hub(fault: Fault, only: &str) -> (Vec<(String, String)>, BTreeSet<String>, Option<i32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = BrokenHub::start(dir.path(), fault).await.unwrap();
+    let args = vec![
+        "hub".to_owned(),
+        "--url".into(),
+        format!("https://127.0.0.1:{}", broken.proxy.port()),
+        "--domain".into(),
+        "a.example".into(),
+        "--ca".into(),
+        broken.suite.tls.ca.display().to_string(),
+        "--cert".into(),
+        broken.suite.tls.cert.display().to_string(),
+        "--key".into(),
+        broken.suite.tls.key.display().to_string(),
+        "--our-domain".into(),
+        "b.example".into(),
+        "--listen".into(),
+        broken.suite.listen.to_string(),
+        "--bootstrap".into(),
+        "--only".into(),
+        only.into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    let output = tokio::task::spawn_blocking(move || interop(args)).await.unwrap();
+    broken.stop().await.unwrap();
+    let report = json(&output);
+    let results = report["results"].as_array().unwrap();
+    let failed = results
+        .iter()
+        .filter(|r| r["outcome"] == "fail")
+        .map(|r| (r["id"].as_str().unwrap().to_owned(), r["message"].as_str().unwrap().to_owned()))
+        .collect();
+    let ran = results.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    for r in results.iter().filter(|r| r["outcome"] != "fail") {
+        assert_eq!(r["outcome"], "pass", "{r:#?}");
+    }
+    (failed, ran, output.status.code())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_accepting_two_commits_per_epoch_fails_the_epoch_checks() {
+    let (failed, ran, code) = against_broken_hub(Fault::SecondCommit, "hub.update").await;
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["hub.update.one-commit-per-epoch", "hub.update.wrong-epoch"], "{failed:#?}");
+    assert!(failed[0].1.contains("second commit for epoch") && failed[0].1.contains("was accepted"), "{}", failed[0].1);
+    assert!(failed[1].1.contains("must get wrongEpoch"), "{}", failed[1].1);
+    assert_eq!(ran.len(), 5, "{ran:?}");
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_serving_a_key_package_twice_fails_no_reuse() {
+    let (failed, ran, code) = against_broken_hub(Fault::ReplayKeyMaterial, "hub.keymaterial").await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "hub.keymaterial.no-reuse");
+    assert!(failed[0].1.contains("returned the same KeyPackage"), "{}", failed[0].1);
+    assert!(ran.contains("hub.keymaterial.codes"));
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_ignoring_mtls_fails_the_mtls_check() {
+    let (failed, ran, code) = against_broken_hub(Fault::IgnoreMtls, "hub.mtls").await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "hub.mtls.required");
+    assert!(failed[0].1.contains("without a client certificate got HTTP"), "{}", failed[0].1);
+    assert!(ran.contains("hub.mtls.from-binding"));
+    assert_eq!(code, Some(1));
+}
