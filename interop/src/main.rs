@@ -6,6 +6,7 @@
 //!   reach that domain at `--listen`).
 //! - `mimi-interop follower ... [--bootstrap | --user URI]`: against a follower (the suite plays the hub).
 //! - `mimi-interop self-test`: both against our own `mimi-ds` started in-process; every check must pass.
+//! - `mimi-interop list`: the checks with their draft sections.
 //! - Every suite command takes `--format table|json|markdown`, `--only ID|PREFIX` and `--skip ID|PREFIX`
 //!   (repeatable or comma-separated) and exits 1 when a required check failed, 2 when the suite could not
 //!   run.
@@ -44,6 +45,8 @@ enum Command {
     Follower(FollowerArgs),
     /// Run every check against our own mimi-ds started in-process.
     SelfTest(SelfTestArgs),
+    /// List every check: id, draft section, role, required or optional, what it verifies.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -200,7 +203,7 @@ fn finish(report: &Report, format: Format) -> ExitCode {
 
 async fn suite_command(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Vectors(_) => Ok(ExitCode::FAILURE),
+        Command::Vectors(_) | Command::List => Ok(ExitCode::FAILURE),
         Command::Hub(args) => {
             let selection = args.output.selection()?;
             let (target, credentials) = args.peer.resolve().await?;
@@ -245,6 +248,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Vectors(args) => vectors_command(args),
+        Command::List => {
+            for c in suite::CHECKS {
+                let required = if c.required { "required" } else { "optional" };
+                println!("{:<32} {:<18} {:<8} {required}  {}", c.id, c.section, format!("{:?}", c.role), c.title);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

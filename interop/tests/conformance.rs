@@ -74,6 +74,8 @@ async fn against_broken_hub(fault: Fault, only: &str) -> (Vec<(String, String)>,
     ];
     let output = tokio::task::spawn_blocking(move || interop(args)).await.unwrap();
     broken.stop().await.unwrap();
+    // Shown with --nocapture: what an implementer would read.
+    eprintln!("{}", String::from_utf8_lossy(&output.stdout));
     let report = json(&output);
     let results = report["results"].as_array().unwrap();
     let failed = results

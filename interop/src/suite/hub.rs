@@ -213,7 +213,7 @@ impl Hub {
                 Ok(a) if a.status == 401 || a.status == 403 => Outcome::Pass,
                 Ok(a) => Outcome::fail_with(
                     format!(
-                        "a connection without a client certificate got HTTP {} instead of a refused handshake or 401/403",
+                        "a connection without a client certificate got HTTP {} instead of a refused handshake or 401/403: the hub did not require mTLS",
                         a.status
                     ),
                     call.exchange_text(),
@@ -788,7 +788,10 @@ impl Hub {
                 let refused = inner
                     .arrivals
                     .iter()
-                    .find(|a| a.answered == script.status && a.at >= started - Duration::from_secs(1))
+                    .find(|a| {
+                        a.answered == script.status
+                            && a.at >= started.checked_sub(Duration::from_secs(1)).unwrap_or(started)
+                    })
                     .map(|a| a.at);
                 let taken = inner
                     .arrivals
