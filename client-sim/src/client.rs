@@ -1015,7 +1015,10 @@ impl Client {
         for item in queue.items {
             let room_id = item.room.as_str().to_owned();
             if let Some(old) = self.rooms.get(&room_id) {
-                if old.group.is_active() && !old.evicted {
+                // Still a member past the commit that added it: the Welcome is stale. A client
+                // is never added while it is a member, so a Welcome from after the cursor means
+                // it was removed (while offline, say) and added again: it replaces the old group.
+                if old.group.is_active() && !old.evicted && item.after_seq <= old.cursor {
                     self.queue_cursor = item.seq;
                     continue;
                 }
