@@ -213,3 +213,75 @@ pub enum DemoError {
     #[error("clients disagree: {0}")]
     Disagree(Box<crate::checker::CheckFailure>),
 }
+
+/// Why a random run ([`crate::random`]) failed: the seed and the step are always named, so the
+/// run can be repeated.
+#[derive(Debug, thiserror::Error)]
+pub enum RandomError {
+    /// Registering users or uploading KeyPackages failed.
+    #[error("random (seed {seed}): setup: {source}")]
+    Setup {
+        /// The seed.
+        seed: u64,
+        /// The failure.
+        source: Box<ClientError>,
+    },
+    /// An operation's outcome was not the one the model predicts.
+    #[error("random (seed {seed}), step {step} ({op}): expected {expected}, got {got}")]
+    Unexpected {
+        /// The seed.
+        seed: u64,
+        /// The step.
+        step: usize,
+        /// The operation, readable.
+        op: String,
+        /// The predicted outcome.
+        expected: String,
+        /// The outcome.
+        got: String,
+    },
+    /// A client could not catch up after a round.
+    #[error("random (seed {seed}), after step {step}: {client} could not catch up: {source}")]
+    Sync {
+        /// The seed.
+        seed: u64,
+        /// The last step.
+        step: usize,
+        /// The client.
+        client: String,
+        /// The failure.
+        source: Box<ClientError>,
+    },
+    /// An invariant failed after a round.
+    #[error("random (seed {seed}), after step {step} (round: {ops}): check failed: {failure}")]
+    Check {
+        /// The seed.
+        seed: u64,
+        /// The last step of the round.
+        step: usize,
+        /// The round's operations.
+        ops: String,
+        /// The diff.
+        failure: Box<crate::checker::CheckFailure>,
+    },
+    /// An action's task panicked.
+    #[error("random (seed {seed}), step {step}: action task: {source}")]
+    Task {
+        /// The seed.
+        seed: u64,
+        /// The step.
+        step: usize,
+        /// The join failure.
+        source: tokio::task::JoinError,
+    },
+    /// The driver's own bookkeeping broke (a bug in the simulator).
+    #[error("random (seed {seed}), step {step}: internal: {why}")]
+    Internal {
+        /// The seed.
+        seed: u64,
+        /// The step.
+        step: usize,
+        /// What broke.
+        why: String,
+    },
+}

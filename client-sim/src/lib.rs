@@ -23,25 +23,38 @@
 //!   against a provider or against several federated ones (users spread over them), checking
 //!   the [`checker`] invariants after every step.
 //!
+//! - [`random`]: the random mode: seeded, reproducible concurrent operations (racing commits,
+//!   churn, refusals a policy model predicts), checked after every round.
+//! - [`load`]: the load mode: rooms built with batched adds, messages at a target rate with
+//!   churn, end-to-end latency percentiles, throughput and peak memory as a JSON summary.
+//! - [`target`]: running providers addressed by URL (`DOMAIN=https://HOST:PORT` and a CA file).
+//!
 //! The binary `mimi-sim run SCENARIO.toml` (or `--builtin NAME`) runs a scenario against a
-//! provider it starts in-process; `mimi-sim demo` runs the three-provider demo.
+//! provider it starts in-process; `mimi-sim random` and `mimi-sim load` run the random and load
+//! modes (all three can target running providers with `--provider` and `--ca`); `mimi-sim demo`
+//! runs the three-provider demo.
 
 pub mod api;
 pub mod checker;
 pub mod client;
 pub mod demo;
 mod error;
+pub mod load;
 pub mod local;
+pub mod random;
 pub mod runner;
 pub mod scenario;
+pub mod target;
 pub mod user;
 
 pub use api::{Connection, Session};
 pub use checker::{CheckFailure, Checker, Positions};
 pub use client::{Client, CommitReport, Delivered, LostRace, SentMessage};
 pub use demo::{run_demo, DemoReport};
-pub use error::{ClientError, DemoError, ScenarioError};
+pub use error::{ClientError, DemoError, RandomError, ScenarioError};
+pub use load::{run_load, Endpoint, LoadConfig, LoadError, LoadReport};
 pub use local::{LocalError, LocalProvider};
+pub use random::{run_random, RandomConfig, RandomReport, RandomRun};
 pub use runner::{run_scenario, run_scenario_federated, RunReport, Runner};
 pub use scenario::{Scenario, BUILTIN};
 pub use user::User;
