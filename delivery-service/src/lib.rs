@@ -6,11 +6,15 @@
 //! - [`wire`]: the TLS-presentation-language structures of protocol-06 that providers exchange, each
 //!   declared once with `tls_codec` derives, with bounded decoding and the signature and HPKE helpers the
 //!   draft defines. Everything else builds on these types.
-//! - `hub/`, `store/`, `federation/`, `api/` (to come): the sequencer, persistence, outbound delivery and
-//!   the HTTP routers.
+//! - [`hub`]: the sans-I/O sequencer: per-room decisions on handshakes and messages, log entries, franking.
+//! - [`store`]: persistence behind the narrow [`store::Store`] trait, on one redb file with a format record.
+//! - [`federation`]: the mTLS peer client, the durable per-peer outbox, relays to hubs and follower intake.
+//! - [`api`]: the axum routers: [`api::mimi`] (server-to-server, protocol-06) and [`api::client`] (ours).
+//! - [`provider`]: the I/O edge of the hub: serialises each room, persists before answering, routes Welcomes.
+//! - [`app`] assembles them into a server ([`server`], [`tls`]); [`config`], [`pki`] and [`metrics`] serve it.
 //!
-//! Errors: [`Error`] is the crate's one error type; each module's errors are a variant of it (today only
-//! [`wire::WireError`]).
+//! Errors: [`Error`] is the wire codecs' error type; the other modules have their own enums (e.g.
+//! [`provider::ProviderError`], [`store::StoreError`], [`app::AppError`]) with the context of each failure.
 
 pub mod api;
 pub mod app;

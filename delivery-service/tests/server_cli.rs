@@ -1,6 +1,6 @@
 //! The `mimi-ds` binary end to end: `dev-pki` writes certificates, `serve` (configured only through
 //! `MIMI_DS_*` variables, port 0) answers `/healthz`, the directory and `/metrics` over HTTPS, and exits 0
-//! on SIGTERM.
+//! on SIGTERM; `serve` on a store file of another on-disk format refuses to start and says why.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -84,4 +84,57 @@ async fn dev_pki_then_serve_then_sigterm() {
     let log: Vec<String> = log_rx.try_iter().collect();
     assert!(log.iter().any(|l| l.contains("SIGTERM received")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("server stopped")), "{log:?}");
+}
+
+#[test]
+fn serve_refuses_a_store_of_another_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = Command::new(BIN).args(["dev-pki", "--domains", "a.example", "--out"]).arg(&pki).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A store as mimi-ds wrote it before the format record existed: tables, no `meta`.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = data.join("mimi-ds.redb");
+    {
+        let db = redb::Database::create(&store).unwrap();
+        let tx = db.begin_write().unwrap();
+        let rooms: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("rooms");
+        tx.open_table(rooms).unwrap().insert("mimi://a.example/r/old", &[0u8][..]).unwrap();
+        tx.commit().unwrap();
+    }
+
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("MIMI_DS_LISTEN", "127.0.0.1:0")
+        .env("MIMI_DS_TLS_CERT", pki.join("a.example.pem"))
+        .env("MIMI_DS_TLS_KEY", pki.join("a.example.key"))
+        .env("MIMI_DS_TLS_CA", pki.join("ca.pem"))
+        .env("MIMI_DS_DATA_DIR", &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mimi-ds serve kept running on a store of another format");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "exit status {status}");
+    let expected = format!("store format 1, this build reads {}", mimi_ds::store::redb_store::FORMAT_VERSION);
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("mimi-ds.redb"), "the message names the file: {stderr}");
+    // Nothing was written: still no format record, the old row in place.
+    let db = redb::Database::create(&store).unwrap();
+    let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let tables: Vec<String> = tx.list_tables().unwrap().map(|t| redb::TableHandle::name(&t).to_owned()).collect();
+    assert_eq!(tables, ["rooms"], "no table was added");
 }

@@ -59,6 +59,21 @@ pub enum StoreError {
     /// The writer is gone (shutting down).
     #[error("the store is shut down")]
     Closed,
+    /// The file was written in another on-disk format than this build reads (see
+    /// [`redb_store::FORMAT_VERSION`]); nothing was changed in it. There is no migration.
+    #[error(
+        "store format {found}, this build reads {expected}; {path} was written by {} mimi-ds and is not \
+         migrated: run the mimi-ds that wrote it, or move the file away to start with an empty store",
+        if found < expected { "an older" } else { "a newer" }
+    )]
+    Format {
+        /// The database file.
+        path: String,
+        /// The format the file records (1 for files from before the format record existed).
+        found: u64,
+        /// The format this build reads and writes.
+        expected: u64,
+    },
 }
 
 /// A KeyPackage in the directory.

@@ -1,5 +1,10 @@
 //! [`Store`] on one redb file, with a writer thread that commits concurrent writes in one
 //! durable transaction (group commit).
+//!
+//! The file records the on-disk format it was written in ([`FORMAT_VERSION`], in the `meta`
+//! table, written when the file is created). Opening a file of another format fails with
+//! [`StoreError::Format`] before anything is read or written, instead of a decode error deep
+//! in a restore; a file from before the record existed counts as format 1.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,6 +20,18 @@ use super::{
 };
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
+/// The on-disk format this build reads and writes. Bump it with every change to a table's
+/// types or to how a record is encoded, and say what changed:
+/// 1. (no record) everything up to and including log entries without a frank, and the first
+///    layout with one (written before the record existed);
+/// 2. log entries carry an optional frank; the `meta` table records the format.
+pub const FORMAT_VERSION: u64 = 2;
+/// The format of a file without a `meta` table that has other tables.
+const UNRECORDED_FORMAT: u64 = 1;
+/// The key of the format record in `META`.
+const FORMAT_KEY: &str = "format";
+/// name → value: the format record. Its types must never change, so any build can read it.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// room URI → latest checkpoint.
 const ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rooms");
 /// (room URI, seq) → log entry.
@@ -111,6 +128,11 @@ impl RedbStore {
         let db = Arc::new(Database::create(path).map_err(io)?);
         {
             let tx = db.begin_write().map_err(io)?;
+            let found = recorded_format(&tx)?;
+            if found != FORMAT_VERSION {
+                tx.abort().map_err(io)?;
+                return Err(StoreError::Format { path: path.display().to_string(), found, expected: FORMAT_VERSION });
+            }
             tx.open_table(ROOMS).map_err(io)?;
             tx.open_table(LOG).map_err(io)?;
             tx.open_table(QUEUE).map_err(io)?;
@@ -142,6 +164,23 @@ impl RedbStore {
             }),
         })
     }
+}
+
+/// The format `tx`'s file is in: the `meta` record if there is one; for a new (empty) file,
+/// [`FORMAT_VERSION`], recorded now (committed with the tables); otherwise a file from before the
+/// record existed.
+fn recorded_format(tx: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    let names: Vec<String> = tx.list_tables().map_err(io)?.map(|t| redb::TableHandle::name(&t).to_owned()).collect();
+    if names.iter().any(|n| n == redb::TableHandle::name(&META)) {
+        let meta = tx.open_table(META).map_err(io)?;
+        let format = meta.get(FORMAT_KEY).map_err(io)?.map(|v| v.value());
+        return format.ok_or(StoreError::Corrupt { table: "meta", why: "no format record".into() });
+    }
+    if !names.is_empty() {
+        return Ok(UNRECORDED_FORMAT);
+    }
+    tx.open_table(META).map_err(io)?.insert(FORMAT_KEY, FORMAT_VERSION).map_err(io)?;
+    Ok(FORMAT_VERSION)
 }
 
 /// The writer loop: wait for one write, take whatever else is queued (up to `max_batch`),
@@ -693,6 +732,50 @@ mod tests {
         assert_eq!(refs(settle(s.write(claim())).await.unwrap()), (vec![2], vec![pc.to_owned()]));
         assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone));
         assert_eq!(s.client_by_token(phone.as_bytes()).unwrap().as_deref(), Some(phone));
+    }
+
+    #[test]
+    fn files_of_another_format_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        // A new file records this build's format and opens again.
+        let fresh = dir.path().join("fresh.redb");
+        drop(RedbStore::open(&fresh, 1).unwrap());
+        drop(RedbStore::open(&fresh, 1).unwrap());
+        let format_of = |path: &Path| {
+            let db = Database::create(path).unwrap();
+            let tx = db.begin_read().unwrap();
+            let meta = tx.open_table(META).ok()?;
+            let v = meta.get(FORMAT_KEY).unwrap().map(|v| v.value());
+            v
+        };
+        assert_eq!(format_of(&fresh), Some(FORMAT_VERSION));
+
+        // A file from before the record (tables, no `meta`): format 1, refused, left as it was.
+        let old = dir.path().join("old.redb");
+        {
+            let db = Database::create(&old).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(ROOMS).unwrap().insert("mimi://a.example/r/x", &[1u8][..]).unwrap();
+            tx.commit().unwrap();
+        }
+        let e = RedbStore::open(&old, 1).err().unwrap();
+        assert!(matches!(e, StoreError::Format { found: 1, expected: FORMAT_VERSION, .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("store format 1, this build reads {FORMAT_VERSION}; ")), "{text}");
+        assert!(text.contains("old.redb") && text.contains("an older mimi-ds"), "{text}");
+        assert_eq!(format_of(&old), None, "no format record was added");
+
+        // A file of a newer format: refused.
+        let newer = dir.path().join("newer.redb");
+        {
+            let db = Database::create(&newer).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert(FORMAT_KEY, FORMAT_VERSION + 1).unwrap();
+            tx.commit().unwrap();
+        }
+        let e = RedbStore::open(&newer, 1).err().unwrap();
+        assert!(e.to_string().contains("a newer mimi-ds"), "{e}");
+        assert_eq!(format_of(&newer), Some(FORMAT_VERSION + 1));
     }
 
     #[tokio::test]
