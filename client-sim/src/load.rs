@@ -151,9 +151,11 @@ pub struct LoadReport {
     pub clients: usize,
     /// Active clients (joined, sending and receiving).
     pub active_clients: usize,
-    /// Seconds to register every client and upload KeyPackages.
+    /// Seconds to register one room's clients and upload their KeyPackages (the slowest room;
+    /// rooms register concurrently).
     pub register_secs: f64,
-    /// Seconds to create the rooms and commit every batch of adds.
+    /// Seconds from the start until every room is created and all its batches of adds are
+    /// committed (registration included).
     pub create_secs: f64,
     /// Seconds for the active clients to join from their Welcomes and catch up.
     pub join_secs: f64,
