@@ -12,9 +12,11 @@
 //!   local target is served here; a claim for a remote target in a room whose hub we are is
 //!   forwarded to the target's provider, and the hub records which provider each returned
 //!   KeyPackageRef belongs to (so the Welcome naming it goes there only); a local client's claim
-//!   in a room whose hub is another provider goes to that hub. A peer may not use us as a relay
-//!   for a room we are not the hub of. The target provider checks consent before serving
-//!   (see [`super::consent`]).
+//!   in a room whose hub is another provider goes to that hub. A peer's claim is served only if
+//!   we are the room's hub (a follower relaying its own user's claim) or the peer is (relaying a
+//!   claim for our user): a provider may not claim from a target directly, bypassing the hub,
+//!   nor use us as a relay for a room we are not the hub of. The target provider checks consent
+//!   before serving (see [`super::consent`]).
 //! - A local user's consent decision is sent to the requester's provider
 //!   ([`Relay::update_consent`]).
 //! - A local client's `identifierQuery` for another domain goes straight to that provider
@@ -66,9 +68,14 @@ pub enum KeyMaterialRoute {
 }
 
 /// Decides where a claim goes. `ours`: our domain; `target`: the target user's domain; `room`:
-/// the request's room; `caller`: who asked; `signer_domain`: the domain of the client that
-/// signed the request (already verified). A peer may claim only for its own users, or as the
-/// hub of the request's room (relaying a follower's claim).
+/// the request's room (its URI's authority names its hub); `caller`: who asked; `signer_domain`:
+/// the domain of the client that signed the request (already verified).
+///
+/// A claim "MUST be sent via the hub provider" of the room it is for (protocol-06 §5.2), so a peer
+/// is served only in two roles: as a follower relaying its own users' claims to us, the room's
+/// hub; or as the room's hub relaying a claim for one of our users. Any other peer, including a
+/// provider claiming for its own users directly from the target, is refused (403, nothing
+/// claimed): otherwise it would get KeyPackages the hub never saw, bound to no room.
 pub fn route_key_material(
     ours: &str,
     target: &str,
@@ -77,20 +84,26 @@ pub fn route_key_material(
     signer_domain: &str,
 ) -> Result<KeyMaterialRoute, ProviderError> {
     let hub = hub_of(room);
-    if let Submitter::Peer(peer) = caller {
-        if signer_domain != peer && hub != Some(peer.as_str()) {
-            return Err(ProviderError::Forbidden(format!(
-                "{peer} may claim only for its own users or as the hub of the room"
-            )));
+    match caller {
+        Submitter::Peer(peer) if hub == Some(ours) => {
+            if signer_domain != peer {
+                return Err(ProviderError::Forbidden(format!(
+                    "{peer} may relay only its own users' claims to the hub of {room}"
+                )));
+            }
+            Ok(if target == ours { KeyMaterialRoute::Local } else { KeyMaterialRoute::ToTarget(target.to_owned()) })
         }
-    }
-    if target == ours {
-        return Ok(KeyMaterialRoute::Local);
-    }
-    match (hub, caller) {
-        (Some(h), _) if h == ours => Ok(KeyMaterialRoute::ToTarget(target.to_owned())),
-        (Some(h), Submitter::Client(_)) => Ok(KeyMaterialRoute::ToHub(h.to_owned())),
-        _ => Err(ProviderError::Forbidden(format!("{ours} is not the hub of {room} and {target} is not ours"))),
+        Submitter::Peer(peer) if hub == Some(peer.as_str()) && target == ours => Ok(KeyMaterialRoute::Local),
+        Submitter::Peer(peer) => Err(ProviderError::Forbidden(format!(
+            "a claim for {target} in {room} must come through the room's hub ({}), not {peer} (protocol-06 §5.2)",
+            hub.unwrap_or("none")
+        ))),
+        Submitter::Client(_) if target == ours => Ok(KeyMaterialRoute::Local),
+        Submitter::Client(_) => match hub {
+            Some(h) if h == ours => Ok(KeyMaterialRoute::ToTarget(target.to_owned())),
+            Some(h) => Ok(KeyMaterialRoute::ToHub(h.to_owned())),
+            None => Err(ProviderError::Forbidden(format!("{room} names no hub and {target} is not ours"))),
+        },
     }
 }
 
@@ -249,9 +262,23 @@ mod tests {
             route_key_material("c.example", "c.example", room_a, &peer("a.example"), "b.example").unwrap(),
             Local
         );
-        // A peer claiming for someone else's users in a room it is not the hub of: refused.
-        assert!(route_key_material("c.example", "c.example", room_a, &peer("d.example"), "b.example").is_err());
+        // At c: the hub a claims for its own client.
+        assert_eq!(
+            route_key_material("c.example", "c.example", room_a, &peer("a.example"), "a.example").unwrap(),
+            Local
+        );
+        let forbidden = |r: Result<KeyMaterialRoute, ProviderError>| matches!(r, Err(ProviderError::Forbidden(_)));
+        // A peer that is not the room's hub claiming directly from the target: refused, also
+        // for its own users.
+        assert!(forbidden(route_key_material("c.example", "c.example", room_a, &peer("b.example"), "b.example")));
+        assert!(forbidden(route_key_material("c.example", "c.example", room_a, &peer("d.example"), "b.example")));
+        // ... and without a room.
+        assert!(forbidden(route_key_material("c.example", "c.example", "", &peer("b.example"), "b.example")));
+        // The hub asks us for another provider's user: we are no relay for other hubs.
+        assert!(forbidden(route_key_material("c.example", "b.example", room_a, &peer("a.example"), "a.example")));
+        // At the hub a: a follower relays only its own users' claims.
+        assert!(forbidden(route_key_material("a.example", "c.example", room_a, &peer("b.example"), "d.example")));
         // A peer may not use a non-hub as a relay.
-        assert!(route_key_material("b.example", "c.example", room_a, &peer("d.example"), "d.example").is_err());
+        assert!(forbidden(route_key_material("b.example", "c.example", room_a, &peer("d.example"), "d.example")));
     }
 }
