@@ -517,7 +517,12 @@ fn breakdown(
             let tickets: Vec<_> = entries
                 .iter()
                 .map(|(i, e)| {
-                    store.write(Write::Append { room: rooms[*i].id.clone(), entries: vec![e.clone()], queue: vec![] })
+                    store.write(Write::Append {
+                        room: rooms[*i].id.clone(),
+                        entries: vec![e.clone()],
+                        queue: vec![],
+                        claims_used: vec![],
+                    })
                 })
                 .collect();
             for t in tickets {
@@ -542,6 +547,7 @@ fn breakdown(
                     room: rooms[0].id.clone(),
                     entries: vec![e.clone()],
                     queue: vec![],
+                    claims_used: vec![],
                 }))
                 .await?;
                 lat.push(t.elapsed().as_secs_f64() * 1e6);

@@ -24,7 +24,9 @@ use crate::config::ConsentPolicy;
 use crate::hub::franking::{derive_mac_key, AbuseRefusal, Franker};
 use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room, UpdateDecision};
 use crate::metrics::{Counter, MetricsError, Registry};
-use crate::store::{settle, Store, StoreError, StoredAbuseReport, StoredKeyPackage, Write, WriteResult};
+use crate::store::{
+    settle, ClaimScope, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, Write, WriteResult,
+};
 use crate::wire::abuse::AbuseReport;
 use crate::wire::consent::ConsentEntry;
 use crate::wire::franking::FrankingAgentData;
@@ -182,29 +184,91 @@ pub fn peer_may_update(room: &Room, domain: &str, bundle: &HandshakeBundle) -> b
     hosts || external
 }
 
-/// Whether the hub may accept the Add of client `added` in a handshake from a client of
-/// `committer_domain` (issue 5, security: no Add without a claim). A provider serves claims for
-/// its own users itself, so an added client of the committer's own domain needs nothing here.
-/// Otherwise the KeyPackage must have come through this hub: for our own users, from our
-/// directory (`local_owner`: the client that uploaded the KeyPackageRef); for a third provider's,
-/// from a claim this hub relayed to that provider (`claimed_from`: the provider recorded for the
-/// KeyPackageRef). A KeyPackage obtained out of band is refused. Only authenticated submissions
-/// (client API and `/v1/update`) are checked.
+/// Why the hub refuses an Add (see [`add_is_vouched`]); answered as `notAllowed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddRefusal {
+    /// No claim through this hub is recorded for the KeyPackageRef (e.g. obtained out of band).
+    #[error("the KeyPackage of {added} was not claimed through the hub")]
+    NotClaimed {
+        /// The added client.
+        added: String,
+    },
+    /// The claim came from another provider than the added client's.
+    #[error("the KeyPackage of {added} was claimed from {provider}, not from its own provider")]
+    OtherProvider {
+        /// The added client.
+        added: String,
+        /// The provider the claim was served by.
+        provider: String,
+    },
+    /// The claim was for another room.
+    #[error("the KeyPackage of {added} was claimed through the hub for {claimed_for}, not for this room")]
+    OtherRoom {
+        /// The added client.
+        added: String,
+        /// The room the claim named.
+        claimed_for: String,
+    },
+    /// The claim was made by another provider than the committer's.
+    #[error("the KeyPackage of {added} was claimed through the hub by {requester}, not by {committer}")]
+    OtherRequester {
+        /// The added client.
+        added: String,
+        /// The provider that claimed it.
+        requester: String,
+        /// The committer's provider.
+        committer: String,
+    },
+    /// An accepted Add already used the claim.
+    #[error("the KeyPackage of {added} claimed through the hub was already used in an Add")]
+    AlreadyUsed {
+        /// The added client.
+        added: String,
+    },
+}
+
+/// Whether the hub may accept the Add of client `added` in a handshake of `room` from a client of
+/// `committer_domain` (issue 5, security: no Add without a claim). `claim`: what this hub recorded
+/// for the added KeyPackageRef when it served (our users) or relayed (others') the claim.
+///
+/// A provider serves claims for its own users itself, so an added client of the committer's own
+/// domain needs nothing here (`Ok(false)`). Any other Add needs a claim through this hub for this
+/// room (protocol-06 §5.2: "designed for use in a single room and may not be reused"), from the
+/// added client's provider, requested by the committer's provider, and not used by an accepted
+/// Add yet: `Ok(true)`, and the caller marks it used in the transaction that accepts the
+/// handshake. A KeyPackage obtained out of band, claimed for another room or by another provider,
+/// or used before is refused. Only authenticated submissions (client API and `/v1/update`) are
+/// checked.
 pub fn add_is_vouched(
-    ours: &str,
+    room: &str,
     committer_domain: &str,
     added: &ClientUri,
-    local_owner: Option<&str>,
-    claimed_from: Option<&str>,
-) -> bool {
+    claim: Option<&KeyPackageClaim>,
+) -> Result<bool, AddRefusal> {
     let domain = added.domain();
     if domain == committer_domain {
-        true
-    } else if domain == ours {
-        local_owner == Some(added.as_str())
-    } else {
-        claimed_from == Some(domain)
+        return Ok(false);
     }
+    let name = || added.as_str().to_owned();
+    let Some(claim) = claim else { return Err(AddRefusal::NotClaimed { added: name() }) };
+    let scope = &claim.scope;
+    if scope.provider != domain {
+        return Err(AddRefusal::OtherProvider { added: name(), provider: scope.provider.clone() });
+    }
+    if scope.room != room {
+        return Err(AddRefusal::OtherRoom { added: name(), claimed_for: scope.room.clone() });
+    }
+    if scope.requester != committer_domain {
+        return Err(AddRefusal::OtherRequester {
+            added: name(),
+            requester: scope.requester.clone(),
+            committer: committer_domain.to_owned(),
+        });
+    }
+    if claim.used {
+        return Err(AddRefusal::AlreadyUsed { added: name() });
+    }
+    Ok(true)
 }
 
 /// Where a commit's Welcome goes: queue items for local clients, and the other providers whose
@@ -469,6 +533,16 @@ impl<S: Store> Provider<S> {
         &self,
         user: &UserUri,
     ) -> Result<(Vec<StoredKeyPackage>, Vec<String>), ProviderError> {
+        self.claim_key_packages_for(user, None).await
+    }
+
+    /// [`Provider::claim_key_packages`], recording the claimed refs as claims of `scope` (for a
+    /// room of this hub) in the same transaction.
+    async fn claim_key_packages_for(
+        &self,
+        user: &UserUri,
+        scope: Option<ClaimScope>,
+    ) -> Result<(Vec<StoredKeyPackage>, Vec<String>), ProviderError> {
         let minute = now_ms() / 60_000;
         {
             let mut claims = self.claims.lock().map_err(|_| ProviderError::RateLimited("busy".into()))?;
@@ -481,7 +555,7 @@ impl<S: Store> Provider<S> {
             }
             entry.1 += 1;
         }
-        let write = Write::ClaimKeyPackages { user: user.as_str().to_owned(), now_secs: now_ms() / 1000 };
+        let write = Write::ClaimKeyPackages { user: user.as_str().to_owned(), now_secs: now_ms() / 1000, scope };
         match settle(self.store.write(write)).await? {
             WriteResult::Claimed { claimed, exhausted } => Ok((claimed, exhausted)),
             WriteResult::Done => Ok((Vec::new(), Vec::new())),
@@ -557,11 +631,18 @@ impl<S: Store> Provider<S> {
             }
         }
         let mut decision = slot.room.decide_update(&self.crypto, bundle, now_ms());
+        let mut claims_used = Vec::new();
         if let (Some(submitter), Some((entry, accepted))) = (submitter, &decision.accepted) {
             let refusal = if !submitter.speaks_for(entry.sender_uri()) {
                 Some(format!("{} may not submit a handshake of {}", submitter, entry.sender_uri()))
             } else {
-                self.unvouched_add(entry.sender_uri(), accepted)?
+                match self.vouch_adds(room_id, entry.sender_uri(), accepted)? {
+                    Ok(used) => {
+                        claims_used = used;
+                        None
+                    }
+                    Err(refusal) => Some(refusal.to_string()),
+                }
             };
             if let Some(why) = refusal {
                 decision = UpdateDecision {
@@ -590,39 +671,52 @@ impl<S: Store> Provider<S> {
             }
             _ => Vec::new(),
         };
-        self.persist_and_apply(&mut slot, entry, accepted, queue).await?;
+        self.persist_and_apply(&mut slot, entry, accepted, queue, claims_used).await?;
         Ok(decision.response)
     }
 
-    /// The first Add (by value or by reference, in a commit or a proposal bundle) whose KeyPackage
-    /// this hub cannot vouch for, per [`add_is_vouched`], as a refusal reason; `committer`: the
-    /// handshake's sender (a client URI).
-    fn unvouched_add(&self, committer: &str, accepted: &Accepted) -> Result<Option<String>, ProviderError> {
+    /// Checks every Add by value (in a commit or a proposal bundle) of a handshake of `room_id`
+    /// per [`add_is_vouched`], with the facts from the store; `committer`: the handshake's sender
+    /// (a client URI). Returns the KeyPackageRefs whose claims the handshake uses (to be marked
+    /// used when it is accepted), or the first refusal. An Add by reference was checked, and its
+    /// claim used, when the hub accepted the proposal.
+    fn vouch_adds(
+        &self,
+        room_id: &str,
+        committer: &str,
+        accepted: &Accepted,
+    ) -> Result<Result<Vec<Vec<u8>>, AddRefusal>, ProviderError> {
         let committer_domain = ClientUri::parse(committer).map(|c| c.domain().to_owned()).unwrap_or_default();
         let queued: Vec<&QueuedProposal> = match accepted {
             Accepted::Commit { staged, .. } => staged.queued_proposals().collect(),
             Accepted::Proposals(queued) => queued.iter().collect(),
             Accepted::Application => Vec::new(),
         };
+        let mut used = Vec::new();
         for proposal in queued {
             let Proposal::Add(add) = proposal.proposal() else { continue };
+            if proposal.proposal_or_ref_type() == ProposalOrRefType::Reference {
+                continue;
+            }
             let key_package = add.key_package();
             let Ok(added) = mimi_appsync::adapter::client_of(key_package.leaf_node().credential(), &|| "Add".into())
             else {
-                return Ok(Some("an added KeyPackage names no client".into()));
+                return Ok(Err(AddRefusal::NotClaimed { added: "a KeyPackage naming no client".into() }));
             };
             let reference = key_package
                 .hash_ref(&self.crypto)
                 .map_err(|e| ProviderError::BadRequest(format!("KeyPackageRef of {added}: {e}")))?;
-            let local_owner = self.store.key_package_owner(reference.as_slice())?;
-            let claimed_from = self.store.key_package_provider(reference.as_slice())?;
-            if !add_is_vouched(&self.domain, &committer_domain, &added, local_owner.as_deref(), claimed_from.as_deref())
-            {
-                tracing::info!(committer, added = %added, "Add of a KeyPackage not claimed through the hub refused");
-                return Ok(Some(format!("the KeyPackage of {added} was not claimed through the hub")));
+            let claim = self.store.key_package_claim(reference.as_slice())?;
+            match add_is_vouched(room_id, &committer_domain, &added, claim.as_ref()) {
+                Ok(true) => used.push(reference.as_slice().to_vec()),
+                Ok(false) => {}
+                Err(refusal) => {
+                    tracing::info!(room = room_id, committer, added = %added, %refusal, "Add refused");
+                    return Ok(Err(refusal));
+                }
             }
         }
-        Ok(None)
+        Ok(Ok(used))
     }
 
     /// `/submitMessage` for a message from `sender` (a local client, or the `sendingUri` a
@@ -654,7 +748,12 @@ impl<S: Store> Provider<S> {
                 *frank = Some(f.clone());
             }
             entry.frank = frank;
-            let write = Write::Append { room: room_id.to_owned(), entries: vec![entry.clone()], queue: Vec::new() };
+            let write = Write::Append {
+                room: room_id.to_owned(),
+                entries: vec![entry.clone()],
+                queue: Vec::new(),
+                claims_used: Vec::new(),
+            };
             let ticket = self.store.write(write);
             slot.room.apply(&entry, Accepted::Application)?;
             if slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES {
@@ -701,9 +800,11 @@ impl<S: Store> Provider<S> {
             ClientUri::parse(entry.sender_uri()).ok().map(|c| c.domain().to_owned()).filter(|d| d != &self.domain);
         for secret in welcome.secrets() {
             let reference = secret.new_member();
-            if let Some(domain) = self.store.key_package_provider(reference.as_slice())? {
-                remote.push(domain);
-                continue;
+            if let Some(claim) = self.store.key_package_claim(reference.as_slice())? {
+                if claim.scope.provider != self.domain {
+                    remote.push(claim.scope.provider);
+                    continue;
+                }
             }
             let Some(client) = self.store.key_package_owner(reference.as_slice())? else {
                 remote.extend(committer_provider.clone());
@@ -725,17 +826,19 @@ impl<S: Store> Provider<S> {
         Ok((out, remote))
     }
 
-    /// Makes `entry` durable, then applies it, checkpoints if due and wakes readers.
+    /// Makes `entry` durable (with its Welcome deliveries `queue` and the claims it uses,
+    /// `claims_used`, in one transaction), then applies it, checkpoints if due and wakes readers.
     async fn persist_and_apply(
         &self,
         slot: &mut Slot,
         entry: LogEntry,
         accepted: Accepted,
         queue: Vec<(String, QueueItem)>,
+        claims_used: Vec<Vec<u8>>,
     ) -> Result<(), ProviderError> {
         let room_id = slot.room.id().to_owned();
         let clients: Vec<String> = queue.iter().map(|(c, _)| c.clone()).collect();
-        let write = Write::Append { room: room_id.clone(), entries: vec![entry.clone()], queue };
+        let write = Write::Append { room: room_id.clone(), entries: vec![entry.clone()], queue, claims_used };
         if let Err(e) = settle(self.store.write(write)).await {
             // Pipelined messages before this entry may have failed too; reload to be sure.
             slot.broken = true;
@@ -958,13 +1061,19 @@ impl<S: Store> Provider<S> {
 
     /// `/keyMaterial` for a local target user: one single-use KeyPackage per client, with the
     /// draft's user and client codes. A requester of another provider needs the target's
-    /// consent ([`crate::federation::consent::verdict`]), checked before anything is claimed. `requester` is the authenticated local client (for the
-    /// client API), which must match the signed request.
+    /// consent ([`crate::federation::consent::verdict`]), checked before anything is claimed.
+    /// `caller`: an authenticated local client (client API), which must match the signed request,
+    /// or the peer provider that asked. If we are the hub of the request's room, the claimed refs
+    /// are recorded as claims for that room by the caller's provider (see [`add_is_vouched`]).
     pub async fn key_material(
         &self,
         request: &KeyMaterialRequest,
-        requester: Option<&ClientUri>,
+        caller: &Submitter,
     ) -> Result<KeyMaterialResponse, ProviderError> {
+        let requester = match caller {
+            Submitter::Client(c) => Some(c),
+            Submitter::Peer(_) => None,
+        };
         let tbs = &request.tbs;
         let respond = |user_status, clients| KeyMaterialResponse {
             protocol: Protocol::Mls10,
@@ -993,7 +1102,16 @@ impl<S: Store> Provider<S> {
         if !tbs.acceptable_ciphersuites.iter().any(|c| Ciphersuite::try_from(*c).ok() == Some(supported)) {
             return Ok(respond(KeyMaterialUserCode::NoCompatibleMaterial, Vec::new()));
         }
-        let (claimed, exhausted) = self.claim_key_packages(&target).await?;
+        let room = tbs.room_id.as_str();
+        let scope = self.is_hub_of(room).then(|| ClaimScope {
+            provider: self.domain.clone(),
+            room: room.to_owned(),
+            requester: match caller {
+                Submitter::Client(c) => c.domain().to_owned(),
+                Submitter::Peer(domain) => domain.clone(),
+            },
+        });
+        let (claimed, exhausted) = self.claim_key_packages_for(&target, scope).await?;
         if claimed.is_empty() && exhausted.is_empty() {
             return Ok(respond(KeyMaterialUserCode::UserUnknown, Vec::new()));
         }
@@ -1091,22 +1209,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn adds_need_a_key_package_claimed_through_the_hub() {
+    fn adds_need_an_unused_claim_through_the_hub_for_this_room_by_the_committers_provider() {
         let cathy = ClientUri::parse("mimi://c.example/d/cathy/phone").unwrap();
         let alice = ClientUri::parse("mimi://a.example/d/alice/phone").unwrap();
-        // b adds c's Cathy at hub a: only with a KeyPackageRef a claimed from c.
-        assert!(add_is_vouched("a.example", "b.example", &cathy, None, Some("c.example")));
-        assert!(!add_is_vouched("a.example", "b.example", &cathy, None, None));
-        assert!(!add_is_vouched("a.example", "b.example", &cathy, None, Some("b.example")));
-        // b adds a's Alice: only with a KeyPackage of Alice's from a's directory.
-        assert!(add_is_vouched("a.example", "b.example", &alice, Some(alice.as_str()), None));
-        assert!(!add_is_vouched("a.example", "b.example", &alice, None, None));
-        assert!(!add_is_vouched("a.example", "b.example", &alice, Some("mimi://a.example/d/alice/pc"), None));
-        // A provider's own users (served by it) and the hub's own committers adding local users.
-        assert!(add_is_vouched("a.example", "c.example", &cathy, None, None));
-        assert!(add_is_vouched("a.example", "a.example", &alice, None, None));
-        // The hub's client adds c's Cathy: claimed a → c.
-        assert!(add_is_vouched("a.example", "a.example", &cathy, None, Some("c.example")));
-        assert!(!add_is_vouched("a.example", "a.example", &cathy, None, None));
+        let (r1, r2) = ("mimi://a.example/r/one", "mimi://a.example/r/two");
+        let claim = |provider: &str, room: &str, requester: &str, used: bool| KeyPackageClaim {
+            scope: ClaimScope { provider: provider.into(), room: room.into(), requester: requester.into() },
+            used,
+        };
+        // b adds c's Cathy at hub a in r1: only with a claim a relayed to c for r1, asked by b.
+        let ok = claim("c.example", r1, "b.example", false);
+        assert_eq!(add_is_vouched(r1, "b.example", &cathy, Some(&ok)), Ok(true));
+        assert!(matches!(add_is_vouched(r1, "b.example", &cathy, None), Err(AddRefusal::NotClaimed { .. })));
+        let refused = |c: KeyPackageClaim| add_is_vouched(r1, "b.example", &cathy, Some(&c)).unwrap_err();
+        assert!(matches!(refused(claim("b.example", r1, "b.example", false)), AddRefusal::OtherProvider { .. }));
+        // Claimed for r2, used in r1.
+        assert!(matches!(refused(claim("c.example", r2, "b.example", false)), AddRefusal::OtherRoom { .. }));
+        // Claimed by d for r1, used by b.
+        assert!(matches!(refused(claim("c.example", r1, "d.example", false)), AddRefusal::OtherRequester { .. }));
+        // Used once already.
+        assert!(matches!(refused(claim("c.example", r1, "b.example", true)), AddRefusal::AlreadyUsed { .. }));
+        // b adds a's Alice: a claim a served from its own directory to b for r1.
+        let served = claim("a.example", r1, "b.example", false);
+        assert_eq!(add_is_vouched(r1, "b.example", &alice, Some(&served)), Ok(true));
+        assert!(add_is_vouched(r1, "b.example", &alice, None).is_err());
+        assert!(add_is_vouched(r2, "b.example", &alice, Some(&served)).is_err());
+        // A provider's own users (served by it) need no claim here, and use none.
+        assert_eq!(add_is_vouched(r1, "c.example", &cathy, None), Ok(false));
+        assert_eq!(add_is_vouched(r1, "a.example", &alice, None), Ok(false));
+        // The hub's client adds c's Cathy: claimed a → c for r1 by a.
+        assert_eq!(
+            add_is_vouched(r1, "a.example", &cathy, Some(&claim("c.example", r1, "a.example", false))),
+            Ok(true)
+        );
+        assert!(add_is_vouched(r1, "a.example", &cathy, None).is_err());
+        // The refusal names the reason (the hub's notAllowed description).
+        let text = refused(claim("c.example", r2, "b.example", false)).to_string();
+        assert!(text.contains(r2) && text.contains("not for this room"), "{text}");
+        assert!(AddRefusal::NotClaimed { added: cathy.as_str().into() }
+            .to_string()
+            .contains("not claimed through the hub"));
     }
 }

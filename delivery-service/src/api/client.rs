@@ -206,7 +206,7 @@ async fn key_material<S: Store>(
     if let Some(relay) = &api.relay {
         return Ok(passthrough(relay.key_material(&request, body.to_vec(), &Submitter::Client(client)).await?));
     }
-    let response = api.provider.key_material(&request, Some(&client)).await?;
+    let response = api.provider.key_material(&request, &Submitter::Client(client)).await?;
     Ok(octets(StatusCode::OK, response.encode()?))
 }
 

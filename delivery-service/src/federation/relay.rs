@@ -10,8 +10,10 @@
 //!   acknowledged submission in the log it reads, as it would at a hub.
 //! - `keyMaterial` ([`Relay::key_material`], decision in [`route_key_material`]): a claim for a
 //!   local target is served here; a claim for a remote target in a room whose hub we are is
-//!   forwarded to the target's provider, and the hub records which provider each returned
-//!   KeyPackageRef belongs to (so the Welcome naming it goes there only); a local client's claim
+//!   forwarded to the target's provider, and the hub records for each returned KeyPackageRef the
+//!   provider it belongs to (so the Welcome naming it goes there only), the room and the
+//!   requesting provider (an Add may use it only there, from there, once: see
+//!   [`crate::provider::add_is_vouched`]); a local client's claim
 //!   in a room whose hub is another provider goes to that hub. A peer's claim is served only if
 //!   we are the room's hub (a follower relaying its own user's claim) or the peer is (relaying a
 //!   claim for our user): a provider may not claim from a target directly, bypassing the hub,
@@ -32,7 +34,7 @@ use reqwest::StatusCode;
 use super::follower::{Follower, FollowerError, ECHO_WAIT};
 use super::peers::{PeerAnswer, PeerError, Peers};
 use crate::provider::{hub_of, Provider, ProviderError, Submitter};
-use crate::store::{settle, Store, Write};
+use crate::store::{settle, ClaimScope, Store, Write};
 use crate::wire::directory::Endpoint;
 use crate::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
 use crate::wire::submit::{SubmitMessageResponse, SubmitMessageStatus};
@@ -203,7 +205,7 @@ impl<S: Store> Relay<S> {
         tracing::info!(target = %target, room, caller = %caller, ?route, "key material claim");
         match route {
             KeyMaterialRoute::Local => {
-                let response = self.provider.key_material(request, client).await?;
+                let response = self.provider.key_material(request, caller).await?;
                 let body = response.encode().map_err(|e| ProviderError::BadRequest(e.to_string()))?;
                 Ok(PeerAnswer { status: StatusCode::OK, headers: HeaderMap::new(), body })
             }
@@ -217,7 +219,12 @@ impl<S: Store> Relay<S> {
                         .map_err(|e| ProviderError::Forbidden(format!("keyMaterial answer of {domain}: {e}")))?;
                     let references = self.provider.remote_key_package_refs(&domain, &response)?;
                     if !references.is_empty() {
-                        let write = Write::RemoteKeyPackages { references, provider: domain.clone() };
+                        let requester = match caller {
+                            Submitter::Client(c) => c.domain().to_owned(),
+                            Submitter::Peer(peer) => peer.clone(),
+                        };
+                        let scope = ClaimScope { provider: domain.clone(), room: room.to_owned(), requester };
+                        let write = Write::KeyPackageClaims { references, scope };
                         settle(self.provider.store().write(write)).await.map_err(ProviderError::from)?;
                     }
                 }

@@ -5,8 +5,10 @@
 //! registrations, and the KeyPackage directory. As a follower (rooms whose hub is another
 //! provider): each such room's mirror log (what `/notify` delivered, in arrival order), the hashes
 //! of FanoutMessages already taken in (deduplication), which local client relayed which MLS
-//! message (echo suppression) and which local clients may read a mirror. As a hub: which
-//! provider each remotely claimed KeyPackageRef came from (Welcome routing). Consent (protocol-06
+//! message (echo suppression) and which local clients may read a mirror. As a hub: each
+//! KeyPackage claim it served or relayed for one of its rooms ([`KeyPackageClaim`]: which provider
+//! the KeyPackageRef came from, for Welcome routing; for which room and requesting provider it
+//! was claimed, and whether an Add used it, for the Add check). Consent (protocol-06
 //! §5.7): per (requester user, target user, optional room), the last decision or open request.
 //! Abuse reports (protocol-06 §5.9) the hub accepted, per room, once per distinct report body.
 //! [`Store`] is the narrow interface the provider
@@ -76,6 +78,27 @@ pub enum StoreError {
     },
 }
 
+/// For what a KeyPackage was claimed through this hub: set at claim time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimScope {
+    /// The provider that served it (the owning client's domain; ours for our own users).
+    pub provider: String,
+    /// The room URI the claim named (`roomId` of the `KeyMaterialRequest`).
+    pub room: String,
+    /// The provider that asked for it (ours for a local client's claim).
+    pub requester: String,
+}
+
+/// A KeyPackageRef claimed through this hub for one of its rooms, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPackageClaim {
+    /// For what it was claimed.
+    pub scope: ClaimScope,
+    /// Whether an accepted handshake of `scope.room` already added it (a claim is good for one
+    /// Add; claiming a last-resort KeyPackage again records a fresh, unused claim).
+    pub used: bool,
+}
+
 /// A KeyPackage in the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKeyPackage {
@@ -106,6 +129,9 @@ pub enum Write {
         entries: Vec<LogEntry>,
         /// Per-client deliveries (Welcomes), keyed by client URI.
         queue: Vec<(String, QueueItem)>,
+        /// KeyPackageRefs whose claims for this room the entries use (Adds): marked used in the
+        /// same transaction, so an accepted Add and the spent claim are durable together.
+        claims_used: Vec<Vec<u8>>,
     },
     /// A newer checkpoint of an existing room.
     Checkpoint(Box<Checkpoint>),
@@ -153,13 +179,14 @@ pub enum Write {
         /// The client URI.
         client: String,
     },
-    /// KeyPackageRefs claimed from another provider (through this hub): a Welcome naming them
-    /// goes to that provider.
-    RemoteKeyPackages {
+    /// KeyPackageRefs claimed from another provider through this hub for one of its rooms:
+    /// recorded as unused claims of `scope` (replacing older records of the same refs). A Welcome
+    /// naming them goes to `scope.provider`.
+    KeyPackageClaims {
         /// The KeyPackageRefs.
         references: Vec<Vec<u8>>,
-        /// The provider's domain.
-        provider: String,
+        /// For what they were claimed.
+        scope: ClaimScope,
     },
     /// A consent operation for one scope: `request` records an open request unless a decision
     /// exists, `cancel` withdraws an open request (a decision stays), `grant` and `revoke` record
@@ -181,6 +208,9 @@ pub enum Write {
         user: String,
         /// Current time, seconds since the UNIX epoch.
         now_secs: u64,
+        /// If the claim is for a room of this hub: the claimed refs are recorded as claims of this
+        /// scope in the same transaction (see [`Write::KeyPackageClaims`]).
+        scope: Option<ClaimScope>,
     },
     /// Keeps an abuse report whose franks verified. A byte-identical report for the same room
     /// is kept once (the first reception's time and reporter stay).
@@ -298,8 +328,8 @@ pub trait Store: Send + Sync + 'static {
     fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError>;
     /// Whether a local client was welcomed into, or relayed to, the mirrored `room`.
     fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError>;
-    /// The provider a remotely claimed KeyPackageRef came from.
-    fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
+    /// The claim recorded for a KeyPackageRef claimed through this hub (the latest one).
+    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError>;
     /// The consent recorded for `requester` → `target` in `room` (`None`: for any room).
     fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError>;
     /// Whether the local user (a user URI) has at least one registered client.

@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use tls_codec::{Deserialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
 use super::{
-    ConsentState, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredRoom, Write, WriteResult, WriteTicket,
+    ClaimScope, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredRoom,
+    Write, WriteResult, WriteTicket,
 };
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
@@ -24,8 +25,10 @@ use crate::hub::{Checkpoint, LogEntry, QueueItem};
 /// types or to how a record is encoded, and say what changed:
 /// 1. (no record) everything up to and including log entries without a frank, and the first
 ///    layout with one (written before the record existed);
-/// 2. log entries carry an optional frank; the `meta` table records the format.
-pub const FORMAT_VERSION: u64 = 2;
+/// 2. log entries carry an optional frank; the `meta` table records the format;
+/// 3. `remote_key_packages` (KeyPackageRef → provider) replaced by `key_package_claims`
+///    (KeyPackageRef → provider, room, requesting provider, used).
+pub const FORMAT_VERSION: u64 = 3;
 /// The format of a file without a `meta` table that has other tables.
 const UNRECORDED_FORMAT: u64 = 1;
 /// The key of the format record in `META`.
@@ -56,8 +59,8 @@ const SEEN: TableDefinition<&[u8], ()> = TableDefinition::new("notify_seen");
 const RELAYED: TableDefinition<&[u8], &str> = TableDefinition::new("relayed_by");
 /// (room URI, client URI) → () : local clients that may read a mirror.
 const READERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("mirror_readers");
-/// KeyPackageRef → provider domain, for KeyPackages claimed from other providers.
-const KP_REMOTE: TableDefinition<&[u8], &str> = TableDefinition::new("remote_key_packages");
+/// KeyPackageRef → [`ClaimRecord`], for KeyPackages claimed through this hub for its rooms.
+const KP_CLAIMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key_package_claims");
 /// (requester user URI, target user URI, room URI or "") → [`ConsentState`] byte.
 const CONSENT: TableDefinition<(&str, &str, &str), u8> = TableDefinition::new("consent");
 /// (room URI, SHA-256 of the report body) → [`AbuseRecord`].
@@ -69,6 +72,65 @@ struct AbuseRecord {
     reporter: VLBytes,
     received_ms: u64,
     report: VLBytes,
+}
+
+/// How a [`KeyPackageClaim`] is kept in `KP_CLAIMS`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+struct ClaimRecord {
+    provider: VLBytes,
+    room: VLBytes,
+    requester: VLBytes,
+    used: u8,
+}
+
+impl ClaimRecord {
+    fn new(scope: &ClaimScope) -> Self {
+        ClaimRecord {
+            provider: scope.provider.as_bytes().to_vec().into(),
+            room: scope.room.as_bytes().to_vec().into(),
+            requester: scope.requester.as_bytes().to_vec().into(),
+            used: 0,
+        }
+    }
+
+    fn into_claim(self) -> KeyPackageClaim {
+        let text = |b: VLBytes| String::from_utf8_lossy(b.as_slice()).into_owned();
+        KeyPackageClaim {
+            scope: ClaimScope { provider: text(self.provider), room: text(self.room), requester: text(self.requester) },
+            used: self.used != 0,
+        }
+    }
+}
+
+/// Records `references` as unused claims of `scope`.
+fn record_claims(tx: &redb::WriteTransaction, references: &[Vec<u8>], scope: &ClaimScope) -> Result<(), StoreError> {
+    let mut t = tx.open_table(KP_CLAIMS).map_err(io)?;
+    let record = encode(&ClaimRecord::new(scope))?;
+    for r in references {
+        t.insert(r.as_slice(), record.as_slice()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Marks the claims of `references` for `room` used (a claim recorded for another room, e.g. a
+/// last-resort KeyPackage claimed again meanwhile, is left alone).
+fn spend_claims(tx: &redb::WriteTransaction, room: &str, references: &[Vec<u8>]) -> Result<(), StoreError> {
+    let mut t = tx.open_table(KP_CLAIMS).map_err(io)?;
+    // Read and check everything before writing anything (see `apply`).
+    let mut spent = Vec::with_capacity(references.len());
+    for r in references {
+        let record = match t.get(r.as_slice()).map_err(io)? {
+            Some(v) => ClaimRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_package_claims"))?,
+            None => continue,
+        };
+        if record.room.as_slice() == room.as_bytes() {
+            spent.push((r, encode(&ClaimRecord { used: 1, ..record })?));
+        }
+    }
+    for (r, record) in spent {
+        t.insert(r.as_slice(), record.as_slice()).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// How a KeyPackage is kept in `KEY_PACKAGES`.
@@ -145,7 +207,7 @@ impl RedbStore {
             tx.open_table(SEEN).map_err(io)?;
             tx.open_table(RELAYED).map_err(io)?;
             tx.open_table(READERS).map_err(io)?;
-            tx.open_table(KP_REMOTE).map_err(io)?;
+            tx.open_table(KP_CLAIMS).map_err(io)?;
             tx.open_table(CONSENT).map_err(io)?;
             tx.open_table(ABUSE).map_err(io)?;
             tx.commit().map_err(io)?;
@@ -207,7 +269,9 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<Job>, max_batch: usize) {
             let mut log: Option<redb::Table<(&str, u64), &[u8]>> = None;
             for (w, _) in &batch {
                 match w {
-                    Write::Append { room, entries, queue } if queue.is_empty() && last_seqs.contains_key(room) => {
+                    Write::Append { room, entries, queue, claims_used }
+                        if queue.is_empty() && claims_used.is_empty() && last_seqs.contains_key(room) =>
+                    {
                         let table = match log.as_mut() {
                             Some(t) => t,
                             None => log.insert(tx.open_table(LOG).map_err(io)?),
@@ -309,7 +373,7 @@ fn apply(
             }
             rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
         }
-        Write::Append { room, entries, queue } => {
+        Write::Append { room, entries, queue, claims_used } => {
             let mut log = tx.open_table(LOG).map_err(io)?;
             let last = match last_seqs.get(room) {
                 Some(last) => *last,
@@ -322,6 +386,9 @@ fn apply(
                 }
             };
             check_follows(room, entries, last)?;
+            if !claims_used.is_empty() {
+                spend_claims(tx, room, claims_used)?;
+            }
             if !queue.is_empty() {
                 enqueue(tx, queue)?;
             }
@@ -360,12 +427,7 @@ fn apply(
                 None => t.remove(key).map_err(io)?,
             };
         }
-        Write::RemoteKeyPackages { references, provider } => {
-            let mut t = tx.open_table(KP_REMOTE).map_err(io)?;
-            for r in references {
-                t.insert(r.as_slice(), provider.as_str()).map_err(io)?;
-            }
-        }
+        Write::KeyPackageClaims { references, scope } => record_claims(tx, references, scope)?,
         Write::RegisterClient { client, user, token_hash } => {
             tx.open_table(TOKENS).map_err(io)?.insert(token_hash.as_slice(), client.as_str()).map_err(io)?;
             tx.open_table(USER_CLIENTS).map_err(io)?.insert((user.as_str(), client.as_str()), ()).map_err(io)?;
@@ -388,7 +450,14 @@ fn apply(
                 owners.insert(kp.reference.as_slice(), kp.client.as_str()).map_err(io)?;
             }
         }
-        Write::ClaimKeyPackages { user, now_secs } => return claim(tx, user, *now_secs),
+        Write::ClaimKeyPackages { user, now_secs, scope } => {
+            let result = claim(tx, user, *now_secs)?;
+            if let (Some(scope), WriteResult::Claimed { claimed, .. }) = (scope, &result) {
+                let references: Vec<Vec<u8>> = claimed.iter().map(|k| k.reference.clone()).collect();
+                record_claims(tx, &references, scope)?;
+            }
+            return Ok(result);
+        }
         Write::AbuseReport(r) => {
             let mut t = tx.open_table(ABUSE).map_err(io)?;
             let hash = Sha256::digest(&r.report);
@@ -626,9 +695,12 @@ impl Store for RedbStore {
         Ok(out)
     }
 
-    fn key_package_provider(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
         let tx = self.inner.db.begin_read().map_err(io)?;
-        Ok(tx.open_table(KP_REMOTE).map_err(io)?.get(reference).map_err(io)?.map(|v| v.value().to_owned()))
+        let t = tx.open_table(KP_CLAIMS).map_err(io)?;
+        let Some(v) = t.get(reference).map_err(io)? else { return Ok(None) };
+        let record = ClaimRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_package_claims"))?;
+        Ok(Some(record.into_claim()))
     }
 
     fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
@@ -718,7 +790,7 @@ mod tests {
         }
         let kps = vec![kp(phone, 1, false, 100), kp(phone, 2, true, 1000), kp(phone, 3, false, 5)];
         settle(s.write(Write::PutKeyPackages(kps))).await.unwrap();
-        let claim = || Write::ClaimKeyPackages { user: "mimi://a.example/u/bob".into(), now_secs: 50 };
+        let claim = || Write::ClaimKeyPackages { user: "mimi://a.example/u/bob".into(), now_secs: 50, scope: None };
         let refs = |r: WriteResult| match r {
             WriteResult::Claimed { claimed, exhausted } => {
                 (claimed.iter().map(|k| k.reference[0]).collect::<Vec<_>>(), exhausted)
@@ -779,11 +851,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn claims_are_bound_to_a_room_and_spent_with_the_append_that_uses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(&dir.path().join("t.redb"), 64).unwrap();
+        let (r1, r2) = ("mimi://a.example/r/one", "mimi://a.example/r/two");
+        let scope =
+            |room: &str| ClaimScope { provider: "c.example".into(), room: room.into(), requester: "b.example".into() };
+        for room in [r1, r2] {
+            settle(s.write(Write::CreateRoom(Box::new(checkpoint(room))))).await.unwrap();
+        }
+        // A relayed claim for r1, and a local one (our Bob) for r2 recorded with the claim itself.
+        let w = Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: scope(r1) };
+        settle(s.write(w)).await.unwrap();
+        let bob = "mimi://a.example/d/bob/phone";
+        let w =
+            Write::RegisterClient { client: bob.into(), user: "mimi://a.example/u/bob".into(), token_hash: vec![1] };
+        settle(s.write(w)).await.unwrap();
+        settle(s.write(Write::PutKeyPackages(vec![kp(bob, 8, false, 100)]))).await.unwrap();
+        let local = ClaimScope { provider: "a.example".into(), ..scope(r2) };
+        let w =
+            Write::ClaimKeyPackages { user: "mimi://a.example/u/bob".into(), now_secs: 50, scope: Some(local.clone()) };
+        settle(s.write(w)).await.unwrap();
+        let claim = |r: u8| s.key_package_claim(&[r; 32]).unwrap();
+        assert_eq!(claim(7), Some(KeyPackageClaim { scope: scope(r1), used: false }));
+        assert_eq!(claim(8), Some(KeyPackageClaim { scope: local, used: false }));
+        assert_eq!(claim(9), None);
+        // An append of r2 naming #7 (claimed for r1) leaves it unused; r1's append spends it.
+        let append = |room: &str, seq: u64| Write::Append {
+            room: room.into(),
+            entries: vec![entry(seq)],
+            queue: vec![],
+            claims_used: vec![vec![7; 32]],
+        };
+        settle(s.write(append(r2, 1))).await.unwrap();
+        assert!(!claim(7).unwrap().used);
+        settle(s.write(append(r1, 1))).await.unwrap();
+        assert!(claim(7).unwrap().used);
+        // A failed append (fence) spends nothing.
+        let w = Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: scope(r1) };
+        settle(s.write(w)).await.unwrap();
+        assert!(settle(s.write(append(r1, 5))).await.is_err());
+        assert!(!claim(7).unwrap().used, "a claimed-again KeyPackage is fresh, and the failed append spent nothing");
+    }
+
+    #[tokio::test]
     async fn appends_are_fenced_and_concurrent_writes_share_commits() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(&dir.path().join("t.redb"), 256).unwrap();
         let room = "mimi://a.example/r/x";
-        let append = |e: Vec<LogEntry>| Write::Append { room: room.into(), entries: e, queue: vec![] };
+        let append =
+            |e: Vec<LogEntry>| Write::Append { room: room.into(), entries: e, queue: vec![], claims_used: vec![] };
         assert!(matches!(settle(s.write(append(vec![entry(1)]))).await, Err(StoreError::Room { .. })));
         settle(s.write(Write::CreateRoom(Box::new(checkpoint(room))))).await.unwrap();
         settle(s.write(append(vec![entry(1), entry(2)]))).await.unwrap();
