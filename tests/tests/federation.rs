@@ -14,6 +14,11 @@
 //!   in the TLS handshake; a follower relaying a commit that adds another provider's client with a
 //!   KeyPackage obtained out of band (not claimed through the hub) gets `notAllowed`. Neither
 //!   changes the room.
+//! - Key material through the hub: a KeyPackage claimed through the hub for room r1 cannot add
+//!   its client in r2 (`notAllowed`, nothing changes; the claim for r2 then works); a claimed
+//!   KeyPackage adds once (after the client's removal, re-adding it with the same KeyPackage is
+//!   `notAllowed`); a provider that is not the room's hub claiming straight from the target's
+//!   provider gets 403 and claims nothing (the same request through the hub is served).
 //! - Consent: with c.example configured `consent = "required"`, a claim for Cathy gets
 //!   `noConsent` (b.example, open by default, needs none); `requestConsent` over `/v1` is taken
 //!   for the caller's own users only and is no consent; Cathy's grant (client API, forwarded
@@ -434,6 +439,145 @@ async fn claims_need_consent_where_the_target_provider_requires_it() -> anyhow::
     match alice.claim_key_packages(&room, &cathy_user).await {
         Err(mimi_client_sim::ClientError::Refused { outcome, .. }) => assert_eq!(outcome, "NoConsentForThisRoom"),
         other => anyhow::bail!("a revoked consent must refuse the claim, got {other:?}"),
+    }
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
+
+/// What `refused` must be: a `notAllowed` refusal of the hub whose reason contains `why`.
+fn assert_not_allowed<T: std::fmt::Debug>(refused: Result<T, mimi_client_sim::ClientError>, why: &str) {
+    match refused {
+        Err(mimi_client_sim::ClientError::Refused { outcome, .. }) => {
+            assert!(outcome.starts_with("notAllowed") && outcome.contains(why), "{outcome}");
+        }
+        other => panic!("the hub must refuse with notAllowed ({why}), got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_package_claimed_for_one_room_cannot_add_in_another() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (providers, [mut alice, mut bob, mut cathy], r1) = room_of_alice_and_bob(dir.path()).await?;
+    let r2 = alice.create_room("second", &presets::cooperative(), GROUP_ADMIN).await?;
+    alice.invite_user(&r2, &bob.uri().user(), GROUP_ADMIN).await?;
+    join(&mut bob, &r2).await?;
+    let cathy_user = cathy.uri().user();
+
+    // Bob claims Cathy's KeyPackage through the hub (b → a → c) for r1, then uses it in r2.
+    let for_r1 = bob.claim_key_packages(&r1, &cathy_user).await?;
+    let (epoch, log_len) = (alice.epoch(&r2)?, read_log(&alice, &r2).await?.len());
+    let refused = bob
+        .commit_with(&r2, "add with a KeyPackage claimed for r1", |_| {
+            Ok(mimi_appsync::ops::invite_user(&cathy_user, GROUP_ADMIN, for_r1.clone())?)
+        })
+        .await;
+    assert_not_allowed(refused, &format!("claimed through the hub for {r1}, not for this room"));
+    // Nothing changed in r2 (nor in r1): same epochs and logs, no Welcome for Cathy.
+    assert_eq!(alice.epoch(&r2)?, epoch);
+    assert_eq!(read_log(&alice, &r2).await?.len(), log_len);
+    assert_eq!(alice.epoch(&r1)?, 1);
+    bob.catch_up(&r2).await?;
+    assert_eq!(bob.epoch(&r2)?, epoch);
+    assert!(cathy.accept_welcomes(Duration::from_millis(300)).await?.is_empty(), "no Welcome for Cathy");
+
+    // The proper claim, for r2, adds her there.
+    bob.invite_user(&r2, &cathy_user, GROUP_ADMIN).await?;
+    sync_until(&mut alice, &r2, "epoch after the add", epoch_is(&r2, epoch + 1)).await?;
+    join(&mut cathy, &r2).await?;
+    check_converged_across_providers(&r2, &[&alice, &bob, &cathy])?;
+    assert!(!cathy.is_member(&r1), "Cathy is in r2 only");
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claimed_key_package_adds_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (providers, [mut alice, mut bob, mut cathy], room) = room_of_alice_and_bob(dir.path()).await?;
+    let cathy_user = cathy.uri().user();
+
+    // Bob claims Cathy's KeyPackage through the hub and adds her with it: accepted.
+    let claimed = bob.claim_key_packages(&room, &cathy_user).await?;
+    let invite = |key_packages: Vec<openmls::prelude::KeyPackage>| {
+        let user = cathy_user.clone();
+        move |_: &openmls::prelude::MlsGroup| {
+            Ok(mimi_appsync::ops::invite_user(&user, GROUP_ADMIN, key_packages.clone())?)
+        }
+    };
+    bob.commit_with(&room, "add Cathy", invite(claimed.clone())).await?;
+    sync_until(&mut alice, &room, "epoch 2", epoch_is(&room, 2)).await?;
+    join(&mut cathy, &room).await?;
+    // Bob removes her, then tries to add her again with the same KeyPackage: refused.
+    bob.remove_user(&room, &cathy_user).await?;
+    sync_until(&mut alice, &room, "epoch 3", epoch_is(&room, 3)).await?;
+    let log_len = read_log(&alice, &room).await?.len();
+    let refused = bob.commit_with(&room, "re-add with the same KeyPackage", invite(claimed)).await;
+    assert_not_allowed(refused, "was already used in an Add");
+    assert_eq!(alice.epoch(&room)?, 3);
+    assert_eq!(read_log(&alice, &room).await?.len(), log_len);
+    assert!(!alice.members(&room)?.contains(cathy.uri()));
+
+    // A fresh claim adds her again.
+    bob.invite_user(&room, &cathy_user, GROUP_ADMIN).await?;
+    sync_until(&mut alice, &room, "epoch 4", epoch_is(&room, 4)).await?;
+    assert!(alice.members(&room)?.contains(cathy.uri()));
+    for p in providers {
+        p.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_that_bypasses_the_rooms_hub_is_refused_and_claims_nothing() -> anyhow::Result<()> {
+    use mimi_ds::wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse};
+    use openmls::prelude::{BasicCredential, CredentialWithKey};
+    use openmls_basic_credential::SignatureKeyPair;
+
+    let dir = tempfile::tempdir()?;
+    let (providers, [alice, bob, cathy], room) = room_of_alice_and_bob(dir.path()).await?;
+    let cathy_user = cathy.uri().user();
+
+    // b.example, not the hub of a's room, claims Cathy's KeyPackages straight from c.example with
+    // a request validly signed by a client of Bob's.
+    let signer = SignatureKeyPair::new(mimi_client_sim::client::CIPHERSUITE.signature_algorithm())?;
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(bob.uri().as_bytes().to_vec()).into(),
+        signature_key: signer.to_public_vec().into(),
+    };
+    let tbs = KeyMaterialRequestTBS {
+        protocol: Protocol::Mls10,
+        requesting_user: IdentifierUri::new(bob.uri().user().as_str()),
+        target_user: IdentifierUri::new(cathy_user.as_str()),
+        room_id: IdentifierUri::new(&room),
+        acceptable_ciphersuites: vec![mimi_client_sim::client::CIPHERSUITE.into()],
+        required_capabilities: mimi_appsync::group::required_capabilities(),
+        requester_signature_key: credential.signature_key.clone(),
+        requester_credential: credential.credential.clone(),
+    };
+    let request = KeyMaterialRequest::sign(tbs, &signer)?.encode()?;
+    let b_peer = PeerClient::new(providers[1].config())?;
+    let c_base = b_peer.base_url("c.example")?;
+    let path = format!("v1/keyMaterial/{}", encode_path_segment(cathy_user.as_str()));
+    let (status, body) = post(b_peer.http(), &c_base, &path, "b.example", request.clone()).await?;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("must come through the room's hub"));
+    // The same request through the hub is served (a → c): the path is the only difference.
+    let a_base = b_peer.base_url("a.example")?;
+    let (status, body) = post(b_peer.http(), &a_base, &path, "b.example", request).await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let served = KeyMaterialResponse::decode(&body, DEFAULT_MAX_BODY_LEN)?;
+    assert!(served.user_status.allows_clients(), "{:?}", served.user_status);
+
+    // Nothing was claimed by the refused request: of Cathy's two KeyPackages, the relayed claim
+    // took one and the other is still there for Alice; then there are none.
+    assert_eq!(alice.claim_key_packages(&room, &cathy_user).await?.len(), 1);
+    match alice.claim_key_packages(&room, &cathy_user).await {
+        Err(mimi_client_sim::ClientError::Refused { .. }) => {}
+        other => anyhow::bail!("Cathy's two KeyPackages should be claimed by now, got {other:?}"),
     }
     for p in providers {
         p.stop().await?;
