@@ -1040,7 +1040,20 @@ impl RandomRun {
                 p(Op::AddDevice { actor: u, room: r, name }, true, vec![u], what)
             }
             9 => {
-                let victims: Vec<usize> = all_members.iter().copied().filter(|d| *d != device).collect();
+                // An offline device's own view may be stale (removed while offline): the victims are
+                // the devices in the acting device's member list.
+                let listed = self.users[u].as_ref()?.clients().nth(device)?.members(&uri).ok()?;
+                let victims: Vec<usize> = all_members
+                    .iter()
+                    .copied()
+                    .filter(|d| *d != device)
+                    .filter(|d| {
+                        self.users[u]
+                            .as_ref()
+                            .and_then(|x| x.clients().nth(*d))
+                            .is_some_and(|c| listed.contains(c.uri()))
+                    })
+                    .collect();
                 let victim = self.pick(&victims)?;
                 let what = format!(
                     "{} removes sibling {} from {uri}",
