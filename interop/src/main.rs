@@ -2,8 +2,9 @@
 //!
 //! - `mimi-interop hub --url https://host:port --domain hub.example --ca ca.pem --cert ours.pem --key
 //!   ours.key --our-domain follower.example --listen 0.0.0.0:9443 [--bootstrap | --room URI [--hub-user
-//!   URI]]`: the conformance suite against a hub (the suite plays follower `--our-domain`; the hub must
-//!   reach that domain at `--listen`).
+//!   URI]] [--exhausted-user URI] [--last-resort-user URI] [--no-consent-user URI]`: the conformance
+//!   suite against a hub (the suite plays follower `--our-domain`; the hub must reach that domain at
+//!   `--listen`).
 //! - `mimi-interop follower ... [--bootstrap | --user URI]`: against a follower (the suite plays the hub).
 //! - `mimi-interop self-test`: both against our own `mimi-ds` started in-process; every check must pass.
 //! - `mimi-interop list`: the checks with their draft sections.
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use mimi_interop::suite::follower::{FollowerBootstrap, FollowerRun};
-use mimi_interop::suite::hub::{Bootstrap, HubRun};
+use mimi_interop::suite::hub::{Bootstrap, HubRun, ProbeUsers};
 use mimi_interop::suite::net::{Credentials, Target};
 use mimi_interop::suite::render::{render, Format};
 use mimi_interop::suite::{self, Report, Selection};
@@ -136,6 +137,18 @@ struct HubArgs {
     /// A hub-local user with KeyPackages (for the keyMaterial checks).
     #[arg(long)]
     hub_user: Option<String>,
+    /// A hub-local user with at most 4 KeyPackages per client and no last-resort one: claimed until
+    /// used up (hub.keymaterial.exhausted; --bootstrap registers one).
+    #[arg(long)]
+    exhausted_user: Option<String>,
+    /// A hub-local user with a few single-use KeyPackages and one marked last_resort
+    /// (hub.keymaterial.last-resort; --bootstrap registers one).
+    #[arg(long)]
+    last_resort_user: Option<String>,
+    /// A user of another provider your hub reaches, whose provider refuses --our-domain's users for lack
+    /// of consent (hub.keymaterial.no-consent).
+    #[arg(long)]
+    no_consent_user: Option<String>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -212,7 +225,12 @@ async fn suite_command(command: Command) -> Result<ExitCode> {
                 (false, Some(room)) => Bootstrap::Room { room, hub_user: args.hub_user },
                 (false, None) => Bootstrap::None,
             };
-            let run = HubRun { target, credentials, listen: args.peer.listen, bootstrap, selection };
+            let users = ProbeUsers {
+                exhausted: args.exhausted_user,
+                last_resort: args.last_resort_user,
+                no_consent: args.no_consent_user,
+            };
+            let run = HubRun { target, credentials, listen: args.peer.listen, bootstrap, users, selection };
             let report = suite::hub::run(run).await?;
             Ok(finish(&report, args.output.format))
         }

@@ -102,11 +102,22 @@ async fn a_hub_accepting_two_commits_per_epoch_fails_the_epoch_checks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hub_serving_a_key_package_twice_fails_no_reuse() {
-    let (failed, ran, code) = against_broken_hub(Fault::ReplayKeyMaterial, "hub.keymaterial").await;
-    assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert_eq!(failed[0].0, "hub.keymaterial.no-reuse");
+async fn a_hub_serving_a_key_package_twice_fails_no_reuse_exhausted_and_last_resort() {
+    // No third provider behind this hub: the no-consent check would not be applicable.
+    let only = "hub.keymaterial.codes,hub.keymaterial.no-reuse,hub.keymaterial.exhausted,hub.keymaterial.last-resort";
+    let (failed, ran, code) = against_broken_hub(Fault::ReplayKeyMaterial, only).await;
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["hub.keymaterial.no-reuse", "hub.keymaterial.exhausted", "hub.keymaterial.last-resort"],
+        "{failed:#?}"
+    );
     assert!(failed[0].1.contains("returned the same KeyPackage"), "{}", failed[0].1);
+    // The exhausted user's one KeyPackage comes back instead of keyMaterialExhausted.
+    assert!(failed[1].1.contains("claim 2 for mimi://a.example/u/interop-erin served again"), "{}", failed[1].1);
+    assert!(failed[1].1.contains("instead of reporting keyMaterialExhausted"), "{}", failed[1].1);
+    // The last-resort user's single-use KeyPackage is the one replayed.
+    assert!(failed[2].1.contains("not marked last_resort"), "{}", failed[2].1);
     assert!(ran.contains("hub.keymaterial.codes"));
     assert_eq!(code, Some(1));
 }
@@ -117,6 +128,37 @@ async fn a_hub_ignoring_mtls_fails_the_mtls_check() {
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(failed[0].0, "hub.mtls.required");
     assert!(failed[0].1.contains("without a client certificate got HTTP"), "{}", failed[0].1);
-    assert!(ran.contains("hub.mtls.from-binding"));
+    assert!(ran.contains("hub.mtls.from-binding") && ran.contains("hub.mtls.host-binding"));
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_ignoring_host_fails_the_host_check() {
+    let (failed, ran, code) = against_broken_hub(Fault::IgnoreHost, "hub.mtls").await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "hub.mtls.host-binding");
+    assert!(failed[0].1.contains("Host: b.example") && failed[0].1.contains("answered HTTP 200"), "{}", failed[0].1);
+    assert_eq!(ran.len(), 3, "{ran:?}");
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_refusing_group_info_by_http_status_fails_not_authorized() {
+    let (failed, ran, code) = against_broken_hub(Fault::GroupInfoRefusedByStatus, "hub.groupinfo").await;
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    // mimi-ds answers notAuthorized for a room it does not have too (hiding which rooms exist).
+    assert_eq!(ids, ["hub.groupinfo.unknown-room", "hub.groupinfo.not-authorized"], "{failed:#?}");
+    assert!(
+        failed[0].1.contains("expected noSuchRoom or notAuthorized (or HTTP 404), got HTTP 403"),
+        "{}",
+        failed[0].1
+    );
+    assert!(
+        failed[1].1.contains("the non-participant mimi://b.example/d/interop-mallory/d1")
+            && failed[1].1.contains("must be answered notAuthorized: HTTP 403"),
+        "{}",
+        failed[1].1
+    );
+    assert!(ran.contains("hub.groupinfo.member"), "{ran:?}");
     assert_eq!(code, Some(1));
 }

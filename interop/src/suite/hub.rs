@@ -11,18 +11,30 @@
 //! - [`Bootstrap::ClientApi`]: the hub is a `mimi-ds`; the suite registers `interop-alice` through its
 //!   client API (`/client/v1`, `mimi_client_sim`), has her create such a room (she is `group_admin`) and
 //!   invite both users: the hub claims their KeyPackages from the suite's `/keyMaterial` and sends the
-//!   Welcomes by `/notify`.
+//!   Welcomes by `/notify`. It also registers the hub-local [`ProbeUsers`] not given: `interop-erin`
+//!   (one KeyPackage) and `interop-frank` (one, and one marked `last_resort`).
 //! - [`Bootstrap::Room`]: someone on the hub side created the room and invites both users while the
 //!   suite waits; `hub_user` names a hub-local user with KeyPackages for the `keyMaterial` checks.
 //! - [`Bootstrap::None`]: the checks that need a room (or a hub user) are not applicable.
 //!
+//! [`ProbeUsers`] name the users of the other keyMaterial checks: one whose KeyPackages run out, one
+//! with a last-resort KeyPackage, and a user of a third provider the hub reaches that refuses the
+//! suite's users for lack of consent (the claim goes through the hub, §5.2). A check whose user is not
+//! known is not applicable. How answers are judged: [`super::claims`].
+//!
 //! # The scenario
-//! directory → mTLS → keyMaterial → the room (Welcomes) → at epoch E: bob commits (accepted, E+1),
-//! dave's commit built on E (refused: wrongEpoch E+1), a PrivateMessage commit, a ban of the admin
-//! (policy) → messages (current, of epoch E, with a non-participant's sendingUri) → fanout framing →
-//! scripted 500 and 503 + Retry-After answers to `/notify` → dave proposes to leave, bob asks for the
-//! GroupInfo (pending proposals) and commits them → a message with dave's sendingUri.
+//! directory → mTLS and `From` → the room (Welcomes) → a claim with `Host` naming our domain →
+//! keyMaterial (unknown user, hub user twice, the exhausted user until used up, the last-resort user
+//! until its last resort comes back, the no-consent user) → groupInfo of a room that does not exist →
+//! at epoch E: bob commits (accepted, E+1), dave's commit built on E (refused: wrongEpoch E+1), a
+//! PrivateMessage commit, a ban of the admin (policy) → messages (current, of epoch E, with a
+//! non-participant's sendingUri) → fanout framing → scripted 500 and 503 + Retry-After answers to
+//! `/notify` → dave proposes to leave, bob asks for the GroupInfo (pending proposals), mallory (no
+//! participant) and a request naming bob signed by mallory ask too (notAuthorized) → bob commits the
+//! proposals → dave asks for the GroupInfo (notAuthorized) and a message with dave's sendingUri is
+//! refused.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -30,8 +42,9 @@ use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_ds::federation::follower::message_hash;
+use mimi_ds::wire::client_api::KeyPackageUpload;
 use mimi_ds::wire::directory::{Directory, Endpoint};
-use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoResponse, GroupInfoStatus};
+use mimi_ds::wire::group_info::{GroupInfoResponse, GroupInfoStatus};
 use mimi_ds::wire::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse, KeyMaterialUserCode,
 };
@@ -42,9 +55,9 @@ use mimi_ds::wire::update::{
 };
 use mimi_ds::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use openmls::prelude::tls_codec::Serialize as _;
-use openmls::prelude::tls_codec::VLBytes;
-use openmls::prelude::{KeyPackageRef, MlsMessageIn, OpenMlsCrypto, OpenMlsProvider, OpenMlsRand, ProtocolVersion};
+use openmls::prelude::{MlsMessageIn, OpenMlsProvider};
 
+use super::claims::{self, Ledger, Served};
 use super::member::Member;
 use super::net::{Call, Credentials, Peer, Target};
 use super::serve::{self, FollowerState, Scripted};
@@ -57,6 +70,13 @@ pub const FANOUT_WAIT: Duration = Duration::from_secs(20);
 pub const INVITE_WAIT: Duration = Duration::from_secs(300);
 /// The `Retry-After` the suite asks for, in seconds.
 pub const RETRY_AFTER_SECS: u64 = 2;
+/// At most this many claims for the `--exhausted-user` (one more for the `--last-resort-user`).
+pub const EXHAUST_CLAIMS: usize = 4;
+/// Answers that count as refusing a request whose `Host` is not the hub's domain.
+pub const HOST_REFUSALS: [u16; 4] = [400, 403, 404, 421];
+/// KeyPackages the suite uploads for the `exhausted` user it registers through a mimi-ds client API
+/// (the `last_resort` user gets as many single-use ones, and one last-resort KeyPackage).
+pub const PROBE_KEY_PACKAGES: usize = 1;
 
 /// How the room the checks need comes about (module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +94,21 @@ pub enum Bootstrap {
     None,
 }
 
+/// Users the keyMaterial checks claim for, besides the hub user (module docs). Each is optional; a
+/// check without its user is not applicable. With [`Bootstrap::ClientApi`] the suite registers the
+/// hub-local ones itself when they are not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeUsers {
+    /// A hub user whose clients have few KeyPackages and no last-resort one (`hub.keymaterial.exhausted`,
+    /// claimed at most [`EXHAUST_CLAIMS`] times).
+    pub exhausted: Option<String>,
+    /// A hub user with single-use KeyPackages and a last-resort one (`hub.keymaterial.last-resort`).
+    pub last_resort: Option<String>,
+    /// A user of another provider the hub reaches, whose provider refuses the suite's users for lack of
+    /// consent (`hub.keymaterial.no-consent`; with `mimi-ds`: `consent = "required"`, nothing granted).
+    pub no_consent: Option<String>,
+}
+
 /// One run of the hub checks.
 #[derive(Debug, Clone)]
 pub struct HubRun {
@@ -85,6 +120,8 @@ pub struct HubRun {
     pub listen: SocketAddr,
     /// How the room comes about.
     pub bootstrap: Bootstrap,
+    /// Users for the keyMaterial checks.
+    pub users: ProbeUsers,
     /// Which checks run.
     pub selection: Selection,
 }
@@ -128,6 +165,8 @@ struct Hub {
     room: Option<String>,
     /// A hub-local user with KeyPackages.
     hub_user: Option<String>,
+    /// Users for the other keyMaterial checks.
+    users: ProbeUsers,
 }
 
 /// Runs the selected hub checks.
@@ -144,7 +183,8 @@ pub async fn run(run: HubRun) -> Result<Report, SuiteError> {
         run.target.domain, run.target.addr, server.addr
     ));
     let directory = Directory::ours(&run.target.base_url());
-    let mut hub = Hub { run, peer, directory, follower, report, room: None, hub_user: None };
+    let users = run.users.clone();
+    let mut hub = Hub { run, peer, directory, follower, report, room: None, hub_user: None, users };
     let result = hub.scenario().await;
     server.stop().await;
     result.map(|()| hub.report)
@@ -179,7 +219,9 @@ impl Hub {
         self.directory_check().await;
         self.mtls_checks().await;
         self.bootstrap().await?;
+        self.host_check().await?;
         self.key_material_checks().await?;
+        self.unknown_room_check().await?;
         self.room_checks().await
     }
 
@@ -270,6 +312,7 @@ impl Hub {
                     alice.invite_user(&room, &user, presets::administered_roles::ORDINARY_USER).await?;
                 }
                 self.hub_user = Some(alice.uri().user().to_string());
+                self.register_probe_users(&connection).await?;
                 (room, FANOUT_WAIT)
             }
         };
@@ -302,6 +345,26 @@ impl Hub {
         Ok(())
     }
 
+    /// Registers the hub-local [`ProbeUsers`] not given, through a mimi-ds client API, when a check
+    /// needs them: `interop-erin` with [`PROBE_KEY_PACKAGES`] KeyPackages, `interop-frank` with as many
+    /// and a last-resort one (made by a suite client naming frank's client; the private parts are not
+    /// needed, nobody joins with them).
+    async fn register_probe_users(&mut self, connection: &mimi_client_sim::Connection) -> Result<(), SuiteError> {
+        if self.users.exhausted.is_none() && self.selects("hub.keymaterial.exhausted") {
+            let erin = mimi_client_sim::Client::register(connection, "interop-erin", DEVICE).await?;
+            erin.upload_key_packages(PROBE_KEY_PACKAGES).await?;
+            self.users.exhausted = Some(erin.uri().user().to_string());
+        }
+        if self.users.last_resort.is_none() && self.selects("hub.keymaterial.last-resort") {
+            let frank = mimi_client_sim::Client::register(connection, "interop-frank", DEVICE).await?;
+            frank.upload_key_packages(PROBE_KEY_PACKAGES).await?;
+            let last_resort = Member::new(frank.uri().clone())?.last_resort_key_package()?;
+            frank.session().upload_key_packages(&KeyPackageUpload { key_packages: vec![last_resort] }).await?;
+            self.users.last_resort = Some(frank.uri().user().to_string());
+        }
+        Ok(())
+    }
+
     /// The `/notify` arrivals for `room` as exchanges (at most the last 4).
     fn arrivals_shown(&self, room: &str) -> Vec<Exchange> {
         let inner = self.follower.lock();
@@ -325,7 +388,7 @@ impl Hub {
             .collect()
     }
 
-    /// A KeyMaterialRequest signed by bob.
+    /// A KeyMaterialRequest signed by bob, for the room (or the probe room before there is one).
     fn key_material_request(&self, target: &str) -> Result<KeyMaterialRequest, SuiteError> {
         let inner = self.follower.lock();
         let bob = &inner.members[0];
@@ -342,38 +405,87 @@ impl Hub {
         Ok(KeyMaterialRequest::sign(tbs, bob.signer())?)
     }
 
-    /// The refs of the KeyPackages in a response (after validating them).
-    fn claimed_refs(&self, response: &KeyMaterialResponse) -> Result<Vec<KeyPackageRef>, String> {
-        let inner = self.follower.lock();
-        let crypto = inner.members[0].provider().crypto();
-        let mut refs = Vec::new();
-        for client in &response.clients {
-            if let ClientKeyMaterialStatus::Success { key_package } = &client.status {
-                let kp = key_package
-                    .clone()
-                    .validate(crypto, ProtocolVersion::Mls10)
-                    .map_err(|e| format!("KeyPackage of {} is invalid: {e}", client.client_uri.as_str()))?;
-                refs.push(kp.hash_ref(crypto).map_err(|e| e.to_string())?);
-            }
-        }
-        Ok(refs)
+    /// bob claims `target`'s KeyPackages from the hub.
+    async fn claim(&self, target: &str) -> Result<Call, SuiteError> {
+        let request = self.key_material_request(target)?;
+        self.peer.post_body(&self.directory, Endpoint::KeyMaterial, target, &request).await
     }
 
-    async fn key_material_checks(&mut self) -> Result<(), SuiteError> {
-        if !self.run.selection.any(&["hub.keymaterial.codes", "hub.keymaterial.no-reuse"]) {
+    /// The KeyPackages a response served, validated ([`claims::served`]).
+    fn served(&self, response: &KeyMaterialResponse) -> Result<Vec<Served>, String> {
+        claims::served(response, self.follower.lock().members[0].provider().crypto())
+    }
+
+    /// A claim's answer decoded, its codes consistent and its KeyPackages valid; `Err` is the failure
+    /// to report (`what` names the claim).
+    fn judge_claim(&self, call: &Call, what: &str) -> Result<(KeyMaterialResponse, Vec<Served>), Outcome> {
+        let response = decode_answer::<KeyMaterialResponse>(call)
+            .map_err(|e| Outcome::fail_with(format!("{what}: {e}"), call.exchange_text()))?;
+        claims::code_consistency(&response)
+            .and_then(|()| self.served(&response))
+            .map(|served| (response, served))
+            .map_err(|e| Outcome::fail_with(format!("{what}: {e}"), shown::<KeyMaterialResponse>(call)))
+    }
+
+    /// `hub.mtls.host-binding`: an otherwise valid claim (for an unknown user: `userUnknown` when
+    /// addressed right) sent with the suite's own domain in `Host`.
+    async fn host_check(&mut self) -> Result<(), SuiteError> {
+        if !self.selects("hub.mtls.host-binding") {
             return Ok(());
         }
         let nobody =
             format!("mimi://{}/u/interop-nobody-{}", self.run.target.domain, token(&self.follower.lock().members[0]));
         let request = self.key_material_request(&nobody)?;
-        let unknown = self.peer.post_body(&self.directory, Endpoint::KeyMaterial, &nobody, &request).await?;
-        let unknown_outcome = match decode_answer::<KeyMaterialResponse>(&unknown) {
-            Ok(r) if r.user_status == KeyMaterialUserCode::UserUnknown && r.clients.is_empty() => Outcome::Pass,
-            Ok(r) => Outcome::fail_with(
+        let url = self.directory.url(Endpoint::KeyMaterial, &nobody);
+        let host = format!("{}:{}", self.ours(), self.run.target.addr.port());
+        let call = self.peer.post_with_host(&url, request.encode()?, decoded(&request), &host).await;
+        let outcome = match &call.answer {
+            Ok(a) if HOST_REFUSALS.contains(&a.status) => Outcome::Pass,
+            Ok(a) => Outcome::fail_with(
+                format!(
+                    "a request with Host: {host} (not {}) was answered HTTP {}: Host names the target provider, so the hub must refuse it (403, or 421 Misdirected Request)",
+                    self.run.target.domain, a.status
+                ),
+                shown::<KeyMaterialResponse>(&call),
+            ),
+            Err(e) => Outcome::fail_with(format!("no answer to a request with Host: {host}: {e}"), call.exchange_text()),
+        };
+        self.record("hub.mtls.host-binding", outcome);
+        Ok(())
+    }
+
+    async fn key_material_checks(&mut self) -> Result<(), SuiteError> {
+        if self.run.selection.any(&["hub.keymaterial.codes", "hub.keymaterial.no-reuse"]) {
+            self.codes_and_reuse().await?;
+        }
+        if self.selects("hub.keymaterial.exhausted") {
+            let outcome = self.exhausted_check().await?;
+            self.record("hub.keymaterial.exhausted", outcome);
+        }
+        if self.selects("hub.keymaterial.last-resort") {
+            let outcome = self.last_resort_check().await?;
+            self.record("hub.keymaterial.last-resort", outcome);
+        }
+        if self.selects("hub.keymaterial.no-consent") {
+            let outcome = self.no_consent_check().await?;
+            self.record("hub.keymaterial.no-consent", outcome);
+        }
+        Ok(())
+    }
+
+    /// `hub.keymaterial.codes` (userUnknown, then success for the hub user) and
+    /// `hub.keymaterial.no-reuse` (two claims for the hub user share no single-use KeyPackage).
+    async fn codes_and_reuse(&mut self) -> Result<(), SuiteError> {
+        let nobody =
+            format!("mimi://{}/u/interop-nobody-{}", self.run.target.domain, token(&self.follower.lock().members[0]));
+        let unknown = self.claim(&nobody).await?;
+        let unknown_outcome = match self.judge_claim(&unknown, &format!("claim for the unknown user {nobody}")) {
+            Ok((r, _)) if r.user_status == KeyMaterialUserCode::UserUnknown => Outcome::Pass,
+            Ok((r, _)) => Outcome::fail_with(
                 format!("for the unknown user {nobody} expected userUnknown without clients, got {:?}", r.user_status),
                 shown::<KeyMaterialResponse>(&unknown),
             ),
-            Err(e) => Outcome::fail_with(format!("for the unknown user {nobody}: {e}"), unknown.exchange_text()),
+            Err(failure) => failure,
         };
         let Some(hub_user) = self.hub_user.clone() else {
             self.record("hub.keymaterial.codes", unknown_outcome);
@@ -382,55 +494,254 @@ impl Hub {
         };
         let mut claims = Vec::new();
         for _ in 0..2 {
-            let request = self.key_material_request(&hub_user)?;
-            claims.push(self.peer.post_body(&self.directory, Endpoint::KeyMaterial, &hub_user, &request).await?);
+            claims.push(self.claim(&hub_user).await?);
         }
-        let first = decode_answer::<KeyMaterialResponse>(&claims[0]);
+        let first = self.judge_claim(&claims[0], &format!("claim for {hub_user}"));
         let codes = match (&unknown_outcome, &first) {
-            (Outcome::Pass, Ok(r)) => match r.user_status {
-                KeyMaterialUserCode::Success | KeyMaterialUserCode::PartialSuccess
-                    if r.clients.iter().any(|c| matches!(c.status, ClientKeyMaterialStatus::Success { .. })) =>
-                {
-                    match self.claimed_refs(r) {
-                        Ok(_) => Outcome::Pass,
-                        Err(e) => Outcome::fail_with(e, shown::<KeyMaterialResponse>(&claims[0])),
-                    }
+            (Outcome::Pass, Ok((r, served))) => match r.user_status {
+                KeyMaterialUserCode::Success | KeyMaterialUserCode::PartialSuccess if !served.is_empty() => {
+                    Outcome::Pass
                 }
                 code => Outcome::fail_with(
                     format!("{hub_user} has KeyPackages, expected success or partialSuccess with a KeyPackage, got {code:?}"),
                     shown::<KeyMaterialResponse>(&claims[0]),
                 ),
             },
-            (Outcome::Pass, Err(e)) => Outcome::fail_with(format!("claim for {hub_user}: {e}"), claims[0].exchange_text()),
+            (Outcome::Pass, Err(failure)) => failure.clone(),
             (other, _) => other.clone(),
         };
         self.record("hub.keymaterial.codes", codes);
-        if self.selects("hub.keymaterial.no-reuse") {
-            let second = decode_answer::<KeyMaterialResponse>(&claims[1]);
-            let outcome = match (first, second) {
-                (Ok(a), Ok(b)) => match (self.claimed_refs(&a), self.claimed_refs(&b)) {
-                    (Ok(a_refs), Ok(b_refs)) => match a_refs.iter().find(|r| b_refs.contains(r)) {
-                        None => Outcome::Pass,
-                        Some(r) => Outcome::Fail {
-                            message: format!(
-                                "two claims for {hub_user} returned the same KeyPackage (ref {})",
-                                hex::encode(r.as_slice())
-                            ),
-                            exchanges: vec![
-                                shown::<KeyMaterialResponse>(&claims[0]),
-                                shown::<KeyMaterialResponse>(&claims[1]),
-                            ],
-                        },
-                    },
-                    (Err(e), _) | (_, Err(e)) => Outcome::fail(e),
-                },
-                (Err(e), _) | (_, Err(e)) => Outcome::Fail {
-                    message: format!("claim for {hub_user}: {e}"),
-                    exchanges: vec![claims[0].exchange_text(), claims[1].exchange_text()],
-                },
-            };
-            self.record("hub.keymaterial.no-reuse", outcome);
+        if !self.selects("hub.keymaterial.no-reuse") {
+            return Ok(());
         }
+        let second = self.judge_claim(&claims[1], &format!("second claim for {hub_user}"));
+        let outcome = match (first, second) {
+            (Ok((_, a)), Ok((_, b))) => {
+                let mut ledger = Ledger::default();
+                ledger.record(&a);
+                match ledger.record(&b).into_iter().find(|r| !r.served.last_resort) {
+                    None => Outcome::Pass,
+                    Some(repeat) => Outcome::Fail {
+                        message: format!(
+                            "two claims for {hub_user} returned the same KeyPackage (ref {}), and it is not marked last_resort",
+                            hex::encode(&repeat.served.reference)
+                        ),
+                        exchanges: vec![
+                            shown::<KeyMaterialResponse>(&claims[0]),
+                            shown::<KeyMaterialResponse>(&claims[1]),
+                        ],
+                    },
+                }
+            }
+            (Err(failure), _) | (_, Err(failure)) => failure,
+        };
+        self.record("hub.keymaterial.no-reuse", outcome);
+        Ok(())
+    }
+
+    /// `hub.keymaterial.exhausted`: claims for a user without a last-resort KeyPackage until a client
+    /// that was served gets none; it must be listed `keyMaterialExhausted` (or, as the draft allows for
+    /// `noCompatibleMaterial`, left out), and nothing served before may come again.
+    async fn exhausted_check(&mut self) -> Result<Outcome, SuiteError> {
+        let Some(user) = self.users.exhausted.clone() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "no hub user with few KeyPackages and no last-resort one (give --exhausted-user)".into(),
+            });
+        };
+        let mut ledger = Ledger::default();
+        let mut had_key_packages: HashSet<String> = HashSet::new();
+        let mut previous: Option<Exchange> = None;
+        for n in 1..=EXHAUST_CLAIMS {
+            let call = self.claim(&user).await?;
+            let (response, served) = match self.judge_claim(&call, &format!("claim {n} for {user}")) {
+                Ok(judged) => judged,
+                Err(failure) => return Ok(failure),
+            };
+            let exchanges = previous.iter().cloned().chain([shown::<KeyMaterialResponse>(&call)]).collect();
+            let repeats = ledger.record(&served);
+            if let Some(repeat) = repeats.iter().find(|r| !r.served.last_resort) {
+                return Ok(Outcome::Fail {
+                    message: format!(
+                        "claim {n} for {user} served again {} instead of reporting keyMaterialExhausted",
+                        repeat.describe()
+                    ),
+                    exchanges,
+                });
+            }
+            if !repeats.is_empty() {
+                return Ok(Outcome::NotApplicable {
+                    reason: format!("{user} has a last-resort KeyPackage, so it is never used up"),
+                });
+            }
+            let served_clients: HashSet<&str> = served.iter().map(|s| s.client.as_str()).collect();
+            for client in &response.clients {
+                let uri = client.client_uri.as_str();
+                if matches!(client.status, ClientKeyMaterialStatus::NothingCompatible { .. })
+                    && had_key_packages.contains(uri)
+                {
+                    return Ok(Outcome::Fail {
+                        message: format!(
+                            "claim {n} for {user}: {uri}, whose KeyPackages fitted before, is reported nothingCompatible; a used-up client is keyMaterialExhausted"
+                        ),
+                        exchanges,
+                    });
+                }
+            }
+            let listed_exhausted =
+                response.clients.iter().any(|c| matches!(c.status, ClientKeyMaterialStatus::KeyMaterialExhausted));
+            let left_out = response.user_status == KeyMaterialUserCode::NoCompatibleMaterial
+                && response.clients.is_empty()
+                && !had_key_packages.is_empty();
+            if listed_exhausted || left_out {
+                return Ok(Outcome::Pass);
+            }
+            if served.is_empty() {
+                return Ok(Outcome::Fail {
+                    message: format!(
+                        "claim {n} for {user} served no KeyPackage ({:?}) and listed no client keyMaterialExhausted",
+                        response.user_status
+                    ),
+                    exchanges,
+                });
+            }
+            had_key_packages.extend(served_clients.into_iter().map(str::to_owned));
+            previous = Some(shown::<KeyMaterialResponse>(&call));
+        }
+        Ok(Outcome::NotApplicable {
+            reason: format!("{user} still had KeyPackages after {EXHAUST_CLAIMS} claims; give a user with fewer"),
+        })
+    }
+
+    /// `hub.keymaterial.last-resort`: claims for a user with a last-resort KeyPackage until one is
+    /// served again: only a last_resort one may be, it must not be served while a single-use one of
+    /// the same client is left, and the client must not be reported exhausted once it was served.
+    async fn last_resort_check(&mut self) -> Result<Outcome, SuiteError> {
+        let Some(user) = self.users.last_resort.clone() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "no hub user with a last-resort KeyPackage (give --last-resort-user)".into(),
+            });
+        };
+        let mut ledger = Ledger::default();
+        let mut last_resort_served: HashSet<String> = HashSet::new();
+        let mut previous: Option<Exchange> = None;
+        for n in 1..=EXHAUST_CLAIMS + 1 {
+            let call = self.claim(&user).await?;
+            let (response, served) = match self.judge_claim(&call, &format!("claim {n} for {user}")) {
+                Ok(judged) => judged,
+                Err(failure) => return Ok(failure),
+            };
+            let exchanges: Vec<Exchange> =
+                previous.iter().cloned().chain([shown::<KeyMaterialResponse>(&call)]).collect();
+            let repeats = ledger.record(&served);
+            if let Some(repeat) = repeats.iter().find(|r| !r.served.last_resort) {
+                return Ok(Outcome::Fail {
+                    message: format!("claim {n} for {user} served again {}", repeat.describe()),
+                    exchanges,
+                });
+            }
+            if let Some(early) = served.iter().find(|s| !s.last_resort && last_resort_served.contains(&s.client)) {
+                return Ok(Outcome::Fail {
+                    message: format!(
+                        "claim {n} for {user} served a single-use KeyPackage of {} after its last-resort one: the last resort went first",
+                        early.client
+                    ),
+                    exchanges,
+                });
+            }
+            if let Some(c) = response.clients.iter().find(|c| {
+                !matches!(c.status, ClientKeyMaterialStatus::Success { .. })
+                    && last_resort_served.contains(c.client_uri.as_str())
+            }) {
+                return Ok(Outcome::Fail {
+                    message: format!(
+                        "claim {n} for {user}: {} is reported {:?} although its last-resort KeyPackage may be served again",
+                        c.client_uri.as_str(),
+                        c.status.code()
+                    ),
+                    exchanges,
+                });
+            }
+            if !repeats.is_empty() {
+                return Ok(Outcome::Pass);
+            }
+            if served.is_empty() {
+                return Ok(Outcome::Fail {
+                    message: format!(
+                        "claim {n} for {user} served nothing ({:?}) and no last-resort KeyPackage came before",
+                        response.user_status
+                    ),
+                    exchanges,
+                });
+            }
+            last_resort_served.extend(served.iter().filter(|s| s.last_resort).map(|s| s.client.clone()));
+            previous = Some(shown::<KeyMaterialResponse>(&call));
+        }
+        Ok(Outcome::NotApplicable {
+            reason: format!("no KeyPackage of {user} came back within {} claims", EXHAUST_CLAIMS + 1),
+        })
+    }
+
+    /// `hub.keymaterial.no-consent`: a claim through the hub for a user whose provider requires a
+    /// consent the suite's users do not have.
+    async fn no_consent_check(&mut self) -> Result<Outcome, SuiteError> {
+        let Some(user) = self.users.no_consent.clone() else {
+            return Ok(Outcome::NotApplicable {
+                reason: "no user whose provider refuses the suite's users for lack of consent (give --no-consent-user)"
+                    .into(),
+            });
+        };
+        let call = self.claim(&user).await?;
+        Ok(match self.judge_claim(&call, &format!("claim for {user}")) {
+            Ok((r, _))
+                if matches!(
+                    r.user_status,
+                    KeyMaterialUserCode::NoConsent | KeyMaterialUserCode::NoConsentForThisRoom
+                ) =>
+            {
+                Outcome::Pass
+            }
+            Ok((r, _)) => Outcome::fail_with(
+                format!(
+                    "{user}'s provider requires a consent {} does not have; expected noConsent or noConsentForThisRoom without clients, got {:?}",
+                    self.uri(0),
+                    r.user_status
+                ),
+                shown::<KeyMaterialResponse>(&call),
+            ),
+            Err(failure) => failure,
+        })
+    }
+
+    /// `hub.groupinfo.unknown-room`: bob asks for the GroupInfo of a room the hub does not have.
+    async fn unknown_room_check(&mut self) -> Result<(), SuiteError> {
+        if !self.selects("hub.groupinfo.unknown-room") {
+            return Ok(());
+        }
+        let room = format!(
+            "mimi://{}/r/interop-nonexistent-{}",
+            self.run.target.domain,
+            token(&self.follower.lock().members[0])
+        );
+        let request = {
+            let inner = self.follower.lock();
+            inner.members[0].group_info_request(inner.members[0].signer())?.0
+        };
+        let call = self.peer.post_body(&self.directory, Endpoint::GroupInfo, &room, &request).await?;
+        let outcome = match decode_answer::<GroupInfoResponse>(&call) {
+            Ok(GroupInfoResponse { status: GroupInfoStatus::NoSuchRoom | GroupInfoStatus::NotAuthorized, .. }) => {
+                Outcome::Pass
+            }
+            Ok(_) => Outcome::fail_with(
+                format!("the room {room} does not exist; expected noSuchRoom or notAuthorized, got success"),
+                shown::<GroupInfoResponse>(&call),
+            ),
+            Err(_) if call.status() == 404 => Outcome::Pass,
+            Err(e) => Outcome::fail_with(
+                format!("the room {room} does not exist; expected noSuchRoom or notAuthorized (or HTTP 404), got {e}"),
+                call.exchange_text(),
+            ),
+        };
+        self.record("hub.groupinfo.unknown-room", outcome);
         Ok(())
     }
 
@@ -480,7 +791,7 @@ impl Hub {
     }
 
     async fn room_checks(&mut self) -> Result<(), SuiteError> {
-        const ROOM_CHECKS: [&str; 13] = [
+        const ROOM_CHECKS: [&str; 14] = [
             "hub.update.accepts-commit",
             "hub.update.one-commit-per-epoch",
             "hub.update.wrong-epoch",
@@ -492,7 +803,8 @@ impl Hub {
             "hub.notify.framing",
             "hub.notify.retry",
             "hub.notify.retry-after",
-            "hub.groupinfo",
+            "hub.groupinfo.member",
+            "hub.groupinfo.not-authorized",
             "hub.removed-client-blocked",
         ];
         let Some(room) = self.room.clone() else {
@@ -837,10 +1149,14 @@ impl Hub {
         Ok(())
     }
 
-    /// dave proposes to leave; bob's GroupInfo request must list the proposals; bob commits them; a
-    /// message with dave's sendingUri must then be refused.
+    /// dave proposes to leave; bob's GroupInfo request must list the proposals; a non-participant's
+    /// and a forged request are refused; bob commits the proposals; then dave's GroupInfo request
+    /// must be refused and a message with dave's sendingUri too.
     async fn group_info_and_removal(&mut self, room: &str) -> Result<(), SuiteError> {
-        if !self.run.selection.any(&["hub.groupinfo", "hub.removed-client-blocked"]) {
+        const CHECKS: [&str; 3] =
+            ["hub.groupinfo.member", "hub.groupinfo.not-authorized", "hub.removed-client-blocked"];
+        const AFTER_REMOVAL: [&str; 2] = ["hub.groupinfo.not-authorized", "hub.removed-client-blocked"];
+        if !self.run.selection.any(&CHECKS) {
             return Ok(());
         }
         let (bob, dave) = (0, 1);
@@ -859,8 +1175,9 @@ impl Hub {
                 format!("{}'s proposals to leave the room were not accepted", self.uri(dave)),
                 shown::<UpdateRoomResponse>(&call),
             );
-            self.record("hub.groupinfo", failure.clone());
-            self.record("hub.removed-client-blocked", failure);
+            for id in CHECKS {
+                self.record(id, failure.clone());
+            }
             return Ok(());
         }
         // bob must have the proposals before he commits them.
@@ -882,21 +1199,25 @@ impl Hub {
             })
             .await;
 
-        if self.selects("hub.groupinfo") {
+        if self.selects("hub.groupinfo.member") {
             let outcome = self.group_info_check(room, &hashes).await?;
-            self.record("hub.groupinfo", outcome);
+            self.record("hub.groupinfo.member", outcome);
         }
-        if !self.selects("hub.removed-client-blocked") {
+        let mut refusals = Vec::new();
+        if self.selects("hub.groupinfo.not-authorized") {
+            refusals = self.unauthorized_group_info_requests(room).await?;
+        }
+        if !self.run.selection.any(&AFTER_REMOVAL) {
             return Ok(());
         }
         if !stored {
-            self.record(
-                "hub.removed-client-blocked",
-                Outcome::fail(format!(
-                    "{}'s accepted proposals were not fanned out within {FANOUT_WAIT:?}",
-                    self.uri(dave)
-                )),
-            );
+            let failure = Outcome::fail(format!(
+                "{}'s accepted proposals were not fanned out within {FANOUT_WAIT:?}, so it could not be removed",
+                self.uri(dave)
+            ));
+            for id in AFTER_REMOVAL {
+                self.record(id, failure.clone());
+            }
             return Ok(());
         }
         let removal = self.commit(bob, UserOperation::default())?;
@@ -906,19 +1227,48 @@ impl Hub {
             Ok(UpdateRoomResponse { outcome: UpdateRoomOutcome::Success { .. }, .. })
         ) {
             self.follower.lock().members[bob].clear_pending()?;
-            self.record(
-                "hub.removed-client-blocked",
-                Outcome::fail_with(
-                    format!("committing {}'s leave was not accepted", self.uri(dave)),
-                    shown::<UpdateRoomResponse>(&call),
-                ),
+            let failure = Outcome::fail_with(
+                format!("committing {}'s leave was not accepted", self.uri(dave)),
+                shown::<UpdateRoomResponse>(&call),
             );
+            for id in AFTER_REMOVAL {
+                self.record(id, failure.clone());
+            }
             return Ok(());
         }
         self.follower.lock().members[bob].merge_pending()?;
+        let dave_uri = self.uri(dave);
+        if self.selects("hub.groupinfo.not-authorized") {
+            let request = {
+                let inner = self.follower.lock();
+                inner.members[dave].group_info_request(inner.members[dave].signer())?.0
+            };
+            let call = self.peer.post_body(&self.directory, Endpoint::GroupInfo, room, &request).await?;
+            refusals.push((format!("the removed user's client {dave_uri}"), call));
+            let outcome = refusals
+                .iter()
+                .find_map(|(who, call)| match decode_answer::<GroupInfoResponse>(call) {
+                    Ok(GroupInfoResponse { status: GroupInfoStatus::NotAuthorized, .. }) => None,
+                    Ok(r) => Some(Outcome::fail_with(
+                        format!(
+                            "groupInfo for {who} must be notAuthorized, got {}",
+                            if matches!(r.status, GroupInfoStatus::Success(_)) { "success" } else { "noSuchRoom" }
+                        ),
+                        shown::<GroupInfoResponse>(call),
+                    )),
+                    Err(e) => Some(Outcome::fail_with(
+                        format!("groupInfo for {who} must be answered notAuthorized: {e}"),
+                        call.exchange_text(),
+                    )),
+                })
+                .unwrap_or(Outcome::Pass);
+            self.record("hub.groupinfo.not-authorized", outcome);
+        }
+        if !self.selects("hub.removed-client-blocked") {
+            return Ok(());
+        }
         let tag = token(&self.follower.lock().members[bob]);
         let message = self.message(bob, &format!("interop after removal {tag}"))?;
-        let dave_uri = self.uri(dave);
         let call = self.post_submit(room, message, &dave_uri).await?;
         let outcome = match decode_answer::<SubmitMessageResponse>(&call) {
             Ok(SubmitMessageResponse { status: SubmitMessageStatus::NotAllowed, .. }) => Outcome::Pass,
@@ -935,26 +1285,35 @@ impl Hub {
         Ok(())
     }
 
+    /// GroupInfo requests the hub must refuse while the room is intact: one by a client of the suite's
+    /// user `interop-mallory`, who is no participant, and one naming bob but signed with mallory's key.
+    /// Returns each with who asked.
+    async fn unauthorized_group_info_requests(&self, room: &str) -> Result<Vec<(String, Call)>, SuiteError> {
+        let mallory = Member::new(
+            ClientUri::parse(&format!("mimi://{}/d/{MALLORY}/{DEVICE}", self.ours()))
+                .map_err(|e| SuiteError::mls("client URI", e))?,
+        )?;
+        let (stranger, forged) = {
+            let inner = self.follower.lock();
+            (mallory.group_info_request(mallory.signer())?.0, inner.members[0].group_info_request(mallory.signer())?.0)
+        };
+        let mut calls = Vec::new();
+        for (who, request) in [
+            (format!("the non-participant {}", mallory.uri), stranger),
+            (format!("a request naming {} signed with another key", self.uri(0)), forged),
+        ] {
+            calls.push((who, self.peer.post_body(&self.directory, Endpoint::GroupInfo, room, &request).await?));
+        }
+        Ok(calls)
+    }
+
     async fn group_info_check(&mut self, room: &str, pending: &[Vec<u8>]) -> Result<Outcome, SuiteError> {
         let (request, private, senders, epoch) = {
             let inner = self.follower.lock();
             let bob = &inner.members[0];
-            let ikm: [u8; 32] = bob.provider().rand().random_array().map_err(|e| SuiteError::mls("randomness", e))?;
-            let keys = bob
-                .provider()
-                .crypto()
-                .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
-                .map_err(|e| SuiteError::mls("HPKE key", e))?;
-            let request = GroupInfoRequest::sign(
-                CIPHERSUITE,
-                bob.credential().credential.clone(),
-                bob.credential().signature_key.clone(),
-                keys.public.clone().into(),
-                VLBytes::new(Vec::new()),
-                bob.signer(),
-            )?;
+            let (request, private) = bob.group_info_request(bob.signer())?;
             let senders = bob.group().and_then(|g| g.extensions().external_senders().cloned()).unwrap_or_default();
-            (request, keys.private.clone(), senders, bob.epoch())
+            (request, private, senders, bob.epoch())
         };
         let call = self.peer.post_body(&self.directory, Endpoint::GroupInfo, room, &request).await?;
         let response = match decode_answer::<GroupInfoResponse>(&call) {

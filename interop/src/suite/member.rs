@@ -124,6 +124,52 @@ impl Member {
         KeyPackageIn::tls_deserialize_exact(bytes).map_err(|e| SuiteError::mls("KeyPackage", e))
     }
 
+    /// A KeyPackage marked `last_resort` (its leaf capabilities list that extension, as RFC 9420 §10.1
+    /// requires of every KeyPackage extension), as the MLSMessage a client API upload carries.
+    pub fn last_resort_key_package(&mut self) -> Result<MlsMessageIn, SuiteError> {
+        let base = mimi_appsync::group::leaf_capabilities();
+        let mut extensions = base.extensions().to_vec();
+        extensions.push(ExtensionType::LastResort);
+        let capabilities = Capabilities::builder()
+            .ciphersuites(vec![CIPHERSUITE])
+            .extensions(extensions)
+            .proposals(base.proposals().to_vec())
+            .credentials(base.credentials().to_vec())
+            .build();
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(capabilities)
+            .mark_as_last_resort()
+            .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
+            .map_err(|e| SuiteError::mls("last-resort KeyPackage", e))?;
+        let kp = bundle.key_package().clone();
+        self.issued.push(kp.hash_ref(self.provider.crypto()).map_err(|e| SuiteError::mls("KeyPackageRef", e))?);
+        reparse(&MlsMessageOut::from(kp))
+    }
+
+    /// A `GroupInfoRequest` naming this client (its credential and signature key) signed by `signer`
+    /// (this client's own signer, or another key for a forged request), for a fresh HPKE key pair
+    /// whose private key is returned with it.
+    pub fn group_info_request(
+        &self,
+        signer: &SignatureKeyPair,
+    ) -> Result<(mimi_ds::wire::group_info::GroupInfoRequest, Vec<u8>), SuiteError> {
+        let ikm: [u8; 32] = self.provider.rand().random_array().map_err(|e| SuiteError::mls("randomness", e))?;
+        let keys = self
+            .provider
+            .crypto()
+            .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
+            .map_err(|e| SuiteError::mls("HPKE key", e))?;
+        let request = mimi_ds::wire::group_info::GroupInfoRequest::sign(
+            CIPHERSUITE,
+            self.credential.credential.clone(),
+            self.credential.signature_key.clone(),
+            keys.public.clone().into(),
+            tls_codec::VLBytes::new(Vec::new()),
+            signer,
+        )?;
+        Ok((request, keys.private.to_vec()))
+    }
+
     /// Whether `welcome` names one of this client's KeyPackages.
     pub fn is_for_me(&self, welcome: &Welcome) -> bool {
         welcome.secrets().iter().any(|s| self.issued.contains(&s.new_member()))

@@ -11,11 +11,13 @@
 //! - [`hub`] runs the hub checks, [`follower`] the follower checks, [`selftest`] both against our own
 //!   `mimi-ds` started in-process. The suite's own HTTPS server (receiving `/notify`, serving
 //!   `keyMaterial`, or acting as the hub) is in [`serve`], its MLS clients in [`member`], its outbound
-//!   mTLS calls in [`net`].
+//!   mTLS calls in [`net`], how `keyMaterial` answers are judged (codes, KeyPackages served twice) in
+//!   [`claims`].
 //!
 //! The checks are stateful steps of one scenario (a room is bootstrapped, commits move its epoch), so a
 //! run executes the steps the selected checks need and evaluates only the selected checks.
 
+pub mod claims;
 pub mod follower;
 pub mod hub;
 pub mod member;
@@ -62,9 +64,14 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.directory", "§5.1", Hub, true, "directory document: every endpoint an https template with its variable once"),
     check!("hub.mtls.required", "§4.1", Hub, true, "a connection without a client certificate is refused"),
     check!("hub.mtls.from-binding", "§4.1", Hub, true, "a From header naming a domain the certificate does not name is refused"),
-    check!("hub.keymaterial.codes", "§5.2", Hub, true, "keyMaterial answers the draft's codes (success for a user with KeyPackages, userUnknown)"),
-    check!("hub.keymaterial.no-reuse", "§5.2", Hub, true, "keyMaterial never serves the same KeyPackage twice"),
     check!("hub.notify.welcome", "§5.5", Hub, true, "the Welcome for our KeyPackages arrives by /notify with RatchetTreeOption framing"),
+    check!("hub.mtls.host-binding", "§4.1", Hub, true, "a request whose Host names another domain than the hub's is refused"),
+    check!("hub.keymaterial.codes", "§5.2", Hub, true, "keyMaterial answers the draft's codes (success for a user with KeyPackages, userUnknown), clients only where the code allows"),
+    check!("hub.keymaterial.no-reuse", "§5.2", Hub, true, "keyMaterial never serves the same KeyPackage twice (unless it is marked last_resort)"),
+    check!("hub.keymaterial.exhausted", "§5.2", Hub, true, "a client whose KeyPackages are used up is reported keyMaterialExhausted, not served one again"),
+    check!("hub.keymaterial.last-resort", "§5.2, mls-extensions", Hub, false, "a last_resort KeyPackage is served after the single-use ones and again, only it twice"),
+    check!("hub.keymaterial.no-consent", "§5.2, §5.7", Hub, true, "a claim the target provider refuses for lack of consent comes back noConsent (or noConsentForThisRoom) without clients"),
+    check!("hub.groupinfo.unknown-room", "§5.6", Hub, true, "groupInfo for a room the hub does not have: noSuchRoom or notAuthorized (HTTP 404 under DESIGN §3)"),
     check!("hub.update.accepts-commit", "§5.3", Hub, true, "update accepts a valid commit with success"),
     check!("hub.update.one-commit-per-epoch", "§5.3", Hub, true, "a second commit for an epoch that already has one is refused"),
     check!("hub.update.wrong-epoch", "§5.3", Hub, true, "a stale commit gets wrongEpoch with the hub's current epoch"),
@@ -76,7 +83,8 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.notify.framing", "§5.5", Hub, true, "fanout arrives as FanoutMessages framed by message kind, our commit and message included"),
     check!("hub.notify.retry", "§5.5", Hub, false, "a /notify answered with a non-201 status is sent again"),
     check!("hub.notify.retry-after", "§5.5", Hub, false, "a /notify answered 503 with Retry-After is not retried before that time"),
-    check!("hub.groupinfo", "§5.6", Hub, true, "groupInfo decrypts with the requester's HPKE key, is signed by the room's external sender, lists pending proposals"),
+    check!("hub.groupinfo.member", "§5.6", Hub, true, "groupInfo decrypts with the requester's HPKE key, is signed by the room's external sender, lists pending proposals"),
+    check!("hub.groupinfo.not-authorized", "§5.6", Hub, true, "groupInfo for a non-participant, a request with a bad signature and a removed user's client: notAuthorized"),
     check!("hub.removed-client-blocked", "§5.4", Hub, true, "a removed user's client may no longer submit messages"),
     check!("follower.notify.accepts", "§5.5", Follower, true, "/notify with a commit and a Welcome is answered 201"),
     check!("follower.notify.dedup", "§5.5", Follower, true, "a byte-identical retried /notify is answered 201 and taken in once"),

@@ -1,7 +1,8 @@
 //! The suite's outbound calls to the implementation under test: HTTPS with the suite's client
 //! certificate (mutual TLS), or deliberately without one, to the target's domain at the address the
 //! user gave (TLS verifies the *domain*, as between providers). Every call keeps what was sent and what
-//! came back, so a failing check can show both ([`Call::exchange`]).
+//! came back, so a failing check can show both ([`Call::exchange`]). [`Peer::post_with_host`] sends a
+//! request over HTTP/1.1 with a `Host` header of the suite's choosing (the hub's TLS name unchanged).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use mimi_ds::config::TlsPaths;
 use mimi_ds::wire::directory::{Directory, Endpoint, DIRECTORY_PATH};
-use reqwest::header::{CONTENT_TYPE, FROM, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, FROM, HOST, RETRY_AFTER};
 use url::Url;
 
 use super::{decoded, hex_excerpt, Exchange, SuiteError};
@@ -144,23 +145,29 @@ pub struct Peer {
     with_cert: reqwest::Client,
     /// Presents none.
     without_cert: reqwest::Client,
+    /// Presents the suite's certificate and speaks only HTTP/1.1, where a `Host` header set by the
+    /// caller is sent as given (HTTP/2 would carry the URL's authority instead).
+    http1: reqwest::Client,
 }
 
-fn http_client(tls: rustls::ClientConfig, target: &Target) -> Result<reqwest::Client, SuiteError> {
-    reqwest::Client::builder()
+fn http_client(tls: rustls::ClientConfig, target: &Target, http1_only: bool) -> Result<reqwest::Client, SuiteError> {
+    let builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .https_only(true)
         .resolve(&target.domain, target.addr)
         .no_proxy()
-        .timeout(CALL_TIMEOUT)
-        .build()
-        .map_err(|e| SuiteError::Tls(e.into()))
+        .timeout(CALL_TIMEOUT);
+    let builder = if http1_only { builder.http1_only() } else { builder };
+    builder.build().map_err(|e| SuiteError::Tls(e.into()))
 }
 
 impl Peer {
     /// Clients for `target` with the suite's `credentials`.
     pub fn new(target: Target, credentials: &Credentials) -> Result<Peer, SuiteError> {
-        let with_cert = http_client(mimi_ds::tls::client_config(&credentials.tls_paths())?, &target)?;
+        let mut tls = mimi_ds::tls::client_config(&credentials.tls_paths())?;
+        let with_cert = http_client(tls.clone(), &target, false)?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let http1 = http_client(tls, &target, true)?;
         let roots = mimi_ds::tls::load_roots(&credentials.ca)?;
         let mut bare = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
             .with_safe_default_protocol_versions()
@@ -168,8 +175,8 @@ impl Peer {
             .with_root_certificates(roots)
             .with_no_client_auth();
         bare.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
-        let without_cert = http_client(bare, &target)?;
-        Ok(Peer { target, our_domain: credentials.our_domain.clone(), with_cert, without_cert })
+        let without_cert = http_client(bare, &target, false)?;
+        Ok(Peer { target, our_domain: credentials.our_domain.clone(), with_cert, without_cert, http1 })
     }
 
     /// `GET /.well-known/mimi-protocol-directory` with the suite's certificate.
@@ -189,18 +196,15 @@ impl Peer {
         let client = if with_cert { &self.with_cert } else { &self.without_cert };
         let request =
             format!("POST {url} (From: mimi@{from}{})", if with_cert { "" } else { ", no client certificate" });
-        let sent = client
-            .post(url)
-            .header(FROM, format!("mimi@{from}"))
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(body.clone())
-            .send()
-            .await;
-        let answer = match sent {
-            Ok(r) => answer_of(r).await,
-            Err(e) => Err(error_chain(&e)),
-        };
-        Call { request, body, body_decoded, answer }
+        send(client.post(url).header(FROM, format!("mimi@{from}")), request, body, body_decoded).await
+    }
+
+    /// `POST`s `body` to `url` with the suite's certificate and `From`, over HTTP/1.1 with `Host: host`
+    /// (TLS still names the target's domain).
+    pub async fn post_with_host(&self, url: &str, body: Vec<u8>, body_decoded: String, host: &str) -> Call {
+        let request = format!("POST {url} (HTTP/1.1, Host: {host}, From: mimi@{})", self.our_domain);
+        let builder = self.http1.post(url).header(FROM, format!("mimi@{}", self.our_domain)).header(HOST, host);
+        send(builder, request, body, body_decoded).await
     }
 
     /// `POST`s a wire structure to `endpoint` for `variable` using `directory`'s template, as the suite.
@@ -214,6 +218,16 @@ impl Peer {
         let bytes = body.encode()?;
         Ok(self.post(&directory.url(endpoint, variable), bytes, decoded(body), &self.our_domain, true).await)
     }
+}
+
+/// Sends a prepared `POST` with `body` as `application/octet-stream`; `request` describes it.
+async fn send(builder: reqwest::RequestBuilder, request: String, body: Vec<u8>, body_decoded: String) -> Call {
+    let sent = builder.header(CONTENT_TYPE, "application/octet-stream").body(body.clone()).send().await;
+    let answer = match sent {
+        Ok(r) => answer_of(r).await,
+        Err(e) => Err(error_chain(&e)),
+    };
+    Call { request, body, body_decoded, answer }
 }
 
 async fn answer_of(response: reqwest::Response) -> Result<Answer, String> {

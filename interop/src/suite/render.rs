@@ -147,7 +147,7 @@ mod tests {
                 },
             ),
         );
-        report.record("hub.groupinfo", Outcome::NotApplicable { reason: "no room".into() });
+        report.record("hub.groupinfo.member", Outcome::NotApplicable { reason: "no room".into() });
         report
     }
 
@@ -156,7 +156,7 @@ mod tests {
         let report = sample();
         for format in [Format::Table, Format::Markdown, Format::Json] {
             let text = render(&report, format);
-            for id in ["hub.directory", "hub.update.wrong-epoch", "hub.groupinfo"] {
+            for id in ["hub.directory", "hub.update.wrong-epoch", "hub.groupinfo.member"] {
                 assert!(text.contains(id), "{format:?} lacks {id}");
             }
             assert!(text.contains("expected wrongEpoch(3), got success"), "{format:?}");

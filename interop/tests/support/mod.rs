@@ -1,7 +1,8 @@
 //! Deliberately broken hubs for the conformance suite's own tests: a real `mimi-ds` hub behind a small
 //! misbehaving mTLS reverse proxy. `mimi-ds` itself has no fault switches; the proxy terminates TLS with
-//! the hub's certificate (so peers see the hub's domain), and forwards each request to the real hub with
-//! the suite's client certificate, except where its [`Fault`] says otherwise. The hub announces the
+//! the hub's certificate (so peers see the hub's domain), checks a peer request's transport identity as
+//! `mimi-ds` does (`authorize_peer`: certificate, `From`, `Host`), and forwards each request to the real
+//! hub with the suite's client certificate, except where its [`Fault`] says otherwise. The hub announces the
 //! proxy in its directory (`public_url`), so everything the suite sends goes through it; the hub's own
 //! fanout reaches the suite directly.
 
@@ -17,8 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use mimi_client_sim::local::{federation_configs, free_ports};
 use mimi_client_sim::LocalProvider;
+use mimi_ds::api::mimi::authorize_peer;
 use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::tls::PeerIdentity;
+use mimi_ds::wire::group_info::{GroupInfoResponse, GroupInfoStatus};
 use mimi_ds::wire::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
 use mimi_ds::wire::{Body as _, DEFAULT_MAX_BODY_LEN};
 
@@ -32,6 +35,11 @@ pub enum Fault {
     ReplayKeyMaterial,
     /// Takes connections without a client certificate and forwards them with its own: ignores mTLS.
     IgnoreMtls,
+    /// Forwards requests whatever their `Host` names (the real hub then sees its own): ignores Host.
+    IgnoreHost,
+    /// Turns a `groupInfo` answer `notAuthorized` into HTTP 403: refuses with a status instead of the
+    /// draft's code.
+    GroupInfoRefusedByStatus,
 }
 
 /// The proxy's state.
@@ -126,8 +134,23 @@ async fn handle(
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let peer_api = path.starts_with("/v1/");
-    if peer_api && certificate.is_none() && proxy.fault != Fault::IgnoreMtls {
-        return (StatusCode::UNAUTHORIZED, "a client certificate is required\n").into_response();
+    let unchecked = match proxy.fault {
+        Fault::IgnoreMtls => certificate.is_none(),
+        _ => false,
+    };
+    if peer_api && !unchecked {
+        let from = parts.headers.get(header::FROM).and_then(|v| v.to_str().ok());
+        let host = match proxy.fault {
+            Fault::IgnoreHost => Some("a.example"),
+            _ => parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str())),
+        };
+        if let Err(e) = authorize_peer(certificate.as_ref().map(|c| &c.0), from, host, "a.example") {
+            return (e.status, format!("{}\n", e.reason)).into_response();
+        }
     }
     match proxy.fault {
         Fault::SecondCommit if parts.method == Method::POST && path.starts_with("/v1/update/") => {
@@ -165,6 +188,15 @@ async fn handle(
                 if let Ok(mut cache) = proxy.key_material.lock() {
                     cache.insert(path, (status, answer.clone()));
                 }
+            }
+            respond(status, headers, answer)
+        }
+        Fault::GroupInfoRefusedByStatus if parts.method == Method::POST && path.starts_with("/v1/groupInfo/") => {
+            let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
+            let refused = GroupInfoResponse::decode(&answer, DEFAULT_MAX_BODY_LEN)
+                .is_ok_and(|r| matches!(r.status, GroupInfoStatus::NotAuthorized));
+            if status == StatusCode::OK && refused {
+                return (StatusCode::FORBIDDEN, "not authorised\n").into_response();
             }
             respond(status, headers, answer)
         }

@@ -1,0 +1,162 @@
+//! Judging `keyMaterial` answers (protocol-06 §5.2) for the hub checks `hub.keymaterial.*`, without
+//! the network: whether a response's user code agrees with its per-client entries ([`code_consistency`]),
+//! which KeyPackages it served ([`served`], validated, with their refs and whether they carry the
+//! `last_resort` extension), and a [`Ledger`] of everything served across the suite's claims, which
+//! says when a KeyPackage comes back a second time.
+//!
+//! The draft: `clients` MUST be populated for `success` and `partialSuccess`, MAY be for
+//! `noCompatibleMaterial`, MUST NOT be for any other code; "key material from one response MUST NOT
+//! appear in any other response". protocol-06 sets no last-resort policy; a KeyPackage marked
+//! `last_resort` (RFC 9420 / mls-extensions) is the only one that may be served again.
+
+use std::collections::HashMap;
+
+use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialResponse, KeyMaterialUserCode};
+use openmls::prelude::{OpenMlsCrypto, ProtocolVersion};
+
+/// One KeyPackage a response served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// The client it was served for (`clientUri`).
+    pub client: String,
+    /// Its KeyPackageRef.
+    pub reference: Vec<u8>,
+    /// Whether it carries the `last_resort` extension.
+    pub last_resort: bool,
+}
+
+/// A KeyPackage served again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeat {
+    /// The KeyPackage.
+    pub served: Served,
+    /// The number (1-based, in the order recorded) of the answer that served it first.
+    pub first_answer: usize,
+}
+
+impl Repeat {
+    /// One line naming the client, the ref and where it was served first.
+    pub fn describe(&self) -> String {
+        format!(
+            "the KeyPackage of {} (ref {}{}) first served in answer {}",
+            self.served.client,
+            hex::encode(&self.served.reference),
+            if self.served.last_resort { ", marked last_resort" } else { ", not marked last_resort" },
+            self.first_answer
+        )
+    }
+}
+
+/// Checks §5.2's rules tying `userStatus` to `clients`; `Err` says which is broken.
+pub fn code_consistency(response: &KeyMaterialResponse) -> Result<(), String> {
+    let code = response.user_status;
+    let successes =
+        response.clients.iter().filter(|c| matches!(c.status, ClientKeyMaterialStatus::Success { .. })).count();
+    let others = response.clients.len() - successes;
+    match code {
+        KeyMaterialUserCode::Success if successes == 0 || others > 0 => Err(format!(
+            "userStatus success needs a KeyPackage for every listed client ({successes} served, {others} not)"
+        )),
+        KeyMaterialUserCode::PartialSuccess if successes == 0 || others == 0 => Err(format!(
+            "userStatus partialSuccess needs some clients served and some not ({successes} served, {others} not)"
+        )),
+        KeyMaterialUserCode::NoCompatibleMaterial if successes > 0 => {
+            Err(format!("userStatus noCompatibleMaterial with {successes} KeyPackages served"))
+        }
+        _ if !code.allows_clients() && !response.clients.is_empty() => {
+            Err(format!("clients MUST NOT be populated with userStatus {code:?} ({} listed)", response.clients.len()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The KeyPackages `response` served, each validated (signature, lifetime, capabilities) with `crypto`.
+pub fn served(response: &KeyMaterialResponse, crypto: &impl OpenMlsCrypto) -> Result<Vec<Served>, String> {
+    let mut served = Vec::new();
+    for client in &response.clients {
+        if let ClientKeyMaterialStatus::Success { key_package } = &client.status {
+            let kp = key_package
+                .clone()
+                .validate(crypto, ProtocolVersion::Mls10)
+                .map_err(|e| format!("KeyPackage of {} is invalid: {e}", client.client_uri.as_str()))?;
+            let reference = kp.hash_ref(crypto).map_err(|e| format!("KeyPackageRef: {e}"))?;
+            served.push(Served {
+                client: client.client_uri.as_str().to_owned(),
+                reference: reference.as_slice().to_vec(),
+                last_resort: kp.last_resort(),
+            });
+        }
+    }
+    Ok(served)
+}
+
+/// Every KeyPackage served to the suite, by ref, with the answer that served it first.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    first: HashMap<Vec<u8>, usize>,
+    answers: usize,
+}
+
+impl Ledger {
+    /// Records one answer's KeyPackages; returns those served before (in an earlier answer, or twice
+    /// in this one).
+    pub fn record(&mut self, served: &[Served]) -> Vec<Repeat> {
+        self.answers += 1;
+        let mut repeats = Vec::new();
+        for s in served {
+            match self.first.get(&s.reference) {
+                Some(&first_answer) => repeats.push(Repeat { served: s.clone(), first_answer }),
+                None => {
+                    self.first.insert(s.reference.clone(), self.answers);
+                }
+            }
+        }
+        repeats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mimi_ds::wire::key_material::ClientKeyMaterial;
+    use mimi_ds::wire::{IdentifierUri, Protocol};
+
+    fn response(code: KeyMaterialUserCode, clients: Vec<ClientKeyMaterialStatus>) -> KeyMaterialResponse {
+        KeyMaterialResponse {
+            protocol: Protocol::Mls10,
+            user_status: code,
+            user_uri: IdentifierUri::new("mimi://a.example/u/erin"),
+            clients: clients
+                .into_iter()
+                .map(|status| ClientKeyMaterial {
+                    client_uri: IdentifierUri::new("mimi://a.example/d/erin/d1"),
+                    status,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn codes_must_agree_with_clients() {
+        use ClientKeyMaterialStatus::KeyMaterialExhausted as Exhausted;
+        use KeyMaterialUserCode::*;
+        assert!(code_consistency(&response(NoCompatibleMaterial, vec![Exhausted])).is_ok());
+        assert!(code_consistency(&response(NoCompatibleMaterial, vec![])).is_ok());
+        assert!(code_consistency(&response(UserUnknown, vec![])).is_ok());
+        assert!(code_consistency(&response(Success, vec![])).unwrap_err().contains("success"));
+        assert!(code_consistency(&response(Success, vec![Exhausted])).is_err());
+        assert!(code_consistency(&response(PartialSuccess, vec![Exhausted])).is_err());
+        assert!(code_consistency(&response(NoConsent, vec![Exhausted])).unwrap_err().contains("MUST NOT"));
+    }
+
+    #[test]
+    fn the_ledger_names_repeats_and_where_they_came_from() {
+        let kp = |r: u8, last_resort| Served { client: "c".into(), reference: vec![r; 32], last_resort };
+        let mut ledger = Ledger::default();
+        assert!(ledger.record(&[kp(1, false)]).is_empty());
+        assert!(ledger.record(&[kp(2, true)]).is_empty());
+        let repeats = ledger.record(&[kp(2, true), kp(3, false)]);
+        assert_eq!(repeats, vec![Repeat { served: kp(2, true), first_answer: 2 }]);
+        assert!(repeats[0].describe().contains("marked last_resort"));
+    }
+}
