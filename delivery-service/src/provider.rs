@@ -22,7 +22,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::config::ConsentPolicy;
 use crate::hub::franking::{derive_mac_key, AbuseRefusal, Franker};
-use crate::hub::{Accepted, HubError, LogEntry, QueueItem, Room, UpdateDecision};
+use crate::hub::{Accepted, HubError, LogAccess, LogEntry, QueueItem, Room, UpdateDecision};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{
     settle, ClaimScope, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, Write, WriteResult,
@@ -876,21 +876,9 @@ impl<S: Store> Provider<S> {
         Ok(())
     }
 
-    /// Whether `client` may read `room`'s log: it is a member now, or was welcomed into it.
-    fn may_read(&self, room: &Room, client: &ClientUri) -> Result<bool, ProviderError> {
-        let member = mimi_appsync::adapter::room_state(room.group()).is_ok_and(|s| s.members.contains(client));
-        if member {
-            return Ok(true);
-        }
-        let welcomed = self
-            .store
-            .queue_after(client.as_str(), 0, usize::MAX)?
-            .iter()
-            .any(|q| q.room.as_slice() == room.id().as_bytes());
-        Ok(welcomed)
-    }
-
-    /// The room log after `after` (up to `limit` entries), waiting up to `wait` for new ones.
+    /// The room log after `after` (up to `limit` entries), waiting up to `wait` for new ones,
+    /// as far as `client` may read it ([`Room::log_access`]): a member all of it, a removed
+    /// client up to the commit that removed it (an empty page after that), anyone else 403.
     pub async fn read_log(
         &self,
         room_id: &str,
@@ -899,17 +887,25 @@ impl<S: Store> Provider<S> {
         limit: usize,
         wait: Duration,
     ) -> Result<Vec<LogEntry>, ProviderError> {
-        let mut rx = {
+        let (mut rx, mut access) = {
             let s = self.lock(room_id).await?;
-            if !self.may_read(&s.room, client)? {
-                return Err(ProviderError::Forbidden(format!("{client} is not in {room_id}")));
-            }
-            s.seq.subscribe()
+            (s.seq.subscribe(), s.room.log_access(client.as_str()))
         };
-        if *rx.borrow() <= after {
+        if access == LogAccess::All && *rx.borrow() <= after {
             let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
+            // The client may have been removed meanwhile: what follows its removal is not its.
+            access = self.lock(room_id).await?.room.log_access(client.as_str());
         }
-        Ok(self.store.log_after(room_id, after, limit)?)
+        match access {
+            LogAccess::Denied => Err(ProviderError::Forbidden(format!("{client} is not in {room_id}"))),
+            // A removed client reads up to the commit that removed it, and no further.
+            LogAccess::Through(last) if after >= last => Ok(Vec::new()),
+            LogAccess::Through(last) => {
+                let limit = limit.min(usize::try_from(last - after).unwrap_or(usize::MAX));
+                Ok(self.store.log_after(room_id, after, limit)?)
+            }
+            LogAccess::All => Ok(self.store.log_after(room_id, after, limit)?),
+        }
     }
 
     /// The client's queue after `after`, waiting up to `wait` for new items.

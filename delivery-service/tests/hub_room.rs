@@ -5,7 +5,7 @@
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::{GROUP_ADMIN, ORDINARY_USER};
-use mimi_ds::hub::{Accepted, LogEntry, Room};
+use mimi_ds::hub::{Accepted, LogAccess, LogEntry, Room};
 use mimi_ds::wire::submit::SubmitMessageStatus;
 use mimi_ds::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
 use openmls::prelude::{tls_codec::*, *};
@@ -164,6 +164,27 @@ fn user_level_operations_are_sequenced_and_everyone_agrees() {
     assert_eq!(w.members().len(), 4);
     assert_eq!(w.log.len(), 4);
     assert_eq!(w.log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+
+    // Cathy's devices may read the log up to the commit that removed them (seq 4), members all
+    // of it, a client that never was a member none; a checkpoint keeps the departures.
+    let cathy_pc = w.clients[w.idx("cathy", "pc")].uri.as_str().to_owned();
+    let access = |room: &Room| {
+        [
+            room.log_access(&cathy_pc),
+            room.log_access(w.clients[alice].uri.as_str()),
+            room.log_access("mimi://a.example/d/eve/x"),
+        ]
+    };
+    assert_eq!(access(&w.room), [LogAccess::Through(4), LogAccess::All, LogAccess::Denied]);
+    let restored = Room::restore(w.hub.crypto(), &w.room.checkpoint(), &[], &[]).unwrap();
+    assert_eq!(access(&restored), access(&w.room));
+    // Invited again (her devices reinstalled: fresh state), cathy reads everything again.
+    for device in ["phone", "pc"] {
+        let i = w.idx("cathy", device);
+        w.clients[i] = Client::new("cathy", device);
+    }
+    assert!(success(&w.invite(alice, "cathy")));
+    assert_eq!(w.room.log_access(&cathy_pc), LogAccess::All);
 }
 
 #[test]
@@ -317,6 +338,11 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
     };
     let restored = Room::restore(w.hub.crypto(), &checkpoint, &[], &since(checkpoint_seq, u64::MAX)).unwrap();
     assert!(same(&restored, &w.room));
+    // The replay recorded the departure of cathy's phone at the commit of its SelfRemove.
+    let cathy_phone = w.clients[cathy].uri.as_str().to_owned();
+    let removal = w.log.iter().rev().find(|e| e.kind == mimi_ds::hub::EntryKind::Commit).unwrap().seq;
+    assert_eq!(w.room.log_access(&cathy_phone), LogAccess::Through(removal));
+    assert_eq!(restored.log_access(&cathy_phone), LogAccess::Through(removal));
 
     // A checkpoint taken while the proposal was pending carries the obligation to commit it.
     let proposal = w.log.iter().find(|e| e.kind == mimi_ds::hub::EntryKind::Proposal).unwrap().clone();

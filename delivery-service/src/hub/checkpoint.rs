@@ -17,6 +17,17 @@ pub struct StorageItem {
     pub value: VLBytes,
 }
 
+/// A client that left the group (removed, banned, or by SelfRemove), and the log position of
+/// the commit that removed it: the last entry it may still read, so that a device that was
+/// offline when it was removed can fetch what it was sent while a member, up to its removal.
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct Departure {
+    /// The client URI (UTF-8).
+    pub client: VLBytes,
+    /// The log position of the commit that removed it.
+    pub seq: u64,
+}
+
 /// Everything needed to rebuild a room at a log position.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct Checkpoint {
@@ -32,4 +43,6 @@ pub struct Checkpoint {
     pub pending_seqs: Vec<u64>,
     /// The newest GroupInfo a committer supplied (an MLSMessage), empty if none.
     pub group_info: VLBytes,
+    /// Clients that left the group and have not rejoined, sorted by client URI.
+    pub departed: Vec<Departure>,
 }

@@ -20,6 +20,6 @@ mod fanout;
 pub mod franking;
 mod room;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, Departure};
 pub use entry::{EntryKind, LogEntry, QueueItem};
-pub use room::{Accepted, HubError, Room, SubmitDecision, UpdateDecision};
+pub use room::{Accepted, HubError, LogAccess, Room, SubmitDecision, UpdateDecision};

@@ -9,6 +9,8 @@
 //! request leaves the room exactly as it was, and exactly one commit per epoch can ever be
 //! applied (the second one for an epoch finds the epoch moved on).
 
+use std::collections::BTreeMap;
+
 use mimi_appsync::adapter::{check_public_commit, check_public_proposal, client_of, room_state};
 use mimi_appsync::components::roles::capability::CAN_SEND_MESSAGE;
 use mimi_appsync::policy::Verdict;
@@ -21,7 +23,7 @@ use openmls::prelude::*;
 use openmls_rust_crypto::MemoryStorage;
 use openmls_traits::crypto::OpenMlsCrypto;
 
-use super::checkpoint::{Checkpoint, StorageItem};
+use super::checkpoint::{Checkpoint, Departure, StorageItem};
 use super::entry::{EntryKind, LogEntry};
 use crate::wire::group_info::ExternalSender;
 use crate::wire::submit::SubmitMessageStatus;
@@ -115,12 +117,30 @@ pub struct Room {
     seq: u64,
     /// What every message of the current epoch is checked against, derived once per epoch.
     epoch_view: EpochView,
+    /// Clients that left the group, by URI, with the log position of the commit that removed
+    /// them (the last entry they may read, see [`Room::log_access`]); a client that rejoins is
+    /// taken out.
+    departed: BTreeMap<String, u64>,
+}
+
+/// How much of a room's log a client may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogAccess {
+    /// All of it: the client is a member.
+    All,
+    /// Up to and including this log position: the commit that removed the client (so a device
+    /// that was offline when it was removed still gets what it was sent while a member).
+    Through(u64),
+    /// None: the client has never been a member.
+    Denied,
 }
 
 /// Per-epoch facts derived from the group, so that an application message costs O(1) rather
 /// than a rebuild of the room state (which is O(members) and decodes the whole dictionary).
 #[derive(Debug, Default)]
 struct EpochView {
+    /// Member clients (URIs, sorted).
+    members: Vec<String>,
     /// Member clients whose user is listed with a role that may send messages.
     senders: std::collections::HashSet<String>,
     /// Other providers hosting a member (sorted, without the hub's own domain).
@@ -147,7 +167,10 @@ impl EpochView {
             state.members.iter().map(|c| c.domain().to_owned()).filter(|d| d != hub_domain).collect();
         peers.sort();
         peers.dedup();
-        EpochView { senders, peers }
+        let mut members: Vec<String> = state.members.iter().map(|c| c.as_str().to_owned()).collect();
+        members.sort();
+        members.dedup();
+        EpochView { members, senders, peers }
     }
 }
 
@@ -220,6 +243,7 @@ impl Room {
             group_info: Some(group_info_bytes),
             seq: 0,
             epoch_view: EpochView::default(),
+            departed: BTreeMap::new(),
         };
         room.refresh_epoch_view();
         Ok(room)
@@ -476,7 +500,9 @@ impl Room {
             Accepted::Commit { staged, group_info } => {
                 self.group.merge_commit(&self.storage, *staged).map_err(|e| fail(format!("{e:?}")))?;
                 self.pending.clear();
+                let before = std::mem::take(&mut self.epoch_view.members);
                 self.refresh_epoch_view();
+                self.note_departures(&before, entry.seq);
                 if group_info.is_some() {
                     self.group_info = group_info;
                 }
@@ -494,6 +520,32 @@ impl Room {
         Ok(())
     }
 
+    /// Records the clients of `before` that are no longer members as removed at `seq`, and
+    /// forgets the departure of any client that is a member again.
+    fn note_departures(&mut self, before: &[String], seq: u64) {
+        let now = &self.epoch_view.members;
+        for client in before {
+            if now.binary_search(client).is_err() {
+                self.departed.insert(client.clone(), seq);
+            }
+        }
+        for client in now {
+            self.departed.remove(client);
+        }
+    }
+
+    /// How much of the log `client` may read: all of it while a member; after its removal,
+    /// up to the commit that removed it; nothing if it was never a member.
+    pub fn log_access(&self, client: &str) -> LogAccess {
+        if self.epoch_view.members.binary_search_by(|m| m.as_str().cmp(client)).is_ok() {
+            LogAccess::All
+        } else if let Some(seq) = self.departed.get(client) {
+            LogAccess::Through(*seq)
+        } else {
+            LogAccess::Denied
+        }
+    }
+
     /// The room's state as a checkpoint at its current log position.
     pub fn checkpoint(&self) -> Checkpoint {
         let values = self.storage.values.read().map(|v| v.clone()).unwrap_or_default();
@@ -509,6 +561,11 @@ impl Room {
             storage,
             pending_seqs: seqs,
             group_info: VLBytes::new(self.group_info.clone().unwrap_or_default()),
+            departed: self
+                .departed
+                .iter()
+                .map(|(client, seq)| Departure { client: client.as_bytes().to_vec().into(), seq: *seq })
+                .collect(),
         }
     }
 
@@ -542,6 +599,11 @@ impl Room {
                 .then(|| checkpoint.group_info.as_slice().to_vec()),
             seq: checkpoint.seq,
             epoch_view: EpochView::default(),
+            departed: checkpoint
+                .departed
+                .iter()
+                .map(|d| (String::from_utf8_lossy(d.client.as_slice()).into_owned(), d.seq))
+                .collect(),
         };
         room.refresh_epoch_view();
         for entry in pending_entries {

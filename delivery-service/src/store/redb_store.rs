@@ -27,8 +27,10 @@ use crate::hub::{Checkpoint, LogEntry, QueueItem};
 ///    layout with one (written before the record existed);
 /// 2. log entries carry an optional frank; the `meta` table records the format;
 /// 3. `remote_key_packages` (KeyPackageRef → provider) replaced by `key_package_claims`
-///    (KeyPackageRef → provider, room, requesting provider, used).
-pub const FORMAT_VERSION: u64 = 3;
+///    (KeyPackageRef → provider, room, requesting provider, used);
+/// 4. room checkpoints carry the clients that left the group (`departed`), who may read the log
+///    up to the commit that removed them.
+pub const FORMAT_VERSION: u64 = 4;
 /// The format of a file without a `meta` table that has other tables.
 const UNRECORDED_FORMAT: u64 = 1;
 /// The key of the format record in `META`.
@@ -775,6 +777,7 @@ mod tests {
             storage: vec![],
             pending_seqs: vec![],
             group_info: Vec::new().into(),
+            departed: vec![],
         }
     }
 
