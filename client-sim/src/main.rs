@@ -103,6 +103,9 @@ enum Command {
         /// Most operations run at once.
         #[arg(long, default_value_t = 5)]
         parallel: usize,
+        /// Print every step (action, predicted and actual outcome, churn) to stderr.
+        #[arg(long)]
+        trace: bool,
         #[command(flatten)]
         providers: Providers,
     },
@@ -338,10 +341,11 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
-        Command::Random { seed, steps, users, clients_min, clients_max, rooms, parallel, providers: args } => {
+        Command::Random { seed, steps, users, clients_min, clients_max, rooms, parallel, trace, providers: args } => {
             let dir = tempfile::tempdir()?;
             let (local, connections) = providers(&args, dir.path(), "a.example").await?;
-            let config = RandomConfig { seed, steps, users, clients_min, clients_max, rooms, max_parallel: parallel };
+            let config =
+                RandomConfig { seed, steps, users, clients_min, clients_max, rooms, max_parallel: parallel, trace };
             let started = std::time::Instant::now();
             let result = run_random(config, connections).await;
             stop(local).await?;

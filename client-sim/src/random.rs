@@ -88,11 +88,23 @@ pub struct RandomConfig {
     pub rooms: usize,
     /// Most actions per round.
     pub max_parallel: usize,
+    /// Print every action, its predicted outcome and what happened to stderr (to see what led
+    /// to a failure; `mimi-sim random --trace`).
+    pub trace: bool,
 }
 
 impl Default for RandomConfig {
     fn default() -> Self {
-        RandomConfig { seed: 1, steps: 2000, users: 6, clients_min: 2, clients_max: 3, rooms: 3, max_parallel: 5 }
+        RandomConfig {
+            seed: 1,
+            steps: 2000,
+            users: 6,
+            clients_min: 2,
+            clients_max: 3,
+            rooms: 3,
+            max_parallel: 5,
+            trace: false,
+        }
     }
 }
 
@@ -156,8 +168,10 @@ enum Op {
     Unban { actor: usize, room: usize, target: usize },
     /// Change `target`'s role (the actor's own included).
     ChangeRole { actor: usize, room: usize, target: usize, role: u32 },
-    /// Change the room name and subject, and the description if `description`.
-    Metadata { actor: usize, room: usize, description: bool },
+    /// Change the room name and subject, and the description if `description`; `stamp` makes
+    /// the new values differ from any earlier ones (setting a field to its current value is
+    /// no change, which any participant may make).
+    Metadata { actor: usize, room: usize, description: bool, stamp: u64 },
     /// A key update by one device.
     KeyUpdate { actor: usize, room: usize, device: usize },
     /// A new device joins by external commit.
@@ -425,6 +439,7 @@ impl RandomRun {
         let user = self.user(u)?;
         let count = user.clients().count();
         let device = self.below(count);
+        let (trace, step) = (self.config.trace, self.step + 1);
         let user = self.user_mut(u)?;
         let name = match user.client_mut(device) {
             Some(c) => c.uri().device().to_owned(),
@@ -437,7 +452,13 @@ impl RandomRun {
             }
             user.go_offline(&name).map_err(|e| self.unexpected(&format!("user{u}/{name} goes offline"), true, e))?;
             self.report.offline += 1;
+            if trace {
+                eprintln!("step {step}: user{u}/{name} goes offline");
+            }
         } else {
+            if trace {
+                eprintln!("step {step}: user{u}/{name} comes online");
+            }
             let result = user.go_online(&name).await;
             result.map_err(|e| self.sync_error(&format!("user{u}/{name}"), e))?;
         }
@@ -495,6 +516,14 @@ impl RandomRun {
         results.sort_by_key(|(index, _)| *index);
         for (index, result) in results {
             let p = &planned[index];
+            if self.config.trace {
+                let outcome = match &result {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => format!("error: {e}"),
+                };
+                let predicted = if p.allowed { "allowed" } else { "refused" };
+                eprintln!("step {}: {} (predicted {predicted}): {outcome}", first_step + index, p.what);
+            }
             self.settle_keypackages(p, &result)?;
             match (p.allowed, result) {
                 (true, Ok(done)) => self.apply(p, done)?,
@@ -1032,7 +1061,8 @@ impl RandomRun {
             7 => {
                 let description = self.chance(30);
                 let what = format!("{me} sets the metadata of {uri} (description: {description})");
-                p(Op::Metadata { actor: u, room: r, description }, admin || !description, vec![u], what)
+                let stamp = self.rng.next_u64();
+                p(Op::Metadata { actor: u, room: r, description, stamp }, admin || !description, vec![u], what)
             }
             8 => {
                 let name = format!("x{}", self.added[u]);
@@ -1208,10 +1238,10 @@ async fn perform(
             let user = held.get_mut(actor).ok_or_else(|| missing(*actor))?;
             user.change_role(&room_uri(*room), &target, *role).await.map(commit)
         }
-        Op::Metadata { actor, room, description } => {
+        Op::Metadata { actor, room, description, stamp } => {
             let user = held.get_mut(actor).ok_or_else(|| missing(*actor))?;
             let (room, description) = (room_uri(*room), *description);
-            let stamp = format!("by {}", user.uri());
+            let stamp = format!("by {} ({stamp:016x})", user.uri());
             let report = user
                 .set_room_metadata(&room, |m| {
                     m.room_name.string = format!("named {stamp}").into_bytes();
