@@ -14,8 +14,9 @@
 //!    `banned` role has no clients; an online client considers itself a member exactly when
 //!    it is in the member list (removed and banned users' clients know they are out).
 //! 3. **Delivery**: each online client's transcript is exactly the sent messages of the
-//!    epochs it was a member at, from the epoch it joined up to its cursor: each once, in hub
-//!    order, none other.
+//!    epochs it was a member at, from the epoch it joined up to its cursor (for a client that
+//!    is out of the room: all of them, up to its removal): each once, in hub order, none
+//!    other.
 //!
 //! With clients at several federated providers ([`Positions::PerProvider`]) a follower numbers
 //! its mirror of the hub's log itself, so log positions mean nothing across providers: log
@@ -282,8 +283,11 @@ impl Checker {
             let mut expected = Vec::new();
             // Across providers every recorded message was accepted before this check and
             // reached every provider that has a member (the runner waits for that), so
-            // there is no cursor to cut at.
-            let read = |m: &Delivered| self.positions == Positions::PerProvider || m.seq <= cursor;
+            // there is no cursor to cut at. Nor for a client that is out of the room: it must
+            // have read everything sent while it was a member (up to its removal), not stopped
+            // early (say, because its provider refused to show it the log).
+            let finished = !c.is_member(room);
+            let read = |m: &Delivered| self.positions == Positions::PerProvider || finished || m.seq <= cursor;
             for m in record.sent.values().filter(|m| read(m) && m.epoch >= joined) {
                 let Some(at_epoch) = record.members_at.get(&m.epoch) else {
                     return Err(fail(
