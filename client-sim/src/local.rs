@@ -58,6 +58,11 @@ pub struct LocalProvider {
     task: JoinHandle<Result<(), AppError>>,
 }
 
+/// KeyPackage claims per target user and minute at in-process providers: simulated users invite
+/// and re-invite each other within milliseconds, far beyond the production default of 30
+/// (`mimi-sim random` hit it at step 3031 of a 10 000-step run).
+pub const SIMULATION_CLAIMS_PER_MINUTE: u32 = 1_000_000;
+
 /// The configuration of a local provider for `domain` rooted at `dir`, listening on `listen`
 /// (port 0: any free port). Writes the development certificates if missing.
 pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, LocalError> {
@@ -70,6 +75,7 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
         listen,
         data_dir: dir.join("data"),
         tls: TlsPaths::dev_pki(&pki, domain),
+        claims_per_minute: SIMULATION_CLAIMS_PER_MINUTE,
         ..Config::default()
     })
 }

@@ -17,6 +17,7 @@
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
 //! log = "info"                      # MIMI_DS_LOG (a tracing-subscriber EnvFilter directive)
 //! consent = "open"                  # MIMI_DS_CONSENT: "open" or "required" (see ConsentPolicy)
+//! claims_per_minute = 30            # MIMI_DS_CLAIMS_PER_MINUTE: KeyPackage claims per target user
 //!
 //! [tls]
 //! cert = "./pki/a.example.pem"      # MIMI_DS_TLS_CERT (default: ./pki/<domain>.pem)
@@ -42,6 +43,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
+
+use crate::provider::DEFAULT_CLAIMS_PER_MINUTE;
 
 /// Prefix of every environment variable that overrides a configuration key.
 pub const ENV_PREFIX: &str = "MIMI_DS_";
@@ -139,6 +142,9 @@ pub struct Config {
     pub peers: BTreeMap<String, Url>,
     /// Whether other providers' users need our users' consent to claim their KeyPackages.
     pub consent: ConsentPolicy,
+    /// Most KeyPackage claims served per target user and minute (more get 429): slows down
+    /// anyone draining a user's KeyPackages. Simulations raise it (their users act in ms).
+    pub claims_per_minute: u32,
 }
 
 /// The default for key-material claims by users of other providers for which a local target
@@ -210,6 +216,7 @@ struct RawConfig {
     tls: RawTls,
     peers: Option<BTreeMap<String, String>>,
     consent: Option<String>,
+    claims_per_minute: Option<u64>,
     /// Where each key's value came from, for error messages (not part of the file).
     #[serde(skip)]
     origins: BTreeMap<&'static str, String>,
@@ -224,7 +231,7 @@ struct RawTls {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 12] = [
+const ENV_KEYS: [(&str, &str); 13] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -237,6 +244,7 @@ const ENV_KEYS: [(&str, &str); 12] = [
     ("MIMI_DS_TLS_CA", "tls.ca"),
     ("MIMI_DS_PEERS", "peers"),
     ("MIMI_DS_CONSENT", "consent"),
+    ("MIMI_DS_CLAIMS_PER_MINUTE", "claims_per_minute"),
 ];
 
 impl Config {
@@ -342,8 +350,17 @@ impl Config {
             None => ConsentPolicy::default(),
         };
 
+        let claims_per_minute = match raw.claims_per_minute {
+            None => DEFAULT_CLAIMS_PER_MINUTE,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| invalid("claims_per_minute", format!("{n} is not between 1 and {}", u32::MAX)))?,
+        };
+
         Ok(Config {
             consent,
+            claims_per_minute,
             domain,
             listen,
             public_url,
@@ -423,6 +440,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "tls.ca" => raw.tls.ca = Some(PathBuf::from(value)),
             "peers" => raw.peers = Some(parse_peers_env(&value).map_err(invalid)?),
             "consent" => raw.consent = Some(value),
+            "claims_per_minute" => raw.claims_per_minute = Some(number(&value)?),
             _ => unreachable!("ENV_KEYS and this match list the same keys"),
         }
         raw.origins.insert(key, origin);
@@ -519,6 +537,16 @@ mod tests {
         assert!(parse_peers_env("b.example").is_err());
         assert!(parse_peers_env("b.example=x,b.example=y").is_err());
         assert!(parse_peers_env("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn claims_per_minute() {
+        assert_eq!(Config::default().claims_per_minute, DEFAULT_CLAIMS_PER_MINUTE);
+        assert_eq!(Config::from_toml("claims_per_minute = 500", "t").unwrap().claims_per_minute, 500);
+        let env = [("MIMI_DS_CLAIMS_PER_MINUTE".to_owned(), "7".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().claims_per_minute, 7);
+        let err = Config::from_toml("claims_per_minute = 0", "t").unwrap_err().to_string();
+        assert!(err.contains("`claims_per_minute`") && err.contains("not between 1"), "{err}");
     }
 
     #[test]

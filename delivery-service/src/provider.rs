@@ -50,8 +50,9 @@ use crate::wire::{IdentifierUri, Protocol};
 const MIN_CHECKPOINT_INTERVAL_BYTES: u64 = 256 * 1024;
 /// ... or once this many entries were appended, whichever comes first (bounds replay time).
 const MAX_CHECKPOINT_INTERVAL_ENTRIES: u64 = 50_000;
-/// Most KeyPackage claims per target user per minute.
-const CLAIMS_PER_MINUTE: u32 = 30;
+/// Most KeyPackage claims per target user per minute, unless configured otherwise
+/// (`claims_per_minute`, see [`crate::config`]).
+pub const DEFAULT_CLAIMS_PER_MINUTE: u32 = 30;
 
 /// Why a provider operation failed (protocol refusals are answers, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -342,6 +343,8 @@ pub struct Provider<S: Store> {
     appended: watch::Sender<u64>,
     /// Claims by other providers' users without a consent decision: served or not.
     consent: ConsentPolicy,
+    /// Most KeyPackage claims served per target user and minute.
+    claims_per_minute: u32,
     /// The hub as franking agent (its key is `hub_key`, see [`crate::hub::franking`]).
     franker: Franker,
 }
@@ -385,6 +388,7 @@ impl<S: Store> Provider<S> {
             metrics: HubMetrics::default(),
             appended: watch::channel(0).0,
             consent: ConsentPolicy::default(),
+            claims_per_minute: DEFAULT_CLAIMS_PER_MINUTE,
             franker,
         })
     }
@@ -393,6 +397,13 @@ impl<S: Store> Provider<S> {
     pub fn with_metrics(mut self, registry: &Registry) -> Result<Self, MetricsError> {
         self.metrics = HubMetrics::register(registry)?;
         Ok(self)
+    }
+
+    /// Sets how many KeyPackage claims per target user and minute are served (default
+    /// [`DEFAULT_CLAIMS_PER_MINUTE`]); more get `RateLimited` (429).
+    pub fn with_claims_per_minute(mut self, limit: u32) -> Self {
+        self.claims_per_minute = limit;
+        self
     }
 
     /// Sets the consent policy for claims by other providers' users (default: open).
@@ -550,7 +561,7 @@ impl<S: Store> Provider<S> {
             if entry.0 != minute {
                 *entry = (minute, 0);
             }
-            if entry.1 >= CLAIMS_PER_MINUTE {
+            if entry.1 >= self.claims_per_minute {
                 return Err(ProviderError::RateLimited(format!("too many claims for {user}")));
             }
             entry.1 += 1;
