@@ -65,7 +65,7 @@ use mimi_ds::wire::abuse::{AbuseReport, AbuseType, AbusiveMessage};
 use mimi_ds::wire::franking::{FrankAAD, FrankingAgentData, FRANKING_AGENT_COMPONENT_ID};
 use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoStatus};
 use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS};
-use mimi_ds::wire::notify::FanoutFraming;
+use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
 use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
 use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageStatus};
 use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
@@ -266,11 +266,7 @@ impl Room {
             ));
         }
         let seq = entry.seq;
-        let more = match entry.fanout.framing {
-            FanoutFraming::Proposal { more_proposals } => more_proposals,
-            _ => Vec::new(),
-        };
-        for message in std::iter::once(entry.fanout.message).chain(more) {
+        for message in fanout_messages(entry.fanout) {
             self.process_one(id, provider, seq, entry.epoch, message)?;
         }
         Ok(())
@@ -287,43 +283,21 @@ impl Room {
     ) -> Result<(), ClientError> {
         let message =
             message.try_into_protocol_message().map_err(|e| Self::inbox_error(id, format!("entry {seq}: {e:?}")))?;
-        let processed = self.group.process_message(provider, message).map_err(|e| ClientError::mls("process", e))?;
-        let sender = mimi_appsync::adapter::client_of(processed.credential(), &|| format!("sender of {seq}"));
-        match processed.into_content() {
-            ProcessedMessageContent::ApplicationMessage(m) => {
-                self.transcript.push(Delivered { seq, sender: sender?, epoch, content: m.into_bytes() });
+        match process_incoming(&mut self.group, provider, message)? {
+            Incoming::Application { credential, content } => {
+                let sender = mimi_appsync::adapter::client_of(&credential, &|| format!("sender of {seq}"))?;
+                self.transcript.push(Delivered { seq, sender, epoch, content });
             }
-            ProcessedMessageContent::ProposalMessage(q) | ProcessedMessageContent::ExternalJoinProposalMessage(q) => {
-                self.group.store_pending_proposal(provider.storage(), *q).map_err(|e| ClientError::mls("store", e))?;
+            Incoming::Proposal => {}
+            Incoming::Commit { dropped_pending } => {
+                // Another commit won the epoch: a pending commit of ours (only possible if in
+                // doubt) lost.
+                if dropped_pending && matches!(self.own.back(), Some(Own::Commit { merged: false, in_doubt: true })) {
+                    self.own.pop_back();
+                }
             }
-            ProcessedMessageContent::StagedCommitMessage(staged) => {
-                self.drop_lost_commit(provider)?;
-                self.group.merge_staged_commit(provider, *staged).map_err(|e| ClientError::mls("merge", e))?;
-            }
-            ProcessedMessageContent::UnresolvedAppDataCommit(unresolved) => {
-                self.drop_lost_commit(provider)?;
-                let mut updater = self.group.app_data_dictionary_updater();
-                mimi_appsync::reducer::fill_updater(&mut updater, unresolved.app_data_update_proposals())?;
-                let changes = updater.changes();
-                let staged = self
-                    .group
-                    .stage_app_data_commit(provider, *unresolved, changes)
-                    .map_err(|e| ClientError::mls("stage app-data commit", e))?;
-                self.group.merge_staged_commit(provider, staged).map_err(|e| ClientError::mls("merge", e))?;
-            }
-            other => {
+            Incoming::Other(other) => {
                 return Err(Self::inbox_error(id, format!("entry {seq}: unexpected {other:?}")));
-            }
-        }
-        Ok(())
-    }
-
-    /// Another commit won the epoch: a pending commit of ours (only possible if in doubt) lost.
-    fn drop_lost_commit(&mut self, provider: &OpenMlsRustCrypto) -> Result<(), ClientError> {
-        if self.group.pending_commit().is_some() {
-            self.clear_pending(provider)?;
-            if matches!(self.own.back(), Some(Own::Commit { merged: false, in_doubt: true })) {
-                self.own.pop_back();
             }
         }
         Ok(())
@@ -386,8 +360,10 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A commit bundle as the hub's `HandshakeBundle` (the Welcome and the whole GroupInfo).
-fn handshake_bundle(bundle: &CommitMessageBundle) -> Result<HandshakeBundle, ClientError> {
+/// A commit bundle as the hub's `HandshakeBundle`: the commit, the Welcome and the whole GroupInfo
+/// (the ratchet tree left to the hub). Transport-independent, like [`reparse`], [`fanout_messages`],
+/// [`process_incoming`] and [`join_from_welcome`]: the interop suite's own members use them too.
+pub fn handshake_bundle(bundle: &CommitMessageBundle) -> Result<HandshakeBundle, ClientError> {
     let group_info = bundle
         .group_info()
         .ok_or_else(|| ClientError::Protocol { what: "commit".into(), why: "openmls made no GroupInfo".into() })?;
@@ -411,9 +387,96 @@ fn handshake_bundle(bundle: &CommitMessageBundle) -> Result<HandshakeBundle, Cli
 }
 
 /// An outgoing MLS message as the incoming type the wire structures hold.
-fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, ClientError> {
+pub fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, ClientError> {
     let bytes = message.tls_serialize_detached().map_err(|e| ClientError::mls("encode", e))?;
     MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| ClientError::mls("decode", e))
+}
+
+/// The MLS messages of one fanout, in order: its message, then a proposal bundle's further proposals.
+pub fn fanout_messages(fanout: FanoutMessage) -> impl Iterator<Item = MlsMessageIn> {
+    let more = match fanout.framing {
+        FanoutFraming::Proposal { more_proposals } => more_proposals,
+        _ => Vec::new(),
+    };
+    std::iter::once(fanout.message).chain(more)
+}
+
+/// What [`process_incoming`] did with another member's (or the hub's) message.
+#[derive(Debug)]
+pub enum Incoming {
+    /// An application message: its sender's credential and the plaintext.
+    Application {
+        /// The sender's credential (its identity is the client URI).
+        credential: Credential,
+        /// The decrypted plaintext.
+        content: Vec<u8>,
+    },
+    /// A proposal, now in the group's proposal store.
+    Proposal,
+    /// A commit, merged: the group is at the next epoch.
+    Commit {
+        /// Whether a pending commit of this client's own (which lost the epoch) was cleared first.
+        dropped_pending: bool,
+    },
+    /// Anything else openmls made of the message, left untouched.
+    Other(ProcessedMessageContent),
+}
+
+/// Processes one message of another member (or the hub) at the group's current epoch: proposals
+/// are stored, commits merged (a pending own commit cleared first; app-data commits resolved with
+/// `mimi_appsync::reducer::fill_updater`, the reducer the hub runs), application messages
+/// decrypted.
+pub fn process_incoming(
+    group: &mut MlsGroup,
+    provider: &OpenMlsRustCrypto,
+    message: ProtocolMessage,
+) -> Result<Incoming, ClientError> {
+    let processed = group.process_message(provider, message).map_err(|e| ClientError::mls("process", e))?;
+    let credential = processed.credential().clone();
+    let staged = match processed.into_content() {
+        ProcessedMessageContent::ApplicationMessage(m) => {
+            return Ok(Incoming::Application { credential, content: m.into_bytes() })
+        }
+        ProcessedMessageContent::ProposalMessage(q) | ProcessedMessageContent::ExternalJoinProposalMessage(q) => {
+            group.store_pending_proposal(provider.storage(), *q).map_err(|e| ClientError::mls("store", e))?;
+            return Ok(Incoming::Proposal);
+        }
+        ProcessedMessageContent::StagedCommitMessage(staged) => {
+            let dropped_pending = drop_pending_commit(group, provider)?;
+            group.merge_staged_commit(provider, *staged).map_err(|e| ClientError::mls("merge", e))?;
+            return Ok(Incoming::Commit { dropped_pending });
+        }
+        ProcessedMessageContent::UnresolvedAppDataCommit(unresolved) => unresolved,
+        other => return Ok(Incoming::Other(other)),
+    };
+    let dropped_pending = drop_pending_commit(group, provider)?;
+    let mut updater = group.app_data_dictionary_updater();
+    mimi_appsync::reducer::fill_updater(&mut updater, staged.app_data_update_proposals())?;
+    let changes = updater.changes();
+    let staged = group
+        .stage_app_data_commit(provider, *staged, changes)
+        .map_err(|e| ClientError::mls("stage app-data commit", e))?;
+    group.merge_staged_commit(provider, staged).map_err(|e| ClientError::mls("merge", e))?;
+    Ok(Incoming::Commit { dropped_pending })
+}
+
+/// Clears the group's pending commit, if any; whether there was one.
+fn drop_pending_commit(group: &mut MlsGroup, provider: &OpenMlsRustCrypto) -> Result<bool, ClientError> {
+    if group.pending_commit().is_none() {
+        return Ok(false);
+    }
+    group.clear_pending_commit(provider.storage()).map_err(|e| ClientError::mls("clear pending commit", e))?;
+    Ok(true)
+}
+
+/// The group a Welcome joins (with the MIMI join settings of `mimi_appsync::group::join_config`).
+pub fn join_from_welcome(provider: &OpenMlsRustCrypto, welcome: Welcome) -> Result<MlsGroup, ClientError> {
+    StagedWelcome::build_from_welcome(provider, &join_config(), welcome)
+        .map_err(|e| ClientError::mls("Welcome", e))?
+        .build()
+        .map_err(|e| ClientError::mls("Welcome", e))?
+        .into_group(provider)
+        .map_err(|e| ClientError::mls("Welcome", e))
 }
 
 impl Client {
@@ -1030,12 +1093,7 @@ impl Client {
             let MlsMessageBodyIn::Welcome(welcome) = item.welcome.extract() else {
                 return Err(ClientError::Protocol { what: "queue".into(), why: "item is not a Welcome".into() });
             };
-            let group = StagedWelcome::build_from_welcome(&self.provider, &join_config(), welcome)
-                .map_err(|e| ClientError::mls("Welcome", e))?
-                .build()
-                .map_err(|e| ClientError::mls("Welcome", e))?
-                .into_group(&self.provider)
-                .map_err(|e| ClientError::mls("Welcome", e))?;
+            let group = join_from_welcome(&self.provider, welcome)?;
             self.rooms.insert(room_id.clone(), Room::new(group, item.after_seq));
             self.queue_cursor = item.seq;
             joined.push(room_id);

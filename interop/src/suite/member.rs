@@ -6,16 +6,18 @@
 //! which Welcome is for it), joins from a Welcome, builds commits with `mimi_appsync::ops`, proposals and
 //! application messages, and processes the room's fanout in arrival order from a shared inbox: its own
 //! messages coming back (recognised by hash, `mimi_ds::federation::follower::message_hash`) are merged
-//! (a commit) or skipped; everything else is processed as any member would.
+//! (a commit) or skipped; everything else is processed as any member would, by the same
+//! transport-independent pieces the simulated clients use (`mimi_client_sim::client::process_incoming`,
+//! `handshake_bundle`, `join_from_welcome`).
 
 use std::collections::HashSet;
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::uri::ClientUri;
+use mimi_client_sim::client::{self, Incoming};
 use mimi_ds::federation::follower::message_hash;
 use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use mimi_ds::wire::update::{HandshakeBundle, HandshakeBundleContent};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -50,28 +52,10 @@ impl std::fmt::Debug for Member {
     }
 }
 
-/// An outgoing MLS message as the incoming type the wire structures hold.
+/// An outgoing MLS message as the incoming type the wire structures hold
+/// ([`mimi_client_sim::client::reparse`] with the suite's error).
 pub fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, SuiteError> {
-    let bytes = message.tls_serialize_detached().map_err(|e| SuiteError::mls("encode", e))?;
-    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| SuiteError::mls("decode", e))
-}
-
-/// The parts of a commit bundle the hub gets in a `HandshakeBundle`: the Welcome and the whole
-/// GroupInfo (without the tree), the tree from the hub.
-pub fn commit_parts(bundle: &CommitMessageBundle) -> Result<(MlsMessageIn, HandshakeBundleContent), SuiteError> {
-    let group_info = bundle.group_info().ok_or_else(|| SuiteError::mls("commit", "openmls made no GroupInfo"))?;
-    let group_info = match reparse(&MlsMessageOut::from(group_info.clone()))?.extract() {
-        MlsMessageBodyIn::GroupInfo(gi) => gi,
-        _ => return Err(SuiteError::mls("commit", "GroupInfo re-read as another type")),
-    };
-    Ok((
-        reparse(bundle.commit())?,
-        HandshakeBundleContent::Commit {
-            welcome: bundle.welcome().cloned(),
-            group_info_option: GroupInfoOption::Full { group_info },
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
-    ))
+    client::reparse(message).map_err(|e| SuiteError::mls("reparse", e))
 }
 
 impl Member {
@@ -212,9 +196,9 @@ impl Member {
         let Member { group, provider, signer, .. } = self;
         let group = group.as_mut().ok_or_else(|| SuiteError::mls("commit", "not in the room"))?;
         let bundle = ops::commit(group, provider, signer, op).map_err(|e| SuiteError::mls("commit", e))?;
-        let (proposal_or_commit, content) = commit_parts(&bundle)?;
-        self.remember(&proposal_or_commit)?;
-        Ok((HandshakeBundle { proposal_or_commit, content }, bundle))
+        let handshake = client::handshake_bundle(&bundle).map_err(|e| SuiteError::mls("commit", e))?;
+        self.remember(&handshake.proposal_or_commit)?;
+        Ok((handshake, bundle))
     }
 
     /// Builds an empty commit framed as a PrivateMessage (a handshake the hub cannot validate) and
@@ -233,7 +217,8 @@ impl Member {
             .map_err(|e| SuiteError::mls("configuration", e))?;
         let bundle = built.map_err(|e| SuiteError::mls("private commit", e))?;
         group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
-        commit_parts(&bundle)
+        let handshake = client::handshake_bundle(&bundle).map_err(|e| SuiteError::mls("private commit", e))?;
+        Ok((handshake.proposal_or_commit, handshake.content))
     }
 
     /// Merges this client's pending commit (the hub accepted it).
@@ -293,17 +278,12 @@ impl Member {
         let mut received = Vec::new();
         while let Some(fanout) = inbox.get(self.cursor) {
             self.cursor += 1;
-            let fanout = fanout.clone();
-            match fanout.framing {
-                FanoutFraming::Welcome { .. } => self.maybe_join(fanout.message)?,
-                FanoutFraming::Proposal { more_proposals } => {
-                    for m in std::iter::once(fanout.message).chain(more_proposals) {
-                        self.process_one(m, &mut received)?;
-                    }
-                }
-                FanoutFraming::Commit { .. } | FanoutFraming::Application { .. } => {
-                    self.process_one(fanout.message, &mut received)?
-                }
+            if let FanoutFraming::Welcome { .. } = fanout.framing {
+                self.maybe_join(fanout.message.clone())?;
+                continue;
+            }
+            for m in client::fanout_messages(fanout.clone()) {
+                self.process_one(m, &mut received)?;
             }
         }
         Ok(received)
@@ -316,25 +296,17 @@ impl Member {
         if self.is_member() || !self.is_for_me(&welcome) {
             return Ok(());
         }
-        let group = StagedWelcome::build_from_welcome(&self.provider, &mimi_appsync::group::join_config(), welcome)
-            .map_err(|e| SuiteError::mls("Welcome", e))?
-            .build()
-            .map_err(|e| SuiteError::mls("Welcome", e))?
-            .into_group(&self.provider)
-            .map_err(|e| SuiteError::mls("Welcome", e))?;
+        let group = client::join_from_welcome(&self.provider, welcome).map_err(|e| SuiteError::mls("Welcome", e))?;
         self.group = Some(group);
         Ok(())
     }
 
     /// Processes another member's commit (the suite's hub accepting a relayed commit) and merges it.
     pub fn process_commit(&mut self, message: ProtocolMessage) -> Result<(), SuiteError> {
-        let mut received = Vec::new();
-        let before = self.epoch();
-        self.process_protocol(message, &mut received)?;
-        if self.epoch() == before {
-            return Err(SuiteError::mls("commit", "the message is not a commit"));
+        match self.process_protocol(message)? {
+            Incoming::Commit { .. } => Ok(()),
+            _ => Err(SuiteError::mls("commit", "the message is not a commit")),
         }
-        Ok(())
     }
 
     /// Decrypts another member's application message: its sender and plaintext.
@@ -364,38 +336,18 @@ impl Member {
             }
             return Ok(());
         }
-        self.process_protocol(message, received)
-    }
-
-    /// Processes one message of another member (or the hub) at the current epoch.
-    fn process_protocol(&mut self, message: ProtocolMessage, received: &mut Vec<Vec<u8>>) -> Result<(), SuiteError> {
-        let Member { group, provider, .. } = self;
-        let group = group.as_mut().ok_or_else(|| SuiteError::mls("process", "not in the room"))?;
-        let processed = group.process_message(provider, message).map_err(|e| SuiteError::mls("process", e))?;
-        match processed.into_content() {
-            ProcessedMessageContent::ApplicationMessage(m) => received.push(m.into_bytes()),
-            ProcessedMessageContent::ProposalMessage(q) | ProcessedMessageContent::ExternalJoinProposalMessage(q) => {
-                group.store_pending_proposal(provider.storage(), *q).map_err(|e| SuiteError::mls("store", e))?;
-            }
-            ProcessedMessageContent::StagedCommitMessage(staged) => {
-                group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
-                group.merge_staged_commit(provider, *staged).map_err(|e| SuiteError::mls("merge", e))?;
-            }
-            ProcessedMessageContent::UnresolvedAppDataCommit(unresolved) => {
-                group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
-                let mut updater = group.app_data_dictionary_updater();
-                mimi_appsync::reducer::fill_updater(&mut updater, unresolved.app_data_update_proposals())
-                    .map_err(|e| SuiteError::mls("app data", e))?;
-                let changes = updater.changes();
-                let staged = group
-                    .stage_app_data_commit(provider, *unresolved, changes)
-                    .map_err(|e| SuiteError::mls("stage app-data commit", e))?;
-                group.merge_staged_commit(provider, staged).map_err(|e| SuiteError::mls("merge", e))?;
-            }
-            // Own messages are recognised by hash before they get here; openmls' own view of them
-            // needs nothing done.
-            _ => {}
+        if let Incoming::Application { content, .. } = self.process_protocol(message)? {
+            received.push(content);
         }
         Ok(())
+    }
+
+    /// Processes one message of another member (or the hub) at the current epoch
+    /// ([`mimi_client_sim::client::process_incoming`]); own messages are recognised by hash before
+    /// they get here.
+    fn process_protocol(&mut self, message: ProtocolMessage) -> Result<Incoming, SuiteError> {
+        let Member { group, provider, .. } = self;
+        let group = group.as_mut().ok_or_else(|| SuiteError::mls("process", "not in the room"))?;
+        client::process_incoming(group, provider, message).map_err(|e| SuiteError::mls("process", e))
     }
 }
