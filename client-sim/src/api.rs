@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use mimi_appsync::uri::ClientUri;
 use mimi_ds::wire::abuse::AbuseReport;
-use mimi_ds::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries};
+use mimi_ds::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry};
 use mimi_ds::wire::group_info::{ExternalSender, GroupInfoRequest, GroupInfoResponse};
 use mimi_ds::wire::identifier::{IdentifierRequest, IdentifierResponse};
 use mimi_ds::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
@@ -246,6 +246,21 @@ impl Session {
     pub async fn read_log(&self, room: &str, after: u64, wait: Duration) -> Result<RoomEntries, ClientError> {
         let path = format!("client/v1/rooms/{}/log?after={after}&wait={}", segment(room), wait.as_secs());
         self.get("log", &path).await
+    }
+
+    /// The whole room log as this client may read it (its own entries left out): [`Session::read_log`]
+    /// page by page, without waiting, until it stops advancing.
+    pub async fn read_whole_log(&self, room: &str) -> Result<Vec<RoomEntry>, ClientError> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.read_log(room, after, Duration::ZERO).await?;
+            if page.next_after == after {
+                return Ok(out);
+            }
+            after = page.next_after;
+            out.extend(page.entries);
+        }
     }
 
     /// `GET /client/v1/queue?after=N&wait=S`: the client's Welcomes after the cursor.

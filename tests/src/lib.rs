@@ -40,16 +40,7 @@ pub fn check_converged(room: &str, clients: &[&Client]) -> anyhow::Result<()> {
 
 /// The whole room log as `client` may read it (its own entries left out).
 pub async fn read_log(client: &Client, room: &str) -> anyhow::Result<Vec<RoomEntry>> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = client.session().read_log(room, after, Duration::ZERO).await?;
-        if page.next_after == after {
-            return Ok(out);
-        }
-        after = page.next_after;
-        out.extend(page.entries);
-    }
+    Ok(client.session().read_whole_log(room).await?)
 }
 
 /// Whether a log entry is a commit.

@@ -25,15 +25,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Router;
 use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
 use mimi_appsync::ops;
 use mimi_appsync::presets;
 use mimi_appsync::uri::{ClientUri, UserUri};
-use mimi_ds::tls::PeerIdentity;
 use mimi_ds::wire::directory::{Directory, Endpoint};
 use mimi_ds::wire::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse,
@@ -48,7 +46,7 @@ use openmls_basic_credential::SignatureKeyPair;
 
 use super::member::{reparse, Member};
 use super::net::{Call, Credentials, Peer, Target};
-use super::serve::{self, authenticate};
+use super::serve::{self, AuthenticatedPeer, OurDomain};
 use super::{decoded, Outcome, Report, Selection, SuiteError};
 use mimi_appsync::group::{required_capabilities, CIPHERSUITE};
 
@@ -111,6 +109,12 @@ struct HubState {
     directory: Arc<Mutex<Directory>>,
 }
 
+impl OurDomain for HubState {
+    fn our_domain(&self) -> &str {
+        &self.ours
+    }
+}
+
 impl HubState {
     fn lock(&self) -> MutexGuard<'_, HubInner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -133,10 +137,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn octets(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
-}
-
 fn hub_router(state: HubState) -> Router {
     Router::new()
         .route(&Endpoint::Update.path_template(), post(update))
@@ -146,16 +146,10 @@ fn hub_router(state: HubState) -> Router {
 
 async fn update(
     State(state): State<HubState>,
-    certificate: Option<Extension<PeerIdentity>>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(room): Path<String>,
+    AuthenticatedPeer(peer): AuthenticatedPeer,
     body: Bytes,
 ) -> Response {
-    let peer = match authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
-        Ok(peer) => peer,
-        Err(refusal) => return refusal.into_response(),
-    };
     let verdict = accept_update(&state, &room, &body);
     let outcome = match &verdict {
         Ok(_) => UpdateRoomOutcome::Success { accepted_timestamp: now_ms() },
@@ -177,11 +171,7 @@ async fn update(
         };
         spawn_notify(state.clone(), fanout);
     }
-    let response = UpdateRoomResponse { error_description: Utf8String::from(description), outcome };
-    match response.encode() {
-        Ok(bytes) => octets(StatusCode::OK, bytes),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
+    serve::encoded(&UpdateRoomResponse { error_description: Utf8String::from(description), outcome })
 }
 
 /// Sends one FanoutMessage to the follower after the answer (the follower waits for the echo).
@@ -217,16 +207,10 @@ fn accept_update(state: &HubState, room: &str, body: &[u8]) -> Result<Option<Mls
 
 async fn submit_message(
     State(state): State<HubState>,
-    certificate: Option<Extension<PeerIdentity>>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(room): Path<String>,
+    AuthenticatedPeer(peer): AuthenticatedPeer,
     body: Bytes,
 ) -> Response {
-    let peer = match authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
-        Ok(peer) => peer,
-        Err(refusal) => return refusal.into_response(),
-    };
     let verdict = accept_message(&state, &room, &body);
     let status = match &verdict {
         Ok(_) => SubmitMessageStatus::Accepted { accepted_timestamp: now_ms(), frank: None },
@@ -245,10 +229,7 @@ async fn submit_message(
             FanoutMessage { timestamp: now_ms(), message, framing: FanoutFraming::Application { frank: None } },
         );
     }
-    match (SubmitMessageResponse { protocol: Protocol::Mls10, status }).encode() {
-        Ok(bytes) => octets(StatusCode::OK, bytes),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
+    serve::encoded(&SubmitMessageResponse { protocol: Protocol::Mls10, status })
 }
 
 /// Decodes a relayed message, checks `sendingUri` against the sender alice decrypts, and returns the
@@ -447,7 +428,7 @@ async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> R
     let joined = carol.await_welcome(&room, DELIVERY_WAIT).await;
     let queue = carol.session().read_queue(0, Duration::ZERO).await?;
     let welcomes = queue.items.iter().filter(|i| i.room.as_str() == room).count();
-    let log = read_log(&carol, &room).await?;
+    let log = carol.session().read_whole_log(&room).await?;
     let commits = log.iter().filter(|e| e.fanout == messages[0]).count();
     let dedup = if again.status() != 201 {
         Outcome::fail_with(
@@ -550,22 +531,5 @@ fn relayed_outcome(state: &HubState, endpoint: &str, follower: &str, client: Res
             format!("the hub accepted the relayed {endpoint} but the follower's client got an error: {e}"),
             exchange,
         ),
-    }
-}
-
-/// The room log as `client` may read it.
-async fn read_log(
-    client: &mimi_client_sim::Client,
-    room: &str,
-) -> Result<Vec<mimi_ds::wire::client_api::RoomEntry>, SuiteError> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = client.session().read_log(room, after, Duration::ZERO).await?;
-        if page.next_after == after {
-            return Ok(out);
-        }
-        after = page.next_after;
-        out.extend(page.entries);
     }
 }

@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use mimi_appsync::uri::UserUri;
 use mimi_ds::config::Config;
 use mimi_ds::tls::PeerIdentity;
@@ -107,6 +108,35 @@ pub fn authenticate(
     mimi_ds::api::mimi::authorize_peer(certificate, from, host, ours).map_err(|e| (e.status, format!("{}\n", e.reason)))
 }
 
+/// The peer domain of a request to one of the suite's servers, authenticated by [`authenticate`]; as
+/// an extractor it answers the refusal itself. Put it after `Path` (whose rejection comes first).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedPeer(pub String);
+
+/// A server state that knows the suite's own domain (what [`AuthenticatedPeer`] checks `Host` against).
+pub trait OurDomain {
+    /// Our domain.
+    fn our_domain(&self) -> &str;
+}
+
+impl<S: OurDomain + Send + Sync> FromRequestParts<S> for AuthenticatedPeer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<AuthenticatedPeer, Response> {
+        authenticate(parts.extensions.get::<PeerIdentity>(), &parts.headers, &parts.uri, state.our_domain())
+            .map(AuthenticatedPeer)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// A wire structure as a `200 application/octet-stream` answer (500 if it cannot be encoded).
+pub fn encoded(body: &impl Body) -> Response {
+    match body.encode() {
+        Ok(bytes) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
 /// A scripted answer to the next `/notify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scripted {
@@ -158,6 +188,12 @@ pub struct FollowerState {
     changed: watch::Sender<u64>,
 }
 
+impl OurDomain for FollowerState {
+    fn our_domain(&self) -> &str {
+        &self.ours
+    }
+}
+
 impl FollowerState {
     /// The state for the suite's clients `members`.
     pub fn new(ours: &str, members: Vec<Member>) -> FollowerState {
@@ -200,16 +236,10 @@ pub fn follower_router(state: FollowerState) -> Router {
 
 async fn notify(
     State(state): State<FollowerState>,
-    certificate: Option<Extension<PeerIdentity>>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(room): Path<String>,
+    AuthenticatedPeer(peer): AuthenticatedPeer,
     body: Bytes,
 ) -> Response {
-    let peer = match authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
-        Ok(peer) => peer,
-        Err(refusal) => return refusal.into_response(),
-    };
     if let Err(e) = mimi_ds::federation::follower::authorize_notify(&room, &peer, &state.ours) {
         return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
     }
@@ -262,15 +292,10 @@ async fn notify(
 
 async fn key_material(
     State(state): State<FollowerState>,
-    certificate: Option<Extension<PeerIdentity>>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(target): Path<String>,
+    _: AuthenticatedPeer,
     body: Bytes,
 ) -> Response {
-    if let Err(refusal) = authenticate(certificate.as_ref().map(|e| &e.0), &headers, &uri, &state.ours) {
-        return refusal.into_response();
-    }
     let request = match KeyMaterialRequest::decode(&body, DEFAULT_MAX_BODY_LEN) {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
@@ -295,8 +320,5 @@ async fn key_material(
     let user_status = if clients.is_empty() { KeyMaterialUserCode::UserUnknown } else { KeyMaterialUserCode::Success };
     let response =
         KeyMaterialResponse { protocol: Protocol::Mls10, user_status, user_uri: request.tbs.target_user, clients };
-    match response.encode() {
-        Ok(bytes) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
+    encoded(&response)
 }
