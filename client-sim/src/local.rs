@@ -92,7 +92,8 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
 
 /// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its store
 /// under `<dir>/<domain>`, certificates from the shared development CA in `pki`, and `[peers]`
-/// mapping every other domain to `https://127.0.0.1:<its port>`. The same call gives the same
+/// mapping every other domain to `https://127.0.0.1:<its port>`, claims limited as in
+/// [`config`] ([`SIMULATION_CLAIMS_PER_MINUTE`]). The same call gives the same
 /// configuration, so a provider can be started again (even in another process) on the same data
 /// directory and port.
 pub fn federation_config(
@@ -113,6 +114,7 @@ pub fn federation_config(
         data_dir: dir.join(domain),
         tls: TlsPaths::dev_pki(pki, domain),
         peers,
+        claims_per_minute: SIMULATION_CLAIMS_PER_MINUTE,
         ..Config::default()
     })
 }
