@@ -25,7 +25,8 @@ use crate::hub::franking::{derive_mac_key, AbuseRefusal, Franker};
 use crate::hub::{Accepted, HubError, LogAccess, LogEntry, QueueItem, Room, UpdateDecision};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{
-    settle, ClaimScope, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, Write, WriteResult,
+    settle, ClaimScope, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, WelcomeDelivery,
+    Write, WriteResult,
 };
 use crate::wire::abuse::AbuseReport;
 use crate::wire::consent::ConsentEntry;
@@ -272,9 +273,9 @@ pub fn add_is_vouched(
     Ok(true)
 }
 
-/// Where a commit's Welcome goes: queue items for local clients, and the other providers whose
-/// claimed KeyPackages it names.
-type WelcomeRouting = (Vec<(String, QueueItem)>, Vec<String>);
+/// Where a commit's Welcome goes: the local clients it adds (client URIs), and the other
+/// providers whose claimed KeyPackages it names.
+type WelcomeRouting = (Vec<String>, Vec<String>);
 
 /// Bytes a log entry adds to the store (for checkpoint pacing).
 fn entry_bytes(entry: &LogEntry) -> u64 {
@@ -673,12 +674,25 @@ impl<S: Store> Provider<S> {
         };
         let queue = match (&bundle.content, &accepted) {
             (HandshakeBundleContent::Commit { welcome: Some(welcome), .. }, Accepted::Commit { .. }) => {
-                let (queue, remote) = self.welcome_deliveries(&slot.room, &entry, welcome)?;
+                let (clients, remote) = self.welcome_routing(&entry, welcome)?;
+                let bytes = Self::welcome_message(welcome)?;
                 if !remote.is_empty() {
-                    entry.welcome = Self::welcome_message(welcome)?.into();
+                    entry.welcome = bytes.clone().into();
                     entry.welcome_peers = remote.into_iter().map(|d| d.into_bytes().into()).collect();
                 }
-                queue
+                if clients.is_empty() {
+                    Vec::new()
+                } else {
+                    // One delivery for all local joiners: the store keeps the Welcome once.
+                    let room = slot.room.id().to_owned();
+                    vec![WelcomeDelivery {
+                        room,
+                        after_seq: entry.seq,
+                        welcome: bytes,
+                        ratchet_tree: Vec::new(),
+                        clients,
+                    }]
+                }
             }
             _ => Vec::new(),
         };
@@ -792,16 +806,10 @@ impl<S: Store> Provider<S> {
             .map_err(|e| ProviderError::BadRequest(e.to_string()))
     }
 
-    /// Queue items for the local clients a Welcome names (by KeyPackageRef), and the other
-    /// providers whose claimed KeyPackages it names (sorted, once each), which get the Welcome
-    /// by fanout.
-    fn welcome_deliveries(
-        &self,
-        room: &Room,
-        entry: &LogEntry,
-        welcome: &Welcome,
-    ) -> Result<WelcomeRouting, ProviderError> {
-        let welcome_bytes = Self::welcome_message(welcome)?;
+    /// The local clients a Welcome names (by KeyPackageRef), which get it through their queues,
+    /// and the other providers whose claimed KeyPackages it names (sorted, once each), which get
+    /// it by fanout.
+    fn welcome_routing(&self, entry: &LogEntry, welcome: &Welcome) -> Result<WelcomeRouting, ProviderError> {
         let mut out = Vec::new();
         let mut remote = Vec::new();
         // A KeyPackage neither claimed through us nor ours was claimed by the committer's own
@@ -821,34 +829,25 @@ impl<S: Store> Provider<S> {
                 remote.extend(committer_provider.clone());
                 continue;
             };
-            out.push((
-                client,
-                QueueItem {
-                    seq: 0,
-                    room: room.id().as_bytes().to_vec().into(),
-                    after_seq: entry.seq,
-                    welcome: welcome_bytes.clone().into(),
-                    ratchet_tree: Vec::new().into(),
-                },
-            ));
+            out.push(client);
         }
         remote.sort();
         remote.dedup();
         Ok((out, remote))
     }
 
-    /// Makes `entry` durable (with its Welcome deliveries `queue` and the claims it uses,
+    /// Makes `entry` durable (with its Welcome for local clients `queue` and the claims it uses,
     /// `claims_used`, in one transaction), then applies it, checkpoints if due and wakes readers.
     async fn persist_and_apply(
         &self,
         slot: &mut Slot,
         entry: LogEntry,
         accepted: Accepted,
-        queue: Vec<(String, QueueItem)>,
+        queue: Vec<WelcomeDelivery>,
         claims_used: Vec<Vec<u8>>,
     ) -> Result<(), ProviderError> {
         let room_id = slot.room.id().to_owned();
-        let clients: Vec<String> = queue.iter().map(|(c, _)| c.clone()).collect();
+        let clients: Vec<String> = queue.iter().flat_map(|d| d.clients.iter().cloned()).collect();
         let write = Write::Append { room: room_id.clone(), entries: vec![entry.clone()], queue, claims_used };
         if let Err(e) = settle(self.store.write(write)).await {
             // Pipelined messages before this entry may have failed too; reload to be sure.

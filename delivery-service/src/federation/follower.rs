@@ -11,8 +11,9 @@
 //!   retried body is answered 201 and changes nothing; so does a retry that overlaps what was
 //!   already taken in (the outbox re-sends from its cursor if a 201 was lost).
 //! - **Welcomes** are not mirror entries: each goes to the queues of the local clients owning
-//!   the KeyPackageRefs it names, with the mirror position to read after (the last one before
-//!   it, i.e. the commit that added them, when this provider received that commit).
+//!   the KeyPackageRefs it names (stored once, however many it adds), with the mirror position
+//!   to read after (the last one before it, i.e. the commit that added them, when this provider
+//!   received that commit).
 //! - **Echo**: when a local client's handshake or message is relayed to the hub, the follower
 //!   records the MLS message's hash with the client ([`Follower::record_relayed`]); the mirror
 //!   entry of its echo carries that client as sender, so the client API leaves it out for that
@@ -38,9 +39,9 @@ use sha2::{Digest, Sha256};
 use tls_codec::VLBytes;
 use tokio::sync::{oneshot, watch, Mutex};
 
-use crate::hub::{EntryKind, LogEntry, QueueItem};
+use crate::hub::{EntryKind, LogEntry};
 use crate::provider::{hub_of, Provider};
-use crate::store::{settle, Store, StoreError, Write};
+use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
 use crate::wire::notify::{FanoutFraming, FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
 use crate::wire::{WireError, DEFAULT_MAX_BODY_LEN};
 
@@ -103,8 +104,8 @@ pub fn authorize_notify(room: &str, peer: &str, ours: &str) -> Result<(), Follow
 pub struct Intake {
     /// New mirror entries, in order.
     pub entries: Vec<LogEntry>,
-    /// Welcomes for local clients.
-    pub queue: Vec<(String, QueueItem)>,
+    /// Welcomes for local clients (each once, with the clients it adds).
+    pub queue: Vec<WelcomeDelivery>,
     /// SHA-256 of each FanoutMessage taken in (not those seen before).
     pub seen: Vec<Vec<u8>>,
 }
@@ -157,17 +158,19 @@ pub fn plan_intake(
                 let MlsMessageBodyIn::Welcome(welcome) = m.message.clone().extract() else {
                     return Err(bad("framed as a Welcome but is not one".into()));
                 };
+                let mut clients = Vec::new();
                 for secret in welcome.secrets() {
-                    if let Some(client) = lookups.key_package_owner(secret.new_member().as_slice())? {
-                        let item = QueueItem {
-                            seq: 0,
-                            room: room.as_bytes().to_vec().into(),
-                            after_seq: seq,
-                            welcome: message.clone().into(),
-                            ratchet_tree: VLBytes::new(Vec::new()),
-                        };
-                        intake.queue.push((client, item));
-                    }
+                    clients.extend(lookups.key_package_owner(secret.new_member().as_slice())?);
+                }
+                if !clients.is_empty() {
+                    // Once for all its local joiners: the store keeps the Welcome once.
+                    intake.queue.push(WelcomeDelivery {
+                        room: room.to_owned(),
+                        after_seq: seq,
+                        welcome: message,
+                        ratchet_tree: Vec::new(),
+                        clients,
+                    });
                 }
                 continue;
             }
@@ -236,7 +239,7 @@ impl<S: Store> Follower<S> {
 
     /// Takes in a `/notify` body for `room` from `peer` (already authenticated): checks that the
     /// peer is the room's hub, decodes, plans and persists durably. Returns how many new mirror
-    /// entries and Welcomes it produced (0 and 0 for a duplicate).
+    /// entries and Welcome queue items it produced (0 and 0 for a duplicate).
     pub async fn notify(&self, room: &str, peer: &str, body: &[u8]) -> Result<(usize, usize), FollowerError> {
         authorize_notify(room, peer, self.provider.domain())?;
         let messages = FanoutMessage::decode_body(body, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_FANOUT_MESSAGES)?;
@@ -249,8 +252,8 @@ impl<S: Store> Follower<S> {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
         }
-        let counts = (intake.entries.len(), intake.queue.len());
-        let clients: Vec<String> = intake.queue.iter().map(|(c, _)| c.clone()).collect();
+        let clients: Vec<String> = intake.queue.iter().flat_map(|d| d.clients.iter().cloned()).collect();
+        let counts = (intake.entries.len(), clients.len());
         let newest = intake.entries.last().map(|e| e.seq);
         let echoes: Vec<Vec<u8>> = intake
             .entries

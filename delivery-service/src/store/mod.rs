@@ -1,8 +1,10 @@
 //! Persistence: the only module that knows table layouts (DESIGN §4).
 //!
 //! What is stored: each room's latest checkpoint and its append-only log (which is also the
-//! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes), client
-//! registrations, and the KeyPackage directory. As a follower (rooms whose hub is another
+//! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes: each
+//! Welcome's bytes are stored once, however many local clients it adds, and each client's queue
+//! record refers to them; stored Welcomes are never deleted yet), client registrations, and the
+//! KeyPackage directory. As a follower (rooms whose hub is another
 //! provider): each such room's mirror log (what `/notify` delivered, in arrival order), the hashes
 //! of FanoutMessages already taken in (deduplication), which local client relayed which MLS
 //! message (echo suppression) and which local clients may read a mirror. As a hub: each
@@ -127,8 +129,8 @@ pub enum Write {
         room: String,
         /// Entries in order; the first must follow the room's last entry.
         entries: Vec<LogEntry>,
-        /// Per-client deliveries (Welcomes), keyed by client URI.
-        queue: Vec<(String, QueueItem)>,
+        /// Welcomes for local clients (each stored once, queued for each of its clients).
+        queue: Vec<WelcomeDelivery>,
         /// KeyPackageRefs whose claims for this room the entries use (Adds): marked used in the
         /// same transaction, so an accepted Add and the spent claim are durable together.
         claims_used: Vec<Vec<u8>>,
@@ -164,8 +166,8 @@ pub enum Write {
         room: String,
         /// Mirror entries, numbered from the mirror's last position + 1.
         entries: Vec<LogEntry>,
-        /// Per-client deliveries (Welcomes), keyed by client URI.
-        queue: Vec<(String, QueueItem)>,
+        /// Welcomes for local clients (each stored once, queued for each of its clients).
+        queue: Vec<WelcomeDelivery>,
         /// SHA-256 of each FanoutMessage taken in.
         seen: Vec<Vec<u8>>,
     },
@@ -215,6 +217,37 @@ pub enum Write {
     /// Keeps an abuse report whose franks verified. A byte-identical report for the same room
     /// is kept once (the first reception's time and reporter stay).
     AbuseReport(StoredAbuseReport),
+}
+
+/// One Welcome for local clients: what each of their queue items carries, held once however
+/// many clients it adds (a commit adding a thousand clients to a large room would otherwise
+/// copy a Welcome of a megabyte or more a thousand times, in memory and on disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WelcomeDelivery {
+    /// The room URI.
+    pub room: String,
+    /// The log (or mirror) position of the commit that added the clients: they read after it.
+    pub after_seq: u64,
+    /// The Welcome (an MLSMessage).
+    pub welcome: Vec<u8>,
+    /// The room's ratchet tree after that commit (RFC 9420 encoding), for joiners whose Welcome
+    /// does not carry it; empty if it does.
+    pub ratchet_tree: Vec<u8>,
+    /// The local clients it is for (client URIs), each of which gets one queue item.
+    pub clients: Vec<String>,
+}
+
+impl WelcomeDelivery {
+    /// The queue item `client` reads for this Welcome, at position `seq` of its queue.
+    pub fn item(&self, seq: u64) -> QueueItem {
+        QueueItem {
+            seq,
+            room: self.room.as_bytes().to_vec().into(),
+            after_seq: self.after_seq,
+            welcome: self.welcome.clone().into(),
+            ratchet_tree: self.ratchet_tree.clone().into(),
+        }
+    }
 }
 
 /// An accepted abuse report as kept.

@@ -17,7 +17,7 @@ use tls_codec::{Deserialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes
 
 use super::{
     ClaimScope, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredRoom,
-    Write, WriteResult, WriteTicket,
+    WelcomeDelivery, Write, WriteResult, WriteTicket,
 };
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
@@ -29,8 +29,10 @@ use crate::hub::{Checkpoint, LogEntry, QueueItem};
 /// 3. `remote_key_packages` (KeyPackageRef → provider) replaced by `key_package_claims`
 ///    (KeyPackageRef → provider, room, requesting provider, used);
 /// 4. room checkpoints carry the clients that left the group (`departed`), who may read the log
-///    up to the commit that removed them.
-pub const FORMAT_VERSION: u64 = 4;
+///    up to the commit that removed them;
+/// 5. a `client_queue` record ([`QueueRecord`]) refers to its Welcome in the new `welcomes` table
+///    ([`WelcomeRecord`], keyed by its SHA-256) instead of holding a copy of it.
+pub const FORMAT_VERSION: u64 = 5;
 /// The format of a file without a `meta` table that has other tables.
 const UNRECORDED_FORMAT: u64 = 1;
 /// The key of the format record in `META`.
@@ -41,8 +43,11 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rooms");
 /// (room URI, seq) → log entry.
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("room_log");
-/// (client URI, seq) → queue item.
+/// (client URI, seq) → [`QueueRecord`].
 const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("client_queue");
+/// SHA-256 of a [`WelcomeRecord`] → that record: each Welcome once, however many queue records
+/// refer to it. Never deleted (a client's queue is not trimmed either).
+const WELCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("welcomes");
 /// token hash → client URI.
 const TOKENS: TableDefinition<&[u8], &str> = TableDefinition::new("tokens");
 /// (user URI, client URI) → () : a user's registered clients.
@@ -135,6 +140,22 @@ fn spend_claims(tx: &redb::WriteTransaction, room: &str, references: &[Vec<u8>])
     Ok(())
 }
 
+/// How a Welcome is kept in `WELCOMES`: what every queue item for it carries.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+struct WelcomeRecord {
+    welcome: VLBytes,
+    ratchet_tree: VLBytes,
+}
+
+/// How a queue item is kept in `QUEUE` (its position is the key's): `welcome` is the key of its
+/// [`WelcomeRecord`].
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+struct QueueRecord {
+    room: VLBytes,
+    after_seq: u64,
+    welcome: VLBytes,
+}
+
 /// How a KeyPackage is kept in `KEY_PACKAGES`.
 #[derive(TlsSerialize, TlsDeserialize, TlsSize)]
 struct KeyPackageRecord {
@@ -200,6 +221,7 @@ impl RedbStore {
             tx.open_table(ROOMS).map_err(io)?;
             tx.open_table(LOG).map_err(io)?;
             tx.open_table(QUEUE).map_err(io)?;
+            tx.open_table(WELCOMES).map_err(io)?;
             tx.open_table(TOKENS).map_err(io)?;
             tx.open_table(USER_CLIENTS).map_err(io)?;
             tx.open_table(KEY_PACKAGES).map_err(io)?;
@@ -405,7 +427,7 @@ fn apply(
             }
             enqueue(tx, queue)?;
             let mut readers = tx.open_table(READERS).map_err(io)?;
-            for (client, _) in queue {
+            for client in queue.iter().flat_map(|d| &d.clients) {
                 readers.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
             }
             let mut seen_table = tx.open_table(SEEN).map_err(io)?;
@@ -483,26 +505,42 @@ fn apply(
     Ok(WriteResult::Done)
 }
 
-/// Appends per-client queue items, numbering each client's items on from its last one.
-fn enqueue(tx: &redb::WriteTransaction, queue: &[(String, QueueItem)]) -> Result<(), StoreError> {
+/// Stores each Welcome of `queue` once (unless stored already) and appends a queue record
+/// referring to it for each of its clients, numbering each client's records on from its last.
+fn enqueue(tx: &redb::WriteTransaction, queue: &[WelcomeDelivery]) -> Result<(), StoreError> {
+    let mut welcomes = tx.open_table(WELCOMES).map_err(io)?;
     let mut q = tx.open_table(QUEUE).map_err(io)?;
-    let mut next_queue_seq: Vec<(String, u64)> = Vec::new();
-    for (client, item) in queue {
-        if !next_queue_seq.iter().any(|(c, _)| c == client) {
-            let last_q = q
-                .range((client.as_str(), 0)..=(client.as_str(), u64::MAX))
-                .map_err(io)?
-                .next_back()
-                .transpose()
-                .map_err(io)?
-                .map(|(k, _)| k.value().1)
-                .unwrap_or(0);
-            next_queue_seq.push((client.clone(), last_q));
+    let mut last_queue_seq: HashMap<&str, u64> = HashMap::new();
+    for delivery in queue {
+        let record = WelcomeRecord {
+            welcome: delivery.welcome.as_slice().into(),
+            ratchet_tree: delivery.ratchet_tree.as_slice().into(),
+        };
+        let record = encode(&record)?;
+        let key = Sha256::digest(&record);
+        if welcomes.get(key.as_slice()).map_err(io)?.is_none() {
+            welcomes.insert(key.as_slice(), record.as_slice()).map_err(io)?;
         }
-        let Some(slot) = next_queue_seq.iter_mut().find(|(c, _)| c == client) else { continue };
-        slot.1 += 1;
-        let item = QueueItem { seq: slot.1, ..item.clone() };
-        q.insert((client.as_str(), slot.1), encode(&item)?.as_slice()).map_err(io)?;
+        let queued = encode(&QueueRecord {
+            room: delivery.room.as_bytes().into(),
+            after_seq: delivery.after_seq,
+            welcome: key.as_slice().into(),
+        })?;
+        for client in &delivery.clients {
+            let last = match last_queue_seq.get(client.as_str()) {
+                Some(last) => *last,
+                None => q
+                    .range((client.as_str(), 0)..=(client.as_str(), u64::MAX))
+                    .map_err(io)?
+                    .next_back()
+                    .transpose()
+                    .map_err(io)?
+                    .map(|(k, _)| k.value().1)
+                    .unwrap_or(0),
+            };
+            q.insert((client.as_str(), last + 1), queued.as_slice()).map_err(io)?;
+            last_queue_seq.insert(client.as_str(), last + 1);
+        }
     }
     Ok(())
 }
@@ -708,10 +746,23 @@ impl Store for RedbStore {
     fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
         let tx = self.inner.db.begin_read().map_err(io)?;
         let q = tx.open_table(QUEUE).map_err(io)?;
-        let mut out = Vec::new();
+        let welcomes = tx.open_table(WELCOMES).map_err(io)?;
+        let mut out: Vec<QueueItem> = Vec::new();
         for row in q.range((client, after.saturating_add(1))..=(client, u64::MAX)).map_err(io)?.take(limit) {
-            let (_, v) = row.map_err(io)?;
-            out.push(QueueItem::tls_deserialize_exact(v.value()).map_err(corrupt("client_queue"))?);
+            let (k, v) = row.map_err(io)?;
+            let record = QueueRecord::tls_deserialize_exact(v.value()).map_err(corrupt("client_queue"))?;
+            let stored = welcomes.get(record.welcome.as_slice()).map_err(io)?.ok_or_else(|| StoreError::Corrupt {
+                table: "welcomes",
+                why: format!("{client}: the Welcome of queue item {} is missing", k.value().1),
+            })?;
+            let welcome = WelcomeRecord::tls_deserialize_exact(stored.value()).map_err(corrupt("welcomes"))?;
+            out.push(QueueItem {
+                seq: k.value().1,
+                room: record.room,
+                after_seq: record.after_seq,
+                welcome: welcome.welcome,
+                ratchet_tree: welcome.ratchet_tree,
+            });
         }
         Ok(out)
     }
@@ -767,6 +818,18 @@ mod tests {
             welcome_peers: vec![],
             frank: None,
         }
+    }
+
+    /// How many records a table holds, and their values' total size.
+    fn value_sizes<K: redb::Key + 'static>(s: &RedbStore, table: TableDefinition<K, &[u8]>) -> (usize, usize) {
+        let tx = s.inner.db.begin_read().unwrap();
+        let t = tx.open_table(table).unwrap();
+        let sizes: Vec<usize> = t.iter().unwrap().map(|r| r.unwrap().1.value().len()).collect();
+        (sizes.len(), sizes.iter().sum())
+    }
+
+    fn append_entry(room: &str, seq: u64) -> Write {
+        Write::Append { room: room.into(), entries: vec![entry(seq)], queue: vec![], claims_used: vec![] }
     }
 
     fn checkpoint(room: &str) -> Checkpoint {
@@ -895,6 +958,74 @@ mod tests {
         settle(s.write(w)).await.unwrap();
         assert!(settle(s.write(append(r1, 5))).await.is_err());
         assert!(!claim(7).unwrap().used, "a claimed-again KeyPackage is fresh, and the failed append spent nothing");
+    }
+
+    #[tokio::test]
+    async fn a_welcome_for_many_clients_is_stored_once_and_read_back_whole_by_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let s = RedbStore::open(&path, 64).unwrap();
+        let (room, mirrored) = ("mimi://a.example/r/big", "mimi://b.example/r/other");
+        settle(s.write(Write::CreateRoom(Box::new(checkpoint(room))))).await.unwrap();
+        settle(s.write(append_entry(room, 1))).await.unwrap();
+        // Carol already has a Welcome queued (an earlier room): hers is numbered on after it.
+        let carol = "mimi://a.example/d/carol/phone";
+        let small = WelcomeDelivery {
+            room: mirrored.into(),
+            after_seq: 3,
+            welcome: vec![1, 2, 3],
+            ratchet_tree: vec![],
+            clients: vec![carol.into()],
+        };
+        let w = Write::Mirror { room: mirrored.into(), entries: vec![], queue: vec![small.clone()], seen: vec![] };
+        settle(s.write(w)).await.unwrap();
+        let size_before = std::fs::metadata(&path).unwrap().len();
+
+        const CLIENTS: usize = 100;
+        let welcome: Vec<u8> = (0..256 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+        let mut clients: Vec<String> = (0..CLIENTS - 1).map(|i| format!("mimi://a.example/d/u{i}/phone")).collect();
+        clients.push(carol.into());
+        let big = WelcomeDelivery {
+            room: room.into(),
+            after_seq: 2,
+            welcome: welcome.clone(),
+            ratchet_tree: vec![9; 1000],
+            clients: clients.clone(),
+        };
+        let w =
+            Write::Append { room: room.into(), entries: vec![entry(2)], queue: vec![big.clone()], claims_used: vec![] };
+        settle(s.write(w)).await.unwrap();
+        // The same Welcome taken in again (as a follower would) is not stored a second time.
+        let again = WelcomeDelivery {
+            room: mirrored.into(),
+            clients: vec!["mimi://a.example/d/dave/pc".into()],
+            ..big.clone()
+        };
+        let w = Write::Mirror { room: mirrored.into(), entries: vec![], queue: vec![again.clone()], seen: vec![] };
+        settle(s.write(w)).await.unwrap();
+
+        let (welcomes, welcome_bytes) = value_sizes(&s, WELCOMES);
+        assert_eq!(welcomes, 2, "the big Welcome once, and Carol's small one");
+        assert!(welcome_bytes < welcome.len() + 2000, "{welcome_bytes} bytes of Welcomes");
+        let (queued, queue_bytes) = value_sizes(&s, QUEUE);
+        assert_eq!(queued, 1 + CLIENTS + 1);
+        assert!(queue_bytes < queued * 200, "queue records refer to their Welcome: {queue_bytes} bytes");
+        let growth = std::fs::metadata(&path).unwrap().len() - size_before;
+        // A copy each would be over 25 MiB; redb grows the file in steps (1 MiB here).
+        let copies = (CLIENTS * welcome.len()) as u64;
+        assert!(growth < copies / 5, "the file grew {growth} bytes for {CLIENTS} joiners");
+
+        // Every client reads exactly the item it would have read with a copy of its own, also
+        // after a restart.
+        drop(s);
+        let s = RedbStore::open(&path, 1).unwrap();
+        for client in &clients[..CLIENTS - 1] {
+            assert_eq!(s.queue_after(client, 0, 10).unwrap(), vec![big.item(1)], "{client}");
+        }
+        assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![small.item(1), big.item(2)]);
+        assert_eq!(s.queue_after(carol, 1, 10).unwrap(), vec![big.item(2)]);
+        assert_eq!(s.queue_after("mimi://a.example/d/dave/pc", 0, 10).unwrap(), vec![again.item(1)]);
+        assert!(s.mirror_reader(mirrored, "mimi://a.example/d/dave/pc").unwrap());
     }
 
     #[tokio::test]
