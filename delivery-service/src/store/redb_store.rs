@@ -425,10 +425,12 @@ fn apply(
             if expected != last || entries.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
                 return Err(StoreError::Conflict { room: room.clone(), last, expected });
             }
-            enqueue(tx, queue)?;
-            let mut readers = tx.open_table(READERS).map_err(io)?;
-            for client in queue.iter().flat_map(|d| &d.clients) {
-                readers.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+            if !queue.is_empty() {
+                enqueue(tx, queue)?;
+                let mut readers = tx.open_table(READERS).map_err(io)?;
+                for client in queue.iter().flat_map(|d| &d.clients) {
+                    readers.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+                }
             }
             let mut seen_table = tx.open_table(SEEN).map_err(io)?;
             for hash in seen {
