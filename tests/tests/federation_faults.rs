@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +25,8 @@ use anyhow::{ensure, Context as _};
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, ClientError, Connection, LocalProvider, User};
 use mimi_tests::{
-    check_converged_across_providers, check_no_duplicate_entries, contains, federation_config, free_ports, join_room,
-    read_log, sync_until, transcript_keys,
+    check_converged_across_providers, check_no_duplicate_entries, child, contains, federation_config, free_ports,
+    join_room, read_log, sync_until, transcript_keys,
 };
 
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
@@ -173,33 +173,15 @@ fn federation_child_hub() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let provider = LocalProvider::start_with(config).await.expect("start hub");
-        let tmp = dir.join("hub-addr.tmp");
-        std::fs::write(&tmp, provider.addr().to_string()).expect("write address");
-        std::fs::rename(&tmp, dir.join("hub-addr")).expect("publish address");
-        mimi_ds::server::shutdown_signal().await;
-        provider.stop().await.expect("graceful stop");
+        child::serve(provider, &dir.join("hub-addr")).await.expect("serve");
     });
 }
 
 /// Starts the hub child on `dir` and waits until it listens.
 fn spawn_hub(dir: &Path, ports: &[u16]) -> anyhow::Result<(Child, SocketAddr)> {
-    let addr_file = dir.join("hub-addr");
-    let _ = std::fs::remove_file(&addr_file);
     let ports = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-    let child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "federation_child_hub", "--nocapture", "--test-threads=1"])
-        .env(DIR_VAR, dir)
-        .env(PORTS_VAR, ports)
-        .stdout(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(&addr_file) {
-            return Ok((child, text.trim().parse()?));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    anyhow::bail!("hub child did not start")
+    let envs = [(DIR_VAR, dir.display().to_string()), (PORTS_VAR, ports)];
+    child::spawn("federation_child_hub", &envs, &dir.join("hub-addr"))
 }
 
 /// What a workload task got acknowledged.

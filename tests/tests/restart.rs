@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN, administered_roles::ORDINARY_USER};
 use mimi_client_sim::{Client, ClientError, Connection, LocalProvider, User};
-use mimi_tests::{check_converged, is_commit, read_log};
+use mimi_tests::{check_converged, child, is_commit, read_log};
 
 const DIR_VAR: &str = "MIMI_TEST_CHILD_DIR";
 const LISTEN_VAR: &str = "MIMI_TEST_CHILD_LISTEN";
@@ -31,32 +31,14 @@ fn restart_child_server() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let provider = LocalProvider::start(Path::new(&dir), "a.example", listen).await.expect("start provider");
-        let tmp = Path::new(&dir).join("addr.tmp");
-        std::fs::write(&tmp, provider.addr().to_string()).expect("write address");
-        std::fs::rename(&tmp, Path::new(&dir).join("addr")).expect("publish address");
-        mimi_ds::server::shutdown_signal().await;
-        provider.stop().await.expect("graceful stop");
+        child::serve(provider, &Path::new(&dir).join("addr")).await.expect("serve");
     });
 }
 
 /// Starts the server child on `dir` and waits until it listens.
 fn spawn_server(dir: &Path, listen: SocketAddr) -> anyhow::Result<(Child, SocketAddr)> {
-    let addr_file = dir.join("addr");
-    let _ = std::fs::remove_file(&addr_file);
-    let child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "restart_child_server", "--nocapture", "--test-threads=1"])
-        .env(DIR_VAR, dir)
-        .env(LISTEN_VAR, listen.to_string())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(&addr_file) {
-            return Ok((child, text.trim().parse()?));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    anyhow::bail!("server child did not start")
+    let envs = [(DIR_VAR, dir.display().to_string()), (LISTEN_VAR, listen.to_string())];
+    child::spawn("restart_child_server", &envs, &dir.join("addr"))
 }
 
 /// What one workload task got acknowledged.
