@@ -8,7 +8,7 @@ use mimi_client_sim::{run_random, Connection, LocalProvider, RandomConfig, Rando
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
 
 /// Steps per seed in this test.
-const STEPS: usize = 100;
+const STEPS: usize = 200;
 
 async fn run(seed: u64, steps: usize, providers: &[&str]) -> anyhow::Result<RandomReport> {
     let dir = tempfile::tempdir()?;
