@@ -479,6 +479,15 @@ pub fn join_from_welcome(provider: &OpenMlsRustCrypto, welcome: Welcome) -> Resu
         .map_err(|e| ClientError::mls("Welcome", e))
 }
 
+/// The state of `room_id` if the client is still in it (an active group it was not evicted
+/// from): what every operation that encrypts or commits in the room needs.
+fn member_room<'a>(rooms: &'a mut BTreeMap<String, Room>, room_id: &str) -> Result<&'a mut Room, ClientError> {
+    match rooms.get_mut(room_id) {
+        Some(room) if room.group.is_active() && !room.evicted => Ok(room),
+        _ => Err(ClientError::NotInRoom(room_id.to_owned())),
+    }
+}
+
 impl Client {
     /// Registers `user`'s `device` at the provider and makes a fresh client for it.
     pub async fn register(connection: &Connection, user: &str, device: &str) -> Result<Client, ClientError> {
@@ -687,10 +696,7 @@ impl Client {
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up(room_id).await?;
             let Client { rooms, provider, signer, session, .. } = self;
-            let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
-            if !room.group.is_active() || room.evicted {
-                return Err(ClientError::NotInRoom(room_id.to_owned()));
-            }
+            let room = member_room(rooms, room_id)?;
             let epoch = room.group.epoch().as_u64();
             let op = build(&room.group)?;
             let bundle = ops::commit(&mut room.group, provider, signer, op)?;
@@ -740,10 +746,7 @@ impl Client {
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up(room_id).await?;
             let Client { rooms, provider, signer, session, .. } = self;
-            let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
-            if !room.group.is_active() || room.evicted {
-                return Err(ClientError::NotInRoom(room_id.to_owned()));
-            }
+            let room = member_room(rooms, room_id)?;
             let epoch = room.group.epoch().as_u64();
             if FrankingAgentData::of_group(room.group.extensions()).is_some() {
                 let wire = |source| ClientError::Wire { what: "frank_aad".into(), source };
@@ -908,10 +911,7 @@ impl Client {
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up(room_id).await?;
             let Client { rooms, provider, signer, session, .. } = self;
-            let room = rooms.get_mut(room_id).ok_or_else(|| ClientError::NotInRoom(room_id.to_owned()))?;
-            if !room.group.is_active() || room.evicted {
-                return Err(ClientError::NotInRoom(room_id.to_owned()));
-            }
+            let room = member_room(rooms, room_id)?;
             let messages = build(&mut room.group, provider, signer, session.client())?;
             let mut messages = messages.iter().map(reparse).collect::<Result<Vec<_>, _>>()?.into_iter();
             let first = messages
