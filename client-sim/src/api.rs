@@ -1,5 +1,5 @@
 //! The provider's client API (`/client/v1/...`, documented in `mimi_ds::api::client`) as typed
-//! calls: bodies are the TLS-PL structures of `mimi_ds::wire`, sent and received as
+//! calls: bodies are the TLS-PL structures of `mimi_protocol`, sent and received as
 //! `application/octet-stream` over HTTPS.
 //!
 //! [`Connection`] is the HTTPS side (one reqwest client trusting only the given CA, reaching the
@@ -15,14 +15,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use mimi_appsync::uri::ClientUri;
-use mimi_ds::wire::abuse::AbuseReport;
-use mimi_ds::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry};
-use mimi_ds::wire::group_info::{ExternalSender, GroupInfoRequest, GroupInfoResponse};
-use mimi_ds::wire::identifier::{IdentifierRequest, IdentifierResponse};
-use mimi_ds::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
-use mimi_ds::wire::update::{HandshakeBundle, UpdateRequest, UpdateRoomResponse};
-use mimi_ds::wire::{Body, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry};
+use mimi_protocol::group_info::{ExternalSender, GroupInfoRequest, GroupInfoResponse};
+use mimi_protocol::identifier::{IdentifierRequest, IdentifierResponse};
+use mimi_protocol::key_material::{KeyMaterialRequest, KeyMaterialResponse};
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse};
+use mimi_protocol::update::{HandshakeBundle, UpdateRequest, UpdateRoomResponse};
+use mimi_protocol::{Body, DEFAULT_MAX_BODY_LEN};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::Method;
 use url::Url;

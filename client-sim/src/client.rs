@@ -61,16 +61,17 @@ use mimi_appsync::state::initial_dictionary;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_content::builder::{text_part, Attachment, MessageBuilder, TextFormat};
 use mimi_content::{MessageId, MimiContent};
-use mimi_ds::wire::abuse::{AbuseReport, AbuseType, AbusiveMessage};
-use mimi_ds::wire::franking::{FrankAAD, FrankingAgentData, FRANKING_AGENT_COMPONENT_ID};
-use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoStatus};
-use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS};
-use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageStatus};
-use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
-use mimi_ds::wire::{IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _, VLBytes};
+use mimi_protocol::abuse::{AbuseReport, AbuseType, AbusiveMessage};
+use mimi_protocol::franking::{FrankAAD, FrankingAgentData, FRANKING_AGENT_COMPONENT_ID};
+use mimi_protocol::group_info::{GroupInfoRequest, GroupInfoStatus};
+use mimi_protocol::key_material::{ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS};
+use mimi_protocol::mls_message::reparse;
+use mimi_protocol::notify::{FanoutFraming, FanoutMessage};
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageStatus};
+use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome};
+use mimi_protocol::{IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use openmls::prelude::tls_codec::{Serialize as _, VLBytes};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
@@ -206,7 +207,7 @@ impl Room {
         id: &str,
         me: &ClientUri,
         provider: &OpenMlsRustCrypto,
-        page: mimi_ds::wire::client_api::RoomEntries,
+        page: mimi_protocol::client_api::RoomEntries,
     ) -> Result<Page, ClientError> {
         let start = self.cursor;
         for entry in page.entries {
@@ -252,7 +253,7 @@ impl Room {
         &mut self,
         id: &str,
         provider: &OpenMlsRustCrypto,
-        entry: mimi_ds::wire::client_api::RoomEntry,
+        entry: mimi_protocol::client_api::RoomEntry,
     ) -> Result<(), ClientError> {
         self.cursor = entry.seq;
         if !self.group.is_active() || entry.epoch < self.joined_epoch {
@@ -358,38 +359,6 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").field("uri", self.uri()).field("rooms", &self.rooms.keys()).finish_non_exhaustive()
     }
-}
-
-/// A commit bundle as the hub's `HandshakeBundle`: the commit, the Welcome and the whole GroupInfo
-/// (the ratchet tree left to the hub). Transport-independent, like [`reparse`], [`fanout_messages`],
-/// [`process_incoming`] and [`join_from_welcome`]: the interop suite's own members use them too.
-pub fn handshake_bundle(bundle: &CommitMessageBundle) -> Result<HandshakeBundle, ClientError> {
-    let group_info = bundle
-        .group_info()
-        .ok_or_else(|| ClientError::Protocol { what: "commit".into(), why: "openmls made no GroupInfo".into() })?;
-    let group_info = match reparse(&MlsMessageOut::from(group_info.clone()))?.extract() {
-        MlsMessageBodyIn::GroupInfo(gi) => gi,
-        _ => {
-            return Err(ClientError::Protocol {
-                what: "commit".into(),
-                why: "GroupInfo re-read as another type".into(),
-            })
-        }
-    };
-    Ok(HandshakeBundle {
-        proposal_or_commit: reparse(bundle.commit())?,
-        content: HandshakeBundleContent::Commit {
-            welcome: bundle.welcome().cloned(),
-            group_info_option: GroupInfoOption::Full { group_info },
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
-    })
-}
-
-/// An outgoing MLS message as the incoming type the wire structures hold.
-pub fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, ClientError> {
-    let bytes = message.tls_serialize_detached().map_err(|e| ClientError::mls("encode", e))?;
-    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| ClientError::mls("decode", e))
 }
 
 /// The MLS messages of one fanout, in order: its message, then a proposal bundle's further proposals.
@@ -559,9 +528,9 @@ impl Client {
         let mut key_packages = Vec::with_capacity(count);
         for _ in 0..count {
             let key_package = mimi_appsync::group::key_package(&self.provider, &self.signer, self.credential.clone())?;
-            key_packages.push(reparse(&MlsMessageOut::from(key_package))?);
+            key_packages.push(reparse(&MlsMessageOut::from(key_package)).map_err(ClientError::wire("KeyPackage"))?);
         }
-        self.session.upload_key_packages(&mimi_ds::wire::client_api::KeyPackageUpload { key_packages }).await
+        self.session.upload_key_packages(&mimi_protocol::client_api::KeyPackageUpload { key_packages }).await
     }
 
     /// Creates room `mimi://<domain>/r/<name>` at this client's provider (its hub) with `policy`
@@ -700,7 +669,8 @@ impl Client {
             let epoch = room.group.epoch().as_u64();
             let op = build(&room.group)?;
             let bundle = ops::commit(&mut room.group, provider, signer, op)?;
-            let answer = session.update(room_id, handshake_bundle(&bundle)?).await;
+            let bundle = HandshakeBundle::from_commit(&bundle).map_err(ClientError::wire("commit"))?;
+            let answer = session.update(room_id, bundle).await;
             let response = match answer {
                 Ok(r) => r,
                 Err(e) if e.is_in_doubt() => {
@@ -757,7 +727,7 @@ impl Client {
                 room.group.create_message(provider, signer, &plaintext).map_err(|e| ClientError::mls("encrypt", e))?;
             let request = SubmitMessageRequest {
                 protocol: Protocol::Mls10,
-                app_message: reparse(&message)?,
+                app_message: reparse(&message).map_err(ClientError::wire("message"))?,
                 sending_uri: IdentifierUri::new(session.client().as_str()),
             };
             match session.submit_message(room_id, &request).await {
@@ -913,14 +883,7 @@ impl Client {
             let Client { rooms, provider, signer, session, .. } = self;
             let room = member_room(rooms, room_id)?;
             let messages = build(&mut room.group, provider, signer, session.client())?;
-            let mut messages = messages.iter().map(reparse).collect::<Result<Vec<_>, _>>()?.into_iter();
-            let first = messages
-                .next()
-                .ok_or_else(|| ClientError::Protocol { what: what.to_owned(), why: "no proposal to send".into() })?;
-            let bundle = HandshakeBundle {
-                proposal_or_commit: first,
-                content: HandshakeBundleContent::Proposal { more_proposals: messages.collect() },
-            };
+            let bundle = HandshakeBundle::from_proposals(&messages).map_err(ClientError::wire(what))?;
             let response = match session.update(room_id, bundle).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -1175,7 +1138,8 @@ impl Client {
                     why: "signed by a key the room does not list in external_senders".into(),
                 });
             }
-            let answer = self.session.update(room_id, handshake_bundle(&bundle)?).await;
+            let bundle = HandshakeBundle::from_commit(&bundle).map_err(ClientError::wire("external commit"))?;
+            let answer = self.session.update(room_id, bundle).await;
             let outcome = match answer {
                 Ok(r) => r,
                 Err(e) => {

@@ -1,7 +1,7 @@
 //! The crate's error type: what failed, with the context needed to tell a refusal by the
 //! provider from a broken connection or a local MLS failure.
 
-use mimi_ds::wire::WireError;
+use mimi_protocol::WireError;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +104,11 @@ impl ClientError {
     /// Whether the request may have been processed without the client learning the outcome.
     pub fn is_in_doubt(&self) -> bool {
         matches!(self, ClientError::Transport { .. })
+    }
+
+    /// A codec failure while encoding `what` (for `map_err`).
+    pub(crate) fn wire(what: &str) -> impl Fn(WireError) -> Self + '_ {
+        move |source| ClientError::Wire { what: what.to_owned(), source }
     }
 
     /// An openmls failure during `what`.

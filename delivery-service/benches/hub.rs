@@ -56,9 +56,8 @@ use mimi_ds::hub::{LogEntry, Room};
 use mimi_ds::provider::{now_ms, Provider};
 use mimi_ds::store::redb_store::RedbStore;
 use mimi_ds::store::{settle, Store, Write};
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::submit::SubmitMessageStatus;
-use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
+use mimi_protocol::submit::SubmitMessageStatus;
+use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome};
 use openmls::prelude::{tls_codec::*, *};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
@@ -129,7 +128,7 @@ impl Knobs {
 use mimi_appsync::group::join_config;
 
 fn to_in(msg: &MlsMessageOut) -> Res<MlsMessageIn> {
-    Ok(MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached()?)?)
+    Ok(mimi_protocol::mls_message::reparse(msg)?)
 }
 
 fn clone_key(key: &SignatureKeyPair) -> Res<SignatureKeyPair> {
@@ -214,29 +213,7 @@ impl Client {
 
 /// The protocol-06 bundle of a commit built by openmls (full GroupInfo, tree from the hub).
 fn bundle_of(b: &CommitMessageBundle) -> Res<HandshakeBundle> {
-    let gi = b.group_info().ok_or("commit without GroupInfo")?;
-    let MlsMessageBodyIn::GroupInfo(group_info) = to_in(&MlsMessageOut::from(gi.clone()))?.extract() else {
-        return Err("not a GroupInfo".into());
-    };
-    let welcome = match b.welcome() {
-        Some(w) => {
-            let MlsMessageBodyIn::Welcome(w) =
-                to_in(&MlsMessageOut::from_welcome(w.clone(), ProtocolVersion::Mls10))?.extract()
-            else {
-                return Err("not a Welcome".into());
-            };
-            Some(w)
-        }
-        None => None,
-    };
-    Ok(HandshakeBundle {
-        proposal_or_commit: to_in(b.commit())?,
-        content: HandshakeBundleContent::Commit {
-            welcome,
-            group_info_option: GroupInfoOption::Full { group_info },
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
-    })
+    Ok(HandshakeBundle::from_commit(b)?)
 }
 
 fn new_provider(dir: &std::path::Path, hub_key: &SignatureKeyPair, max_batch: usize) -> Res<Arc<Provider<RedbStore>>> {

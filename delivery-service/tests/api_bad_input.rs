@@ -17,15 +17,15 @@ use mimi_ds::server::Server;
 use mimi_ds::store::redb_store::RedbStore;
 use mimi_ds::store::Store;
 use mimi_ds::tls;
-use mimi_ds::wire::client_api::KeyPackageUpload;
-use mimi_ds::wire::directory::encode_path_segment;
-use mimi_ds::wire::group_info::{GroupInfoRequest, GroupInfoResponse, GroupInfoStatus};
-use mimi_ds::wire::key_material::{
+use mimi_protocol::client_api::KeyPackageUpload;
+use mimi_protocol::directory::encode_path_segment;
+use mimi_protocol::group_info::{GroupInfoRequest, GroupInfoResponse, GroupInfoStatus};
+use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse, KeyMaterialUserCode,
 };
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
-use mimi_ds::wire::update::{UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
-use mimi_ds::wire::{Body, IdentifierUri, Protocol};
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_protocol::update::{UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::{Body, IdentifierUri, Protocol};
 use openmls::prelude::*;
 use reqwest::StatusCode;
 use support::*;
@@ -109,7 +109,7 @@ fn room_path(suffix: &str) -> String {
     format!("/client/v1/rooms/{}{suffix}", encode_path_segment(ROOM))
 }
 
-fn update_body(bundle: mimi_ds::wire::update::HandshakeBundle) -> Vec<u8> {
+fn update_body(bundle: mimi_protocol::update::HandshakeBundle) -> Vec<u8> {
     UpdateRequest { bundle }.encode().unwrap()
 }
 

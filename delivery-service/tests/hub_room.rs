@@ -6,8 +6,8 @@
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::{GROUP_ADMIN, ORDINARY_USER};
 use mimi_ds::hub::{Accepted, LogAccess, LogEntry, Room};
-use mimi_ds::wire::submit::SubmitMessageStatus;
-use mimi_ds::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
+use mimi_protocol::submit::SubmitMessageStatus;
+use mimi_protocol::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
 use openmls::prelude::{tls_codec::*, *};
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;

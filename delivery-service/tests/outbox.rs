@@ -23,8 +23,8 @@ use mimi_ds::provider::Provider;
 use mimi_ds::server::Server;
 use mimi_ds::store::redb_store::RedbStore;
 use mimi_ds::tls::{PeerClient, PeerIdentity};
-use mimi_ds::wire::directory::{Directory, DIRECTORY_PATH};
-use mimi_ds::wire::notify::FanoutMessage;
+use mimi_protocol::directory::{Directory, DIRECTORY_PATH};
+use mimi_protocol::notify::FanoutMessage;
 use openmls::prelude::tls_codec::Serialize as _;
 use support::*;
 

@@ -72,7 +72,7 @@ async fn dev_pki_then_serve_then_sigterm() {
     assert_eq!(health.status(), 200);
     let directory = client.get(format!("{base}/.well-known/mimi-protocol-directory")).send().await.unwrap();
     assert_eq!(directory.status(), 200);
-    let directory = mimi_ds::wire::directory::Directory::from_json(&directory.bytes().await.unwrap()).unwrap();
+    let directory = mimi_protocol::directory::Directory::from_json(&directory.bytes().await.unwrap()).unwrap();
     assert_eq!(directory.update, format!("{base}/v1/update/{{roomId}}"), "directory names the bound port");
     let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("route=\"/healthz\",status=\"200\"} 1"), "{metrics}");

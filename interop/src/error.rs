@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// A protocol-06 structure could not be encoded or decoded by `mimi-ds`.
     #[error("{0}")]
-    Wire(#[from] mimi_ds::wire::WireError),
+    Wire(#[from] mimi_protocol::WireError),
     /// A room-state component or policy input was refused by `mimi-appsync`.
     #[error("{0}")]
     Appsync(#[from] mimi_appsync::Error),

@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-use mimi_ds::wire::group_info::{GroupInfoResponse, GroupInfoStatus};
-use mimi_ds::wire::{Body, DEFAULT_MAX_BODY_LEN};
 use mimi_interop::vectors::mls::{MlsObjects, CS};
 use mimi_interop::vectors::{self, VectorFile};
+use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
+use mimi_protocol::{Body, DEFAULT_MAX_BODY_LEN};
 use openmls::prelude::*;
 
 fn vectors_dir() -> PathBuf {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _};
 use mimi_client_sim::Client;
-use mimi_ds::wire::client_api::RoomEntry;
+use mimi_protocol::client_api::RoomEntry;
 
 /// Checks that `clients` agree on `room`: epoch, epoch authenticator, MLS members and
 /// participant list are equal, every transcript is in strictly increasing log order, and each
@@ -48,7 +48,7 @@ pub async fn read_log(client: &Client, room: &str) -> anyhow::Result<Vec<RoomEnt
 
 /// Whether a log entry is a commit.
 pub fn is_commit(entry: &RoomEntry) -> bool {
-    matches!(entry.fanout.framing, mimi_ds::wire::notify::FanoutFraming::Commit { .. })
+    matches!(entry.fanout.framing, mimi_protocol::notify::FanoutFraming::Commit { .. })
 }
 
 /// [`check_converged`] for clients of different providers (log positions are each provider's

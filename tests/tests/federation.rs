@@ -31,10 +31,10 @@ use anyhow::Context as _;
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, Connection, LocalProvider};
 use mimi_ds::tls::PeerClient;
-use mimi_ds::wire::directory::encode_path_segment;
-use mimi_ds::wire::notify::FanoutFraming;
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
-use mimi_ds::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::directory::encode_path_segment;
+use mimi_protocol::notify::FanoutFraming;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use mimi_tests::{check_converged_across_providers, read_log};
 
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
@@ -331,12 +331,12 @@ async fn adding_another_providers_client_without_a_claim_is_not_allowed() -> any
 
 /// A `ConsentEntry` for `requester` → `target` in `room`.
 fn consent_entry(
-    consent: mimi_ds::wire::consent::Consent,
+    consent: mimi_protocol::consent::Consent,
     requester: &str,
     target: &str,
     room: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    use mimi_ds::wire::consent::{ConsentEntry, ConsentScope};
+    use mimi_protocol::consent::{ConsentEntry, ConsentScope};
     Ok(ConsentEntry {
         consent,
         scope: ConsentScope {
@@ -352,7 +352,7 @@ fn consent_entry(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_need_consent_where_the_target_provider_requires_it() -> anyhow::Result<()> {
     use mimi_ds::config::ConsentPolicy;
-    use mimi_ds::wire::consent::Consent;
+    use mimi_protocol::consent::Consent;
 
     let dir = tempfile::tempdir()?;
     let mut configs = mimi_client_sim::local::federation_configs(dir.path(), &DOMAINS)?;
@@ -533,7 +533,7 @@ async fn a_claimed_key_package_adds_once() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_claim_that_bypasses_the_rooms_hub_is_refused_and_claims_nothing() -> anyhow::Result<()> {
-    use mimi_ds::wire::key_material::{KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse};
+    use mimi_protocol::key_material::{KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse};
     use openmls::prelude::{BasicCredential, CredentialWithKey};
     use openmls_basic_credential::SignatureKeyPair;
 

@@ -25,12 +25,12 @@ use mimi_client_sim::{Client, ClientError, Connection, LocalProvider};
 use mimi_ds::store::redb_store::RedbStore;
 use mimi_ds::store::Store as _;
 use mimi_ds::tls::PeerClient;
-use mimi_ds::wire::abuse::AbuseReport;
-use mimi_ds::wire::directory::encode_path_segment;
-use mimi_ds::wire::franking::{FrankingAgentData, ServerFrankingContext};
-use mimi_ds::wire::identifier::{IdentifierQueryCode, IdentifierRequest, QueryElement, SearchField};
-use mimi_ds::wire::notify::FanoutFraming;
-use mimi_ds::wire::{Body, IdentifierUri};
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::directory::encode_path_segment;
+use mimi_protocol::franking::{FrankingAgentData, ServerFrankingContext};
+use mimi_protocol::identifier::{IdentifierQueryCode, IdentifierRequest, QueryElement, SearchField};
+use mimi_protocol::notify::FanoutFraming;
+use mimi_protocol::{Body, IdentifierUri};
 use mimi_tests::{read_log, sync_until};
 
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
@@ -45,7 +45,7 @@ async fn frank_at(
     client: &Client,
     room: &str,
     seq: u64,
-) -> anyhow::Result<(Option<mimi_ds::wire::franking::Frank>, u64)> {
+) -> anyhow::Result<(Option<mimi_protocol::franking::Frank>, u64)> {
     let entry = read_log(client, room).await?.into_iter().find(|e| e.seq == seq).context("entry")?;
     match entry.fanout.framing {
         FanoutFraming::Application { frank } => Ok((frank, entry.fanout.timestamp)),

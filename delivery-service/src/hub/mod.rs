@@ -15,11 +15,9 @@
 //! hub logic never asks where a submission came from.
 
 mod checkpoint;
-mod entry;
-mod fanout;
 pub mod franking;
 mod room;
 
 pub use checkpoint::{Checkpoint, Departure};
-pub use entry::{EntryKind, LogEntry, QueueItem};
+pub use mimi_protocol::log::{EntryKind, LogEntry, QueueItem};
 pub use room::{Accepted, HubError, LogAccess, Room, SubmitDecision, UpdateDecision};

@@ -24,7 +24,7 @@ use openmls_rust_crypto::MemoryStorage;
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::checkpoint::{Checkpoint, Departure, StorageItem};
-use super::entry::{EntryKind, LogEntry};
+use super::{EntryKind, LogEntry};
 use crate::wire::group_info::ExternalSender;
 use crate::wire::submit::SubmitMessageStatus;
 use crate::wire::update::{

@@ -7,8 +7,8 @@ use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePa
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_appsync::state::initial_dictionary;
 use mimi_appsync::uri::ClientUri;
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
 use openmls::messages::group_info::GroupInfo;
 use openmls::prelude::{tls_codec::*, *};
 use openmls_basic_credential::SignatureKeyPair;
@@ -20,7 +20,7 @@ pub const ROOM: &str = "mimi://a.example/r/club";
 pub use mimi_appsync::group::join_config;
 
 pub fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
-    MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
+    mimi_protocol::mls_message::reparse(msg).unwrap()
 }
 
 pub struct Client {
@@ -96,7 +96,7 @@ impl Client {
 }
 
 pub fn bundle_of(b: &CommitMessageBundle) -> HandshakeBundle {
-    bundle_parts(b.commit(), b.welcome(), b.group_info())
+    HandshakeBundle::from_commit(b).unwrap()
 }
 
 /// Alice's phone creates a cooperative room (alice as group admin) whose GroupContext names
@@ -151,8 +151,5 @@ pub fn bundle_parts(
 
 /// A proposal as a bundle.
 pub fn proposal_bundle(proposal: &MlsMessageOut) -> HandshakeBundle {
-    HandshakeBundle {
-        proposal_or_commit: to_in(proposal),
-        content: HandshakeBundleContent::Proposal { more_proposals: vec![] },
-    }
+    HandshakeBundle::from_proposals(std::slice::from_ref(proposal)).unwrap()
 }

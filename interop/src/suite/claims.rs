@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use mimi_ds::wire::key_material::{ClientKeyMaterialStatus, KeyMaterialResponse, KeyMaterialUserCode};
+use mimi_protocol::key_material::{ClientKeyMaterialStatus, KeyMaterialResponse, KeyMaterialUserCode};
 use openmls::prelude::{OpenMlsCrypto, ProtocolVersion};
 
 /// One KeyPackage a response served.
@@ -118,8 +118,8 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mimi_ds::wire::key_material::ClientKeyMaterial;
-    use mimi_ds::wire::{IdentifierUri, Protocol};
+    use mimi_protocol::key_material::ClientKeyMaterial;
+    use mimi_protocol::{IdentifierUri, Protocol};
 
     fn response(code: KeyMaterialUserCode, clients: Vec<ClientKeyMaterialStatus>) -> KeyMaterialResponse {
         KeyMaterialResponse {

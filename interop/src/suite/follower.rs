@@ -32,19 +32,20 @@ use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePa
 use mimi_appsync::ops;
 use mimi_appsync::presets;
 use mimi_appsync::uri::{ClientUri, UserUri};
-use mimi_ds::wire::directory::{Directory, Endpoint};
-use mimi_ds::wire::key_material::{
+use mimi_protocol::directory::{Directory, Endpoint};
+use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse,
 };
-use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
-use mimi_ds::wire::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
-use mimi_ds::wire::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::mls_message::reparse;
+use mimi_protocol::notify::{FanoutFraming, FanoutMessage};
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_protocol::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
 use openmls::prelude::{BasicCredential, ExternalSender, MlsMessageIn, OpenMlsProvider, ProtocolVersion};
 use openmls_basic_credential::SignatureKeyPair;
 
-use super::member::{reparse, Member};
+use super::member::Member;
 use super::net::{Call, Credentials, Peer, Target};
 use super::serve::{self, AuthenticatedPeer, OurDomain};
 use super::{decoded, Outcome, Report, Selection, SuiteError};

@@ -42,18 +42,18 @@ use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_ds::federation::follower::message_hash;
-use mimi_ds::wire::client_api::KeyPackageUpload;
-use mimi_ds::wire::directory::{Directory, Endpoint};
-use mimi_ds::wire::group_info::{GroupInfoResponse, GroupInfoStatus};
-use mimi_ds::wire::key_material::{
+use mimi_protocol::client_api::KeyPackageUpload;
+use mimi_protocol::directory::{Directory, Endpoint};
+use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
+use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse, KeyMaterialUserCode,
 };
-use mimi_ds::wire::notify::FanoutFraming;
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
-use mimi_ds::wire::update::{
+use mimi_protocol::notify::FanoutFraming;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_protocol::update::{
     HandshakeBundle, HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse,
 };
-use mimi_ds::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::{MlsMessageIn, OpenMlsProvider};
 

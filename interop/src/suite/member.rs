@@ -8,7 +8,8 @@
 //! messages coming back (recognised by hash, `mimi_ds::federation::follower::message_hash`) are merged
 //! (a commit) or skipped; everything else is processed as any member would, by the same
 //! transport-independent pieces the simulated clients use (`mimi_client_sim::client::process_incoming`,
-//! `handshake_bundle`, `join_from_welcome`).
+//! `join_from_welcome`) and the protocol crate's conversions of what openmls builds
+//! (`mimi_protocol::update::HandshakeBundle::from_commit`, `mimi_protocol::mls_message::reparse`).
 
 use std::collections::HashSet;
 
@@ -16,8 +17,9 @@ use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::uri::ClientUri;
 use mimi_client_sim::client::{self, Incoming};
 use mimi_ds::federation::follower::message_hash;
-use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
-use mimi_ds::wire::update::{HandshakeBundle, HandshakeBundleContent};
+use mimi_protocol::mls_message::reparse;
+use mimi_protocol::notify::{FanoutFraming, FanoutMessage};
+use mimi_protocol::update::{HandshakeBundle, HandshakeBundleContent};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -50,12 +52,6 @@ impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member").field("uri", &self.uri).field("cursor", &self.cursor).finish_non_exhaustive()
     }
-}
-
-/// An outgoing MLS message as the incoming type the wire structures hold
-/// ([`mimi_client_sim::client::reparse`] with the suite's error).
-pub fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, SuiteError> {
-    client::reparse(message).map_err(|e| SuiteError::mls("reparse", e))
 }
 
 impl Member {
@@ -127,7 +123,7 @@ impl Member {
             .map_err(|e| SuiteError::mls("last-resort KeyPackage", e))?;
         let kp = bundle.key_package().clone();
         self.issued.push(kp.hash_ref(self.provider.crypto()).map_err(|e| SuiteError::mls("KeyPackageRef", e))?);
-        reparse(&MlsMessageOut::from(kp))
+        Ok(reparse(&MlsMessageOut::from(kp))?)
     }
 
     /// A `GroupInfoRequest` naming this client (its credential and signature key) signed by `signer`
@@ -136,14 +132,14 @@ impl Member {
     pub fn group_info_request(
         &self,
         signer: &SignatureKeyPair,
-    ) -> Result<(mimi_ds::wire::group_info::GroupInfoRequest, Vec<u8>), SuiteError> {
+    ) -> Result<(mimi_protocol::group_info::GroupInfoRequest, Vec<u8>), SuiteError> {
         let ikm: [u8; 32] = self.provider.rand().random_array().map_err(|e| SuiteError::mls("randomness", e))?;
         let keys = self
             .provider
             .crypto()
             .derive_hpke_keypair(CIPHERSUITE.hpke_config(), &ikm)
             .map_err(|e| SuiteError::mls("HPKE key", e))?;
-        let request = mimi_ds::wire::group_info::GroupInfoRequest::sign(
+        let request = mimi_protocol::group_info::GroupInfoRequest::sign(
             CIPHERSUITE,
             self.credential.credential.clone(),
             self.credential.signature_key.clone(),
@@ -196,7 +192,7 @@ impl Member {
         let Member { group, provider, signer, .. } = self;
         let group = group.as_mut().ok_or_else(|| SuiteError::mls("commit", "not in the room"))?;
         let bundle = ops::commit(group, provider, signer, op).map_err(|e| SuiteError::mls("commit", e))?;
-        let handshake = client::handshake_bundle(&bundle).map_err(|e| SuiteError::mls("commit", e))?;
+        let handshake = HandshakeBundle::from_commit(&bundle)?;
         self.remember(&handshake.proposal_or_commit)?;
         Ok((handshake, bundle))
     }
@@ -217,7 +213,7 @@ impl Member {
             .map_err(|e| SuiteError::mls("configuration", e))?;
         let bundle = built.map_err(|e| SuiteError::mls("private commit", e))?;
         group.clear_pending_commit(provider.storage()).map_err(|e| SuiteError::mls("clear", e))?;
-        let handshake = client::handshake_bundle(&bundle).map_err(|e| SuiteError::mls("private commit", e))?;
+        let handshake = HandshakeBundle::from_commit(&bundle)?;
         Ok((handshake.proposal_or_commit, handshake.content))
     }
 
@@ -253,17 +249,14 @@ impl Member {
         let group = group.as_mut().ok_or_else(|| SuiteError::mls("leave", "not in the room"))?;
         let messages =
             ops::leave(group, provider, signer, uri, ops::LeaveVia::Remove).map_err(|e| SuiteError::mls("leave", e))?;
-        let mut messages = messages.iter().map(reparse).collect::<Result<Vec<_>, _>>()?.into_iter();
-        let first = messages.next().ok_or_else(|| SuiteError::mls("leave", "no proposal"))?;
-        let more: Vec<MlsMessageIn> = messages.collect();
-        self.remember(&first)?;
-        for m in &more {
-            self.remember(m)?;
+        let bundle = HandshakeBundle::from_proposals(&messages)?;
+        self.remember(&bundle.proposal_or_commit)?;
+        if let HandshakeBundleContent::Proposal { more_proposals } = &bundle.content {
+            for m in more_proposals {
+                self.remember(m)?;
+            }
         }
-        Ok(HandshakeBundle {
-            proposal_or_commit: first,
-            content: HandshakeBundleContent::Proposal { more_proposals: more },
-        })
+        Ok(bundle)
     }
 
     fn remember(&mut self, message: &MlsMessageIn) -> Result<(), SuiteError> {

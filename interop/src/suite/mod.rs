@@ -207,7 +207,7 @@ impl Report {
     pub fn new(target: impl Into<String>) -> Report {
         Report {
             target: target.into(),
-            drafts: mimi_ds::PINNED_DRAFTS.iter().map(|d| (*d).to_owned()).collect(),
+            drafts: mimi_protocol::PINNED_DRAFTS.iter().map(|d| (*d).to_owned()).collect(),
             results: Vec::new(),
         }
     }
@@ -314,7 +314,7 @@ pub enum SuiteError {
     },
     /// A wire structure could not be encoded.
     #[error(transparent)]
-    Wire(#[from] mimi_ds::wire::WireError),
+    Wire(#[from] mimi_protocol::WireError),
     /// The in-process provider of the self-test could not be started or stopped.
     #[error("local provider: {0}")]
     Local(#[from] mimi_client_sim::LocalError),

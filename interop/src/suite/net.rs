@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mimi_ds::config::TlsPaths;
-use mimi_ds::wire::directory::{Directory, Endpoint, DIRECTORY_PATH};
+use mimi_protocol::directory::{Directory, Endpoint, DIRECTORY_PATH};
 use reqwest::header::{CONTENT_TYPE, FROM, HOST, RETRY_AFTER};
 use url::Url;
 
@@ -208,7 +208,7 @@ impl Peer {
     }
 
     /// `POST`s a wire structure to `endpoint` for `variable` using `directory`'s template, as the suite.
-    pub async fn post_body<T: mimi_ds::wire::Body + std::fmt::Debug>(
+    pub async fn post_body<T: mimi_protocol::Body + std::fmt::Debug>(
         &self,
         directory: &Directory,
         endpoint: Endpoint,

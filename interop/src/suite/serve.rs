@@ -28,12 +28,12 @@ use axum::Router;
 use mimi_appsync::uri::UserUri;
 use mimi_ds::config::Config;
 use mimi_ds::tls::PeerIdentity;
-use mimi_ds::wire::directory::{Directory, Endpoint, DIRECTORY_PATH};
-use mimi_ds::wire::key_material::{
+use mimi_protocol::directory::{Directory, Endpoint, DIRECTORY_PATH};
+use mimi_protocol::key_material::{
     ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
 };
-use mimi_ds::wire::notify::{FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
-use mimi_ds::wire::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::notify::{FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
+use mimi_protocol::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
 use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -310,7 +310,7 @@ async fn key_material(
         for member in inner.members.iter_mut().filter(|m| Some(m.uri.user()) == target_user) {
             match member.key_package() {
                 Ok(key_package) => clients.push(ClientKeyMaterial {
-                    client_uri: mimi_ds::wire::IdentifierUri::new(member.uri.as_str()),
+                    client_uri: mimi_protocol::IdentifierUri::new(member.uri.as_str()),
                     status: ClientKeyMaterialStatus::Success { key_package },
                 }),
                 Err(e) => tracing::warn!(error = %e, "making a KeyPackage"),

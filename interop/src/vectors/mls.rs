@@ -7,6 +7,7 @@
 //! ProposalRefs follow. The hub (`mimi://a.example`) has its own signature key for franking and GroupInfo
 //! responses, and a requester has an HPKE key pair for the GroupInfo encryption.
 
+use mimi_protocol::mls_message::reparse;
 use openmls::ciphersuite::hash_ref::ProposalRef;
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::tls_codec::{Deserialize, Serialize};
@@ -80,11 +81,6 @@ fn failed(what: &str) -> impl Fn(String) -> Error + '_ {
     move |e| Error::Generate(format!("{what}: {e}"))
 }
 
-fn to_in(out: &MlsMessageOut) -> Result<MlsMessageIn, Error> {
-    let bytes = out.tls_serialize_detached().map_err(|e| failed("serialize")(e.to_string()))?;
-    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|e| failed("deserialize")(e.to_string()))
-}
-
 fn client(provider: &SeededProvider, identity: &str) -> Result<(SignatureKeyPair, CredentialWithKey), Error> {
     let signer = provider.signer(CS.signature_algorithm())?;
     let credential = CredentialWithKey {
@@ -123,21 +119,21 @@ impl MlsObjects {
             .add_members(&provider, &alice_signer, &[bob_kp.key_package().clone()])
             .map_err(|e| failed("add")(e.to_string()))?;
         group.merge_pending_commit(&provider).map_err(|e| failed("merge")(e.to_string()))?;
-        let welcome_message = to_in(&welcome_out)?;
+        let welcome_message = reparse(&welcome_out)?;
         let MlsMessageBodyIn::Welcome(welcome) = welcome_message.clone().extract() else {
             return Err(Error::Generate("add_members returned no Welcome".into()));
         };
         let group_info_out = group
             .export_group_info(provider.crypto(), &alice_signer, false)
             .map_err(|e| failed("group info")(e.to_string()))?;
-        let MlsMessageBodyIn::GroupInfo(group_info) = to_in(&group_info_out)?.extract() else {
+        let MlsMessageBodyIn::GroupInfo(group_info) = reparse(&group_info_out)?.extract() else {
             return Err(Error::Generate("export_group_info returned no GroupInfo".into()));
         };
         let tree_bytes =
             group.export_ratchet_tree().tls_serialize_detached().map_err(|e| failed("tree")(e.to_string()))?;
         let ratchet_tree =
             RatchetTreeIn::tls_deserialize_exact(tree_bytes).map_err(|e| failed("tree")(e.to_string()))?;
-        let application = to_in(
+        let application = reparse(
             &group.create_message(&provider, &alice_signer, b"hello").map_err(|e| failed("message")(e.to_string()))?,
         )?;
         let (remove, remove_ref) = group
@@ -158,13 +154,13 @@ impl MlsObjects {
             hub_credential: hub.credential,
             hub_key: hub.signature_key,
             key_package,
-            commit: to_in(&commit)?,
+            commit: reparse(&commit)?,
             welcome,
             welcome_message,
             group_info,
             ratchet_tree,
             application,
-            proposals: vec![to_in(&remove)?, to_in(&update)?],
+            proposals: vec![reparse(&remove)?, reparse(&update)?],
             proposal_refs: vec![remove_ref, update_ref],
             capabilities: Capabilities::new(None, Some(&[CS]), None, None, None),
             group_info_keys,

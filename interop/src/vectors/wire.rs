@@ -1,4 +1,4 @@
-//! `wire.json`: every protocol-06 structure `mimi-ds` implements (`mimi_ds::wire`), encoded by its codec.
+//! `wire.json`: every protocol-06 structure `mimi-ds` implements (`mimi_protocol`), encoded by its codec.
 //!
 //! Top-level bodies go through `Body::encode`/`Body::decode` (bounded, canonical, with the draft's
 //! consistency rules); nested structures through their `tls_codec` implementation. There is an entry per
@@ -8,28 +8,28 @@
 //! come from [`MlsObjects`]; signatures are Ed25519 (deterministic) and HPKE ephemeral keys come from the
 //! seeded provider, so the file is identical on every run.
 
-use mimi_ds::wire::abuse::{AbuseReport, AbuseType, AbusiveMessage};
-use mimi_ds::wire::consent::{Consent, ConsentEntry, ConsentScope};
-use mimi_ds::wire::franking::{Frank, FrankAAD, FrankingAgentData, FrankingIntegrityTBS, ServerFrankingContext};
-use mimi_ds::wire::group_info::{
+use mimi_protocol::abuse::{AbuseReport, AbuseType, AbusiveMessage};
+use mimi_protocol::consent::{Consent, ConsentEntry, ConsentScope};
+use mimi_protocol::franking::{Frank, FrankAAD, FrankingAgentData, FrankingIntegrityTBS, ServerFrankingContext};
+use mimi_protocol::group_info::{
     ExternalSender, GroupInfoCode, GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoRequestTBS, GroupInfoResponse,
     GroupInfoResponseTBS, GroupInfoStatus, PendingProposal,
 };
-use mimi_ds::wire::identifier::{
+use mimi_protocol::identifier::{
     FieldSource, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, ProfileField, QueryElement, SearchField,
     UserProfile,
 };
-use mimi_ds::wire::key_material::{
+use mimi_protocol::key_material::{
     ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse,
     KeyMaterialUserCode,
 };
-use mimi_ds::wire::notify::{FanoutFraming, FanoutMessage};
-use mimi_ds::wire::ratchet_tree::{PartialGroupInfo, RatchetTreeOption, RatchetTreePresence};
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
-use mimi_ds::wire::update::{
+use mimi_protocol::notify::{FanoutFraming, FanoutMessage};
+use mimi_protocol::ratchet_tree::{PartialGroupInfo, RatchetTreeOption, RatchetTreePresence};
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
+use mimi_protocol::update::{
     GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse,
 };
-use mimi_ds::wire::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
 use openmls::extensions::AppDataDictionary;
 use openmls::prelude::{
     CredentialType, Extension, ExtensionType, ProposalType, RequiredCapabilitiesExtension, VerifiableCiphersuite,

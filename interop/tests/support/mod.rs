@@ -21,9 +21,9 @@ use mimi_client_sim::LocalProvider;
 use mimi_ds::api::mimi::authorize_peer;
 use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::tls::PeerIdentity;
-use mimi_ds::wire::group_info::{GroupInfoResponse, GroupInfoStatus};
-use mimi_ds::wire::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
-use mimi_ds::wire::{Body as _, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
+use mimi_protocol::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::{Body as _, DEFAULT_MAX_BODY_LEN};
 
 /// What the proxy gets wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

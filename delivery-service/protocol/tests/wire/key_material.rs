@@ -1,5 +1,5 @@
-use mimi_ds::wire::key_material::*;
-use mimi_ds::wire::{Body, IdentifierUri, Protocol, WireError};
+use mimi_protocol::key_material::*;
+use mimi_protocol::{Body, IdentifierUri, Protocol, WireError};
 use openmls::prelude::*;
 
 use crate::fixture::{assert_hostile_inputs_rejected, crypto, fixture, round_trip, CS};

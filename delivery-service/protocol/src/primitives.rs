@@ -17,8 +17,8 @@ pub enum Protocol {
     Mls10 = 1,
 }
 
-/// `string`, which protocol-06 uses (`errorDescription`, `fieldName`) but never defines (spec notes §8
-/// item 3). Encoded as `opaque<V>` holding UTF-8; decoding rejects invalid UTF-8.
+/// `string`, which protocol-06 uses (`errorDescription`, `fieldName`) but never defines.
+/// Encoded as `opaque<V>` holding UTF-8; decoding rejects invalid UTF-8.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Utf8String(pub String);
 
@@ -70,7 +70,7 @@ impl Deserialize for Utf8String {
 
 /// `struct { opaque uri<V>; } IdentifierUri;` (protocol-06 §5): a user, client, room or provider URI such
 /// as `mimi://a.example/u/alice`. Also used where the draft writes `IdentifierURI` or the undefined
-/// `RoomId` (spec notes §8 item 3). Decoding requires UTF-8; the URI syntax itself is checked by whoever
+/// `RoomId`. Decoding requires UTF-8; the URI syntax itself is checked by whoever
 /// interprets it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct IdentifierUri {

@@ -1,6 +1,6 @@
-use mimi_ds::wire::notify::*;
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::{Body, WireError};
+use mimi_protocol::notify::*;
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::{Body, WireError};
 use openmls::prelude::tls_codec::Serialize;
 
 use crate::fixture::{assert_hostile_inputs_rejected, fixture, round_trip};

@@ -3,7 +3,7 @@
 //!
 //! Each reported message comes with the [`Frank`] the hub issued, so the hub can recompute the franking
 //! tag from the content's salt, sender and room, recompute `server_frank` and verify its own signature
-//! (see [`super::franking`]). Unsigned: only mTLS authenticates the report (spec notes §8 item 12).
+//! (see [`super::franking`]). Unsigned: the draft defines no signature over it, so only mTLS authenticates the report.
 
 use openmls::extensions::AppDataDictionary;
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};

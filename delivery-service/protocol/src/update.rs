@@ -2,21 +2,22 @@
 //!
 //! The body is an [`UpdateRequest`] holding a [`HandshakeBundle`]: a proposal or commit plus what goes
 //! with it (for a commit: the Welcome, the GroupInfo and how to get the ratchet tree; for a proposal: more
-//! proposals). The hub answers 200 with an [`UpdateRoomResponse`] for every protocol outcome (DESIGN §3).
+//! proposals). The hub answers 200 with an [`UpdateRoomResponse`] for every protocol outcome (HTTP errors are
+//! for bodies that do not parse).
 //!
-//! Handshakes must be PublicMessages so the hub can validate them (DESIGN §3; openmls has no
-//! SemiPrivateMessage). A PrivateMessage handshake cannot even be framed — its content type is hidden — so
+//! Handshakes must be PublicMessages so the hub can validate them (openmls has no
+//! SemiPrivateMessage, the draft's other option). A PrivateMessage handshake cannot even be framed — its content type is hidden — so
 //! decoding reports it as [`WireError::UnexpectedWireFormat`], which the API maps to `notAllowed`.
 
 use std::io::{Read, Write};
 
 use openmls::ciphersuite::hash_ref::ProposalRef;
 use openmls::messages::group_info::VerifiableGroupInfo;
-use openmls::prelude::{MlsMessageIn, Welcome};
+use openmls::prelude::{CommitMessageBundle, MlsMessageIn, MlsMessageOut, Welcome};
 use tls_codec::{Deserialize, Serialize, Size, TlsDeserialize, TlsSerialize, TlsSize};
 
 use super::codec::decode_exact;
-use super::mls_message::{require_public_proposals, MessageKind};
+use super::mls_message::{reencode, reparse, require_public_proposals, MessageKind};
 use super::ratchet_tree::{PartialGroupInfo, RatchetTreeOption};
 use super::{Body, Utf8String, WireError};
 
@@ -81,7 +82,7 @@ pub enum HandshakeBundleContent {
 }
 
 /// `HandshakeBundle` (protocol-06 §5.3): a proposal or commit with its companions. The draft's struct
-/// lacks the closing `};` of its select (spec notes §8 item 2); the intended grammar is used.
+/// lacks the closing `};` of its select; the intended grammar is used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandshakeBundle {
     /// `proposalOrCommit`: a PublicMessage carrying a proposal or commit.
@@ -91,6 +92,37 @@ pub struct HandshakeBundle {
 }
 
 impl HandshakeBundle {
+    /// A commit openmls built, as the bundle a committer sends: the commit, its Welcome (if it adds
+    /// clients) and the new epoch's whole GroupInfo, with the ratchet tree left to the hub
+    /// (`RatchetTreeOption::DistributionService`). The GroupInfo is required: without one the hub could
+    /// not serve external joiners, so a commit built without it is refused here.
+    pub fn from_commit(bundle: &CommitMessageBundle) -> Result<Self, WireError> {
+        let group_info = bundle.group_info().ok_or(WireError::Inconsistent {
+            what: "HandshakeBundle",
+            rule: "a commit is sent with the new epoch's GroupInfo",
+        })?;
+        Ok(HandshakeBundle {
+            proposal_or_commit: reparse(bundle.commit())?,
+            content: HandshakeBundleContent::Commit {
+                welcome: bundle.welcome().cloned(),
+                group_info_option: GroupInfoOption::Full { group_info: reencode(group_info, "GroupInfo")? },
+                ratchet_tree_option: RatchetTreeOption::DistributionService,
+            },
+        })
+    }
+
+    /// Proposals openmls built, as one bundle: the first is `proposalOrCommit`, the others its
+    /// `moreProposals`. At least one is required.
+    pub fn from_proposals(proposals: &[MlsMessageOut]) -> Result<Self, WireError> {
+        let (first, more) = proposals.split_first().ok_or(WireError::Empty { what: "HandshakeBundle" })?;
+        Ok(HandshakeBundle {
+            proposal_or_commit: reparse(first)?,
+            content: HandshakeBundleContent::Proposal {
+                more_proposals: more.iter().map(reparse).collect::<Result<_, _>>()?,
+            },
+        })
+    }
+
     /// The kind of `proposal_or_commit` that `content` requires.
     fn expected_kind(&self) -> MessageKind {
         match self.content {

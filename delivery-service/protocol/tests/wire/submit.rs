@@ -1,6 +1,6 @@
-use mimi_ds::wire::franking::*;
-use mimi_ds::wire::submit::*;
-use mimi_ds::wire::{Body, IdentifierUri, Protocol, WireError};
+use mimi_protocol::franking::*;
+use mimi_protocol::submit::*;
+use mimi_protocol::{Body, IdentifierUri, Protocol, WireError};
 use openmls::prelude::tls_codec::Serialize;
 
 use crate::fixture::{assert_hostile_inputs_rejected, crypto, fixture, round_trip, CS};

@@ -1,7 +1,7 @@
 //! Sending an application message: `POST /submitMessage/{roomId}` (protocol-06 §5.4), follower → hub.
 //!
 //! The request carries a PrivateMessage and the sender's URI (the hub cannot see the sender inside the
-//! ciphertext); the answer is a [`SubmitMessageResponse`], 200 for every protocol outcome (DESIGN §3), with
+//! ciphertext); the answer is a [`SubmitMessageResponse`], 200 for every protocol outcome (HTTP errors are for bodies that do not parse), with
 //! a [`Frank`] when the room has a franking agent and the message a `frank_aad`. That the message is a
 //! PrivateMessage is the hub's check (`notAllowed`), not the grammar's.
 

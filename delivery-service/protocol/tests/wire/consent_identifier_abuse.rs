@@ -1,7 +1,7 @@
-use mimi_ds::wire::abuse::*;
-use mimi_ds::wire::consent::*;
-use mimi_ds::wire::identifier::*;
-use mimi_ds::wire::{Body, IdentifierUri, Utf8String};
+use mimi_protocol::abuse::*;
+use mimi_protocol::consent::*;
+use mimi_protocol::identifier::*;
+use mimi_protocol::{Body, IdentifierUri, Utf8String};
 use openmls::extensions::AppDataDictionary;
 
 use crate::fixture::{assert_hostile_inputs_rejected, fixture, round_trip};

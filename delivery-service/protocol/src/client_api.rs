@@ -1,6 +1,6 @@
-//! Bodies of the provider-internal client API (`/client/v1/...`, see [`crate::api::client`]).
+//! Bodies of the provider-internal client API (`/client/v1/...`, served by `mimi_ds::api::client`).
 //! Not MIMI: the drafts leave client ↔ provider to each provider. Declared here with the other
-//! structures so that every byte this server reads or writes comes from one place; MLS payloads
+//! structures so that every byte the server and its clients exchange comes from one place; MLS payloads
 //! are the same TLS-PL objects the MIMI endpoints carry.
 
 use openmls::prelude::MlsMessageIn;
@@ -33,7 +33,7 @@ pub struct RoomEntry {
 }
 
 /// `GET /client/v1/rooms/{roomId}/log?after=N`: the entries after `N`, minus the caller's own
-/// (DESIGN §3: the echo to the sending client is dropped).
+/// (the sending client already has its own messages, so their echo is dropped).
 #[derive(Debug, Clone, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct RoomEntries {
     /// The cursor to pass as `after` next time (the last position examined, which may be an

@@ -1,9 +1,14 @@
-//! One accepted item of a room's log: the unit the hub persists, replays after a restart and
-//! fans out (the room log *is* the outbox, DESIGN §4).
+//! One accepted item of a room's log ([`LogEntry`]): the unit the hub persists, replays after a restart
+//! and fans out (the room log *is* the outbox: an entry is fanned out from the log, not from a separate
+//! queue), and one item of a client's Welcome queue ([`QueueItem`]). This is the stored format of a
+//! provider's database; the fanout to other providers and the client API's [`crate::client_api::RoomEntry`]
+//! are built from it ([`LogEntry::fanouts_for`], [`LogEntry::to_fanout`]).
 
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
-use crate::wire::franking::Frank;
+use crate::franking::Frank;
+
+mod fanout;
 
 /// What a log entry carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsSize)]
@@ -50,7 +55,7 @@ pub struct LogEntry {
     /// The providers the Welcome goes to: those the KeyPackages it names were claimed from.
     pub welcome_peers: Vec<VLBytes>,
     /// For an application message in a room with a franking agent whose authenticated data has
-    /// a `frank_aad`: the hub's frank (see [`super::franking`]), fanned out with the message and
+    /// a `frank_aad`: the hub's frank (see [`crate::franking`]), fanned out with the message and
     /// shown to readers; `None` otherwise. A follower's mirror keeps the frank it received.
     pub frank: Option<Frank>,
 }

@@ -1,6 +1,6 @@
-use mimi_ds::wire::group_info::*;
-use mimi_ds::wire::ratchet_tree::RatchetTreeOption;
-use mimi_ds::wire::{Body, Protocol, WireError};
+use mimi_protocol::group_info::*;
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::{Body, Protocol, WireError};
 use openmls::prelude::tls_codec::Serialize;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::HpkeKeyPair;

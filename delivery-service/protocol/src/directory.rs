@@ -1,16 +1,16 @@
 //! The endpoint directory, `GET /.well-known/mimi-protocol-directory` (protocol-06 §5.1).
 //!
 //! A JSON document mapping each endpoint to an HTTPS URL template, like ACME's directory. Peers are always
-//! called through it (DESIGN §3). Our templates are the draft's example with its typos fixed:
+//! called through it, never by a guessed path. Our templates are the draft's example with its typos fixed:
 //! `/v1/update/{roomId}` has the slash the example lacks, and every template carries exactly one variable.
 //! A variable (a room, user or download URI, or a domain) is substituted **percent-encoded as one path
 //! segment**: every byte except the RFC 3986 unreserved characters is escaped, including `/` and `:`, so
 //! `mimi://a.example/r/clubhouse` becomes `mimi%3A%2F%2Fa.example%2Fr%2Fclubhouse`. The figures' habit of
-//! stripping `mimi://` into several segments is not normative and is not used (spec notes §8 item 4).
+//! stripping `mimi://` into several segments is not normative and is not used.
 //!
-//! Ambiguity (spec notes §8 item 4): the consent endpoints are keyed `{targetUser}`/`{requesterUser}` in
+//! Ambiguity in the draft: the consent endpoints are keyed `{targetUser}`/`{requesterUser}` in
 //! the directory example but `{targetDomain}`/`{requesterDomain}` in §5.7; we follow the directory example.
-//! Besides the draft's keys, our document carries `"mimiDrafts"`, the pinned draft versions (DESIGN §3);
+//! Besides the draft's keys, our document carries `"mimiDrafts"`, the pinned draft versions ([`crate::PINNED_DRAFTS`]);
 //! unknown keys from peers are ignored.
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -98,7 +98,7 @@ impl Endpoint {
         }
     }
 
-    /// Our path template, e.g. `/v1/update/{roomId}` (DESIGN §3).
+    /// Our path template, e.g. `/v1/update/{roomId}`.
     pub fn path_template(self) -> String {
         format!("/v1/{}/{}", self.key(), self.variable())
     }

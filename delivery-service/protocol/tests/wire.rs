@@ -1,4 +1,4 @@
-//! Encode/decode tests for every protocol-06 structure in `mimi_ds::wire`, built from real openmls
+//! Encode/decode tests for every protocol-06 structure in `mimi_protocol`, built from real openmls
 //! objects where the draft embeds MLS messages, with known-answer bytes where the draft or RFC 9420 pins
 //! them, and hostile-input tests (truncation, garbage, proptest) for every top-level decoder.
 
@@ -9,6 +9,8 @@ mod fixture;
 mod consent_identifier_abuse;
 #[path = "wire/directory.rs"]
 mod directory;
+#[path = "wire/from_openmls.rs"]
+mod from_openmls;
 #[path = "wire/group_info.rs"]
 mod group_info;
 #[path = "wire/hostile.rs"]

@@ -3,9 +3,13 @@
 //! `HandshakeBundle` and `FanoutMessage` select their trailing fields on the embedded message. A hub sees
 //! the wire format of every message, and the content type of a PublicMessage only (a PrivateMessage's
 //! content type is encrypted) — so the framing is chosen by wire format and, for PublicMessage, by content
-//! type (DESIGN §3, spec notes §8 item 2).
+//! type (the draft's selects name content types, which a hub cannot see in a PrivateMessage).
+//!
+//! openmls builds outgoing messages as `MlsMessageOut` while the wire structures hold the incoming types;
+//! [`reparse`] (and [`reencode`] for bare objects) goes from one to the other through their encoding.
 
-use openmls::prelude::{ContentType, MlsMessageIn, WireFormat};
+use openmls::prelude::{ContentType, MlsMessageIn, MlsMessageOut, WireFormat};
+use tls_codec::{Deserialize, Serialize};
 
 use super::WireError;
 
@@ -88,4 +92,25 @@ pub(crate) fn require_public_proposals<'a>(
         }
     }
     Ok(())
+}
+
+/// An outgoing MLS message as the incoming type the wire structures hold, through its encoding.
+pub fn reparse(message: &MlsMessageOut) -> Result<MlsMessageIn, WireError> {
+    reencode(message, "MLSMessage")
+}
+
+/// `value` (an object openmls built) as the type `T` that decodes its encoding, e.g. a `GroupInfo` as a
+/// `VerifiableGroupInfo`; `what` names the structure in errors. The whole encoding must be one `T`.
+pub fn reencode<T: Deserialize>(value: &impl Serialize, what: &'static str) -> Result<T, WireError> {
+    let bytes = value.tls_serialize_detached().map_err(|source| WireError::Encode { what, source })?;
+    let mut rest = bytes.as_slice();
+    let decoded = T::tls_deserialize(&mut rest).map_err(|source| WireError::Decode {
+        what,
+        offset: bytes.len() - rest.len(),
+        source,
+    })?;
+    if !rest.is_empty() {
+        return Err(WireError::TrailingData { what, trailing: rest.len() });
+    }
+    Ok(decoded)
 }

@@ -31,7 +31,7 @@ pub const FRANKING_INTEGRITY_LABEL: &str = "FrankingIntegrityTBS";
 pub const FRANK_AAD_COMPONENT_ID: u16 = 0x0020;
 
 /// GroupContext component ID of `franking_agent` ([`FrankingAgentData`]); IANA calls it
-/// `franking_signature_key` (protocol-06 §10, spec notes §8 item 11).
+/// `franking_signature_key` (protocol-06 §10); the two names denote the same component.
 pub const FRANKING_AGENT_COMPONENT_ID: u16 = 0x0021;
 
 /// `struct { uint8 server_frank[32]; CipherSuite franking_signature_ciphersuite; opaque

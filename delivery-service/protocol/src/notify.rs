@@ -1,10 +1,10 @@
 //! Fanout: `POST /notify/{roomId}` (protocol-06 §5.5), hub → follower.
 //!
 //! Each accepted message goes out as a [`FanoutMessage`]; one body may hold several for the same room,
-//! concatenated ([`FanoutMessage::decode_body`]), answered 201 without a body (DESIGN §3). There is no
+//! concatenated ([`FanoutMessage::decode_body`]), answered 201 without a body. There is no
 //! length prefix per message: each is self-delimiting, so a receiver parses them in turn.
 //!
-//! Framing (DESIGN §3, spec notes §8 item 2): the draft selects on `message.wire_format` with content-type
+//! Framing: the draft selects on `message.wire_format` with content-type
 //! case names. We select on what a non-member can see: PrivateMessage → `optional<Frank>`, Welcome →
 //! `RatchetTreeOption`, PublicMessage proposal → `moreProposals`, PublicMessage commit →
 //! `externalProposals` (hub-regenerated proposals stapled to an external commit). The draft's

@@ -1,5 +1,5 @@
-use mimi_ds::wire::directory::{decode_path_segment, encode_path_segment, Directory, Endpoint};
-use mimi_ds::wire::WireError;
+use mimi_protocol::directory::{decode_path_segment, encode_path_segment, Directory, Endpoint};
+use mimi_protocol::WireError;
 
 #[test]
 fn our_directory_uses_v1_templates_and_round_trips() {

@@ -1,15 +1,15 @@
 //! Arbitrary and mutated bytes into every top-level decoder: a typed error or a value, never a panic, and
 //! anything accepted re-encodes to exactly the input (canonical decoding).
 
-use mimi_ds::wire::abuse::AbuseReport;
-use mimi_ds::wire::consent::ConsentEntry;
-use mimi_ds::wire::group_info::{GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse};
-use mimi_ds::wire::identifier::{IdentifierRequest, IdentifierResponse};
-use mimi_ds::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
-use mimi_ds::wire::notify::FanoutMessage;
-use mimi_ds::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
-use mimi_ds::wire::update::{UpdateRequest, UpdateRoomResponse};
-use mimi_ds::wire::{directory::Directory, Body};
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::consent::ConsentEntry;
+use mimi_protocol::group_info::{GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse};
+use mimi_protocol::identifier::{IdentifierRequest, IdentifierResponse};
+use mimi_protocol::key_material::{KeyMaterialRequest, KeyMaterialResponse};
+use mimi_protocol::notify::FanoutMessage;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse};
+use mimi_protocol::update::{UpdateRequest, UpdateRoomResponse};
+use mimi_protocol::{directory::Directory, Body};
 use openmls::prelude::tls_codec::Serialize;
 use proptest::prelude::*;
 

@@ -1,4 +1,7 @@
-//! The draft-ietf-mimi-protocol-06 structures providers exchange, declared once with `tls_codec`.
+//! `mimi-protocol`: the draft-ietf-mimi-protocol-06 structures providers exchange, declared once with
+//! `tls_codec`, plus the bodies of our provider's client API and the room-log format clients read. No I/O:
+//! the provider server (`mimi-ds`), the client library (`mimi-client`), the simulator and the interop suite
+//! all encode and decode through this crate, so every byte any of them reads or writes comes from one place.
 //!
 //! One module per endpoint group, each structure named as in the draft and citing its section:
 //! [`directory`] (§5.1, JSON), [`key_material`] (§5.2), [`update`] (§5.3), [`submit`] and [`franking`]
@@ -7,7 +10,12 @@
 //! §5.5 and §5.6), the shared [`IdentifierUri`]/[`Protocol`]/[`Utf8String`], and the RFC 9420 labeled
 //! signing and encryption in [`labeled`]. MLS objects inside them are openmls' own types (`MlsMessageIn`,
 //! `KeyPackageIn`, `Welcome`, `VerifiableGroupInfo`, `RatchetTreeIn`, `Credential`, …), which both decode
-//! and encode.
+//! and encode; [`mls_message::reparse`] and [`update::HandshakeBundle::from_commit`] turn what openmls
+//! builds (`MlsMessageOut`, `CommitMessageBundle`) into them.
+//!
+//! Not MIMI but ours: [`client_api`] (the bodies of the provider's `/client/v1/...` API) and [`log`] (one
+//! accepted item of a room log and one item of a client's Welcome queue, as the hub stores them and
+//! clients read them). [`PINNED_DRAFTS`] names the drafts this implementation follows.
 //!
 //! # Encoding
 //! - `<V>` vectors use MLS variable-length integer lengths (tls_codec's `mls` feature: `VLBytes`, `Vec<T>`),
@@ -20,7 +28,7 @@
 //! - A `select (protocol)` with only `mls10` is the `Protocol` field followed by the arm's fields; where the
 //!   draft selects on a protocol that is not on the wire (`UpdateRequest`, `FanoutMessage`), nothing is
 //!   encoded for it.
-//! - MLS-message-dependent framing follows DESIGN §3: by wire format, and for PublicMessage by content type
+//! - MLS-message-dependent framing is chosen by wire format, and for PublicMessage by content type
 //!   (see [`mls_message`]). Handshakes must be PublicMessages; SemiPrivateMessage is not supported (openmls
 //!   lacks it).
 //!
@@ -39,12 +47,14 @@ pub mod client_api;
 mod codec;
 pub mod consent;
 pub mod directory;
+mod drafts;
 mod error;
 pub mod franking;
 pub mod group_info;
 pub mod identifier;
 pub mod key_material;
 pub mod labeled;
+pub mod log;
 pub mod mls_message;
 pub mod notify;
 mod primitives;
@@ -53,9 +63,10 @@ pub mod submit;
 pub mod update;
 
 pub use codec::{decode_concatenation, encode_concatenation, Body};
+pub use drafts::{CONTENT_DRAFT, PINNED_DRAFTS, PROTOCOL_DRAFT, ROOM_POLICY_DRAFT};
 pub use error::WireError;
 pub use primitives::{IdentifierUri, Protocol, Utf8String};
 
 /// Default limit for one request or response body: room for a 10 000-member commit or Welcome with its
-/// tree (about 3.3 MB each, spec/openmls.md §6) several times over.
+/// tree (about 3.3 MB each with openmls and ciphersuite 0x0001) several times over.
 pub const DEFAULT_MAX_BODY_LEN: usize = 32 * 1024 * 1024;

@@ -2,7 +2,7 @@
 //! including the signature and HPKE checks the draft attaches to some of them.
 //!
 //! Each variant names the structure concerned (`what`, the draft's struct name) so an HTTP layer can
-//! answer 400 with a one-line reason (DESIGN §3) and a log line says where the problem was.
+//! answer 400 with a one-line reason and a log line says where the problem was.
 
 use openmls_traits::types::CryptoError;
 
@@ -62,7 +62,8 @@ pub enum WireError {
         source: tls_codec::Error,
     },
     /// An embedded MLSMessage has a wire format this position does not allow. For an `UpdateRequest`
-    /// whose handshake is a PrivateMessage, DESIGN §3 answers `notAllowed` rather than 400.
+    /// whose handshake is a PrivateMessage the hub answers `notAllowed` rather than 400: the body is
+    /// well-formed, the hub just cannot validate such a handshake.
     #[error("{what}: an MLS {found} is not allowed here (expected {expected})")]
     UnexpectedWireFormat {
         /// Draft struct name of the containing structure.

@@ -8,7 +8,7 @@
 //! (`SignWithLabel(hub_sender.signature_key, "GroupInfoResponseTBS", …)`). `cipher_suite` fixes the
 //! signature and HPKE algorithms of both directions.
 //!
-//! Ambiguity (spec notes §8 item 3): `GroupInfoRequestTBS` has `optional opaque joiningCode<V>` while
+//! Ambiguity in the draft: `GroupInfoRequestTBS` has `optional opaque joiningCode<V>` while
 //! the request has a plain `opaque joiningCode<V>`. We keep both as written and map an empty joining code
 //! on the wire to an absent one in the TBS. Whether `hub_sender` is really the room's external sender is
 //! for the caller to check against the decrypted GroupInfo's `external_senders`.

@@ -1,5 +1,5 @@
 //! From a log entry to what is sent: the `FanoutMessage` of protocol-06 §5.5, framed by the
-//! entry's kind (DESIGN §3). The log stores the received bytes; this re-reads them, so what
+//! entry's kind (see [`crate::notify`]). The log stores the received bytes; this re-reads them, so what
 //! followers and clients get is byte for byte what the hub accepted. A commit's Welcome for
 //! remote joiners follows the commit, framed `RatchetTreeOption` (`distributionService`: every
 //! handshake is a PublicMessage, so the hub can always provide the tree; our clients put it in
@@ -8,9 +8,9 @@
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::MlsMessageIn;
 
-use super::entry::{EntryKind, LogEntry};
-use crate::wire::notify::{FanoutFraming, FanoutMessage};
-use crate::wire::ratchet_tree::RatchetTreeOption;
+use super::{EntryKind, LogEntry};
+use crate::notify::{FanoutFraming, FanoutMessage};
+use crate::ratchet_tree::RatchetTreeOption;
 
 impl LogEntry {
     /// The entry as a `FanoutMessage`.

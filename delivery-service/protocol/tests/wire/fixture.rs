@@ -1,10 +1,10 @@
 //! Real openmls 0.9 objects for the wire tests: a two-member group whose clients use
-//! `MIXED_PLAINTEXT_WIRE_FORMAT_POLICY` (DESIGN §3), with a commit, Welcome, GroupInfo, tree, proposals and
-//! an application message. Built once per test binary.
+//! `MIXED_PLAINTEXT_WIRE_FORMAT_POLICY` (handshakes as PublicMessages, as the hub requires), with a commit,
+//! Welcome, GroupInfo, tree, proposals and an application message. Built once per test binary.
 
 use std::sync::OnceLock;
 
-use mimi_ds::wire::Body;
+use mimi_protocol::Body;
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::tls_codec::{Deserialize, Serialize};
 use openmls::prelude::*;
@@ -30,7 +30,7 @@ pub struct Fixture {
 }
 
 fn to_in(out: &MlsMessageOut) -> MlsMessageIn {
-    MlsMessageIn::tls_deserialize_exact(out.tls_serialize_detached().unwrap()).unwrap()
+    mimi_protocol::mls_message::reparse(out).unwrap()
 }
 
 fn client(name: &str) -> (SignatureKeyPair, CredentialWithKey) {
@@ -115,8 +115,8 @@ pub fn assert_hostile_inputs_rejected<T: Body + std::fmt::Debug>(bytes: &[u8]) {
     }
     let mut longer = bytes.to_vec();
     longer.push(0);
-    assert!(matches!(T::decode(&longer, usize::MAX), Err(mimi_ds::wire::WireError::TrailingData { .. })));
+    assert!(matches!(T::decode(&longer, usize::MAX), Err(mimi_protocol::WireError::TrailingData { .. })));
     if !bytes.is_empty() {
-        assert!(matches!(T::decode(bytes, bytes.len() - 1), Err(mimi_ds::wire::WireError::TooLarge { .. })));
+        assert!(matches!(T::decode(bytes, bytes.len() - 1), Err(mimi_protocol::WireError::TooLarge { .. })));
     }
 }

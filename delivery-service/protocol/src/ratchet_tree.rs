@@ -1,6 +1,6 @@
 //! How a ratchet tree travels next to a GroupInfo or Welcome that omits it, and the partial GroupInfo a
 //! committer may send instead of a full one: draft-mahy-mls-ratchet-tree-options-03, referenced by
-//! protocol-06 §5.3, §5.5 and §5.6 (spec notes §2.9).
+//! protocol-06 §5.3, §5.5 and §5.6.
 
 use openmls::prelude::{Extension, RatchetTreeIn};
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
@@ -49,7 +49,7 @@ pub enum RatchetTreeOption {
         tree_signature: VLBytes,
     },
     /// `distributionService`: the hub provides the tree (only possible when every handshake was a
-    /// PublicMessage, which DESIGN §3 requires).
+    /// PublicMessage, which this hub requires of every handshake).
     #[tls_codec(discriminant = "RatchetTreeRepresentation::DistributionService")]
     DistributionService,
 }

@@ -1,6 +1,6 @@
-use mimi_ds::wire::ratchet_tree::*;
-use mimi_ds::wire::update::*;
-use mimi_ds::wire::{Body, Utf8String, WireError};
+use mimi_protocol::ratchet_tree::*;
+use mimi_protocol::update::*;
+use mimi_protocol::{Body, Utf8String, WireError};
 use openmls::prelude::tls_codec::{Deserialize, Serialize};
 use openmls::prelude::*;
 
