@@ -54,7 +54,7 @@ use mimi_appsync::state::initial_dictionary;
 use mimi_appsync::uri::ClientUri;
 use mimi_ds::hub::{LogEntry, Room};
 use mimi_ds::provider::{now_ms, Provider};
-use mimi_ds::store::redb_store::RedbStore;
+use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::{settle, Store, Write};
 use mimi_protocol::submit::SubmitMessageStatus;
 use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome};

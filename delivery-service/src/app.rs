@@ -27,7 +27,7 @@ use crate::federation::relay::Relay;
 use crate::metrics::{self, Registry};
 use crate::provider::{load_or_create_hub_key, Provider, ProviderError};
 use crate::server::{Server, ServerError};
-use crate::store::redb_store::RedbStore;
+use crate::store::redb::RedbStore;
 use crate::store::StoreError;
 use crate::tls::{PeerClient, TlsError};
 use crate::wire::directory::{Directory, DIRECTORY_PATH};

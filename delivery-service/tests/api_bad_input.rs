@@ -14,7 +14,7 @@ use mimi_ds::metrics::Registry;
 use mimi_ds::pki;
 use mimi_ds::provider::{load_or_create_hub_key, Provider};
 use mimi_ds::server::Server;
-use mimi_ds::store::redb_store::RedbStore;
+use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::Store;
 use mimi_ds::tls;
 use mimi_protocol::client_api::KeyPackageUpload;

@@ -21,7 +21,7 @@ use mimi_ds::metrics::Registry;
 use mimi_ds::pki;
 use mimi_ds::provider::Provider;
 use mimi_ds::server::Server;
-use mimi_ds::store::redb_store::RedbStore;
+use mimi_ds::store::redb::RedbStore;
 use mimi_ds::tls::{PeerClient, PeerIdentity};
 use mimi_protocol::directory::{Directory, DIRECTORY_PATH};
 use mimi_protocol::notify::FanoutMessage;

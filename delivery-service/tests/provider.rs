@@ -12,7 +12,7 @@ use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
 use mimi_ds::hub::{EntryKind, LogEntry};
 use mimi_ds::provider::Provider;
-use mimi_ds::store::redb_store::RedbStore;
+use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::Store;
 use mimi_protocol::submit::SubmitMessageStatus;
 use mimi_protocol::update::UpdateRoomOutcome;

@@ -130,7 +130,7 @@ fn serve_refuses_a_store_of_another_format() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     println!("mimi-ds serve on a store of format 1 ({status}):\n{}", stderr.trim());
     assert!(!status.success(), "exit status {status}");
-    let expected = format!("store format 1, this build reads {}", mimi_ds::store::redb_store::FORMAT_VERSION);
+    let expected = format!("store format 1, this build reads {}", mimi_ds::store::redb::FORMAT_VERSION);
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("mimi-ds.redb"), "the message names the file: {stderr}");
     // Nothing was written: still no format record, the old row in place.

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, ClientError, Connection, LocalProvider};
-use mimi_ds::store::redb_store::RedbStore;
+use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::Store as _;
 use mimi_ds::tls::PeerClient;
 use mimi_protocol::abuse::AbuseReport;

@@ -1,4 +1,4 @@
-//! Persistence: the only module that knows table layouts (DESIGN §4).
+//! Persistence: the only module that knows table layouts.
 //!
 //! What is stored: each room's latest checkpoint and its append-only log (which is also the
 //! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes: each
@@ -13,17 +13,28 @@
 //! was claimed, and whether an Add used it, for the Add check). Consent (protocol-06
 //! §5.7): per (requester user, target user, optional room), the last decision or open request.
 //! Abuse reports (protocol-06 §5.9) the hub accepted, per room, once per distinct report body.
-//! [`Store`] is the narrow interface the provider
-//! uses; [`redb_store::RedbStore`] implements it on one embedded redb file. A PostgreSQL back
-//! end for multi-node providers would implement the same trait.
+//!
+//! [`Store`] is the narrow interface the provider uses. Back ends:
+//! - [`redb::RedbStore`]: one embedded redb file (the provider's store);
+//! - [`memory::MemoryStore`]: in memory, for tests and as the plain statement of the semantics.
+//!
+//! A PostgreSQL back end for multi-node providers would implement the same trait. The rules
+//! that are not about tables (fences, which KeyPackage a claim serves, how consent and abuse
+//! reports are keyed) are in [`rules`], shared by every back end; `contract` (with `cfg(test)`
+//! or the `contract-tests` feature) checks that a back end keeps the trait's semantics.
 //!
 //! Writes go through [`Store::write`], which returns at once with a [`WriteTicket`]; the write is
 //! durable (fsync'd) when the ticket resolves to `Ok`. Concurrent writes are committed together
 //! in one transaction (group commit), so the durable cost is per batch, not per message. An
 //! append names the sequence number it expects to follow (`entries[0].seq - 1`): a second
-//! writer for the same position fails instead of forking the log.
+//! writer for the same position fails instead of forking the log. Each write is applied whole
+//! or not at all.
 
-pub mod redb_store;
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+pub mod memory;
+pub mod redb;
+pub mod rules;
 
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 use crate::wire::consent::ConsentOperation;
@@ -64,7 +75,7 @@ pub enum StoreError {
     #[error("the store is shut down")]
     Closed,
     /// The file was written in another on-disk format than this build reads (see
-    /// [`redb_store::FORMAT_VERSION`]); nothing was changed in it. There is no migration.
+    /// [`redb::FORMAT_VERSION`]); nothing was changed in it. There is no migration.
     #[error(
         "store format {found}, this build reads {expected}; {path} was written by {} mimi-ds and is not \
          migrated: run the mimi-ds that wrote it, or move the file away to start with an empty store",

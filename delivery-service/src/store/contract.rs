@@ -1,0 +1,754 @@
+//! The contract every [`Store`] back end keeps, as checks that run against any of them.
+//!
+//! Each property is a `pub async fn` taking a factory of empty stores (`fresh`: every call gives
+//! a new, empty store); [`everything_survives_a_reopen`] takes a factory that opens the same
+//! store again instead (`reopen`: it is called again only after the previous handle is
+//! dropped). [`run_all`] runs them all; within this crate, `contract_tests!` defines one test
+//! per property for a back end. The checks panic on a broken property, like any test.
+//!
+//! Built with `cfg(test)` or the `contract-tests` feature, so a back end in another crate can
+//! run the same suite from its tests.
+
+use std::ops::RangeInclusive;
+
+use sha2::{Digest, Sha256};
+
+use super::{
+    settle, ClaimScope, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage,
+    WelcomeDelivery, Write, WriteResult, WriteTicket,
+};
+use crate::hub::{Checkpoint, EntryKind, LogEntry};
+use crate::wire::consent::ConsentOperation;
+
+/// Calls `$crate::store::contract::$callback!` with `($($args)*)` and every property that needs
+/// only fresh stores: the one list both [`run_all`] and `contract_tests!` use.
+macro_rules! with_properties {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::store::contract::$callback! { ($($args)*)
+            appends_are_fenced_by_position,
+            concurrent_writes_are_applied_in_order,
+            checkpoints_are_refused_beyond_the_durable_log,
+            rooms_restart_from_checkpoint_pending_and_tail,
+            claims_are_single_use,
+            claims_are_recorded_with_their_scope_and_spent_by_the_append_using_them,
+            welcomes_are_queued_once_per_client_in_order,
+            mirror_intake_is_all_or_nothing,
+            outbox_cursors_never_move_backwards,
+            consent_follows_its_transitions,
+            abuse_reports_are_kept_once_per_body,
+            registrations_tokens_and_key_package_owners,
+        }
+    };
+}
+#[cfg(test)]
+pub(crate) use with_properties;
+
+/// Runs each property on `$fresh` in turn (for [`run_all`]).
+macro_rules! call_properties {
+    (($fresh:ident) $($property:ident),* $(,)?) => {
+        $( $property(&$fresh).await; )*
+    };
+}
+pub(crate) use call_properties;
+
+/// One `#[tokio::test]` per property (for `contract_tests!`).
+#[cfg(test)]
+macro_rules! property_tests {
+    (($fresh:expr) $($property:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $property() {
+                $crate::store::contract::$property(&$fresh).await;
+            }
+        )*
+    };
+}
+#[cfg(test)]
+pub(crate) use property_tests;
+
+/// Defines, in the calling module, one test per contract property for a back end: `fresh` is
+/// an expression giving a factory of empty stores, `reopen` one giving a factory that opens one
+/// store again (each is evaluated anew for each test).
+#[cfg(test)]
+macro_rules! contract_tests {
+    (fresh: $fresh:expr, reopen: $reopen:expr $(,)?) => {
+        $crate::store::contract::with_properties!(property_tests!($fresh));
+
+        #[tokio::test]
+        async fn everything_survives_a_reopen() {
+            $crate::store::contract::everything_survives_a_reopen(&$reopen).await;
+        }
+    };
+}
+#[cfg(test)]
+pub(crate) use contract_tests;
+
+/// Runs every property: those on fresh stores from `fresh`, then [`everything_survives_a_reopen`]
+/// on `reopen`.
+pub async fn run_all<S: Store>(fresh: impl Fn() -> S, reopen: impl Fn() -> S) {
+    with_properties!(call_properties!(fresh));
+    everything_survives_a_reopen(&reopen).await;
+}
+
+const ROOM: &str = "mimi://a.example/r/x";
+const BOB: &str = "mimi://a.example/u/bob";
+
+/// An application message at `seq` (its message byte is `seq`).
+pub fn entry(seq: u64) -> LogEntry {
+    LogEntry {
+        seq,
+        epoch: 0,
+        accepted_ms: seq,
+        kind: EntryKind::Application,
+        message: vec![seq as u8].into(),
+        extra: vec![],
+        sender: Vec::new().into(),
+        peers: vec![b"b.example".to_vec().into()],
+        group_info: Vec::new().into(),
+        welcome: Vec::new().into(),
+        welcome_peers: vec![],
+        frank: None,
+    }
+}
+
+/// A checkpoint of `room` at `seq`, without pending proposals.
+pub fn checkpoint(room: &str, seq: u64) -> Checkpoint {
+    Checkpoint {
+        room_id: room.as_bytes().to_vec().into(),
+        group_id: vec![1].into(),
+        seq,
+        storage: vec![],
+        pending_seqs: vec![],
+        group_info: Vec::new().into(),
+        departed: vec![],
+    }
+}
+
+/// Creates `room` with an empty checkpoint.
+pub fn create(room: &str) -> Write {
+    Write::CreateRoom(Box::new(checkpoint(room, 0)))
+}
+
+/// A plain append of the entries `seqs` to `room`.
+pub fn append(room: &str, seqs: RangeInclusive<u64>) -> Write {
+    Write::Append { room: room.into(), entries: seqs.map(entry).collect(), queue: vec![], claims_used: vec![] }
+}
+
+/// A KeyPackage of `client` (a client of Bob's) with reference `[reference; 32]`.
+pub fn key_package(client: &str, reference: u8, last_resort: bool, not_after: u64) -> StoredKeyPackage {
+    StoredKeyPackage {
+        reference: vec![reference; 32],
+        client: client.into(),
+        user: BOB.into(),
+        key_package: vec![reference],
+        last_resort,
+        not_after,
+    }
+}
+
+/// A Welcome for `clients` of `room`, whose bytes are `byte` repeated.
+pub fn welcome(room: &str, after_seq: u64, byte: u8, clients: &[&str]) -> WelcomeDelivery {
+    WelcomeDelivery {
+        room: room.into(),
+        after_seq,
+        welcome: vec![byte; 100],
+        ratchet_tree: vec![byte; 10],
+        clients: clients.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+/// Awaits a write that must succeed.
+async fn ok<S: Store>(s: &S, w: Write) -> WriteResult {
+    let what = format!("{w:?}");
+    settle(s.write(w)).await.unwrap_or_else(|e| panic!("{what:.200}: {e}"))
+}
+
+fn seqs(entries: &[LogEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.seq).collect()
+}
+
+fn register(client: &str, user: &str, token: &[u8]) -> Write {
+    Write::RegisterClient { client: client.into(), user: user.into(), token_hash: token.to_vec() }
+}
+
+fn claim_scope(provider: &str, room: &str) -> ClaimScope {
+    ClaimScope { provider: provider.into(), room: room.into(), requester: "b.example".into() }
+}
+
+/// The references served by a claim (their first byte) and the exhausted clients.
+fn claimed(result: WriteResult) -> (Vec<u8>, Vec<String>) {
+    match result {
+        WriteResult::Claimed { claimed, exhausted } => (claimed.iter().map(|k| k.reference[0]).collect(), exhausted),
+        WriteResult::Done => panic!("a claim answers with what it claimed"),
+    }
+}
+
+/// An append names the position it follows: a second append for the same position fails with
+/// [`StoreError::Conflict`] and changes nothing (not the log, not the queues, not the claims).
+pub async fn appends_are_fenced_by_position<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    assert!(matches!(settle(s.write(append(ROOM, 1..=1))).await, Err(StoreError::Room { .. })), "no such room");
+    ok(&s, create(ROOM)).await;
+    ok(&s, append(ROOM, 1..=2)).await;
+    let conflict = settle(s.write(append(ROOM, 2..=2))).await;
+    assert!(matches!(conflict, Err(StoreError::Conflict { last: 2, expected: 1, .. })), "{conflict:?}");
+    assert!(matches!(settle(s.write(append(ROOM, 4..=4))).await, Err(StoreError::Conflict { .. })), "a gap");
+    let gap_inside =
+        Write::Append { room: ROOM.into(), entries: vec![entry(3), entry(5)], queue: vec![], claims_used: vec![] };
+    assert!(matches!(settle(s.write(gap_inside)).await, Err(StoreError::Conflict { .. })), "a gap inside");
+
+    // A losing append with a Welcome and a claim to spend leaves no trace.
+    ok(&s, Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: claim_scope("c.example", ROOM) }).await;
+    let carol = "mimi://a.example/d/carol/phone";
+    let loser = Write::Append {
+        room: ROOM.into(),
+        entries: vec![LogEntry { message: vec![0xee].into(), ..entry(2) }],
+        queue: vec![welcome(ROOM, 2, 1, &[carol])],
+        claims_used: vec![vec![7; 32]],
+    };
+    assert!(matches!(settle(s.write(loser)).await, Err(StoreError::Conflict { last: 2, expected: 1, .. })));
+    assert_eq!(s.log_after(ROOM, 0, 10).unwrap(), vec![entry(1), entry(2)]);
+    assert!(s.queue_after(carol, 0, 10).unwrap().is_empty());
+    assert!(!s.key_package_claim(&[7; 32]).unwrap().unwrap().used);
+
+    // The log goes on from where it was; other rooms are fenced on their own.
+    ok(&s, append(ROOM, 3..=3)).await;
+    assert_eq!(seqs(&s.log_after(ROOM, 0, 10).unwrap()), [1, 2, 3]);
+    let other = "mimi://a.example/r/y";
+    ok(&s, create(other)).await;
+    ok(&s, append(other, 1..=1)).await;
+    assert_eq!(s.log_after(other, 0, 10).unwrap(), vec![entry(1)]);
+}
+
+/// Writes queued concurrently (before any is awaited, from several threads) are applied in the
+/// order each writer queued them and are all durable when their tickets resolve; a failing
+/// write fails alone, not the writes committed with it.
+pub async fn concurrent_writes_are_applied_in_order<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let rooms = ["mimi://a.example/r/a", "mimi://a.example/r/b", "mimi://a.example/r/c"];
+    for room in rooms {
+        ok(&s, create(room)).await;
+    }
+    ok(&s, append(rooms[0], 1..=2)).await;
+    // 500 appends to one room queued at once: all land, in order.
+    let tickets: Vec<_> = (3..503).map(|i| s.write(append(rooms[0], i..=i))).collect();
+    for t in tickets {
+        settle(t).await.unwrap();
+    }
+    let all = s.log_after(rooms[0], 0, 10_000).unwrap();
+    assert_eq!(seqs(&all), (1..503).collect::<Vec<_>>());
+    assert_eq!(all[9], entry(10));
+    assert_eq!(s.log_after(rooms[0], 500, 10).unwrap().len(), 2);
+    assert_eq!(seqs(&s.log_after(rooms[0], 100, 3).unwrap()), [101, 102, 103], "paged");
+
+    // Three threads, one per room, each queueing its appends (and cursor moves) in order.
+    let per_thread: Vec<Vec<WriteTicket>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = rooms[1..]
+            .iter()
+            .map(|room| {
+                let s = &s;
+                scope.spawn(move || {
+                    let mut tickets = Vec::new();
+                    for i in 1..=200 {
+                        tickets.push(s.write(append(room, i..=i)));
+                        if i % 50 == 0 {
+                            tickets.push(s.write(Write::AdvanceOutbox {
+                                peer: "b.example".into(),
+                                room: room.to_string(),
+                                seq: i,
+                            }));
+                        }
+                    }
+                    tickets
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().expect("writer thread")).collect()
+    });
+    for t in per_thread.into_iter().flatten() {
+        settle(t).await.unwrap();
+    }
+    for room in &rooms[1..] {
+        assert_eq!(seqs(&s.log_after(room, 0, 1000).unwrap()), (1..=200).collect::<Vec<_>>(), "{room}");
+        assert_eq!(s.outbox_cursor("b.example", room).unwrap(), 200);
+    }
+
+    // Queued together: a conflicting append fails alone.
+    let tickets = [
+        s.write(append(rooms[1], 201..=201)),
+        s.write(append(rooms[1], 201..=201)),
+        s.write(append(rooms[1], 202..=202)),
+    ];
+    let [first, second, third] = tickets;
+    settle(first).await.unwrap();
+    assert!(matches!(settle(second).await, Err(StoreError::Conflict { last: 201, expected: 200, .. })));
+    settle(third).await.unwrap();
+    assert_eq!(s.log_after(rooms[1], 199, 10).unwrap(), vec![entry(200), entry(201), entry(202)]);
+}
+
+/// A room is created once; a checkpoint needs its room and is refused while it is ahead of the
+/// durable log (also when queued behind appends that then failed), and taken at or before its end.
+pub async fn checkpoints_are_refused_beyond_the_durable_log<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let cp = |seq| Write::Checkpoint(Box::new(checkpoint(ROOM, seq)));
+    assert!(matches!(settle(s.write(cp(0))).await, Err(StoreError::Room { .. })), "no such room");
+    ok(&s, create(ROOM)).await;
+    assert!(matches!(settle(s.write(create(ROOM))).await, Err(StoreError::Room { .. })), "a room is created once");
+    ok(&s, append(ROOM, 1..=3)).await;
+    let ahead = settle(s.write(cp(4))).await;
+    assert!(matches!(ahead, Err(StoreError::Conflict { last: 3, expected: 4, .. })), "{ahead:?}");
+    assert_eq!(s.rooms().unwrap()[0].checkpoint.seq, 0, "the refused checkpoint changed nothing");
+    ok(&s, cp(3)).await;
+    assert_eq!(s.rooms().unwrap()[0].checkpoint.seq, 3);
+    // Queued behind the appends it covers: taken.
+    let (a, c) = (s.write(append(ROOM, 4..=5)), s.write(cp(5)));
+    settle(a).await.unwrap();
+    settle(c).await.unwrap();
+    // Queued behind an append that failed: refused.
+    let (a, c) = (s.write(append(ROOM, 9..=9)), s.write(cp(6)));
+    assert!(settle(a).await.is_err());
+    assert!(matches!(settle(c).await, Err(StoreError::Conflict { last: 5, expected: 6, .. })));
+    let rooms = s.rooms().unwrap();
+    assert_eq!((rooms[0].checkpoint.seq, rooms[0].tail.len()), (5, 0));
+    // An older checkpoint is not refused (the caller decides which is newer).
+    ok(&s, cp(4)).await;
+    assert_eq!(seqs(&s.rooms().unwrap()[0].tail), [5]);
+}
+
+/// What a restart reads: every room with its latest checkpoint, the entries its pending
+/// proposals name, and the log after it.
+pub async fn rooms_restart_from_checkpoint_pending_and_tail<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    assert!(s.rooms().unwrap().is_empty());
+    let (x, y) = ("mimi://a.example/r/x", "mimi://a.example/r/y");
+    ok(&s, create(y)).await;
+    ok(&s, create(x)).await;
+    let proposal = |seq| LogEntry { kind: EntryKind::Proposal, ..entry(seq) };
+    let entries = vec![entry(1), entry(2), proposal(3), proposal(4), entry(5), entry(6)];
+    ok(&s, Write::Append { room: x.into(), entries: entries.clone(), queue: vec![], claims_used: vec![] }).await;
+    let cp = Checkpoint { pending_seqs: vec![3, 4], group_info: vec![5].into(), ..checkpoint(x, 5) };
+    ok(&s, Write::Checkpoint(Box::new(cp.clone()))).await;
+    ok(&s, append(y, 1..=2)).await;
+
+    let mut rooms = s.rooms().unwrap();
+    rooms.sort_by(|a, b| a.checkpoint.room_id.as_slice().cmp(b.checkpoint.room_id.as_slice()));
+    assert_eq!(rooms.len(), 2);
+    assert_eq!(rooms[0].checkpoint, cp);
+    assert_eq!(rooms[0].pending, entries[2..4]);
+    assert_eq!(rooms[0].tail, vec![entry(6)]);
+    assert_eq!(rooms[1].checkpoint, checkpoint(y, 0));
+    assert!(rooms[1].pending.is_empty());
+    assert_eq!(rooms[1].tail, vec![entry(1), entry(2)]);
+}
+
+/// Everything written is read back after the store is closed and opened again (a restart),
+/// and the fence is where it was.
+pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
+    let carol = "mimi://a.example/d/carol/phone";
+    let mirrored = "mimi://b.example/r/m";
+    let report = StoredAbuseReport {
+        room: ROOM.into(),
+        reporter: "provider b.example".into(),
+        received_ms: 9,
+        report: vec![1, 2],
+    };
+    {
+        let s = reopen();
+        ok(&s, create(ROOM)).await;
+        ok(&s, append(ROOM, 1..=2)).await;
+        let tickets: Vec<_> = (3..503).map(|i| s.write(append(ROOM, i..=i))).collect();
+        for t in tickets {
+            settle(t).await.unwrap();
+        }
+        let ahead = Checkpoint { seq: 503, ..checkpoint(ROOM, 0) };
+        assert!(matches!(settle(s.write(Write::Checkpoint(Box::new(ahead)))).await, Err(StoreError::Conflict { .. })));
+        ok(&s, Write::Checkpoint(Box::new(checkpoint(ROOM, 500)))).await;
+        ok(&s, register(carol, "mimi://a.example/u/carol", b"token")).await;
+        let kp = StoredKeyPackage { user: "mimi://a.example/u/carol".into(), ..key_package(carol, 3, false, 100) };
+        ok(&s, Write::PutKeyPackages(vec![kp])).await;
+        let mirror = Write::Mirror {
+            room: mirrored.into(),
+            entries: vec![entry(1)],
+            queue: vec![welcome(mirrored, 1, 4, &[carol])],
+            seen: vec![vec![5; 32]],
+        };
+        ok(&s, mirror).await;
+        ok(&s, Write::AdvanceOutbox { peer: "b.example".into(), room: ROOM.into(), seq: 7 }).await;
+        ok(&s, Write::KeyPackageClaims { references: vec![vec![6; 32]], scope: claim_scope("c.example", ROOM) }).await;
+        let consent = Write::Consent {
+            requester: BOB.into(),
+            target: "mimi://a.example/u/carol".into(),
+            room: None,
+            operation: ConsentOperation::Grant,
+        };
+        ok(&s, consent).await;
+        ok(&s, Write::AbuseReport(report.clone())).await;
+        ok(&s, Write::Relayed { room: mirrored.into(), hash: vec![8; 32], client: carol.into() }).await;
+    }
+    let s = reopen();
+    let rooms = s.rooms().unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].checkpoint.seq, 500);
+    assert_eq!(seqs(&rooms[0].tail), [501, 502]);
+    assert_eq!(s.log_after(ROOM, 0, 1000).unwrap().len(), 502);
+    assert_eq!(s.client_by_token(b"token").unwrap().as_deref(), Some(carol));
+    assert_eq!(s.key_package_owner(&[3; 32]).unwrap().as_deref(), Some(carol));
+    assert_eq!(s.mirror_last(mirrored).unwrap(), 1);
+    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![welcome(mirrored, 1, 4, &[carol]).item(1)]);
+    assert!(s.seen(&[5; 32]).unwrap());
+    assert!(s.mirror_reader(mirrored, carol).unwrap());
+    assert_eq!(s.relayed_by(&[8; 32]).unwrap().as_deref(), Some(carol));
+    assert_eq!(s.outbox_cursor("b.example", ROOM).unwrap(), 7);
+    assert_eq!(
+        s.key_package_claim(&[6; 32]).unwrap(),
+        Some(KeyPackageClaim { scope: claim_scope("c.example", ROOM), used: false })
+    );
+    assert_eq!(s.consent(BOB, "mimi://a.example/u/carol", None).unwrap(), Some(ConsentState::Granted));
+    assert_eq!(s.abuse_reports(ROOM).unwrap(), vec![report]);
+    assert!(s.user_exists("mimi://a.example/u/carol").unwrap());
+    // The fence is where it was, and so are the queue positions.
+    assert!(matches!(settle(s.write(append(ROOM, 502..=502))).await, Err(StoreError::Conflict { last: 502, .. })));
+    ok(&s, append(ROOM, 503..=503)).await;
+    let w = Write::Mirror {
+        room: mirrored.into(),
+        entries: vec![entry(2)],
+        queue: vec![welcome(mirrored, 2, 9, &[carol])],
+        seen: vec![],
+    };
+    ok(&s, w).await;
+    assert_eq!(s.queue_after(carol, 1, 10).unwrap(), vec![welcome(mirrored, 2, 9, &[carol]).item(2)]);
+    let (served, _) = claimed(
+        ok(&s, Write::ClaimKeyPackages { user: "mimi://a.example/u/carol".into(), now_secs: 50, scope: None }).await,
+    );
+    assert_eq!(served, [3]);
+}
+
+/// A claim serves one KeyPackage per client of the user, each at most once unless it is
+/// last-resort (served again when nothing else is left, never deleted); expired ones are
+/// skipped and deleted; clients with nothing left are listed.
+pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let (phone, pc) = ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/pc");
+    for c in [phone, pc] {
+        ok(&s, register(c, BOB, c.as_bytes())).await;
+    }
+    let kps =
+        vec![key_package(phone, 1, false, 100), key_package(phone, 2, true, 1000), key_package(phone, 3, false, 5)];
+    ok(&s, Write::PutKeyPackages(kps.clone())).await;
+    let claim = |now_secs| Write::ClaimKeyPackages { user: BOB.into(), now_secs, scope: None };
+    // Expired #3 is dropped, #1 is served once, then the last-resort #2 again and again;
+    // the pc has nothing.
+    match ok(&s, claim(50)).await {
+        WriteResult::Claimed { claimed, exhausted } => {
+            assert_eq!(claimed, vec![kps[0].clone()], "served as uploaded");
+            assert_eq!(exhausted, vec![pc.to_owned()]);
+        }
+        WriteResult::Done => panic!("a claim answers with what it claimed"),
+    }
+    assert_eq!(claimed(ok(&s, claim(50)).await), (vec![2], vec![pc.to_owned()]));
+    assert_eq!(claimed(ok(&s, claim(50)).await), (vec![2], vec![pc.to_owned()]));
+    // #3 was deleted, not just skipped: at a time it was good, it is not served either.
+    assert_eq!(claimed(ok(&s, claim(1)).await), (vec![2], vec![pc.to_owned()]));
+    assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone), "kept after the claim");
+    assert_eq!(s.client_by_token(phone.as_bytes()).unwrap().as_deref(), Some(phone));
+
+    // One per client per claim; another user's KeyPackages (even a URI prefix) are not touched.
+    ok(&s, Write::PutKeyPackages(vec![key_package(pc, 4, false, 100), key_package(pc, 5, false, 100)])).await;
+    let bobby = "mimi://a.example/d/bobby/phone";
+    ok(&s, register(bobby, "mimi://a.example/u/bobby", b"bobby")).await;
+    ok(
+        &s,
+        Write::PutKeyPackages(vec![StoredKeyPackage {
+            user: "mimi://a.example/u/bobby".into(),
+            ..key_package(bobby, 9, false, 100)
+        }]),
+    )
+    .await;
+    let (mut served, exhausted) = claimed(ok(&s, claim(50)).await);
+    served.sort();
+    assert_eq!((served, exhausted), (vec![2, 4], vec![]));
+    let (mut served, _) = claimed(ok(&s, claim(50)).await);
+    served.sort();
+    assert_eq!(served, [2, 5]);
+    assert_eq!(claimed(ok(&s, claim(50)).await), (vec![2], vec![pc.to_owned()]));
+    let bobby_claim = Write::ClaimKeyPackages { user: "mimi://a.example/u/bobby".into(), now_secs: 50, scope: None };
+    assert_eq!(claimed(ok(&s, bobby_claim).await), (vec![9], vec![]));
+    // A user without clients: nothing, and nobody exhausted.
+    let nobody = Write::ClaimKeyPackages { user: "mimi://a.example/u/nobody".into(), now_secs: 50, scope: None };
+    assert_eq!(claimed(ok(&s, nobody).await), (vec![], vec![]));
+}
+
+/// A claim through the hub for one of its rooms is recorded with its scope (relayed, or with a
+/// local claim in the same write), and marked used by an append of that room that names it in
+/// `claims_used` — not by another room's, and not by a failed append.
+pub async fn claims_are_recorded_with_their_scope_and_spent_by_the_append_using_them<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let (r1, r2) = ("mimi://a.example/r/one", "mimi://a.example/r/two");
+    let scope = |room: &str| claim_scope("c.example", room);
+    for room in [r1, r2] {
+        ok(&s, create(room)).await;
+    }
+    // A relayed claim for r1, and a local one (our Bob) for r2 recorded with the claim itself.
+    ok(&s, Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: scope(r1) }).await;
+    let bob = "mimi://a.example/d/bob/phone";
+    ok(&s, register(bob, BOB, &[1])).await;
+    ok(&s, Write::PutKeyPackages(vec![key_package(bob, 8, false, 100)])).await;
+    let local = ClaimScope { provider: "a.example".into(), ..scope(r2) };
+    ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: Some(local.clone()) }).await;
+    let claim = |r: u8| s.key_package_claim(&[r; 32]).unwrap();
+    assert_eq!(claim(7), Some(KeyPackageClaim { scope: scope(r1), used: false }));
+    assert_eq!(claim(8), Some(KeyPackageClaim { scope: local, used: false }));
+    assert_eq!(claim(9), None);
+    // An append of r2 naming #7 (claimed for r1) leaves it unused; r1's append spends it.
+    let append = |room: &str, seq: u64| Write::Append {
+        room: room.into(),
+        entries: vec![entry(seq)],
+        queue: vec![],
+        claims_used: vec![vec![7; 32]],
+    };
+    ok(&s, append(r2, 1)).await;
+    assert!(!claim(7).unwrap().used);
+    ok(&s, append(r1, 1)).await;
+    assert!(claim(7).unwrap().used);
+    // A failed append (fence) spends nothing.
+    ok(&s, Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: scope(r1) }).await;
+    assert!(settle(s.write(append(r1, 5))).await.is_err());
+    assert!(!claim(7).unwrap().used, "a claimed-again KeyPackage is fresh, and the failed append spent nothing");
+    // A claim without a scope records nothing.
+    ok(&s, Write::PutKeyPackages(vec![key_package(bob, 10, false, 100)])).await;
+    ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
+    assert_eq!(claim(10), None);
+}
+
+/// A Welcome goes into the queue of each client it is for, numbered on from that client's last
+/// item (also several in one write), read back whole; `queue_after` pages.
+pub async fn welcomes_are_queued_once_per_client_in_order<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let mirrored = "mimi://b.example/r/other";
+    ok(&s, create(ROOM)).await;
+    ok(&s, append(ROOM, 1..=1)).await;
+    // Carol already has a Welcome queued (an earlier room): hers is numbered on after it.
+    let carol = "mimi://a.example/d/carol/phone";
+    let small = welcome(mirrored, 3, 1, &[carol]);
+    ok(&s, Write::Mirror { room: mirrored.into(), entries: vec![], queue: vec![small.clone()], seen: vec![] }).await;
+
+    let mut clients: Vec<String> = (0..10).map(|i| format!("mimi://a.example/d/u{i}/phone")).collect();
+    clients.push(carol.into());
+    let big = WelcomeDelivery {
+        room: ROOM.into(),
+        after_seq: 2,
+        welcome: (0..4096).map(|i| (i * 7 % 251) as u8).collect(),
+        ratchet_tree: vec![9; 1000],
+        clients: clients.clone(),
+    };
+    ok(&s, Write::Append { room: ROOM.into(), entries: vec![entry(2)], queue: vec![big.clone()], claims_used: vec![] })
+        .await;
+    // The same Welcome taken in again (as a follower would), for another client.
+    let dave = "mimi://a.example/d/dave/pc";
+    let again = WelcomeDelivery { room: mirrored.into(), clients: vec![dave.into()], ..big.clone() };
+    ok(&s, Write::Mirror { room: mirrored.into(), entries: vec![], queue: vec![again.clone()], seen: vec![] }).await;
+
+    for client in &clients[..10] {
+        assert_eq!(s.queue_after(client, 0, 10).unwrap(), vec![big.item(1)], "{client}");
+    }
+    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![small.item(1), big.item(2)]);
+    assert_eq!(s.queue_after(carol, 1, 10).unwrap(), vec![big.item(2)]);
+    assert_eq!(s.queue_after(carol, 0, 1).unwrap(), vec![small.item(1)]);
+    assert!(s.queue_after(carol, 2, 10).unwrap().is_empty());
+    assert_eq!(s.queue_after(dave, 0, 10).unwrap(), vec![again.item(1)]);
+    assert!(s.queue_after("mimi://a.example/d/nobody/pc", 0, 10).unwrap().is_empty());
+    // A follower's Welcome lets its clients read the mirror; a hub's Welcome is about its own log.
+    assert!(s.mirror_reader(mirrored, dave).unwrap());
+    assert!(!s.mirror_reader(ROOM, &clients[0]).unwrap());
+
+    // Two Welcomes for one client in one write: numbered in order.
+    let erin = "mimi://a.example/d/erin/phone";
+    let (first, second) = (welcome(ROOM, 3, 2, &[erin]), welcome(ROOM, 3, 3, &[erin, carol]));
+    let w = Write::Append {
+        room: ROOM.into(),
+        entries: vec![entry(3)],
+        queue: vec![first.clone(), second.clone()],
+        claims_used: vec![],
+    };
+    ok(&s, w).await;
+    assert_eq!(s.queue_after(erin, 0, 10).unwrap(), vec![first.item(1), second.item(2)]);
+    assert_eq!(s.queue_after(carol, 2, 10).unwrap(), vec![second.item(3)]);
+}
+
+/// A follower's intake of one `/notify` body (mirror entries, Welcomes, seen hashes) is taken
+/// whole or not at all, fenced like an append; relayed messages are remembered with their client.
+pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let room = "mimi://b.example/r/m";
+    let (carol, dave) = ("mimi://a.example/d/carol/phone", "mimi://a.example/d/dave/pc");
+    let hash = |b: u8| Sha256::digest([b]).to_vec();
+    assert_eq!(s.mirror_last(room).unwrap(), 0);
+    assert!(!s.seen(&hash(1)).unwrap());
+    let intake = Write::Mirror {
+        room: room.into(),
+        entries: vec![entry(1), entry(2)],
+        queue: vec![welcome(room, 1, 1, &[carol])],
+        seen: vec![hash(1), hash(2)],
+    };
+    ok(&s, intake).await;
+    assert_eq!(s.mirror_last(room).unwrap(), 2);
+    assert_eq!(s.mirror_after(room, 0, 10).unwrap(), vec![entry(1), entry(2)]);
+    assert_eq!(s.mirror_after(room, 1, 10).unwrap(), vec![entry(2)]);
+    assert_eq!(s.mirror_after(room, 0, 1).unwrap(), vec![entry(1)]);
+    assert!(s.seen(&hash(1)).unwrap() && s.seen(&hash(2)).unwrap());
+    assert!(s.mirror_reader(room, carol).unwrap());
+    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![welcome(room, 1, 1, &[carol]).item(1)]);
+    assert!(s.log_after(room, 0, 10).unwrap().is_empty(), "the mirror is not a hub log");
+
+    // A body that does not follow the mirror: nothing of it is taken in.
+    let late = Write::Mirror {
+        room: room.into(),
+        entries: vec![entry(4)],
+        queue: vec![welcome(room, 4, 2, &[dave])],
+        seen: vec![hash(3)],
+    };
+    assert!(matches!(settle(s.write(late)).await, Err(StoreError::Conflict { last: 2, expected: 3, .. })));
+    assert_eq!(s.mirror_last(room).unwrap(), 2);
+    assert!(!s.seen(&hash(3)).unwrap());
+    assert!(!s.mirror_reader(room, dave).unwrap());
+    assert!(s.queue_after(dave, 0, 10).unwrap().is_empty());
+    let replay = Write::Mirror { room: room.into(), entries: vec![entry(2)], queue: vec![], seen: vec![hash(3)] };
+    assert!(matches!(settle(s.write(replay)).await, Err(StoreError::Conflict { .. })));
+    assert!(!s.seen(&hash(3)).unwrap());
+
+    // A body without entries is taken in at the current position; other mirrors are their own.
+    ok(&s, Write::Mirror { room: room.into(), entries: vec![], queue: vec![], seen: vec![hash(3)] }).await;
+    assert!(s.seen(&hash(3)).unwrap());
+    assert_eq!(s.mirror_last("mimi://b.example/r/other").unwrap(), 0);
+    ok(&s, Write::Mirror { room: room.into(), entries: vec![entry(3)], queue: vec![], seen: vec![] }).await;
+    assert_eq!(s.mirror_last(room).unwrap(), 3);
+
+    // A relayed message: its echo is the client's own, and the client may read the mirror.
+    let erin = "mimi://a.example/d/erin/phone";
+    assert!(!s.mirror_reader(room, erin).unwrap());
+    ok(&s, Write::Relayed { room: room.into(), hash: hash(9), client: erin.into() }).await;
+    assert_eq!(s.relayed_by(&hash(9)).unwrap().as_deref(), Some(erin));
+    assert_eq!(s.relayed_by(&hash(8)).unwrap(), None);
+    assert!(s.mirror_reader(room, erin).unwrap());
+    assert!(!s.mirror_reader("mimi://b.example/r/other", erin).unwrap());
+}
+
+/// A follower's outbox cursor per (peer, room) moves only forward.
+pub async fn outbox_cursors_never_move_backwards<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let advance = |seq| Write::AdvanceOutbox { peer: "b.example".into(), room: ROOM.into(), seq };
+    assert_eq!(s.outbox_cursor("b.example", ROOM).unwrap(), 0);
+    for (seq, after) in [(5, 5), (3, 5), (5, 5), (0, 5), (7, 7)] {
+        ok(&s, advance(seq)).await;
+        assert_eq!(s.outbox_cursor("b.example", ROOM).unwrap(), after, "after an acknowledgment of {seq}");
+    }
+    assert_eq!(s.outbox_cursor("c.example", ROOM).unwrap(), 0, "per peer");
+    assert_eq!(s.outbox_cursor("b.example", "mimi://a.example/r/y").unwrap(), 0, "per room");
+}
+
+/// Consent per (requester, target, room or any room) moves as [`ConsentState::after`] says,
+/// from every state by every operation.
+pub async fn consent_follows_its_transitions<S: Store>(fresh: &impl Fn() -> S) {
+    use ConsentOperation::*;
+    let s = fresh();
+    let carol = "mimi://a.example/u/carol";
+    let consent = |target: &str, room, operation| Write::Consent {
+        requester: BOB.into(),
+        target: target.into(),
+        room,
+        operation,
+    };
+    let starts: [(Option<ConsentState>, Option<ConsentOperation>); 4] = [
+        (None, None),
+        (Some(ConsentState::Requested), Some(Request)),
+        (Some(ConsentState::Granted), Some(Grant)),
+        (Some(ConsentState::Revoked), Some(Revoke)),
+    ];
+    for (i, (start, setup)) in starts.into_iter().enumerate() {
+        for (j, operation) in [Cancel, Request, Grant, Revoke].into_iter().enumerate() {
+            let target = format!("mimi://a.example/u/t{i}{j}");
+            for room in [None, Some(ROOM.to_owned())] {
+                if let Some(setup) = setup {
+                    ok(&s, consent(target.as_str(), room.clone(), setup)).await;
+                }
+                assert_eq!(s.consent(BOB, &target, room.as_deref()).unwrap(), start);
+                ok(&s, consent(target.as_str(), room.clone(), operation)).await;
+                let expected = ConsentState::after(start, operation);
+                assert_eq!(
+                    s.consent(BOB, &target, room.as_deref()).unwrap(),
+                    expected,
+                    "{start:?} {operation:?} {room:?}"
+                );
+            }
+        }
+    }
+    // The scopes are distinct: direction, room and any room.
+    ok(&s, consent(carol, None, Revoke)).await;
+    ok(&s, consent(carol, Some(ROOM.into()), Grant)).await;
+    assert_eq!(s.consent(BOB, carol, None).unwrap(), Some(ConsentState::Revoked));
+    assert_eq!(s.consent(BOB, carol, Some(ROOM)).unwrap(), Some(ConsentState::Granted));
+    assert_eq!(s.consent(BOB, carol, Some("mimi://a.example/r/y")).unwrap(), None);
+    assert_eq!(s.consent(carol, BOB, None).unwrap(), None);
+    // A request keeps a decision; a cancel withdraws only a request.
+    ok(&s, consent(carol, None, Request)).await;
+    ok(&s, consent(carol, None, Cancel)).await;
+    assert_eq!(s.consent(BOB, carol, None).unwrap(), Some(ConsentState::Revoked));
+}
+
+/// An abuse report is kept once per distinct body and room (the first reception's reporter and
+/// time stay); a room's reports are read in the order of their bodies' SHA-256.
+pub async fn abuse_reports_are_kept_once_per_body<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let other = "mimi://a.example/r/y";
+    let report = |room: &str, reporter: &str, ms, body: &[u8]| StoredAbuseReport {
+        room: room.into(),
+        reporter: reporter.into(),
+        received_ms: ms,
+        report: body.to_vec(),
+    };
+    assert!(s.abuse_reports(ROOM).unwrap().is_empty());
+    let first = report(ROOM, "provider b.example", 1, b"spam");
+    ok(&s, Write::AbuseReport(first.clone())).await;
+    ok(&s, Write::AbuseReport(report(ROOM, "client mimi://a.example/d/carol/phone", 2, b"spam"))).await;
+    assert_eq!(s.abuse_reports(ROOM).unwrap(), vec![first.clone()]);
+    let bodies: [&[u8]; 4] = [b"scam", b"abuse", b"flood", b"spam!"];
+    for (i, body) in bodies.into_iter().enumerate() {
+        ok(&s, Write::AbuseReport(report(ROOM, "provider c.example", 10 + i as u64, body))).await;
+    }
+    ok(&s, Write::AbuseReport(report(other, "provider b.example", 3, b"spam"))).await;
+    let kept = s.abuse_reports(ROOM).unwrap();
+    assert_eq!(kept.len(), 1 + bodies.len());
+    assert!(kept.contains(&first));
+    let hashes: Vec<Vec<u8>> = kept.iter().map(|r| Sha256::digest(&r.report).to_vec()).collect();
+    assert!(hashes.windows(2).all(|w| w[0] < w[1]), "in the order of their bodies' SHA-256");
+    assert_eq!(s.abuse_reports(other).unwrap(), vec![report(other, "provider b.example", 3, b"spam")]);
+    assert!(s.abuse_reports("mimi://a.example/r").unwrap().is_empty(), "a room URI prefix is another room");
+}
+
+/// Registrations answer `client_by_token` and `user_exists` (a user, not a prefix of one); an
+/// uploaded KeyPackage's owner is kept after it is claimed.
+pub async fn registrations_tokens_and_key_package_owners<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let phone = "mimi://a.example/d/bob/phone";
+    assert_eq!(s.client_by_token(b"t1").unwrap(), None);
+    assert!(!s.user_exists(BOB).unwrap());
+    ok(&s, register(phone, BOB, b"t1")).await;
+    assert_eq!(s.client_by_token(b"t1").unwrap().as_deref(), Some(phone));
+    assert!(s.user_exists(BOB).unwrap());
+    assert!(!s.user_exists("mimi://a.example/u/bo").unwrap());
+    assert!(!s.user_exists("mimi://a.example/u/bobby").unwrap());
+    assert!(!s.user_exists("mimi://a.example/u/alice").unwrap());
+    // A new token for the same client.
+    ok(&s, register(phone, BOB, b"t2")).await;
+    assert_eq!(s.client_by_token(b"t2").unwrap().as_deref(), Some(phone));
+    let pc = "mimi://a.example/d/bob/pc";
+    ok(&s, register(pc, BOB, b"t3")).await;
+    assert_eq!(s.client_by_token(b"t3").unwrap().as_deref(), Some(pc));
+
+    assert_eq!(s.key_package_owner(&[1; 32]).unwrap(), None);
+    ok(&s, Write::PutKeyPackages(vec![key_package(phone, 1, false, 100), key_package(pc, 2, true, 100)])).await;
+    assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone));
+    assert_eq!(s.key_package_owner(&[2; 32]).unwrap().as_deref(), Some(pc));
+    ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
+    assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone), "kept after the claim");
+}

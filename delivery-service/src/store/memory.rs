@@ -1,0 +1,401 @@
+//! [`Store`] in memory: the same semantics as [`super::redb::RedbStore`] without a file, so hub
+//! tests run fast, and as the plain statement of what a back end does with each [`Write`] (a
+//! reference for a back end on another database). Nothing is durable beyond the process; clones
+//! share one state, so a provider can be "restarted" on a clone of the store it ran on.
+//!
+//! A write is applied under one lock, whole or not at all (every precondition is checked before
+//! anything changes), in the order writes arrive; its ticket has resolved when
+//! [`Store::write`] returns. What to write is decided by [`super::rules`], as for every back end.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use super::rules::{self, KeyPackageTerms};
+use super::{
+    ClaimScope, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredRoom,
+    WelcomeDelivery, Write, WriteResult, WriteTicket,
+};
+use crate::hub::{Checkpoint, LogEntry, QueueItem};
+
+/// The in-memory store. Cloning shares the state.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<RwLock<State>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>, StoreError> {
+        self.state.read().map_err(|_| poisoned())
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Io("the memory store's lock is poisoned (a write panicked)".into())
+}
+
+/// Everything stored, keyed as the redb tables are.
+#[derive(Default)]
+struct State {
+    /// room URI → latest checkpoint.
+    rooms: BTreeMap<String, Checkpoint>,
+    /// room URI → seq → log entry.
+    logs: HashMap<String, BTreeMap<u64, LogEntry>>,
+    /// client URI → queue position → queue item.
+    queues: HashMap<String, BTreeMap<u64, Queued>>,
+    /// Each Welcome once, however many queue items refer to it.
+    welcomes: HashSet<Arc<StoredWelcome>>,
+    /// token hash → client URI.
+    tokens: HashMap<Vec<u8>, String>,
+    /// user URI → its registered clients, in URI order (the order claims serve them in).
+    user_clients: BTreeMap<String, BTreeSet<String>>,
+    /// (user URI, client URI) → KeyPackageRef → KeyPackage, in reference order.
+    key_packages: HashMap<(String, String), BTreeMap<Vec<u8>, StoredKeyPackage>>,
+    /// KeyPackageRef → client URI (kept after the claim).
+    owners: HashMap<Vec<u8>, String>,
+    /// (follower domain, room URI) → last log position it acknowledged.
+    outbox: HashMap<(String, String), u64>,
+    /// room URI → mirror seq → entry, for rooms whose hub is another provider.
+    mirrors: HashMap<String, BTreeMap<u64, LogEntry>>,
+    /// SHA-256 of the FanoutMessages taken in.
+    seen: HashSet<Vec<u8>>,
+    /// SHA-256 of a relayed MLSMessage → the local client that relayed it.
+    relayed: HashMap<Vec<u8>, String>,
+    /// (room URI, client URI): local clients that may read a mirror.
+    readers: HashSet<(String, String)>,
+    /// KeyPackageRef → the latest claim recorded for it.
+    claims: HashMap<Vec<u8>, KeyPackageClaim>,
+    /// (requester, target, [`rules::consent_room`]) → the consent recorded.
+    consent: HashMap<(String, String, String), ConsentState>,
+    /// (room URI, [`rules::abuse_report_key`]) → the report as first received.
+    abuse: BTreeMap<(String, [u8; 32]), StoredAbuseReport>,
+}
+
+/// A Welcome as every queue item for it carries it.
+#[derive(PartialEq, Eq, Hash)]
+struct StoredWelcome {
+    welcome: Vec<u8>,
+    ratchet_tree: Vec<u8>,
+}
+
+/// A queue item (its position is the key's).
+struct Queued {
+    room: String,
+    after_seq: u64,
+    welcome: Arc<StoredWelcome>,
+}
+
+fn last_key<V>(map: Option<&BTreeMap<u64, V>>) -> u64 {
+    map.and_then(|m| m.last_key_value()).map_or(0, |(k, _)| *k)
+}
+
+/// Up to `limit` entries after `after` of a log-shaped map.
+fn entries_after(map: Option<&BTreeMap<u64, LogEntry>>, after: u64, limit: usize) -> Vec<LogEntry> {
+    let Some(map) = map else { return Vec::new() };
+    map.range(after.saturating_add(1)..).take(limit).map(|(_, e)| e.clone()).collect()
+}
+
+impl State {
+    /// Applies one write, whole or not at all.
+    fn apply(&mut self, w: Write) -> Result<WriteResult, StoreError> {
+        match w {
+            Write::CreateRoom(cp) => {
+                let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
+                if self.rooms.contains_key(&room) {
+                    return Err(StoreError::Room { room, why: "already exists" });
+                }
+                self.rooms.insert(room, *cp);
+            }
+            Write::Checkpoint(cp) => {
+                let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
+                if !self.rooms.contains_key(&room) {
+                    return Err(StoreError::Room { room, why: "does not exist" });
+                }
+                rules::check_checkpoint(&room, last_key(self.logs.get(&room)), cp.seq)?;
+                self.rooms.insert(room, *cp);
+            }
+            Write::Append { room, entries, queue, claims_used } => {
+                if !self.rooms.contains_key(&room) {
+                    return Err(StoreError::Room { room, why: "does not exist" });
+                }
+                rules::check_follows(&room, &entries, last_key(self.logs.get(&room)))?;
+                for r in &claims_used {
+                    // A claim recorded for another room (claimed again meanwhile) is left alone.
+                    if let Some(claim) = self.claims.get_mut(r).filter(|c| c.scope.room == room) {
+                        claim.used = true;
+                    }
+                }
+                self.enqueue(queue);
+                self.logs.entry(room).or_default().extend(entries.into_iter().map(|e| (e.seq, e)));
+            }
+            Write::Mirror { room, entries, queue, seen } => {
+                rules::check_follows(&room, &entries, last_key(self.mirrors.get(&room)))?;
+                for client in queue.iter().flat_map(|d| &d.clients) {
+                    self.readers.insert((room.clone(), client.clone()));
+                }
+                self.enqueue(queue);
+                self.seen.extend(seen);
+                self.mirrors.entry(room).or_default().extend(entries.into_iter().map(|e| (e.seq, e)));
+            }
+            Write::Relayed { room, hash, client } => {
+                self.relayed.insert(hash, client.clone());
+                self.readers.insert((room, client));
+            }
+            Write::Consent { requester, target, room, operation } => {
+                let key = (requester, target, rules::consent_room(room.as_deref()).to_owned());
+                match ConsentState::after(self.consent.get(&key).copied(), operation) {
+                    Some(state) => self.consent.insert(key, state),
+                    None => self.consent.remove(&key),
+                };
+            }
+            Write::KeyPackageClaims { references, scope } => self.record_claims(references, &scope),
+            Write::RegisterClient { client, user, token_hash } => {
+                self.tokens.insert(token_hash, client.clone());
+                self.user_clients.entry(user).or_default().insert(client);
+            }
+            Write::PutKeyPackages(kps) => {
+                for kp in kps {
+                    self.owners.insert(kp.reference.clone(), kp.client.clone());
+                    let client = self.key_packages.entry((kp.user.clone(), kp.client.clone())).or_default();
+                    client.insert(kp.reference.clone(), kp);
+                }
+            }
+            Write::ClaimKeyPackages { user, now_secs, scope } => {
+                let (claimed, exhausted) = self.claim(&user, now_secs);
+                if let Some(scope) = scope {
+                    self.record_claims(claimed.iter().map(|k| k.reference.clone()).collect(), &scope);
+                }
+                return Ok(WriteResult::Claimed { claimed, exhausted });
+            }
+            Write::AbuseReport(report) => {
+                let key = (report.room.clone(), rules::abuse_report_key(&report.report));
+                self.abuse.entry(key).or_insert(report);
+            }
+            Write::AdvanceOutbox { peer, room, seq } => {
+                let cursor = self.outbox.entry((peer, room)).or_insert(0);
+                if rules::outbox_advances(*cursor, seq) {
+                    *cursor = seq;
+                }
+            }
+        }
+        Ok(WriteResult::Done)
+    }
+
+    /// Records `references` as unused claims of `scope`.
+    fn record_claims(&mut self, references: Vec<Vec<u8>>, scope: &ClaimScope) {
+        for r in references {
+            self.claims.insert(r, KeyPackageClaim { scope: scope.clone(), used: false });
+        }
+    }
+
+    /// Holds each Welcome of `queue` once and appends an item referring to it to each of its
+    /// clients' queues.
+    fn enqueue(&mut self, queue: Vec<WelcomeDelivery>) {
+        for delivery in queue {
+            let body = StoredWelcome { welcome: delivery.welcome, ratchet_tree: delivery.ratchet_tree };
+            let welcome = match self.welcomes.get(&body) {
+                Some(held) => held.clone(),
+                None => {
+                    let held = Arc::new(body);
+                    self.welcomes.insert(held.clone());
+                    held
+                }
+            };
+            for client in delivery.clients {
+                let q = self.queues.entry(client).or_default();
+                let next = last_key(Some(q)) + 1;
+                let item =
+                    Queued { room: delivery.room.clone(), after_seq: delivery.after_seq, welcome: welcome.clone() };
+                q.insert(next, item);
+            }
+        }
+    }
+
+    /// Claims one KeyPackage per registered client of `user` (see [`rules::pick_key_package`]):
+    /// what was served, and the clients with nothing left.
+    fn claim(&mut self, user: &str, now_secs: u64) -> (Vec<StoredKeyPackage>, Vec<String>) {
+        let (mut claimed, mut exhausted) = (Vec::new(), Vec::new());
+        let clients = self.user_clients.get(user).cloned().unwrap_or_default();
+        for client in clients {
+            let Some(kps) = self.key_packages.get_mut(&(user.to_owned(), client.clone())) else {
+                exhausted.push(client);
+                continue;
+            };
+            let references: Vec<Vec<u8>> = kps.keys().cloned().collect();
+            let terms = kps.values().map(|k| KeyPackageTerms { last_resort: k.last_resort, not_after: k.not_after });
+            let pick = rules::pick_key_package(terms, now_secs);
+            let served = pick.served.and_then(|i| kps.get(&references[i]).cloned());
+            for i in pick.expired {
+                kps.remove(&references[i]);
+            }
+            if let (true, Some(i)) = (pick.delete_served, pick.served) {
+                kps.remove(&references[i]);
+            }
+            match served {
+                Some(kp) => claimed.push(kp),
+                None => exhausted.push(client),
+            }
+        }
+        (claimed, exhausted)
+    }
+}
+
+impl Store for MemoryStore {
+    fn write(&self, write: Write) -> WriteTicket {
+        let (reply, ticket) = tokio::sync::oneshot::channel();
+        let result = match self.state.write() {
+            Ok(mut state) => state.apply(write),
+            Err(_) => Err(poisoned()),
+        };
+        let _ = reply.send(result);
+        ticket
+    }
+
+    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+        let state = self.read()?;
+        let mut out = Vec::with_capacity(state.rooms.len());
+        for (room, checkpoint) in &state.rooms {
+            let log = state.logs.get(room);
+            let pending = checkpoint
+                .pending_seqs
+                .iter()
+                .map(|seq| {
+                    log.and_then(|l| l.get(seq)).cloned().ok_or_else(|| StoreError::Corrupt {
+                        table: "room_log",
+                        why: format!("{room}: pending entry {seq} missing"),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let tail = entries_after(log, checkpoint.seq, usize::MAX);
+            out.push(StoredRoom { checkpoint: checkpoint.clone(), pending, tail });
+        }
+        Ok(out)
+    }
+
+    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        Ok(entries_after(self.read()?.logs.get(room), after, limit))
+    }
+
+    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+        let state = self.read()?;
+        let Some(q) = state.queues.get(client) else { return Ok(Vec::new()) };
+        let items = q.range(after.saturating_add(1)..).take(limit).map(|(seq, item)| QueueItem {
+            seq: *seq,
+            room: item.room.as_bytes().to_vec().into(),
+            after_seq: item.after_seq,
+            welcome: item.welcome.welcome.clone().into(),
+            ratchet_tree: item.welcome.ratchet_tree.clone().into(),
+        });
+        Ok(items.collect())
+    }
+
+    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self.read()?.tokens.get(token_hash).cloned())
+    }
+
+    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self.read()?.owners.get(reference).cloned())
+    }
+
+    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
+        Ok(self.read()?.outbox.get(&(peer.to_owned(), room.to_owned())).copied().unwrap_or(0))
+    }
+
+    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        Ok(entries_after(self.read()?.mirrors.get(room), after, limit))
+    }
+
+    fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
+        Ok(last_key(self.read()?.mirrors.get(room)))
+    }
+
+    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.read()?.seen.contains(hash))
+    }
+
+    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self.read()?.relayed.get(hash).cloned())
+    }
+
+    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
+        Ok(self.read()?.readers.contains(&(room.to_owned(), client.to_owned())))
+    }
+
+    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
+        Ok(self.read()?.claims.get(reference).cloned())
+    }
+
+    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError> {
+        let key = (requester.to_owned(), target.to_owned(), rules::consent_room(room).to_owned());
+        Ok(self.read()?.consent.get(&key).copied())
+    }
+
+    fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+        Ok(self.read()?.user_clients.get(user).is_some_and(|c| !c.is_empty()))
+    }
+
+    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
+        let state = self.read()?;
+        let reports = state.abuse.range((room.to_owned(), [0; 32])..=(room.to_owned(), [0xff; 32]));
+        Ok(reports.map(|(_, r)| r.clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::{self, append, checkpoint};
+    use crate::store::settle;
+
+    contract::contract_tests!(fresh: MemoryStore::new, reopen: {
+        let store = MemoryStore::new();
+        move || store.clone()
+    });
+
+    /// What a back end in another crate runs (the tests above are the same checks, one each).
+    #[tokio::test]
+    async fn run_all_runs_the_whole_contract() {
+        let store = MemoryStore::new();
+        contract::run_all(MemoryStore::new, move || store.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn a_ticket_has_resolved_when_the_write_returns() {
+        let s = MemoryStore::new();
+        let room = "mimi://a.example/r/x";
+        let mut ticket = s.write(Write::CreateRoom(Box::new(checkpoint(room, 0))));
+        assert_eq!(ticket.try_recv().unwrap().unwrap(), WriteResult::Done);
+        let mut ticket = s.write(append(room, 2..=2));
+        assert!(matches!(ticket.try_recv().unwrap(), Err(StoreError::Conflict { .. })));
+        settle(s.write(append(room, 1..=1))).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_welcome_for_many_clients_is_held_once() {
+        let s = MemoryStore::new();
+        let clients: Vec<String> = (0..100).map(|i| format!("mimi://a.example/d/u{i}/phone")).collect();
+        let delivery = WelcomeDelivery {
+            room: "mimi://b.example/r/m".into(),
+            after_seq: 1,
+            welcome: vec![7; 64 * 1024],
+            ratchet_tree: vec![],
+            clients: clients.clone(),
+        };
+        let w =
+            Write::Mirror { room: delivery.room.clone(), entries: vec![], queue: vec![delivery.clone()], seen: vec![] };
+        settle(s.write(w)).await.unwrap();
+        // The same Welcome again, for another client, is not held a second time either.
+        let again = WelcomeDelivery { clients: vec!["mimi://a.example/d/dave/pc".into()], ..delivery.clone() };
+        let w = Write::Mirror { room: delivery.room.clone(), entries: vec![], queue: vec![again], seen: vec![] };
+        settle(s.write(w)).await.unwrap();
+        let state = s.read().unwrap();
+        assert_eq!(state.welcomes.len(), 1);
+        let held = state.welcomes.iter().next().unwrap();
+        // One reference per queue item, plus the set's own.
+        assert_eq!(Arc::strong_count(held), clients.len() + 2);
+    }
+}

@@ -1,0 +1,301 @@
+//! Applying one [`Write`] inside the writer's batch transaction: the fences (appends by
+//! position, checkpoints by the durable log), Welcome storage and queue numbering, KeyPackage
+//! claims and their records, consent, abuse reports, follower intake and the outbox cursors.
+//!
+//! Every precondition of a write is checked before anything of it is written, so a failed write
+//! leaves no trace in the transaction the other writes of its batch commit in. What to write is
+//! decided by [`crate::store::rules`]; this module only reads and writes tables.
+
+use std::collections::HashMap;
+
+use redb::ReadableTable;
+use sha2::{Digest, Sha256};
+use tls_codec::Deserialize as _;
+
+use super::schema::{
+    corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, KeyPackageRecord, QueueRecord, WelcomeRecord, ABUSE,
+    CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS,
+    USER_CLIENTS, WELCOMES,
+};
+use crate::hub::LogEntry;
+use crate::store::rules::{self, KeyPackageTerms};
+use crate::store::{ClaimScope, ConsentState, StoreError, StoredKeyPackage, WelcomeDelivery, Write, WriteResult};
+
+/// The last log position of each room the writer has touched: appends are fenced on it without
+/// a range seek each. Only the writer appends, so it stays exact as long as every batch it
+/// describes committed (the writer clears it when one does not).
+pub(super) type LastSeqs = HashMap<String, u64>;
+
+/// Applies one write inside the batch transaction `tx`.
+pub(super) fn apply(
+    tx: &redb::WriteTransaction,
+    w: &Write,
+    last_seqs: &mut LastSeqs,
+) -> Result<WriteResult, StoreError> {
+    match w {
+        Write::CreateRoom(cp) => {
+            let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
+            let mut rooms = tx.open_table(ROOMS).map_err(io)?;
+            if rooms.get(room.as_str()).map_err(io)?.is_some() {
+                return Err(StoreError::Room { room, why: "already exists" });
+            }
+            rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
+        }
+        Write::Checkpoint(cp) => {
+            let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
+            let mut rooms = tx.open_table(ROOMS).map_err(io)?;
+            if rooms.get(room.as_str()).map_err(io)?.is_none() {
+                return Err(StoreError::Room { room, why: "does not exist" });
+            }
+            let last = last_seq(&tx.open_table(LOG).map_err(io)?, &room)?;
+            rules::check_checkpoint(&room, last, cp.seq)?;
+            rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
+        }
+        Write::Append { room, entries, queue, claims_used } => {
+            let mut log = tx.open_table(LOG).map_err(io)?;
+            let last = match last_seqs.get(room) {
+                Some(last) => *last,
+                None => {
+                    // First append to this room since the writer started: check it exists.
+                    if tx.open_table(ROOMS).map_err(io)?.get(room.as_str()).map_err(io)?.is_none() {
+                        return Err(StoreError::Room { room: room.clone(), why: "does not exist" });
+                    }
+                    last_seq(&log, room)?
+                }
+            };
+            rules::check_follows(room, entries, last)?;
+            if !claims_used.is_empty() {
+                spend_claims(tx, room, claims_used)?;
+            }
+            if !queue.is_empty() {
+                enqueue(tx, queue)?;
+            }
+            return append_entries(&mut log, room, entries, last, last_seqs);
+        }
+        Write::Mirror { room, entries, queue, seen } => {
+            let mut mirror = tx.open_table(MIRROR).map_err(io)?;
+            rules::check_follows(room, entries, last_seq(&mirror, room)?)?;
+            if !queue.is_empty() {
+                enqueue(tx, queue)?;
+                let mut readers = tx.open_table(READERS).map_err(io)?;
+                for client in queue.iter().flat_map(|d| &d.clients) {
+                    readers.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+                }
+            }
+            let mut seen_table = tx.open_table(SEEN).map_err(io)?;
+            for hash in seen {
+                seen_table.insert(hash.as_slice(), ()).map_err(io)?;
+            }
+            for e in entries {
+                mirror.insert((room.as_str(), e.seq), encode(e)?.as_slice()).map_err(io)?;
+            }
+        }
+        Write::Relayed { room, hash, client } => {
+            tx.open_table(RELAYED).map_err(io)?.insert(hash.as_slice(), client.as_str()).map_err(io)?;
+            tx.open_table(READERS).map_err(io)?.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
+        }
+        Write::Consent { requester, target, room, operation } => {
+            let mut t = tx.open_table(CONSENT).map_err(io)?;
+            let key = (requester.as_str(), target.as_str(), rules::consent_room(room.as_deref()));
+            let current = t.get(key).map_err(io)?.and_then(|v| ConsentState::from_byte(v.value()));
+            match ConsentState::after(current, *operation) {
+                Some(state) => t.insert(key, state.to_byte()).map_err(io)?,
+                None => t.remove(key).map_err(io)?,
+            };
+        }
+        Write::KeyPackageClaims { references, scope } => record_claims(tx, references, scope)?,
+        Write::RegisterClient { client, user, token_hash } => {
+            tx.open_table(TOKENS).map_err(io)?.insert(token_hash.as_slice(), client.as_str()).map_err(io)?;
+            tx.open_table(USER_CLIENTS).map_err(io)?.insert((user.as_str(), client.as_str()), ()).map_err(io)?;
+        }
+        Write::PutKeyPackages(kps) => {
+            let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
+            let mut owners = tx.open_table(KP_OWNERS).map_err(io)?;
+            for kp in kps {
+                let record = KeyPackageRecord {
+                    key_package: kp.key_package.clone().into(),
+                    last_resort: kp.last_resort as u8,
+                    not_after: kp.not_after,
+                };
+                table
+                    .insert(
+                        (kp.user.as_str(), kp.client.as_str(), kp.reference.as_slice()),
+                        encode(&record)?.as_slice(),
+                    )
+                    .map_err(io)?;
+                owners.insert(kp.reference.as_slice(), kp.client.as_str()).map_err(io)?;
+            }
+        }
+        Write::ClaimKeyPackages { user, now_secs, scope } => {
+            let (claimed, exhausted) = claim(tx, user, *now_secs)?;
+            if let Some(scope) = scope {
+                let references: Vec<Vec<u8>> = claimed.iter().map(|k| k.reference.clone()).collect();
+                record_claims(tx, &references, scope)?;
+            }
+            return Ok(WriteResult::Claimed { claimed, exhausted });
+        }
+        Write::AbuseReport(r) => {
+            let mut t = tx.open_table(ABUSE).map_err(io)?;
+            let hash = rules::abuse_report_key(&r.report);
+            if t.get((r.room.as_str(), hash.as_slice())).map_err(io)?.is_none() {
+                let record = AbuseRecord {
+                    reporter: r.reporter.as_bytes().to_vec().into(),
+                    received_ms: r.received_ms,
+                    report: r.report.clone().into(),
+                };
+                t.insert((r.room.as_str(), hash.as_slice()), encode(&record)?.as_slice()).map_err(io)?;
+            }
+        }
+        Write::AdvanceOutbox { peer, room, seq } => {
+            let mut t = tx.open_table(OUTBOX).map_err(io)?;
+            let current = t.get((peer.as_str(), room.as_str())).map_err(io)?.map(|v| v.value()).unwrap_or(0);
+            if rules::outbox_advances(current, *seq) {
+                t.insert((peer.as_str(), room.as_str()), *seq).map_err(io)?;
+            }
+        }
+    }
+    Ok(WriteResult::Done)
+}
+
+/// Writes `entries` of `room` after position `last` (checked here) and remembers the new last.
+/// The writer calls this directly, with a log table it keeps open, for a run of plain appends.
+pub(super) fn append_entries(
+    log: &mut redb::Table<(&str, u64), &[u8]>,
+    room: &str,
+    entries: &[LogEntry],
+    last: u64,
+    last_seqs: &mut LastSeqs,
+) -> Result<WriteResult, StoreError> {
+    rules::check_follows(room, entries, last)?;
+    for e in entries {
+        log.insert((room, e.seq), encode(e)?.as_slice()).map_err(io)?;
+    }
+    last_seqs.insert(room.to_owned(), entries.last().map_or(last, |e| e.seq));
+    Ok(WriteResult::Done)
+}
+
+/// Records `references` as unused claims of `scope`.
+fn record_claims(tx: &redb::WriteTransaction, references: &[Vec<u8>], scope: &ClaimScope) -> Result<(), StoreError> {
+    let mut t = tx.open_table(KP_CLAIMS).map_err(io)?;
+    let record = encode(&ClaimRecord::new(scope))?;
+    for r in references {
+        t.insert(r.as_slice(), record.as_slice()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Marks the claims of `references` for `room` used (a claim recorded for another room, e.g. a
+/// last-resort KeyPackage claimed again meanwhile, is left alone).
+fn spend_claims(tx: &redb::WriteTransaction, room: &str, references: &[Vec<u8>]) -> Result<(), StoreError> {
+    let mut t = tx.open_table(KP_CLAIMS).map_err(io)?;
+    // Read and check everything before writing anything.
+    let mut spent = Vec::with_capacity(references.len());
+    for r in references {
+        let record = match t.get(r.as_slice()).map_err(io)? {
+            Some(v) => ClaimRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_package_claims"))?,
+            None => continue,
+        };
+        if record.room.as_slice() == room.as_bytes() {
+            spent.push((r, encode(&ClaimRecord { used: 1, ..record })?));
+        }
+    }
+    for (r, record) in spent {
+        t.insert(r.as_slice(), record.as_slice()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Stores each Welcome of `queue` once (unless stored already) and appends a queue record
+/// referring to it for each of its clients, numbering each client's records on from its last.
+fn enqueue(tx: &redb::WriteTransaction, queue: &[WelcomeDelivery]) -> Result<(), StoreError> {
+    let mut welcomes = tx.open_table(WELCOMES).map_err(io)?;
+    let mut q = tx.open_table(QUEUE).map_err(io)?;
+    let mut last_queue_seq: HashMap<&str, u64> = HashMap::new();
+    for delivery in queue {
+        let record = WelcomeRecord {
+            welcome: delivery.welcome.as_slice().into(),
+            ratchet_tree: delivery.ratchet_tree.as_slice().into(),
+        };
+        let record = encode(&record)?;
+        let key = Sha256::digest(&record);
+        if welcomes.get(key.as_slice()).map_err(io)?.is_none() {
+            welcomes.insert(key.as_slice(), record.as_slice()).map_err(io)?;
+        }
+        let queued = encode(&QueueRecord {
+            room: delivery.room.as_bytes().into(),
+            after_seq: delivery.after_seq,
+            welcome: key.as_slice().into(),
+        })?;
+        for client in &delivery.clients {
+            let last = match last_queue_seq.get(client.as_str()) {
+                Some(last) => *last,
+                None => last_seq(&q, client)?,
+            };
+            q.insert((client.as_str(), last + 1), queued.as_slice()).map_err(io)?;
+            last_queue_seq.insert(client.as_str(), last + 1);
+        }
+    }
+    Ok(())
+}
+
+/// Claims one KeyPackage per registered client of `user` (see [`rules::pick_key_package`]):
+/// what was served, and the clients with nothing left.
+fn claim(
+    tx: &redb::WriteTransaction,
+    user: &str,
+    now_secs: u64,
+) -> Result<(Vec<StoredKeyPackage>, Vec<String>), StoreError> {
+    let clients: Vec<String> = {
+        let uc = tx.open_table(USER_CLIENTS).map_err(io)?;
+        let range = uc.range((user, "")..).map_err(io)?;
+        let mut out = Vec::new();
+        for row in range {
+            let (k, _) = row.map_err(io)?;
+            let (u, c) = k.value();
+            if u != user {
+                break;
+            }
+            out.push(c.to_owned());
+        }
+        out
+    };
+    let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
+    let (mut claimed, mut exhausted) = (Vec::new(), Vec::new());
+    for client in clients {
+        let mut rows: Vec<(Vec<u8>, KeyPackageRecord)> = Vec::new();
+        for row in table.range((user, client.as_str(), &[][..])..).map_err(io)? {
+            let (k, v) = row.map_err(io)?;
+            let (u, c, r) = k.value();
+            if u != user || c != client {
+                break;
+            }
+            let rec = KeyPackageRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_packages"))?;
+            rows.push((r.to_vec(), rec));
+        }
+        let terms =
+            rows.iter().map(|(_, rec)| KeyPackageTerms { last_resort: rec.last_resort != 0, not_after: rec.not_after });
+        let pick = rules::pick_key_package(terms, now_secs);
+        let mut delete: Vec<usize> = pick.expired;
+        if pick.delete_served {
+            delete.extend(pick.served);
+        }
+        for i in delete {
+            table.remove((user, client.as_str(), rows[i].0.as_slice())).map_err(io)?;
+        }
+        match pick.served {
+            None => exhausted.push(client),
+            Some(i) => {
+                let (reference, rec) = &rows[i];
+                claimed.push(StoredKeyPackage {
+                    reference: reference.clone(),
+                    client: client.clone(),
+                    user: user.to_owned(),
+                    key_package: rec.key_package.as_slice().to_vec(),
+                    last_resort: rec.last_resort != 0,
+                    not_after: rec.not_after,
+                });
+            }
+        }
+    }
+    Ok((claimed, exhausted))
+}

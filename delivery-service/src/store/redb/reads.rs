@@ -1,0 +1,193 @@
+//! The reads of [`super::RedbStore`], each in its own read transaction (a consistent snapshot
+//! of the last committed batch; reads never wait for the writer).
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tls_codec::Deserialize as _;
+
+use super::schema::{
+    corrupt, io, last_seq, AbuseRecord, ClaimRecord, QueueRecord, WelcomeRecord, ABUSE, CONSENT, KP_CLAIMS, KP_OWNERS,
+    LOG, MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+};
+use crate::hub::{Checkpoint, LogEntry, QueueItem};
+use crate::store::rules;
+use crate::store::{ConsentState, KeyPackageClaim, StoreError, StoredAbuseReport, StoredRoom};
+
+/// Every room: its checkpoint, the entries its pending proposals name, and the log after it.
+pub(super) fn rooms(db: &Database) -> Result<Vec<StoredRoom>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let rooms = tx.open_table(ROOMS).map_err(io)?;
+    let log = tx.open_table(LOG).map_err(io)?;
+    let mut out = Vec::new();
+    for row in rooms.iter().map_err(io)? {
+        let (k, v) = row.map_err(io)?;
+        let room = k.value().to_owned();
+        let checkpoint = Checkpoint::tls_deserialize_exact(v.value()).map_err(corrupt("rooms"))?;
+        let read = |seq: u64| -> Result<LogEntry, StoreError> {
+            let v = log.get((room.as_str(), seq)).map_err(io)?.ok_or(StoreError::Corrupt {
+                table: "room_log",
+                why: format!("{room}: pending entry {seq} missing"),
+            })?;
+            LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))
+        };
+        let pending = checkpoint.pending_seqs.iter().map(|s| read(*s)).collect::<Result<Vec<_>, _>>()?;
+        let mut tail = Vec::new();
+        for row in log.range((room.as_str(), checkpoint.seq + 1)..=(room.as_str(), u64::MAX)).map_err(io)? {
+            let (_, v) = row.map_err(io)?;
+            tail.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))?);
+        }
+        out.push(StoredRoom { checkpoint, pending, tail });
+    }
+    Ok(out)
+}
+
+/// Up to `limit` entries of `room` after `after` from the room log.
+pub(super) fn log_after(db: &Database, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    entries_after(db, LOG, "room_log", room, after, limit)
+}
+
+/// Up to `limit` entries of `room` after `after` from the follower's mirror.
+pub(super) fn mirror_after(db: &Database, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    entries_after(db, MIRROR, "mirror_log", room, after, limit)
+}
+
+/// Up to `limit` entries of `room` after `after` from a log-shaped table.
+fn entries_after(
+    db: &Database,
+    table: TableDefinition<(&str, u64), &[u8]>,
+    name: &'static str,
+    room: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let log = tx.open_table(table).map_err(io)?;
+    let mut out = Vec::new();
+    for row in log.range((room, after.saturating_add(1))..=(room, u64::MAX)).map_err(io)?.take(limit) {
+        let (_, v) = row.map_err(io)?;
+        out.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt(name))?);
+    }
+    Ok(out)
+}
+
+/// The mirror's last position (0 if empty).
+pub(super) fn mirror_last(db: &Database, room: &str) -> Result<u64, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    last_seq(&tx.open_table(MIRROR).map_err(io)?, room)
+}
+
+/// Up to `limit` queue items of `client` after `after`, each with its Welcome.
+pub(super) fn queue_after(db: &Database, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let q = tx.open_table(QUEUE).map_err(io)?;
+    let welcomes = tx.open_table(WELCOMES).map_err(io)?;
+    let mut out: Vec<QueueItem> = Vec::new();
+    for row in q.range((client, after.saturating_add(1))..=(client, u64::MAX)).map_err(io)?.take(limit) {
+        let (k, v) = row.map_err(io)?;
+        let record = QueueRecord::tls_deserialize_exact(v.value()).map_err(corrupt("client_queue"))?;
+        let stored = welcomes.get(record.welcome.as_slice()).map_err(io)?.ok_or_else(|| StoreError::Corrupt {
+            table: "welcomes",
+            why: format!("{client}: the Welcome of queue item {} is missing", k.value().1),
+        })?;
+        let welcome = WelcomeRecord::tls_deserialize_exact(stored.value()).map_err(corrupt("welcomes"))?;
+        out.push(QueueItem {
+            seq: k.value().1,
+            room: record.room,
+            after_seq: record.after_seq,
+            welcome: welcome.welcome,
+            ratchet_tree: welcome.ratchet_tree,
+        });
+    }
+    Ok(out)
+}
+
+/// The client a token hash belongs to.
+pub(super) fn client_by_token(db: &Database, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(TOKENS).map_err(io)?;
+    Ok(t.get(token_hash).map_err(io)?.map(|v| v.value().to_owned()))
+}
+
+/// Whether `user` has at least one registered client.
+pub(super) fn user_exists(db: &Database, user: &str) -> Result<bool, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(USER_CLIENTS).map_err(io)?;
+    let first = t.range((user, "")..).map_err(io)?.next().transpose().map_err(io)?;
+    Ok(first.is_some_and(|(k, _)| k.value().0 == user))
+}
+
+/// The client a KeyPackageRef was uploaded by.
+pub(super) fn key_package_owner(db: &Database, reference: &[u8]) -> Result<Option<String>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(KP_OWNERS).map_err(io)?;
+    Ok(t.get(reference).map_err(io)?.map(|v| v.value().to_owned()))
+}
+
+/// The latest claim recorded for a KeyPackageRef.
+pub(super) fn key_package_claim(db: &Database, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(KP_CLAIMS).map_err(io)?;
+    let Some(v) = t.get(reference).map_err(io)? else { return Ok(None) };
+    let record = ClaimRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_package_claims"))?;
+    Ok(Some(record.into_claim()))
+}
+
+/// The last log position of `room` that `peer` acknowledged (0 if none).
+pub(super) fn outbox_cursor(db: &Database, peer: &str, room: &str) -> Result<u64, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(OUTBOX).map_err(io)?;
+    Ok(t.get((peer, room)).map_err(io)?.map(|v| v.value()).unwrap_or(0))
+}
+
+/// Whether a FanoutMessage with this hash was taken in already.
+pub(super) fn seen(db: &Database, hash: &[u8]) -> Result<bool, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    Ok(tx.open_table(SEEN).map_err(io)?.get(hash).map_err(io)?.is_some())
+}
+
+/// The local client that relayed the MLS message with this hash.
+pub(super) fn relayed_by(db: &Database, hash: &[u8]) -> Result<Option<String>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    Ok(tx.open_table(RELAYED).map_err(io)?.get(hash).map_err(io)?.map(|v| v.value().to_owned()))
+}
+
+/// Whether a local client may read the mirrored `room`.
+pub(super) fn mirror_reader(db: &Database, room: &str, client: &str) -> Result<bool, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    Ok(tx.open_table(READERS).map_err(io)?.get((room, client)).map_err(io)?.is_some())
+}
+
+/// The consent recorded for `requester` → `target` in `room` (`None`: for any room).
+pub(super) fn consent(
+    db: &Database,
+    requester: &str,
+    target: &str,
+    room: Option<&str>,
+) -> Result<Option<ConsentState>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(CONSENT).map_err(io)?;
+    let Some(v) = t.get((requester, target, rules::consent_room(room))).map_err(io)? else { return Ok(None) };
+    ConsentState::from_byte(v.value())
+        .map(Some)
+        .ok_or_else(|| StoreError::Corrupt { table: "consent", why: format!("state byte {}", v.value()) })
+}
+
+/// The abuse reports kept for `room`, in the order of their bodies' SHA-256.
+pub(super) fn abuse_reports(db: &Database, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(ABUSE).map_err(io)?;
+    let mut out = Vec::new();
+    for row in t.range((room, &[][..])..).map_err(io)? {
+        let (k, v) = row.map_err(io)?;
+        if k.value().0 != room {
+            break;
+        }
+        let r = AbuseRecord::tls_deserialize_exact(v.value()).map_err(corrupt("abuse_reports"))?;
+        out.push(StoredAbuseReport {
+            room: room.to_owned(),
+            reporter: String::from_utf8_lossy(r.reporter.as_slice()).into_owned(),
+            received_ms: r.received_ms,
+            report: r.report.as_slice().to_vec(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,173 @@
+//! The on-disk layout of [`super::RedbStore`]: the format record, every table's definition, and
+//! how each record is encoded (TLS presentation language, as everywhere else in the hub).
+//!
+//! Any change here that alters what a file holds is a new [`FORMAT_VERSION`].
+
+use redb::{ReadableTable, TableDefinition};
+use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+
+use crate::store::{ClaimScope, KeyPackageClaim, StoreError};
+
+/// The on-disk format this build reads and writes. Bump it with every change to a table's
+/// types or to how a record is encoded, and say what changed:
+/// 1. (no record) everything up to and including log entries without a frank, and the first
+///    layout with one (written before the record existed);
+/// 2. log entries carry an optional frank; the `meta` table records the format;
+/// 3. `remote_key_packages` (KeyPackageRef → provider) replaced by `key_package_claims`
+///    (KeyPackageRef → provider, room, requesting provider, used);
+/// 4. room checkpoints carry the clients that left the group (`departed`), who may read the log
+///    up to the commit that removed them;
+/// 5. a `client_queue` record ([`QueueRecord`]) refers to its Welcome in the new `welcomes` table
+///    ([`WelcomeRecord`], keyed by its SHA-256) instead of holding a copy of it.
+pub const FORMAT_VERSION: u64 = 5;
+/// The format of a file without a `meta` table that has other tables.
+pub(super) const UNRECORDED_FORMAT: u64 = 1;
+/// The key of the format record in `META`.
+pub(super) const FORMAT_KEY: &str = "format";
+/// name → value: the format record. Its types must never change, so any build can read it.
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// room URI → latest checkpoint.
+pub(super) const ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rooms");
+/// (room URI, seq) → log entry.
+pub(super) const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("room_log");
+/// (client URI, seq) → [`QueueRecord`].
+pub(super) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("client_queue");
+/// SHA-256 of a [`WelcomeRecord`] → that record: each Welcome once, however many queue records
+/// refer to it. Never deleted (a client's queue is not trimmed either).
+pub(super) const WELCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("welcomes");
+/// token hash → client URI.
+pub(super) const TOKENS: TableDefinition<&[u8], &str> = TableDefinition::new("tokens");
+/// (user URI, client URI) → () : a user's registered clients.
+pub(super) const USER_CLIENTS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_clients");
+/// (user URI, client URI, KeyPackageRef) → [`KeyPackageRecord`].
+pub(super) const KEY_PACKAGES: TableDefinition<(&str, &str, &[u8]), &[u8]> = TableDefinition::new("key_packages");
+/// KeyPackageRef → client URI (kept after the claim, for Welcome routing).
+pub(super) const KP_OWNERS: TableDefinition<&[u8], &str> = TableDefinition::new("key_package_owners");
+/// (follower domain, room URI) → last log position it acknowledged.
+pub(super) const OUTBOX: TableDefinition<(&str, &str), u64> = TableDefinition::new("outbox_cursors");
+/// (room URI, mirror seq) → log entry, for rooms whose hub is another provider.
+pub(super) const MIRROR: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("mirror_log");
+/// SHA-256 of a FanoutMessage taken in → () (follower deduplication).
+pub(super) const SEEN: TableDefinition<&[u8], ()> = TableDefinition::new("notify_seen");
+/// SHA-256 of a relayed MLSMessage → the local client that relayed it.
+pub(super) const RELAYED: TableDefinition<&[u8], &str> = TableDefinition::new("relayed_by");
+/// (room URI, client URI) → () : local clients that may read a mirror.
+pub(super) const READERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("mirror_readers");
+/// KeyPackageRef → [`ClaimRecord`], for KeyPackages claimed through this hub for its rooms.
+pub(super) const KP_CLAIMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key_package_claims");
+/// (requester user URI, target user URI, room URI or "") → [`crate::store::ConsentState`] byte.
+pub(super) const CONSENT: TableDefinition<(&str, &str, &str), u8> = TableDefinition::new("consent");
+/// (room URI, SHA-256 of the report body) → [`AbuseRecord`].
+pub(super) const ABUSE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("abuse_reports");
+
+/// Creates every table that does not exist yet (all but `META`, which the format check owns).
+pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(ROOMS).map_err(io)?;
+    tx.open_table(LOG).map_err(io)?;
+    tx.open_table(QUEUE).map_err(io)?;
+    tx.open_table(WELCOMES).map_err(io)?;
+    tx.open_table(TOKENS).map_err(io)?;
+    tx.open_table(USER_CLIENTS).map_err(io)?;
+    tx.open_table(KEY_PACKAGES).map_err(io)?;
+    tx.open_table(KP_OWNERS).map_err(io)?;
+    tx.open_table(OUTBOX).map_err(io)?;
+    tx.open_table(MIRROR).map_err(io)?;
+    tx.open_table(SEEN).map_err(io)?;
+    tx.open_table(RELAYED).map_err(io)?;
+    tx.open_table(READERS).map_err(io)?;
+    tx.open_table(KP_CLAIMS).map_err(io)?;
+    tx.open_table(CONSENT).map_err(io)?;
+    tx.open_table(ABUSE).map_err(io)?;
+    Ok(())
+}
+
+/// How an accepted abuse report is kept in `ABUSE`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct AbuseRecord {
+    pub reporter: VLBytes,
+    pub received_ms: u64,
+    pub report: VLBytes,
+}
+
+/// How a [`KeyPackageClaim`] is kept in `KP_CLAIMS`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct ClaimRecord {
+    pub provider: VLBytes,
+    pub room: VLBytes,
+    pub requester: VLBytes,
+    pub used: u8,
+}
+
+impl ClaimRecord {
+    /// An unused claim of `scope`.
+    pub fn new(scope: &ClaimScope) -> Self {
+        ClaimRecord {
+            provider: scope.provider.as_bytes().to_vec().into(),
+            room: scope.room.as_bytes().to_vec().into(),
+            requester: scope.requester.as_bytes().to_vec().into(),
+            used: 0,
+        }
+    }
+
+    pub fn into_claim(self) -> KeyPackageClaim {
+        let text = |b: VLBytes| String::from_utf8_lossy(b.as_slice()).into_owned();
+        KeyPackageClaim {
+            scope: ClaimScope { provider: text(self.provider), room: text(self.room), requester: text(self.requester) },
+            used: self.used != 0,
+        }
+    }
+}
+
+/// How a Welcome is kept in `WELCOMES`: what every queue item for it carries.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct WelcomeRecord {
+    pub welcome: VLBytes,
+    pub ratchet_tree: VLBytes,
+}
+
+/// How a queue item is kept in `QUEUE` (its position is the key's): `welcome` is the key of its
+/// [`WelcomeRecord`].
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct QueueRecord {
+    pub room: VLBytes,
+    pub after_seq: u64,
+    pub welcome: VLBytes,
+}
+
+/// How a KeyPackage is kept in `KEY_PACKAGES`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct KeyPackageRecord {
+    pub key_package: VLBytes,
+    pub last_resort: u8,
+    pub not_after: u64,
+}
+
+/// A redb failure, as the store reports it.
+pub(super) fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// A record of `table` that does not decode.
+pub(super) fn corrupt(table: &'static str) -> impl Fn(tls_codec::Error) -> StoreError {
+    move |e| StoreError::Corrupt { table, why: e.to_string() }
+}
+
+/// A record's stored bytes.
+pub(super) fn encode(v: &impl tls_codec::Serialize) -> Result<Vec<u8>, StoreError> {
+    v.tls_serialize_detached().map_err(io)
+}
+
+/// The last position of `key` in a table keyed by (key, position) (0 if it has none).
+pub(super) fn last_seq(
+    table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    key: &str,
+) -> Result<u64, StoreError> {
+    Ok(table
+        .range((key, 0)..=(key, u64::MAX))
+        .map_err(io)?
+        .next_back()
+        .transpose()
+        .map_err(io)?
+        .map(|(k, _)| k.value().1)
+        .unwrap_or(0))
+}

@@ -1,0 +1,113 @@
+//! The store's rules that are not about tables, shared by every back end so that each applies a
+//! [`Write`](super::Write) the same way: the fence of an append, the fence of a checkpoint, which
+//! KeyPackage a claim serves and which it deletes, how a consent scope and an abuse report are
+//! keyed, and when an outbox cursor moves. Consent transitions are
+//! [`ConsentState::after`](super::ConsentState::after).
+//!
+//! A back end looks its facts up (the room's last position, a client's KeyPackages) and writes
+//! what these functions decide; none of them does I/O.
+
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+use crate::hub::LogEntry;
+
+/// The fence of an append (to a room's log or a follower's mirror): `entries` follow position
+/// `last` (an empty append expects `last`) and are numbered without gaps. Otherwise
+/// [`StoreError::Conflict`]: someone else appended first, and nothing may be written.
+pub fn check_follows(room: &str, entries: &[LogEntry], last: u64) -> Result<(), StoreError> {
+    let expected = entries.first().map(|e| e.seq.saturating_sub(1)).unwrap_or(last);
+    if expected != last || entries.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
+        return Err(StoreError::Conflict { room: room.to_owned(), last, expected });
+    }
+    Ok(())
+}
+
+/// The fence of a checkpoint at position `seq` of a room whose durable log ends at `last`: a
+/// checkpoint may be queued behind appends it covers, and is refused if they did not land.
+pub fn check_checkpoint(room: &str, last: u64, seq: u64) -> Result<(), StoreError> {
+    if last < seq {
+        return Err(StoreError::Conflict { room: room.to_owned(), last, expected: seq });
+    }
+    Ok(())
+}
+
+/// What a claim looks at in one stored KeyPackage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPackageTerms {
+    /// Served again when nothing else is left, and never deleted.
+    pub last_resort: bool,
+    /// Expiry, seconds since the UNIX epoch.
+    pub not_after: u64,
+}
+
+/// What a claim does with one client's KeyPackages (indices into what it was given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPick {
+    /// Expired ones: skipped and deleted.
+    pub expired: Vec<usize>,
+    /// The one served, if any is left (the client is exhausted otherwise).
+    pub served: Option<usize>,
+    /// Whether the served one is deleted (single use); a last-resort one is kept.
+    pub delete_served: bool,
+}
+
+/// Which of one client's KeyPackages (in the store's order) a claim at `now_secs` serves: the
+/// first single-use one that has not expired, else the first last-resort one that has not.
+pub fn pick_key_package(terms: impl IntoIterator<Item = KeyPackageTerms>, now_secs: u64) -> ClaimPick {
+    let mut expired = Vec::new();
+    let mut served: Option<(usize, bool)> = None;
+    for (i, t) in terms.into_iter().enumerate() {
+        if t.not_after < now_secs {
+            expired.push(i);
+        } else if served.is_none_or(|(_, last_resort)| last_resort && !t.last_resort) {
+            served = Some((i, t.last_resort));
+        }
+    }
+    ClaimPick { expired, served: served.map(|(i, _)| i), delete_served: served.is_some_and(|(_, lr)| !lr) }
+}
+
+/// How a consent scope's room is keyed: consent for any room is the empty room.
+pub fn consent_room(room: Option<&str>) -> &str {
+    room.unwrap_or("")
+}
+
+/// How an abuse report is keyed within its room: the SHA-256 of its body, so a byte-identical
+/// report is kept once, and a room's reports are read in this order.
+pub fn abuse_report_key(report: &[u8]) -> [u8; 32] {
+    Sha256::digest(report).into()
+}
+
+/// Whether an outbox cursor at `current` moves to an acknowledged `seq` (never backwards).
+pub fn outbox_advances(current: u64, seq: u64) -> bool {
+    seq > current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_serves_single_use_first_then_last_resort_and_drops_expired() {
+        let t = |last_resort, not_after| KeyPackageTerms { last_resort, not_after };
+        let pick = pick_key_package([t(true, 100), t(false, 5), t(false, 100), t(false, 100)], 50);
+        assert_eq!(pick, ClaimPick { expired: vec![1], served: Some(2), delete_served: true });
+        let pick = pick_key_package([t(false, 5), t(true, 100), t(true, 100)], 50);
+        assert_eq!(pick, ClaimPick { expired: vec![0], served: Some(1), delete_served: false });
+        let pick = pick_key_package([t(true, 5)], 50);
+        assert_eq!(pick, ClaimPick { expired: vec![0], served: None, delete_served: false });
+        // Expiry is inclusive: a KeyPackage is good up to and including its `not_after`.
+        assert_eq!(pick_key_package([t(false, 50)], 50).served, Some(0));
+    }
+
+    #[test]
+    fn appends_and_checkpoints_are_fenced() {
+        let e = |seq| LogEntry { seq, ..crate::store::contract::entry(0) };
+        assert!(check_follows("r", &[e(3), e(4)], 2).is_ok());
+        assert!(check_follows("r", &[], 2).is_ok());
+        assert!(matches!(check_follows("r", &[e(2)], 2), Err(StoreError::Conflict { last: 2, expected: 1, .. })));
+        assert!(check_follows("r", &[e(3), e(5)], 2).is_err(), "a gap inside the append");
+        assert!(check_checkpoint("r", 5, 5).is_ok());
+        assert!(matches!(check_checkpoint("r", 4, 5), Err(StoreError::Conflict { last: 4, expected: 5, .. })));
+    }
+}
