@@ -38,9 +38,7 @@ use std::fmt;
 
 use mimi_appsync::components::roles::BANNED_ROLE;
 use mimi_appsync::uri::{ClientUri, UserUri};
-
-use crate::client::{Client, Delivered};
-use crate::error::ClientError;
+use mimi_client::{Client, ClientError, Delivered};
 
 /// A violated invariant, with a precise diff.
 #[derive(Debug, Clone, PartialEq, Eq)]

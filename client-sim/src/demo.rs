@@ -34,12 +34,12 @@ use std::time::{Duration, Instant};
 
 use mimi_appsync::ops::LeaveVia;
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
+use mimi_client::{Client, ClientError, CommitReport};
 use mimi_content::render::{summary, Capabilities};
 use mimi_content::MimiContent;
 
 use crate::checker::check_agreement_across_providers;
-use crate::client::{Client, CommitReport};
-use crate::error::{ClientError, DemoError};
+use crate::error::DemoError;
 use crate::local::LocalProvider;
 
 /// The three providers: the hub first.

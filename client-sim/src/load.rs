@@ -39,19 +39,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN, administered_roles::ORDINARY_USER};
 use mimi_appsync::uri::UserUri;
+use mimi_client::{Client, ClientError, Connection};
 use mimi_content::builder::{MessageBuilder, TextFormat};
 use rand_chacha::rand_core::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::api::Connection;
-use crate::client::Client;
-use crate::error::ClientError;
+use crate::progress::{bar, Bar};
 use crate::user::User;
 
 /// Clients per HTTPS connection.
@@ -220,18 +218,6 @@ struct Built {
     room: String,
     active: Vec<Client>,
     add_commits: usize,
-}
-
-fn bar(len: u64, what: &str, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec}") {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// Peak resident set size of this process (VmHWM from /proc/self/status), KiB (0 if unknown).
@@ -424,7 +410,7 @@ fn new_histogram() -> Result<Histogram<u64>, LoadError> {
 async fn collect_join(
     tasks: &mut JoinSet<(usize, Client, Result<(), ClientError>)>,
     rooms: &mut [(String, Vec<Client>)],
-    bar: &ProgressBar,
+    bar: &Bar,
 ) -> Result<(), LoadError> {
     if let Some(done) = tasks.join_next().await {
         let (r, client, result) = done?;
@@ -449,7 +435,7 @@ async fn build_room(
     i: usize,
     config: &LoadConfig,
     endpoints: &[Endpoint],
-    registered: &ProgressBar,
+    registered: &Bar,
     register_secs: &mut f64,
 ) -> Result<Built, ClientError> {
     let started = Instant::now();

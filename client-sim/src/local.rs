@@ -12,14 +12,12 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
+use mimi_client::{ClientError, Connection};
 use mimi_ds::app::{serve_provider, AppError};
 use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::pki::PkiError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-use crate::api::Connection;
-use crate::error::ClientError;
 
 /// Why a local provider could not be started or stopped.
 #[derive(Debug, thiserror::Error)]

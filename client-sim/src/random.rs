@@ -13,7 +13,7 @@
 //!   sibling's commit, lose state and resync, or a join that must be refused) plus up to two
 //!   key updates by other users' clients *racing* it for the same epoch: losers get
 //!   `wrongEpoch`, clear their pending commit, process the winner and retry (the client
-//!   library's recovery, see [`crate::client`]);
+//!   library's recovery, see [`mimi_client::commit`]);
 //! - **messages**: up to three senders at once, each sending one of the MIMI content kinds
 //!   (text, reply, reaction, edit, delete, attachment reference);
 //! - **exclusive**: leave the room or remove one's own device by SelfRemove (proposals, then
@@ -53,15 +53,14 @@ use mimi_appsync::ops::LeaveVia;
 use mimi_appsync::presets::administered_roles::{GROUP_ADMIN, ORDINARY_USER};
 use mimi_appsync::presets::{self, RoomPolicy};
 use mimi_appsync::uri::{ClientUri, UserUri};
+use mimi_client::{Client, ClientError, Connection, Delivered, SentMessage};
 use mimi_content::builder::{Attachment, MessageBuilder, TextFormat};
 use rand_chacha::rand_core::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use tokio::task::JoinSet;
 
-use crate::api::Connection;
 use crate::checker::{CheckFailure, Checker, Positions};
-use crate::client::{Client, Delivered, SentMessage};
-use crate::error::{ClientError, RandomError};
+use crate::error::RandomError;
 use crate::runner::{SETTLE_POLL, SETTLE_TIMEOUT};
 use crate::user::User;
 
@@ -1204,7 +1203,7 @@ async fn perform(
     let missing = |u: usize| ClientError::Protocol { what: "random".into(), why: format!("user{u} not held") };
     let no_device = |d: usize| ClientError::Protocol { what: "random".into(), why: format!("no device {d}") };
     let room_uri = |r: usize| rooms.get(r).cloned().unwrap_or_default();
-    let commit = |report: crate::client::CommitReport| Done { lost: report.lost.len(), ..Done::default() };
+    let commit = |report: mimi_client::CommitReport| Done { lost: report.lost.len(), ..Done::default() };
     let uri_of =
         |held: &BTreeMap<usize, User>, u: usize| held.get(&u).map(|x| x.uri().clone()).ok_or_else(|| missing(u));
     match op {

@@ -22,12 +22,11 @@ use mimi_appsync::components::room_metadata::RichDescription;
 use mimi_appsync::ops::LeaveVia;
 use mimi_appsync::presets::{self, RoomPolicy};
 use mimi_appsync::uri::{ClientUri, UserUri};
+use mimi_client::{Client, ClientError, Connection, SentMessage};
 use mimi_content::builder::Attachment;
 
-use crate::api::Connection;
 use crate::checker::{CheckFailure, Checker, Positions};
-use crate::client::{Client, SentMessage};
-use crate::error::{ClientError, ScenarioError};
+use crate::error::ScenarioError;
 use crate::scenario::{Expect, Op, Scenario, Step, UserSpec};
 use crate::user::User;
 

@@ -8,10 +8,9 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use mimi_client::{ClientError, Connection};
 use url::Url;
 
-use crate::api::Connection;
-use crate::error::ClientError;
 use crate::load::Endpoint;
 
 /// A running provider: `DOMAIN=https://HOST:PORT`.

@@ -6,10 +6,7 @@ use mimi_appsync::components::room_metadata::RoomMetaData;
 use mimi_appsync::ops::LeaveVia;
 use mimi_appsync::presets::RoomPolicy;
 use mimi_appsync::uri::UserUri;
-
-use crate::api::Connection;
-use crate::client::{Client, CommitReport};
-use crate::error::ClientError;
+use mimi_client::{Client, ClientError, CommitReport, Connection};
 
 /// One of a user's devices and whether it is online.
 #[derive(Debug)]

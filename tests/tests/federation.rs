@@ -543,7 +543,7 @@ async fn a_claim_that_bypasses_the_rooms_hub_is_refused_and_claims_nothing() -> 
 
     // b.example, not the hub of a's room, claims Cathy's KeyPackages straight from c.example with
     // a request validly signed by a client of Bob's.
-    let signer = SignatureKeyPair::new(mimi_client_sim::client::CIPHERSUITE.signature_algorithm())?;
+    let signer = SignatureKeyPair::new(mimi_client::CIPHERSUITE.signature_algorithm())?;
     let credential = CredentialWithKey {
         credential: BasicCredential::new(bob.uri().as_bytes().to_vec()).into(),
         signature_key: signer.to_public_vec().into(),
@@ -553,7 +553,7 @@ async fn a_claim_that_bypasses_the_rooms_hub_is_refused_and_claims_nothing() -> 
         requesting_user: IdentifierUri::new(bob.uri().user().as_str()),
         target_user: IdentifierUri::new(cathy_user.as_str()),
         room_id: IdentifierUri::new(&room),
-        acceptable_ciphersuites: vec![mimi_client_sim::client::CIPHERSUITE.into()],
+        acceptable_ciphersuites: vec![mimi_client::CIPHERSUITE.into()],
         required_capabilities: mimi_appsync::group::required_capabilities(),
         requester_signature_key: credential.signature_key.clone(),
         requester_credential: credential.credential.clone(),

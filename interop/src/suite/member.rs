@@ -7,7 +7,7 @@
 //! application messages, and processes the room's fanout in arrival order from a shared inbox: its own
 //! messages coming back (recognised by hash, `mimi_ds::federation::follower::message_hash`) are merged
 //! (a commit) or skipped; everything else is processed as any member would, by the same
-//! transport-independent pieces the simulated clients use (`mimi_client_sim::client::process_incoming`,
+//! transport-independent pieces the client library uses (`mimi_client::process_incoming`,
 //! `join_from_welcome`) and the protocol crate's conversions of what openmls builds
 //! (`mimi_protocol::update::HandshakeBundle::from_commit`, `mimi_protocol::mls_message::reparse`).
 
@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::uri::ClientUri;
-use mimi_client_sim::client::{self, Incoming};
+use mimi_client::inbox::{self, Incoming};
 use mimi_ds::federation::follower::message_hash;
 use mimi_protocol::mls_message::reparse;
 use mimi_protocol::notify::{FanoutFraming, FanoutMessage};
@@ -275,7 +275,7 @@ impl Member {
                 self.maybe_join(fanout.message.clone())?;
                 continue;
             }
-            for m in client::fanout_messages(fanout.clone()) {
+            for m in inbox::fanout_messages(fanout.clone()) {
                 self.process_one(m, &mut received)?;
             }
         }
@@ -289,7 +289,7 @@ impl Member {
         if self.is_member() || !self.is_for_me(&welcome) {
             return Ok(());
         }
-        let group = client::join_from_welcome(&self.provider, welcome).map_err(|e| SuiteError::mls("Welcome", e))?;
+        let group = inbox::join_from_welcome(&self.provider, welcome).map_err(|e| SuiteError::mls("Welcome", e))?;
         self.group = Some(group);
         Ok(())
     }
@@ -336,11 +336,11 @@ impl Member {
     }
 
     /// Processes one message of another member (or the hub) at the current epoch
-    /// ([`mimi_client_sim::client::process_incoming`]); own messages are recognised by hash before
+    /// ([`mimi_client::process_incoming`]); own messages are recognised by hash before
     /// they get here.
     fn process_protocol(&mut self, message: ProtocolMessage) -> Result<Incoming, SuiteError> {
         let Member { group, provider, .. } = self;
         let group = group.as_mut().ok_or_else(|| SuiteError::mls("process", "not in the room"))?;
-        client::process_incoming(group, provider, message).map_err(|e| SuiteError::mls("process", e))
+        inbox::process_incoming(group, provider, message).map_err(|e| SuiteError::mls("process", e))
     }
 }

@@ -1,6 +1,5 @@
-//! The provider's client API (`/client/v1/...`, documented in `mimi_ds::api::client`) as typed
-//! calls: bodies are the TLS-PL structures of `mimi_protocol`, sent and received as
-//! `application/octet-stream` over HTTPS.
+//! The provider's client API (`/client/v1/...`, see the crate docs) as typed calls: bodies are the
+//! TLS-PL structures of `mimi_protocol`, sent and received as `application/octet-stream` over HTTPS.
 //!
 //! [`Connection`] is the HTTPS side (one reqwest client trusting only the given CA, reaching the
 //! provider's domain at a given socket address, so TLS checks the *domain* in the certificate);
@@ -28,6 +27,7 @@ use reqwest::Method;
 use url::Url;
 
 use crate::error::ClientError;
+use crate::tls::client_config;
 
 /// Whole-request timeout; longer than the longest long-poll the API allows (30 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,13 +47,7 @@ impl Connection {
     /// Connects to the provider of `domain` listening at `addr`, trusting only the CA certificates
     /// in the PEM file `ca`.
     pub fn new(domain: &str, addr: SocketAddr, ca: &Path) -> Result<Connection, ClientError> {
-        let roots = mimi_ds::tls::load_roots(ca)?;
-        let mut tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Tls(e.into()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
+        let tls = client_config(ca)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .https_only(true)
