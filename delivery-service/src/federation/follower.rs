@@ -82,11 +82,25 @@ pub enum FollowerError {
     /// Persistence failed; nothing was taken in (503).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fault of this server, not the sender's (500).
+    #[error("internal fault in {what}: {cause}")]
+    Internal {
+        /// What was being done.
+        what: &'static str,
+        /// What went wrong.
+        cause: String,
+    },
 }
 
 /// SHA-256 of an MLSMessage's encoding (the key of echo suppression).
 pub fn message_hash(message: &MlsMessageIn) -> Result<Vec<u8>, tls_codec::Error> {
-    Ok(Sha256::digest(message.tls_serialize_detached()?).to_vec())
+    Ok(encoded_message_hash(&message.tls_serialize_detached()?))
+}
+
+/// SHA-256 of an MLSMessage as encoded (received or stored): [`message_hash`] without encoding
+/// the message again.
+pub fn encoded_message_hash(message: &[u8]) -> Vec<u8> {
+    Sha256::digest(message).to_vec()
 }
 
 /// Whether `peer` may send `/notify` for `room` to provider `ours`: only the room's hub may,
@@ -185,6 +199,7 @@ pub fn plan_intake(
             .map_err(|e| bad(format!("not a protocol message: {e:?}")))?
             .epoch()
             .as_u64();
+        // No local client relayed it: the entry has no local sender (nobody's echo).
         let sender = lookups.relayed_by(&Sha256::digest(&message))?.unwrap_or_default();
         seq += 1;
         intake.entries.push(LogEntry {
@@ -226,8 +241,11 @@ impl<S: Store> Follower<S> {
         Arc::new(Follower { provider, rooms: StdMutex::new(HashMap::new()), echoes: StdMutex::new(HashMap::new()) })
     }
 
-    fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, StoreError> {
-        let mut rooms = self.rooms.lock().map_err(|_| StoreError::Io("mirror table poisoned".into()))?;
+    fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, FollowerError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .map_err(|_| FollowerError::Internal { what: "mirror table", cause: "lock poisoned by a panic".into() })?;
         if let Some(slot) = rooms.get(room) {
             return Ok(slot.clone());
         }
@@ -268,31 +286,30 @@ impl<S: Store> Follower<S> {
             slot.seq.send_modify(|s| *s = (*s).max(seq));
         }
         self.provider.wake_queues(clients.iter().map(String::as_str));
-        if let Ok(mut waiting) = self.echoes.lock() {
-            for hash in echoes {
-                if let Some(tx) = waiting.remove(&hash) {
-                    let _ = tx.send(());
-                }
+        let mut waiting = self.echoes();
+        for hash in echoes {
+            if let Some(tx) = waiting.remove(&hash) {
+                // The relay may have stopped waiting (its client went away): nobody to tell.
+                let _ = tx.send(());
             }
         }
         tracing::debug!(room, peer, entries = counts.0, welcomes = counts.1, "notify taken in");
         Ok(counts)
     }
 
-    /// Remembers that local `client` relayed `message` to `room`'s hub (before relaying it), so
-    /// its echo is left out for it and it may read the mirror. The receiver fires once the echo
-    /// is in the mirror.
-    pub async fn record_relayed(
-        &self,
-        room: &str,
-        client: &str,
-        message: &MlsMessageIn,
-    ) -> Result<Echo<'_, S>, FollowerError> {
-        let hash = message_hash(message).map_err(|e| FollowerError::Bad { index: 0, why: e.to_string() })?;
+    /// The relays waiting for echoes. The map is changed by single inserts and removes, so a
+    /// panic elsewhere cannot leave it half-changed: a poisoned lock is used as it is.
+    fn echoes(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, oneshot::Sender<()>>> {
+        self.echoes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers that local `client` relayed `message` (an MLSMessage as received) to `room`'s
+    /// hub (before relaying it), so its echo is left out for it and it may read the mirror. The
+    /// receiver fires once the echo is in the mirror.
+    pub async fn record_relayed(&self, room: &str, client: &str, message: &[u8]) -> Result<Echo<'_, S>, FollowerError> {
+        let hash = encoded_message_hash(message);
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut waiting) = self.echoes.lock() {
-            waiting.insert(hash.clone(), tx);
-        }
+        self.echoes().insert(hash.clone(), tx);
         let write = Write::Relayed { room: room.to_owned(), hash: hash.clone(), client: client.to_owned() };
         let echo = Echo { follower: self, hash, arrived: rx };
         settle(self.provider.store().write(write)).await?;
@@ -315,6 +332,7 @@ impl<S: Store> Follower<S> {
         }
         let mut rx = self.slot(room)?.seq.subscribe();
         if *rx.borrow() <= after {
+            // A long-poll: running out of time means "nothing new yet"; the mirror is read below.
             let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
         }
         Ok(store.mirror_after(room, after, limit)?)
@@ -337,9 +355,7 @@ impl<S: Store> Echo<'_, S> {
 
 impl<S: Store> Drop for Echo<'_, S> {
     fn drop(&mut self) {
-        if let Ok(mut waiting) = self.follower.echoes.lock() {
-            waiting.remove(&self.hash);
-        }
+        self.follower.echoes().remove(&self.hash);
     }
 }
 
