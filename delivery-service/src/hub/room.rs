@@ -413,6 +413,8 @@ impl Room {
                 other => not_allowed(format!("invalid MLS message: {other}")),
             })
         })?;
+        // A credential that names no client leaves the entry without a sender, which no
+        // authenticated submitter speaks for (see `admission::submit`).
         let sender = client_of(processed.credential(), &|| "sender".into()).ok();
         Ok((processed, sender))
     }
