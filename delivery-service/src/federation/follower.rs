@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 use tls_codec::VLBytes;
 use tokio::sync::{oneshot, watch, Mutex};
 
+use crate::hub::received::{locate_fanouts, FanoutBytes};
 use crate::hub::{EntryKind, LogEntry};
 use crate::provider::{hub_of, Provider};
 use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
@@ -149,25 +150,30 @@ impl<S: Store> IntakeLookups for S {
 /// Plans the intake of `messages` for `room` whose mirror ends at `last_seq`: skips
 /// FanoutMessages seen before (and repeats within the body), turns Welcomes into queue items for
 /// the local owners of the KeyPackageRefs they name, and the rest into mirror entries whose
-/// sender is the local client that relayed the message (if any).
+/// sender is the local client that relayed the message (if any). `encoded`: each message's
+/// bytes as received ([`locate_fanouts`]), which are hashed and kept.
 pub fn plan_intake(
     room: &str,
     last_seq: u64,
     messages: &[FanoutMessage],
+    encoded: &[FanoutBytes<'_>],
     lookups: &impl IntakeLookups,
 ) -> Result<Intake, FollowerError> {
+    if messages.len() != encoded.len() {
+        let cause = format!("{} FanoutMessages but {} encodings", messages.len(), encoded.len());
+        return Err(FollowerError::Internal { what: "planning an intake", cause });
+    }
     let mut intake = Intake::default();
     let mut seq = last_seq;
-    for (index, m) in messages.iter().enumerate() {
+    for (index, (m, encoded)) in messages.iter().zip(encoded).enumerate() {
         let bad = |why: String| FollowerError::Bad { index, why };
-        let hash = Sha256::digest(m.tls_serialize_detached().map_err(|e| bad(e.to_string()))?).to_vec();
+        let hash = Sha256::digest(encoded.whole).to_vec();
         if lookups.seen(&hash)? || intake.seen.contains(&hash) {
             continue;
         }
         intake.seen.push(hash);
-        let bytes = |m: &MlsMessageIn| m.tls_serialize_detached().map_err(|e| bad(e.to_string()));
-        let message = bytes(&m.message)?;
-        let (kind, extra, frank) = match &m.framing {
+        let message = encoded.message.to_vec();
+        let (kind, frank) = match &m.framing {
             FanoutFraming::Welcome { .. } => {
                 let MlsMessageBodyIn::Welcome(welcome) = m.message.clone().extract() else {
                     return Err(bad("framed as a Welcome but is not one".into()));
@@ -188,9 +194,9 @@ pub fn plan_intake(
                 }
                 continue;
             }
-            FanoutFraming::Application { frank } => (EntryKind::Application, Vec::new(), frank.clone()),
-            FanoutFraming::Proposal { more_proposals: list } => (EntryKind::Proposal, list.clone(), None),
-            FanoutFraming::Commit { external_proposals: list } => (EntryKind::Commit, list.clone(), None),
+            FanoutFraming::Application { frank } => (EntryKind::Application, frank.clone()),
+            FanoutFraming::Proposal { .. } => (EntryKind::Proposal, None),
+            FanoutFraming::Commit { .. } => (EntryKind::Commit, None),
         };
         let epoch = m
             .message
@@ -208,7 +214,7 @@ pub fn plan_intake(
             accepted_ms: m.timestamp,
             kind,
             message: message.into(),
-            extra: extra.iter().map(|e| bytes(e).map(VLBytes::from)).collect::<Result<_, _>>()?,
+            extra: encoded.extra.iter().map(|e| VLBytes::from(e.to_vec())).collect(),
             sender: sender.into_bytes().into(),
             peers: Vec::new(),
             group_info: VLBytes::new(Vec::new()),
@@ -261,11 +267,14 @@ impl<S: Store> Follower<S> {
     pub async fn notify(&self, room: &str, peer: &str, body: &[u8]) -> Result<(usize, usize), FollowerError> {
         authorize_notify(room, peer, self.provider.domain())?;
         let messages = FanoutMessage::decode_body(body, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_FANOUT_MESSAGES)?;
+        // Decoded from `body`: failing to find them there is this server's fault.
+        let encoded = locate_fanouts(&messages, body)
+            .map_err(|e| FollowerError::Internal { what: "locating the received messages", cause: e.to_string() })?;
         let slot = self.slot(room)?;
         let _intake = slot.intake.lock().await;
         let store = self.provider.store();
         let last = store.mirror_last(room)?;
-        let intake = plan_intake(room, last, &messages, store)?;
+        let intake = plan_intake(room, last, &messages, &encoded, store)?;
         if intake.seen.is_empty() {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
@@ -394,7 +403,7 @@ mod tests {
 
     #[test]
     fn an_empty_body_and_a_seen_one_plan_nothing() {
-        let plan = plan_intake("mimi://a.example/r/x", 7, &[], &Fixed { seen: vec![] }).unwrap();
+        let plan = plan_intake("mimi://a.example/r/x", 7, &[], &[], &Fixed { seen: vec![] }).unwrap();
         assert_eq!(plan, Intake::default());
     }
 }

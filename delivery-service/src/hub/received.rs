@@ -13,6 +13,7 @@ use openmls::prelude::tls_codec::{Serialize as _, Size};
 use openmls::prelude::MlsMessageIn;
 
 use crate::wire::client_api::KeyPackageUpload;
+use crate::wire::notify::{FanoutFraming, FanoutMessage};
 use crate::wire::submit::SubmitMessageRequest;
 use crate::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
 
@@ -129,6 +130,40 @@ pub fn app_message_bytes<'a>(request: &SubmitMessageRequest, body: &'a [u8]) -> 
     take(&mut rest, request.app_message.tls_serialized_len(), "appMessage")
 }
 
+/// The encodings of one `FanoutMessage` of a `/notify` body, as slices of that body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutBytes<'a> {
+    /// The whole FanoutMessage (what a follower remembers having taken in).
+    pub whole: &'a [u8],
+    /// Its `message` (an MLSMessage).
+    pub message: &'a [u8],
+    /// Its `moreProposals` or `externalProposals` (MLSMessages), for a proposal or commit.
+    pub extra: Vec<&'a [u8]>,
+}
+
+/// Locates each of `messages` in `body`, the concatenation they were decoded from.
+pub fn locate_fanouts<'a>(messages: &[FanoutMessage], body: &'a [u8]) -> Result<Vec<FanoutBytes<'a>>, Mismatch> {
+    let mut rest = body;
+    let mut located = Vec::with_capacity(messages.len());
+    for m in messages {
+        let whole = take(&mut rest, m.tls_serialized_len(), "FanoutMessage")?;
+        let mut inner = whole;
+        take(&mut inner, m.timestamp.tls_serialized_len(), "timestamp")?;
+        let message = take(&mut inner, m.message.tls_serialized_len(), "message")?;
+        let extra = match &m.framing {
+            FanoutFraming::Proposal { more_proposals: list } | FanoutFraming::Commit { external_proposals: list } => {
+                elements(&mut inner, list, "moreProposals")?
+            }
+            FanoutFraming::Application { .. } | FanoutFraming::Welcome { .. } => Vec::new(),
+        };
+        located.push(FanoutBytes { whole, message, extra });
+    }
+    if !rest.is_empty() {
+        return Err(Mismatch { what: "/notify body", expected: body.len() - rest.len(), found: body.len() });
+    }
+    Ok(located)
+}
+
 /// Encodes one MLS message (once) for in-process callers that have no received body.
 pub fn encode_message(message: &MlsMessageIn) -> Result<Vec<u8>, tls_codec::Error> {
     message.tls_serialize_detached()
@@ -205,6 +240,43 @@ mod tests {
         let body = request.encode().unwrap();
         assert_eq!(app_message_bytes(&request, &body).unwrap(), encode_message(&message).unwrap());
         assert!(app_message_bytes(&request, &body[..body.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn fanout_messages_are_the_received_bytes() {
+        use crate::hub::outgoing::write_fanouts_for;
+        let mut t = TestRoom::new();
+        let bob = t.client("b.example", "bob", "phone");
+        let d = t.decide_adds(&[&bob]);
+        let body = BundleBytes::encode(&d.bundle).unwrap();
+        let mut commit = d.entry.clone();
+        commit.peers = vec![b"b.example".to_vec().into()];
+        commit.extra = vec![commit.message.clone()];
+        commit.welcome = BundleBytes::locate(&d.bundle, &body).unwrap().welcome_message().unwrap().into();
+        commit.welcome_peers = vec![b"b.example".to_vec().into()];
+        let mut app = t.message_entry(b"hi");
+        app.peers = vec![b"b.example".to_vec().into()];
+        let mut notify = Vec::new();
+        write_fanouts_for(&commit, "b.example", &mut notify).unwrap();
+        write_fanouts_for(&app, "b.example", &mut notify).unwrap();
+        // Decoded without the wire checks (the stapled "proposal" is a commit here).
+        let mut rest = &notify[..];
+        let mut messages = Vec::new();
+        while !rest.is_empty() {
+            messages.push(<FanoutMessage as tls_codec::Deserialize>::tls_deserialize(&mut rest).unwrap());
+        }
+        let located = locate_fanouts(&messages, &notify).unwrap();
+        assert_eq!(located.len(), 3);
+        for (m, l) in messages.iter().zip(&located) {
+            assert_eq!(l.whole, m.tls_serialize_detached().unwrap());
+            assert_eq!(l.message, m.message.tls_serialize_detached().unwrap());
+        }
+        assert_eq!(located[0].extra, vec![commit.message.as_slice()]);
+        assert_eq!(located[1].message, commit.welcome.as_slice());
+        assert!(located[1].extra.is_empty() && located[2].extra.is_empty());
+        assert_eq!(located[2].message, app.message.as_slice());
+        assert!(locate_fanouts(&messages, &notify[..notify.len() - 1]).is_err());
+        assert!(locate_fanouts(&messages[..2], &notify).is_err(), "bytes left over");
     }
 
     #[test]
