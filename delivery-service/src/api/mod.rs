@@ -1,6 +1,6 @@
 //! HTTP routers (axum). Handlers only translate: bytes in → [`crate::wire`] decode →
-//! [`crate::provider::Provider`] → wire encode → bytes out, with the status mapping of
-//! [`response`] (protocol outcomes are 200 with a TLS-PL body; undecodable 400; unauthenticated
+//! [`crate::provider::Provider`] → wire encode → bytes out, with one status mapping for all
+//! (`response.rs`; protocol outcomes are 200 with a TLS-PL body; undecodable 400; unauthenticated
 //! 401; forbidden 403; unknown room 404; rate limited 429; faults of the server 5xx: 500 its own,
 //! 502 another provider's answer, 503 storage trouble or an unreachable peer, with the request's
 //! id and, for 503, `Retry-After`).
