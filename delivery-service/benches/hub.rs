@@ -469,7 +469,7 @@ fn breakdown(
     // Hub CPU: Room::decide_message + apply, one thread, interleaving rooms like the submitters.
     let mut hub: Vec<Room> =
         rooms.iter().map(|r| Room::create(&r.id, &crypto, &r.group_info, &hub_pub)).collect::<Result<_, _>>()?;
-    let checkpoints: Vec<_> = hub.iter().map(|r| r.checkpoint()).collect();
+    let checkpoints: Vec<_> = hub.iter().map(|r| r.checkpoint()).collect::<Result<_, _>>()?;
     let mut entries: Vec<(usize, LogEntry)> = Vec::with_capacity(rooms.len() * per_room);
     let start = Instant::now();
     for k in 0..per_room {

@@ -101,6 +101,7 @@ pub async fn serve_provider(
         let served = server.serve(router, &registry, shutdown).await;
         // The outbox resumes from its durable cursors on the next start.
         fanout.abort();
+        // Aborted on purpose: the join error says just that.
         let _ = fanout.await;
         outbox.shutdown().await;
         served?;

@@ -148,15 +148,8 @@ pub struct Config {
 }
 
 /// The default for key-material claims by users of other providers for which a local target
-/// user has decided nothing (protocol-06 §5.7; an explicit grant or revoke always wins).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ConsentPolicy {
-    /// Served unless the target revoked consent (`consent = "open"`, the default).
-    #[default]
-    Open,
-    /// Served only with the target's grant (`consent = "required"`).
-    Required,
-}
+/// user has decided nothing: a rule of the hub's, configured here.
+pub use crate::hub::admission::ConsentPolicy;
 
 impl std::str::FromStr for ConsentPolicy {
     type Err = String;

@@ -297,6 +297,7 @@ async fn handle_connection(
     metrics: HttpMetrics,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Only latency depends on it; a socket that refuses it still serves.
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,

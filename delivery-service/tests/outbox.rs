@@ -143,6 +143,14 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
         }
     }
     task.abort();
+    // The follower has everything; the hub stores its cursor only after the 201 came back, so
+    // wait for that (a restart before it would rightly send the last batch again).
+    let (_, last) = provider.room_position(ROOM).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mimi_ds::store::Store::outbox_cursor(provider.store(), "b.example", ROOM).unwrap() < last {
+        assert!(Instant::now() < deadline, "cursor not stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // A new outbox (as after a restart) sends nothing again; a new message goes out once.
     let sent_before = follower.lock().unwrap().received.len();

@@ -50,7 +50,9 @@
 //! `invalidProposal`, `epochTooOld`, key-material codes, `notAuthorized`); a `success` is
 //! durable when sent. Errors: 400 undecodable body (one-line reason), 401 missing or unknown
 //! token, 403 not allowed for this caller, 404 unknown room, 413 body too large, 429 rate limited
-//! and 503 storage trouble (both with `Retry-After`).
+//! and 503 storage trouble (both with `Retry-After`); 500 is a fault of the server, whose
+//! one-line body and `x-request-id` header carry the request's id, under which the cause is
+//! logged (see `crate::api::request_id`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,16 +66,20 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mimi_appsync::uri::ClientUri;
 use serde::Deserialize;
+use tls_codec::Serialize as _;
 use tracing::Instrument as _;
 
-use super::response::{octets, passthrough, ApiError};
+use super::request_id;
+use super::response::{answer, encoded, octets, passthrough, ApiError};
 use crate::federation::consent::check_own_decision;
 use crate::federation::relay::Relay;
-use crate::hub::LogEntry;
+use crate::hub::outgoing::write_fanout;
+use crate::hub::received::{app_message_bytes, key_package_bytes, BundleBytes};
+use crate::hub::{LogEntry, QueueItem};
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::wire::abuse::AbuseReport;
-use crate::wire::client_api::{ClientQueue, KeyPackageUpload, RoomEntries, RoomEntry, WelcomeItem};
+use crate::wire::client_api::KeyPackageUpload;
 use crate::wire::consent::ConsentEntry;
 use crate::wire::directory::Endpoint;
 use crate::wire::group_info::GroupInfoRequest;
@@ -130,6 +136,7 @@ fn routes<S: Store>(api: Api<S>) -> Router {
         .route("/client/v1/rooms/{room}/log", get(read_log::<S>))
         .route("/client/v1/queue", get(read_queue::<S>))
         .with_state(api)
+        .layer(axum::middleware::from_fn(request_id::layer))
 }
 
 /// The authenticated calling client.
@@ -159,8 +166,7 @@ impl<S: Store> FromRequestParts<Arc<Api<S>>> for Caller {
 /// The hub's external-sender key and credential (TLS-PL `ExternalSender`), which a client
 /// creating a room puts into its GroupContext's `external_senders`.
 async fn hub_key<S: Store>(State(api): State<Arc<Api<S>>>) -> Result<Response, ApiError> {
-    let body = openmls::prelude::tls_codec::Serialize::tls_serialize_detached(&api.provider.hub_external_sender())
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let body = api.provider.hub_external_sender().tls_serialize_detached().map_err(ApiError::internal)?;
     Ok(octets(StatusCode::OK, body))
 }
 
@@ -183,12 +189,9 @@ async fn upload_key_packages<S: Store>(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let upload = KeyPackageUpload::decode(&body, DEFAULT_MAX_BODY_LEN)?;
-    let packages = upload
-        .key_packages
-        .iter()
-        .map(openmls::prelude::tls_codec::Serialize::tls_serialize_detached)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    // The KeyPackages as received (the body was decoded from these very bytes).
+    let packages: Vec<Vec<u8>> =
+        key_package_bytes(&upload, &body).map_err(ApiError::internal)?.into_iter().map(<[u8]>::to_vec).collect();
     let n = api.provider.upload_key_packages(&client, &packages).await?;
     Ok((StatusCode::CREATED, format!("{n} stored\n")).into_response())
 }
@@ -207,7 +210,7 @@ async fn key_material<S: Store>(
         return Ok(passthrough(relay.key_material(&request, body.to_vec(), &Submitter::Client(client)).await?));
     }
     let response = api.provider.key_material(&request, &Submitter::Client(client)).await?;
-    Ok(octets(StatusCode::OK, response.encode()?))
+    answer(&response)
 }
 
 /// A local user's consent decision: recorded (in effect for claims at once), then sent to the
@@ -254,13 +257,13 @@ async fn update<S: Store>(
         Err(refusal) => return Ok(refusal),
     };
     if let Some(relay) = api.remote(&room) {
-        let message = Some(&request.bundle.proposal_or_commit);
-        return Ok(passthrough(relay.to_hub(Endpoint::Update, &room, &client, message, body.to_vec()).await?));
+        let message = BundleBytes::locate(&request.bundle, &body).map_err(ApiError::internal)?.message;
+        return Ok(passthrough(relay.to_hub(Endpoint::Update, &room, &client, Some(message), body.to_vec()).await?));
     }
     let span = tracing::info_span!("update", room = %room, client = %client);
     let submitter = Submitter::Client(client.clone());
-    let response = api.provider.update_from(&room, &request.bundle, &submitter).instrument(span).await?;
-    Ok(octets(StatusCode::OK, response.encode()?))
+    let response = api.provider.update_received(&room, &request.bundle, &body, &submitter).instrument(span).await?;
+    answer(&response)
 }
 
 async fn submit_message<S: Store>(
@@ -276,12 +279,12 @@ async fn submit_message<S: Store>(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "sendingUri must be the calling client or its user"));
     }
     if let Some(relay) = api.remote(&room) {
-        let message = Some(&request.app_message);
-        return Ok(passthrough(relay.to_hub(Endpoint::SubmitMessage, &room, &client, message, body.to_vec()).await?));
+        let message = app_message_bytes(&request, &body).map_err(ApiError::internal)?;
+        let answer = relay.to_hub(Endpoint::SubmitMessage, &room, &client, Some(message), body.to_vec()).await?;
+        return Ok(passthrough(answer));
     }
-    let status = api.provider.submit_message(&room, &request.app_message, client.as_str()).await?;
-    let response = SubmitMessageResponse { protocol: Protocol::Mls10, status };
-    Ok(octets(StatusCode::OK, response.encode()?))
+    let status = api.provider.submit_message_received(&room, &request, &body, client.as_str()).await?;
+    answer(&SubmitMessageResponse { protocol: Protocol::Mls10, status })
 }
 
 async fn group_info<S: Store>(
@@ -299,7 +302,7 @@ async fn group_info<S: Store>(
         return Ok(passthrough(relay.to_hub(Endpoint::GroupInfo, &room, &client, None, body.to_vec()).await?));
     }
     let response = api.provider.group_info(&room, &request).await?;
-    Ok(octets(StatusCode::OK, response.encode()?))
+    answer(&response)
 }
 
 async fn report_abuse<S: Store>(
@@ -331,7 +334,7 @@ async fn identifier_query<S: Store>(
     let request = IdentifierRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
     if domain.eq_ignore_ascii_case(api.provider.domain()) {
         let response = api.provider.identifier_query(&request)?;
-        return Ok(octets(StatusCode::OK, response.encode()?));
+        return answer(&response);
     }
     match &api.relay {
         Some(relay) => Ok(passthrough(relay.identifier_query(&domain, body.to_vec()).await?)),
@@ -348,7 +351,7 @@ pub(crate) fn decode_update(body: &[u8]) -> Result<Result<UpdateRequest, Respons
         Err(e @ WireError::UnexpectedWireFormat { .. }) => {
             let refusal =
                 UpdateRoomResponse { error_description: e.to_string().into(), outcome: UpdateRoomOutcome::NotAllowed };
-            Ok(Err(octets(StatusCode::OK, refusal.encode()?)))
+            Ok(Err(octets(StatusCode::OK, encoded(&refusal)?)))
         }
         Err(e) => Err(e.into()),
     }
@@ -387,12 +390,9 @@ async fn read_log<S: Store>(
         None => api.provider.read_log(&room, &client, cursor.after, cursor.limit(), cursor.wait()).await?,
     };
     let next_after = entries.last().map(|e| e.seq).unwrap_or(cursor.after);
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries.iter().filter(|e| e.sender_uri() != client.as_str()) {
-        let fanout = e.to_fanout().map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()))?;
-        out.push(RoomEntry { seq: e.seq, epoch: e.epoch, fanout });
-    }
-    Ok(octets(StatusCode::OK, RoomEntries { next_after, entries: out }.encode()?))
+    let own = |e: &&LogEntry| e.sender_uri() != client.as_str();
+    let body = room_entries(next_after, entries.iter().filter(own)).map_err(ApiError::internal)?;
+    Ok(octets(StatusCode::OK, body))
 }
 
 async fn read_queue<S: Store>(
@@ -401,21 +401,111 @@ async fn read_queue<S: Store>(
     Query(cursor): Query<Cursor>,
 ) -> Result<Response, ApiError> {
     let items = api.provider.read_queue(&client, cursor.after, cursor.limit(), cursor.wait()).await?;
-    let mut out = Vec::with_capacity(items.len());
-    for q in items {
-        let bad = |e: openmls::prelude::tls_codec::Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-        let welcome =
-            <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
-                q.welcome.as_slice(),
-            )
-            .map_err(bad)?;
-        out.push(WelcomeItem {
-            seq: q.seq,
-            room: IdentifierUri::new(String::from_utf8_lossy(q.room.as_slice())),
-            after_seq: q.after_seq,
-            welcome,
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        });
+    Ok(octets(StatusCode::OK, client_queue(&items).map_err(ApiError::internal)?))
+}
+
+/// Why a stored item cannot be served.
+#[derive(Debug, thiserror::Error)]
+enum Unservable {
+    /// The encoding failed (a vector over the MLS varint maximum).
+    #[error(transparent)]
+    Encode(#[from] tls_codec::Error),
+    /// A queued Welcome's room URI is not UTF-8 (the store wrote what it was given).
+    #[error("queue item {0}: the room URI is not UTF-8")]
+    Room(u64),
+}
+
+/// Appends a TLS-PL vector: its MLS varint length, then `items`.
+fn vector(out: &mut Vec<u8>, items: &[u8]) -> Result<(), tls_codec::Error> {
+    tls_codec::vlen::write_length(out, items.len())?;
+    out.extend_from_slice(items);
+    Ok(())
+}
+
+/// The `RoomEntries` body for `entries`, written around the logged bytes of their messages
+/// ([`write_fanout`]): the encoding of the typed structure, with no message decoded or encoded.
+fn room_entries<'a>(next_after: u64, entries: impl Iterator<Item = &'a LogEntry>) -> Result<Vec<u8>, tls_codec::Error> {
+    let mut items = Vec::new();
+    for e in entries {
+        e.seq.tls_serialize(&mut items)?;
+        e.epoch.tls_serialize(&mut items)?;
+        write_fanout(e, &mut items)?;
     }
-    Ok(octets(StatusCode::OK, ClientQueue { items: out }.encode()?))
+    let mut out = Vec::with_capacity(items.len() + 12);
+    next_after.tls_serialize(&mut out)?;
+    vector(&mut out, &items)?;
+    Ok(out)
+}
+
+/// The `ClientQueue` body for `items`, written around the stored Welcomes (each an MLSMessage)
+/// like [`room_entries`].
+fn client_queue(items: &[QueueItem]) -> Result<Vec<u8>, Unservable> {
+    let mut encoded = Vec::new();
+    for q in items {
+        let room = std::str::from_utf8(q.room.as_slice()).map_err(|_| Unservable::Room(q.seq))?;
+        q.seq.tls_serialize(&mut encoded)?;
+        IdentifierUri::new(room).tls_serialize(&mut encoded)?;
+        q.after_seq.tls_serialize(&mut encoded)?;
+        encoded.extend_from_slice(q.welcome.as_slice());
+        RatchetTreeOption::DistributionService.tls_serialize(&mut encoded)?;
+    }
+    let mut out = Vec::with_capacity(encoded.len() + 4);
+    vector(&mut out, &encoded)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use openmls::prelude::tls_codec::Deserialize as _;
+    use openmls::prelude::MlsMessageIn;
+
+    use super::*;
+    use crate::hub::admission::memory::TestRoom;
+    use crate::hub::received::BundleBytes;
+    use crate::wire::client_api::{ClientQueue, RoomEntries, RoomEntry, WelcomeItem};
+
+    #[test]
+    fn room_entries_and_queues_written_from_stored_bytes_equal_the_typed_encoding() {
+        let mut t = TestRoom::new();
+        let bob = t.client("b.example", "bob", "phone");
+        let d = t.decide_adds(&[&bob]);
+        let app = t.message_entry(b"hi");
+        let commit = d.entry.clone();
+        let typed = RoomEntries {
+            next_after: 9,
+            entries: [&commit, &app]
+                .iter()
+                .map(|e| RoomEntry { seq: e.seq, epoch: e.epoch, fanout: e.to_fanout().unwrap() })
+                .collect(),
+        };
+        assert_eq!(room_entries(9, [&commit, &app].into_iter()).unwrap(), typed.encode().unwrap());
+        let empty = RoomEntries { next_after: 3, entries: Vec::new() };
+        assert_eq!(room_entries(3, std::iter::empty()).unwrap(), empty.encode().unwrap());
+
+        let body = BundleBytes::encode(&d.bundle).unwrap();
+        let welcome = BundleBytes::locate(&d.bundle, &body).unwrap().welcome_message().unwrap();
+        let item = |seq: u64| QueueItem {
+            seq,
+            room: t.room.id().as_bytes().to_vec().into(),
+            after_seq: 4,
+            welcome: welcome.clone().into(),
+            ratchet_tree: Vec::new().into(),
+        };
+        let typed = ClientQueue {
+            items: [1, 2]
+                .map(|seq| WelcomeItem {
+                    seq,
+                    room: IdentifierUri::new(t.room.id()),
+                    after_seq: 4,
+                    welcome: MlsMessageIn::tls_deserialize_exact(&welcome).unwrap(),
+                    ratchet_tree_option: RatchetTreeOption::DistributionService,
+                })
+                .to_vec(),
+        };
+        assert_eq!(client_queue(&[item(1), item(2)]).unwrap(), typed.encode().unwrap());
+        assert_eq!(client_queue(&[]).unwrap(), ClientQueue { items: Vec::new() }.encode().unwrap());
+        let mut corrupt = item(3);
+        corrupt.room = vec![0xff].into();
+        assert!(matches!(client_queue(&[corrupt]), Err(Unservable::Room(3))));
+    }
 }

@@ -8,7 +8,7 @@
 //!
 //! | endpoint | role | who may call | answer |
 //! |---|---|---|---|
-//! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients, and an Add of another provider's client needs an unused KeyPackage claimed through this hub for this room by the submitting provider ([`crate::provider::add_is_vouched`]) | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
+//! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients, and an Add of another provider's client needs an unused KeyPackage claimed through this hub for this room by the submitting provider ([`crate::hub::admission::add_is_vouched`]) | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
 //! | `POST /v1/submitMessage/{roomId}` | hub | the provider of `sendingUri` (a client URI), which the hub's participant check must pass | 200 `SubmitMessageResponse` (`notAllowed` for non-participants) |
 //! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client | 200 `GroupInfoResponse` |
 //! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the hub of the request's `roomId` (its URI's authority) for a user of ours; if we are that hub, the provider of the requesting user ([`crate::federation::relay::route_key_material`]) | 200 `KeyMaterialResponse`; 403 for any other caller (e.g. a provider claiming directly from the target, bypassing the hub), nothing claimed |
@@ -18,7 +18,9 @@
 //! | `POST /v1/identifierQuery/{domain}` | target provider (`{domain}` must be ours, else 404; never relayed) | any authenticated provider | 200 `IdentifierResponse` |
 //! | `POST /v1/reportAbuse/{roomId}` | hub | the provider of `reportingUser` | 201 kept; 422 a frank does not verify (nothing kept) |
 //!
-//! Unknown rooms answer 404, undecodable bodies 400, a caller who is not allowed 403 (DESIGN §3).
+//! Unknown rooms answer 404, undecodable bodies 400, a caller who is not allowed 403; a fault of
+//! this server 500 with the request's id (see [`super::request_id`]), an unusable answer of the
+//! provider a request was relayed to 502, storage trouble or an unreachable provider 503.
 //! Consent rules: [`crate::federation::consent`]; identifier matching:
 //! [`crate::federation::identifier`]; franking and report checks: [`crate::hub::franking`]. The
 //! draft gives `reportAbuse` no codes (spec notes §8 item 6): ours are 201 for a report whose
@@ -39,7 +41,8 @@ use mimi_appsync::uri::{ClientUri, UserUri};
 use tracing::Instrument as _;
 
 use super::client::decode_update;
-use super::response::{octets, passthrough, ApiError};
+use super::request_id;
+use super::response::{answer, passthrough, ApiError};
 use crate::federation::consent::{check_entry, ConsentEndpoint};
 use crate::federation::relay::Relay;
 use crate::provider::{Provider, Submitter};
@@ -73,6 +76,7 @@ pub fn router<S: Store>(provider: Arc<Provider<S>>, relay: Arc<Relay<S>>) -> Rou
         .route(&Endpoint::IdentifierQuery.path_template(), post(identifier_query::<S>))
         .route(&Endpoint::ReportAbuse.path_template(), post(report_abuse::<S>))
         .with_state(api)
+        .layer(axum::middleware::from_fn(request_id::layer))
 }
 
 /// Checks a peer request's transport identity and returns the peer's domain (lowercase).
@@ -152,8 +156,9 @@ async fn update<S: Store>(
         Err(refusal) => return Ok(refusal),
     };
     let span = tracing::info_span!("peer update", room = %room, peer = %peer);
-    let response = api.provider.update_from(&room, &request.bundle, &Submitter::Peer(peer)).instrument(span).await?;
-    Ok(octets(StatusCode::OK, response.encode()?))
+    let submitter = Submitter::Peer(peer);
+    let response = api.provider.update_received(&room, &request.bundle, &body, &submitter).instrument(span).await?;
+    answer(&response)
 }
 
 async fn submit_message<S: Store>(
@@ -169,9 +174,8 @@ async fn submit_message<S: Store>(
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("sendingUri must be a client of {peer}")));
     }
     let span = tracing::info_span!("peer submitMessage", room = %room, peer = %peer);
-    let status = api.provider.submit_message(&room, &request.app_message, sending).instrument(span).await?;
-    let response = SubmitMessageResponse { protocol: Protocol::Mls10, status };
-    Ok(octets(StatusCode::OK, response.encode()?))
+    let status = api.provider.submit_message_received(&room, &request, &body, sending).instrument(span).await?;
+    answer(&SubmitMessageResponse { protocol: Protocol::Mls10, status })
 }
 
 async fn group_info<S: Store>(
@@ -187,7 +191,7 @@ async fn group_info<S: Store>(
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("requestingCredential must be a client of {peer}")));
     }
     let response = api.provider.group_info(&room, &request).await?;
-    Ok(octets(StatusCode::OK, response.encode()?))
+    answer(&response)
 }
 
 async fn key_material<S: Store>(
@@ -258,7 +262,7 @@ async fn identifier_query<S: Store>(
     let request = IdentifierRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
     let response = api.provider.identifier_query(&request)?;
     tracing::info!(peer = %peer, code = ?response.response_code, "identifier query answered");
-    Ok(octets(StatusCode::OK, response.encode()?))
+    answer(&response)
 }
 
 async fn report_abuse<S: Store>(

@@ -10,20 +10,18 @@
 //!   by a `grant` are not used (the requester claims through the room's hub as usual).
 //! - Our own users decide through the client API (`POST /client/v1/consent`); the decision is
 //!   recorded here and sent to the requester's provider with `updateConsent`.
-//! - A claim for one of our users by a user of another provider is served per [`verdict`]: a
-//!   decision for the request's room wins over one for any room; without a decision the
-//!   configured [`ConsentPolicy`] applies (`open`: served; `required`: `noConsent`).
+//! - A claim for one of our users by a user of another provider is served per
+//!   [`crate::hub::admission::verdict`]: a decision for the request's room wins over one for any
+//!   room; without a decision the configured policy applies (`open`: served; `required`:
+//!   `noConsent`).
 //!
 //! Consent entries are unsigned: only the mutually authenticated TLS connection and the domain
 //! rules above authenticate them.
 
 use mimi_appsync::uri::UserUri;
 
-use crate::config::ConsentPolicy;
 use crate::provider::ProviderError;
-use crate::store::ConsentState;
 use crate::wire::consent::{ConsentEntry, ConsentOperation};
-use crate::wire::key_material::KeyMaterialUserCode;
 use crate::wire::IdentifierUri;
 
 /// Which consent endpoint an entry arrived at.
@@ -85,26 +83,6 @@ pub fn check_own_decision(caller: &UserUri, entry: &ConsentEntry) -> Result<User
     user(&entry.scope.requester_uri, "requesterUri")
 }
 
-/// Whether a claim by another provider's user for one of ours is served: `None` if so, else the
-/// user code to answer. `for_room`: the state recorded for the request's room; `general`: for
-/// any room.
-pub fn verdict(
-    policy: ConsentPolicy,
-    for_room: Option<ConsentState>,
-    general: Option<ConsentState>,
-) -> Option<KeyMaterialUserCode> {
-    match (for_room, general) {
-        (Some(ConsentState::Granted), _) => None,
-        (Some(ConsentState::Revoked), _) => Some(KeyMaterialUserCode::NoConsentForThisRoom),
-        (_, Some(ConsentState::Granted)) => None,
-        (_, Some(ConsentState::Revoked)) => Some(KeyMaterialUserCode::NoConsent),
-        _ => match policy {
-            ConsentPolicy::Open => None,
-            ConsentPolicy::Required => Some(KeyMaterialUserCode::NoConsent),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use openmls::extensions::AppDataDictionary;
@@ -161,20 +139,5 @@ mod tests {
         assert!(check_own_decision(&cathy, &entry(Consent::Revoke)).is_ok());
         assert!(matches!(check_own_decision(&alice, &grant), Err(ProviderError::Forbidden(_))));
         assert!(matches!(check_own_decision(&cathy, &entry(Consent::Request)), Err(ProviderError::BadRequest(_))));
-    }
-
-    #[test]
-    fn claims_need_consent_as_configured() {
-        use ConsentPolicy::*;
-        use ConsentState::*;
-        use KeyMaterialUserCode::*;
-        assert_eq!(verdict(Open, None, None), None);
-        assert_eq!(verdict(Required, None, None), Some(NoConsent));
-        assert_eq!(verdict(Required, Some(Requested), None), Some(NoConsent));
-        assert_eq!(verdict(Required, None, Some(Granted)), None);
-        assert_eq!(verdict(Required, Some(Granted), None), None);
-        assert_eq!(verdict(Open, None, Some(Revoked)), Some(NoConsent));
-        assert_eq!(verdict(Open, Some(Revoked), Some(Granted)), Some(NoConsentForThisRoom));
-        assert_eq!(verdict(Required, Some(Granted), Some(Revoked)), None, "the room's decision wins");
     }
 }

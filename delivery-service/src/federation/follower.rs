@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 use tls_codec::VLBytes;
 use tokio::sync::{oneshot, watch, Mutex};
 
+use crate::hub::received::{locate_fanouts, FanoutBytes};
 use crate::hub::{EntryKind, LogEntry};
 use crate::provider::{hub_of, Provider};
 use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
@@ -82,11 +83,25 @@ pub enum FollowerError {
     /// Persistence failed; nothing was taken in (503).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fault of this server, not the sender's (500).
+    #[error("internal fault in {what}: {cause}")]
+    Internal {
+        /// What was being done.
+        what: &'static str,
+        /// What went wrong.
+        cause: String,
+    },
 }
 
 /// SHA-256 of an MLSMessage's encoding (the key of echo suppression).
 pub fn message_hash(message: &MlsMessageIn) -> Result<Vec<u8>, tls_codec::Error> {
-    Ok(Sha256::digest(message.tls_serialize_detached()?).to_vec())
+    Ok(encoded_message_hash(&message.tls_serialize_detached()?))
+}
+
+/// SHA-256 of an MLSMessage as encoded (received or stored): [`message_hash`] without encoding
+/// the message again.
+pub fn encoded_message_hash(message: &[u8]) -> Vec<u8> {
+    Sha256::digest(message).to_vec()
 }
 
 /// Whether `peer` may send `/notify` for `room` to provider `ours`: only the room's hub may,
@@ -135,25 +150,30 @@ impl<S: Store> IntakeLookups for S {
 /// Plans the intake of `messages` for `room` whose mirror ends at `last_seq`: skips
 /// FanoutMessages seen before (and repeats within the body), turns Welcomes into queue items for
 /// the local owners of the KeyPackageRefs they name, and the rest into mirror entries whose
-/// sender is the local client that relayed the message (if any).
+/// sender is the local client that relayed the message (if any). `encoded`: each message's
+/// bytes as received ([`locate_fanouts`]), which are hashed and kept.
 pub fn plan_intake(
     room: &str,
     last_seq: u64,
     messages: &[FanoutMessage],
+    encoded: &[FanoutBytes<'_>],
     lookups: &impl IntakeLookups,
 ) -> Result<Intake, FollowerError> {
+    if messages.len() != encoded.len() {
+        let cause = format!("{} FanoutMessages but {} encodings", messages.len(), encoded.len());
+        return Err(FollowerError::Internal { what: "planning an intake", cause });
+    }
     let mut intake = Intake::default();
     let mut seq = last_seq;
-    for (index, m) in messages.iter().enumerate() {
+    for (index, (m, encoded)) in messages.iter().zip(encoded).enumerate() {
         let bad = |why: String| FollowerError::Bad { index, why };
-        let hash = Sha256::digest(m.tls_serialize_detached().map_err(|e| bad(e.to_string()))?).to_vec();
+        let hash = Sha256::digest(encoded.whole).to_vec();
         if lookups.seen(&hash)? || intake.seen.contains(&hash) {
             continue;
         }
         intake.seen.push(hash);
-        let bytes = |m: &MlsMessageIn| m.tls_serialize_detached().map_err(|e| bad(e.to_string()));
-        let message = bytes(&m.message)?;
-        let (kind, extra, frank) = match &m.framing {
+        let message = encoded.message.to_vec();
+        let (kind, frank) = match &m.framing {
             FanoutFraming::Welcome { .. } => {
                 let MlsMessageBodyIn::Welcome(welcome) = m.message.clone().extract() else {
                     return Err(bad("framed as a Welcome but is not one".into()));
@@ -174,9 +194,9 @@ pub fn plan_intake(
                 }
                 continue;
             }
-            FanoutFraming::Application { frank } => (EntryKind::Application, Vec::new(), frank.clone()),
-            FanoutFraming::Proposal { more_proposals: list } => (EntryKind::Proposal, list.clone(), None),
-            FanoutFraming::Commit { external_proposals: list } => (EntryKind::Commit, list.clone(), None),
+            FanoutFraming::Application { frank } => (EntryKind::Application, frank.clone()),
+            FanoutFraming::Proposal { .. } => (EntryKind::Proposal, None),
+            FanoutFraming::Commit { .. } => (EntryKind::Commit, None),
         };
         let epoch = m
             .message
@@ -185,6 +205,7 @@ pub fn plan_intake(
             .map_err(|e| bad(format!("not a protocol message: {e:?}")))?
             .epoch()
             .as_u64();
+        // No local client relayed it: the entry has no local sender (nobody's echo).
         let sender = lookups.relayed_by(&Sha256::digest(&message))?.unwrap_or_default();
         seq += 1;
         intake.entries.push(LogEntry {
@@ -193,7 +214,7 @@ pub fn plan_intake(
             accepted_ms: m.timestamp,
             kind,
             message: message.into(),
-            extra: extra.iter().map(|e| bytes(e).map(VLBytes::from)).collect::<Result<_, _>>()?,
+            extra: encoded.extra.iter().map(|e| VLBytes::from(e.to_vec())).collect(),
             sender: sender.into_bytes().into(),
             peers: Vec::new(),
             group_info: VLBytes::new(Vec::new()),
@@ -226,8 +247,11 @@ impl<S: Store> Follower<S> {
         Arc::new(Follower { provider, rooms: StdMutex::new(HashMap::new()), echoes: StdMutex::new(HashMap::new()) })
     }
 
-    fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, StoreError> {
-        let mut rooms = self.rooms.lock().map_err(|_| StoreError::Io("mirror table poisoned".into()))?;
+    fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, FollowerError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .map_err(|_| FollowerError::Internal { what: "mirror table", cause: "lock poisoned by a panic".into() })?;
         if let Some(slot) = rooms.get(room) {
             return Ok(slot.clone());
         }
@@ -243,11 +267,14 @@ impl<S: Store> Follower<S> {
     pub async fn notify(&self, room: &str, peer: &str, body: &[u8]) -> Result<(usize, usize), FollowerError> {
         authorize_notify(room, peer, self.provider.domain())?;
         let messages = FanoutMessage::decode_body(body, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_FANOUT_MESSAGES)?;
+        // Decoded from `body`: failing to find them there is this server's fault.
+        let encoded = locate_fanouts(&messages, body)
+            .map_err(|e| FollowerError::Internal { what: "locating the received messages", cause: e.to_string() })?;
         let slot = self.slot(room)?;
         let _intake = slot.intake.lock().await;
         let store = self.provider.store();
         let last = store.mirror_last(room)?;
-        let intake = plan_intake(room, last, &messages, store)?;
+        let intake = plan_intake(room, last, &messages, &encoded, store)?;
         if intake.seen.is_empty() {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
@@ -268,31 +295,30 @@ impl<S: Store> Follower<S> {
             slot.seq.send_modify(|s| *s = (*s).max(seq));
         }
         self.provider.wake_queues(clients.iter().map(String::as_str));
-        if let Ok(mut waiting) = self.echoes.lock() {
-            for hash in echoes {
-                if let Some(tx) = waiting.remove(&hash) {
-                    let _ = tx.send(());
-                }
+        let mut waiting = self.echoes();
+        for hash in echoes {
+            if let Some(tx) = waiting.remove(&hash) {
+                // The relay may have stopped waiting (its client went away): nobody to tell.
+                let _ = tx.send(());
             }
         }
         tracing::debug!(room, peer, entries = counts.0, welcomes = counts.1, "notify taken in");
         Ok(counts)
     }
 
-    /// Remembers that local `client` relayed `message` to `room`'s hub (before relaying it), so
-    /// its echo is left out for it and it may read the mirror. The receiver fires once the echo
-    /// is in the mirror.
-    pub async fn record_relayed(
-        &self,
-        room: &str,
-        client: &str,
-        message: &MlsMessageIn,
-    ) -> Result<Echo<'_, S>, FollowerError> {
-        let hash = message_hash(message).map_err(|e| FollowerError::Bad { index: 0, why: e.to_string() })?;
+    /// The relays waiting for echoes. The map is changed by single inserts and removes, so a
+    /// panic elsewhere cannot leave it half-changed: a poisoned lock is used as it is.
+    fn echoes(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, oneshot::Sender<()>>> {
+        self.echoes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers that local `client` relayed `message` (an MLSMessage as received) to `room`'s
+    /// hub (before relaying it), so its echo is left out for it and it may read the mirror. The
+    /// receiver fires once the echo is in the mirror.
+    pub async fn record_relayed(&self, room: &str, client: &str, message: &[u8]) -> Result<Echo<'_, S>, FollowerError> {
+        let hash = encoded_message_hash(message);
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut waiting) = self.echoes.lock() {
-            waiting.insert(hash.clone(), tx);
-        }
+        self.echoes().insert(hash.clone(), tx);
         let write = Write::Relayed { room: room.to_owned(), hash: hash.clone(), client: client.to_owned() };
         let echo = Echo { follower: self, hash, arrived: rx };
         settle(self.provider.store().write(write)).await?;
@@ -315,6 +341,7 @@ impl<S: Store> Follower<S> {
         }
         let mut rx = self.slot(room)?.seq.subscribe();
         if *rx.borrow() <= after {
+            // A long-poll: running out of time means "nothing new yet"; the mirror is read below.
             let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
         }
         Ok(store.mirror_after(room, after, limit)?)
@@ -337,9 +364,7 @@ impl<S: Store> Echo<'_, S> {
 
 impl<S: Store> Drop for Echo<'_, S> {
     fn drop(&mut self) {
-        if let Ok(mut waiting) = self.follower.echoes.lock() {
-            waiting.remove(&self.hash);
-        }
+        self.follower.echoes().remove(&self.hash);
     }
 }
 
@@ -378,7 +403,7 @@ mod tests {
 
     #[test]
     fn an_empty_body_and_a_seen_one_plan_nothing() {
-        let plan = plan_intake("mimi://a.example/r/x", 7, &[], &Fixed { seen: vec![] }).unwrap();
+        let plan = plan_intake("mimi://a.example/r/x", 7, &[], &[], &Fixed { seen: vec![] }).unwrap();
         assert_eq!(plan, Intake::default());
     }
 }

@@ -1,5 +1,6 @@
-//! `identifierQuery` (protocol-06 §5.8): which local user a query names. Pure; the provider
-//! looks the candidate up among its registered users ([`crate::provider::Provider::identifier_query`]).
+//! `identifierQuery` (protocol-06 §5.8): which local user a query names ([`candidate`], pure),
+//! and the provider's answer, which looks the candidate up among its registered users
+//! ([`Provider::identifier_query`]).
 //!
 //! **What a handle is here.** Our users have no profiles, only the name they registered with
 //! (`POST /client/v1/register {"user": "alice", …}`), which is the user part of their MIMI user
@@ -18,7 +19,12 @@
 
 use mimi_appsync::uri::UserUri;
 
-use crate::wire::identifier::{IdentifierQueryCode, IdentifierRequest, QueryElement, SearchField};
+use crate::provider::{Provider, ProviderError};
+use crate::store::Store;
+use crate::wire::identifier::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, QueryElement, SearchField, UserProfile,
+};
+use crate::wire::IdentifierUri;
 
 /// The user named by `element` at provider `ours`: `Ok(Some)` a well-formed local user (who may
 /// still not exist), `Ok(None)` nobody of ours, `Err` an unsupported search type.
@@ -53,6 +59,26 @@ pub fn candidate(ours: &str, request: &IdentifierRequest) -> Result<UserUri, Ide
         }
     }
     found.ok_or(IdentifierQueryCode::NotFound)
+}
+
+impl<S: Store> Provider<S> {
+    /// `/identifierQuery` for this provider's users: the [`candidate`] if it is registered.
+    pub fn identifier_query(&self, request: &IdentifierRequest) -> Result<IdentifierResponse, ProviderError> {
+        let respond = |response_code, users: Vec<UserUri>| IdentifierResponse {
+            response_code,
+            uri: users.iter().map(|u| IdentifierUri::new(u.as_str())).collect(),
+            found_profiles: users
+                .iter()
+                .map(|u| UserProfile { stable_uri: IdentifierUri::new(u.as_str()), fields: Vec::new() })
+                .collect(),
+            id_response_extensions: Default::default(),
+        };
+        Ok(match candidate(self.domain(), request) {
+            Ok(user) if self.store().user_exists(user.as_str())? => respond(IdentifierQueryCode::Success, vec![user]),
+            Ok(_) => respond(IdentifierQueryCode::NotFound, Vec::new()),
+            Err(code) => respond(code, Vec::new()),
+        })
+    }
 }
 
 #[cfg(test)]

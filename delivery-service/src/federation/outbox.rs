@@ -8,7 +8,7 @@
 //! which keeps each room in order; different rooms proceed in parallel.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -16,45 +16,48 @@ use reqwest::StatusCode;
 use tokio::task::JoinHandle;
 
 use super::peers::Peers;
+use crate::hub::outgoing::write_fanouts_for;
 use crate::hub::LogEntry;
 use crate::provider::Provider;
 use crate::store::{settle, Store, Write};
 use crate::tls::PeerClient;
 use crate::wire::directory::Endpoint;
-use crate::wire::notify::FanoutMessage;
 
 /// Most entries in one `/notify` body.
 pub const MAX_BATCH: usize = 64;
 
-/// What a worker sends next: the FanoutMessages for the peer, and the cursor to store once they
-/// are acknowledged (the last position examined, including entries not meant for this peer).
+/// What a worker sends next: the `/notify` body of FanoutMessages for the peer, and the cursor to
+/// store once they are acknowledged (the last position examined, including entries not meant for
+/// this peer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    /// The entries to send, in log order.
-    pub messages: Vec<FanoutMessage>,
+    /// The FanoutMessages to send, in log order, concatenated (written from the log's bytes,
+    /// [`write_fanouts_for`]).
+    pub body: Vec<u8>,
+    /// How many FanoutMessages `body` holds.
+    pub messages: usize,
     /// The cursor after this batch.
     pub advance_to: u64,
 }
 
 /// Plans the next batch for `peer` from the log entries after its cursor (in order): those that
-/// go to the peer (as entries or Welcomes, [`LogEntry::fanouts_for`]), stopping once `max`
-/// messages are planned. `None` when nothing follows the cursor.
+/// go to the peer (as entries or Welcomes, [`write_fanouts_for`]), stopping once `max` messages
+/// are planned. `None` when nothing follows the cursor.
 pub fn plan(peer: &str, entries: &[LogEntry], max: usize) -> Result<Option<Batch>, tls_codec::Error> {
     let Some(last) = entries.last() else { return Ok(None) };
-    let mut messages = Vec::new();
-    let mut advance_to = last.seq;
+    let mut batch = Batch { body: Vec::new(), messages: 0, advance_to: last.seq };
     for e in entries {
         if !e.goes_to(peer) {
             continue;
         }
-        if messages.len() >= max {
+        if batch.messages >= max {
             // Stop before this entry: the cursor must not pass what was not sent.
-            advance_to = e.seq - 1;
+            batch.advance_to = e.seq - 1;
             break;
         }
-        messages.extend(e.fanouts_for(peer)?);
+        batch.messages += write_fanouts_for(e, peer, &mut batch.body)?;
     }
-    Ok(Some(Batch { messages, advance_to }))
+    Ok(Some(batch))
 }
 
 /// Exponential backoff with jitter for failed deliveries.
@@ -148,6 +151,8 @@ impl<S: Store> Outbox<S> {
         let mut appended = self.provider.subscribe_appends();
         loop {
             self.schedule();
+            // A new append or five quiet seconds: either way, schedule again. (The sender lives
+            // in the provider, which this outbox holds, so `changed` cannot fail.)
             let _ = tokio::time::timeout(Duration::from_secs(5), appended.changed()).await;
         }
     }
@@ -156,16 +161,31 @@ impl<S: Store> Outbox<S> {
     /// they are gone, so they no longer hold the provider. Undelivered entries stay in the log
     /// behind the durable cursors.
     pub async fn shutdown(&self) {
-        let workers: Vec<JoinHandle<()>> =
-            self.workers.lock().map(|mut w| w.drain().map(|(_, w)| w.handle).collect()).unwrap_or_default();
+        let workers: Vec<JoinHandle<()>> = self.workers().drain().map(|(_, w)| w.handle).collect();
         for handle in workers {
             handle.abort();
+            // Aborted on purpose: the join error says just that.
             let _ = handle.await;
         }
     }
 
+    /// The running workers. The map is changed by single inserts and removes, so a panic
+    /// elsewhere cannot leave it half-changed: a poisoned lock is used as it is.
+    fn workers(&self) -> MutexGuard<'_, HashMap<(String, String), Worker>> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What was scanned per room (a cache: a poisoned lock is used as it is, like `workers`).
+    fn scanned(&self) -> MutexGuard<'_, HashMap<String, (u64, Vec<String>)>> {
+        self.scanned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn schedule(self: &Arc<Self>) {
-        for room in self.provider.room_ids() {
+        let rooms = match self.provider.room_ids() {
+            Ok(rooms) => rooms,
+            Err(e) => return tracing::error!(error = %e, "outbox cannot list the rooms"),
+        };
+        for room in rooms {
             let (scanned, peers) = match self.scan(&room) {
                 Ok(v) => v,
                 Err(e) => {
@@ -173,9 +193,10 @@ impl<S: Store> Outbox<S> {
                     continue;
                 }
             };
-            let Ok(mut workers) = self.workers.lock() else { return };
+            let mut workers = self.workers();
             workers.retain(|_, w| !w.handle.is_finished());
             for peer in peers {
+                // An unreadable cursor counts as behind: the worker reads it again and reports.
                 let behind = self.provider.store().outbox_cursor(&peer, &room).map(|c| c < scanned).unwrap_or(true);
                 if !behind {
                     continue;
@@ -196,7 +217,8 @@ impl<S: Store> Outbox<S> {
     /// Reads the log of `room` past what was scanned before and returns the last position seen
     /// and every peer any entry so far names.
     fn scan(&self, room: &str) -> Result<(u64, Vec<String>), crate::store::StoreError> {
-        let (mut after, mut peers) = self.scanned.lock().ok().and_then(|s| s.get(room).cloned()).unwrap_or_default();
+        // A room not scanned yet is scanned from the start.
+        let (mut after, mut peers) = self.scanned().get(room).cloned().unwrap_or_default();
         loop {
             let entries = self.provider.store().log_after(room, after, 1024)?;
             let Some(last) = entries.last() else { break };
@@ -207,9 +229,7 @@ impl<S: Store> Outbox<S> {
                 }
             }
         }
-        if let Ok(mut s) = self.scanned.lock() {
-            s.insert(room.to_owned(), (after, peers.clone()));
-        }
+        self.scanned().insert(room.to_owned(), (after, peers.clone()));
         Ok((after, peers))
     }
 
@@ -231,7 +251,7 @@ impl<S: Store> Outbox<S> {
                 Ok(None) => {
                     // Caught up: stop, unless the scheduler saw new entries meanwhile.
                     let key = (peer.clone(), room.clone());
-                    let Ok(mut workers) = self.workers.lock() else { return };
+                    let mut workers = self.workers();
                     match workers.get_mut(&key) {
                         Some(w) if w.rerun => {
                             w.rerun = false;
@@ -243,13 +263,10 @@ impl<S: Store> Outbox<S> {
                         }
                     }
                 }
-                Err(e) => return tracing::error!(%peer, %room, error = %e, "log entry does not re-encode"),
+                Err(e) => return tracing::error!(%peer, %room, error = %e, "log entries cannot be framed"),
             };
-            let outcome = if batch.messages.is_empty() {
-                Attempt::Delivered
-            } else {
-                self.send(&peer, &room, &batch.messages).await
-            };
+            let outcome =
+                if batch.messages == 0 { Attempt::Delivered } else { self.send(&peer, &room, batch.body).await };
             match outcome {
                 Attempt::Delivered => {
                     attempt = 0;
@@ -258,7 +275,7 @@ impl<S: Store> Outbox<S> {
                         tracing::warn!(%peer, %room, error = %e, "outbox cursor not saved");
                         return;
                     }
-                    tracing::debug!(%peer, %room, to = batch.advance_to, n = batch.messages.len(), "delivered");
+                    tracing::debug!(%peer, %room, to = batch.advance_to, n = batch.messages, "delivered");
                 }
                 Attempt::RetryAfter(wait) => {
                     tracing::info!(%peer, %room, secs = wait.as_secs(), "peer asked to retry later");
@@ -274,20 +291,26 @@ impl<S: Store> Outbox<S> {
         }
     }
 
-    /// One `/notify` request.
-    async fn send(&self, peer: &str, room: &str, messages: &[FanoutMessage]) -> Attempt {
-        let Ok(body) = FanoutMessage::encode_body(messages) else { return Attempt::Failed };
+    /// One `/notify` request with `body`.
+    async fn send(&self, peer: &str, room: &str, body: Vec<u8>) -> Attempt {
         match self.peers.post(peer, Endpoint::Notify, room, body).await {
-            Ok(answer) => Attempt::classify(Some((answer.status, &answer.headers))),
+            Ok(answer) => {
+                if !answer.status.is_success() {
+                    let reason = String::from_utf8_lossy(&answer.body);
+                    tracing::warn!(%peer, %room, status = %answer.status, reason = %reason.trim(), "notify refused");
+                }
+                Attempt::classify(Some((answer.status, &answer.headers)))
+            }
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "notify request failed");
+                tracing::warn!(%peer, %room, error = %e, "notify request failed");
                 Attempt::Failed
             }
         }
     }
 }
 
-/// A random `u64` for jitter (not security relevant).
+/// A random `u64` for jitter (not security relevant: without randomness the jitter is 0 and
+/// the delay its lower bound, which is still a correct backoff).
 fn random() -> u64 {
     let mut b = [0u8; 8];
     let _ = getrandom::fill(&mut b);
@@ -346,10 +369,10 @@ mod tests {
             frank: None,
         };
         let others = [entry(5, "c.example"), entry(6, "c.example")];
-        assert_eq!(plan("b.example", &others, 10).unwrap(), Some(Batch { messages: vec![], advance_to: 6 }));
+        assert_eq!(plan("b.example", &others, 10).unwrap(), Some(Batch { body: vec![], messages: 0, advance_to: 6 }));
         assert_eq!(plan("b.example", &[], 10).unwrap(), None);
         // With max 0 the first entry for the peer stops the batch before it.
         let mixed = [entry(5, "c.example"), entry(6, "b.example"), entry(7, "c.example")];
-        assert_eq!(plan("b.example", &mixed, 0).unwrap(), Some(Batch { messages: vec![], advance_to: 5 }));
+        assert_eq!(plan("b.example", &mixed, 0).unwrap(), Some(Batch { body: vec![], messages: 0, advance_to: 5 }));
     }
 }

@@ -60,10 +60,16 @@ impl Peers {
         Peers { domain: domain.to_owned(), client, directories: Mutex::new(HashMap::new()) }
     }
 
+    /// The directory cache. Changed by single inserts, so a panic elsewhere cannot leave it
+    /// half-changed: a poisoned lock is used as it is.
+    fn directories(&self) -> std::sync::MutexGuard<'_, HashMap<String, Directory>> {
+        self.directories.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The URL of `endpoint` at `peer` for `variable` (a room or user URI), from the peer's
     /// directory (fetched on first use).
     pub async fn url(&self, peer: &str, endpoint: Endpoint, variable: &str) -> Result<String, PeerError> {
-        let cached = self.directories.lock().ok().and_then(|d| d.get(peer).map(|dir| dir.url(endpoint, variable)));
+        let cached = self.directories().get(peer).map(|dir| dir.url(endpoint, variable));
         if let Some(url) = cached {
             return Ok(url);
         }
@@ -76,9 +82,7 @@ impl Peers {
         let directory =
             Directory::from_json(&r.bytes().await.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
         let url = directory.url(endpoint, variable);
-        if let Ok(mut d) = self.directories.lock() {
-            d.insert(peer.to_owned(), directory);
-        }
+        self.directories().insert(peer.to_owned(), directory);
         Ok(url)
     }
 

@@ -13,7 +13,7 @@
 //!   forwarded to the target's provider, and the hub records for each returned KeyPackageRef the
 //!   provider it belongs to (so the Welcome naming it goes there only), the room and the
 //!   requesting provider (an Add may use it only there, from there, once: see
-//!   [`crate::provider::add_is_vouched`]); a local client's claim
+//!   [`crate::hub::admission::add_is_vouched`]); a local client's claim
 //!   in a room whose hub is another provider goes to that hub. A peer's claim is served only if
 //!   we are the room's hub (a follower relaying its own user's claim) or the peer is (relaying a
 //!   claim for our user): a provider may not claim from a target directly, bypassing the hub,
@@ -109,7 +109,8 @@ pub fn route_key_material(
     }
 }
 
-/// Whether a hub's answer to `update` or `submitMessage` accepted the submission.
+/// Whether a hub's answer to `update` or `submitMessage` accepted the submission. An answer that
+/// does not decode accepted nothing we could wait for; the client gets it unchanged and judges.
 fn accepted(endpoint: Endpoint, answer: &PeerAnswer) -> bool {
     if answer.status != StatusCode::OK {
         return false;
@@ -145,14 +146,14 @@ impl<S: Store> Relay<S> {
         hub_of(room).ok_or_else(|| RelayError::NotARoom(room.to_owned()))
     }
 
-    /// Sends a local client's request for `room` to the room's hub. `relayed`: the MLS message to
-    /// record for echo suppression (for `update` and `submitMessage`).
+    /// Sends a local client's request for `room` to the room's hub. `relayed`: the MLS message
+    /// to record for echo suppression (for `update` and `submitMessage`), as received.
     pub async fn to_hub(
         &self,
         endpoint: Endpoint,
         room: &str,
         client: &ClientUri,
-        relayed: Option<&openmls::prelude::MlsMessageIn>,
+        relayed: Option<&[u8]>,
         body: Vec<u8>,
     ) -> Result<PeerAnswer, RelayError> {
         let hub = Self::hub(room)?;
@@ -206,7 +207,7 @@ impl<S: Store> Relay<S> {
         match route {
             KeyMaterialRoute::Local => {
                 let response = self.provider.key_material(request, caller).await?;
-                let body = response.encode().map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+                let body = response.encode().map_err(|e| ProviderError::internal("keyMaterial answer", e))?;
                 Ok(PeerAnswer { status: StatusCode::OK, headers: HeaderMap::new(), body })
             }
             KeyMaterialRoute::ToHub(hub) => {
@@ -216,7 +217,7 @@ impl<S: Store> Relay<S> {
                 let answer = self.peers.post(&domain, Endpoint::KeyMaterial, target.as_str(), body).await?;
                 if answer.status == StatusCode::OK {
                     let response = KeyMaterialResponse::decode(&answer.body, DEFAULT_MAX_BODY_LEN)
-                        .map_err(|e| ProviderError::Forbidden(format!("keyMaterial answer of {domain}: {e}")))?;
+                        .map_err(|e| ProviderError::Peer { peer: domain.clone(), why: e.to_string() })?;
                     let references = self.provider.remote_key_package_refs(&domain, &response)?;
                     if !references.is_empty() {
                         let requester = match caller {

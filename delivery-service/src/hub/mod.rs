@@ -6,16 +6,22 @@
 //! answer and, when accepted, the [`LogEntry`] to persist and fan out. Nothing here reads a
 //! clock, touches a socket or a database: the caller persists the entry, *then* applies the
 //! decision to the room (`Room::apply`), *then* answers. That order is what makes an answer of
-//! `success` a promise (DESIGN §4), and it lets the simulator and tests drive rooms directly.
+//! `success` a promise, and it lets the simulator and tests drive rooms directly.
 //!
-//! [`franking`] decides whether an accepted application message is franked and checks abuse
-//! reports, with the keys passed in.
+//! [`admission`] holds the hub's rules around the sequencer: who may submit, which Adds a claim
+//! vouches for, where Welcomes go, who may fetch a GroupInfo, which key-material claims are
+//! served. [`franking`] decides whether an accepted application message is franked and checks
+//! abuse reports, with the keys passed in. The hub stores and forwards the bytes it received
+//! ([`received`], [`outgoing`]).
 //!
 //! A follower's relayed request and a local client's request reach the same functions: the
 //! hub logic never asks where a submission came from.
 
+pub mod admission;
 mod checkpoint;
 pub mod franking;
+pub mod outgoing;
+pub mod received;
 mod room;
 
 pub use checkpoint::{Checkpoint, Departure};

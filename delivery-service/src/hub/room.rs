@@ -18,12 +18,13 @@ use mimi_appsync::uri::ClientUri;
 use openmls::ciphersuite::hash_ref::ProposalRef;
 use openmls::group::ProposalStore;
 use openmls::messages::group_info::VerifiableGroupInfo;
-use openmls::prelude::tls_codec::{Deserialize as _, VLBytes};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _, VLBytes};
 use openmls::prelude::*;
 use openmls_rust_crypto::MemoryStorage;
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::checkpoint::{Checkpoint, Departure, StorageItem};
+use super::received::{encode_message, BundleBytes};
 use super::{EntryKind, LogEntry};
 use crate::wire::group_info::ExternalSender;
 use crate::wire::submit::SubmitMessageStatus;
@@ -54,6 +55,14 @@ pub enum HubError {
     /// Applying an accepted decision failed (openmls storage); the room must be reloaded.
     #[error("cannot apply to room {room}: {reason}")]
     Apply {
+        /// The room URI.
+        room: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The room's own state could not be encoded or read (a checkpoint, a value openmls keeps).
+    #[error("state of room {room}: {reason}")]
+    State {
         /// The room URI.
         room: String,
         /// What failed.
@@ -148,8 +157,10 @@ struct EpochView {
 }
 
 impl EpochView {
-    fn of(group: &PublicGroup, hub_domain: &str) -> EpochView {
-        let Ok(state) = room_state(group) else { return EpochView::default() };
+    /// The view of `group`'s current epoch. The room state was validated with the commit that
+    /// made the epoch, so failing to read it back is the hub's fault.
+    fn of(group: &PublicGroup, hub_domain: &str) -> Result<EpochView, String> {
+        let state = room_state(group).map_err(|e| format!("room state: {e}"))?;
         let roles: std::collections::HashMap<&[u8], u32> =
             state.participants.participants.iter().map(|p| (p.user.as_slice(), p.role_index)).collect();
         let senders = state
@@ -170,7 +181,7 @@ impl EpochView {
         let mut members: Vec<String> = state.members.iter().map(|c| c.as_str().to_owned()).collect();
         members.sort();
         members.dedup();
-        EpochView { members, senders, peers }
+        Ok(EpochView { members, senders, peers })
     }
 }
 
@@ -182,8 +193,9 @@ fn not_allowed(why: impl Into<String>) -> UpdateDecision {
     refuse(UpdateRoomOutcome::NotAllowed, why)
 }
 
-fn bytes_of(m: &impl tls_codec::Serialize) -> Vec<u8> {
-    m.tls_serialize_detached().unwrap_or_default()
+/// An invalid bundle from an in-process caller (one that cannot be encoded).
+fn unencodable(e: tls_codec::Error) -> UpdateDecision {
+    not_allowed(format!("the handshake bundle cannot be encoded: {e}"))
 }
 
 impl Room {
@@ -202,7 +214,10 @@ impl Room {
         let MlsMessageBodyIn::GroupInfo(vgi) = msg.extract() else {
             return Err(bad("expected a GroupInfo MLSMessage".into()));
         };
-        let group_info_bytes = bytes_of(&vgi);
+        // Kept as openmls encodes it (the creator's body is an MLSMessage around it, not
+        // checked for canonical encoding).
+        let group_info_bytes =
+            vgi.tls_serialize_detached().map_err(|e| bad(format!("GroupInfo cannot be encoded: {e}")))?;
         let tree = vgi
             .extensions()
             .ratchet_tree()
@@ -220,13 +235,13 @@ impl Room {
             return Err(bad("required_capabilities must name AppDataUpdate and AppDataDictionary".into()));
         }
         // openmls keeps `ExternalSender`'s fields private; read them through the wire type.
-        let hub_listed = context.extensions().external_senders().is_some_and(|senders| {
-            senders.iter().any(|x| {
-                let bytes = bytes_of(x);
-                ExternalSender::tls_deserialize_exact(&bytes)
-                    .is_ok_and(|s| s.signature_key.as_slice() == hub_signature_key)
-            })
-        });
+        let mut hub_listed = false;
+        for sender in context.extensions().external_senders().into_iter().flat_map(|senders| senders.iter()) {
+            let bytes = sender.tls_serialize_detached().map_err(|e| bad(format!("external sender: {e}")))?;
+            let sender =
+                ExternalSender::tls_deserialize_exact(&bytes).map_err(|e| bad(format!("external sender: {e}")))?;
+            hub_listed |= sender.signature_key.as_slice() == hub_signature_key;
+        }
         if !hub_listed {
             return Err(bad("external_senders must contain the hub's key".into()));
         }
@@ -245,7 +260,7 @@ impl Room {
             epoch_view: EpochView::default(),
             departed: BTreeMap::new(),
         };
-        room.refresh_epoch_view();
+        room.refresh_epoch_view().map_err(bad)?;
         Ok(room)
     }
 
@@ -282,7 +297,8 @@ impl Room {
         self.group_info.as_deref()
     }
 
-    /// The hub's domain: the authority of the room URI (`mimi://<hub>/r/<name>`).
+    /// The hub's domain: the authority of the room URI (`mimi://<hub>/r/<name>`; the provider
+    /// creates rooms only under such URIs, so the empty fallback is never taken).
     pub fn hub_domain(&self) -> &str {
         self.id.strip_prefix("mimi://").and_then(|rest| rest.split('/').next()).unwrap_or("")
     }
@@ -298,9 +314,10 @@ impl Room {
         peers
     }
 
-    fn refresh_epoch_view(&mut self) {
+    fn refresh_epoch_view(&mut self) -> Result<(), String> {
         let hub = self.hub_domain().to_owned();
-        self.epoch_view = EpochView::of(&self.group, &hub);
+        self.epoch_view = EpochView::of(&self.group, &hub)?;
+        Ok(())
     }
 
     fn entry(&self, kind: EntryKind, now_ms: u64, message: Vec<u8>, extra: Vec<Vec<u8>>, sender: &str) -> LogEntry {
@@ -321,19 +338,44 @@ impl Room {
         }
     }
 
-    /// Decides on a handshake bundle (`/update`).
+    /// Decides on a handshake bundle (`/update`) of an in-process caller, which has no received
+    /// body: encodes it once, then as [`Room::decide_received`].
     pub fn decide_update(&self, crypto: &impl OpenMlsCrypto, bundle: &HandshakeBundle, now_ms: u64) -> UpdateDecision {
+        let body = match BundleBytes::encode(bundle) {
+            Ok(body) => body,
+            Err(e) => return unencodable(e),
+        };
+        match BundleBytes::locate(bundle, &body) {
+            Ok(bytes) => self.decide_received(crypto, bundle, &bytes, now_ms),
+            Err(e) => not_allowed(e.to_string()),
+        }
+    }
+
+    /// Decides on a handshake bundle (`/update`) whose parts were received as `bytes`: the
+    /// accepted entry logs those bytes (see [`super::received`]).
+    pub fn decide_received(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        bundle: &HandshakeBundle,
+        bytes: &BundleBytes<'_>,
+        now_ms: u64,
+    ) -> UpdateDecision {
         let message = &bundle.proposal_or_commit;
         match &bundle.content {
             HandshakeBundleContent::Commit { group_info_option, .. } => {
-                let full = match group_info_option {
-                    GroupInfoOption::Full { group_info } => Some(group_info),
-                    GroupInfoOption::Partial { .. } => None,
+                let full = match (group_info_option, bytes.group_info) {
+                    (GroupInfoOption::Full { group_info }, Some(encoded)) => Some((group_info, encoded)),
+                    _ => None,
                 };
-                self.decide_commit(crypto, message, full, now_ms)
+                self.decide_commit(crypto, message, bytes.message, full, now_ms)
             }
             HandshakeBundleContent::Proposal { more_proposals } => {
-                let all: Vec<&MlsMessageIn> = std::iter::once(message).chain(more_proposals).collect();
+                if more_proposals.len() != bytes.more.len() {
+                    return not_allowed("moreProposals do not match the received bytes");
+                }
+                let all: Vec<(&MlsMessageIn, &[u8])> = std::iter::once((message, bytes.message))
+                    .chain(more_proposals.iter().zip(bytes.more.iter().copied()))
+                    .collect();
                 self.decide_proposals(crypto, &all, now_ms)
             }
         }
@@ -371,15 +413,20 @@ impl Room {
                 other => not_allowed(format!("invalid MLS message: {other}")),
             })
         })?;
+        // A credential that names no client leaves the entry without a sender, which no
+        // authenticated submitter speaks for (see `admission::submit`).
         let sender = client_of(processed.credential(), &|| "sender".into()).ok();
         Ok((processed, sender))
     }
 
+    /// Decides on a commit; `encoded`: its bytes as received; `group_info`: the new epoch's
+    /// GroupInfo, if sent whole, with its bytes as received.
     fn decide_commit(
         &self,
         crypto: &impl OpenMlsCrypto,
         message: &MlsMessageIn,
-        group_info: Option<&VerifiableGroupInfo>,
+        encoded: &[u8],
+        group_info: Option<(&VerifiableGroupInfo, &[u8])>,
         now_ms: u64,
     ) -> UpdateDecision {
         let (processed, sender) = match self.process(crypto, message) {
@@ -411,9 +458,9 @@ impl Room {
         }
         // Kept for external joiners if it describes the new epoch of this group.
         let group_info = group_info
-            .filter(|gi| gi.epoch().as_u64() == self.epoch() + 1 && gi.group_id() == self.group.group_id())
-            .map(bytes_of);
-        let mut entry = self.entry(EntryKind::Commit, now_ms, bytes_of(message), Vec::new(), sender_str(&sender));
+            .filter(|(gi, _)| gi.epoch().as_u64() == self.epoch() + 1 && gi.group_id() == self.group.group_id())
+            .map(|(_, encoded)| encoded.to_vec());
+        let mut entry = self.entry(EntryKind::Commit, now_ms, encoded.to_vec(), Vec::new(), sender_str(&sender));
         entry.group_info = VLBytes::new(group_info.clone().unwrap_or_default());
         UpdateDecision {
             response: UpdateRoomResponse {
@@ -424,10 +471,16 @@ impl Room {
         }
     }
 
-    fn decide_proposals(&self, crypto: &impl OpenMlsCrypto, messages: &[&MlsMessageIn], now_ms: u64) -> UpdateDecision {
+    /// Decides on standalone proposals, each with its bytes as received.
+    fn decide_proposals(
+        &self,
+        crypto: &impl OpenMlsCrypto,
+        messages: &[(&MlsMessageIn, &[u8])],
+        now_ms: u64,
+    ) -> UpdateDecision {
         let mut queued = Vec::with_capacity(messages.len());
         let mut first_sender = None;
-        for message in messages {
+        for (message, _) in messages {
             let (processed, sender) = match self.process(crypto, message) {
                 Ok(p) => p,
                 Err(d) => return *d,
@@ -443,12 +496,14 @@ impl Room {
             }
             queued.push(proposal);
         }
-        let (first, more) = messages.split_first().map(|(f, m)| (*f, m)).unwrap_or((messages[0], &[]));
+        let Some(((_, first), more)) = messages.split_first() else {
+            return not_allowed("a proposal bundle holds at least one proposal");
+        };
         let entry = self.entry(
             EntryKind::Proposal,
             now_ms,
-            bytes_of(first),
-            more.iter().map(|m| bytes_of(*m)).collect(),
+            first.to_vec(),
+            more.iter().map(|(_, m)| m.to_vec()).collect(),
             sender_str(&first_sender),
         );
         UpdateDecision {
@@ -460,11 +515,28 @@ impl Room {
         }
     }
 
+    /// Decides on an application message of an in-process caller, which has no received body:
+    /// encodes it once, then as [`Room::decide_message_received`].
+    pub fn decide_message(&self, message: &MlsMessageIn, sending_uri: &str, now_ms: u64) -> SubmitDecision {
+        match encode_message(message) {
+            Ok(encoded) => self.decide_message_received(message, &encoded, sending_uri, now_ms),
+            // Not a message anybody could have sent.
+            Err(_) => SubmitDecision { status: SubmitMessageStatus::NotAllowed, accepted: None },
+        }
+    }
+
     /// Decides on an application message (`/submitMessage`): a PrivateMessage for this group at
     /// the current epoch, from a client that is a member and whose user is a participant allowed
-    /// to send. `sending_uri` is the submitter's claim (the hub cannot see inside a
-    /// PrivateMessage); the provider vouches for it for its own clients.
-    pub fn decide_message(&self, message: &MlsMessageIn, sending_uri: &str, now_ms: u64) -> SubmitDecision {
+    /// to send. `encoded`: the message as received, which the entry logs. `sending_uri` is the
+    /// submitter's claim (the hub cannot see inside a PrivateMessage); the provider vouches for
+    /// it for its own clients.
+    pub fn decide_message_received(
+        &self,
+        message: &MlsMessageIn,
+        encoded: &[u8],
+        sending_uri: &str,
+        now_ms: u64,
+    ) -> SubmitDecision {
         use SubmitMessageStatus as S;
         let refuse = |status: S| SubmitDecision { status, accepted: None };
         let Ok(pm) = message.clone().try_into_protocol_message() else {
@@ -484,7 +556,7 @@ impl Room {
         if epoch < self.epoch() {
             return refuse(S::EpochTooOld { current_epoch: self.epoch() });
         }
-        let entry = self.entry(EntryKind::Application, now_ms, bytes_of(message), Vec::new(), sending_uri);
+        let entry = self.entry(EntryKind::Application, now_ms, encoded.to_vec(), Vec::new(), sending_uri);
         SubmitDecision { status: S::Accepted { accepted_timestamp: now_ms, frank: None }, accepted: Some(entry) }
     }
 
@@ -501,7 +573,7 @@ impl Room {
                 self.group.merge_commit(&self.storage, *staged).map_err(|e| fail(format!("{e:?}")))?;
                 self.pending.clear();
                 let before = std::mem::take(&mut self.epoch_view.members);
-                self.refresh_epoch_view();
+                self.refresh_epoch_view().map_err(|reason| HubError::Apply { room: self.id.clone(), reason })?;
                 self.note_departures(&before, entry.seq);
                 if group_info.is_some() {
                     self.group_info = group_info;
@@ -547,14 +619,21 @@ impl Room {
     }
 
     /// The room's state as a checkpoint at its current log position.
-    pub fn checkpoint(&self) -> Checkpoint {
-        let values = self.storage.values.read().map(|v| v.clone()).unwrap_or_default();
+    pub fn checkpoint(&self) -> Result<Checkpoint, HubError> {
+        // A poisoned storage lock means a panic inside openmls' storage: its contents cannot be
+        // trusted, and an empty checkpoint would lose the room.
+        let values = self
+            .storage
+            .values
+            .read()
+            .map_err(|_| HubError::State { room: self.id.clone(), reason: "openmls storage lock poisoned".into() })?
+            .clone();
         let mut storage: Vec<StorageItem> =
             values.into_iter().map(|(k, v)| StorageItem { key: k.into(), value: v.into() }).collect();
         storage.sort_by(|a, b| a.key.as_slice().cmp(b.key.as_slice()));
         let mut seqs: Vec<u64> = self.pending.iter().map(|p| p.seq).collect();
         seqs.dedup();
-        Checkpoint {
+        Ok(Checkpoint {
             room_id: self.id.as_bytes().to_vec().into(),
             group_id: self.group.group_id().as_slice().to_vec().into(),
             seq: self.seq,
@@ -566,7 +645,7 @@ impl Room {
                 .iter()
                 .map(|(client, seq)| Departure { client: client.as_bytes().to_vec().into(), seq: *seq })
                 .collect(),
-        }
+        })
     }
 
     /// Rebuilds a room from a checkpoint and the log entries after it (in order), replaying
@@ -578,10 +657,15 @@ impl Room {
         pending_entries: &[LogEntry],
         tail: &[LogEntry],
     ) -> Result<Room, HubError> {
-        let room_id = String::from_utf8_lossy(checkpoint.room_id.as_slice()).into_owned();
+        let room_id = String::from_utf8(checkpoint.room_id.as_slice().to_vec()).map_err(|e| HubError::Corrupt {
+            room: String::from_utf8_lossy(checkpoint.room_id.as_slice()).into_owned(),
+            reason: format!("room URI: {e}"),
+        })?;
         let corrupt = |reason: String| HubError::Corrupt { room: room_id.clone(), reason };
         let storage = MemoryStorage::default();
-        if let Ok(mut values) = storage.values.write() {
+        {
+            // A storage made just now: nobody can have poisoned its lock.
+            let mut values = storage.values.write().map_err(|_| corrupt("storage lock poisoned".into()))?;
             for item in &checkpoint.storage {
                 values.insert(item.key.as_slice().to_vec(), item.value.as_slice().to_vec());
             }
@@ -602,10 +686,14 @@ impl Room {
             departed: checkpoint
                 .departed
                 .iter()
-                .map(|d| (String::from_utf8_lossy(d.client.as_slice()).into_owned(), d.seq))
-                .collect(),
+                .map(|d| {
+                    let client = String::from_utf8(d.client.as_slice().to_vec())
+                        .map_err(|e| corrupt(format!("departed client: {e}")))?;
+                    Ok((client, d.seq))
+                })
+                .collect::<Result<_, HubError>>()?,
         };
-        room.refresh_epoch_view();
+        room.refresh_epoch_view().map_err(corrupt)?;
         for entry in pending_entries {
             for message in std::iter::once(&entry.message).chain(&entry.extra) {
                 let msg =
@@ -637,24 +725,28 @@ impl Room {
             EntryKind::Application => Accepted::Application,
             EntryKind::Commit => {
                 let msg = decode(&entry.message)?;
-                let group_info = if entry.group_info.as_slice().is_empty() {
+                let encoded_group_info = entry.group_info.as_slice();
+                let group_info = if encoded_group_info.is_empty() {
                     None
                 } else {
                     Some(
-                        VerifiableGroupInfo::tls_deserialize_exact(entry.group_info.as_slice())
+                        VerifiableGroupInfo::tls_deserialize_exact(encoded_group_info)
                             .map_err(|e| corrupt(e.to_string()))?,
                     )
                 };
-                match self.decide_commit(crypto, &msg, group_info.as_ref(), entry.accepted_ms).accepted {
+                let group_info = group_info.as_ref().map(|gi| (gi, encoded_group_info));
+                match self.decide_commit(crypto, &msg, entry.message.as_slice(), group_info, entry.accepted_ms).accepted
+                {
                     Some((_, a)) => a,
                     None => return Err(corrupt(format!("logged commit {} no longer validates", entry.seq))),
                 }
             }
             EntryKind::Proposal => {
-                let messages =
-                    std::iter::once(&entry.message).chain(&entry.extra).map(decode).collect::<Result<Vec<_>, _>>()?;
-                let refs: Vec<&MlsMessageIn> = messages.iter().collect();
-                match self.decide_proposals(crypto, &refs, entry.accepted_ms).accepted {
+                let encoded: Vec<&VLBytes> = std::iter::once(&entry.message).chain(&entry.extra).collect();
+                let messages = encoded.iter().map(|b| decode(b)).collect::<Result<Vec<_>, _>>()?;
+                let pairs: Vec<(&MlsMessageIn, &[u8])> =
+                    messages.iter().zip(encoded.iter().map(|b| b.as_slice())).collect();
+                match self.decide_proposals(crypto, &pairs, entry.accepted_ms).accepted {
                     Some((_, a)) => a,
                     None => return Err(corrupt(format!("logged proposal {} no longer validates", entry.seq))),
                 }

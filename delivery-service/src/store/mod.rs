@@ -91,26 +91,9 @@ pub enum StoreError {
     },
 }
 
-/// For what a KeyPackage was claimed through this hub: set at claim time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimScope {
-    /// The provider that served it (the owning client's domain; ours for our own users).
-    pub provider: String,
-    /// The room URI the claim named (`roomId` of the `KeyMaterialRequest`).
-    pub room: String,
-    /// The provider that asked for it (ours for a local client's claim).
-    pub requester: String,
-}
-
-/// A KeyPackageRef claimed through this hub for one of its rooms, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPackageClaim {
-    /// For what it was claimed.
-    pub scope: ClaimScope,
-    /// Whether an accepted handshake of `scope.room` already added it (a claim is good for one
-    /// Add; claiming a last-resort KeyPackage again records a fresh, unused claim).
-    pub used: bool,
-}
+// What the hub's admission rules read back (claims, consent) is declared once, in their terms;
+// the store keeps it and adds the stored byte of a consent state below.
+pub use crate::hub::admission::{ClaimScope, ConsentState, KeyPackageClaim};
 
 /// A KeyPackage in the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,17 +255,6 @@ pub struct StoredAbuseReport {
     pub received_ms: u64,
     /// The `AbuseReport` as received.
     pub report: Vec<u8>,
-}
-
-/// The consent recorded for one scope (see [`Write::Consent`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentState {
-    /// Asked for, not decided.
-    Requested,
-    /// Granted by the target.
-    Granted,
-    /// Revoked (or denied) by the target.
-    Revoked,
 }
 
 impl ConsentState {

@@ -1,0 +1,86 @@
+//! `/groupInfo`: the GroupInfo, tree and pending proposals for an external joiner, encrypted to
+//! the requester and signed with the hub's key. Who may have it is decided by
+//! [`crate::hub::admission::group_info`].
+
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::{MlsMessageIn, RatchetTreeIn};
+
+use super::{Provider, ProviderError};
+use crate::hub::admission::{self, GroupInfoRefusal};
+use crate::store::Store;
+use crate::wire::group_info::{
+    GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse, GroupInfoStatus, PendingProposal,
+};
+use crate::wire::ratchet_tree::RatchetTreeOption;
+use crate::wire::{Protocol, WireError};
+
+impl<S: Store> Provider<S> {
+    /// `/groupInfo`: the GroupInfo, tree and pending proposals for an external joiner, encrypted
+    /// to the requester and signed with the hub's key. The request must be validly signed, and
+    /// its credential's user a listed participant allowed to have clients, or preauthorised;
+    /// anything else gets `notAuthorized` (an unknown room too, so existence is not revealed).
+    pub async fn group_info(
+        &self,
+        room_id: &str,
+        request: &GroupInfoRequest,
+    ) -> Result<GroupInfoResponse, ProviderError> {
+        let not_authorized = || GroupInfoResponse {
+            version: Protocol::Mls10,
+            room_id: room_id.as_bytes().to_vec().into(),
+            status: GroupInfoStatus::NotAuthorized,
+        };
+        let refuse = |refusal: GroupInfoRefusal| {
+            tracing::info!(room = room_id, %refusal, "groupInfo not authorised");
+            not_authorized()
+        };
+        let requester = match admission::check_group_info_request(&self.crypto, request) {
+            Ok(requester) => requester,
+            Err(refusal) => return Ok(refuse(refusal)),
+        };
+        // What the response needs of the room, read under its lock: the GroupInfo, the tree and
+        // where the epoch's proposals are in the log (which never changes once written).
+        let (group_info, ratchet_tree, pending) = {
+            let slot = match self.lock(room_id).await {
+                Ok(slot) => slot,
+                Err(ProviderError::UnknownRoom(_)) => {
+                    tracing::info!(room = room_id, %requester, "groupInfo of an unknown room");
+                    return Ok(not_authorized());
+                }
+                Err(e) => return Err(e),
+            };
+            let room = &slot.room;
+            let state = mimi_appsync::adapter::room_state(room.group())
+                .map_err(|e| ProviderError::internal("room state", e))?;
+            if let Err(refusal) = admission::authorize_group_info(&state, &requester) {
+                return Ok(refuse(refusal));
+            }
+            let group_info =
+                admission::current_group_info(room)?.map_err(|stale| ProviderError::Forbidden(stale.to_string()))?;
+            let ratchet_tree = RatchetTreeIn::from(room.group().export_ratchet_tree());
+            (group_info, ratchet_tree, room.pending_seqs())
+        };
+        let mut pending_proposals = Vec::new();
+        for seq in pending {
+            for entry in self.store.log_after(room_id, seq - 1, 1)? {
+                for m in std::iter::once(&entry.message).chain(&entry.extra) {
+                    // Validated when accepted: a logged proposal that no longer decodes is corrupt.
+                    let proposal = MlsMessageIn::tls_deserialize_exact(m.as_slice())
+                        .map_err(|e| ProviderError::internal("a logged proposal", e))?;
+                    pending_proposals.push(PendingProposal { proposal, hub_accepted_time: entry.accepted_ms });
+                }
+            }
+        }
+        let tbe = GroupInfoRatchetTreeTBE {
+            group_info,
+            ratchet_tree_option: RatchetTreeOption::Full { ratchet_tree },
+            pending_proposals,
+        };
+        let hub_sender = self.hub_external_sender();
+        GroupInfoResponse::seal_and_sign(&self.crypto, &self.hub_key, request, room_id.as_bytes(), hub_sender, &tbe)
+            .map_err(|e| match e {
+                // Sealing to the requester's `groupInfoPublicKey` fails for a key that is none.
+                WireError::Crypto { operation: "hpke seal", .. } => ProviderError::BadRequest(e.to_string()),
+                e => ProviderError::internal("groupInfo response", e),
+            })
+    }
+}

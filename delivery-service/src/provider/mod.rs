@@ -1,0 +1,263 @@
+//! The provider: this server's rooms (as their hub), clients and KeyPackage directory, joined to
+//! the store and the clock. It is the I/O edge of the hub: the decisions are made by
+//! [`crate::hub::Room`] (the sequencer) and [`crate::hub::admission`] (the hub's rules); this
+//! module gathers the facts they need, serialises each room (one decision at a time, so one
+//! commit per epoch), makes accepted entries durable *before* applying and answering, wakes
+//! long-polling readers, and writes checkpoints every so many entries.
+//!
+//! - [`rooms`](self) (`rooms.rs`): creating rooms, handshakes, application messages, the log.
+//! - `users.rs`: registration, authentication, KeyPackages and claims, consent, queues,
+//!   identifier queries.
+//! - `group_info.rs`: GroupInfo for external joiners. `abuse.rs`: abuse reports.
+//! - `hub_key.rs`: the hub's key, external sender and franking agent.
+//! - `facts.rs`: the admission rules' facts, read from the store.
+//!
+//! The HTTP routers call these methods; tests and the simulator may call them directly. Whether
+//! a submission came from a local client or a follower provider makes no difference here.
+
+mod abuse;
+mod error;
+mod facts;
+mod group_info;
+mod hub_key;
+mod rooms;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, PoisonError, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openmls::prelude::tls_codec::Size as _;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::RustCrypto;
+use tokio::sync::{watch, Mutex};
+
+pub use self::error::ProviderError;
+pub use self::hub_key::load_or_create_hub_key;
+pub use crate::hub::admission::{add_is_vouched, hub_of, peer_may_update, AddRefusal, Submitter};
+use crate::hub::admission::{ClaimLimiter, ConsentPolicy};
+use crate::hub::franking::Franker;
+use crate::hub::{LogEntry, Room};
+use crate::metrics::{Counter, MetricsError, Registry};
+use crate::store::{Store, StoredRoom};
+
+/// Most KeyPackage claims per target user per minute, unless configured otherwise
+/// (the `claims_per_minute` setting).
+pub const DEFAULT_CLAIMS_PER_MINUTE: u32 = 30;
+
+/// One room with its bookkeeping.
+struct Slot {
+    /// The sequencer.
+    room: Room,
+    /// Log position of the last checkpoint written.
+    checkpointed: u64,
+    /// Encoded size of the last checkpoint.
+    checkpoint_bytes: u64,
+    /// Log bytes appended since the last checkpoint.
+    log_bytes: u64,
+    /// Announces the newest durable log position to long-polling readers.
+    seq: Arc<watch::Sender<u64>>,
+    /// A write applied in memory failed to become durable, or an applied change failed: reload
+    /// from the store before the next decision.
+    broken: bool,
+}
+
+impl Slot {
+    /// Restores a room from what the store holds of it (checkpoint plus log replay).
+    fn restore(crypto: &RustCrypto, stored: &StoredRoom) -> Result<Slot, ProviderError> {
+        let room = Room::restore(crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
+        let (seq, _) = watch::channel(room.seq());
+        Ok(Slot {
+            checkpointed: stored.checkpoint.seq,
+            checkpoint_bytes: stored.checkpoint.tls_serialized_len() as u64,
+            log_bytes: stored.tail.iter().map(entry_bytes).sum(),
+            seq: Arc::new(seq),
+            room,
+            broken: false,
+        })
+    }
+}
+
+/// Bytes a log entry adds to the store (for checkpoint pacing).
+fn entry_bytes(entry: &LogEntry) -> u64 {
+    entry.tls_serialized_len() as u64
+}
+
+/// What the provider counts for `/metrics`.
+#[derive(Debug, Clone, Default)]
+struct HubMetrics {
+    /// Commits accepted (`hub_commits_accepted_total`).
+    commits: Counter,
+    /// Standalone proposal bundles accepted (`hub_proposals_accepted_total`).
+    proposals: Counter,
+    /// Application messages accepted (`hub_messages_accepted_total`).
+    messages: Counter,
+    /// Handshakes refused (`hub_handshakes_refused_total`).
+    refused: Counter,
+    /// Application messages refused (`hub_messages_refused_total`).
+    messages_refused: Counter,
+    /// Checkpoints written (`hub_checkpoints_total`).
+    checkpoints: Counter,
+}
+
+impl HubMetrics {
+    fn register(registry: &Registry) -> Result<Self, MetricsError> {
+        Ok(HubMetrics {
+            commits: registry.counter("hub_commits_accepted_total", "Commits the hub accepted.")?,
+            proposals: registry.counter("hub_proposals_accepted_total", "Proposal bundles the hub accepted.")?,
+            messages: registry.counter("hub_messages_accepted_total", "Application messages the hub accepted.")?,
+            refused: registry.counter("hub_handshakes_refused_total", "Handshakes the hub refused.")?,
+            messages_refused: registry
+                .counter("hub_messages_refused_total", "Application messages the hub refused.")?,
+            checkpoints: registry.counter("hub_checkpoints_total", "Room checkpoints written.")?,
+        })
+    }
+}
+
+/// Milliseconds since the UNIX epoch (0 on a clock set before 1970, which no host running this
+/// has; acceptance times are informational, ordering is by log position).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A provider serving one domain.
+pub struct Provider<S: Store> {
+    /// The domain served, e.g. `a.example`.
+    domain: String,
+    /// Crypto for validating MLS messages.
+    crypto: RustCrypto,
+    /// The hub's external-sender signing key (listed in every room's `external_senders`).
+    hub_key: SignatureKeyPair,
+    /// Persistence.
+    store: S,
+    /// Rooms this provider is the hub of.
+    rooms: RwLock<HashMap<String, Arc<Mutex<Slot>>>>,
+    /// Newest queue position per local client, for long-polling readers.
+    queues: StdMutex<HashMap<String, watch::Sender<u64>>>,
+    /// KeyPackage claims served per target user in the current minute.
+    claims: StdMutex<ClaimLimiter>,
+    /// Counters for `/metrics`.
+    metrics: HubMetrics,
+    /// Counts durable appends to any room; the federation outbox waits on it.
+    appended: watch::Sender<u64>,
+    /// Claims by other providers' users without a consent decision: served or not.
+    consent: ConsentPolicy,
+    /// The hub as franking agent (its key is `hub_key`, see [`crate::hub::franking`]).
+    franker: Franker,
+}
+
+impl<S: Store> Provider<S> {
+    /// Opens the provider on `store`, restoring every room (checkpoint plus log replay).
+    pub fn open(domain: &str, hub_key: SignatureKeyPair, store: S) -> Result<Self, ProviderError> {
+        let crypto = RustCrypto::default();
+        let franker = hub_key::franker(&crypto, domain, &hub_key)?;
+        let mut rooms = HashMap::new();
+        for stored in store.rooms()? {
+            let slot = Slot::restore(&crypto, &stored)?;
+            tracing::info!(room = slot.room.id(), seq = slot.room.seq(), epoch = slot.room.epoch(), "room restored");
+            rooms.insert(slot.room.id().to_owned(), Arc::new(Mutex::new(slot)));
+        }
+        Ok(Provider {
+            domain: domain.to_owned(),
+            crypto,
+            hub_key,
+            store,
+            rooms: RwLock::new(rooms),
+            queues: StdMutex::new(HashMap::new()),
+            claims: StdMutex::new(ClaimLimiter::new(DEFAULT_CLAIMS_PER_MINUTE)),
+            metrics: HubMetrics::default(),
+            appended: watch::channel(0).0,
+            consent: ConsentPolicy::default(),
+            franker,
+        })
+    }
+
+    /// Registers the provider's counters (`hub_*`) in `registry` for `/metrics`.
+    pub fn with_metrics(mut self, registry: &Registry) -> Result<Self, MetricsError> {
+        self.metrics = HubMetrics::register(registry)?;
+        Ok(self)
+    }
+
+    /// Sets how many KeyPackage claims per target user and minute are served (default
+    /// [`DEFAULT_CLAIMS_PER_MINUTE`]); more get `RateLimited` (429).
+    pub fn with_claims_per_minute(mut self, limit: u32) -> Self {
+        self.claims = StdMutex::new(ClaimLimiter::new(limit));
+        self
+    }
+
+    /// Sets the consent policy for claims by other providers' users (default: open).
+    pub fn with_consent(mut self, policy: ConsentPolicy) -> Self {
+        self.consent = policy;
+        self
+    }
+
+    /// The domain served.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn slot(&self, room: &str) -> Result<Arc<Mutex<Slot>>, ProviderError> {
+        self.rooms
+            .read()
+            .map_err(|_| ProviderError::poisoned("room table"))?
+            .get(room)
+            .cloned()
+            .ok_or_else(|| ProviderError::UnknownRoom(room.to_owned()))
+    }
+
+    /// Locks a room, first reloading it from the store if a pipelined write failed. (The reload
+    /// reads the store under the room's lock: nothing may decide on the room until it is back.)
+    async fn lock(&self, room_id: &str) -> Result<tokio::sync::OwnedMutexGuard<Slot>, ProviderError> {
+        let mut slot = self.slot(room_id)?.lock_owned().await;
+        if slot.broken {
+            let stored = self
+                .store
+                .rooms()?
+                .into_iter()
+                .find(|r| r.checkpoint.room_id.as_slice() == room_id.as_bytes())
+                .ok_or_else(|| ProviderError::UnknownRoom(room_id.to_owned()))?;
+            let seq = slot.seq.clone();
+            *slot = Slot { seq, ..Slot::restore(&self.crypto, &stored)? };
+            tracing::warn!(room = room_id, seq = slot.room.seq(), "room reloaded after a failed write");
+        }
+        Ok(slot)
+    }
+
+    /// Wakes long-polling readers of these clients' queues (after a queue write).
+    pub fn wake_queues<'a>(&self, clients: impl IntoIterator<Item = &'a str>) {
+        // The map only holds wake-up channels, each change a single insert: a panic elsewhere
+        // cannot leave it half-changed, so a poisoned lock is used as it is.
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        for c in clients {
+            if let Some(tx) = queues.get(c) {
+                tx.send_modify(|v| *v += 1);
+            }
+        }
+    }
+
+    /// Whether this provider is the hub of `room_id` (its authority is our domain).
+    pub fn is_hub_of(&self, room_id: &str) -> bool {
+        hub_of(room_id) == Some(self.domain.as_str())
+    }
+
+    /// The rooms this provider is the hub of.
+    pub fn room_ids(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(self.rooms.read().map_err(|_| ProviderError::poisoned("room table"))?.keys().cloned().collect())
+    }
+
+    /// Changes whenever an entry of any room became durable (for the federation outbox).
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// The room's current epoch and log position.
+    pub async fn room_position(&self, room_id: &str) -> Result<(u64, u64), ProviderError> {
+        let s = self.lock(room_id).await?;
+        Ok((s.room.epoch(), s.room.seq()))
+    }
+}
