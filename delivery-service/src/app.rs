@@ -30,7 +30,7 @@ use crate::server::{Server, ServerError};
 use crate::store::redb::RedbStore;
 use crate::store::StoreError;
 use crate::tls::{PeerClient, TlsError};
-use crate::wire::directory::{Directory, DIRECTORY_PATH};
+use mimi_protocol::directory::{Directory, DIRECTORY_PATH};
 
 /// Most writes the store commits together (group commit).
 pub const STORE_MAX_BATCH: usize = 4096;

@@ -4,7 +4,7 @@
 //! contributes it here as one variant, so callers that cross module boundaries (the HTTP layer, the
 //! binary) handle one type, while code inside a module matches on its own variants.
 
-use crate::wire::WireError;
+use mimi_protocol::WireError;
 
 /// Any error produced by `mimi-ds`.
 #[derive(Debug, thiserror::Error)]

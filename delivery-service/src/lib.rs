@@ -1,16 +1,17 @@
 //! `mimi-ds`: the MIMI provider server — hub for the rooms its users create, follower for the others.
 //!
-//! This crate implements draft-ietf-mimi-protocol-06 on top of openmls 0.9. It is split in the sans-I/O
-//! style:
+//! This crate implements draft-ietf-mimi-protocol-06 on top of openmls 0.9, in the sans-I/O style. The
+//! structures providers and clients exchange (and the room-log format) are the `mimi_protocol` crate,
+//! shared with clients; this crate is the server around them:
 //!
-//! - [`wire`] (the `mimi-protocol` crate): the TLS-presentation-language structures of protocol-06 that
-//!   providers exchange, each declared once with `tls_codec` derives, with bounded decoding and the
-//!   signature and HPKE helpers the draft defines, and the room-log format. Everything else builds on them.
-//! - [`hub`]: the sans-I/O sequencer: per-room decisions on handshakes and messages, log entries, franking.
-//! - [`store`]: persistence behind the narrow [`store::Store`] trait, on one redb file with a format record.
+//! - [`hub`]: the sans-I/O sequencer (per-room decisions on handshakes and messages, franking) and, in
+//!   [`hub::admission`], every admission rule as a function of the request, the room and looked-up facts.
+//! - [`store`]: persistence behind the narrow [`store::Store`] trait: a redb file with a format record,
+//!   or memory; one contract suite for both.
 //! - [`federation`]: the mTLS peer client, the durable per-peer outbox, relays to hubs and follower intake.
 //! - [`api`]: the axum routers: [`api::mimi`] (server-to-server, protocol-06) and [`api::client`] (ours).
-//! - [`provider`]: the I/O edge of the hub: serialises each room, persists before answering, routes Welcomes.
+//! - [`provider`]: the I/O edge of the hub: serialises each room, gathers the facts the rules need,
+//!   persists before answering, wakes readers.
 //! - [`app`] assembles them into a server ([`server`], [`tls`]); [`config`], [`pki`] and [`metrics`] serve it.
 //!
 //! Errors: [`Error`] is the wire codecs' error type; the other modules have their own enums (e.g.
@@ -28,9 +29,6 @@ pub mod provider;
 pub mod server;
 pub mod store;
 pub mod tls;
-/// The protocol-06 codecs, now the `mimi-protocol` crate; kept under this name for the paths inside
-/// this crate.
-pub use mimi_protocol as wire;
 
 pub use error::Error;
 

@@ -205,7 +205,7 @@ impl PeerClient {
 
     /// The URL of `domain`'s endpoint directory (`/.well-known/mimi-protocol-directory`).
     pub fn directory_url(&self, domain: &str) -> Result<Url, url::ParseError> {
-        self.base_url(domain)?.join(crate::wire::directory::DIRECTORY_PATH)
+        self.base_url(domain)?.join(mimi_protocol::directory::DIRECTORY_PATH)
     }
 
     /// The underlying client, for building requests to URLs from [`PeerClient::base_url`] or from a peer's

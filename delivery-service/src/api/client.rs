@@ -1,8 +1,8 @@
 //! The client API: how this provider's own clients reach it (not specified by MIMI; ours).
 //!
 //! HTTPS under `/client/v1/`. Every request but `register` carries `Authorization: Bearer
-//! <token>`. MLS payloads are the TLS-PL structures of protocol-06 ([`crate::wire`]) or of
-//! [`crate::wire::client_api`], as `application/octet-stream`. `{roomId}` and `{targetUser}` are
+//! <token>`. MLS payloads are the TLS-PL structures of protocol-06 ([`mimi_protocol`]) or of
+//! [`mimi_protocol::client_api`], as `application/octet-stream`. `{roomId}` and `{targetUser}` are
 //! full URIs percent-encoded as one path segment.
 //!
 //! | method and path | request body | response |
@@ -78,17 +78,17 @@ use crate::hub::received::{app_message_bytes, key_package_bytes, BundleBytes};
 use crate::hub::{LogEntry, QueueItem};
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
-use crate::wire::abuse::AbuseReport;
-use crate::wire::client_api::KeyPackageUpload;
-use crate::wire::consent::ConsentEntry;
-use crate::wire::directory::Endpoint;
-use crate::wire::group_info::GroupInfoRequest;
-use crate::wire::identifier::IdentifierRequest;
-use crate::wire::key_material::KeyMaterialRequest;
-use crate::wire::ratchet_tree::RatchetTreeOption;
-use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
-use crate::wire::update::{UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
-use crate::wire::{Body, IdentifierUri, Protocol, WireError, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::client_api::KeyPackageUpload;
+use mimi_protocol::consent::ConsentEntry;
+use mimi_protocol::directory::Endpoint;
+use mimi_protocol::group_info::GroupInfoRequest;
+use mimi_protocol::identifier::IdentifierRequest;
+use mimi_protocol::key_material::KeyMaterialRequest;
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse};
+use mimi_protocol::update::{UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::{Body, IdentifierUri, Protocol, WireError, DEFAULT_MAX_BODY_LEN};
 
 /// Longest long-poll a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -462,7 +462,7 @@ mod tests {
     use super::*;
     use crate::hub::admission::memory::TestRoom;
     use crate::hub::received::BundleBytes;
-    use crate::wire::client_api::{ClientQueue, RoomEntries, RoomEntry, WelcomeItem};
+    use mimi_protocol::client_api::{ClientQueue, RoomEntries, RoomEntry, WelcomeItem};
 
     #[test]
     fn room_entries_and_queues_written_from_stored_bytes_equal_the_typed_encoding() {

@@ -48,14 +48,14 @@ use crate::federation::relay::Relay;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::tls::PeerIdentity;
-use crate::wire::abuse::AbuseReport;
-use crate::wire::consent::ConsentEntry;
-use crate::wire::directory::Endpoint;
-use crate::wire::group_info::GroupInfoRequest;
-use crate::wire::identifier::IdentifierRequest;
-use crate::wire::key_material::KeyMaterialRequest;
-use crate::wire::submit::{SubmitMessageRequest, SubmitMessageResponse};
-use crate::wire::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::consent::ConsentEntry;
+use mimi_protocol::directory::Endpoint;
+use mimi_protocol::group_info::GroupInfoRequest;
+use mimi_protocol::identifier::IdentifierRequest;
+use mimi_protocol::key_material::KeyMaterialRequest;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse};
+use mimi_protocol::{Body, Protocol, DEFAULT_MAX_BODY_LEN};
 
 struct Api<S: Store> {
     provider: Arc<Provider<S>>,

@@ -1,4 +1,4 @@
-//! HTTP routers (axum). Handlers only translate: bytes in → [`crate::wire`] decode →
+//! HTTP routers (axum). Handlers only translate: bytes in → [`mimi_protocol`] decode →
 //! [`crate::provider::Provider`] → wire encode → bytes out, with one status mapping for all
 //! (`response.rs`; protocol outcomes are 200 with a TLS-PL body; undecodable 400; unauthenticated
 //! 401; forbidden 403; unknown room 404; rate limited 429; faults of the server 5xx: 500 its own,

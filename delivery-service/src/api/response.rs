@@ -17,7 +17,7 @@ use crate::federation::peers::PeerAnswer;
 use crate::federation::relay::RelayError;
 use crate::hub::HubError;
 use crate::provider::ProviderError;
-use crate::wire::{Body, WireError};
+use mimi_protocol::{Body, WireError};
 
 /// A failed request, as the client sees it.
 #[derive(Debug)]

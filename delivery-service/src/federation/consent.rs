@@ -21,8 +21,8 @@
 use mimi_appsync::uri::UserUri;
 
 use crate::provider::ProviderError;
-use crate::wire::consent::{ConsentEntry, ConsentOperation};
-use crate::wire::IdentifierUri;
+use mimi_protocol::consent::{ConsentEntry, ConsentOperation};
+use mimi_protocol::IdentifierUri;
 
 /// Which consent endpoint an entry arrived at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,7 @@ mod tests {
     use openmls::extensions::AppDataDictionary;
 
     use super::*;
-    use crate::wire::consent::{Consent, ConsentScope};
+    use mimi_protocol::consent::{Consent, ConsentScope};
 
     const ALICE: &str = "mimi://a.example/u/alice";
     const CATHY: &str = "mimi://c.example/u/cathy";

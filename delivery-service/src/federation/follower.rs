@@ -43,8 +43,8 @@ use crate::hub::received::{locate_fanouts, FanoutBytes};
 use crate::hub::{EntryKind, LogEntry};
 use crate::provider::{hub_of, Provider};
 use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
-use crate::wire::notify::{FanoutFraming, FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
-use crate::wire::{WireError, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::notify::{FanoutFraming, FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
+use mimi_protocol::{WireError, DEFAULT_MAX_BODY_LEN};
 
 /// Longest a relayed `success` waits for its echo to reach the mirror before it is answered
 /// anyway (the hub's fanout to us is late, e.g. we were unreachable).

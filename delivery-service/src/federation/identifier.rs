@@ -21,10 +21,10 @@ use mimi_appsync::uri::UserUri;
 
 use crate::provider::{Provider, ProviderError};
 use crate::store::Store;
-use crate::wire::identifier::{
+use mimi_protocol::identifier::{
     IdentifierQueryCode, IdentifierRequest, IdentifierResponse, QueryElement, SearchField, UserProfile,
 };
-use crate::wire::IdentifierUri;
+use mimi_protocol::IdentifierUri;
 
 /// The user named by `element` at provider `ours`: `Ok(Some)` a well-formed local user (who may
 /// still not exist), `Ok(None)` nobody of ours, `Err` an unsupported search type.
@@ -87,7 +87,7 @@ mod tests {
     use tls_codec::VLBytes;
 
     use super::*;
-    use crate::wire::Utf8String;
+    use mimi_protocol::Utf8String;
 
     fn element(search: SearchField, value: &str) -> QueryElement {
         QueryElement { search, search_value: Utf8String::from(value) }

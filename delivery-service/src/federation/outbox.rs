@@ -21,7 +21,7 @@ use crate::hub::LogEntry;
 use crate::provider::Provider;
 use crate::store::{settle, Store, Write};
 use crate::tls::PeerClient;
-use crate::wire::directory::Endpoint;
+use mimi_protocol::directory::Endpoint;
 
 /// Most entries in one `/notify` body.
 pub const MAX_BATCH: usize = 64;

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, FROM};
 use reqwest::StatusCode;
 
 use crate::tls::PeerClient;
-use crate::wire::directory::{Directory, Endpoint};
+use mimi_protocol::directory::{Directory, Endpoint};
 
 /// Why a peer could not be called (no answer; an HTTP answer of any status is not an error).
 #[derive(Debug, thiserror::Error)]

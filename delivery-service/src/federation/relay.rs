@@ -35,11 +35,11 @@ use super::follower::{Follower, FollowerError, ECHO_WAIT};
 use super::peers::{PeerAnswer, PeerError, Peers};
 use crate::provider::{hub_of, Provider, ProviderError, Submitter};
 use crate::store::{settle, ClaimScope, Store, Write};
-use crate::wire::directory::Endpoint;
-use crate::wire::key_material::{KeyMaterialRequest, KeyMaterialResponse};
-use crate::wire::submit::{SubmitMessageResponse, SubmitMessageStatus};
-use crate::wire::update::{UpdateRoomOutcome, UpdateRoomResponse};
-use crate::wire::{Body, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::directory::Endpoint;
+use mimi_protocol::key_material::{KeyMaterialRequest, KeyMaterialResponse};
+use mimi_protocol::submit::{SubmitMessageResponse, SubmitMessageStatus};
+use mimi_protocol::update::{UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::{Body, DEFAULT_MAX_BODY_LEN};
 
 /// Why a relayed request failed.
 #[derive(Debug, thiserror::Error)]

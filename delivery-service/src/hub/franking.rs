@@ -30,9 +30,9 @@ use openmls_traits::signatures::Signer;
 use openmls_traits::types::HashType;
 
 use super::{LogEntry, Room};
-use crate::wire::abuse::AbuseReport;
-use crate::wire::franking::{server_frank, Frank, FrankAAD, FrankingAgentData, ServerFrankingContext};
-use crate::wire::{IdentifierUri, WireError};
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::franking::{server_frank, Frank, FrankAAD, FrankingAgentData, ServerFrankingContext};
+use mimi_protocol::{IdentifierUri, WireError};
 
 /// Label of the `hub_key` derivation (HMAC-SHA256 keyed with the encoded hub key pair).
 const MAC_KEY_LABEL: &[u8] = b"MIMI franking hub_key v1";

@@ -9,7 +9,7 @@
 use tls_codec::Serialize as _;
 
 use super::{EntryKind, LogEntry};
-use crate::wire::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
 
 /// Appends `entry` as a `FanoutMessage`: its timestamp, its message, then the framing of its
 /// kind (the frank of an application message; the further proposals of a proposal or commit).
@@ -57,8 +57,8 @@ mod tests {
     use super::*;
     use crate::hub::admission::memory::TestRoom;
     use crate::hub::received::BundleBytes;
-    use crate::wire::franking::Frank;
-    use crate::wire::notify::FanoutMessage;
+    use mimi_protocol::franking::Frank;
+    use mimi_protocol::notify::FanoutMessage;
     use openmls::prelude::Ciphersuite;
 
     fn typed(entry: &LogEntry, peer: &str) -> Vec<u8> {

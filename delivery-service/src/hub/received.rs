@@ -2,7 +2,7 @@
 //! it validated without encoding it again.
 //!
 //! The wire decoder accepts a body only if re-encoding the decoded value reproduces it (see
-//! [`crate::wire`]), so a decoded structure's parts sit in the body back to back, each exactly
+//! [`mimi_protocol`]), so a decoded structure's parts sit in the body back to back, each exactly
 //! as long as its encoding ([`tls_codec::Size`], which measures without encoding). That lets the
 //! hub locate each message of a decoded `UpdateRequest` or `SubmitMessageRequest` in the body it
 //! came in: the hub parses a request once, and what it logs, fans out and serves to readers are
@@ -12,10 +12,10 @@
 use openmls::prelude::tls_codec::{Serialize as _, Size};
 use openmls::prelude::MlsMessageIn;
 
-use crate::wire::client_api::KeyPackageUpload;
-use crate::wire::notify::{FanoutFraming, FanoutMessage};
-use crate::wire::submit::SubmitMessageRequest;
-use crate::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use mimi_protocol::client_api::KeyPackageUpload;
+use mimi_protocol::notify::{FanoutFraming, FanoutMessage};
+use mimi_protocol::submit::SubmitMessageRequest;
+use mimi_protocol::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
 
 /// `ProtocolVersion mls10` and `WireFormat mls_welcome`: what an MLSMessage holding a Welcome
 /// starts with (RFC 9420 §6), before the Welcome itself.
@@ -175,8 +175,8 @@ mod tests {
 
     use super::*;
     use crate::hub::admission::memory::{to_in, TestRoom};
-    use crate::wire::update::UpdateRequest;
-    use crate::wire::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+    use mimi_protocol::update::UpdateRequest;
+    use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 
     #[test]
     fn a_commits_parts_are_the_received_bytes() {

@@ -26,9 +26,9 @@ use openmls_traits::crypto::OpenMlsCrypto;
 use super::checkpoint::{Checkpoint, Departure, StorageItem};
 use super::received::{encode_message, BundleBytes};
 use super::{EntryKind, LogEntry};
-use crate::wire::group_info::ExternalSender;
-use crate::wire::submit::SubmitMessageStatus;
-use crate::wire::update::{
+use mimi_protocol::group_info::ExternalSender;
+use mimi_protocol::submit::SubmitMessageStatus;
+use mimi_protocol::update::{
     GroupInfoOption, HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse,
 };
 

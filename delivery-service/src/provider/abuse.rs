@@ -6,7 +6,7 @@
 use super::{now_ms, Provider, ProviderError, Submitter};
 use crate::hub::franking::AbuseRefusal;
 use crate::store::{settle, Store, StoredAbuseReport, Write};
-use crate::wire::abuse::AbuseReport;
+use mimi_protocol::abuse::AbuseReport;
 
 impl<S: Store> Provider<S> {
     /// `/reportAbuse` for `room_id`, of which we must be the hub: a report whose franks verify

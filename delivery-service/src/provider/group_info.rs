@@ -8,11 +8,11 @@ use openmls::prelude::{MlsMessageIn, RatchetTreeIn};
 use super::{Provider, ProviderError};
 use crate::hub::admission::{self, GroupInfoRefusal};
 use crate::store::Store;
-use crate::wire::group_info::{
+use mimi_protocol::group_info::{
     GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse, GroupInfoStatus, PendingProposal,
 };
-use crate::wire::ratchet_tree::RatchetTreeOption;
-use crate::wire::{Protocol, WireError};
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::{Protocol, WireError};
 
 impl<S: Store> Provider<S> {
     /// `/groupInfo`: the GroupInfo, tree and pending proposals for an external joiner, encrypted

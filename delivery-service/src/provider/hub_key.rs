@@ -9,8 +9,8 @@ use openmls_rust_crypto::RustCrypto;
 use super::{Provider, ProviderError};
 use crate::hub::franking::{derive_mac_key, Franker};
 use crate::store::Store;
-use crate::wire::franking::FrankingAgentData;
-use crate::wire::group_info::ExternalSender as WireExternalSender;
+use mimi_protocol::franking::FrankingAgentData;
+use mimi_protocol::group_info::ExternalSender as WireExternalSender;
 
 /// The ciphersuite of the hub key and of franking.
 const HUB_CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;

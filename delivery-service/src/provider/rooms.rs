@@ -17,8 +17,8 @@ use crate::hub::admission::{self, HandshakeRefusal};
 use crate::hub::received::{app_message_bytes, encode_message, BundleBytes};
 use crate::hub::{Accepted, LogAccess, LogEntry, Room};
 use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
-use crate::wire::submit::{SubmitMessageRequest, SubmitMessageStatus};
-use crate::wire::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageStatus};
+use mimi_protocol::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse};
 
 /// A room is checkpointed once the log bytes written since its last checkpoint reach the size of
 /// that checkpoint (at least this much): the checkpoint's cost is then at most the log's, so the

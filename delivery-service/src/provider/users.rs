@@ -16,11 +16,11 @@ use super::{now_ms, Provider, ProviderError, Submitter};
 use crate::hub::admission::{self, KeyMaterialPlan, UploadRefusal};
 use crate::hub::QueueItem;
 use crate::store::{settle, ClaimScope, Store, StoredKeyPackage, Write, WriteResult};
-use crate::wire::consent::ConsentEntry;
-use crate::wire::key_material::{
+use mimi_protocol::consent::ConsentEntry;
+use mimi_protocol::key_material::{
     ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
 };
-use crate::wire::{IdentifierUri, Protocol};
+use mimi_protocol::{IdentifierUri, Protocol};
 
 fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()

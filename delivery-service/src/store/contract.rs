@@ -18,7 +18,7 @@ use super::{
     WelcomeDelivery, Write, WriteResult, WriteTicket,
 };
 use crate::hub::{Checkpoint, EntryKind, LogEntry};
-use crate::wire::consent::ConsentOperation;
+use mimi_protocol::consent::ConsentOperation;
 
 /// Calls `$crate::store::contract::$callback!` with `($($args)*)` and every property that needs
 /// only fresh stores: the one list both [`run_all`] and `contract_tests!` use.

@@ -37,7 +37,7 @@ pub mod redb;
 pub mod rules;
 
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
-use crate::wire::consent::ConsentOperation;
+use mimi_protocol::consent::ConsentOperation;
 
 /// Failures of the store.
 #[derive(Debug, Clone, thiserror::Error)]

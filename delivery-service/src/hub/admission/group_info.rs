@@ -14,7 +14,7 @@ use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::Internal;
 use crate::hub::Room;
-use crate::wire::group_info::GroupInfoRequest;
+use mimi_protocol::group_info::GroupInfoRequest;
 
 /// Why a GroupInfo is not handed out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

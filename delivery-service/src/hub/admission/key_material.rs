@@ -22,7 +22,7 @@ use openmls::prelude::{Ciphersuite, MlsMessageBodyIn, MlsMessageIn, ProtocolVers
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::{hub_of, ClaimScope, ConsentState, HubFacts, Internal, Submitter};
-use crate::wire::key_material::{
+use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
 };
 
@@ -315,8 +315,8 @@ mod tests {
 
     use super::*;
     use crate::hub::admission::memory::{to_in, MemoryFacts, TestClient, CS};
-    use crate::wire::key_material::{ClientKeyMaterial, KeyMaterialRequestTBS};
-    use crate::wire::{IdentifierUri, Protocol};
+    use mimi_protocol::key_material::{ClientKeyMaterial, KeyMaterialRequestTBS};
+    use mimi_protocol::{IdentifierUri, Protocol};
 
     const ROOM_A: &str = "mimi://a.example/r/club";
 

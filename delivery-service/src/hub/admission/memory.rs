@@ -15,8 +15,8 @@ use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
 
 use super::{ConsentState, HubFacts, KeyPackageClaim};
 use crate::hub::{Accepted, LogEntry, Room};
-use crate::wire::ratchet_tree::RatchetTreeOption;
-use crate::wire::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
 
 /// Facts in maps; `fail` makes every lookup fail; counts lookups.
 #[derive(Debug, Default)]

@@ -14,7 +14,7 @@ use openmls_traits::crypto::OpenMlsCrypto;
 use super::adds::{vouch_adds, AddRefusal};
 use super::{HubFacts, Ruling};
 use crate::hub::{Accepted, Room};
-use crate::wire::update::HandshakeBundle;
+use mimi_protocol::update::HandshakeBundle;
 
 /// Who submitted a request: a local client (client API) or a peer provider (server-to-server).
 #[derive(Debug, Clone, PartialEq, Eq)]
