@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Client, Room};
+use common::{Client, ClientExt, Room};
 use mimi_appsync::ops::{self, LeaveVia, UserOperation};
 use mimi_appsync::policy::Rule;
 use mimi_appsync::presets::administered_roles::*;

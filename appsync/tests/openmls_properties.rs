@@ -18,7 +18,7 @@ mod common;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use common::{Room, DEVICES, USERS};
+use common::{ClientExt, Room, DEVICES, USERS};
 use mimi_appsync::components::participant_list::{ParticipantListUpdate, UserindexRolePair};
 use mimi_appsync::components::roles::capability::CAN_CHANGE_ROLE_DEFINITIONS;
 use mimi_appsync::components::roles::BANNED_ROLE;

@@ -126,7 +126,7 @@ fn key_material_request(c: &Client, target: &str) -> Vec<u8> {
         acceptable_ciphersuites: vec![CS.into()],
         required_capabilities: RequiredCapabilitiesExtension::new(&[], &[], &[]),
         requester_signature_key: c.signer.to_public_vec().into(),
-        requester_credential: c.cred.credential.clone(),
+        requester_credential: c.credential.credential.clone(),
     };
     KeyMaterialRequest::sign(tbs, &c.signer).unwrap().encode().unwrap()
 }
@@ -207,7 +207,7 @@ async fn hostile_requests_get_documented_codes_and_change_nothing() {
     let gi_request = |signer: &openmls_basic_credential::SignatureKeyPair, who: &Client| {
         GroupInfoRequest::sign(
             CS,
-            who.cred.credential.clone(),
+            who.credential.credential.clone(),
             who.signer.to_public_vec().into(),
             hpke.public.clone().into(),
             vec![].into(),

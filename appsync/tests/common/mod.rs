@@ -25,7 +25,7 @@ use mimi_appsync::uri::ClientUri;
 use mimi_testkit::prelude::*;
 use openmls::prelude::*;
 
-pub use mimi_testkit::prelude::Client;
+pub use mimi_testkit::prelude::{Client, ClientExt};
 
 /// The users of every room, in client order (`users[u]` has clients `2u` and `2u + 1`).
 pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -56,7 +56,7 @@ impl Room {
             metadata: Some(RoomMetaData::named("mimi://a.example/r/club", "Club")),
             ..RoomSetup::cooperative(DOMAIN, &hub_key.to_public_vec())
         };
-        let group_info = clients[0].create_room(&setup);
+        let group_info = clients[0].create_room(&setup).unwrap();
         let hub = HubMirror::from_group_info(&group_info).unwrap();
         Room { clients, hub, group_info }
     }
@@ -119,7 +119,7 @@ impl Room {
             }
         };
         deliver_commit(&mut self.clients, from, bundle.commit(), bundle.welcome()).unwrap();
-        self.group_info = self.clients[from].group_info();
+        self.group_info = self.clients[from].group_info().unwrap();
         self.assert_in_sync();
         assert_commit_invariants(&before, &staged_proposals, &self.state());
         Ok(())
@@ -135,7 +135,7 @@ impl Room {
     /// openmls refuses (e.g. a commit removing the committer itself) or the committer's own
     /// reducer finds the AppDataUpdates invalid (e.g. listing a user twice).
     pub fn try_commit_op(&mut self, from: usize, op: UserOperation) -> Option<Result<(), Rule>> {
-        let bundle = self.clients[from].0.commit(op).ok()?;
+        let bundle = self.clients[from].build_commit(op).ok()?;
         Some(self.submit(from, bundle))
     }
 

@@ -76,7 +76,7 @@ pub enum Incoming {
 
 impl TestClient {
     /// A fresh client `uri` with a new signature key.
-    pub fn new(uri: ClientUri) -> Result<TestClient, KitError> {
+    pub fn from_uri(uri: ClientUri) -> Result<TestClient, KitError> {
         let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(mls("signature key"))?;
         let credential = CredentialWithKey {
             credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
@@ -94,11 +94,11 @@ impl TestClient {
 
     /// A fresh client `mimi://<domain>/d/<user>/<device>`.
     pub fn of(domain: &str, user: &str, device: &str) -> Result<TestClient, KitError> {
-        TestClient::new(ClientUri::new(domain, user, device)?)
+        TestClient::from_uri(ClientUri::new(domain, user, device)?)
     }
 
     /// A new KeyPackage with the MIMI leaf capabilities (its private part kept).
-    pub fn key_package(&self) -> Result<KeyPackage, KitError> {
+    pub fn issue_key_package(&self) -> Result<KeyPackage, KitError> {
         let kp = mimi_appsync::group::key_package(&self.provider, &self.signer, self.credential.clone())?;
         self.remember_issued(&kp)?;
         Ok(kp)
@@ -106,7 +106,7 @@ impl TestClient {
 
     /// A KeyPackage marked `last_resort`; its leaf capabilities list that extension, as RFC 9420 §10.1
     /// requires of every KeyPackage extension.
-    pub fn last_resort_key_package(&self) -> Result<KeyPackage, KitError> {
+    pub fn issue_last_resort_key_package(&self) -> Result<KeyPackage, KitError> {
         let base = mimi_appsync::group::leaf_capabilities();
         let mut extensions = base.extensions().to_vec();
         extensions.push(ExtensionType::LastResort);
@@ -155,7 +155,7 @@ impl TestClient {
     }
 
     /// The group with the provider and signer, borrowed together, for step `what`.
-    fn parts(
+    fn borrow_parts(
         &mut self,
         what: &'static str,
     ) -> Result<(&mut MlsGroup, &OpenMlsRustCrypto, &SignatureKeyPair), KitError> {
@@ -175,21 +175,24 @@ impl TestClient {
     }
 
     /// The current epoch's GroupInfo with the ratchet tree.
-    pub fn group_info(&mut self) -> Result<MlsMessageOut, KitError> {
-        let (group, provider, signer) = self.parts("GroupInfo")?;
-        group.export_group_info(provider.crypto(), signer, true).map_err(mls("GroupInfo"))
+    pub fn group_info(&self) -> Result<MlsMessageOut, KitError> {
+        let group = self
+            .group
+            .as_ref()
+            .ok_or_else(|| KitError::NotInRoom { what: "GroupInfo", client: self.uri.to_string() })?;
+        group.export_group_info(self.provider.crypto(), &self.signer, true).map_err(mls("GroupInfo"))
     }
 
     /// Builds a commit of `op` (plus any stored proposals), pending until [`TestClient::merge_pending`]
     /// or [`TestClient::clear_pending`].
-    pub fn commit(&mut self, op: UserOperation) -> Result<CommitMessageBundle, KitError> {
-        let (group, provider, signer) = self.parts("commit")?;
+    pub fn build_commit(&mut self, op: UserOperation) -> Result<CommitMessageBundle, KitError> {
+        let (group, provider, signer) = self.borrow_parts("commit")?;
         Ok(ops::commit(group, provider, signer, op)?)
     }
 
     /// Merges this client's pending commit (the hub accepted it).
     pub fn merge_pending(&mut self) -> Result<(), KitError> {
-        let (group, provider, _) = self.parts("merge")?;
+        let (group, provider, _) = self.borrow_parts("merge")?;
         group.merge_pending_commit(provider).map_err(mls("merge own commit"))
     }
 
@@ -203,8 +206,8 @@ impl TestClient {
     }
 
     /// An application message with `plaintext` at the current epoch.
-    pub fn message(&mut self, plaintext: &[u8]) -> Result<MlsMessageIn, KitError> {
-        let (group, provider, signer) = self.parts("message")?;
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<MlsMessageIn, KitError> {
+        let (group, provider, signer) = self.borrow_parts("message")?;
         let message = group.create_message(provider, signer, plaintext).map_err(mls("encrypt"))?;
         Ok(reparse(&message)?)
     }
@@ -219,7 +222,7 @@ impl TestClient {
 
     /// Builds an external commit joining from `group_info` (a GroupInfo MLSMessage with the tree). The
     /// client's group is the joined one, with the commit pending until the hub answers.
-    pub fn external_join(&mut self, group_info: &MlsMessageOut) -> Result<CommitMessageBundle, KitError> {
+    pub fn join_by_external_commit(&mut self, group_info: &MlsMessageOut) -> Result<CommitMessageBundle, KitError> {
         let MlsMessageBodyIn::GroupInfo(group_info) = reparse(group_info)?.extract() else {
             return Err(KitError::Unexpected { what: "external join", expected: "a GroupInfo" });
         };
@@ -236,7 +239,7 @@ impl TestClient {
     }
 
     /// Joins from a Welcome (which must carry the tree, as MIMI Welcomes do).
-    pub fn join(&mut self, welcome: Welcome) -> Result<(), KitError> {
+    pub fn join_from_welcome(&mut self, welcome: Welcome) -> Result<(), KitError> {
         self.join_with(welcome, false)
     }
 
@@ -307,7 +310,7 @@ impl TestClient {
     /// Decrypts another member's application message (nothing else is processed): sender and
     /// plaintext.
     pub fn decrypt(&mut self, message: ProtocolMessage) -> Result<(ClientUri, Vec<u8>), KitError> {
-        let (group, provider, _) = self.parts("decrypt")?;
+        let (group, provider, _) = self.borrow_parts("decrypt")?;
         let processed = group.process_message(provider, message).map_err(mls("decrypt"))?;
         let sender = client_of(processed.credential(), &|| "the sender".into())?;
         match processed.into_content() {

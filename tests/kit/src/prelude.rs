@@ -1,14 +1,11 @@
 //! Panicking conveniences for tests (`use mimi_testkit::prelude::*`): where a test has nothing to do
-//! with a failure but fail, these unwrap the kit's results with the step in the message.
+//! with a failure but fail, these unwrap the kit's results, naming the step in the message.
 //!
-//! [`Client`] is a [`TestClient`] (it dereferences to one: fields and fallible methods stay reachable)
-//! whose everyday operations return their value instead of a `Result`; methods of the same name as the
-//! `TestClient`'s (`key_package`, `commit`, `message`, `external_join`, `join`, `create_room`,
-//! `group_info`) are those operations, panicking. Also here: the protocol-06 conversions of what openmls
-//! builds, a room's clients by user and device, and the assertion that members and hub agree.
-
-use std::borrow::{Borrow, BorrowMut};
-use std::ops::{Deref, DerefMut};
+//! [`Client`] is the kit's [`TestClient`] (its fields stay directly reachable, so a test may borrow a
+//! client's group and provider together); [`ClientExt`], in scope with this prelude, adds its everyday
+//! operations under short names that return the value instead of a `Result`. Also here: the protocol-06
+//! conversions of what openmls builds, a room's clients by user and device, and the assertion that the
+//! members and the hub agree.
 
 use mimi_appsync::adapter::room_state;
 use mimi_appsync::ops::UserOperation;
@@ -30,107 +27,84 @@ pub use mimi_appsync::group::join_config;
 /// The ciphersuite of every MIMI client (0x0001).
 pub const CS: Ciphersuite = mimi_appsync::group::CIPHERSUITE;
 
-/// The domain of [`Client::new`]'s clients.
+/// The provider domain of [`ClientExt::new`]'s clients.
 pub const DOMAIN: &str = "a.example";
 
-/// A [`TestClient`] whose operations panic on failure.
-#[derive(Debug)]
-pub struct Client(pub TestClient);
+/// A test's client.
+pub type Client = TestClient;
 
-impl Deref for Client {
-    type Target = TestClient;
-    fn deref(&self) -> &TestClient {
-        &self.0
-    }
-}
-
-impl DerefMut for Client {
-    fn deref_mut(&mut self) -> &mut TestClient {
-        &mut self.0
-    }
-}
-
-impl Borrow<TestClient> for Client {
-    fn borrow(&self) -> &TestClient {
-        &self.0
-    }
-}
-
-impl BorrowMut<TestClient> for Client {
-    fn borrow_mut(&mut self) -> &mut TestClient {
-        &mut self.0
-    }
-}
-
-impl Client {
+/// The [`TestClient`] operations a test uses all the time, panicking on failure.
+pub trait ClientExt: Sized {
     /// `user`'s `device` at [`DOMAIN`].
-    pub fn new(user: &str, device: &str) -> Client {
-        Client::at(DOMAIN, user, device)
+    fn new(user: &str, device: &str) -> Self {
+        Self::at(DOMAIN, user, device)
     }
-
     /// `user`'s `device` at provider `domain`.
-    pub fn at(domain: &str, user: &str, device: &str) -> Client {
-        Client(TestClient::of(domain, user, device).expect("a test client"))
-    }
-
-    /// A new KeyPackage.
-    pub fn key_package(&self) -> KeyPackage {
-        self.0.key_package().expect("a KeyPackage")
-    }
-
+    fn at(domain: &str, user: &str, device: &str) -> Self;
+    /// A new KeyPackage ([`TestClient::issue_key_package`]).
+    fn key_package(&self) -> KeyPackage;
     /// The group (the client must have joined).
-    pub fn group(&mut self) -> &mut MlsGroup {
-        self.0.group_mut("group").expect("a member")
+    fn group(&mut self) -> &mut MlsGroup;
+    /// The group, provider and signer, borrowed together (the client must have joined).
+    fn parts(&mut self) -> (&mut MlsGroup, &OpenMlsRustCrypto, &SignatureKeyPair);
+    /// A commit of `op`, left pending ([`TestClient::build_commit`]).
+    fn commit(&mut self, op: UserOperation) -> CommitMessageBundle;
+    /// Merges the pending commit (after the hub accepted it).
+    fn merge(&mut self);
+    /// Drops the pending commit.
+    fn discard(&mut self);
+    /// An application message ([`TestClient::encrypt`]).
+    fn message(&mut self, text: &[u8]) -> MlsMessageIn;
+    /// An external commit joining from `group_info`, pending ([`TestClient::join_by_external_commit`]).
+    fn external_join(&mut self, group_info: &MlsMessageOut) -> CommitMessageBundle;
+    /// Joins from a Welcome ([`TestClient::join_from_welcome`]).
+    fn join(&mut self, welcome: Welcome);
+}
+
+impl ClientExt for TestClient {
+    fn at(domain: &str, user: &str, device: &str) -> Self {
+        TestClient::of(domain, user, device).expect("a test client")
     }
 
-    /// The group, provider and signer, borrowed together (the client must have joined).
-    pub fn parts(&mut self) -> (&mut MlsGroup, &OpenMlsRustCrypto, &SignatureKeyPair) {
-        let TestClient { uri, provider, signer, group, .. } = &mut self.0;
+    fn key_package(&self) -> KeyPackage {
+        self.issue_key_package().expect("a KeyPackage")
+    }
+
+    fn group(&mut self) -> &mut MlsGroup {
+        self.group_mut("group").expect("a member")
+    }
+
+    fn parts(&mut self) -> (&mut MlsGroup, &OpenMlsRustCrypto, &SignatureKeyPair) {
+        let TestClient { uri, provider, signer, group, .. } = self;
         (group.as_mut().unwrap_or_else(|| panic!("{uri} has no group")), provider, signer)
     }
 
-    /// Creates the room of `setup`; its GroupInfo with the tree.
-    pub fn create_room(&mut self, setup: &RoomSetup) -> MlsMessageOut {
-        self.0.create_room(setup).expect("room created")
+    fn commit(&mut self, op: UserOperation) -> CommitMessageBundle {
+        self.build_commit(op).expect("commit builds")
     }
 
-    /// The current GroupInfo with the tree.
-    pub fn group_info(&mut self) -> MlsMessageOut {
-        self.0.group_info().expect("a GroupInfo")
+    fn merge(&mut self) {
+        self.merge_pending().expect("pending commit merged")
     }
 
-    /// A commit of `op`, left pending.
-    pub fn commit(&mut self, op: UserOperation) -> CommitMessageBundle {
-        self.0.commit(op).expect("commit builds")
+    fn discard(&mut self) {
+        self.clear_pending().expect("pending commit cleared")
     }
 
-    /// Merges the pending commit (after the hub accepted it).
-    pub fn merge(&mut self) {
-        self.0.merge_pending().expect("pending commit merged")
+    fn message(&mut self, text: &[u8]) -> MlsMessageIn {
+        self.encrypt(text).expect("application message")
     }
 
-    /// Drops the pending commit.
-    pub fn discard(&mut self) {
-        self.0.clear_pending().expect("pending commit cleared")
+    fn external_join(&mut self, group_info: &MlsMessageOut) -> CommitMessageBundle {
+        self.join_by_external_commit(group_info).expect("external commit")
     }
 
-    /// An application message.
-    pub fn message(&mut self, text: &[u8]) -> MlsMessageIn {
-        self.0.message(text).expect("application message")
-    }
-
-    /// An external commit joining from `group_info`, pending.
-    pub fn external_join(&mut self, group_info: &MlsMessageOut) -> CommitMessageBundle {
-        self.0.external_join(group_info).expect("external commit")
-    }
-
-    /// Joins from a Welcome.
-    pub fn join(&mut self, welcome: Welcome) {
-        self.0.join(welcome).expect("joined from the Welcome")
+    fn join(&mut self, welcome: Welcome) {
+        self.join_from_welcome(welcome).expect("joined from the Welcome")
     }
 }
 
-/// Every user's devices, user by user.
+/// Every user's devices at `domain`, user by user.
 pub fn clients(domain: &str, users: &[&str], devices: &[&str]) -> Vec<Client> {
     users.iter().flat_map(|u| devices.iter().map(move |d| Client::at(domain, u, d))).collect()
 }
@@ -157,13 +131,13 @@ pub fn proposal_bundle(proposal: &MlsMessageOut) -> HandshakeBundle {
 
 /// Every active member holds the hub's GroupContext (so the same epoch and dictionary) and the same
 /// epoch authenticator, and the clients in the hub's tree are exactly the active members.
-pub fn assert_in_sync<C: Borrow<TestClient>>(clients: &[C], hub: &PublicGroup) {
+pub fn assert_in_sync(clients: &[Client], hub: &PublicGroup) {
     let hub_context = hub.group_context().tls_serialize_detached().expect("encoded");
     let hub_dictionary = dictionary_of(hub.group_context());
     let mut authenticator = None;
     let members = active(clients);
     for &i in &members {
-        let c: &TestClient = clients[i].borrow();
+        let c = &clients[i];
         let g = c.group.as_ref().expect("a member has a group");
         let context = g.public_group().group_context();
         assert_eq!(context.tls_serialize_detached().expect("encoded"), hub_context, "{}", c.uri);
@@ -172,7 +146,7 @@ pub fn assert_in_sync<C: Borrow<TestClient>>(clients: &[C], hub: &PublicGroup) {
         assert_eq!(authenticator.get_or_insert(a.clone()), &a, "{}", c.uri);
     }
     let mut in_tree = room_state(hub).expect("room state").members;
-    let mut active: Vec<ClientUri> = members.iter().map(|&i| clients[i].borrow().uri.clone()).collect();
+    let mut active: Vec<ClientUri> = members.iter().map(|&i| clients[i].uri.clone()).collect();
     in_tree.sort();
     active.sort();
     assert_eq!(in_tree, active, "the hub's tree and the active clients differ");
