@@ -23,6 +23,16 @@ fn room(others: &[(&str, &str)]) -> (Vec<Client>, HubMirror) {
     (clients, hub)
 }
 
+/// A room of alice (group admin) and bob (ordinary user), one client each.
+fn alice_and_bob() -> (Vec<Client>, HubMirror) {
+    let (mut clients, mut hub) = room(&[("bob", "phone")]);
+    let kp = clients[1].key_package();
+    let op = ops::invite_user(&clients[1].uri.user(), ORDINARY_USER, vec![kp]).unwrap();
+    commit(&mut clients, &mut hub, 0, op).unwrap();
+    assert_in_sync(&clients, hub.group());
+    (clients, hub)
+}
+
 /// Has the hub decide on `clients[from]`'s commit of `op`; delivers it if accepted.
 fn commit(clients: &mut [Client], hub: &mut HubMirror, from: usize, op: UserOperation) -> Result<(), Rule> {
     let bundle = clients[from].commit(op);
@@ -70,11 +80,7 @@ fn a_room_grows_by_batched_adds_of_lightweight_and_real_members() {
 
 #[test]
 fn messages_proposals_and_leaving() {
-    let (mut clients, mut hub) = room(&[("bob", "phone")]);
-    let kp = clients[1].key_package();
-    let op = ops::invite_user(&clients[1].uri.user(), ORDINARY_USER, vec![kp]).unwrap();
-    commit(&mut clients, &mut hub, 0, op).unwrap();
-    assert_in_sync(&clients, hub.group());
+    let (mut clients, mut hub) = alice_and_bob();
 
     let hello = clients[1].message(b"hello");
     let pm = hello.clone().try_into_protocol_message().unwrap();
@@ -104,10 +110,7 @@ fn messages_proposals_and_leaving() {
 
 #[test]
 fn refusals_by_the_hub_and_by_members() {
-    let (mut clients, mut hub) = room(&[("bob", "phone")]);
-    let kp = clients[1].key_package();
-    let op = ops::invite_user(&clients[1].uri.user(), ORDINARY_USER, vec![kp]).unwrap();
-    commit(&mut clients, &mut hub, 0, op).unwrap();
+    let (mut clients, mut hub) = alice_and_bob();
     let epoch = clients[0].epoch();
 
     // Bob, an ordinary user, promotes himself: the hub refuses, and so would alice.
