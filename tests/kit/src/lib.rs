@@ -13,8 +13,8 @@
 //!   proposals).
 //! - [`mirror`]: [`HubMirror`], the hub's side as a `PublicGroup` fed the same messages, deciding with
 //!   the hub's policy checks.
-//! - [`prelude`]: panicking conveniences for tests (a `Client` whose operations unwrap, the protocol-06
-//!   bundle conversions, the in-sync assertion).
+//! - [`prelude`]: panicking conveniences for tests (`Client` = `TestClient` with the `ClientExt`
+//!   operations that unwrap, the protocol-06 bundle conversions, the in-sync assertion).
 //!
 //! Protocol objects come from `mimi_protocol` (`HandshakeBundle::from_commit`, `mls_message::reparse`);
 //! room semantics from `mimi_appsync` (`group`, `ops`, `adapter`). The kit adds no encoding or policy of
