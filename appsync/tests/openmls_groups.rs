@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Client, Room};
+use common::{Client, ClientExt, Room};
 use mimi_appsync::ops::{self, LeaveVia, UserOperation};
 use mimi_appsync::policy::Rule;
 use mimi_appsync::presets::administered_roles::*;
@@ -39,32 +39,32 @@ fn user_operations_over_real_groups() {
     assert!(matches!(room.commit_op(bob, op), Err(Rule::ClientOfUnlistedUser(_))));
 
     // refused: a regular user promoting itself
-    let op = ops::change_role(&room.pg, &user(&room, bob), GROUP_ADMIN).unwrap();
+    let op = ops::change_role(room.pg(), &user(&room, bob), GROUP_ADMIN).unwrap();
     assert!(matches!(room.commit_op(bob, op), Err(Rule::MissingCapability(_))));
 
     // role change by the admin: carol becomes group_admin, then back
-    let op = ops::change_role(&room.pg, &user(&room, carol), GROUP_ADMIN).unwrap();
+    let op = ops::change_role(room.pg(), &user(&room, carol), GROUP_ADMIN).unwrap();
     room.commit_op(alice, op).unwrap();
     // (demoting oneself is a self role change, which needs canChangeOwnRole + preauth)
-    let op = ops::change_role(&room.pg, &user(&room, carol), ORDINARY_USER).unwrap();
+    let op = ops::change_role(room.pg(), &user(&room, carol), ORDINARY_USER).unwrap();
     assert!(matches!(room.commit_op(carol, op), Err(Rule::MissingCapability(_))));
-    let op = ops::change_role(&room.pg, &user(&room, carol), ORDINARY_USER).unwrap();
+    let op = ops::change_role(room.pg(), &user(&room, carol), ORDINARY_USER).unwrap();
     room.commit_op(alice, op).unwrap();
 
     // remove own device, then add it back by external commit
-    let op = ops::remove_own_device(&room.pg, &room.clients[carol_pc].uri.clone()).unwrap();
+    let op = ops::remove_own_device(room.pg(), &room.clients[carol_pc].uri.clone()).unwrap();
     room.commit_op(carol, op).unwrap();
     room.clients[carol_pc].group = None;
     room.external_join(carol_pc).unwrap();
     assert_eq!(room.members().len(), 6);
 
     // refused: removing carol from the list but leaving one of her clients
-    let mut op = ops::remove_user(&room.pg, &user(&room, carol)).unwrap();
+    let mut op = ops::remove_user(room.pg(), &user(&room, carol)).unwrap();
     op.removes.truncate(1);
     assert!(matches!(room.commit_op(alice, op), Err(Rule::RemovedUserKeepsClients(_))));
 
     // ban carol (both clients removed)
-    let op = ops::ban_user(&room.pg, &user(&room, carol)).unwrap();
+    let op = ops::ban_user(room.pg(), &user(&room, carol)).unwrap();
     room.commit_op(alice, op).unwrap();
     assert_eq!(room.members().len(), 4);
     for i in [carol, carol_pc] {
@@ -75,7 +75,7 @@ fn user_operations_over_real_groups() {
 
     // unban carol, then she may rejoin with her own device... only after being re-added by
     // herself: canAddOwnClient by external commit
-    let op = ops::unban_user(&room.pg, &user(&room, carol), ORDINARY_USER).unwrap();
+    let op = ops::unban_user(room.pg(), &user(&room, carol), ORDINARY_USER).unwrap();
     room.commit_op(alice, op).unwrap();
     room.external_join(carol).unwrap();
 
@@ -87,12 +87,12 @@ fn user_operations_over_real_groups() {
         room.send_proposal(bob, p).unwrap();
     }
     room.commit_op(alice, UserOperation::default()).unwrap();
-    let state = mimi_appsync::adapter::room_state(&room.pg).unwrap();
+    let state = mimi_appsync::adapter::room_state(room.pg()).unwrap();
     assert_eq!(state.role_of(&user(&room, bob)), None);
     assert!(state.clients_of(&user(&room, bob)).next().is_none());
 
     // remove user carol (admin alice)
-    let op = ops::remove_user(&room.pg, &user(&room, carol)).unwrap();
+    let op = ops::remove_user(room.pg(), &user(&room, carol)).unwrap();
     room.commit_op(alice, op).unwrap();
     assert_eq!(room.members(), vec![alice, alice_pc]);
 }
@@ -141,7 +141,7 @@ fn leave_by_self_remove() {
 
     // refused: carol removed from the list with only carol/phone's SelfRemove, carol/pc kept
     self_remove(&mut room, carol);
-    let mut op = ops::remove_user(&room.pg, &carol_user).unwrap();
+    let mut op = ops::remove_user(room.pg(), &carol_user).unwrap();
     op.removes.clear();
     assert!(matches!(room.commit_op(alice, op), Err(Rule::RemovedUserKeepsClients(_))));
     room.discard_proposals();

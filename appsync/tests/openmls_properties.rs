@@ -18,7 +18,7 @@ mod common;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use common::{Room, DEVICES, USERS};
+use common::{ClientExt, Room, DEVICES, USERS};
 use mimi_appsync::components::participant_list::{ParticipantListUpdate, UserindexRolePair};
 use mimi_appsync::components::roles::capability::CAN_CHANGE_ROLE_DEFINITIONS;
 use mimi_appsync::components::roles::BANNED_ROLE;
@@ -200,16 +200,16 @@ fn apply(room: &mut Room, op: Op, step: usize) -> Outcome {
             room.try_commit_op(actor, ops::invite_user(&target, op.role, kps).unwrap())
         }
         Kind::RemoveUser if has_target => {
-            let mut remove = ops::remove_user(&room.pg, &target).unwrap();
+            let mut remove = ops::remove_user(room.pg(), &target).unwrap();
             if op.partial {
                 remove.removes.pop();
             }
             room.try_commit_op(actor, remove)
         }
-        Kind::Ban if has_target => room.try_commit_op(actor, ops::ban_user(&room.pg, &target).unwrap()),
-        Kind::Unban if has_target => room.try_commit_op(actor, ops::unban_user(&room.pg, &target, op.role).unwrap()),
+        Kind::Ban if has_target => room.try_commit_op(actor, ops::ban_user(room.pg(), &target).unwrap()),
+        Kind::Unban if has_target => room.try_commit_op(actor, ops::unban_user(room.pg(), &target, op.role).unwrap()),
         Kind::ChangeRole if has_target => {
-            room.try_commit_op(actor, ops::change_role(&room.pg, &target, op.role).unwrap())
+            room.try_commit_op(actor, ops::change_role(room.pg(), &target, op.role).unwrap())
         }
         Kind::SetMetadata => {
             let uri = if op.partial { "mimi://a.example/r/other" } else { "mimi://a.example/r/club" };
@@ -228,7 +228,7 @@ fn apply(room: &mut Room, op: Op, step: usize) -> Outcome {
         Kind::RemoveClient => {
             let Some(victim) = pick(&members, op.other).filter(|&v| v != actor) else { return Outcome::Skipped };
             let device = room.clients[victim].uri.clone();
-            room.try_commit_op(actor, ops::remove_own_device(&room.pg, &device).unwrap())
+            room.try_commit_op(actor, ops::remove_own_device(room.pg(), &device).unwrap())
         }
         Kind::Leave => {
             let others: Vec<usize> = members.iter().copied().filter(|&m| m / DEVICES.len() != own_user).collect();

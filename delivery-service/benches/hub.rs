@@ -1,4 +1,4 @@
-//! The hub bench (issue 4's acceptance bench): prints, for the machine it runs on,
+//! The hub bench: prints, for the machine it runs on,
 //!
 //! **(a) durable application-message throughput at the hub, in-process.** `R` rooms (default
 //! 256), each created by a real openmls client with the hub as external sender, and
@@ -17,11 +17,12 @@
 //! lightweight members (only their KeyPackages exist) in commits of at most
 //! `MIMI_BENCH_ADD_CHUNK` (1000) adds, each with the participant-list update the room policy
 //! requires, and a second real client ("bob") joins from the last Welcome. The tree is therefore
-//! *sparse* (openmls.md §6: commits encrypt to ~n recipients until members update; we cannot
-//! warm it without a real client per member), which is the worst case for commit size and
-//! processing. Then the creator makes `MIMI_BENCH_COMMITS` (30) key-update commits (after
-//! `MIMI_BENCH_WARMUP` untimed ones); each is timed end to end through [`Provider::update`]
-//! (decision, durable append, merge, checkpoint when due) into an hdrhistogram: p50/p99/max.
+//! *sparse* (the lightweight members never update their leaves, so a commit's path encrypts to
+//! ~n recipients; warming it would need a real client per member), which is the worst case for
+//! commit size and processing. Then the creator makes `MIMI_BENCH_COMMITS` (30) key-update
+//! commits (after `MIMI_BENCH_WARMUP` untimed ones); each is timed end to end through
+//! [`Provider::update`] (decision, durable append, merge, checkpoint when due) into an
+//! hdrhistogram: p50/p99/max.
 //!
 //! **(c) hub validation cost vs one member's**, on the same commits: a shadow [`Room`] fed the
 //! same bundles times `Room::decide_update` (full `PublicGroup` validation + app-data reducers +
@@ -39,18 +40,17 @@
 //! `MIMI_BENCH_ADD_CHUNK=1000`. For a quick run: `MIMI_BENCH_SIZES=10,100,1000
 //! MIMI_BENCH_MESSAGES=20000 cargo bench -p mimi-ds --bench hub`. The last line printed is a
 //! JSON summary (`{"bench":"mimi-ds-hub",...}`).
+//!
+//! The clients are the workspace's test clients (`mimi_testkit`): `TestClient` for the room
+//! creators, bob and the message senders, `lightweight_members` and `invite_all` for the batched
+//! adds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use mimi_appsync::adapter::check_member_commit;
-use mimi_appsync::components::participant_list::{ParticipantListData, ParticipantListUpdate, UserRolePair};
-use mimi_appsync::components::PARTICIPANT_LIST;
-use mimi_appsync::ops::{self, UserOperation};
-use mimi_appsync::policy::Verdict;
-use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN, administered_roles::ORDINARY_USER};
-use mimi_appsync::state::initial_dictionary;
+use mimi_appsync::ops::UserOperation;
+use mimi_appsync::presets::administered_roles::ORDINARY_USER;
 use mimi_appsync::uri::ClientUri;
 use mimi_ds::hub::{LogEntry, Room};
 use mimi_ds::provider::{now_ms, Provider};
@@ -58,12 +58,13 @@ use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::{settle, Store, Write};
 use mimi_protocol::submit::SubmitMessageStatus;
 use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome};
+use mimi_testkit::{invite_all, lightweight_members, Invitee, RoomSetup, TestClient};
 use openmls::prelude::{tls_codec::*, *};
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
+use openmls_rust_crypto::RustCrypto;
 use serde_json::json;
 
-const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+const CS: Ciphersuite = mimi_appsync::group::CIPHERSUITE;
 const DOMAIN: &str = "a.example";
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -123,97 +124,21 @@ impl Knobs {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Real openmls clients
-
-use mimi_appsync::group::join_config;
-
-fn to_in(msg: &MlsMessageOut) -> Res<MlsMessageIn> {
-    Ok(mimi_protocol::mls_message::reparse(msg)?)
-}
+// Real openmls clients and the provider
 
 fn clone_key(key: &SignatureKeyPair) -> Res<SignatureKeyPair> {
     Ok(SignatureKeyPair::tls_deserialize_exact(key.tls_serialize_detached()?)?)
 }
 
-fn credential(uri: &ClientUri, signer: &SignatureKeyPair) -> CredentialWithKey {
-    CredentialWithKey {
-        credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
-        signature_key: signer.to_public_vec().into(),
-    }
+/// A real client `mimi://a.example/d/<user>/phone`.
+fn client(user: &str) -> Res<TestClient> {
+    Ok(TestClient::of(DOMAIN, user, "phone")?)
 }
 
-/// A client with its own crypto provider, signer and (once it is a member) group.
-struct Client {
-    uri: ClientUri,
-    provider: OpenMlsRustCrypto,
-    signer: SignatureKeyPair,
-    group: Option<MlsGroup>,
-}
-
-impl Client {
-    fn new(user: &str) -> Res<Client> {
-        Ok(Client {
-            uri: ClientUri::new(DOMAIN, user, "phone")?,
-            provider: OpenMlsRustCrypto::default(),
-            signer: SignatureKeyPair::new(CS.signature_algorithm())?,
-            group: None,
-        })
-    }
-
-    fn key_package(&self) -> Res<KeyPackage> {
-        Ok(mimi_appsync::group::key_package(&self.provider, &self.signer, credential(&self.uri, &self.signer))?)
-    }
-
-    fn group(&mut self) -> &mut MlsGroup {
-        self.group.as_mut().expect("a member")
-    }
-
-    /// Builds a commit of `op` (pending until merged).
-    fn commit(&mut self, op: UserOperation) -> Res<CommitMessageBundle> {
-        let g = self.group.as_mut().ok_or("not a member")?;
-        Ok(ops::commit(g, &self.provider, &self.signer, op)?)
-    }
-
-    /// Merges the pending commit once the hub accepted it.
-    fn merge_pending(&mut self) -> Res<()> {
-        let g = self.group.as_mut().ok_or("not a member")?;
-        Ok(g.merge_pending_commit(&self.provider)?)
-    }
-
-    /// An application message.
-    fn message(&mut self, payload: &[u8]) -> Res<MlsMessageIn> {
-        let g = self.group.as_mut().ok_or("not a member")?;
-        to_in(&g.create_message(&self.provider, &self.signer, payload)?)
-    }
-
-    /// Creates a cooperative room (this client's user as group admin) naming `hub_key` as
-    /// external sender; returns the GroupInfo MLSMessage (with the tree) for the hub.
-    fn create_group(&mut self, hub_key: &[u8]) -> Res<Vec<u8>> {
-        let policy = presets::cooperative();
-        let list = ParticipantListData {
-            participants: vec![UserRolePair { user: self.uri.user().as_bytes().to_vec(), role_index: GROUP_ADMIN }],
-        };
-        let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)?;
-        let hub = ExternalSender::new(
-            hub_key.to_vec().into(),
-            BasicCredential::new(format!("mimi://{DOMAIN}").into_bytes()).into(),
-        );
-        let exts = mimi_appsync::group::room_extensions(dict, hub)?;
-        let group = mimi_appsync::group::create_room_group(
-            &self.provider,
-            &self.signer,
-            credential(&self.uri, &self.signer),
-            exts,
-        )?;
-        let gi = group.export_group_info(self.provider.crypto(), &self.signer, true)?;
-        self.group = Some(group);
-        Ok(gi.tls_serialize_detached()?)
-    }
-}
-
-/// The protocol-06 bundle of a commit built by openmls (full GroupInfo, tree from the hub).
-fn bundle_of(b: &CommitMessageBundle) -> Res<HandshakeBundle> {
-    Ok(HandshakeBundle::from_commit(b)?)
+/// Creates a cooperative room (the client's user as group admin) naming `hub_key` as external
+/// sender; returns the GroupInfo MLSMessage (with the tree) for the hub.
+fn create_room(creator: &mut TestClient, hub_key: &[u8]) -> Res<Vec<u8>> {
+    Ok(creator.create_room(&RoomSetup::cooperative(DOMAIN, hub_key))?.tls_serialize_detached()?)
 }
 
 fn new_provider(dir: &std::path::Path, hub_key: &SignatureKeyPair, max_batch: usize) -> Res<Arc<Provider<RedbStore>>> {
@@ -341,11 +266,11 @@ fn prepare_rooms(rooms: usize, per_room: usize, hub_key: &[u8]) -> Res<Vec<MsgRo
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
     let payload = vec![b'x'; 200];
     let make = |i: usize| -> Res<MsgRoom> {
-        let mut c = Client::new(&format!("sender{i}"))?;
-        let group_info = c.create_group(hub_key)?;
+        let mut c = client(&format!("sender{i}"))?;
+        let group_info = create_room(&mut c, hub_key)?;
         let mut messages = Vec::with_capacity(per_room);
         for _ in 0..per_room {
-            messages.push(c.message(&payload)?);
+            messages.push(c.encrypt(&payload)?);
         }
         Ok(MsgRoom {
             id: format!("mimi://{DOMAIN}/r/bench{i}"),
@@ -690,47 +615,6 @@ struct SizeResult {
     room_state_us: f64,
 }
 
-/// An AppDataUpdate adding `users` (ordinary users) to the participant list.
-fn add_participants(users: &[ClientUri]) -> Res<AppDataUpdateProposal> {
-    let update = ParticipantListUpdate {
-        added_participants: users
-            .iter()
-            .map(|u| UserRolePair { user: u.user().as_bytes().to_vec(), role_index: ORDINARY_USER })
-            .collect(),
-        ..Default::default()
-    };
-    Ok(AppDataUpdateProposal::update(PARTICIPANT_LIST, update.tls_serialize_detached()?))
-}
-
-/// KeyPackages of `count` lightweight members (users `m0`, `m1`, …), on two threads.
-fn lightweight_key_packages(count: usize) -> Res<Vec<(ClientUri, KeyPackage)>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
-    std::thread::scope(|s| -> Res<Vec<(ClientUri, KeyPackage)>> {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || -> Res<Vec<(usize, ClientUri, KeyPackage)>> {
-                    let provider = OpenMlsRustCrypto::default();
-                    (t..count)
-                        .step_by(threads)
-                        .map(|i| {
-                            let uri = ClientUri::new(DOMAIN, &format!("m{i}"), "phone")?;
-                            let signer = SignatureKeyPair::new(CS.signature_algorithm())?;
-                            let kp = mimi_appsync::group::key_package(&provider, &signer, credential(&uri, &signer))?;
-                            Ok((i, uri, kp))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(count);
-        for h in handles {
-            all.extend(h.join().map_err(|_| "key package thread panicked")??);
-        }
-        all.sort_by_key(|(i, _, _)| *i);
-        Ok(all.into_iter().map(|(_, u, k)| (u, k)).collect())
-    })
-}
-
 /// Submits `bundle` to the provider and the shadow room; both must accept.
 fn accept_everywhere(
     rt: &tokio::runtime::Runtime,
@@ -766,17 +650,10 @@ fn accept_everywhere(
 }
 
 /// Bob processes a commit as a member would: process, resolve + policy check, merge.
-fn member_process(bob: &mut Client, commit: &MlsMessageIn) -> Res<Duration> {
+fn member_process(bob: &mut TestClient, commit: &MlsMessageIn) -> Res<Duration> {
     let pm = commit.clone().try_into_protocol_message()?;
-    let provider = &bob.provider;
-    let g = bob.group.as_mut().ok_or("bob is not a member")?;
     let t = Instant::now();
-    let processed = g.process_message(provider, pm)?;
-    let checked = check_member_commit(g, provider, processed)?;
-    if let Verdict::NotAllowed(r) = &checked.verdict {
-        return Err(format!("member refused the commit: {r}").into());
-    }
-    g.merge_staged_commit(provider, *checked.staged)?;
+    bob.process_commit(pm)?;
     Ok(t.elapsed())
 }
 
@@ -787,41 +664,30 @@ fn commit_size(rt: &tokio::runtime::Runtime, knobs: &Knobs, n: usize, hub_key: &
     let crypto = RustCrypto::default();
     let room = format!("mimi://{DOMAIN}/r/size{n}");
     let build = Instant::now();
-    let mut creator = Client::new("creator")?;
-    let mut bob = Client::new("bob")?;
-    let gi = creator.create_group(&provider.hub_signature_key())?;
+    let mut creator = client("creator")?;
+    let mut bob = client("bob")?;
+    let gi = create_room(&mut creator, &provider.hub_signature_key())?;
     rt.block_on(provider.create_room(&creator.uri, &room, &gi))?;
     let mut shadow = Room::create(&room, &crypto, &gi, &provider.hub_signature_key())?;
 
     let t = Instant::now();
-    let mut members = lightweight_key_packages(n - 2)?;
-    members.push((bob.uri.clone(), bob.key_package()?));
+    let mut members = lightweight_members(DOMAIN, "m", n - 2)?;
+    members.push(Invitee { uri: bob.uri.clone(), key_package: bob.issue_key_package()? });
     eprintln!("  n={n}: {} KeyPackages in {:.1} s", members.len(), t.elapsed().as_secs_f64());
     let mut bob_join_ms = 0.0;
-    let chunks: Vec<&[(ClientUri, KeyPackage)]> = members.chunks(knobs.add_chunk).collect();
+    let chunks: Vec<&[Invitee]> = members.chunks(knobs.add_chunk).collect();
     for (ci, chunk) in chunks.iter().enumerate() {
         let t = Instant::now();
-        let uris: Vec<ClientUri> = chunk.iter().map(|(u, _)| u.clone()).collect();
-        let op = UserOperation {
-            app_data: vec![add_participants(&uris)?],
-            adds: chunk.iter().map(|(_, k)| k.clone()).collect(),
-            removes: Vec::new(),
-        };
-        let b = creator.commit(op)?;
+        let op = invite_all(chunk, ORDINARY_USER)?;
+        let b = creator.build_commit(op)?;
         let create = t.elapsed();
-        let bundle = bundle_of(&b)?;
+        let bundle = HandshakeBundle::from_commit(&b)?;
         let (decide, _, update, _, _) = accept_everywhere(rt, &provider, &mut shadow, &crypto, &room, &bundle)?;
         creator.merge_pending()?;
         if ci + 1 == chunks.len() {
             let w = b.welcome().ok_or("no Welcome")?.clone();
-            let MlsMessageBodyIn::Welcome(w) =
-                to_in(&MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10))?.extract()
-            else {
-                return Err("not a Welcome".into());
-            };
             let t = Instant::now();
-            let staged = StagedWelcome::build_from_welcome(&bob.provider, &join_config(), w)?.build()?;
-            bob.group = Some(staged.into_group(&bob.provider)?);
+            bob.join_from_welcome(w)?;
             bob_join_ms = t.elapsed().as_secs_f64() * 1e3;
         }
         eprintln!(
@@ -845,9 +711,9 @@ fn commit_size(rt: &tokio::runtime::Runtime, knobs: &Knobs, n: usize, hub_key: &
     let (mut commit_bytes, mut entry_bytes) = (0, 0);
     for i in 0..knobs.warmup + knobs.commits {
         let t = Instant::now();
-        let b = creator.commit(UserOperation::default())?;
+        let b = creator.build_commit(UserOperation::default())?;
         let create = t.elapsed();
-        let bundle = bundle_of(&b)?;
+        let bundle = HandshakeBundle::from_commit(&b)?;
         let (decide, merge, update, eb, process) =
             accept_everywhere(rt, &provider, &mut shadow, &crypto, &room, &bundle)?;
         creator.merge_pending()?;
@@ -867,17 +733,20 @@ fn commit_size(rt: &tokio::runtime::Runtime, knobs: &Knobs, n: usize, hub_key: &
         ratios_merge.push((decide + merge).as_secs_f64() / member.as_secs_f64());
     }
     // Everyone agrees.
-    let (a, b) = (creator.group().epoch_authenticator().as_slice().to_vec(), bob.group().epoch_authenticator());
+    let (a, b) = (
+        creator.group_mut("compare")?.epoch_authenticator().as_slice().to_vec(),
+        bob.group_mut("compare")?.epoch_authenticator(),
+    );
     if a != b.as_slice() {
         return Err("creator and bob disagree on the epoch authenticator".into());
     }
     let (epoch, _) = rt.block_on(provider.room_position(&room))?;
-    if epoch != shadow.epoch() || epoch != creator.group().epoch().as_u64() {
+    if epoch != shadow.epoch() || epoch != creator.epoch() {
         return Err("provider, shadow hub and creator disagree on the epoch".into());
     }
     // One application message's decision at this size.
     let decide_message_us = {
-        let msg = bob.message(b"hello")?;
+        let msg = bob.encrypt(b"hello")?;
         let reps = 20;
         let t = Instant::now();
         for _ in 0..reps {

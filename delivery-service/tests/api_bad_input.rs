@@ -19,7 +19,7 @@ use mimi_ds::store::Store;
 use mimi_ds::tls;
 use mimi_protocol::client_api::KeyPackageUpload;
 use mimi_protocol::directory::encode_path_segment;
-use mimi_protocol::group_info::{GroupInfoRequest, GroupInfoResponse, GroupInfoStatus};
+use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
 use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse, KeyMaterialUserCode,
 };
@@ -126,7 +126,7 @@ fn key_material_request(c: &Client, target: &str) -> Vec<u8> {
         acceptable_ciphersuites: vec![CS.into()],
         required_capabilities: RequiredCapabilitiesExtension::new(&[], &[], &[]),
         requester_signature_key: c.signer.to_public_vec().into(),
-        requester_credential: c.cred.credential.clone(),
+        requester_credential: c.credential.credential.clone(),
     };
     KeyMaterialRequest::sign(tbs, &c.signer).unwrap().encode().unwrap()
 }
@@ -203,19 +203,8 @@ async fn hostile_requests_get_documented_codes_and_change_nothing() {
         bob.merge();
     }
     let future = bob.commit(UserOperation::default());
-    let hpke = alice.provider.crypto().derive_hpke_keypair(CS.hpke_config(), &[7; 32]).unwrap();
     let gi_request = |signer: &openmls_basic_credential::SignatureKeyPair, who: &Client| {
-        GroupInfoRequest::sign(
-            CS,
-            who.cred.credential.clone(),
-            who.signer.to_public_vec().into(),
-            hpke.public.clone().into(),
-            vec![].into(),
-            signer,
-        )
-        .unwrap()
-        .encode()
-        .unwrap()
+        who.group_info_request(signer).unwrap().0.encode().unwrap()
     };
     let submit = |sending: &str| {
         SubmitMessageRequest {

@@ -5,6 +5,7 @@
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::{GROUP_ADMIN, ORDINARY_USER};
+use mimi_appsync::uri::ClientUri;
 use mimi_ds::hub::{Accepted, LogAccess, LogEntry, Room};
 use mimi_protocol::submit::SubmitMessageStatus;
 use mimi_protocol::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome};
@@ -27,10 +28,7 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let mut clients: Vec<Client> = ["alice", "bob", "cathy"]
-            .iter()
-            .flat_map(|u| ["phone", "pc"].iter().map(move |d| Client::new(u, d)))
-            .collect();
+        let mut clients = clients(DOMAIN, &["alice", "bob", "cathy"], &["phone", "pc"]);
         let hub = OpenMlsRustCrypto::default();
         let hub_signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
         let gi = create_group(&mut clients[0], &hub_signer.to_public_vec());
@@ -39,35 +37,23 @@ impl World {
     }
 
     fn idx(&self, user: &str, device: &str) -> usize {
-        self.clients.iter().position(|c| c.uri.as_str() == format!("mimi://a.example/d/{user}/{device}")).unwrap()
+        position(&self.clients, &ClientUri::new(DOMAIN, user, device).unwrap())
     }
 
     fn members(&self) -> Vec<usize> {
-        (0..self.clients.len()).filter(|&i| self.clients[i].group.as_ref().is_some_and(|g| g.is_active())).collect()
+        active(&self.clients)
     }
 
     /// Builds a commit for `op` at client `from` (left pending there).
     fn build(&mut self, from: usize, op: UserOperation) -> CommitMessageBundle {
-        let c = &mut self.clients[from];
-        let group = c.group.as_mut().unwrap();
-        ops::commit(group, &c.provider, &c.signer, op).expect("commit builds")
+        self.clients[from].commit(op)
     }
 
     /// Submits a bundle to the hub; on success persists (in `log`) and applies it, then every
-    /// member processes the commit and the committer merges.
+    /// member processes the commit (checking it against room policy) and the committer merges.
     fn submit(&mut self, from: usize, b: &CommitMessageBundle) -> UpdateRoomOutcome {
-        self.submit_bundle(from, &bundle_of(b), b.commit(), b.welcome())
-    }
-
-    fn submit_bundle(
-        &mut self,
-        from: usize,
-        bundle: &HandshakeBundle,
-        commit: &MlsMessageOut,
-        welcome: Option<&Welcome>,
-    ) -> UpdateRoomOutcome {
         self.now += 1;
-        let d = self.room.decide_update(self.hub.crypto(), bundle, self.now);
+        let d = self.room.decide_update(self.hub.crypto(), &bundle_of(b), self.now);
         let outcome = d.response.outcome.clone();
         let Some((entry, accepted)) = d.accepted else {
             eprintln!("hub refused: {outcome:?}: {}", d.response.error_description);
@@ -75,42 +61,15 @@ impl World {
         };
         self.room.apply(&entry, accepted).unwrap();
         self.log.push(entry);
-        let pm = to_in(commit).try_into_protocol_message().unwrap();
-        for i in self.members().into_iter().filter(|&i| i != from) {
-            let c = &mut self.clients[i];
-            let group = c.group.as_mut().unwrap();
-            let processed = group.process_message(&c.provider, pm.clone()).unwrap();
-            let checked = mimi_appsync::adapter::check_member_commit(group, &c.provider, processed).unwrap();
-            assert!(checked.verdict.is_allowed());
-            group.merge_staged_commit(&c.provider, *checked.staged).unwrap();
-        }
-        let c = &mut self.clients[from];
-        c.group.as_mut().unwrap().merge_pending_commit(&c.provider).unwrap();
-        if let Some(w) = welcome {
-            for c in self.clients.iter_mut().filter(|c| c.group.is_none()) {
-                if let Ok(builder) = StagedWelcome::build_from_welcome(&c.provider, &join_config(), w.clone()) {
-                    c.group = Some(builder.build().unwrap().into_group(&c.provider).unwrap());
-                }
-            }
-        }
+        deliver_commit(&mut self.clients, from, b.commit(), b.welcome()).unwrap();
         self.assert_in_sync();
         outcome
     }
 
+    /// The members and the hub hold the same GroupContext, the members the same epoch
+    /// authenticator, and the hub's tree holds exactly the members.
     fn assert_in_sync(&self) {
-        let hub_ctx = self.room.group().group_context().tls_serialize_detached().unwrap();
-        let mut auth = None;
-        for i in self.members() {
-            let g = self.clients[i].group.as_ref().unwrap();
-            assert_eq!(
-                g.public_group().group_context().tls_serialize_detached().unwrap(),
-                hub_ctx,
-                "{}",
-                self.clients[i].uri
-            );
-            let a = g.epoch_authenticator().as_slice().to_vec();
-            assert_eq!(auth.get_or_insert(a.clone()), &a);
-        }
+        assert_in_sync(&self.clients, self.room.group());
         assert_eq!(self.room.group().members().count(), self.members().len());
     }
 
@@ -123,8 +82,7 @@ impl World {
     }
 
     fn message(&mut self, from: usize, text: &[u8]) -> MlsMessageIn {
-        let c = &mut self.clients[from];
-        to_in(&c.group.as_mut().unwrap().create_message(&c.provider, &c.signer, text).unwrap())
+        self.clients[from].message(text)
     }
 }
 
@@ -276,8 +234,8 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
 
     // Cathy's phone leaves by SelfRemove: a standalone proposal the hub caches.
     let cathy = w.idx("cathy", "phone");
-    let c = &mut w.clients[cathy];
-    let proposal = c.group.as_mut().unwrap().leave_group_via_self_remove(&c.provider, &c.signer).unwrap();
+    let (group, provider, signer) = w.clients[cathy].parts();
+    let proposal = group.leave_group_via_self_remove(provider, signer).unwrap();
     let bundle = proposal_bundle(&proposal);
     let d = w.room.decide_update(w.hub.crypto(), &bundle, 10);
     assert!(success(&d.response.outcome), "{}", d.response.error_description);
@@ -285,16 +243,7 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
     assert!(matches!(accepted, Accepted::Proposals(_)));
     w.room.apply(&entry, accepted).unwrap();
     w.log.push(entry);
-    let pm = to_in(&proposal).try_into_protocol_message().unwrap();
-    for i in w.members().into_iter().filter(|&i| i != cathy) {
-        let c = &mut w.clients[i];
-        let g = c.group.as_mut().unwrap();
-        if let ProcessedMessageContent::ProposalMessage(q) =
-            g.process_message(&c.provider, pm.clone()).unwrap().into_content()
-        {
-            g.store_pending_proposal(c.provider.storage(), *q).unwrap();
-        }
-    }
+    deliver_proposal(&mut w.clients, cathy, &proposal).unwrap();
 
     // Bob's commit without the proposal is refused with its reference.
     let bob = w.idx("bob", "pc");
@@ -307,18 +256,13 @@ fn pending_proposals_must_be_committed_and_restart_replays_the_log() {
         other => panic!("expected invalidProposal, got {other:?}"),
     }
     // Bob drops his commit and stores the proposal again, as every member holds it.
-    let c = &mut w.clients[bob];
-    let g = c.group.as_mut().unwrap();
-    g.clear_pending_commit(c.provider.storage()).unwrap();
-    if let ProcessedMessageContent::ProposalMessage(q) = g.process_message(&c.provider, pm).unwrap().into_content() {
-        g.store_pending_proposal(c.provider.storage(), *q).unwrap();
-    }
+    w.clients[bob].discard();
+    let pm = to_in(&proposal).try_into_protocol_message().unwrap();
+    assert!(matches!(w.clients[bob].process(pm).unwrap(), Incoming::Proposal));
 
     // Alice's commit of the pending proposal is accepted.
-    let c = &mut w.clients[alice];
-    let (commit, _, gi) = c.group.as_mut().unwrap().commit_to_pending_proposals(&c.provider, &c.signer).unwrap();
-    let bundle = bundle_parts(&commit, None, gi.as_ref());
-    assert!(success(&w.submit_bundle(alice, &bundle, &commit, None)));
+    let commit = w.build(alice, UserOperation::default());
+    assert!(success(&w.submit(alice, &commit)));
     assert_eq!(w.members().len(), 4, "cathy's phone left (alice phone, bob x2, cathy pc)");
     let message = w.message(alice, b"after");
     let d = w.room.decide_message(&message, w.clients[alice].uri.as_str(), w.now + 1);

@@ -35,33 +35,18 @@ fn kp_message(c: &Client) -> Vec<u8> {
 /// Processes log entries at a member client (skipping its own commits, which it merges when
 /// accepted, and application messages, which it decrypts).
 fn catch_up(c: &mut Client, entries: &[LogEntry], decrypted: &mut Vec<Vec<u8>>) {
-    let g = c.group.as_mut().unwrap();
     for e in entries {
-        if e.epoch != g.epoch().as_u64() {
+        if e.epoch != c.epoch() {
             continue;
         }
         let msg = MlsMessageIn::tls_deserialize_exact(e.message.as_slice()).unwrap();
         let pm = msg.try_into_protocol_message().unwrap();
         if e.sender.as_slice() == c.uri.as_bytes() && e.kind == EntryKind::Commit {
-            g.merge_pending_commit(&c.provider).unwrap();
+            c.merge();
             continue;
         }
-        match g.process_message(&c.provider, pm).unwrap().into_content() {
-            ProcessedMessageContent::ApplicationMessage(m) => decrypted.push(m.into_bytes()),
-            ProcessedMessageContent::StagedCommitMessage(s) => {
-                g.clear_pending_commit(c.provider.storage()).unwrap();
-                g.merge_staged_commit(&c.provider, *s).unwrap()
-            }
-            ProcessedMessageContent::UnresolvedAppDataCommit(u) => {
-                g.clear_pending_commit(c.provider.storage()).unwrap();
-                let mut updater = g.app_data_dictionary_updater();
-                mimi_appsync::reducer::fill_updater(&mut updater, u.app_data_update_proposals()).unwrap();
-                let changes = updater.changes();
-                let staged = g.stage_app_data_commit(&c.provider, *u, changes).unwrap();
-                g.merge_staged_commit(&c.provider, staged).unwrap();
-            }
-            ProcessedMessageContent::ProposalMessage(q) => g.store_pending_proposal(c.provider.storage(), *q).unwrap(),
-            _ => {}
+        if let Incoming::Application { content, .. } = c.process(pm).unwrap() {
+            decrypted.push(content);
         }
     }
 }

@@ -282,22 +282,13 @@ async fn certificate_of_an_untrusted_ca_is_refused_at_the_tls_layer() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn adding_another_providers_client_without_a_claim_is_not_allowed() -> anyhow::Result<()> {
-    use openmls::prelude::{BasicCredential, CredentialWithKey};
-    use openmls_basic_credential::SignatureKeyPair;
-
     let dir = tempfile::tempdir()?;
     let (providers, [mut alice, mut bob, mut cathy], room) = room_of_alice_and_bob(dir.path()).await?;
     let (epoch, log_len) = (alice.epoch(&room)?, read_log(&alice, &room).await?.len());
 
     // A KeyPackage for Cathy's client that b.example got out of band: made here with openmls,
     // never uploaded to c.example nor claimed through the hub.
-    let crypto = openmls_rust_crypto::OpenMlsRustCrypto::default();
-    let signer = SignatureKeyPair::new(openmls::prelude::SignatureScheme::ED25519)?;
-    let credential = CredentialWithKey {
-        credential: BasicCredential::new(cathy.uri().as_bytes().to_vec()).into(),
-        signature_key: signer.to_public_vec().into(),
-    };
-    let key_package = mimi_appsync::group::key_package(&crypto, &signer, credential)?;
+    let key_package = mimi_testkit::TestClient::from_uri(cathy.uri().clone())?.issue_key_package()?;
     let cathy_user = cathy.uri().user();
     let refused = bob
         .commit_with(&room, "add with an out-of-band KeyPackage", |_| {

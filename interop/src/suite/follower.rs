@@ -28,7 +28,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
 use mimi_appsync::ops;
 use mimi_appsync::presets;
 use mimi_appsync::uri::{ClientUri, UserUri};
@@ -42,7 +41,8 @@ use mimi_protocol::ratchet_tree::RatchetTreeOption;
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
 use mimi_protocol::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
-use openmls::prelude::{BasicCredential, ExternalSender, MlsMessageIn, OpenMlsProvider, ProtocolVersion};
+use mimi_testkit::RoomSetup;
+use openmls::prelude::{MlsMessageIn, OpenMlsProvider, ProtocolVersion};
 use openmls_basic_credential::SignatureKeyPair;
 
 use super::member::Member;
@@ -310,25 +310,10 @@ async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> R
     let room = state.lock().room.clone();
     let hub_key =
         SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(|e| SuiteError::mls("hub key", e))?;
-    let hub_sender = ExternalSender::new(
-        hub_key.to_public_vec().into(),
-        BasicCredential::new(format!("mimi://{}", state.ours).into_bytes()).into(),
-    );
     let request = {
         let mut inner = state.lock();
         let alice = &mut inner.alice;
-        let list = ParticipantListData {
-            participants: vec![UserRolePair {
-                user: alice.uri.user().as_bytes().to_vec(),
-                role_index: presets::administered_roles::GROUP_ADMIN,
-            }],
-        };
-        let policy = presets::cooperative();
-        let dictionary = mimi_appsync::state::initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None)
-            .map_err(|e| SuiteError::mls("room state", e))?;
-        let extensions = mimi_appsync::group::room_extensions(dictionary, hub_sender)
-            .map_err(|e| SuiteError::mls("room extensions", e))?;
-        alice.create_room(extensions)?;
+        alice.create_room(&RoomSetup::cooperative(&state.ours, &hub_key.to_public_vec()))?;
         let tbs = KeyMaterialRequestTBS {
             protocol: Protocol::Mls10,
             requesting_user: IdentifierUri::new(alice.uri.user().as_str()),
