@@ -1,4 +1,4 @@
-//! The MLS settings every MIMI room and client uses (DESIGN §3), in one place so that clients,
+//! The MLS settings every MIMI room and client uses (docs/DESIGN.md §3), in one place so that clients,
 //! the simulator, tests and benchmarks build identical groups:
 //!
 //! - ciphersuite 0x0001;

@@ -17,7 +17,7 @@
 //! - [`state`]: the decoded room state a decision is made against.
 //! - [`policy`]: the room-policy-03 engine and the user/client consistency rules.
 //! - [`presets`]: the Appendix A room types and a one-to-one room.
-//! - [`uri`]: the client and user URIs behind the credential convention of DESIGN.md §3.
+//! - [`uri`]: the client and user URIs behind the credential convention of docs/DESIGN.md §3.
 //!
 //! Protocol versions: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-03 (-04 was not
 //! available to us), MLS app data as implemented by openmls 0.9 `extensions-draft`.

@@ -1,4 +1,4 @@
-//! MIMI identifiers as this project uses them (DESIGN.md §3, identity convention).
+//! MIMI identifiers as this project uses them (docs/DESIGN.md §3, identity convention).
 //!
 //! A client (MLS member) is named by the identity of its Basic credential, the UTF-8 client URI
 //! `mimi://<domain>/d/<user>/<device>`; the user (participant) it belongs to is

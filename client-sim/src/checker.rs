@@ -1,4 +1,4 @@
-//! Invariants checked after every step of a scenario (issue 6, item 4).
+//! Invariants checked after every step of a scenario.
 //!
 //! A [`Checker`] keeps, per room, what the driver knows independently of any one receiver:
 //! - the messages that were sent, each with its log position and epoch as the *sender*
@@ -108,7 +108,7 @@ impl Positions {
     }
 }
 
-/// The invariants of issue 6 item 4 over the clients of a scenario.
+/// The invariants above, checked over the clients of a scenario.
 #[derive(Debug, Default, Clone)]
 pub struct Checker {
     /// Per room URI.

@@ -1,4 +1,4 @@
-//! The multi-provider demo (issue 5, item 6; `mimi-sim demo`): the protocol-06 §3 story across
+//! The multi-provider demo (`mimi-sim demo`): the protocol-06 §3 story across
 //! three providers, printed as a readable transcript.
 //!
 //! [`run_demo`] starts `a.example` (the hub of the room), `b.example` and `c.example` in-process

@@ -1,4 +1,4 @@
-//! Load mode (issue 6, item 5): N rooms × U users × C clients per user across P providers, a
+//! Load mode: N rooms × U users × C clients per user across P providers, a
 //! target message rate and churn, reporting throughput, end-to-end latency percentiles
 //! (hdrhistogram), errors and peak memory, with a progress bar and a JSON summary
 //! ([`LoadReport`]).

@@ -1,4 +1,4 @@
-//! Random mode (issue 6, item 3): seeded, reproducible interleavings of operations from many
+//! Random mode: seeded, reproducible interleavings of operations from many
 //! actors, run concurrently against one provider or several federated ones, with the
 //! [`Checker`] invariants after every round.
 //!

@@ -1,4 +1,4 @@
-//! The scenario file format (TOML) and the built-in scenarios (issue 6, item 3).
+//! The scenario file format (TOML) and the built-in scenarios.
 //!
 //! A scenario names its users and their devices, then lists steps. Each step has an `actor`
 //! (a user), optionally the `device` that acts (otherwise the user's first online client that

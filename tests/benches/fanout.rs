@@ -1,4 +1,4 @@
-//! The fanout bench (issue 5's acceptance bench): end-to-end fanout latency and delivered
+//! The fanout bench: end-to-end fanout latency and delivered
 //! messages/s across three federated providers, for the machine it runs on.
 //!
 //! **Setup.** Three `mimi-ds` providers (`a.example`, the hub; `b.example`, `c.example`) start

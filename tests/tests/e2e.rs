@@ -1,4 +1,4 @@
-//! Acceptance (issue 4): real openmls clients over real HTTPS against a running `mimi-ds`:
+//! A room's whole life end to end: real openmls clients over real HTTPS against a running `mimi-ds`:
 //! create a room, invite two users with two clients each, exchange messages, remove a user,
 //! an external join of a new device, key updates; every client ends with the same epoch
 //! authenticator and the same transcript.

@@ -1,4 +1,4 @@
-//! Federation (issue 5): three providers as separate in-process servers on loopback, with real
+//! Federation: three providers as separate in-process servers on loopback, with real
 //! mutual TLS (one development CA, `[peers]` pointing at each other's ports), driven by
 //! `mimi_client_sim` clients that only ever talk to their own provider.
 //!

@@ -1,5 +1,5 @@
-//! Franking, abuse reports and identifier queries across three federated providers (issue 5
-//! item 5): separate in-process servers on loopback with real mutual TLS, `mimi_client_sim`
+//! Franking, abuse reports and identifier queries across three federated providers:
+//! separate in-process servers on loopback with real mutual TLS, `mimi_client_sim`
 //! clients talking only to their own provider, real redb files.
 //!
 //! - A room with a franking agent (the hub a.example): Cathy@c's message is franked by the hub;

@@ -1,4 +1,4 @@
-//! Federation faults (issue 5 acceptance), three providers on loopback with real mutual TLS
+//! Federation faults, three providers on loopback with real mutual TLS
 //! (a.example is the hub of the room, b.example and c.example follow):
 //!
 //! - `follower_stopped_and_restarted`: c is shut down while the hub keeps accepting messages and

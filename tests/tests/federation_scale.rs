@@ -1,4 +1,4 @@
-//! Federation at scale (issue 5 acceptance): one room across 5 providers (a.example is the hub,
+//! Federation at scale: one room across 5 providers (a.example is the hub,
 //! b..e.example follow) × 3 users × 2 clients = 30 clients, each provider a separate in-process
 //! server on loopback with real mutual TLS and `[peers]` naming the others. Clients only ever
 //! talk to their own provider.

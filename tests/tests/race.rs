@@ -1,4 +1,4 @@
-//! Acceptance (issue 4): N clients submit commits for the same epoch concurrently over HTTPS,
+//! One commit per epoch under contention: N clients submit commits for the same epoch concurrently over HTTPS,
 //! round after round. Exactly one commit is accepted per epoch, every other attempt gets
 //! `wrongEpoch` naming a later epoch, the losers clear their pending commit, process the winner
 //! and retry, and all converge. A member that never commits observes the log.

@@ -1,4 +1,4 @@
-//! Acceptance (issue 4): stop the server in the middle of a workload — first a hard kill
+//! Durability across restarts: stop the server in the middle of a workload — first a hard kill
 //! (SIGKILL), then a graceful stop (SIGTERM) — restart it on the same data directory and port,
 //! and show that every acknowledged message and commit is in the log and delivered exactly once
 //! to every member, log positions have no gaps or duplicates, and no epoch has two commits.

@@ -2,7 +2,7 @@
 //!
 //! Each submodule holds the TLS-PL structures of one component exactly as the draft defines them
 //! (tls_codec derives, `<V>` vectors as MLS variable-length vectors) plus the semantic checks the
-//! structure needs. This module holds what they share: the pinned component IDs (DESIGN.md §3),
+//! structure needs. This module holds what they share: the pinned component IDs (docs/DESIGN.md §3),
 //! the GREASE and private-range classification, the size limit, and the [`Component`] trait that
 //! decodes strictly (size limit, whole input consumed, canonical re-encoding) and never panics.
 

@@ -5,7 +5,7 @@
 //! hub run: it applies the deltas of one commit in order and reports, per user, what changed
 //! ([`ParticipantChange`]), which is what the policy engine authorizes.
 //!
-//! Pinned semantics (DESIGN.md §3, resolving ambiguity 13 of the notes): indices refer to the
+//! Pinned semantics (docs/DIVERGENCES.md): indices refer to the
 //! list before the update; role changes are applied first, then removals as a set (stable order),
 //! then appends; several updates in one commit apply in order; a commit that touches the same user
 //! twice (across all its updates) is invalid.

@@ -9,7 +9,7 @@
 //!   (the draft notes the latter "would allow the same action"); leaving role 1 by `canUnBan` or
 //!   `canChangeUserRole`. Both need the `authorized_role_changes` entry.
 //! - Adding a client of an already listed user is allowed only to that user itself
-//!   (`canAddOwnClient`) or in the commit that lists the user (ambiguity 14 of the notes).
+//!   (`canAddOwnClient`) or in the commit that lists the user (our reading, docs/DIVERGENCES.md).
 //! - Private-range components may be changed by any participant with a non-zero role.
 //! - GroupContextExtensions proposals (e.g. `external_senders`) need
 //!   `canChangeRoomMembershipStyle`; ReInit needs `canSendMLSReinitProposal`.

@@ -8,7 +8,7 @@
 //! that carries the proposal is still evaluated in full by [`super::evaluate`]:
 //!
 //! 1. a member whose user is banned or not listed may propose only its own departure: a
-//!    SelfRemove or a Remove of its own leaf (protocol-06 §7; DESIGN.md: removed or banned
+//!    SelfRemove or a Remove of its own leaf (protocol-06 §7; docs/DESIGN.md: removed or banned
 //!    users' clients may only send Remove/SelfRemove); a client asking to join
 //!    (`NewMemberProposal`) is refused if its user is banned;
 //! 2. an AppDataUpdate must reduce validly on its own against the current dictionary, and the

@@ -71,7 +71,7 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.keymaterial.exhausted", "§5.2", Hub, true, "a client whose KeyPackages are used up is reported keyMaterialExhausted, not served one again"),
     check!("hub.keymaterial.last-resort", "§5.2, mls-extensions", Hub, false, "a last_resort KeyPackage is served after the single-use ones and again, only it twice"),
     check!("hub.keymaterial.no-consent", "§5.2, §5.7", Hub, true, "a claim the target provider refuses for lack of consent comes back noConsent (or noConsentForThisRoom) without clients"),
-    check!("hub.groupinfo.unknown-room", "§5.6", Hub, true, "groupInfo for a room the hub does not have: noSuchRoom or notAuthorized (HTTP 404 under DESIGN §3)"),
+    check!("hub.groupinfo.unknown-room", "§5.6", Hub, true, "groupInfo for a room the hub does not have: noSuchRoom or notAuthorized (HTTP 404 under our reading, docs/DIVERGENCES.md)"),
     check!("hub.update.accepts-commit", "§5.3", Hub, true, "update accepts a valid commit with success"),
     check!("hub.update.one-commit-per-epoch", "§5.3", Hub, true, "a second commit for an epoch that already has one is refused"),
     check!("hub.update.wrong-epoch", "§5.3", Hub, true, "a stale commit gets wrongEpoch with the hub's current epoch"),

@@ -1,7 +1,7 @@
 //! The MLS objects embedded in the wire vectors, made by real openmls groups on a
 //! [`SeededProvider`](super::deterministic::SeededProvider), so every run yields the same bytes.
 //!
-//! Alice (`mimi://a.example/d/alice/1`) creates a group with `MIXED_PLAINTEXT_WIRE_FORMAT_POLICY` (DESIGN §3)
+//! Alice (`mimi://a.example/d/alice/1`) creates a group with `MIXED_PLAINTEXT_WIRE_FORMAT_POLICY` (so the hub can validate handshakes)
 //! and adds Bob (`mimi://b.example/d/bob/1`); the commit, the Welcome, the new epoch's GroupInfo and ratchet
 //! tree, an application message and two standalone proposals (a Remove and an Update) with their
 //! ProposalRefs follow. The hub (`mimi://a.example`) has its own signature key for franking and GroupInfo
@@ -20,7 +20,7 @@ use openmls_traits::OpenMlsProvider;
 use super::deterministic::SeededProvider;
 use crate::Error;
 
-/// The ciphersuite of every vector (DESIGN §3: 0x0001 required).
+/// The ciphersuite of every vector (0x0001, the one every MIMI client must support).
 pub const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
 /// The seed of the provider that makes every MLS object in the vectors.

@@ -1,5 +1,5 @@
 //! `participant_list.json`: `ParticipantListUpdate`s (protocol-06 §7.5) applied to lists by
-//! `mimi_appsync::components::participant_list::apply_updates`, with the pinned semantics of DESIGN §3:
+//! `mimi_appsync::components::participant_list::apply_updates`, with the pinned semantics (docs/DIVERGENCES.md):
 //! indices refer to the list before each update; role changes, then removals (as a set, order kept), then
 //! appends; several updates in one commit apply in order; a commit touching the same user twice is invalid.
 //!
