@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use super::{Outcome, Report};
 
 /// Output format of a report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Format {
     /// Aligned text table, failure details below it.
     #[default]
