@@ -141,9 +141,14 @@ fn create_room(creator: &mut TestClient, hub_key: &[u8]) -> Res<Vec<u8>> {
     Ok(creator.create_room(&RoomSetup::cooperative(DOMAIN, hub_key))?.tls_serialize_detached()?)
 }
 
-fn new_provider(dir: &std::path::Path, hub_key: &SignatureKeyPair, max_batch: usize) -> Res<Arc<Provider<RedbStore>>> {
+fn new_provider(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    hub_key: &SignatureKeyPair,
+    max_batch: usize,
+) -> Res<Arc<Provider<RedbStore>>> {
     let store = RedbStore::open(&dir.join("hub.redb"), max_batch)?;
-    Ok(Arc::new(Provider::open(DOMAIN, clone_key(hub_key)?, store)?))
+    Ok(Arc::new(rt.block_on(Provider::open(DOMAIN, clone_key(hub_key)?, store))?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,7 +314,7 @@ fn throughput_run(
     submitters: usize,
 ) -> Res<(f64, usize, CpuSplit)> {
     let dir = tempfile::tempdir()?;
-    let provider = new_provider(dir.path(), hub_key, max_batch)?;
+    let provider = new_provider(rt, dir.path(), hub_key, max_batch)?;
     let elapsed = rt.block_on(async {
         let mut creates = tokio::task::JoinSet::new();
         for i in 0..rooms.len() {
@@ -357,7 +362,7 @@ fn throughput_run(
     })?;
     let (elapsed, cpu) = elapsed;
     let n = rooms.len() * per_room;
-    if provider.store().log_after(&rooms[0].id, 0, usize::MAX)?.len() != per_room {
+    if rt.block_on(provider.store().log_after(&rooms[0].id, 0, usize::MAX))?.len() != per_room {
         return Err("the store lost messages".into());
     }
     drop(provider);
@@ -660,7 +665,7 @@ fn member_process(bob: &mut TestClient, commit: &MlsMessageIn) -> Res<Duration> 
 fn commit_size(rt: &tokio::runtime::Runtime, knobs: &Knobs, n: usize, hub_key: &SignatureKeyPair) -> Res<SizeResult> {
     let n = n.max(2);
     let dir = tempfile::tempdir()?;
-    let provider = new_provider(dir.path(), hub_key, knobs.batch)?;
+    let provider = new_provider(rt, dir.path(), hub_key, knobs.batch)?;
     let crypto = RustCrypto::default();
     let room = format!("mimi://{DOMAIN}/r/size{n}");
     let build = Instant::now();

@@ -83,7 +83,8 @@ pub async fn serve_provider(
     let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH)?;
     let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
     let provider = Arc::new(
-        Provider::open(&config.domain, hub_key, store)?
+        Provider::open(&config.domain, hub_key, store)
+            .await?
             .with_consent(config.consent)
             .with_claims_per_minute(config.claims_per_minute)
             .with_metrics(&registry)?,

@@ -49,7 +49,7 @@ impl Harness {
         };
         let store = RedbStore::open(&config.store_path(), 64).unwrap();
         let key = load_or_create_hub_key(&config.data_dir.join("hub-key.tls")).unwrap();
-        let provider = Arc::new(Provider::open("a.example", key, store).unwrap());
+        let provider = Arc::new(Provider::open("a.example", key, store).await.unwrap());
         let server = Server::bind(&config).await.unwrap();
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -101,7 +101,7 @@ impl Harness {
     /// The room's epoch, log position and log length (what must not change on a refusal).
     async fn state(&self) -> (u64, u64, usize) {
         let (epoch, seq) = self.provider.room_position(ROOM).await.unwrap();
-        (epoch, seq, self.provider.store().log_after(ROOM, 0, 10_000).unwrap().len())
+        (epoch, seq, self.provider.store().log_after(ROOM, 0, 10_000).await.unwrap().len())
     }
 }
 

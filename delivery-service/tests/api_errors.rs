@@ -5,6 +5,7 @@
 //! wraps a real redb file and can be told to hand back a corrupt client registration (a 500: the
 //! server's own data is bad) or to fail its reads (a 503: storage trouble).
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,60 +32,82 @@ struct Faulty {
     failing_reads: AtomicBool,
 }
 
+/// Every read but the two that misbehave is the redb store's own future.
 impl Store for Faulty {
     fn write(&self, write: Write) -> WriteTicket {
         self.inner.write(write)
     }
-    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+    fn rooms(&self) -> impl Future<Output = Result<Vec<StoredRoom>, StoreError>> + Send {
         self.inner.rooms()
     }
-    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    fn room(&self, room: &str) -> impl Future<Output = Result<Option<StoredRoom>, StoreError>> + Send {
+        self.inner.room(room)
+    }
+    fn log_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send {
         self.inner.log_after(room, after, limit)
     }
-    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+    async fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
         if self.failing_reads.load(Ordering::SeqCst) {
             return Err(StoreError::Io("read error on the test disk".into()));
         }
-        self.inner.queue_after(client, after, limit)
+        self.inner.queue_after(client, after, limit).await
     }
-    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
-        let found = self.inner.client_by_token(token_hash)?;
+    async fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+        let found = self.inner.client_by_token(token_hash).await?;
         if self.corrupt_registration.load(Ordering::SeqCst) {
             return Ok(found.map(|_| "not a client URI".to_owned()));
         }
         Ok(found)
     }
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+    fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         self.inner.key_package_owner(reference)
     }
-    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
+    fn outbox_cursor(&self, peer: &str, room: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.inner.outbox_cursor(peer, room)
     }
-    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    fn mirror_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send {
         self.inner.mirror_after(room, after, limit)
     }
-    fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
+    fn mirror_last(&self, room: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.inner.mirror_last(room)
     }
-    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
+    fn seen(&self, hash: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.inner.seen(hash)
     }
-    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+    fn relayed_by(&self, hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         self.inner.relayed_by(hash)
     }
-    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
+    fn mirror_reader(&self, room: &str, client: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.inner.mirror_reader(room, client)
     }
-    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
+    fn key_package_claim(
+        &self,
+        reference: &[u8],
+    ) -> impl Future<Output = Result<Option<KeyPackageClaim>, StoreError>> + Send {
         self.inner.key_package_claim(reference)
     }
-    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError> {
+    fn consent(
+        &self,
+        requester: &str,
+        target: &str,
+        room: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConsentState>, StoreError>> + Send {
         self.inner.consent(requester, target, room)
     }
-    fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+    fn user_exists(&self, user: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.inner.user_exists(user)
     }
-    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
+    fn abuse_reports(&self, room: &str) -> impl Future<Output = Result<Vec<StoredAbuseReport>, StoreError>> + Send {
         self.inner.abuse_reports(room)
     }
 }
@@ -130,7 +153,7 @@ impl Harness {
             failing_reads: AtomicBool::new(false),
         };
         let key = load_or_create_hub_key(&config.data_dir.join("hub-key.tls")).unwrap();
-        let provider = Arc::new(Provider::open("a.example", key, store).unwrap());
+        let provider = Arc::new(Provider::open("a.example", key, store).await.unwrap());
         let server = Server::bind(&config).await.unwrap();
         let addr = server.local_addr();
         let router = mimi_ds::api::client::router(provider.clone());

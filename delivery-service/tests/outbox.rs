@@ -101,7 +101,7 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
     a_config.peers.insert("b.example".into(), format!("https://127.0.0.1:{}", b_addr.port()).parse().unwrap());
     let store = RedbStore::open(&a_config.store_path(), 64).unwrap();
     let hub_key = openmls_basic_credential::SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-    let provider = Arc::new(Provider::open("a.example", hub_key, store).unwrap());
+    let provider = Arc::new(Provider::open("a.example", hub_key, store).await.unwrap());
     let mut alice = Client::new("alice", "phone");
     let gi = create_group(&mut alice, &provider.hub_signature_key());
     provider.create_room(&alice.uri, ROOM, &gi).await.unwrap();
@@ -147,7 +147,7 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
     // wait for that (a restart before it would rightly send the last batch again).
     let (_, last) = provider.room_position(ROOM).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while mimi_ds::store::Store::outbox_cursor(provider.store(), "b.example", ROOM).unwrap() < last {
+    while mimi_ds::store::Store::outbox_cursor(provider.store(), "b.example", ROOM).await.unwrap() < last {
         assert!(Instant::now() < deadline, "cursor not stored");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -22,10 +22,10 @@ use support::*;
 
 type P = Provider<RedbStore>;
 
-fn open(dir: &std::path::Path, hub_key: &SignatureKeyPair) -> Arc<P> {
+async fn open(dir: &std::path::Path, hub_key: &SignatureKeyPair) -> Arc<P> {
     let store = RedbStore::open(&dir.join("ds.redb"), 1024).unwrap();
     let key = SignatureKeyPair::tls_deserialize_exact(hub_key.tls_serialize_detached().unwrap()).unwrap();
-    Arc::new(Provider::open("a.example", key, store).unwrap())
+    Arc::new(Provider::open("a.example", key, store).await.unwrap())
 }
 
 fn kp_message(c: &Client) -> Vec<u8> {
@@ -55,13 +55,13 @@ fn catch_up(c: &mut Client, entries: &[LogEntry], decrypted: &mut Vec<Vec<u8>>) 
 async fn sequencing_welcomes_races_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-    let p = open(dir.path(), &hub_key);
+    let p = open(dir.path(), &hub_key).await;
     let mut alice = Client::new("alice", "phone");
     let mut bob = vec![Client::new("bob", "phone"), Client::new("bob", "pc")];
     let (alice_uri, alice_token) = p.register_client("alice", "phone").await.unwrap();
     assert_eq!(alice_uri, alice.uri);
-    assert_eq!(p.authenticate(&alice_token).unwrap(), Some(alice_uri.clone()));
-    assert_eq!(p.authenticate("not-a-token").unwrap(), None);
+    assert_eq!(p.authenticate(&alice_token).await.unwrap(), Some(alice_uri.clone()));
+    assert_eq!(p.authenticate("not-a-token").await.unwrap(), None);
     for b in &bob {
         let (uri, _) = p.register_client("bob", b.uri.device()).await.unwrap();
         assert_eq!(p.upload_key_packages(&uri, &[kp_message(b), kp_message(b)]).await.unwrap(), 2);
@@ -180,14 +180,14 @@ async fn sequencing_welcomes_races_and_restart() {
     assert_eq!(p.submit_message(ROOM, &m, stranger.uri.as_str()).await.unwrap(), SubmitMessageStatus::NotAllowed);
     assert!(p.read_log(ROOM, &stranger.uri, 0, 10, Duration::ZERO).await.is_err());
 
-    let before = p.store().log_after(ROOM, 0, 1000).unwrap();
+    let before = p.store().log_after(ROOM, 0, 1000).await.unwrap();
     let position = p.room_position(ROOM).await.unwrap();
     drop(p);
 
     // Restart on the same file: the same log, the same room, and it goes on.
-    let p = open(dir.path(), &hub_key);
+    let p = open(dir.path(), &hub_key).await;
     assert_eq!(p.room_position(ROOM).await.unwrap(), position);
-    assert_eq!(p.store().log_after(ROOM, 0, 1000).unwrap(), before);
+    assert_eq!(p.store().log_after(ROOM, 0, 1000).await.unwrap(), before);
     let entries = p.read_log(ROOM, &clients[1].uri, seen, 100, Duration::ZERO).await.unwrap();
     assert_eq!(entries.len(), clients.len());
     for (i, c) in clients.iter_mut().enumerate() {
@@ -212,7 +212,7 @@ async fn sequencing_welcomes_races_and_restart() {
 async fn key_package_claims_are_rate_limited_per_user() {
     let dir = tempfile::tempdir().unwrap();
     let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-    let p = open(dir.path(), &hub_key);
+    let p = open(dir.path(), &hub_key).await;
     let bob = Client::new("bob", "phone");
     let (uri, _) = p.register_client("bob", "phone").await.unwrap();
     p.upload_key_packages(&uri, &[kp_message(&bob)]).await.unwrap();

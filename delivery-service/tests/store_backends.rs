@@ -22,16 +22,16 @@ use openmls_basic_credential::SignatureKeyPair;
 use support::*;
 
 /// A provider for `a.example` on `store`, with (a copy of) `hub_key`.
-fn provider<S: Store>(store: S, hub_key: &SignatureKeyPair) -> Arc<Provider<S>> {
+async fn provider<S: Store>(store: S, hub_key: &SignatureKeyPair) -> Arc<Provider<S>> {
     let key = SignatureKeyPair::tls_deserialize_exact(hub_key.tls_serialize_detached().unwrap()).unwrap();
-    Arc::new(Provider::open("a.example", key, store).unwrap())
+    Arc::new(Provider::open("a.example", key, store).await.unwrap())
 }
 
 /// The lifecycle on stores from `open`, which opens the same store again each time it is called
 /// (after the previous provider is dropped).
 async fn room_lifecycle<S: Store>(open: impl Fn() -> S) {
     let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-    let p = provider(open(), &hub_key);
+    let p = provider(open(), &hub_key).await;
     let mut alice = Client::new("alice", "phone");
     let mut bob = Client::new("bob", "phone");
     p.register_client("alice", "phone").await.unwrap();
@@ -80,11 +80,11 @@ async fn room_lifecycle<S: Store>(open: impl Fn() -> S) {
 
     // A restart on the same store: the same room, the same log, and it goes on.
     let position = p.room_position(ROOM).await.unwrap();
-    let log = p.store().log_after(ROOM, 0, 100).unwrap();
+    let log = p.store().log_after(ROOM, 0, 100).await.unwrap();
     drop(p);
-    let p = provider(open(), &hub_key);
+    let p = provider(open(), &hub_key).await;
     assert_eq!(p.room_position(ROOM).await.unwrap(), position);
-    assert_eq!(p.store().log_after(ROOM, 0, 100).unwrap(), log);
+    assert_eq!(p.store().log_after(ROOM, 0, 100).await.unwrap(), log);
     let m = bob.message(b"hello alice");
     let status = p.submit_message(ROOM, &m, bob.uri.as_str()).await.unwrap();
     assert!(matches!(status, SubmitMessageStatus::Accepted { .. }), "{status:?}");

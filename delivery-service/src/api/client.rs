@@ -156,7 +156,7 @@ impl<S: Store> FromRequestParts<Arc<Api<S>>> for Caller {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| unauthorized("Authorization must be Bearer <token>"))?;
-        match state.provider.authenticate(token.trim())? {
+        match state.provider.authenticate(token.trim()).await? {
             Some(client) => Ok(Caller(client)),
             None => Err(unauthorized("unknown token")),
         }
@@ -333,7 +333,7 @@ async fn identifier_query<S: Store>(
 ) -> Result<Response, ApiError> {
     let request = IdentifierRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
     if domain.eq_ignore_ascii_case(api.provider.domain()) {
-        let response = api.provider.identifier_query(&request)?;
+        let response = api.provider.identifier_query(&request).await?;
         return answer(&response);
     }
     match &api.relay {

@@ -260,7 +260,7 @@ async fn identifier_query<S: Store>(
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{domain} is not served here")));
     }
     let request = IdentifierRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
-    let response = api.provider.identifier_query(&request)?;
+    let response = api.provider.identifier_query(&request).await?;
     tracing::info!(peer = %peer, code = ?response.response_code, "identifier query answered");
     answer(&response)
 }

@@ -26,10 +26,11 @@
 //!   still fetch later ciphertext, which it cannot decrypt; a hub-side membership view would
 //!   close that (not done).
 //!
-//! Planning an intake ([`plan_intake`]) is a plain function over lookups; [`Follower`] does the
-//! I/O around it.
+//! Planning an intake ([`plan_intake`]) is a plain function over lookups (which it awaits, and
+//! nothing else); [`Follower`] does the I/O around it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -125,24 +126,24 @@ pub struct Intake {
     pub seen: Vec<Vec<u8>>,
 }
 
-/// What [`plan_intake`] needs to know about the store.
+/// What [`plan_intake`] needs to know about the store (reads that may await, as the store's).
 pub trait IntakeLookups {
     /// Whether a FanoutMessage with this hash was taken in already.
-    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError>;
+    fn seen(&self, hash: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The local client that relayed the MLS message with this hash.
-    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError>;
+    fn relayed_by(&self, hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The local client owning a KeyPackageRef.
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
+    fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
 impl<S: Store> IntakeLookups for S {
-    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
+    fn seen(&self, hash: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send {
         Store::seen(self, hash)
     }
-    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+    fn relayed_by(&self, hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         Store::relayed_by(self, hash)
     }
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+    fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         Store::key_package_owner(self, reference)
     }
 }
@@ -152,7 +153,7 @@ impl<S: Store> IntakeLookups for S {
 /// the local owners of the KeyPackageRefs they name, and the rest into mirror entries whose
 /// sender is the local client that relayed the message (if any). `encoded`: each message's
 /// bytes as received ([`locate_fanouts`]), which are hashed and kept.
-pub fn plan_intake(
+pub async fn plan_intake(
     room: &str,
     last_seq: u64,
     messages: &[FanoutMessage],
@@ -168,7 +169,7 @@ pub fn plan_intake(
     for (index, (m, encoded)) in messages.iter().zip(encoded).enumerate() {
         let bad = |why: String| FollowerError::Bad { index, why };
         let hash = Sha256::digest(encoded.whole).to_vec();
-        if lookups.seen(&hash)? || intake.seen.contains(&hash) {
+        if lookups.seen(&hash).await? || intake.seen.contains(&hash) {
             continue;
         }
         intake.seen.push(hash);
@@ -180,7 +181,7 @@ pub fn plan_intake(
                 };
                 let mut clients = Vec::new();
                 for secret in welcome.secrets() {
-                    clients.extend(lookups.key_package_owner(secret.new_member().as_slice())?);
+                    clients.extend(lookups.key_package_owner(secret.new_member().as_slice()).await?);
                 }
                 if !clients.is_empty() {
                     // Once for all its local joiners: the store keeps the Welcome once.
@@ -206,7 +207,7 @@ pub fn plan_intake(
             .epoch()
             .as_u64();
         // No local client relayed it: the entry has no local sender (nobody's echo).
-        let sender = lookups.relayed_by(&Sha256::digest(&message))?.unwrap_or_default();
+        let sender = lookups.relayed_by(&Sha256::digest(&message)).await?.unwrap_or_default();
         seq += 1;
         intake.entries.push(LogEntry {
             seq,
@@ -247,17 +248,26 @@ impl<S: Store> Follower<S> {
         Arc::new(Follower { provider, rooms: StdMutex::new(HashMap::new()), echoes: StdMutex::new(HashMap::new()) })
     }
 
-    fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, FollowerError> {
-        let mut rooms = self
-            .rooms
+    /// The table of mirrored rooms (a poisoned lock is refused: the table is not used after a
+    /// panic while it was held).
+    fn rooms(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<MirrorSlot>>>, FollowerError> {
+        self.rooms
             .lock()
-            .map_err(|_| FollowerError::Internal { what: "mirror table", cause: "lock poisoned by a panic".into() })?;
-        if let Some(slot) = rooms.get(room) {
+            .map_err(|_| FollowerError::Internal { what: "mirror table", cause: "lock poisoned by a panic".into() })
+    }
+
+    async fn slot(&self, room: &str) -> Result<Arc<MirrorSlot>, FollowerError> {
+        if let Some(slot) = self.rooms()?.get(room) {
             return Ok(slot.clone());
         }
-        let last = self.provider.store().mirror_last(room)?;
-        let slot = Arc::new(MirrorSlot { intake: Mutex::new(()), seq: watch::channel(last).0 });
-        rooms.insert(room.to_owned(), slot.clone());
+        // Read without the table's lock; if another request added the room meanwhile, its slot
+        // is kept (it started from the same durable position or a later one).
+        let last = self.provider.store().mirror_last(room).await?;
+        let slot = self
+            .rooms()?
+            .entry(room.to_owned())
+            .or_insert_with(|| Arc::new(MirrorSlot { intake: Mutex::new(()), seq: watch::channel(last).0 }))
+            .clone();
         Ok(slot)
     }
 
@@ -270,11 +280,11 @@ impl<S: Store> Follower<S> {
         // Decoded from `body`: failing to find them there is this server's fault.
         let encoded = locate_fanouts(&messages, body)
             .map_err(|e| FollowerError::Internal { what: "locating the received messages", cause: e.to_string() })?;
-        let slot = self.slot(room)?;
+        let slot = self.slot(room).await?;
         let _intake = slot.intake.lock().await;
         let store = self.provider.store();
-        let last = store.mirror_last(room)?;
-        let intake = plan_intake(room, last, &messages, &encoded, store)?;
+        let last = store.mirror_last(room).await?;
+        let intake = plan_intake(room, last, &messages, &encoded, store).await?;
         if intake.seen.is_empty() {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
@@ -336,15 +346,15 @@ impl<S: Store> Follower<S> {
         wait: Duration,
     ) -> Result<Vec<LogEntry>, FollowerError> {
         let store = self.provider.store();
-        if !store.mirror_reader(room, client)? {
+        if !store.mirror_reader(room, client).await? {
             return Err(FollowerError::NotReader { client: client.to_owned(), room: room.to_owned() });
         }
-        let mut rx = self.slot(room)?.seq.subscribe();
+        let mut rx = self.slot(room).await?.seq.subscribe();
         if *rx.borrow() <= after {
             // A long-poll: running out of time means "nothing new yet"; the mirror is read below.
             let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
         }
-        Ok(store.mirror_after(room, after, limit)?)
+        Ok(store.mirror_after(room, after, limit).await?)
     }
 }
 
@@ -390,20 +400,20 @@ mod tests {
     }
 
     impl IntakeLookups for Fixed {
-        fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
-            Ok(self.seen.iter().any(|h| h == hash))
+        fn seen(&self, hash: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send {
+            std::future::ready(Ok(self.seen.iter().any(|h| h == hash)))
         }
-        fn relayed_by(&self, _: &[u8]) -> Result<Option<String>, StoreError> {
-            Ok(None)
+        fn relayed_by(&self, _: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+            std::future::ready(Ok(None))
         }
-        fn key_package_owner(&self, _: &[u8]) -> Result<Option<String>, StoreError> {
-            Ok(None)
+        fn key_package_owner(&self, _: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+            std::future::ready(Ok(None))
         }
     }
 
-    #[test]
-    fn an_empty_body_and_a_seen_one_plan_nothing() {
-        let plan = plan_intake("mimi://a.example/r/x", 7, &[], &[], &Fixed { seen: vec![] }).unwrap();
+    #[tokio::test]
+    async fn an_empty_body_and_a_seen_one_plan_nothing() {
+        let plan = plan_intake("mimi://a.example/r/x", 7, &[], &[], &Fixed { seen: vec![] }).await.unwrap();
         assert_eq!(plan, Intake::default());
     }
 }

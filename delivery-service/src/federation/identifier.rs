@@ -63,7 +63,7 @@ pub fn candidate(ours: &str, request: &IdentifierRequest) -> Result<UserUri, Ide
 
 impl<S: Store> Provider<S> {
     /// `/identifierQuery` for this provider's users: the [`candidate`] if it is registered.
-    pub fn identifier_query(&self, request: &IdentifierRequest) -> Result<IdentifierResponse, ProviderError> {
+    pub async fn identifier_query(&self, request: &IdentifierRequest) -> Result<IdentifierResponse, ProviderError> {
         let respond = |response_code, users: Vec<UserUri>| IdentifierResponse {
             response_code,
             uri: users.iter().map(|u| IdentifierUri::new(u.as_str())).collect(),
@@ -74,7 +74,9 @@ impl<S: Store> Provider<S> {
             id_response_extensions: Default::default(),
         };
         Ok(match candidate(self.domain(), request) {
-            Ok(user) if self.store().user_exists(user.as_str())? => respond(IdentifierQueryCode::Success, vec![user]),
+            Ok(user) if self.store().user_exists(user.as_str()).await? => {
+                respond(IdentifierQueryCode::Success, vec![user])
+            }
             Ok(_) => respond(IdentifierQueryCode::NotFound, Vec::new()),
             Err(code) => respond(code, Vec::new()),
         })

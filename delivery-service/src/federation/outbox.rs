@@ -150,7 +150,7 @@ impl<S: Store> Outbox<S> {
     pub async fn run(self: Arc<Self>) {
         let mut appended = self.provider.subscribe_appends();
         loop {
-            self.schedule();
+            self.schedule().await;
             // A new append or five quiet seconds: either way, schedule again. (The sender lives
             // in the provider, which this outbox holds, so `changed` cannot fail.)
             let _ = tokio::time::timeout(Duration::from_secs(5), appended.changed()).await;
@@ -180,27 +180,31 @@ impl<S: Store> Outbox<S> {
         self.scanned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn schedule(self: &Arc<Self>) {
+    async fn schedule(self: &Arc<Self>) {
         let rooms = match self.provider.room_ids() {
             Ok(rooms) => rooms,
             Err(e) => return tracing::error!(error = %e, "outbox cannot list the rooms"),
         };
         for room in rooms {
-            let (scanned, peers) = match self.scan(&room) {
+            let (scanned, peers) = match self.scan(&room).await {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(room = %room, error = %e, "outbox scan failed");
                     continue;
                 }
             };
-            let mut workers = self.workers();
-            workers.retain(|_, w| !w.handle.is_finished());
+            // The cursors are read before the workers' table is locked (it is not held across a
+            // read).
+            let mut behind = Vec::new();
             for peer in peers {
                 // An unreadable cursor counts as behind: the worker reads it again and reports.
-                let behind = self.provider.store().outbox_cursor(&peer, &room).map(|c| c < scanned).unwrap_or(true);
-                if !behind {
-                    continue;
+                if self.provider.store().outbox_cursor(&peer, &room).await.map(|c| c < scanned).unwrap_or(true) {
+                    behind.push(peer);
                 }
+            }
+            let mut workers = self.workers();
+            workers.retain(|_, w| !w.handle.is_finished());
+            for peer in behind {
                 let key = (peer.clone(), room.clone());
                 if let Some(w) = workers.get_mut(&key) {
                     w.rerun = true;
@@ -216,11 +220,11 @@ impl<S: Store> Outbox<S> {
 
     /// Reads the log of `room` past what was scanned before and returns the last position seen
     /// and every peer any entry so far names.
-    fn scan(&self, room: &str) -> Result<(u64, Vec<String>), crate::store::StoreError> {
+    async fn scan(&self, room: &str) -> Result<(u64, Vec<String>), crate::store::StoreError> {
         // A room not scanned yet is scanned from the start.
         let (mut after, mut peers) = self.scanned().get(room).cloned().unwrap_or_default();
         loop {
-            let entries = self.provider.store().log_after(room, after, 1024)?;
+            let entries = self.provider.store().log_after(room, after, 1024).await?;
             let Some(last) = entries.last() else { break };
             after = last.seq;
             for p in entries.iter().flat_map(LogEntry::all_peers) {
@@ -238,11 +242,11 @@ impl<S: Store> Outbox<S> {
         let store = self.provider.store();
         let mut attempt = 0u32;
         loop {
-            let cursor = match store.outbox_cursor(&peer, &room) {
+            let cursor = match store.outbox_cursor(&peer, &room).await {
                 Ok(c) => c,
                 Err(e) => return tracing::warn!(%peer, %room, error = %e, "outbox cursor unreadable"),
             };
-            let entries = match store.log_after(&room, cursor, 4 * MAX_BATCH) {
+            let entries = match store.log_after(&room, cursor, 4 * MAX_BATCH).await {
                 Ok(e) => e,
                 Err(e) => return tracing::warn!(%peer, %room, error = %e, "outbox log unreadable"),
             };

@@ -61,7 +61,7 @@ impl<S: Store> Provider<S> {
         };
         let mut pending_proposals = Vec::new();
         for seq in pending {
-            for entry in self.store.log_after(room_id, seq - 1, 1)? {
+            for entry in self.store.log_after(room_id, seq - 1, 1).await? {
                 for m in std::iter::once(&entry.message).chain(&entry.extra) {
                     // Validated when accepted: a logged proposal that no longer decodes is corrupt.
                     let proposal = MlsMessageIn::tls_deserialize_exact(m.as_slice())

@@ -148,11 +148,11 @@ pub struct Provider<S: Store> {
 
 impl<S: Store> Provider<S> {
     /// Opens the provider on `store`, restoring every room (checkpoint plus log replay).
-    pub fn open(domain: &str, hub_key: SignatureKeyPair, store: S) -> Result<Self, ProviderError> {
+    pub async fn open(domain: &str, hub_key: SignatureKeyPair, store: S) -> Result<Self, ProviderError> {
         let crypto = RustCrypto::default();
         let franker = hub_key::franker(&crypto, domain, &hub_key)?;
         let mut rooms = HashMap::new();
-        for stored in store.rooms()? {
+        for stored in store.rooms().await? {
             let slot = Slot::restore(&crypto, &stored)?;
             tracing::info!(room = slot.room.id(), seq = slot.room.seq(), epoch = slot.room.epoch(), "room restored");
             rooms.insert(slot.room.id().to_owned(), Arc::new(Mutex::new(slot)));
@@ -210,17 +210,19 @@ impl<S: Store> Provider<S> {
             .ok_or_else(|| ProviderError::UnknownRoom(room.to_owned()))
     }
 
-    /// Locks a room, first reloading it from the store if a pipelined write failed. (The reload
-    /// reads the store under the room's lock: nothing may decide on the room until it is back.)
+    /// Locks a room for a decision, first reloading it from the store if a pipelined write
+    /// failed.
+    ///
+    /// While the guard is held, the store is read only through the admission rules' facts
+    /// ([`crate::hub::admission::HubFacts`]): anything else a request needs from the store is
+    /// read before it locks the room or after it lets go (see [`Store`]). The reload here is the
+    /// one other read under the lock: one room ([`Store::room`]), and only after a failed write,
+    /// since nothing may decide on the room until it is back.
     async fn lock(&self, room_id: &str) -> Result<tokio::sync::OwnedMutexGuard<Slot>, ProviderError> {
         let mut slot = self.slot(room_id)?.lock_owned().await;
         if slot.broken {
-            let stored = self
-                .store
-                .rooms()?
-                .into_iter()
-                .find(|r| r.checkpoint.room_id.as_slice() == room_id.as_bytes())
-                .ok_or_else(|| ProviderError::UnknownRoom(room_id.to_owned()))?;
+            let stored =
+                self.store.room(room_id).await?.ok_or_else(|| ProviderError::UnknownRoom(room_id.to_owned()))?;
             let seq = slot.seq.clone();
             *slot = Slot { seq, ..Slot::restore(&self.crypto, &stored)? };
             tracing::warn!(room = room_id, seq = slot.room.seq(), "room reloaded after a failed write");

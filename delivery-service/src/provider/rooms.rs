@@ -142,7 +142,8 @@ impl<S: Store> Provider<S> {
                 submitter,
                 entry.sender_uri(),
                 &accepted,
-            )?;
+            )
+            .await?;
             match admitted {
                 Ok(used) => claims_used = used,
                 Err(refusal) => return Ok(refuse(refusal, slot.room.epoch())),
@@ -150,7 +151,8 @@ impl<S: Store> Provider<S> {
         }
         let queue = match (&bundle.content, &accepted, bytes.welcome_message()) {
             (HandshakeBundleContent::Commit { welcome: Some(welcome), .. }, Accepted::Commit { .. }, Some(message)) => {
-                let routing = admission::welcome_routing(&self.domain, entry.sender_uri(), welcome, &self.store)?;
+                let routing =
+                    admission::welcome_routing(&self.domain, entry.sender_uri(), welcome, &self.store).await?;
                 if !routing.remote.is_empty() {
                     entry.welcome = message.clone().into();
                     entry.welcome_peers = routing.remote.into_iter().map(|d| d.into_bytes().into()).collect();
@@ -361,9 +363,9 @@ impl<S: Store> Provider<S> {
             LogAccess::Through(last) => {
                 // More entries than fit in memory are never asked for: saturating is exact here.
                 let limit = limit.min(usize::try_from(last - after).unwrap_or(usize::MAX));
-                Ok(self.store.log_after(room_id, after, limit)?)
+                Ok(self.store.log_after(room_id, after, limit).await?)
             }
-            LogAccess::All => Ok(self.store.log_after(room_id, after, limit)?),
+            LogAccess::All => Ok(self.store.log_after(room_id, after, limit).await?),
         }
     }
 }

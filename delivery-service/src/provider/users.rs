@@ -44,8 +44,8 @@ impl<S: Store> Provider<S> {
     }
 
     /// The client a bearer token belongs to.
-    pub fn authenticate(&self, token: &str) -> Result<Option<ClientUri>, ProviderError> {
-        let Some(client) = self.store.client_by_token(&token_hash(token))? else { return Ok(None) };
+    pub async fn authenticate(&self, token: &str) -> Result<Option<ClientUri>, ProviderError> {
+        let Some(client) = self.store.client_by_token(&token_hash(token)).await? else { return Ok(None) };
         // Registered as a client URI: one that no longer parses is corrupt state, not a bad token.
         ClientUri::parse(&client).map(Some).map_err(|e| ProviderError::internal("a registered client's URI", e))
     }
@@ -149,7 +149,7 @@ impl<S: Store> Provider<S> {
         };
         self.verify_key_material_request(request, requester)?;
         let (target, scope) =
-            match admission::plan_key_material(&self.domain, self.consent, request, caller, &self.store)? {
+            match admission::plan_key_material(&self.domain, self.consent, request, caller, &self.store).await? {
                 KeyMaterialPlan::Answer(code) => return Ok(respond(code, Vec::new())),
                 KeyMaterialPlan::Claim { target, scope } => (target, scope),
             };
@@ -211,12 +211,12 @@ impl<S: Store> Provider<S> {
                 Entry::Vacant(e) => e.insert(watch::channel(0).0).subscribe(),
             }
         };
-        let items = self.store.queue_after(client.as_str(), after, limit)?;
+        let items = self.store.queue_after(client.as_str(), after, limit).await?;
         if !items.is_empty() || wait.is_zero() {
             return Ok(items);
         }
         // A long-poll: running out of time means "nothing new yet"; the queue is read again.
         let _ = tokio::time::timeout(wait, rx.changed()).await;
-        Ok(self.store.queue_after(client.as_str(), after, limit)?)
+        Ok(self.store.queue_after(client.as_str(), after, limit).await?)
     }
 }

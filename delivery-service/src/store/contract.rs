@@ -207,17 +207,17 @@ pub async fn appends_are_fenced_by_position<S: Store>(fresh: &impl Fn() -> S) {
         claims_used: vec![vec![7; 32]],
     };
     assert!(matches!(settle(s.write(loser)).await, Err(StoreError::Conflict { last: 2, expected: 1, .. })));
-    assert_eq!(s.log_after(ROOM, 0, 10).unwrap(), vec![entry(1), entry(2)]);
-    assert!(s.queue_after(carol, 0, 10).unwrap().is_empty());
-    assert!(!s.key_package_claim(&[7; 32]).unwrap().unwrap().used);
+    assert_eq!(s.log_after(ROOM, 0, 10).await.unwrap(), vec![entry(1), entry(2)]);
+    assert!(s.queue_after(carol, 0, 10).await.unwrap().is_empty());
+    assert!(!s.key_package_claim(&[7; 32]).await.unwrap().unwrap().used);
 
     // The log goes on from where it was; other rooms are fenced on their own.
     ok(&s, append(ROOM, 3..=3)).await;
-    assert_eq!(seqs(&s.log_after(ROOM, 0, 10).unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(&s.log_after(ROOM, 0, 10).await.unwrap()), [1, 2, 3]);
     let other = "mimi://a.example/r/y";
     ok(&s, create(other)).await;
     ok(&s, append(other, 1..=1)).await;
-    assert_eq!(s.log_after(other, 0, 10).unwrap(), vec![entry(1)]);
+    assert_eq!(s.log_after(other, 0, 10).await.unwrap(), vec![entry(1)]);
 }
 
 /// Writes queued concurrently (before any is awaited, from several threads) are applied in the
@@ -235,11 +235,11 @@ pub async fn concurrent_writes_are_applied_in_order<S: Store>(fresh: &impl Fn() 
     for t in tickets {
         settle(t).await.unwrap();
     }
-    let all = s.log_after(rooms[0], 0, 10_000).unwrap();
+    let all = s.log_after(rooms[0], 0, 10_000).await.unwrap();
     assert_eq!(seqs(&all), (1..503).collect::<Vec<_>>());
     assert_eq!(all[9], entry(10));
-    assert_eq!(s.log_after(rooms[0], 500, 10).unwrap().len(), 2);
-    assert_eq!(seqs(&s.log_after(rooms[0], 100, 3).unwrap()), [101, 102, 103], "paged");
+    assert_eq!(s.log_after(rooms[0], 500, 10).await.unwrap().len(), 2);
+    assert_eq!(seqs(&s.log_after(rooms[0], 100, 3).await.unwrap()), [101, 102, 103], "paged");
 
     // Three threads, one per room, each queueing its appends (and cursor moves) in order.
     let per_thread: Vec<Vec<WriteTicket>> = std::thread::scope(|scope| {
@@ -269,8 +269,8 @@ pub async fn concurrent_writes_are_applied_in_order<S: Store>(fresh: &impl Fn() 
         settle(t).await.unwrap();
     }
     for room in &rooms[1..] {
-        assert_eq!(seqs(&s.log_after(room, 0, 1000).unwrap()), (1..=200).collect::<Vec<_>>(), "{room}");
-        assert_eq!(s.outbox_cursor("b.example", room).unwrap(), 200);
+        assert_eq!(seqs(&s.log_after(room, 0, 1000).await.unwrap()), (1..=200).collect::<Vec<_>>(), "{room}");
+        assert_eq!(s.outbox_cursor("b.example", room).await.unwrap(), 200);
     }
 
     // Queued together: a conflicting append fails alone.
@@ -283,7 +283,7 @@ pub async fn concurrent_writes_are_applied_in_order<S: Store>(fresh: &impl Fn() 
     settle(first).await.unwrap();
     assert!(matches!(settle(second).await, Err(StoreError::Conflict { last: 201, expected: 200, .. })));
     settle(third).await.unwrap();
-    assert_eq!(s.log_after(rooms[1], 199, 10).unwrap(), vec![entry(200), entry(201), entry(202)]);
+    assert_eq!(s.log_after(rooms[1], 199, 10).await.unwrap(), vec![entry(200), entry(201), entry(202)]);
 }
 
 /// A room is created once; a checkpoint needs its room and is refused while it is ahead of the
@@ -297,9 +297,9 @@ pub async fn checkpoints_are_refused_beyond_the_durable_log<S: Store>(fresh: &im
     ok(&s, append(ROOM, 1..=3)).await;
     let ahead = settle(s.write(cp(4))).await;
     assert!(matches!(ahead, Err(StoreError::Conflict { last: 3, expected: 4, .. })), "{ahead:?}");
-    assert_eq!(s.rooms().unwrap()[0].checkpoint.seq, 0, "the refused checkpoint changed nothing");
+    assert_eq!(s.rooms().await.unwrap()[0].checkpoint.seq, 0, "the refused checkpoint changed nothing");
     ok(&s, cp(3)).await;
-    assert_eq!(s.rooms().unwrap()[0].checkpoint.seq, 3);
+    assert_eq!(s.rooms().await.unwrap()[0].checkpoint.seq, 3);
     // Queued behind the appends it covers: taken.
     let (a, c) = (s.write(append(ROOM, 4..=5)), s.write(cp(5)));
     settle(a).await.unwrap();
@@ -308,18 +308,18 @@ pub async fn checkpoints_are_refused_beyond_the_durable_log<S: Store>(fresh: &im
     let (a, c) = (s.write(append(ROOM, 9..=9)), s.write(cp(6)));
     assert!(settle(a).await.is_err());
     assert!(matches!(settle(c).await, Err(StoreError::Conflict { last: 5, expected: 6, .. })));
-    let rooms = s.rooms().unwrap();
+    let rooms = s.rooms().await.unwrap();
     assert_eq!((rooms[0].checkpoint.seq, rooms[0].tail.len()), (5, 0));
     // An older checkpoint is not refused (the caller decides which is newer).
     ok(&s, cp(4)).await;
-    assert_eq!(seqs(&s.rooms().unwrap()[0].tail), [5]);
+    assert_eq!(seqs(&s.rooms().await.unwrap()[0].tail), [5]);
 }
 
-/// What a restart reads: every room with its latest checkpoint, the entries its pending
-/// proposals name, and the log after it.
+/// What a restart (every room) and a reload (one room) read: a room's latest checkpoint, the
+/// entries its pending proposals name, and the log after it.
 pub async fn rooms_restart_from_checkpoint_pending_and_tail<S: Store>(fresh: &impl Fn() -> S) {
     let s = fresh();
-    assert!(s.rooms().unwrap().is_empty());
+    assert!(s.rooms().await.unwrap().is_empty());
     let (x, y) = ("mimi://a.example/r/x", "mimi://a.example/r/y");
     ok(&s, create(y)).await;
     ok(&s, create(x)).await;
@@ -330,7 +330,7 @@ pub async fn rooms_restart_from_checkpoint_pending_and_tail<S: Store>(fresh: &im
     ok(&s, Write::Checkpoint(Box::new(cp.clone()))).await;
     ok(&s, append(y, 1..=2)).await;
 
-    let mut rooms = s.rooms().unwrap();
+    let mut rooms = s.rooms().await.unwrap();
     rooms.sort_by(|a, b| a.checkpoint.room_id.as_slice().cmp(b.checkpoint.room_id.as_slice()));
     assert_eq!(rooms.len(), 2);
     assert_eq!(rooms[0].checkpoint, cp);
@@ -339,6 +339,16 @@ pub async fn rooms_restart_from_checkpoint_pending_and_tail<S: Store>(fresh: &im
     assert_eq!(rooms[1].checkpoint, checkpoint(y, 0));
     assert!(rooms[1].pending.is_empty());
     assert_eq!(rooms[1].tail, vec![entry(1), entry(2)]);
+    // One room alone reads as it does among all of them; an unknown room is none.
+    for all in &rooms {
+        let id = String::from_utf8(all.checkpoint.room_id.as_slice().to_vec()).unwrap();
+        let one = s.room(&id).await.unwrap().expect("the room");
+        assert_eq!(
+            (one.checkpoint, one.pending, one.tail),
+            (all.checkpoint.clone(), all.pending.clone(), all.tail.clone())
+        );
+    }
+    assert!(s.room("mimi://a.example/r/none").await.unwrap().is_none());
 }
 
 /// Everything written is read back after the store is closed and opened again (a restart),
@@ -386,26 +396,26 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
         ok(&s, Write::Relayed { room: mirrored.into(), hash: vec![8; 32], client: carol.into() }).await;
     }
     let s = reopen();
-    let rooms = s.rooms().unwrap();
+    let rooms = s.rooms().await.unwrap();
     assert_eq!(rooms.len(), 1);
     assert_eq!(rooms[0].checkpoint.seq, 500);
     assert_eq!(seqs(&rooms[0].tail), [501, 502]);
-    assert_eq!(s.log_after(ROOM, 0, 1000).unwrap().len(), 502);
-    assert_eq!(s.client_by_token(b"token").unwrap().as_deref(), Some(carol));
-    assert_eq!(s.key_package_owner(&[3; 32]).unwrap().as_deref(), Some(carol));
-    assert_eq!(s.mirror_last(mirrored).unwrap(), 1);
-    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![welcome(mirrored, 1, 4, &[carol]).item(1)]);
-    assert!(s.seen(&[5; 32]).unwrap());
-    assert!(s.mirror_reader(mirrored, carol).unwrap());
-    assert_eq!(s.relayed_by(&[8; 32]).unwrap().as_deref(), Some(carol));
-    assert_eq!(s.outbox_cursor("b.example", ROOM).unwrap(), 7);
+    assert_eq!(s.log_after(ROOM, 0, 1000).await.unwrap().len(), 502);
+    assert_eq!(s.client_by_token(b"token").await.unwrap().as_deref(), Some(carol));
+    assert_eq!(s.key_package_owner(&[3; 32]).await.unwrap().as_deref(), Some(carol));
+    assert_eq!(s.mirror_last(mirrored).await.unwrap(), 1);
+    assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![welcome(mirrored, 1, 4, &[carol]).item(1)]);
+    assert!(s.seen(&[5; 32]).await.unwrap());
+    assert!(s.mirror_reader(mirrored, carol).await.unwrap());
+    assert_eq!(s.relayed_by(&[8; 32]).await.unwrap().as_deref(), Some(carol));
+    assert_eq!(s.outbox_cursor("b.example", ROOM).await.unwrap(), 7);
     assert_eq!(
-        s.key_package_claim(&[6; 32]).unwrap(),
+        s.key_package_claim(&[6; 32]).await.unwrap(),
         Some(KeyPackageClaim { scope: claim_scope("c.example", ROOM), used: false })
     );
-    assert_eq!(s.consent(BOB, "mimi://a.example/u/carol", None).unwrap(), Some(ConsentState::Granted));
-    assert_eq!(s.abuse_reports(ROOM).unwrap(), vec![report]);
-    assert!(s.user_exists("mimi://a.example/u/carol").unwrap());
+    assert_eq!(s.consent(BOB, "mimi://a.example/u/carol", None).await.unwrap(), Some(ConsentState::Granted));
+    assert_eq!(s.abuse_reports(ROOM).await.unwrap(), vec![report]);
+    assert!(s.user_exists("mimi://a.example/u/carol").await.unwrap());
     // The fence is where it was, and so are the queue positions.
     assert!(matches!(settle(s.write(append(ROOM, 502..=502))).await, Err(StoreError::Conflict { last: 502, .. })));
     ok(&s, append(ROOM, 503..=503)).await;
@@ -416,7 +426,7 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
         seen: vec![],
     };
     ok(&s, w).await;
-    assert_eq!(s.queue_after(carol, 1, 10).unwrap(), vec![welcome(mirrored, 2, 9, &[carol]).item(2)]);
+    assert_eq!(s.queue_after(carol, 1, 10).await.unwrap(), vec![welcome(mirrored, 2, 9, &[carol]).item(2)]);
     let (served, _) = claimed(
         ok(&s, Write::ClaimKeyPackages { user: "mimi://a.example/u/carol".into(), now_secs: 50, scope: None }).await,
     );
@@ -449,8 +459,8 @@ pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
     assert_eq!(claimed(ok(&s, claim(50)).await), (vec![2], vec![pc.to_owned()]));
     // #3 was deleted, not just skipped: at a time it was good, it is not served either.
     assert_eq!(claimed(ok(&s, claim(1)).await), (vec![2], vec![pc.to_owned()]));
-    assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone), "kept after the claim");
-    assert_eq!(s.client_by_token(phone.as_bytes()).unwrap().as_deref(), Some(phone));
+    assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap().as_deref(), Some(phone), "kept after the claim");
+    assert_eq!(s.client_by_token(phone.as_bytes()).await.unwrap().as_deref(), Some(phone));
 
     // One per client per claim; another user's KeyPackages (even a URI prefix) are not touched.
     ok(&s, Write::PutKeyPackages(vec![key_package(pc, 4, false, 100), key_package(pc, 5, false, 100)])).await;
@@ -495,10 +505,10 @@ pub async fn claims_are_recorded_with_their_scope_and_spent_by_the_append_using_
     ok(&s, Write::PutKeyPackages(vec![key_package(bob, 8, false, 100)])).await;
     let local = ClaimScope { provider: "a.example".into(), ..scope(r2) };
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: Some(local.clone()) }).await;
-    let claim = |r: u8| s.key_package_claim(&[r; 32]).unwrap();
-    assert_eq!(claim(7), Some(KeyPackageClaim { scope: scope(r1), used: false }));
-    assert_eq!(claim(8), Some(KeyPackageClaim { scope: local, used: false }));
-    assert_eq!(claim(9), None);
+    let claim = async |r: u8| s.key_package_claim(&[r; 32]).await.unwrap();
+    assert_eq!(claim(7).await, Some(KeyPackageClaim { scope: scope(r1), used: false }));
+    assert_eq!(claim(8).await, Some(KeyPackageClaim { scope: local, used: false }));
+    assert_eq!(claim(9).await, None);
     // An append of r2 naming #7 (claimed for r1) leaves it unused; r1's append spends it.
     let append = |room: &str, seq: u64| Write::Append {
         room: room.into(),
@@ -507,17 +517,17 @@ pub async fn claims_are_recorded_with_their_scope_and_spent_by_the_append_using_
         claims_used: vec![vec![7; 32]],
     };
     ok(&s, append(r2, 1)).await;
-    assert!(!claim(7).unwrap().used);
+    assert!(!claim(7).await.unwrap().used);
     ok(&s, append(r1, 1)).await;
-    assert!(claim(7).unwrap().used);
+    assert!(claim(7).await.unwrap().used);
     // A failed append (fence) spends nothing.
     ok(&s, Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: scope(r1) }).await;
     assert!(settle(s.write(append(r1, 5))).await.is_err());
-    assert!(!claim(7).unwrap().used, "a claimed-again KeyPackage is fresh, and the failed append spent nothing");
+    assert!(!claim(7).await.unwrap().used, "a claimed-again KeyPackage is fresh, and the failed append spent nothing");
     // A claim without a scope records nothing.
     ok(&s, Write::PutKeyPackages(vec![key_package(bob, 10, false, 100)])).await;
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
-    assert_eq!(claim(10), None);
+    assert_eq!(claim(10).await, None);
 }
 
 /// A Welcome goes into the queue of each client it is for, numbered on from that client's last
@@ -549,17 +559,17 @@ pub async fn welcomes_are_queued_once_per_client_in_order<S: Store>(fresh: &impl
     ok(&s, Write::Mirror { room: mirrored.into(), entries: vec![], queue: vec![again.clone()], seen: vec![] }).await;
 
     for client in &clients[..10] {
-        assert_eq!(s.queue_after(client, 0, 10).unwrap(), vec![big.item(1)], "{client}");
+        assert_eq!(s.queue_after(client, 0, 10).await.unwrap(), vec![big.item(1)], "{client}");
     }
-    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![small.item(1), big.item(2)]);
-    assert_eq!(s.queue_after(carol, 1, 10).unwrap(), vec![big.item(2)]);
-    assert_eq!(s.queue_after(carol, 0, 1).unwrap(), vec![small.item(1)]);
-    assert!(s.queue_after(carol, 2, 10).unwrap().is_empty());
-    assert_eq!(s.queue_after(dave, 0, 10).unwrap(), vec![again.item(1)]);
-    assert!(s.queue_after("mimi://a.example/d/nobody/pc", 0, 10).unwrap().is_empty());
+    assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![small.item(1), big.item(2)]);
+    assert_eq!(s.queue_after(carol, 1, 10).await.unwrap(), vec![big.item(2)]);
+    assert_eq!(s.queue_after(carol, 0, 1).await.unwrap(), vec![small.item(1)]);
+    assert!(s.queue_after(carol, 2, 10).await.unwrap().is_empty());
+    assert_eq!(s.queue_after(dave, 0, 10).await.unwrap(), vec![again.item(1)]);
+    assert!(s.queue_after("mimi://a.example/d/nobody/pc", 0, 10).await.unwrap().is_empty());
     // A follower's Welcome lets its clients read the mirror; a hub's Welcome is about its own log.
-    assert!(s.mirror_reader(mirrored, dave).unwrap());
-    assert!(!s.mirror_reader(ROOM, &clients[0]).unwrap());
+    assert!(s.mirror_reader(mirrored, dave).await.unwrap());
+    assert!(!s.mirror_reader(ROOM, &clients[0]).await.unwrap());
 
     // Two Welcomes for one client in one write: numbered in order.
     let erin = "mimi://a.example/d/erin/phone";
@@ -571,8 +581,8 @@ pub async fn welcomes_are_queued_once_per_client_in_order<S: Store>(fresh: &impl
         claims_used: vec![],
     };
     ok(&s, w).await;
-    assert_eq!(s.queue_after(erin, 0, 10).unwrap(), vec![first.item(1), second.item(2)]);
-    assert_eq!(s.queue_after(carol, 2, 10).unwrap(), vec![second.item(3)]);
+    assert_eq!(s.queue_after(erin, 0, 10).await.unwrap(), vec![first.item(1), second.item(2)]);
+    assert_eq!(s.queue_after(carol, 2, 10).await.unwrap(), vec![second.item(3)]);
 }
 
 /// A follower's intake of one `/notify` body (mirror entries, Welcomes, seen hashes) is taken
@@ -582,8 +592,8 @@ pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
     let room = "mimi://b.example/r/m";
     let (carol, dave) = ("mimi://a.example/d/carol/phone", "mimi://a.example/d/dave/pc");
     let hash = |b: u8| Sha256::digest([b]).to_vec();
-    assert_eq!(s.mirror_last(room).unwrap(), 0);
-    assert!(!s.seen(&hash(1)).unwrap());
+    assert_eq!(s.mirror_last(room).await.unwrap(), 0);
+    assert!(!s.seen(&hash(1)).await.unwrap());
     let intake = Write::Mirror {
         room: room.into(),
         entries: vec![entry(1), entry(2)],
@@ -591,14 +601,14 @@ pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
         seen: vec![hash(1), hash(2)],
     };
     ok(&s, intake).await;
-    assert_eq!(s.mirror_last(room).unwrap(), 2);
-    assert_eq!(s.mirror_after(room, 0, 10).unwrap(), vec![entry(1), entry(2)]);
-    assert_eq!(s.mirror_after(room, 1, 10).unwrap(), vec![entry(2)]);
-    assert_eq!(s.mirror_after(room, 0, 1).unwrap(), vec![entry(1)]);
-    assert!(s.seen(&hash(1)).unwrap() && s.seen(&hash(2)).unwrap());
-    assert!(s.mirror_reader(room, carol).unwrap());
-    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![welcome(room, 1, 1, &[carol]).item(1)]);
-    assert!(s.log_after(room, 0, 10).unwrap().is_empty(), "the mirror is not a hub log");
+    assert_eq!(s.mirror_last(room).await.unwrap(), 2);
+    assert_eq!(s.mirror_after(room, 0, 10).await.unwrap(), vec![entry(1), entry(2)]);
+    assert_eq!(s.mirror_after(room, 1, 10).await.unwrap(), vec![entry(2)]);
+    assert_eq!(s.mirror_after(room, 0, 1).await.unwrap(), vec![entry(1)]);
+    assert!(s.seen(&hash(1)).await.unwrap() && s.seen(&hash(2)).await.unwrap());
+    assert!(s.mirror_reader(room, carol).await.unwrap());
+    assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![welcome(room, 1, 1, &[carol]).item(1)]);
+    assert!(s.log_after(room, 0, 10).await.unwrap().is_empty(), "the mirror is not a hub log");
 
     // A body that does not follow the mirror: nothing of it is taken in.
     let late = Write::Mirror {
@@ -608,42 +618,42 @@ pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
         seen: vec![hash(3)],
     };
     assert!(matches!(settle(s.write(late)).await, Err(StoreError::Conflict { last: 2, expected: 3, .. })));
-    assert_eq!(s.mirror_last(room).unwrap(), 2);
-    assert!(!s.seen(&hash(3)).unwrap());
-    assert!(!s.mirror_reader(room, dave).unwrap());
-    assert!(s.queue_after(dave, 0, 10).unwrap().is_empty());
+    assert_eq!(s.mirror_last(room).await.unwrap(), 2);
+    assert!(!s.seen(&hash(3)).await.unwrap());
+    assert!(!s.mirror_reader(room, dave).await.unwrap());
+    assert!(s.queue_after(dave, 0, 10).await.unwrap().is_empty());
     let replay = Write::Mirror { room: room.into(), entries: vec![entry(2)], queue: vec![], seen: vec![hash(3)] };
     assert!(matches!(settle(s.write(replay)).await, Err(StoreError::Conflict { .. })));
-    assert!(!s.seen(&hash(3)).unwrap());
+    assert!(!s.seen(&hash(3)).await.unwrap());
 
     // A body without entries is taken in at the current position; other mirrors are their own.
     ok(&s, Write::Mirror { room: room.into(), entries: vec![], queue: vec![], seen: vec![hash(3)] }).await;
-    assert!(s.seen(&hash(3)).unwrap());
-    assert_eq!(s.mirror_last("mimi://b.example/r/other").unwrap(), 0);
+    assert!(s.seen(&hash(3)).await.unwrap());
+    assert_eq!(s.mirror_last("mimi://b.example/r/other").await.unwrap(), 0);
     ok(&s, Write::Mirror { room: room.into(), entries: vec![entry(3)], queue: vec![], seen: vec![] }).await;
-    assert_eq!(s.mirror_last(room).unwrap(), 3);
+    assert_eq!(s.mirror_last(room).await.unwrap(), 3);
 
     // A relayed message: its echo is the client's own, and the client may read the mirror.
     let erin = "mimi://a.example/d/erin/phone";
-    assert!(!s.mirror_reader(room, erin).unwrap());
+    assert!(!s.mirror_reader(room, erin).await.unwrap());
     ok(&s, Write::Relayed { room: room.into(), hash: hash(9), client: erin.into() }).await;
-    assert_eq!(s.relayed_by(&hash(9)).unwrap().as_deref(), Some(erin));
-    assert_eq!(s.relayed_by(&hash(8)).unwrap(), None);
-    assert!(s.mirror_reader(room, erin).unwrap());
-    assert!(!s.mirror_reader("mimi://b.example/r/other", erin).unwrap());
+    assert_eq!(s.relayed_by(&hash(9)).await.unwrap().as_deref(), Some(erin));
+    assert_eq!(s.relayed_by(&hash(8)).await.unwrap(), None);
+    assert!(s.mirror_reader(room, erin).await.unwrap());
+    assert!(!s.mirror_reader("mimi://b.example/r/other", erin).await.unwrap());
 }
 
 /// A follower's outbox cursor per (peer, room) moves only forward.
 pub async fn outbox_cursors_never_move_backwards<S: Store>(fresh: &impl Fn() -> S) {
     let s = fresh();
     let advance = |seq| Write::AdvanceOutbox { peer: "b.example".into(), room: ROOM.into(), seq };
-    assert_eq!(s.outbox_cursor("b.example", ROOM).unwrap(), 0);
+    assert_eq!(s.outbox_cursor("b.example", ROOM).await.unwrap(), 0);
     for (seq, after) in [(5, 5), (3, 5), (5, 5), (0, 5), (7, 7)] {
         ok(&s, advance(seq)).await;
-        assert_eq!(s.outbox_cursor("b.example", ROOM).unwrap(), after, "after an acknowledgment of {seq}");
+        assert_eq!(s.outbox_cursor("b.example", ROOM).await.unwrap(), after, "after an acknowledgment of {seq}");
     }
-    assert_eq!(s.outbox_cursor("c.example", ROOM).unwrap(), 0, "per peer");
-    assert_eq!(s.outbox_cursor("b.example", "mimi://a.example/r/y").unwrap(), 0, "per room");
+    assert_eq!(s.outbox_cursor("c.example", ROOM).await.unwrap(), 0, "per peer");
+    assert_eq!(s.outbox_cursor("b.example", "mimi://a.example/r/y").await.unwrap(), 0, "per room");
 }
 
 /// Consent per (requester, target, room or any room) moves as [`ConsentState::after`] says,
@@ -671,11 +681,11 @@ pub async fn consent_follows_its_transitions<S: Store>(fresh: &impl Fn() -> S) {
                 if let Some(setup) = setup {
                     ok(&s, consent(target.as_str(), room.clone(), setup)).await;
                 }
-                assert_eq!(s.consent(BOB, &target, room.as_deref()).unwrap(), start);
+                assert_eq!(s.consent(BOB, &target, room.as_deref()).await.unwrap(), start);
                 ok(&s, consent(target.as_str(), room.clone(), operation)).await;
                 let expected = ConsentState::after(start, operation);
                 assert_eq!(
-                    s.consent(BOB, &target, room.as_deref()).unwrap(),
+                    s.consent(BOB, &target, room.as_deref()).await.unwrap(),
                     expected,
                     "{start:?} {operation:?} {room:?}"
                 );
@@ -685,14 +695,14 @@ pub async fn consent_follows_its_transitions<S: Store>(fresh: &impl Fn() -> S) {
     // The scopes are distinct: direction, room and any room.
     ok(&s, consent(carol, None, Revoke)).await;
     ok(&s, consent(carol, Some(ROOM.into()), Grant)).await;
-    assert_eq!(s.consent(BOB, carol, None).unwrap(), Some(ConsentState::Revoked));
-    assert_eq!(s.consent(BOB, carol, Some(ROOM)).unwrap(), Some(ConsentState::Granted));
-    assert_eq!(s.consent(BOB, carol, Some("mimi://a.example/r/y")).unwrap(), None);
-    assert_eq!(s.consent(carol, BOB, None).unwrap(), None);
+    assert_eq!(s.consent(BOB, carol, None).await.unwrap(), Some(ConsentState::Revoked));
+    assert_eq!(s.consent(BOB, carol, Some(ROOM)).await.unwrap(), Some(ConsentState::Granted));
+    assert_eq!(s.consent(BOB, carol, Some("mimi://a.example/r/y")).await.unwrap(), None);
+    assert_eq!(s.consent(carol, BOB, None).await.unwrap(), None);
     // A request keeps a decision; a cancel withdraws only a request.
     ok(&s, consent(carol, None, Request)).await;
     ok(&s, consent(carol, None, Cancel)).await;
-    assert_eq!(s.consent(BOB, carol, None).unwrap(), Some(ConsentState::Revoked));
+    assert_eq!(s.consent(BOB, carol, None).await.unwrap(), Some(ConsentState::Revoked));
 }
 
 /// An abuse report is kept once per distinct body and room (the first reception's reporter and
@@ -706,23 +716,23 @@ pub async fn abuse_reports_are_kept_once_per_body<S: Store>(fresh: &impl Fn() ->
         received_ms: ms,
         report: body.to_vec(),
     };
-    assert!(s.abuse_reports(ROOM).unwrap().is_empty());
+    assert!(s.abuse_reports(ROOM).await.unwrap().is_empty());
     let first = report(ROOM, "provider b.example", 1, b"spam");
     ok(&s, Write::AbuseReport(first.clone())).await;
     ok(&s, Write::AbuseReport(report(ROOM, "client mimi://a.example/d/carol/phone", 2, b"spam"))).await;
-    assert_eq!(s.abuse_reports(ROOM).unwrap(), vec![first.clone()]);
+    assert_eq!(s.abuse_reports(ROOM).await.unwrap(), vec![first.clone()]);
     let bodies: [&[u8]; 4] = [b"scam", b"abuse", b"flood", b"spam!"];
     for (i, body) in bodies.into_iter().enumerate() {
         ok(&s, Write::AbuseReport(report(ROOM, "provider c.example", 10 + i as u64, body))).await;
     }
     ok(&s, Write::AbuseReport(report(other, "provider b.example", 3, b"spam"))).await;
-    let kept = s.abuse_reports(ROOM).unwrap();
+    let kept = s.abuse_reports(ROOM).await.unwrap();
     assert_eq!(kept.len(), 1 + bodies.len());
     assert!(kept.contains(&first));
     let hashes: Vec<Vec<u8>> = kept.iter().map(|r| Sha256::digest(&r.report).to_vec()).collect();
     assert!(hashes.windows(2).all(|w| w[0] < w[1]), "in the order of their bodies' SHA-256");
-    assert_eq!(s.abuse_reports(other).unwrap(), vec![report(other, "provider b.example", 3, b"spam")]);
-    assert!(s.abuse_reports("mimi://a.example/r").unwrap().is_empty(), "a room URI prefix is another room");
+    assert_eq!(s.abuse_reports(other).await.unwrap(), vec![report(other, "provider b.example", 3, b"spam")]);
+    assert!(s.abuse_reports("mimi://a.example/r").await.unwrap().is_empty(), "a room URI prefix is another room");
 }
 
 /// Registrations answer `client_by_token` and `user_exists` (a user, not a prefix of one); an
@@ -730,25 +740,25 @@ pub async fn abuse_reports_are_kept_once_per_body<S: Store>(fresh: &impl Fn() ->
 pub async fn registrations_tokens_and_key_package_owners<S: Store>(fresh: &impl Fn() -> S) {
     let s = fresh();
     let phone = "mimi://a.example/d/bob/phone";
-    assert_eq!(s.client_by_token(b"t1").unwrap(), None);
-    assert!(!s.user_exists(BOB).unwrap());
+    assert_eq!(s.client_by_token(b"t1").await.unwrap(), None);
+    assert!(!s.user_exists(BOB).await.unwrap());
     ok(&s, register(phone, BOB, b"t1")).await;
-    assert_eq!(s.client_by_token(b"t1").unwrap().as_deref(), Some(phone));
-    assert!(s.user_exists(BOB).unwrap());
-    assert!(!s.user_exists("mimi://a.example/u/bo").unwrap());
-    assert!(!s.user_exists("mimi://a.example/u/bobby").unwrap());
-    assert!(!s.user_exists("mimi://a.example/u/alice").unwrap());
+    assert_eq!(s.client_by_token(b"t1").await.unwrap().as_deref(), Some(phone));
+    assert!(s.user_exists(BOB).await.unwrap());
+    assert!(!s.user_exists("mimi://a.example/u/bo").await.unwrap());
+    assert!(!s.user_exists("mimi://a.example/u/bobby").await.unwrap());
+    assert!(!s.user_exists("mimi://a.example/u/alice").await.unwrap());
     // A new token for the same client.
     ok(&s, register(phone, BOB, b"t2")).await;
-    assert_eq!(s.client_by_token(b"t2").unwrap().as_deref(), Some(phone));
+    assert_eq!(s.client_by_token(b"t2").await.unwrap().as_deref(), Some(phone));
     let pc = "mimi://a.example/d/bob/pc";
     ok(&s, register(pc, BOB, b"t3")).await;
-    assert_eq!(s.client_by_token(b"t3").unwrap().as_deref(), Some(pc));
+    assert_eq!(s.client_by_token(b"t3").await.unwrap().as_deref(), Some(pc));
 
-    assert_eq!(s.key_package_owner(&[1; 32]).unwrap(), None);
+    assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap(), None);
     ok(&s, Write::PutKeyPackages(vec![key_package(phone, 1, false, 100), key_package(pc, 2, true, 100)])).await;
-    assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone));
-    assert_eq!(s.key_package_owner(&[2; 32]).unwrap().as_deref(), Some(pc));
+    assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap().as_deref(), Some(phone));
+    assert_eq!(s.key_package_owner(&[2; 32]).await.unwrap().as_deref(), Some(pc));
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
-    assert_eq!(s.key_package_owner(&[1; 32]).unwrap().as_deref(), Some(phone), "kept after the claim");
+    assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap().as_deref(), Some(phone), "kept after the claim");
 }

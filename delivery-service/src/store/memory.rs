@@ -100,6 +100,24 @@ fn entries_after(map: Option<&BTreeMap<u64, LogEntry>>, after: u64, limit: usize
 }
 
 impl State {
+    /// `room` as [`Store::rooms`] reads it: `checkpoint`, its pending proposals' entries, the log
+    /// after it.
+    fn stored_room(&self, room: &str, checkpoint: &Checkpoint) -> Result<StoredRoom, StoreError> {
+        let log = self.logs.get(room);
+        let pending = checkpoint
+            .pending_seqs
+            .iter()
+            .map(|seq| {
+                log.and_then(|l| l.get(seq)).cloned().ok_or_else(|| StoreError::Corrupt {
+                    table: "room_log",
+                    why: format!("{room}: pending entry {seq} missing"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tail = entries_after(log, checkpoint.seq, usize::MAX);
+        Ok(StoredRoom { checkpoint: checkpoint.clone(), pending, tail })
+    }
+
     /// Applies one write, whole or not at all.
     fn apply(&mut self, w: Write) -> Result<WriteResult, StoreError> {
         match w {
@@ -255,32 +273,21 @@ impl Store for MemoryStore {
         ticket
     }
 
-    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+    async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
         let state = self.read()?;
-        let mut out = Vec::with_capacity(state.rooms.len());
-        for (room, checkpoint) in &state.rooms {
-            let log = state.logs.get(room);
-            let pending = checkpoint
-                .pending_seqs
-                .iter()
-                .map(|seq| {
-                    log.and_then(|l| l.get(seq)).cloned().ok_or_else(|| StoreError::Corrupt {
-                        table: "room_log",
-                        why: format!("{room}: pending entry {seq} missing"),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let tail = entries_after(log, checkpoint.seq, usize::MAX);
-            out.push(StoredRoom { checkpoint: checkpoint.clone(), pending, tail });
-        }
-        Ok(out)
+        state.rooms.iter().map(|(room, checkpoint)| state.stored_room(room, checkpoint)).collect()
     }
 
-    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    async fn room(&self, room: &str) -> Result<Option<StoredRoom>, StoreError> {
+        let state = self.read()?;
+        state.rooms.get(room).map(|checkpoint| state.stored_room(room, checkpoint)).transpose()
+    }
+
+    async fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         Ok(entries_after(self.read()?.logs.get(room), after, limit))
     }
 
-    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+    async fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
         let state = self.read()?;
         let Some(q) = state.queues.get(client) else { return Ok(Vec::new()) };
         let items = q.range(after.saturating_add(1)..).take(limit).map(|(seq, item)| QueueItem {
@@ -293,52 +300,57 @@ impl Store for MemoryStore {
         Ok(items.collect())
     }
 
-    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
         Ok(self.read()?.tokens.get(token_hash).cloned())
     }
 
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
         Ok(self.read()?.owners.get(reference).cloned())
     }
 
-    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
+    async fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
         Ok(self.read()?.outbox.get(&(peer.to_owned(), room.to_owned())).copied().unwrap_or(0))
     }
 
-    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    async fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         Ok(entries_after(self.read()?.mirrors.get(room), after, limit))
     }
 
-    fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
+    async fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
         Ok(last_key(self.read()?.mirrors.get(room)))
     }
 
-    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
+    async fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
         Ok(self.read()?.seen.contains(hash))
     }
 
-    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
         Ok(self.read()?.relayed.get(hash).cloned())
     }
 
-    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
+    async fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
         Ok(self.read()?.readers.contains(&(room.to_owned(), client.to_owned())))
     }
 
-    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
+    async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
         Ok(self.read()?.claims.get(reference).cloned())
     }
 
-    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError> {
+    async fn consent(
+        &self,
+        requester: &str,
+        target: &str,
+        room: Option<&str>,
+    ) -> Result<Option<ConsentState>, StoreError> {
         let key = (requester.to_owned(), target.to_owned(), rules::consent_room(room).to_owned());
         Ok(self.read()?.consent.get(&key).copied())
     }
 
-    fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+    async fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
         Ok(self.read()?.user_clients.get(user).is_some_and(|c| !c.is_empty()))
     }
 
-    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
+    async fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
         let state = self.read()?;
         let reports = state.abuse.range((room.to_owned(), [0; 32])..=(room.to_owned(), [0xff; 32]));
         Ok(reports.map(|(_, r)| r.clone()).collect())

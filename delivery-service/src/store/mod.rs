@@ -36,6 +36,8 @@ pub mod memory;
 pub mod redb;
 pub mod rules;
 
+use std::future::Future;
+
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 use mimi_protocol::consent::ConsentOperation;
 
@@ -319,39 +321,79 @@ pub struct StoredRoom {
 }
 
 /// The provider's storage.
+///
+/// Reads return futures (a back end on a network database sends a query and awaits the
+/// answer; the in-process back ends answer at once) and writes return a [`WriteTicket`], so
+/// that a back end may wait on a database server without blocking the runtime. The trait is
+/// only used generically (never as `dyn Store`).
+///
+/// **No store read while a room's decision lock is held** (the lock `Provider::lock` takes, which
+/// serialises the room's decisions): a slow read would stall every request of the room. Reads
+/// happen before the lock is taken or after it is released (log entries, once written, never
+/// change, so positions taken under the lock can be read after it). There are two exceptions:
+/// the admission rules' point lookups through [`crate::hub::admission::HubFacts`] (a handshake's
+/// claims and Welcome routing are decided under the lock, so that the claims seen are the claims
+/// spent), and [`Store::room`] when a room is reloaded after a failed write (nothing may decide
+/// on the room until it is back).
 pub trait Store: Send + Sync + 'static {
     /// Queues a write; the ticket resolves once it is durable.
     fn write(&self, write: Write) -> WriteTicket;
     /// Every room, for restart.
-    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;
+    fn rooms(&self) -> impl Future<Output = Result<Vec<StoredRoom>, StoreError>> + Send;
+    /// One room, as [`Store::rooms`] reads it (`None` if there is no such room): for reloading a
+    /// room after a failed write.
+    fn room(&self, room: &str) -> impl Future<Output = Result<Option<StoredRoom>, StoreError>> + Send;
     /// Up to `limit` log entries of `room` after `after`.
-    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+    fn log_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
     /// Up to `limit` queue items of `client` after `after`.
-    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError>;
+    fn queue_after(
+        &self,
+        client: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<QueueItem>, StoreError>> + Send;
     /// The client a token hash belongs to.
-    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError>;
+    fn client_by_token(&self, token_hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The client a KeyPackageRef was uploaded by (kept after the claim, for Welcome routing).
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError>;
+    fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The last log position of `room` that `peer` acknowledged (0 if none).
-    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError>;
+    fn outbox_cursor(&self, peer: &str, room: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Up to `limit` mirror entries of `room` (a follower's copy) after `after`.
-    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+    fn mirror_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
     /// The mirror's last position (0 if empty).
-    fn mirror_last(&self, room: &str) -> Result<u64, StoreError>;
+    fn mirror_last(&self, room: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Whether a FanoutMessage with this hash was taken in already.
-    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError>;
+    fn seen(&self, hash: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The local client that relayed the MLS message with this hash.
-    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError>;
+    fn relayed_by(&self, hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Whether a local client was welcomed into, or relayed to, the mirrored `room`.
-    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError>;
+    fn mirror_reader(&self, room: &str, client: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The claim recorded for a KeyPackageRef claimed through this hub (the latest one).
-    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError>;
+    fn key_package_claim(
+        &self,
+        reference: &[u8],
+    ) -> impl Future<Output = Result<Option<KeyPackageClaim>, StoreError>> + Send;
     /// The consent recorded for `requester` → `target` in `room` (`None`: for any room).
-    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError>;
+    fn consent(
+        &self,
+        requester: &str,
+        target: &str,
+        room: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConsentState>, StoreError>> + Send;
     /// Whether the local user (a user URI) has at least one registered client.
-    fn user_exists(&self, user: &str) -> Result<bool, StoreError>;
+    fn user_exists(&self, user: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The abuse reports kept for `room`, in the order of their bodies' SHA-256.
-    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError>;
+    fn abuse_reports(&self, room: &str) -> impl Future<Output = Result<Vec<StoredAbuseReport>, StoreError>> + Send;
 }
 
 /// Awaits a ticket.

@@ -100,7 +100,7 @@ pub fn add_is_vouched(
 /// Returns the KeyPackageRefs whose claims the handshake uses (to be marked used when it is
 /// accepted), or the first refusal. An Add by reference was checked, and its claim used, when the
 /// hub accepted the proposal.
-pub fn vouch_adds<F: HubFacts>(
+pub async fn vouch_adds<F: HubFacts>(
     crypto: &impl OpenMlsCrypto,
     facts: &F,
     room_id: &str,
@@ -125,7 +125,7 @@ pub fn vouch_adds<F: HubFacts>(
         // The KeyPackage was validated with the handshake: hashing it can only fail in the
         // crypto library.
         let reference = key_package.hash_ref(crypto).map_err(|e| Internal::new("KeyPackageRef of an Add", e))?;
-        let claim = facts.key_package_claim(reference.as_slice()).map_err(Fault::Facts)?;
+        let claim = facts.key_package_claim(reference.as_slice()).await.map_err(Fault::Facts)?;
         match add_is_vouched(room_id, committer.domain(), &added, claim.as_ref()) {
             Ok(true) => used.push(reference.as_slice().to_vec()),
             Ok(false) => {}
@@ -190,8 +190,8 @@ mod tests {
             .contains("not claimed through the hub"));
     }
 
-    #[test]
-    fn the_adds_of_a_real_commit_are_vouched_by_the_recorded_claims() {
+    #[tokio::test]
+    async fn the_adds_of_a_real_commit_are_vouched_by_the_recorded_claims() {
         let mut t = TestRoom::new();
         let cathy = t.client("c.example", "cathy", "phone");
         let alice_local = t.client("a.example", "alice", "pc");
@@ -200,27 +200,27 @@ mod tests {
         let (cathy_ref, local_ref) = (refs[0].clone(), refs[1].clone());
         let alice = t.alice_uri();
         let room = t.room.id().to_owned();
-        let vouch = |facts: &MemoryFacts| vouch_adds(&t.crypto, facts, &room, &alice, accepted).unwrap();
+        let vouch = async |facts: &MemoryFacts| vouch_adds(&t.crypto, facts, &room, &alice, accepted).await.unwrap();
 
         // Cathy's KeyPackage was not claimed through the hub: refused; Alice's own pc needs nothing.
         let mut facts = MemoryFacts::default();
-        assert!(matches!(vouch(&facts), Err(AddRefusal::NotClaimed { added }) if added == cathy.uri.as_str()));
+        assert!(matches!(vouch(&facts).await, Err(AddRefusal::NotClaimed { added }) if added == cathy.uri.as_str()));
         // Claimed a → c for this room: the claim is spent; the local Add spends none.
         facts.claims.insert(cathy_ref.clone(), claim("c.example", &room, "a.example", false));
         let before = facts.lookups();
-        assert_eq!(vouch(&facts), Ok(vec![cathy_ref.clone()]));
+        assert_eq!(vouch(&facts).await, Ok(vec![cathy_ref.clone()]));
         assert_eq!(facts.lookups() - before, 2, "each Add by value is looked up once");
         assert!(!refs.contains(&Vec::new()) && local_ref != cathy_ref);
         // Spent already, or claimed for another room: refused.
         facts.claims.insert(cathy_ref.clone(), claim("c.example", &room, "a.example", true));
-        assert!(matches!(vouch(&facts), Err(AddRefusal::AlreadyUsed { .. })));
+        assert!(matches!(vouch(&facts).await, Err(AddRefusal::AlreadyUsed { .. })));
         facts.claims.insert(cathy_ref.clone(), claim("c.example", "mimi://a.example/r/other", "a.example", false));
-        assert!(matches!(vouch(&facts), Err(AddRefusal::OtherRoom { .. })));
+        assert!(matches!(vouch(&facts).await, Err(AddRefusal::OtherRoom { .. })));
         // A failing lookup is a fault, not a refusal.
         facts.fail = true;
-        assert!(matches!(vouch_adds(&t.crypto, &facts, &room, &alice, accepted), Err(Fault::Facts(_))));
+        assert!(matches!(vouch_adds(&t.crypto, &facts, &room, &alice, accepted).await, Err(Fault::Facts(_))));
         // Application messages add nobody.
         facts.fail = false;
-        assert_eq!(vouch_adds(&t.crypto, &facts, &room, &alice, &Accepted::Application).unwrap(), Ok(Vec::new()));
+        assert_eq!(vouch_adds(&t.crypto, &facts, &room, &alice, &Accepted::Application).await.unwrap(), Ok(Vec::new()));
     }
 }

@@ -112,7 +112,7 @@ pub enum KeyMaterialPlan {
 
 /// Plans the answer to a verified request from `caller` at provider `ours` (module docs). The
 /// consent lookups are the only facts needed, and only for a requester of another provider.
-pub fn plan_key_material<F: HubFacts>(
+pub async fn plan_key_material<F: HubFacts>(
     ours: &str,
     policy: ConsentPolicy,
     request: &KeyMaterialRequest,
@@ -129,8 +129,8 @@ pub fn plan_key_material<F: HubFacts>(
     let room = tbs.room_id.as_str();
     let requester = tbs.requesting_user.as_str();
     if UserUri::parse(requester).is_ok_and(|u| u.domain() != ours) {
-        let for_room = facts.consent(requester, target.as_str(), Some(room))?;
-        let general = facts.consent(requester, target.as_str(), None)?;
+        let for_room = facts.consent(requester, target.as_str(), Some(room)).await?;
+        let general = facts.consent(requester, target.as_str(), None).await?;
         if let Some(code) = verdict(policy, for_room, general) {
             tracing::info!(target = %target, requester, room, ?code, "claim without consent refused");
             return Ok(KeyMaterialPlan::Answer(code));
@@ -375,8 +375,8 @@ mod tests {
         assert!(matches!(verify_key_material_request(&crypto, &r, None), Err(KeyMaterialRefusal::NoClient(_))));
     }
 
-    #[test]
-    fn claims_are_planned_by_target_consent_ciphersuite_and_room() {
+    #[tokio::test]
+    async fn claims_are_planned_by_target_consent_ciphersuite_and_room() {
         use KeyMaterialPlan::*;
         use KeyMaterialUserCode::*;
         let bob = TestClient::new("b.example", "bob", "phone");
@@ -384,36 +384,39 @@ mod tests {
         let peer = Submitter::Peer("b.example".into());
         let mut facts = MemoryFacts::default();
         let alice = UserUri::parse("mimi://a.example/u/alice").unwrap();
-        let plan = |facts: &MemoryFacts, policy, r: &KeyMaterialRequest, caller: &Submitter| {
-            plan_key_material("a.example", policy, r, caller, facts).unwrap()
+        let plan = async |facts: &MemoryFacts, policy, r: &KeyMaterialRequest, caller: &Submitter| {
+            plan_key_material("a.example", policy, r, caller, facts).await.unwrap()
         };
         let r = request(&bob, alice.as_str(), ROOM_A);
         // We are the room's hub: the claim is recorded for the room, requested by b.
         let scope = ClaimScope { provider: "a.example".into(), room: ROOM_A.into(), requester: "b.example".into() };
-        assert_eq!(plan(&facts, ConsentPolicy::Open, &r, &peer), Claim { target: alice.clone(), scope: Some(scope) });
+        assert_eq!(
+            plan(&facts, ConsentPolicy::Open, &r, &peer).await,
+            Claim { target: alice.clone(), scope: Some(scope) }
+        );
         // Another hub's room (we serve our user, relayed by that hub): nothing to record.
         let r_c = request(&bob, alice.as_str(), "mimi://c.example/r/x");
         let hub_c = Submitter::Peer("c.example".into());
-        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_c, &hub_c), Claim { target: alice.clone(), scope: None });
+        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_c, &hub_c).await, Claim { target: alice.clone(), scope: None });
         // Not our user, or no user at all.
         let r_x = request(&bob, "mimi://c.example/u/cathy", ROOM_A);
-        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_x, &peer), Answer(UserUnknown));
+        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_x, &peer).await, Answer(UserUnknown));
         let r_x = request(&bob, "nobody", ROOM_A);
-        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_x, &peer), Answer(UserUnknown));
+        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_x, &peer).await, Answer(UserUnknown));
         // Consent: required by policy, revoked for the room, granted.
-        assert_eq!(plan(&facts, ConsentPolicy::Required, &r, &peer), Answer(NoConsent));
+        assert_eq!(plan(&facts, ConsentPolicy::Required, &r, &peer).await, Answer(NoConsent));
         let key = |room: Option<&str>| {
             ("mimi://b.example/u/bob".to_owned(), alice.as_str().to_owned(), room.map(str::to_owned))
         };
         facts.consent.insert(key(None), ConsentState::Granted);
-        assert!(matches!(plan(&facts, ConsentPolicy::Required, &r, &peer), Claim { .. }));
+        assert!(matches!(plan(&facts, ConsentPolicy::Required, &r, &peer).await, Claim { .. }));
         facts.consent.insert(key(Some(ROOM_A)), ConsentState::Revoked);
-        assert_eq!(plan(&facts, ConsentPolicy::Open, &r, &peer), Answer(NoConsentForThisRoom));
+        assert_eq!(plan(&facts, ConsentPolicy::Open, &r, &peer).await, Answer(NoConsentForThisRoom));
         // A local requester needs no consent and looks nothing up.
         let before = facts.lookups();
         let local = Submitter::Client(alice_pc.uri.clone());
         let r_local = request(&alice_pc, alice.as_str(), ROOM_A);
-        let Claim { scope: Some(scope), .. } = plan(&facts, ConsentPolicy::Required, &r_local, &local) else {
+        let Claim { scope: Some(scope), .. } = plan(&facts, ConsentPolicy::Required, &r_local, &local).await else {
             panic!("a local claim")
         };
         assert_eq!(scope.requester, "a.example");
@@ -421,10 +424,10 @@ mod tests {
         // No ciphersuite in common.
         let mut r_cs = request(&alice_pc, alice.as_str(), ROOM_A);
         r_cs.tbs.acceptable_ciphersuites = vec![Ciphersuite::MLS_256_DHKEMP384_AES256GCM_SHA384_P384.into()];
-        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_cs, &local), Answer(NoCompatibleMaterial));
+        assert_eq!(plan(&facts, ConsentPolicy::Open, &r_cs, &local).await, Answer(NoCompatibleMaterial));
         // A failing consent lookup is a fault.
         facts.fail = true;
-        assert!(plan_key_material("a.example", ConsentPolicy::Open, &r, &peer, &facts).is_err());
+        assert!(plan_key_material("a.example", ConsentPolicy::Open, &r, &peer, &facts).await.is_err());
     }
 
     #[test]

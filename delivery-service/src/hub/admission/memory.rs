@@ -1,8 +1,10 @@
 //! Test support for the admission rules: facts held in plain maps, and a real room (openmls
-//! groups of real clients, the hub's `Room`) to decide handshakes on. No store, no runtime.
+//! groups of real clients, the hub's `Room`) to decide handshakes on. No store; the lookups answer
+//! at once (the rules' tests run them on the test runtime).
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::{ready, Future};
 
 use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN, administered_roles::ORDINARY_USER};
@@ -52,19 +54,26 @@ impl MemoryFacts {
     }
 }
 
+/// Each lookup is made when it is asked for and answers at once.
 impl HubFacts for MemoryFacts {
     type Error = Unavailable;
-    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, Unavailable> {
-        self.look()?;
-        Ok(self.claims.get(reference).cloned())
+    fn key_package_claim(
+        &self,
+        reference: &[u8],
+    ) -> impl Future<Output = Result<Option<KeyPackageClaim>, Unavailable>> + Send {
+        ready(self.look().map(|()| self.claims.get(reference).cloned()))
     }
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, Unavailable> {
-        self.look()?;
-        Ok(self.owners.get(reference).cloned())
+    fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, Unavailable>> + Send {
+        ready(self.look().map(|()| self.owners.get(reference).cloned()))
     }
-    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, Unavailable> {
-        self.look()?;
-        Ok(self.consent.get(&(requester.to_owned(), target.to_owned(), room.map(str::to_owned))).copied())
+    fn consent(
+        &self,
+        requester: &str,
+        target: &str,
+        room: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConsentState>, Unavailable>> + Send {
+        let key = (requester.to_owned(), target.to_owned(), room.map(str::to_owned));
+        ready(self.look().map(|()| self.consent.get(&key).copied()))
     }
 }
 

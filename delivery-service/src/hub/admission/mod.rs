@@ -4,9 +4,9 @@
 //!
 //! Every rule is a plain function of the request, the room (a [`Room`](super::Room), already
 //! decided on by the sequencer where that matters), the facts it needs about the world outside
-//! the room (looked up through [`HubFacts`]) and, for rate limits, the time passed in. It returns
-//! a decision: the value to go on with, or a refusal enum that carries the reason the answer
-//! gives. Nothing here takes a lock, reads a clock or touches the store; the provider gathers the
+//! the room (looked up through [`HubFacts`], the one thing a rule awaits) and, for rate limits,
+//! the time passed in. It returns a decision: the value to go on with, or a refusal enum that
+//! carries the reason the answer gives. Nothing here takes a lock, reads a clock or touches the store; the provider gathers the
 //! facts, calls the rule, persists and answers (the provider).
 //!
 //! - [`submit`]: who may submit a handshake ([`Submitter`], [`peer_may_update`]) and the whole
@@ -23,6 +23,8 @@
 //! cannot be evaluated returns [`Fault`]: a failed fact lookup, or an [`Internal`] fault in a
 //! computation over data the hub already holds or validated (a hash, a decoding of its own
 //! state), which is never reported as the caller's.
+
+use std::future::Future;
 
 pub mod adds;
 pub mod create;
@@ -84,17 +86,27 @@ pub enum ConsentState {
 /// The provider implements it over its store. Lookups happen while the room's decision lock is
 /// held (a handshake's Adds and its Welcome are decided under it, so that the claims seen are the
 /// claims spent): this trait is the one place where a store read may happen inside a room's
-/// decision, so its methods must stay quick point reads. Tests implement it over plain maps.
+/// decision, so its methods must stay quick point reads. They return futures (a store on a
+/// network database awaits its answer); the rules that consult them are `async` for that alone
+/// and do no other I/O. Tests implement it over plain maps, answering at once.
 pub trait HubFacts {
     /// Why a lookup failed.
     type Error;
     /// What the hub recorded for a KeyPackageRef it served or relayed for one of its rooms.
-    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, Self::Error>;
+    fn key_package_claim(
+        &self,
+        reference: &[u8],
+    ) -> impl Future<Output = Result<Option<KeyPackageClaim>, Self::Error>> + Send;
     /// The local client that uploaded a KeyPackageRef (kept after the claim).
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, Self::Error>;
+    fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
     /// The consent `target` recorded for `requester` (user URIs), for `room` or, with `None`, for
     /// any room.
-    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, Self::Error>;
+    fn consent(
+        &self,
+        requester: &str,
+        target: &str,
+        room: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConsentState>, Self::Error>> + Send;
 }
 
 /// A computation over data the hub holds or already validated failed: the hub's fault, never the

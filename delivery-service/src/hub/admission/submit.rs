@@ -120,7 +120,7 @@ pub fn admit_submitter(room: &Room, submitter: &Submitter, bundle: &HandshakeBun
 /// submitter must speak for the sender, and every Add by value must be vouched for by a claim
 /// ([`vouch_adds`]). Returns the KeyPackageRefs whose claims the handshake spends (to be marked
 /// used in the transaction that persists it), or the refusal.
-pub fn admit_handshake<F: HubFacts>(
+pub async fn admit_handshake<F: HubFacts>(
     crypto: &impl OpenMlsCrypto,
     facts: &F,
     room_id: &str,
@@ -135,7 +135,7 @@ pub fn admit_handshake<F: HubFacts>(
     let Ok(committer) = ClientUri::parse(sender) else {
         return Ok(Err(HandshakeRefusal::NotItsClient { submitter: submitter.to_string(), sender: sender.to_owned() }));
     };
-    Ok(vouch_adds(crypto, facts, room_id, &committer, accepted)?.map_err(HandshakeRefusal::from))
+    Ok(vouch_adds(crypto, facts, room_id, &committer, accepted).await?.map_err(HandshakeRefusal::from))
 }
 
 #[cfg(test)]
@@ -173,14 +173,14 @@ mod tests {
         assert_eq!(hub_of(""), None);
     }
 
-    #[test]
-    fn a_handshake_of_another_client_is_refused_before_any_add_is_looked_at() {
+    #[tokio::test]
+    async fn a_handshake_of_another_client_is_refused_before_any_add_is_looked_at() {
         let crypto = RustCrypto::default();
         let facts = MemoryFacts::default();
         let room = "mimi://a.example/r/club";
         let alice = Submitter::Client(ClientUri::parse("mimi://a.example/d/alice/phone").unwrap());
         let bob = "mimi://b.example/d/bob/phone";
-        let refused = admit_handshake(&crypto, &facts, room, &alice, bob, &Accepted::Application).unwrap();
+        let refused = admit_handshake(&crypto, &facts, room, &alice, bob, &Accepted::Application).await.unwrap();
         let refusal = refused.unwrap_err();
         assert!(matches!(refusal, HandshakeRefusal::NotItsClient { .. }));
         assert_eq!(
@@ -190,10 +190,13 @@ mod tests {
         // A peer for a client of another provider, or for a sender that names no client.
         let b = Submitter::Peer("b.example".into());
         let c = "mimi://c.example/d/cathy/phone";
-        assert!(admit_handshake(&crypto, &facts, room, &b, c, &Accepted::Application).unwrap().is_err());
-        assert!(admit_handshake(&crypto, &facts, room, &b, "", &Accepted::Application).unwrap().is_err());
+        assert!(admit_handshake(&crypto, &facts, room, &b, c, &Accepted::Application).await.unwrap().is_err());
+        assert!(admit_handshake(&crypto, &facts, room, &b, "", &Accepted::Application).await.unwrap().is_err());
         // Its own client with nothing to vouch for: admitted, no claim spent.
-        assert_eq!(admit_handshake(&crypto, &facts, room, &b, bob, &Accepted::Application).unwrap(), Ok(Vec::new()));
+        assert_eq!(
+            admit_handshake(&crypto, &facts, room, &b, bob, &Accepted::Application).await.unwrap(),
+            Ok(Vec::new())
+        );
         assert_eq!(facts.lookups(), 0, "no Add, no lookup");
     }
 
@@ -221,8 +224,8 @@ mod tests {
         assert!(!peer_may_update(&t.room, "c.example", &d.bundle));
     }
 
-    #[test]
-    fn an_accepted_commit_spends_the_claims_of_its_adds() {
+    #[tokio::test]
+    async fn an_accepted_commit_spends_the_claims_of_its_adds() {
         let mut t = TestRoom::new();
         let cathy = t.client("c.example", "cathy", "phone");
         let d = t.decide_adds(&[&cathy]);
@@ -231,15 +234,16 @@ mod tests {
         let mut facts = MemoryFacts::default();
         let sender = d.entry.sender_uri().to_owned();
         assert_eq!(sender, t.alice.uri.as_str());
-        let admit =
-            |facts: &MemoryFacts| admit_handshake(&t.crypto, facts, &room, &alice, &sender, &d.accepted).unwrap();
-        assert!(matches!(admit(&facts), Err(HandshakeRefusal::Add(AddRefusal::NotClaimed { .. }))));
+        let admit = async |facts: &MemoryFacts| {
+            admit_handshake(&t.crypto, facts, &room, &alice, &sender, &d.accepted).await.unwrap()
+        };
+        assert!(matches!(admit(&facts).await, Err(HandshakeRefusal::Add(AddRefusal::NotClaimed { .. }))));
         let scope = ClaimScope { provider: "c.example".into(), room: room.clone(), requester: "a.example".into() };
         facts.claims.insert(d.refs[0].clone(), KeyPackageClaim { scope, used: false });
-        assert_eq!(admit(&facts), Ok(vec![d.refs[0].clone()]));
+        assert_eq!(admit(&facts).await, Ok(vec![d.refs[0].clone()]));
         // The refusal's text is the Add refusal's.
         facts.claims.clear();
-        let text = admit(&facts).unwrap_err().to_string();
+        let text = admit(&facts).await.unwrap_err().to_string();
         assert!(text.contains("not claimed through the hub"), "{text}");
     }
 }

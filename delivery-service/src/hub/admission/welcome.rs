@@ -25,7 +25,7 @@ pub struct WelcomeRouting {
 ///   claims for its users itself), so to that provider, which routes it by its own directory.
 ///   A KeyPackage of nobody known, committed by a local client, has no recipient (the Add check
 ///   refuses such Adds of other providers' clients before it comes to this).
-pub fn welcome_routing<F: HubFacts>(
+pub async fn welcome_routing<F: HubFacts>(
     hub_domain: &str,
     committer: &str,
     welcome: &Welcome,
@@ -38,13 +38,13 @@ pub fn welcome_routing<F: HubFacts>(
         ClientUri::parse(committer).ok().map(|c| c.domain().to_owned()).filter(|d| d != hub_domain);
     for secret in welcome.secrets() {
         let reference = secret.new_member();
-        if let Some(claim) = facts.key_package_claim(reference.as_slice())? {
+        if let Some(claim) = facts.key_package_claim(reference.as_slice()).await? {
             if claim.scope.provider != hub_domain {
                 routing.remote.push(claim.scope.provider);
                 continue;
             }
         }
-        match facts.key_package_owner(reference.as_slice())? {
+        match facts.key_package_owner(reference.as_slice()).await? {
             Some(client) => routing.local.push(client),
             None => routing.remote.extend(committer_provider.clone()),
         }
@@ -71,8 +71,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn welcomes_go_to_local_owners_and_to_the_providers_claims_came_from() {
+    #[tokio::test]
+    async fn welcomes_go_to_local_owners_and_to_the_providers_claims_came_from() {
         let mut t = TestRoom::new();
         let cathy = t.client("c.example", "cathy", "phone");
         let dora = t.client("d.example", "dora", "phone");
@@ -89,23 +89,23 @@ mod tests {
         let alice = t.alice.uri.as_str().to_owned();
 
         // Bob's KeyPackage is neither claimed nor ours; a local committer has no provider to send it to.
-        let routing = welcome_routing("a.example", &alice, &d.welcome, &facts).unwrap();
+        let routing = welcome_routing("a.example", &alice, &d.welcome, &facts).await.unwrap();
         assert_eq!(routing.local, vec![alice_pc.uri.as_str().to_owned()]);
         assert_eq!(routing.remote, vec!["c.example".to_owned(), "d.example".to_owned()]);
 
         // A commit by a follower's client: what the hub does not know goes to the follower.
-        let routing = welcome_routing("a.example", bob.uri.as_str(), &d.welcome, &facts).unwrap();
+        let routing = welcome_routing("a.example", bob.uri.as_str(), &d.welcome, &facts).await.unwrap();
         assert_eq!(routing.remote, vec!["b.example".to_owned(), "c.example".to_owned(), "d.example".to_owned()]);
         // Once each, sorted: a second KeyPackage claimed from c adds no second c.
         facts.claims.insert(bob_ref, claim("c.example"));
-        let routing = welcome_routing("a.example", &alice, &d.welcome, &facts).unwrap();
+        let routing = welcome_routing("a.example", &alice, &d.welcome, &facts).await.unwrap();
         assert_eq!(routing.remote, vec!["c.example".to_owned(), "d.example".to_owned()]);
         // A committer that names no client adds no provider.
         facts.claims.remove(&cathy_ref);
-        let routing = welcome_routing("a.example", "", &d.welcome, &facts).unwrap();
+        let routing = welcome_routing("a.example", "", &d.welcome, &facts).await.unwrap();
         assert_eq!(routing.remote, vec!["c.example".to_owned(), "d.example".to_owned()]);
 
         facts.fail = true;
-        assert!(welcome_routing("a.example", &alice, &d.welcome, &facts).is_err());
+        assert!(welcome_routing("a.example", &alice, &d.welcome, &facts).await.is_err());
     }
 }

@@ -130,63 +130,72 @@ impl Store for RedbStore {
         rx
     }
 
-    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+    async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
         reads::rooms(&self.inner.db)
     }
 
-    fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    async fn room(&self, room: &str) -> Result<Option<StoredRoom>, StoreError> {
+        reads::room(&self.inner.db, room)
+    }
+
+    async fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         reads::log_after(&self.inner.db, room, after, limit)
     }
 
-    fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
+    async fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
         reads::queue_after(&self.inner.db, client, after, limit)
     }
 
-    fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
         reads::client_by_token(&self.inner.db, token_hash)
     }
 
-    fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
         reads::key_package_owner(&self.inner.db, reference)
     }
 
-    fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
+    async fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
         reads::outbox_cursor(&self.inner.db, peer, room)
     }
 
-    fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    async fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         reads::mirror_after(&self.inner.db, room, after, limit)
     }
 
-    fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
+    async fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
         reads::mirror_last(&self.inner.db, room)
     }
 
-    fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
+    async fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
         reads::seen(&self.inner.db, hash)
     }
 
-    fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
         reads::relayed_by(&self.inner.db, hash)
     }
 
-    fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
+    async fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
         reads::mirror_reader(&self.inner.db, room, client)
     }
 
-    fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
+    async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
         reads::key_package_claim(&self.inner.db, reference)
     }
 
-    fn consent(&self, requester: &str, target: &str, room: Option<&str>) -> Result<Option<ConsentState>, StoreError> {
+    async fn consent(
+        &self,
+        requester: &str,
+        target: &str,
+        room: Option<&str>,
+    ) -> Result<Option<ConsentState>, StoreError> {
         reads::consent(&self.inner.db, requester, target, room)
     }
 
-    fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+    async fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
         reads::user_exists(&self.inner.db, user)
     }
 
-    fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
+    async fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
         reads::abuse_reports(&self.inner.db, room)
     }
 }

@@ -1,7 +1,7 @@
 //! The reads of [`super::RedbStore`], each in its own read transaction (a consistent snapshot
 //! of the last committed batch; reads never wait for the writer).
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 use tls_codec::Deserialize as _;
 
 use super::schema::{
@@ -20,24 +20,41 @@ pub(super) fn rooms(db: &Database) -> Result<Vec<StoredRoom>, StoreError> {
     let mut out = Vec::new();
     for row in rooms.iter().map_err(io)? {
         let (k, v) = row.map_err(io)?;
-        let room = k.value().to_owned();
-        let checkpoint = Checkpoint::tls_deserialize_exact(v.value()).map_err(corrupt("rooms"))?;
-        let read = |seq: u64| -> Result<LogEntry, StoreError> {
-            let v = log.get((room.as_str(), seq)).map_err(io)?.ok_or(StoreError::Corrupt {
-                table: "room_log",
-                why: format!("{room}: pending entry {seq} missing"),
-            })?;
-            LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))
-        };
-        let pending = checkpoint.pending_seqs.iter().map(|s| read(*s)).collect::<Result<Vec<_>, _>>()?;
-        let mut tail = Vec::new();
-        for row in log.range((room.as_str(), checkpoint.seq + 1)..=(room.as_str(), u64::MAX)).map_err(io)? {
-            let (_, v) = row.map_err(io)?;
-            tail.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))?);
-        }
-        out.push(StoredRoom { checkpoint, pending, tail });
+        out.push(stored_room(&log, k.value(), v.value())?);
     }
     Ok(out)
+}
+
+/// One room, as [`rooms`] reads it.
+pub(super) fn room(db: &Database, room: &str) -> Result<Option<StoredRoom>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let rooms = tx.open_table(ROOMS).map_err(io)?;
+    let log = tx.open_table(LOG).map_err(io)?;
+    let Some(v) = rooms.get(room).map_err(io)? else { return Ok(None) };
+    stored_room(&log, room, v.value()).map(Some)
+}
+
+/// `room` from its encoded checkpoint and `log` (of the same read transaction).
+fn stored_room(
+    log: &ReadOnlyTable<(&'static str, u64), &'static [u8]>,
+    room: &str,
+    checkpoint: &[u8],
+) -> Result<StoredRoom, StoreError> {
+    let checkpoint = Checkpoint::tls_deserialize_exact(checkpoint).map_err(corrupt("rooms"))?;
+    let read = |seq: u64| -> Result<LogEntry, StoreError> {
+        let v = log
+            .get((room, seq))
+            .map_err(io)?
+            .ok_or(StoreError::Corrupt { table: "room_log", why: format!("{room}: pending entry {seq} missing") })?;
+        LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))
+    };
+    let pending = checkpoint.pending_seqs.iter().map(|s| read(*s)).collect::<Result<Vec<_>, _>>()?;
+    let mut tail = Vec::new();
+    for row in log.range((room, checkpoint.seq + 1)..=(room, u64::MAX)).map_err(io)? {
+        let (_, v) = row.map_err(io)?;
+        tail.push(LogEntry::tls_deserialize_exact(v.value()).map_err(corrupt("room_log"))?);
+    }
+    Ok(StoredRoom { checkpoint, pending, tail })
 }
 
 /// Up to `limit` entries of `room` after `after` from the room log.

@@ -134,12 +134,12 @@ async fn a_welcome_for_many_clients_is_stored_once_and_read_back_whole_by_each()
     drop(s);
     let s = RedbStore::open(&path, 1).unwrap();
     for client in &clients[..CLIENTS - 1] {
-        assert_eq!(s.queue_after(client, 0, 10).unwrap(), vec![big.item(1)], "{client}");
+        assert_eq!(s.queue_after(client, 0, 10).await.unwrap(), vec![big.item(1)], "{client}");
     }
-    assert_eq!(s.queue_after(carol, 0, 10).unwrap(), vec![small.item(1), big.item(2)]);
-    assert_eq!(s.queue_after(carol, 1, 10).unwrap(), vec![big.item(2)]);
-    assert_eq!(s.queue_after("mimi://a.example/d/dave/pc", 0, 10).unwrap(), vec![again.item(1)]);
-    assert!(s.mirror_reader(mirrored, "mimi://a.example/d/dave/pc").unwrap());
+    assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![small.item(1), big.item(2)]);
+    assert_eq!(s.queue_after(carol, 1, 10).await.unwrap(), vec![big.item(2)]);
+    assert_eq!(s.queue_after("mimi://a.example/d/dave/pc", 0, 10).await.unwrap(), vec![again.item(1)]);
+    assert!(s.mirror_reader(mirrored, "mimi://a.example/d/dave/pc").await.unwrap());
 }
 
 #[tokio::test]
@@ -160,7 +160,7 @@ async fn writes_queued_together_share_a_transaction() {
     }
     let batches = s.commits() - before;
     assert!((2..=3).contains(&batches), "500 writes in {batches} transactions");
-    assert_eq!(s.log_after(room, 0, 1000).unwrap().len(), 500);
+    assert_eq!(s.log_after(room, 0, 1000).await.unwrap().len(), 500);
 
     // With group commit disabled, each write is a transaction of its own.
     let single = RedbStore::open(&dir.path().join("single.redb"), 1).unwrap();
