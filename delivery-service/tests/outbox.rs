@@ -142,15 +142,16 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
             assert_eq!(names, &["a.example".to_owned()], "mutual TLS identifies the hub");
         }
     }
-    task.abort();
     // The follower has everything; the hub stores its cursor only after the 201 came back, so
-    // wait for that (a restart before it would rightly send the last batch again).
+    // wait for that before stopping the worker (stopped earlier, it could be between the 201 and
+    // the cursor write, and a restart would rightly send the last batch again).
     let (_, last) = provider.room_position(ROOM).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while mimi_ds::store::Store::outbox_cursor(provider.store(), "b.example", ROOM).await.unwrap() < last {
         assert!(Instant::now() < deadline, "cursor not stored");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    task.abort();
 
     // A new outbox (as after a restart) sends nothing again; a new message goes out once.
     let sent_before = follower.lock().unwrap().received.len();

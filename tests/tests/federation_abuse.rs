@@ -206,12 +206,12 @@ async fn franked_messages_reports_and_identifier_queries_across_providers() -> a
         p.stop().await?;
     }
     let store = RedbStore::open(&store_path, 1)?;
-    let kept = store.abuse_reports(&room)?;
+    let kept = store.abuse_reports(&room).await?;
     assert_eq!(kept.len(), 2, "Bob's report (once) and Alice's");
     let mut reporters: Vec<&str> = kept.iter().map(|r| r.reporter.as_str()).collect();
     reporters.sort();
     assert_eq!(reporters, ["client mimi://a.example/d/alice/phone", "provider b.example"]);
     assert!(kept.iter().any(|r| r.report == report.encode().expect("encodes")));
-    assert!(store.abuse_reports(&plain)?.is_empty());
+    assert!(store.abuse_reports(&plain).await?.is_empty());
     Ok(())
 }
