@@ -1,5 +1,5 @@
 //! Provider configuration: a TOML file, every key overridable by a `MIMI_DS_*` environment variable
-//! (DESIGN §6).
+//! (docs/DESIGN.md §7).
 //!
 //! `mimi-ds serve --config provider.toml` reads the file with [`Config::load`]; without a file, the
 //! defaults run one provider, `a.example`, on `127.0.0.1:8443` with its redb file under `./data/` and the
@@ -138,7 +138,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `tracing-subscriber` `EnvFilter` directive, e.g. `info` or `info,mimi_ds=debug`.
     pub log: String,
-    /// Peer providers' base URLs by domain (DESIGN §6). Domains not listed are reached through DNS.
+    /// Peer providers' base URLs by domain (docs/DESIGN.md §7). Domains not listed are reached through DNS.
     pub peers: BTreeMap<String, Url>,
     /// Whether other providers' users need our users' consent to claim their KeyPackages.
     pub consent: ConsentPolicy,

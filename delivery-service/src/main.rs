@@ -1,4 +1,4 @@
-//! The `mimi-ds` binary (DESIGN §6):
+//! The `mimi-ds` binary (docs/DESIGN.md §7):
 //!
 //! - `mimi-ds serve [--config provider.toml]`: loads the configuration ([`mimi_ds::config`]; every key also
 //!   settable by `MIMI_DS_*` variables), sets up logging (to stderr), and serves HTTPS until SIGTERM or

@@ -1,5 +1,5 @@
 //! A small metrics registry rendered in the Prometheus text exposition format (version 0.0.4), served at
-//! `GET /metrics` (DESIGN §6).
+//! `GET /metrics` (docs/DESIGN.md §7).
 //!
 //! Written here rather than taken from a crate: the needs are counters, gauges and histograms, optionally
 //! with labels, which fit in this file with atomics and no further dependency.

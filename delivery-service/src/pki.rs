@@ -1,5 +1,5 @@
 //! Development certificates: a CA and, per provider domain, one certificate for both server and client
-//! authentication, so mutual TLS between providers works out of the box (DESIGN §6,
+//! authentication, so mutual TLS between providers works out of the box (docs/DESIGN.md §7,
 //! `mimi-ds dev-pki --domains a.example,b.example --out ./pki`).
 //!
 //! Files written to the output directory (all PEM):

@@ -1,6 +1,6 @@
 //! The HTTPS server shell: serves any `axum::Router` over TLS on a TCP socket, with optional client
 //! certificates, a request body limit, per-request tracing spans and metrics, and graceful shutdown
-//! (DESIGN §6, issue 4 item 7, transport of issue 5 item 1).
+//! (docs/DESIGN.md §7). The same shell carries the client API and the mutually authenticated peer API.
 //!
 //! The routers (the protocol-06 API, the client API, `/metrics`, `/healthz`) are built elsewhere and
 //! passed in; this module adds, around all of them:

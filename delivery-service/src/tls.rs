@@ -1,6 +1,6 @@
 //! TLS for the provider: the rustls server configuration with optional client certificates, the peer
 //! identity a verified client certificate yields, and the outbound HTTPS client that presents the
-//! provider's certificate to peers (mutual TLS, issue 5 item 1).
+//! provider's certificate to peers (mutual TLS: a peer is the domain its certificate names).
 //!
 //! One port serves both APIs: the server *requests* a client certificate and verifies it against the
 //! configured CA when one is presented, but does not require one. A connection that presented a valid

@@ -344,7 +344,7 @@ async fn identifier_query<S: Store>(
 
 /// Decodes an `UpdateRequest`; a well-formed MLS message of the wrong kind (e.g. a
 /// PrivateMessage handshake) is a protocol refusal (`notAllowed`, 200), not an undecodable body
-/// (DESIGN §3): that answer is the inner `Err`.
+/// (docs/DESIGN.md §3.5): that answer is the inner `Err`.
 pub(crate) fn decode_update(body: &[u8]) -> Result<Result<UpdateRequest, Response>, ApiError> {
     match UpdateRequest::decode(body, DEFAULT_MAX_BODY_LEN) {
         Ok(r) => Ok(Ok(r)),

@@ -4,7 +4,7 @@
 //!
 //! **What a handle is here.** Our users have no profiles, only the name they registered with
 //! (`POST /client/v1/register {"user": "alice", …}`), which is the user part of their MIMI user
-//! URI `mimi://<domain>/u/alice` (DESIGN §3). That name is the user's handle:
+//! URI `mimi://<domain>/u/alice` (docs/DESIGN.md §3.3). That name is the user's handle:
 //! - `handle` matches the entire handle URI `im:alice@<domain>` (the form of the draft's
 //!   examples) or the user's MIMI URI `mimi://<domain>/u/alice`, exactly;
 //! - `nick` matches the user part `alice`, exactly;

@@ -1,5 +1,5 @@
 //! Federation: how this provider talks to the others (protocol-06 over mutually authenticated
-//! HTTPS, DESIGN §3–§4).
+//! HTTPS, docs/DESIGN.md §3–§4).
 //!
 //! - [`peers`]: outbound calls through each peer's directory, `From: mimi@<our domain>`.
 //! - [`outbox`]: the hub's fanout. The room log is the outbox: each follower provider has a

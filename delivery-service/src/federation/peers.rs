@@ -1,5 +1,5 @@
 //! Calling peer providers: the mutually authenticated HTTPS client ([`PeerClient`]) plus each
-//! peer's endpoint directory, fetched once and cached (DESIGN §3: peers are always called
+//! peer's endpoint directory, fetched once and cached (docs/DESIGN.md §3.4: peers are always called
 //! through the directory). Every request carries `From: mimi@<our domain>`.
 
 use std::collections::HashMap;

@@ -200,7 +200,7 @@ fn unencodable(e: tls_codec::Error) -> UpdateDecision {
 
 impl Room {
     /// Creates a room from the creator's GroupInfo (an MLSMessage with the `ratchet_tree`
-    /// extension). Checks what DESIGN §3 requires of every room: required capabilities naming
+    /// extension). Checks what docs/DESIGN.md §3.2 requires of every room: required capabilities naming
     /// AppDataDictionary and AppDataUpdate, the hub in `external_senders`, and a participant
     /// list whose users own every member client (the policy engine's invariants).
     pub fn create(
