@@ -16,7 +16,6 @@ use mimi_ds::provider::{load_or_create_hub_key, Provider};
 use mimi_ds::server::Server;
 use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::Store;
-use mimi_ds::tls;
 use mimi_protocol::client_api::KeyPackageUpload;
 use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
@@ -61,17 +60,7 @@ impl Harness {
                 })
                 .await;
         });
-        let roots = tls::load_roots(&config.tls.ca).unwrap();
-        let tls_config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config)
-            .resolve("a.example", addr)
-            .build()
-            .unwrap();
+        let http = support::https_client(&config.tls.ca, addr);
         Harness { http, base: format!("https://a.example:{}", addr.port()), provider, stop }
     }
 

@@ -5,6 +5,8 @@
 //! wraps a real redb file and can be told to hand back a corrupt client registration (a 500: the
 //! server's own data is bad) or to fail its reads (a 503: storage trouble).
 
+mod support;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +22,6 @@ use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::{
     ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredRoom, Write, WriteTicket,
 };
-use mimi_ds::tls;
 use reqwest::StatusCode;
 
 /// A redb store that can be made to misbehave on reads.
@@ -158,17 +159,7 @@ impl Harness {
         let addr = server.local_addr();
         let router = mimi_ds::api::client::router(provider.clone());
         tokio::spawn(async move { server.serve(router, &Registry::new(), std::future::pending()).await });
-        let roots = tls::load_roots(&config.tls.ca).unwrap();
-        let tls_config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config)
-            .resolve("a.example", addr)
-            .build()
-            .unwrap();
+        let http = support::https_client(&config.tls.ca, addr);
         Harness { http, base: format!("https://a.example:{}", addr.port()), provider }
     }
 

@@ -14,3 +14,14 @@ pub fn create_group(alice: &mut Client, hub_key: &[u8]) -> Vec<u8> {
     let group_info = alice.create_room(&RoomSetup::cooperative(DOMAIN, hub_key)).unwrap();
     openmls::prelude::tls_codec::Serialize::tls_serialize_detached(&group_info).unwrap()
 }
+
+/// An HTTPS client that trusts the test CA at `ca` and reaches `a.example` at `addr`.
+pub fn https_client(ca: &std::path::Path, addr: std::net::SocketAddr) -> reqwest::Client {
+    let roots = mimi_ds::tls::load_roots(ca).unwrap();
+    let tls_config = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder().tls_backend_preconfigured(tls_config).resolve("a.example", addr).build().unwrap()
+}
