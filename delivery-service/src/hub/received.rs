@@ -282,7 +282,8 @@ mod tests {
     #[test]
     fn uploaded_key_packages_are_the_received_bytes() {
         let t = TestRoom::new();
-        let kp = |c: &crate::hub::admission::memory::TestClient| to_in(&MlsMessageOut::from(c.key_package()));
+        let kp =
+            |c: &crate::hub::admission::memory::TestClient| to_in(&MlsMessageOut::from(c.issue_key_package().unwrap()));
         let bob = t.client("a.example", "bob", "phone");
         let upload = KeyPackageUpload { key_packages: vec![kp(&bob), kp(&bob), kp(&t.alice)] };
         let body = upload.encode().unwrap();

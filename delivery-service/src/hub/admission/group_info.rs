@@ -81,8 +81,8 @@ mod tests {
     fn request(c: &TestClient) -> GroupInfoRequest {
         GroupInfoRequest::sign(
             CS,
-            c.cred.credential.clone(),
-            c.cred.signature_key.clone(),
+            c.credential.credential.clone(),
+            c.credential.signature_key.clone(),
             VLBytes::new(vec![7; 32]),
             VLBytes::new(Vec::new()),
             &c.signer,
@@ -99,8 +99,8 @@ mod tests {
         forged.group_info_public_key = VLBytes::new(vec![8; 32]);
         assert_eq!(check_group_info_request(&t.crypto, &forged), Err(GroupInfoRefusal::BadSignature));
         // Signed, but by a credential that names a user, not a client.
-        let mut user = TestClient::new("a.example", "dora", "phone");
-        user.cred.credential = openmls::prelude::BasicCredential::new(b"mimi://a.example/u/dora".to_vec()).into();
+        let mut user = TestClient::of("a.example", "dora", "phone").unwrap();
+        user.credential.credential = openmls::prelude::BasicCredential::new(b"mimi://a.example/u/dora".to_vec()).into();
         assert_eq!(check_group_info_request(&t.crypto, &request(&user)), Err(GroupInfoRefusal::NoClient));
     }
 

@@ -329,7 +329,7 @@ mod tests {
             acceptable_ciphersuites: vec![CS.into()],
             required_capabilities: RequiredCapabilitiesExtension::new(&[], &[], &[]),
             requester_signature_key: c.signer.to_public_vec().into(),
-            requester_credential: c.cred.credential.clone(),
+            requester_credential: c.credential.credential.clone(),
         };
         KeyMaterialRequest::sign(tbs, &c.signer).unwrap()
     }
@@ -352,7 +352,7 @@ mod tests {
     #[test]
     fn requests_are_signed_by_a_client_of_the_requesting_user() {
         let crypto = openmls_rust_crypto::RustCrypto::default();
-        let bob = TestClient::new("b.example", "bob", "phone");
+        let bob = TestClient::of("b.example", "bob", "phone").unwrap();
         let r = request(&bob, "mimi://a.example/u/alice", ROOM_A);
         assert_eq!(verify_key_material_request(&crypto, &r, None), Ok(bob.uri.clone()));
         assert_eq!(verify_key_material_request(&crypto, &r, Some(&bob.uri)), Ok(bob.uri.clone()));
@@ -363,14 +363,14 @@ mod tests {
         let mut other = request(&bob, "mimi://a.example/u/alice", ROOM_A);
         other.tbs.requesting_user = IdentifierUri::new("mimi://b.example/u/eve");
         assert!(matches!(verify_key_material_request(&crypto, &other, None), Err(KeyMaterialRefusal::BadSignature(_))));
-        let eve = TestClient::new("b.example", "eve", "phone");
+        let eve = TestClient::of("b.example", "eve", "phone").unwrap();
         let mut signed_by_eve = request(&eve, "mimi://a.example/u/alice", ROOM_A);
         signed_by_eve.tbs.requesting_user = IdentifierUri::new("mimi://b.example/u/bob");
         let signed_by_eve = KeyMaterialRequest::sign(signed_by_eve.tbs, &eve.signer).unwrap();
         assert_eq!(verify_key_material_request(&crypto, &signed_by_eve, None), Err(KeyMaterialRefusal::OtherSigner));
         // A credential naming a user, not a client.
-        let mut user = TestClient::new("b.example", "bob", "phone");
-        user.cred.credential = openmls::prelude::BasicCredential::new(b"mimi://b.example/u/bob".to_vec()).into();
+        let mut user = TestClient::of("b.example", "bob", "phone").unwrap();
+        user.credential.credential = openmls::prelude::BasicCredential::new(b"mimi://b.example/u/bob".to_vec()).into();
         let r = request(&user, "mimi://a.example/u/alice", ROOM_A);
         assert!(matches!(verify_key_material_request(&crypto, &r, None), Err(KeyMaterialRefusal::NoClient(_))));
     }
@@ -379,8 +379,8 @@ mod tests {
     async fn claims_are_planned_by_target_consent_ciphersuite_and_room() {
         use KeyMaterialPlan::*;
         use KeyMaterialUserCode::*;
-        let bob = TestClient::new("b.example", "bob", "phone");
-        let alice_pc = TestClient::new("a.example", "alice", "pc");
+        let bob = TestClient::of("b.example", "bob", "phone").unwrap();
+        let alice_pc = TestClient::of("a.example", "alice", "pc").unwrap();
         let peer = Submitter::Peer("b.example".into());
         let mut facts = MemoryFacts::default();
         let alice = UserUri::parse("mimi://a.example/u/alice").unwrap();
@@ -440,7 +440,8 @@ mod tests {
     }
 
     fn key_package_in(c: &TestClient) -> KeyPackageIn {
-        let MlsMessageBodyIn::KeyPackage(kp) = to_in(&MlsMessageOut::from(c.key_package())).extract() else {
+        let MlsMessageBodyIn::KeyPackage(kp) = to_in(&MlsMessageOut::from(c.issue_key_package().unwrap())).extract()
+        else {
             panic!("a KeyPackage")
         };
         kp
@@ -461,7 +462,7 @@ mod tests {
     #[test]
     fn relayed_key_packages_must_be_valid_and_of_the_serving_provider() {
         let crypto = openmls_rust_crypto::RustCrypto::default();
-        let cathy = TestClient::new("c.example", "cathy", "phone");
+        let cathy = TestClient::of("c.example", "cathy", "phone").unwrap();
         let kp = key_package_in(&cathy);
         let expected = kp
             .clone()
@@ -483,7 +484,7 @@ mod tests {
         // A KeyPackage whose signature does not verify (its last byte is the signature's).
         let mut bytes = {
             use openmls::prelude::tls_codec::Serialize as _;
-            MlsMessageOut::from(cathy.key_package()).tls_serialize_detached().unwrap()
+            MlsMessageOut::from(cathy.issue_key_package().unwrap()).tls_serialize_detached().unwrap()
         };
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -499,8 +500,8 @@ mod tests {
     fn uploads_are_valid_key_packages_of_the_uploader() {
         use openmls::prelude::tls_codec::Serialize as _;
         let crypto = openmls_rust_crypto::RustCrypto::default();
-        let bob = TestClient::new("a.example", "bob", "phone");
-        let bytes = MlsMessageOut::from(bob.key_package()).tls_serialize_detached().unwrap();
+        let bob = TestClient::of("a.example", "bob", "phone").unwrap();
+        let bytes = MlsMessageOut::from(bob.issue_key_package().unwrap()).tls_serialize_detached().unwrap();
         let valid = check_key_package(&crypto, &bob.uri, 0, &bytes).unwrap().unwrap();
         assert!(!valid.last_resort && valid.not_after > 0 && !valid.reference.is_empty());
         let alice = ClientUri::parse("mimi://a.example/d/alice/phone").unwrap();

@@ -6,19 +6,17 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::{ready, Future};
 
-use mimi_appsync::components::participant_list::{ParticipantListData, UserRolePair};
-use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN, administered_roles::ORDINARY_USER};
-use mimi_appsync::state::initial_dictionary;
+use mimi_appsync::presets::administered_roles::ORDINARY_USER;
 use mimi_appsync::uri::ClientUri;
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
+use openmls_rust_crypto::RustCrypto;
 
 use super::{ConsentState, HubFacts, KeyPackageClaim};
 use crate::hub::{Accepted, LogEntry, Room};
-use mimi_protocol::ratchet_tree::RatchetTreeOption;
-use mimi_protocol::update::{GroupInfoOption, HandshakeBundle, HandshakeBundleContent};
+use mimi_protocol::update::HandshakeBundle;
+use mimi_testkit::prelude::RoomSetup;
 
 /// Facts in maps; `fail` makes every lookup fail; counts lookups.
 #[derive(Debug, Default)]
@@ -77,43 +75,8 @@ impl HubFacts for MemoryFacts {
     }
 }
 
-/// The ciphersuite of every test client.
-pub const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
-
-/// A client: its URI is its credential's identity.
-pub struct TestClient {
-    /// Its URI.
-    pub uri: ClientUri,
-    /// Its crypto and storage.
-    pub provider: OpenMlsRustCrypto,
-    /// Its signature key.
-    pub signer: SignatureKeyPair,
-    /// Its credential.
-    pub cred: CredentialWithKey,
-}
-
-impl TestClient {
-    /// A client `mimi://<domain>/d/<user>/<device>`.
-    pub fn new(domain: &str, user: &str, device: &str) -> Self {
-        let uri = ClientUri::new(domain, user, device).unwrap();
-        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-        let cred = CredentialWithKey {
-            credential: BasicCredential::new(uri.as_bytes().to_vec()).into(),
-            signature_key: signer.to_public_vec().into(),
-        };
-        TestClient { uri, provider: OpenMlsRustCrypto::default(), signer, cred }
-    }
-
-    /// A fresh KeyPackage.
-    pub fn key_package(&self) -> KeyPackage {
-        mimi_appsync::group::key_package(&self.provider, &self.signer, self.cred.clone()).unwrap()
-    }
-}
-
-/// An MLSMessage out, read back in.
-pub fn to_in(msg: &MlsMessageOut) -> MlsMessageIn {
-    MlsMessageIn::tls_deserialize_exact(msg.tls_serialize_detached().unwrap()).unwrap()
-}
+/// The workspace's MLS test client (one copy for every test; `TestClient::of(domain, user, device)`).
+pub use mimi_testkit::prelude::{to_in, TestClient, CS};
 
 /// A commit the hub accepted (not applied), with what went with it.
 pub struct Decided {
@@ -137,29 +100,18 @@ pub struct TestRoom {
     pub room: Room,
     /// Alice's phone, the only member.
     pub alice: TestClient,
-    group: MlsGroup,
 }
 
 impl TestRoom {
     /// A new room (cooperative roles, alice as group admin, the hub as external sender).
     pub fn new() -> Self {
-        let alice = TestClient::new("a.example", "alice", "phone");
+        let mut alice = TestClient::of("a.example", "alice", "phone").unwrap();
         let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap().to_public_vec();
-        let policy = presets::cooperative();
-        let list = ParticipantListData {
-            participants: vec![UserRolePair { user: alice.uri.user().as_bytes().to_vec(), role_index: GROUP_ADMIN }],
-        };
-        let dict = initial_dictionary(&list, &policy.roles, None, &policy.base_policy, None).unwrap();
-        let hub_sender =
-            ExternalSender::new(hub_key.clone().into(), BasicCredential::new(b"mimi://a.example".to_vec()).into());
-        let exts = mimi_appsync::group::room_extensions(dict, hub_sender).unwrap();
-        let group =
-            mimi_appsync::group::create_room_group(&alice.provider, &alice.signer, alice.cred.clone(), exts).unwrap();
-        let gi = group.export_group_info(alice.provider.crypto(), &alice.signer, true).unwrap();
+        let gi = alice.create_room(&RoomSetup::cooperative("a.example", &hub_key)).unwrap();
         let crypto = RustCrypto::default();
         let room =
             Room::create("mimi://a.example/r/club", &crypto, &gi.tls_serialize_detached().unwrap(), &hub_key).unwrap();
-        TestRoom { crypto, room, alice, group }
+        TestRoom { crypto, room, alice }
     }
 
     /// Alice's phone's URI.
@@ -169,18 +121,18 @@ impl TestRoom {
 
     /// A client of `user` at `domain`.
     pub fn client(&self, domain: &str, user: &str, device: &str) -> TestClient {
-        TestClient::new(domain, user, device)
+        TestClient::of(domain, user, device).unwrap()
     }
 
     /// The room's GroupInfo with the tree, as alice exports it (for external joins).
     pub fn group_info(&self) -> MlsMessageOut {
-        self.group.export_group_info(self.alice.provider.crypto(), &self.alice.signer, true).unwrap()
+        self.alice.group_info().unwrap()
     }
 
     /// Alice commits adding `clients` (their users as ordinary participants, alice's own devices
     /// as devices), and the hub decides on it; panics if it refuses.
     pub fn decide_adds(&mut self, clients: &[&TestClient]) -> Decided {
-        let key_packages: Vec<KeyPackage> = clients.iter().map(|c| c.key_package()).collect();
+        let key_packages: Vec<KeyPackage> = clients.iter().map(|c| c.issue_key_package().unwrap()).collect();
         let refs = key_packages.iter().map(|k| k.hash_ref(&self.crypto).unwrap().as_slice().to_vec()).collect();
         let mut op = mimi_appsync::ops::UserOperation::default();
         for (c, kp) in clients.iter().zip(key_packages) {
@@ -192,61 +144,25 @@ impl TestRoom {
                 op.adds.extend(invite.adds);
             }
         }
-        let b = mimi_appsync::ops::commit(&mut self.group, &self.alice.provider, &self.alice.signer, op).unwrap();
+        let b = self.alice.build_commit(op).unwrap();
         let welcome = b.welcome().cloned().expect("a Welcome");
-        let bundle = commit_bundle(b.commit(), Some(&welcome), b.group_info().expect("a GroupInfo"));
+        let bundle = HandshakeBundle::from_commit(&b).unwrap();
         let d = self.room.decide_update(&self.crypto, &bundle, 1);
         let Some((entry, accepted)) = d.accepted else { panic!("refused: {}", d.response.error_description) };
-        self.group.clear_pending_commit(self.alice.provider.storage()).unwrap();
+        self.alice.clear_pending().unwrap();
         Decided { bundle, entry, accepted, refs, welcome }
     }
 
     /// An application message of alice's phone, as the hub accepts it (not applied).
     pub fn message_entry(&mut self, text: &[u8]) -> LogEntry {
-        let message = to_in(&self.group.create_message(&self.alice.provider, &self.alice.signer, text).unwrap());
+        let message = self.alice.encrypt(text).unwrap();
         let d = self.room.decide_message(&message, self.alice.uri.as_str(), 2);
         d.accepted.expect("accepted")
     }
 
     /// The external commit by which `joiner` joins from the room's GroupInfo.
-    pub fn external_join(&self, joiner: &TestClient) -> HandshakeBundle {
-        let MlsMessageBodyIn::GroupInfo(vgi) = to_in(&self.group_info()).extract() else { panic!("group info") };
-        let (_, b) = mimi_appsync::group::external_join(
-            &joiner.provider,
-            &joiner.signer,
-            joiner.cred.clone(),
-            vgi,
-            None,
-            vec![],
-        )
-        .unwrap();
-        commit_bundle(b.commit(), None, b.group_info().expect("a GroupInfo"))
-    }
-}
-
-/// A commit's bundle with the full GroupInfo.
-pub fn commit_bundle(
-    commit: &MlsMessageOut,
-    welcome: Option<&Welcome>,
-    group_info: &openmls::messages::group_info::GroupInfo,
-) -> HandshakeBundle {
-    let MlsMessageBodyIn::GroupInfo(group_info) = to_in(&MlsMessageOut::from(group_info.clone())).extract() else {
-        panic!("group info")
-    };
-    let welcome = welcome.map(|w| {
-        let MlsMessageBodyIn::Welcome(w) =
-            to_in(&MlsMessageOut::from_welcome(w.clone(), ProtocolVersion::Mls10)).extract()
-        else {
-            panic!("welcome")
-        };
-        w
-    });
-    HandshakeBundle {
-        proposal_or_commit: to_in(commit),
-        content: HandshakeBundleContent::Commit {
-            welcome,
-            group_info_option: GroupInfoOption::Full { group_info },
-            ratchet_tree_option: RatchetTreeOption::DistributionService,
-        },
+    pub fn external_join(&self, joiner: &mut TestClient) -> HandshakeBundle {
+        let b = joiner.join_by_external_commit(&self.group_info()).unwrap();
+        HandshakeBundle::from_commit(&b).unwrap()
     }
 }

@@ -215,8 +215,8 @@ mod tests {
         // A local client may always submit.
         assert_eq!(admit_submitter(&t.room, &Submitter::Client(t.alice_uri()), &d.bundle), Ok(()));
         // An external commit is the way in for a provider without participants.
-        let cathy = t.client("c.example", "cathy", "phone");
-        let join = t.external_join(&cathy);
+        let mut cathy = t.client("c.example", "cathy", "phone");
+        let join = t.external_join(&mut cathy);
         assert_eq!(admit_submitter(&t.room, &c, &join), Ok(()));
         // Once bob is in, b hosts a participant.
         t.room.apply(&d.entry, d.accepted).unwrap();
