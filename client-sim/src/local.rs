@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use mimi_client::{ClientError, Connection};
 use mimi_ds::app::{serve_provider, AppError};
-use mimi_ds::config::{Config, TlsPaths};
+use mimi_ds::config::{ClaimLimits, Config, TlsPaths};
 use mimi_ds::pki::PkiError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -56,10 +56,10 @@ pub struct LocalProvider {
     task: JoinHandle<Result<(), AppError>>,
 }
 
-/// KeyPackage claims per target user and minute at in-process providers: simulated users invite
-/// and re-invite each other within milliseconds, far beyond the production default of 30
-/// (`mimi-sim random` hit it at step 3031 of a 10 000-step run).
-pub const SIMULATION_CLAIMS_PER_MINUTE: u32 = 1_000_000;
+/// KeyPackage claim limits at in-process providers: simulated users invite and re-invite each
+/// other within milliseconds, far beyond the production defaults (`mimi-sim random` hit a limit of
+/// 30 claims a minute at step 3031 of a 10 000-step run).
+pub const SIMULATION_CLAIM_LIMITS: ClaimLimits = ClaimLimits::uniform(1_000_000);
 
 /// The configuration of a local provider for `domain` rooted at `dir`, listening on `listen`
 /// (port 0: any free port). Writes the development certificates if missing.
@@ -73,7 +73,7 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
         listen,
         data_dir: dir.join("data"),
         tls: TlsPaths::dev_pki(&pki, domain),
-        claims_per_minute: SIMULATION_CLAIMS_PER_MINUTE,
+        claim_limits: SIMULATION_CLAIM_LIMITS,
         ..Config::default()
     })
 }
@@ -91,7 +91,7 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
 /// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its store
 /// under `<dir>/<domain>`, certificates from the shared development CA in `pki`, and `[peers]`
 /// mapping every other domain to `https://127.0.0.1:<its port>`, claims limited as in
-/// [`config`] ([`SIMULATION_CLAIMS_PER_MINUTE`]). The same call gives the same
+/// [`config`] ([`SIMULATION_CLAIM_LIMITS`]). The same call gives the same
 /// configuration, so a provider can be started again (even in another process) on the same data
 /// directory and port.
 pub fn federation_config(
@@ -112,7 +112,7 @@ pub fn federation_config(
         data_dir: dir.join(domain),
         tls: TlsPaths::dev_pki(pki, domain),
         peers,
-        claims_per_minute: SIMULATION_CLAIMS_PER_MINUTE,
+        claim_limits: SIMULATION_CLAIM_LIMITS,
         ..Config::default()
     })
 }

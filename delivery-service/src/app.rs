@@ -86,7 +86,7 @@ pub async fn serve_provider(
         Provider::open(&config.domain, hub_key, store)
             .await?
             .with_consent(config.consent)
-            .with_claims_per_minute(config.claims_per_minute)
+            .with_claim_limits(config.claim_limits)
             .with_metrics(&registry)?,
     );
     let server = Server::bind(config).await?;

@@ -17,7 +17,12 @@
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
 //! log = "info"                      # MIMI_DS_LOG (a tracing-subscriber EnvFilter directive)
 //! consent = "open"                  # MIMI_DS_CONSENT: "open" or "required" (see ConsentPolicy)
-//! claims_per_minute = 30            # MIMI_DS_CLAIMS_PER_MINUTE: KeyPackage claims per target user
+//! # KeyPackage claims served per minute (ClaimLimits): a requester is one of our users, or a
+//! # user a peer claims for; nothing is limited per target alone (see ClaimLimits).
+//! claims_per_pair = 10              # MIMI_DS_CLAIMS_PER_PAIR: one requester, one of our users
+//! claims_per_requester = 100        # MIMI_DS_CLAIMS_PER_REQUESTER: one requester, any users
+//! claims_per_peer_domain = 1000     # MIMI_DS_CLAIMS_PER_PEER_DOMAIN: one peer, for one domain's users
+//! claims_per_peer = 10000           # MIMI_DS_CLAIMS_PER_PEER: one peer, in all
 //!
 //! [tls]
 //! cert = "./pki/a.example.pem"      # MIMI_DS_TLS_CERT (default: ./pki/<domain>.pem)
@@ -43,8 +48,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
-
-use crate::provider::DEFAULT_CLAIMS_PER_MINUTE;
 
 /// Prefix of every environment variable that overrides a configuration key.
 pub const ENV_PREFIX: &str = "MIMI_DS_";
@@ -142,10 +145,14 @@ pub struct Config {
     pub peers: BTreeMap<String, Url>,
     /// Whether other providers' users need our users' consent to claim their KeyPackages.
     pub consent: ConsentPolicy,
-    /// Most KeyPackage claims served per target user and minute (more get 429): slows down
-    /// anyone draining a user's KeyPackages. Simulations raise it (their users act in ms).
-    pub claims_per_minute: u32,
+    /// KeyPackage claims served per minute per requester, per (requester, target) and per peer
+    /// (more get 429): one requester cannot drain a user or keep others from inviting one.
+    /// Simulations raise them (their users act within milliseconds).
+    pub claim_limits: ClaimLimits,
 }
+
+/// The claim limits: a rule of the hub's, configured here.
+pub use crate::hub::admission::ClaimLimits;
 
 /// The default for key-material claims by users of other providers for which a local target
 /// user has decided nothing: a rule of the hub's, configured here.
@@ -209,7 +216,10 @@ struct RawConfig {
     tls: RawTls,
     peers: Option<BTreeMap<String, String>>,
     consent: Option<String>,
-    claims_per_minute: Option<u64>,
+    claims_per_pair: Option<u64>,
+    claims_per_requester: Option<u64>,
+    claims_per_peer_domain: Option<u64>,
+    claims_per_peer: Option<u64>,
     /// Where each key's value came from, for error messages (not part of the file).
     #[serde(skip)]
     origins: BTreeMap<&'static str, String>,
@@ -224,7 +234,7 @@ struct RawTls {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 13] = [
+const ENV_KEYS: [(&str, &str); 16] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -237,7 +247,10 @@ const ENV_KEYS: [(&str, &str); 13] = [
     ("MIMI_DS_TLS_CA", "tls.ca"),
     ("MIMI_DS_PEERS", "peers"),
     ("MIMI_DS_CONSENT", "consent"),
-    ("MIMI_DS_CLAIMS_PER_MINUTE", "claims_per_minute"),
+    ("MIMI_DS_CLAIMS_PER_PAIR", "claims_per_pair"),
+    ("MIMI_DS_CLAIMS_PER_REQUESTER", "claims_per_requester"),
+    ("MIMI_DS_CLAIMS_PER_PEER_DOMAIN", "claims_per_peer_domain"),
+    ("MIMI_DS_CLAIMS_PER_PEER", "claims_per_peer"),
 ];
 
 impl Config {
@@ -343,17 +356,24 @@ impl Config {
             None => ConsentPolicy::default(),
         };
 
-        let claims_per_minute = match raw.claims_per_minute {
-            None => DEFAULT_CLAIMS_PER_MINUTE,
+        let defaults = ClaimLimits::default();
+        let limit = |key: &str, value: Option<u64>, default: u32| match value {
+            None => Ok(default),
             Some(n) => u32::try_from(n)
                 .ok()
                 .filter(|n| *n >= 1)
-                .ok_or_else(|| invalid("claims_per_minute", format!("{n} is not between 1 and {}", u32::MAX)))?,
+                .ok_or_else(|| invalid(key, format!("{n} is not between 1 and {}", u32::MAX))),
+        };
+        let claim_limits = ClaimLimits {
+            per_pair: limit("claims_per_pair", raw.claims_per_pair, defaults.per_pair)?,
+            per_requester: limit("claims_per_requester", raw.claims_per_requester, defaults.per_requester)?,
+            per_peer_domain: limit("claims_per_peer_domain", raw.claims_per_peer_domain, defaults.per_peer_domain)?,
+            per_peer: limit("claims_per_peer", raw.claims_per_peer, defaults.per_peer)?,
         };
 
         Ok(Config {
             consent,
-            claims_per_minute,
+            claim_limits,
             domain,
             listen,
             public_url,
@@ -433,7 +453,10 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "tls.ca" => raw.tls.ca = Some(PathBuf::from(value)),
             "peers" => raw.peers = Some(parse_peers_env(&value).map_err(invalid)?),
             "consent" => raw.consent = Some(value),
-            "claims_per_minute" => raw.claims_per_minute = Some(number(&value)?),
+            "claims_per_pair" => raw.claims_per_pair = Some(number(&value)?),
+            "claims_per_requester" => raw.claims_per_requester = Some(number(&value)?),
+            "claims_per_peer_domain" => raw.claims_per_peer_domain = Some(number(&value)?),
+            "claims_per_peer" => raw.claims_per_peer = Some(number(&value)?),
             _ => unreachable!("ENV_KEYS and this match list the same keys"),
         }
         raw.origins.insert(key, origin);
@@ -533,13 +556,22 @@ mod tests {
     }
 
     #[test]
-    fn claims_per_minute() {
-        assert_eq!(Config::default().claims_per_minute, DEFAULT_CLAIMS_PER_MINUTE);
-        assert_eq!(Config::from_toml("claims_per_minute = 500", "t").unwrap().claims_per_minute, 500);
-        let env = [("MIMI_DS_CLAIMS_PER_MINUTE".to_owned(), "7".to_owned())];
-        assert_eq!(Config::load_with_env(None, env).unwrap().claims_per_minute, 7);
-        let err = Config::from_toml("claims_per_minute = 0", "t").unwrap_err().to_string();
-        assert!(err.contains("`claims_per_minute`") && err.contains("not between 1"), "{err}");
+    fn claim_limits() {
+        assert_eq!(Config::default().claim_limits, ClaimLimits::default());
+        let c = Config::from_toml("claims_per_pair = 5\nclaims_per_peer = 50000", "t").unwrap();
+        assert_eq!(c.claim_limits, ClaimLimits { per_pair: 5, per_peer: 50_000, ..ClaimLimits::default() });
+        let env = [
+            ("MIMI_DS_CLAIMS_PER_REQUESTER".to_owned(), "7".to_owned()),
+            ("MIMI_DS_CLAIMS_PER_PEER_DOMAIN".to_owned(), "70".to_owned()),
+        ];
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!((c.claim_limits.per_requester, c.claim_limits.per_peer_domain), (7, 70));
+        for key in ["claims_per_pair", "claims_per_requester", "claims_per_peer_domain", "claims_per_peer"] {
+            let err = Config::from_toml(&format!("{key} = 0"), "t").unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")) && err.contains("not between 1"), "{err}");
+        }
+        // The per-target limit is gone: a file still naming it is refused, not silently ignored.
+        assert!(Config::from_toml("claims_per_minute = 30", "t").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+use mimi_ds::hub::admission::{ClaimLimits, ClaimRequester};
 use mimi_ds::hub::{EntryKind, LogEntry};
 use mimi_ds::provider::Provider;
 use mimi_ds::store::redb::RedbStore;
@@ -74,7 +75,8 @@ async fn sequencing_welcomes_races_and_restart() {
     assert!(p.create_room(&alice.uri, ROOM, &gi).await.is_err(), "a room is created once");
 
     // Claim bob's KeyPackages (one per client) and invite him.
-    let (claimed, exhausted) = p.claim_key_packages(&bob[0].uri.user()).await.unwrap();
+    let by_alice = ClaimRequester::Local(alice.uri.user().as_str().to_owned());
+    let (claimed, exhausted) = p.claim_key_packages(&by_alice, &bob[0].uri.user()).await.unwrap();
     assert_eq!((claimed.len(), exhausted.len()), (2, 0));
     let kps: Vec<KeyPackage> = claimed
         .iter()
@@ -104,8 +106,8 @@ async fn sequencing_welcomes_races_and_restart() {
         c.group = Some(staged.into_group(&c.provider).unwrap());
     }
     // A second claim finds bob's remaining KeyPackage per client; a third finds none.
-    assert_eq!(p.claim_key_packages(&bob[0].uri.user()).await.unwrap().0.len(), 2);
-    let (none, exhausted) = p.claim_key_packages(&bob[0].uri.user()).await.unwrap();
+    assert_eq!(p.claim_key_packages(&by_alice, &bob[0].uri.user()).await.unwrap().0.len(), 2);
+    let (none, exhausted) = p.claim_key_packages(&by_alice, &bob[0].uri.user()).await.unwrap();
     assert_eq!((none.len(), exhausted.len()), (0, 2));
 
     // Races: every client builds a key update for the same epoch and submits concurrently.
@@ -209,17 +211,20 @@ async fn sequencing_welcomes_races_and_restart() {
 }
 
 #[tokio::test]
-async fn key_package_claims_are_rate_limited_per_user() {
+async fn key_package_claims_are_rate_limited_per_requester_and_pair_not_per_target() {
     let dir = tempfile::tempdir().unwrap();
     let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
-    let p = open(dir.path(), &hub_key).await;
+    let store = RedbStore::open(&dir.path().join("ds.redb"), 1024).unwrap();
+    let limits = ClaimLimits { per_pair: 30, per_requester: 35, ..ClaimLimits::default() };
+    let p = Provider::open("a.example", hub_key, store).await.unwrap().with_claim_limits(limits);
     let bob = Client::new("bob", "phone");
     let (uri, _) = p.register_client("bob", "phone").await.unwrap();
     p.upload_key_packages(&uri, &[kp_message(&bob)]).await.unwrap();
+    let mallory = ClaimRequester::Local("mimi://a.example/u/mallory".into());
     let mut served = 0;
     let mut refused = None;
     for i in 0..40 {
-        match p.claim_key_packages(&bob.uri.user()).await {
+        match p.claim_key_packages(&mallory, &bob.uri.user()).await {
             Ok((claimed, _)) => served += claimed.len(),
             Err(e) => {
                 refused = Some((i, e.to_string()));
@@ -227,11 +232,20 @@ async fn key_package_claims_are_rate_limited_per_user() {
             }
         }
     }
-    // One KeyPackage, served once; the 31st claim within the minute is refused.
+    // One KeyPackage, served once; mallory's 31st claim for bob within the minute is refused.
     assert_eq!(served, 1);
     let (at, why) = refused.expect("rate limit");
     assert_eq!(at, 30);
-    assert!(why.contains("rate limited"), "{why}");
-    // Other users are not affected.
-    assert!(p.claim_key_packages(&Client::new("carol", "phone").uri.user()).await.is_ok());
+    assert!(why.contains("rate limited") && why.contains("mallory"), "{why}");
+    // Bob is not locked: another requester's claim is served (his KeyPackage is used up, so
+    // the answer is "nothing left", not 429).
+    let alice = ClaimRequester::Local("mimi://a.example/u/alice".into());
+    let (none, exhausted) = p.claim_key_packages(&alice, &bob.uri.user()).await.unwrap();
+    assert_eq!((none.len(), exhausted.len()), (0, 1));
+    // Mallory has five claims left for anyone else, then none.
+    for _ in 0..5 {
+        assert!(p.claim_key_packages(&mallory, &Client::new("carol", "phone").uri.user()).await.is_ok());
+    }
+    let why = p.claim_key_packages(&mallory, &Client::new("dave", "phone").uri.user()).await.unwrap_err();
+    assert!(why.to_string().contains("at most 35 a minute"), "{why}");
 }

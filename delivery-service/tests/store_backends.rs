@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use mimi_appsync::ops;
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+use mimi_ds::hub::admission::ClaimRequester;
 use mimi_ds::hub::EntryKind;
 use mimi_ds::provider::Provider;
 use mimi_ds::store::memory::MemoryStore;
@@ -43,7 +44,8 @@ async fn room_lifecycle<S: Store>(open: impl Fn() -> S) {
     p.create_room(&alice.uri, ROOM, &gi).await.unwrap();
 
     // A commit: Alice adds Bob with his claimed KeyPackage.
-    let (claimed, exhausted) = p.claim_key_packages(&bob.uri.user()).await.unwrap();
+    let by_alice = ClaimRequester::Local(alice.uri.user().as_str().to_owned());
+    let (claimed, exhausted) = p.claim_key_packages(&by_alice, &bob.uri.user()).await.unwrap();
     assert_eq!((claimed.len(), exhausted.len()), (1, 0));
     let MlsMessageBodyIn::KeyPackage(kp) =
         MlsMessageIn::tls_deserialize_exact(&claimed[0].key_package).unwrap().extract()

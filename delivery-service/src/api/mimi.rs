@@ -11,12 +11,16 @@
 //! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients, and an Add of another provider's client needs an unused KeyPackage claimed through this hub for this room by the submitting provider ([`crate::hub::admission::add_is_vouched`]) | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
 //! | `POST /v1/submitMessage/{roomId}` | hub | the provider of `sendingUri` (a client URI), which the hub's participant check must pass | 200 `SubmitMessageResponse` (`notAllowed` for non-participants) |
 //! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client | 200 `GroupInfoResponse` |
-//! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the hub of the request's `roomId` (its URI's authority) for a user of ours; if we are that hub, the provider of the requesting user ([`crate::federation::relay::route_key_material`]) | 200 `KeyMaterialResponse`; 403 for any other caller (e.g. a provider claiming directly from the target, bypassing the hub), nothing claimed |
+//! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the hub of the request's `roomId` (its URI's authority) for a user of ours, claiming for its own user or one of a third domain, never one of ours; if we are that hub and have the room, the provider of the requesting user ([`crate::federation::relay::route_key_material`]) | 200 `KeyMaterialResponse` (consent-checked); 403 for any other caller (e.g. a provider claiming directly from the target, bypassing the hub, or for a user of ours), 404 for a room of ours we do not have, 429 over the claim limits; nothing claimed |
 //! | `POST /v1/notify/{roomId}` | follower | the room's hub (the room URI's authority) | 201; also for a duplicate, taken in once |
 //! | `POST /v1/requestConsent/{targetUser}` | target's provider | the requester's provider (`request`/`cancel` of its user for ours) | 201 |
 //! | `POST /v1/updateConsent/{requesterUser}` | requester's provider | the target's provider (`grant`/`revoke` of its user for ours) | 201 |
 //! | `POST /v1/identifierQuery/{domain}` | target provider (`{domain}` must be ours, else 404; never relayed) | any authenticated provider | 200 `IdentifierResponse` |
 //! | `POST /v1/reportAbuse/{roomId}` | hub | the provider of `reportingUser` | 201 kept; 422 a frank does not verify (nothing kept) |
+//!
+//! A peer speaks only for its own domain's clients and users (`sendingUri`, the client of
+//! `requestingCredential`, `reportingUser`, its side of a consent entry): otherwise 403, checked on
+//! the strings before anything else ([`crate::federation::trust`]).
 //!
 //! Unknown rooms answer 404, undecodable bodies 400, a caller who is not allowed 403; a fault of
 //! this server 500 with the request's id (see [`super::request_id`]), an unusable answer of the
@@ -37,7 +41,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
-use mimi_appsync::uri::{ClientUri, UserUri};
 use tracing::Instrument as _;
 
 use super::client::decode_update;
@@ -45,6 +48,7 @@ use super::request_id;
 use super::response::{answer, passthrough, ApiError};
 use crate::federation::consent::{check_entry, ConsentEndpoint};
 use crate::federation::relay::Relay;
+use crate::federation::trust::{client_of_peer, user_of_peer, NotThePeers};
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::tls::PeerIdentity;
@@ -135,6 +139,12 @@ impl<S: Store> FromRequestParts<Arc<Api<S>>> for Peer {
     }
 }
 
+/// A peer speaking for a party not its own: 403.
+fn forbidden(refusal: NotThePeers) -> ApiError {
+    tracing::info!(%refusal, "peer request refused");
+    ApiError::new(StatusCode::FORBIDDEN, refusal.to_string())
+}
+
 /// 404 unless we are the hub of `room`.
 fn hub_room<S: Store>(api: &Api<S>, room: &str) -> Result<(), ApiError> {
     if api.provider.is_hub_of(room) {
@@ -170,9 +180,7 @@ async fn submit_message<S: Store>(
     hub_room(&api, &room)?;
     let request = SubmitMessageRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
     let sending = request.sending_uri.as_str();
-    if !ClientUri::parse(sending).is_ok_and(|c| c.domain() == peer) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("sendingUri must be a client of {peer}")));
-    }
+    client_of_peer(&peer, "sendingUri", sending).map_err(forbidden)?;
     let span = tracing::info_span!("peer submitMessage", room = %room, peer = %peer);
     let status = api.provider.submit_message_received(&room, &request, &body, sending).instrument(span).await?;
     answer(&SubmitMessageResponse { protocol: Protocol::Mls10, status })
@@ -186,10 +194,10 @@ async fn group_info<S: Store>(
 ) -> Result<Response, ApiError> {
     hub_room(&api, &room)?;
     let request = GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
-    let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into()).ok();
-    if named.is_none_or(|c| c.domain() != peer) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("requestingCredential must be a client of {peer}")));
-    }
+    let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into())
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default();
+    client_of_peer(&peer, "requestingCredential", &named).map_err(forbidden)?;
     let response = api.provider.group_info(&room, &request).await?;
     answer(&response)
 }
@@ -273,9 +281,7 @@ async fn report_abuse<S: Store>(
 ) -> Result<Response, ApiError> {
     hub_room(&api, &room)?;
     let report = AbuseReport::decode(&body, DEFAULT_MAX_BODY_LEN)?;
-    if !UserUri::parse(report.reporting_user.as_str()).is_ok_and(|u| u.domain() == peer) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("reportingUser must be a user of {peer}")));
-    }
+    user_of_peer(&peer, "reportingUser", report.reporting_user.as_str()).map_err(forbidden)?;
     let span = tracing::info_span!("peer reportAbuse", room = %room, peer = %peer);
     abuse_answer(api.provider.report_abuse(&room, &report, &body, &Submitter::Peer(peer)).instrument(span).await?)
 }

@@ -20,6 +20,7 @@
 
 use mimi_appsync::uri::UserUri;
 
+use super::trust::user_of_peer;
 use crate::provider::ProviderError;
 use mimi_protocol::consent::{ConsentEntry, ConsentOperation};
 use mimi_protocol::IdentifierUri;
@@ -62,9 +63,11 @@ pub fn check_entry(
     if local.domain() != ours {
         return Err(ProviderError::Forbidden(format!("{local} is not a user of {ours}")));
     }
-    if remote.domain() != peer {
-        return Err(ProviderError::Forbidden(format!("{remote} is not a user of {peer}")));
-    }
+    let field = match endpoint {
+        ConsentEndpoint::Request => "requesterUri",
+        ConsentEndpoint::Update => "targetUri",
+    };
+    user_of_peer(peer, field, remote.as_str()).map_err(|e| ProviderError::Forbidden(e.to_string()))?;
     Ok(())
 }
 

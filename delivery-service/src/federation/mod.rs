@@ -14,6 +14,7 @@
 //!   that hub; key-material claims forwarded hub → target provider.
 //!
 //! - [`consent`]: `requestConsent`/`updateConsent` and the consent check on claims.
+//! - [`trust`]: what a peer may speak for (its own domain's clients and users).
 //! - [`identifier`]: `identifierQuery`, which local user a query names (a local client's query
 //!   for another domain goes straight to that provider, [`relay::Relay::identifier_query`]).
 //!
@@ -27,3 +28,4 @@ pub mod identifier;
 pub mod outbox;
 pub mod peers;
 pub mod relay;
+pub mod trust;

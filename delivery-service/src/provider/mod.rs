@@ -35,15 +35,11 @@ use tokio::sync::{watch, Mutex};
 pub use self::error::ProviderError;
 pub use self::hub_key::load_or_create_hub_key;
 pub use crate::hub::admission::{add_is_vouched, hub_of, peer_may_update, AddRefusal, Submitter};
-use crate::hub::admission::{ClaimLimiter, ConsentPolicy};
+use crate::hub::admission::{ClaimLimiter, ClaimLimits, ConsentPolicy};
 use crate::hub::franking::Franker;
 use crate::hub::{LogEntry, Room};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{Store, StoredRoom};
-
-/// Most KeyPackage claims per target user per minute, unless configured otherwise
-/// (the `claims_per_minute` setting).
-pub const DEFAULT_CLAIMS_PER_MINUTE: u32 = 30;
 
 /// One room with its bookkeeping.
 struct Slot {
@@ -134,7 +130,8 @@ pub struct Provider<S: Store> {
     rooms: RwLock<HashMap<String, Arc<Mutex<Slot>>>>,
     /// Newest queue position per local client, for long-polling readers.
     queues: StdMutex<HashMap<String, watch::Sender<u64>>>,
-    /// KeyPackage claims served per target user in the current minute.
+    /// KeyPackage claims counted this minute, per requester, per (requester, target) and per
+    /// peer.
     claims: StdMutex<ClaimLimiter>,
     /// Counters for `/metrics`.
     metrics: HubMetrics,
@@ -164,7 +161,7 @@ impl<S: Store> Provider<S> {
             store,
             rooms: RwLock::new(rooms),
             queues: StdMutex::new(HashMap::new()),
-            claims: StdMutex::new(ClaimLimiter::new(DEFAULT_CLAIMS_PER_MINUTE)),
+            claims: StdMutex::new(ClaimLimiter::new(ClaimLimits::default())),
             metrics: HubMetrics::default(),
             appended: watch::channel(0).0,
             consent: ConsentPolicy::default(),
@@ -178,10 +175,10 @@ impl<S: Store> Provider<S> {
         Ok(self)
     }
 
-    /// Sets how many KeyPackage claims per target user and minute are served (default
-    /// [`DEFAULT_CLAIMS_PER_MINUTE`]); more get `RateLimited` (429).
-    pub fn with_claims_per_minute(mut self, limit: u32) -> Self {
-        self.claims = StdMutex::new(ClaimLimiter::new(limit));
+    /// Sets how many KeyPackage claims are served per minute (default [`ClaimLimits::default`]);
+    /// more get `RateLimited` (429).
+    pub fn with_claim_limits(mut self, limits: ClaimLimits) -> Self {
+        self.claims = StdMutex::new(ClaimLimiter::new(limits));
         self
     }
 
@@ -245,6 +242,11 @@ impl<S: Store> Provider<S> {
     /// Whether this provider is the hub of `room_id` (its authority is our domain).
     pub fn is_hub_of(&self, room_id: &str) -> bool {
         hub_of(room_id) == Some(self.domain.as_str())
+    }
+
+    /// Whether `room_id` is a room this provider is the hub of and has (no store read).
+    pub fn has_room(&self, room_id: &str) -> Result<bool, ProviderError> {
+        Ok(self.rooms.read().map_err(|_| ProviderError::poisoned("room table"))?.contains_key(room_id))
     }
 
     /// The rooms this provider is the hub of.

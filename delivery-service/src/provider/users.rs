@@ -1,6 +1,6 @@
 //! This provider's users and clients: registration and bearer tokens, KeyPackage uploads and
-//! claims (`/keyMaterial`, rate-limited, consent-checked, recorded for the hub's rooms), consent
-//! decisions and the Welcome queues. The rules are in
+//! claims (`/keyMaterial`, rate-limited per requester and per (requester, target),
+//! consent-checked, recorded for the hub's rooms), consent decisions and the Welcome queues. The rules are in
 //! [`crate::hub::admission::key_material`]; this gathers the facts, stores and answers.
 
 use std::collections::hash_map::Entry;
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::{now_ms, Provider, ProviderError, Submitter};
-use crate::hub::admission::{self, KeyMaterialPlan, UploadRefusal};
+use crate::hub::admission::{self, ClaimRequester, KeyMaterialPlan, UploadRefusal};
 use crate::hub::QueueItem;
 use crate::store::{settle, ClaimScope, Store, StoredKeyPackage, Write, WriteResult};
 use mimi_protocol::consent::ConsentEntry;
@@ -73,28 +73,42 @@ impl<S: Store> Provider<S> {
         Ok(n)
     }
 
-    /// Claims one KeyPackage per client of a local user (single use, last resort kept),
-    /// rate-limited per target user. Returns (claimed, clients with nothing left).
+    /// Claims one KeyPackage per client of a local user (single use, last resort kept) for
+    /// `requester`, within its claim limits (see [`Provider::admit_claim`]). Returns (claimed,
+    /// clients with nothing left).
     pub async fn claim_key_packages(
         &self,
+        requester: &ClaimRequester,
         user: &UserUri,
     ) -> Result<(Vec<StoredKeyPackage>, Vec<String>), ProviderError> {
+        self.admit_claim(requester, user)?;
         self.claim_key_packages_for(user, None).await
     }
 
-    /// [`Provider::claim_key_packages`], recording the claimed refs as claims of `scope` (for a
-    /// room of this hub) in the same transaction.
+    /// Counts a claim by `requester` for `target` against the claim limits (per requester, per
+    /// (requester, target), and for a peer per domain and in all), or refuses it with
+    /// `RateLimited` (429), counting nothing. Every claim served here or forwarded from here is
+    /// counted once, before anything is claimed or sent.
+    pub fn admit_claim(&self, requester: &ClaimRequester, target: &UserUri) -> Result<(), ProviderError> {
+        self.claims
+            .lock()
+            .map_err(|_| ProviderError::poisoned("claim limiter"))?
+            .admit(requester, target.as_str(), now_ms())
+            .map_err(|e| {
+                tracing::info!(%requester, target = %target, refusal = %e, "claim rate limited");
+                ProviderError::RateLimited(e.to_string())
+            })
+    }
+
+    /// Claims one KeyPackage per client of a local user (already admitted by the limits),
+    /// recording the claimed refs as claims of `scope` (for a room of this hub) in the same
+    /// transaction.
     async fn claim_key_packages_for(
         &self,
         user: &UserUri,
         scope: Option<ClaimScope>,
     ) -> Result<(Vec<StoredKeyPackage>, Vec<String>), ProviderError> {
         let now = now_ms();
-        self.claims
-            .lock()
-            .map_err(|_| ProviderError::poisoned("claim limiter"))?
-            .admit(user.as_str(), now)
-            .map_err(|e| ProviderError::RateLimited(e.to_string()))?;
         let write = Write::ClaimKeyPackages { user: user.as_str().to_owned(), now_secs: now / 1000, scope };
         match settle(self.store.write(write)).await? {
             WriteResult::Claimed { claimed, exhausted } => Ok((claimed, exhausted)),
@@ -127,9 +141,12 @@ impl<S: Store> Provider<S> {
     }
 
     /// `/keyMaterial` for a local target user: one single-use KeyPackage per client, with the
-    /// draft's user and client codes. A requester of another provider needs the target's
-    /// consent, checked before anything is claimed. `caller`: an authenticated local client
-    /// (client API), which must match the signed request, or the peer provider that asked. If we
+    /// draft's user and client codes. Checked in this order, nothing claimed before the last:
+    /// the request's signature (its credential must name a client of `requestingUser`, and the
+    /// calling client on the client API), the claim limits of its requester, the target's
+    /// consent (for every claim a peer makes and every requester of another domain). `caller`:
+    /// an authenticated local client (client API), or the peer provider that asked, which the
+    /// relay has already let through ([`crate::federation::relay::route_key_material`]). If we
     /// are the hub of the request's room, the claimed refs are recorded as claims for that room
     /// by the caller's provider (see [`crate::hub::admission::add_is_vouched`]).
     pub async fn key_material(
@@ -147,7 +164,10 @@ impl<S: Store> Provider<S> {
             user_uri: request.tbs.target_user.clone(),
             clients,
         };
-        self.verify_key_material_request(request, requester)?;
+        let signer = self.verify_key_material_request(request, requester)?;
+        if let Ok(target) = UserUri::parse(request.tbs.target_user.as_str()) {
+            self.admit_claim(&ClaimRequester::of(caller, &signer.user()), &target)?;
+        }
         let (target, scope) =
             match admission::plan_key_material(&self.domain, self.consent, request, caller, &self.store).await? {
                 KeyMaterialPlan::Answer(code) => return Ok(respond(code, Vec::new())),

@@ -2,14 +2,19 @@
 //! consent, what the hub records, and how often.
 //!
 //! - A request must be signed by a client of its `requestingUser` (and, on the client API, by
-//!   the calling client): [`verify_key_material_request`].
-//! - Only our own users are served here; a requester of another provider needs the target's
-//!   consent ([`verdict`] over the recorded decisions, else the configured [`ConsentPolicy`]);
-//!   the requester must accept our ciphersuite. If we are the hub of the request's room, the
-//!   claimed KeyPackageRefs are recorded as claims for that room by the caller's provider, which
-//!   the Add check later asks for ([`super::adds`]): [`plan_key_material`].
-//! - Claims per target user are limited per minute ([`ClaimLimiter`]), so that nobody drains a
-//!   user's KeyPackages.
+//!   the calling client): [`verify_key_material_request`]. Which peer may claim for whom, and
+//!   through which room, is decided before that, on the URIs alone
+//!   (`crate::federation::relay::route_key_material`).
+//! - Only our own users are served here; every claim a peer makes, and every requester of
+//!   another domain, needs the target's consent ([`verdict`] over the recorded decisions, else
+//!   the configured [`ConsentPolicy`]), whatever room the request names; the requester must
+//!   accept our ciphersuite. If we are the hub of the request's room, the claimed
+//!   KeyPackageRefs are recorded as claims for that room by the caller's provider, which the
+//!   Add check later asks for ([`super::adds`]): [`plan_key_material`].
+//! - Claims are limited per minute per requester and per (requester, target), and for a peer
+//!   per domain it claims for and in all ([`ClaimLimiter`], [`ClaimLimits`]): one requester
+//!   cannot drain a user, and hammering uses up only the hammerer's own allowance, so nobody can
+//!   keep a user from being invited by others.
 //! - KeyPackages a hub relays from another provider must be valid and of that provider's
 //!   clients ([`remote_key_package_refs`]); KeyPackages a client uploads must be valid and its
 //!   own ([`check_key_package`]).
@@ -111,7 +116,9 @@ pub enum KeyMaterialPlan {
 }
 
 /// Plans the answer to a verified request from `caller` at provider `ours` (module docs). The
-/// consent lookups are the only facts needed, and only for a requester of another provider.
+/// consent lookups are the only facts needed: for every claim a peer makes (a peer never claims
+/// for our users, so its requester is always another domain's), and for any requester that is not
+/// a user of ours, whatever room the request names.
 pub async fn plan_key_material<F: HubFacts>(
     ours: &str,
     policy: ConsentPolicy,
@@ -128,7 +135,8 @@ pub async fn plan_key_material<F: HubFacts>(
     }
     let room = tbs.room_id.as_str();
     let requester = tbs.requesting_user.as_str();
-    if UserUri::parse(requester).is_ok_and(|u| u.domain() != ours) {
+    let ours_requester = UserUri::parse(requester).is_ok_and(|u| u.domain().eq_ignore_ascii_case(ours));
+    if matches!(caller, Submitter::Peer(_)) || !ours_requester {
         let for_room = facts.consent(requester, target.as_str(), Some(room)).await?;
         let general = facts.consent(requester, target.as_str(), None).await?;
         if let Some(code) = verdict(policy, for_room, general) {
@@ -265,46 +273,163 @@ pub fn check_key_package(
     }))
 }
 
-/// Claims served per target user in the current minute, with the time passed in.
-#[derive(Debug, Clone)]
-pub struct ClaimLimiter {
-    /// Most claims per target user and minute.
-    per_minute: u32,
-    /// The minute (since the UNIX epoch) `counts` are for.
-    minute: u64,
-    /// Claims served per target user this minute.
-    counts: HashMap<String, u32>,
+/// Who a claim is counted against ([`ClaimLimiter`]): the user it is made for, as vouched for by
+/// the party that authenticated the request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClaimRequester {
+    /// One of our users: the user of the client whose bearer token authenticated the request.
+    Local(String),
+    /// A user a peer provider claims for: the request's `requestingUser` as the peer names it
+    /// (its own user, or, as the hub of the request's room, a user of a third domain).
+    Peer {
+        /// The peer's domain (the mTLS identity).
+        peer: String,
+        /// The domain of `user`.
+        domain: String,
+        /// The user URI.
+        user: String,
+    },
 }
 
-/// A claim over the limit (429, retry in a minute).
+impl ClaimRequester {
+    /// The requester of a claim by `caller` for `requesting_user` (already checked to be the
+    /// calling client's user, or one a peer may claim for).
+    pub fn of(caller: &Submitter, requesting_user: &UserUri) -> Self {
+        match caller {
+            Submitter::Client(c) => ClaimRequester::Local(c.user().as_str().to_owned()),
+            Submitter::Peer(peer) => ClaimRequester::Peer {
+                peer: peer.clone(),
+                domain: requesting_user.domain().to_owned(),
+                user: requesting_user.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ClaimRequester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimRequester::Local(user) => write!(f, "{user}"),
+            ClaimRequester::Peer { peer, user, .. } => write!(f, "{user} (through {peer})"),
+        }
+    }
+}
+
+/// How many claims are served per minute, in each dimension ([`ClaimLimiter`]). Each bound is
+/// at least 1.
+///
+/// A requester is a user (ours, or one a peer names): `per_pair` bounds how fast one requester
+/// drains one user, `per_requester` how much one requester claims in all. A peer names its users
+/// freely (and, as a room's hub, users of other domains), so cycling `requestingUser` names
+/// gives it fresh requester allowances; `per_peer_domain` and `per_peer` bound what it gets that
+/// way. A hub relays for many users: what it relays for each follower domain is counted apart
+/// (`per_peer_domain`), so a follower that uses up its own share leaves the hub's other users
+/// theirs, and `per_peer` is ten times `per_peer_domain` by default, so that no single domain a
+/// hub relays for can use up the hub's whole allowance (a follower relays only its own users'
+/// claims, and the hub limits each follower the same way before forwarding). Nothing is limited
+/// per target alone: any such bound could be used up by others to keep a user from being
+/// invited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Claims by one requester for one target user (default 10).
+    pub per_pair: u32,
+    /// Claims by one requester for any users (default 100).
+    pub per_requester: u32,
+    /// Claims a peer makes for the users of one domain (default 1000).
+    pub per_peer_domain: u32,
+    /// Claims a peer makes in all (default 10 000).
+    pub per_peer: u32,
+}
+
+impl Default for ClaimLimits {
+    fn default() -> Self {
+        ClaimLimits { per_pair: 10, per_requester: 100, per_peer_domain: 1000, per_peer: 10_000 }
+    }
+}
+
+impl ClaimLimits {
+    /// The same bound in every dimension (simulations, whose users act within milliseconds).
+    pub const fn uniform(n: u32) -> Self {
+        ClaimLimits { per_pair: n, per_requester: n, per_peer_domain: n, per_peer: n }
+    }
+}
+
+/// One counter of the limiter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LimitKey {
+    /// A requester's claims for one target.
+    Pair(ClaimRequester, String),
+    /// A requester's claims.
+    Requester(ClaimRequester),
+    /// A peer's claims for the users of one domain.
+    PeerDomain(String, String),
+    /// A peer's claims.
+    Peer(String),
+}
+
+/// Claims counted in the current minute in every dimension of [`ClaimLimits`], with the time
+/// passed in. Counters exist only for claims admitted this minute and are all dropped when the
+/// minute changes, so the limiter holds at most four counters per claim served in one minute.
+#[derive(Debug, Clone)]
+pub struct ClaimLimiter {
+    /// The bounds.
+    limits: ClaimLimits,
+    /// The minute (since the UNIX epoch) `counts` are for.
+    minute: u64,
+    /// Claims admitted this minute, per counter.
+    counts: HashMap<LimitKey, u32>,
+}
+
+/// A claim over a limit (429, retry in a minute).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("too many claims for {user} (at most {limit} a minute)")]
+#[error("too many claims {what} (at most {limit} a minute)")]
 pub struct TooManyClaims {
-    /// The target user.
-    pub user: String,
+    /// The dimension and who: e.g. `by mimi://b.example/u/bob (through b.example) for mimi://a.example/u/alice`.
+    pub what: String,
     /// The limit.
     pub limit: u32,
 }
 
 impl ClaimLimiter {
-    /// At most `per_minute` claims per target user and minute.
-    pub fn new(per_minute: u32) -> Self {
-        ClaimLimiter { per_minute, minute: 0, counts: HashMap::new() }
+    /// A limiter with `limits`.
+    pub fn new(limits: ClaimLimits) -> Self {
+        ClaimLimiter { limits, minute: 0, counts: HashMap::new() }
     }
 
-    /// Counts a claim for `user` at `now_ms` (milliseconds since the UNIX epoch), or refuses it
-    /// if the user's limit for this minute is reached. Counts of past minutes are dropped.
-    pub fn admit(&mut self, user: &str, now_ms: u64) -> Result<(), TooManyClaims> {
+    /// Counts a claim by `requester` for `target` at `now_ms` (milliseconds since the UNIX
+    /// epoch), or refuses it, counting nothing, if any of its counters is at its bound for this
+    /// minute. Counters of past minutes are dropped.
+    pub fn admit(&mut self, requester: &ClaimRequester, target: &str, now_ms: u64) -> Result<(), TooManyClaims> {
         let minute = now_ms / 60_000;
         if minute != self.minute {
             self.minute = minute;
-            self.counts.clear();
+            self.counts = HashMap::new();
         }
-        let count = self.counts.entry(user.to_owned()).or_insert(0);
-        if *count >= self.per_minute {
-            return Err(TooManyClaims { user: user.to_owned(), limit: self.per_minute });
+        let limits = self.limits;
+        let mut keys = vec![
+            (
+                LimitKey::Pair(requester.clone(), target.to_owned()),
+                limits.per_pair,
+                format!("by {requester} for {target}"),
+            ),
+            (LimitKey::Requester(requester.clone()), limits.per_requester, format!("by {requester}")),
+        ];
+        if let ClaimRequester::Peer { peer, domain, .. } = requester {
+            keys.push((
+                LimitKey::PeerDomain(peer.clone(), domain.clone()),
+                limits.per_peer_domain,
+                format!("by {peer} for users of {domain}"),
+            ));
+            keys.push((LimitKey::Peer(peer.clone()), limits.per_peer, format!("by {peer}")));
         }
-        *count += 1;
+        if let Some((_, limit, what)) =
+            keys.iter().find(|(key, limit, _)| self.counts.get(key).is_some_and(|n| n >= limit) || *limit == 0)
+        {
+            return Err(TooManyClaims { what: what.clone(), limit: *limit });
+        }
+        for (key, _, _) in keys {
+            *self.counts.entry(key).or_insert(0) += 1;
+        }
         Ok(())
     }
 }
@@ -412,6 +537,10 @@ mod tests {
         assert!(matches!(plan(&facts, ConsentPolicy::Required, &r, &peer).await, Claim { .. }));
         facts.consent.insert(key(Some(ROOM_A)), ConsentState::Revoked);
         assert_eq!(plan(&facts, ConsentPolicy::Open, &r, &peer).await, Answer(NoConsentForThisRoom));
+        // A peer naming one of our users as requester is consent-checked like anyone else's
+        // (the route refuses it before; this is the rule's own guard).
+        let r_ours = request(&alice_pc, "mimi://a.example/u/carol", "mimi://c.example/r/x");
+        assert_eq!(plan(&facts, ConsentPolicy::Required, &r_ours, &hub_c).await, Answer(NoConsent));
         // A local requester needs no consent and looks nothing up.
         let before = facts.lookups();
         let local = Submitter::Client(alice_pc.uri.clone());
@@ -518,18 +647,69 @@ mod tests {
         assert_eq!(refusal, UploadRefusal::Invalid { index: 2, why: "not a KeyPackage".into() });
     }
 
+    fn local(user: &str) -> ClaimRequester {
+        ClaimRequester::Local(user.to_owned())
+    }
+
+    fn relayed(peer: &str, user: &str) -> ClaimRequester {
+        ClaimRequester::of(&Submitter::Peer(peer.into()), &UserUri::parse(user).unwrap())
+    }
+
+    const MINUTE: u64 = 28_000_000 * 60_000;
+    const ALICE: &str = "mimi://a.example/u/alice";
+    const CAROL: &str = "mimi://a.example/u/carol";
+
     #[test]
-    fn claims_are_limited_per_user_and_minute() {
-        let mut limiter = ClaimLimiter::new(2);
-        let minute = 28_000_000 * 60_000;
-        assert_eq!(limiter.admit("mimi://a.example/u/bob", minute), Ok(()));
-        assert_eq!(limiter.admit("mimi://a.example/u/bob", minute + 1), Ok(()));
-        let refused = limiter.admit("mimi://a.example/u/bob", minute + 59_999).unwrap_err();
-        assert_eq!(refused, TooManyClaims { user: "mimi://a.example/u/bob".into(), limit: 2 });
-        // Per user, and afresh the next minute.
-        assert_eq!(limiter.admit("mimi://a.example/u/carol", minute + 2), Ok(()));
-        assert_eq!(limiter.admit("mimi://a.example/u/bob", minute + 60_000), Ok(()));
-        assert_eq!(limiter.counts.len(), 1, "past minutes are forgotten");
-        assert!(ClaimLimiter::new(0).admit("x", 0).is_err());
+    fn a_requester_over_its_pair_limit_leaves_the_target_to_others() {
+        let mut limiter = ClaimLimiter::new(ClaimLimits { per_pair: 2, per_requester: 3, ..ClaimLimits::default() });
+        let mallory = local("mimi://a.example/u/mallory");
+        assert_eq!(limiter.admit(&mallory, ALICE, MINUTE), Ok(()));
+        assert_eq!(limiter.admit(&mallory, ALICE, MINUTE + 1), Ok(()));
+        let refused = limiter.admit(&mallory, ALICE, MINUTE + 59_999).unwrap_err();
+        assert_eq!(refused.limit, 2);
+        assert!(refused.what.contains("mallory") && refused.what.contains(ALICE), "{refused}");
+        // Other requesters still get Alice, locally and through a peer.
+        assert_eq!(limiter.admit(&local("mimi://a.example/u/bob"), ALICE, MINUTE + 2), Ok(()));
+        assert_eq!(limiter.admit(&relayed("b.example", "mimi://b.example/u/bob"), ALICE, MINUTE + 3), Ok(()));
+        // Mallory's own allowance for any user: one more, then none.
+        assert_eq!(limiter.admit(&mallory, CAROL, MINUTE + 4), Ok(()));
+        let refused = limiter.admit(&mallory, "mimi://a.example/u/dave", MINUTE + 5).unwrap_err();
+        assert_eq!((refused.limit, refused.what.as_str()), (3, "by mimi://a.example/u/mallory"));
+        // A refusal counted nothing: the next minute starts afresh, past counters are forgotten.
+        assert_eq!(limiter.admit(&mallory, ALICE, MINUTE + 60_000), Ok(()));
+        assert_eq!(limiter.counts.len(), 2, "only this minute's counters are kept");
+        assert!(ClaimLimiter::new(ClaimLimits::uniform(0)).admit(&mallory, ALICE, 0).is_err());
+    }
+
+    #[test]
+    fn a_peer_cycling_requester_names_is_bounded_per_domain_and_in_all() {
+        let limits = ClaimLimits { per_pair: 1, per_requester: 1, per_peer_domain: 3, per_peer: 5 };
+        let mut limiter = ClaimLimiter::new(limits);
+        // b names a new user of its own for every claim: fresh pairs and requesters, one domain.
+        for i in 0..3 {
+            assert_eq!(
+                limiter.admit(&relayed("b.example", &format!("mimi://b.example/u/u{i}")), ALICE, MINUTE),
+                Ok(())
+            );
+        }
+        let refused = limiter.admit(&relayed("b.example", "mimi://b.example/u/u3"), ALICE, MINUTE).unwrap_err();
+        assert_eq!((refused.limit, refused.what.as_str()), (3, "by b.example for users of b.example"));
+        // As a hub, b relays for c's users: counted apart from its own users ...
+        assert_eq!(limiter.admit(&relayed("b.example", "mimi://c.example/u/cathy"), ALICE, MINUTE), Ok(()));
+        assert_eq!(limiter.admit(&relayed("b.example", "mimi://d.example/u/dan"), ALICE, MINUTE), Ok(()));
+        // ... but within b's bound in all.
+        let refused = limiter.admit(&relayed("b.example", "mimi://e.example/u/eve"), ALICE, MINUTE).unwrap_err();
+        assert_eq!((refused.limit, refused.what.as_str()), (5, "by b.example"));
+        // Another peer, and our own users, are not affected.
+        assert_eq!(limiter.admit(&relayed("c.example", "mimi://c.example/u/cathy"), ALICE, MINUTE), Ok(()));
+        assert_eq!(limiter.admit(&local(CAROL), ALICE, MINUTE), Ok(()));
+    }
+
+    #[test]
+    fn the_default_limits_let_no_single_relayed_domain_use_up_a_peer() {
+        let limits = ClaimLimits::default();
+        assert!(limits.per_pair < limits.per_requester);
+        assert!(limits.per_requester < limits.per_peer_domain);
+        assert!(limits.per_peer >= 10 * limits.per_peer_domain);
     }
 }

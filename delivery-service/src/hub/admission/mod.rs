@@ -16,7 +16,7 @@
 //! - [`welcome`]: the local clients and the providers a commit's Welcome goes to.
 //! - [`group_info`]: who may fetch a room's GroupInfo, and whether the hub has a current one.
 //! - [`key_material`]: key-material claims (request signature, who is served, consent, the
-//!   hub's claim record), KeyPackage uploads and the per-user claim limit ([`ClaimLimiter`]).
+//!   hub's claim record), KeyPackage uploads and the claim limits ([`ClaimLimiter`]).
 //! - [`create`]: a new room's name and creator.
 //!
 //! A rule's refusal is the caller's doing and becomes a protocol answer or a 4xx. A rule that
@@ -41,8 +41,8 @@ pub use create::{check_creator, check_new_room, CreateRefusal};
 pub use group_info::{authorize_group_info, check_group_info_request, current_group_info, GroupInfoRefusal};
 pub use key_material::{
     check_key_package, key_material_code, plan_key_material, remote_key_package_refs, verdict,
-    verify_key_material_request, BadRemoteKeyPackage, ClaimLimiter, ConsentPolicy, KeyMaterialPlan, KeyMaterialRefusal,
-    TooManyClaims, UploadRefusal, ValidKeyPackage,
+    verify_key_material_request, BadRemoteKeyPackage, ClaimLimiter, ClaimLimits, ClaimRequester, ConsentPolicy,
+    KeyMaterialPlan, KeyMaterialRefusal, TooManyClaims, UploadRefusal, ValidKeyPackage,
 };
 pub use submit::{admit_handshake, admit_submitter, hub_of, peer_may_update, HandshakeRefusal, Submitter};
 pub use welcome::{welcome_routing, WelcomeRouting};
