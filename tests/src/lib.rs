@@ -1,9 +1,11 @@
 //! Shared helpers of the cross-crate integration tests in `tests/`: each test starts a real
 //! `mimi-ds` (in-process or as a child process) over HTTPS on loopback and drives it with the
 //! clients of `mimi-client-sim`. The helpers here are the checks the tests share, and
-//! [`child`] for providers run as child processes.
+//! [`child`] for providers run as child processes, [`peer`] for raw requests to the
+//! server-to-server API.
 
 pub mod child;
+pub mod peer;
 
 use std::time::Duration;
 

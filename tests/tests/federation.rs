@@ -35,6 +35,7 @@ use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::notify::FanoutFraming;
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_tests::peer::{anonymous_client, consent_entry, post};
 use mimi_tests::{check_converged_across_providers, read_log};
 
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
@@ -56,40 +57,6 @@ fn epoch_is(room: &str, epoch: u64) -> impl Fn(&Client) -> bool + '_ {
 
 fn transcript_len(room: &str, n: usize) -> impl Fn(&Client) -> bool + '_ {
     move |c| c.transcript(room).is_ok_and(|t| t.len() == n)
-}
-
-/// An HTTPS client trusting the federation's CA, with no client certificate, reaching
-/// `provider` by its domain.
-fn anonymous_client(provider: &LocalProvider) -> anyhow::Result<reqwest::Client> {
-    let roots = mimi_ds::tls::load_roots(&provider.config().tls.ca)?;
-    let mut tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .resolve(provider.domain(), provider.addr())
-        .no_proxy()
-        .build()?)
-}
-
-/// POSTs `body` to `path` at `base`, with `From: mimi@<from>`.
-async fn post(
-    http: &reqwest::Client,
-    base: &url::Url,
-    path: &str,
-    from: &str,
-    body: Vec<u8>,
-) -> anyhow::Result<(u16, Vec<u8>)> {
-    let r = http
-        .post(base.join(path)?)
-        .header("from", format!("mimi@{from}"))
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send()
-        .await?;
-    Ok((r.status().as_u16(), r.bytes().await?.to_vec()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -318,26 +285,6 @@ async fn adding_another_providers_client_without_a_claim_is_not_allowed() -> any
         p.stop().await?;
     }
     Ok(())
-}
-
-/// A `ConsentEntry` for `requester` → `target` in `room`.
-fn consent_entry(
-    consent: mimi_protocol::consent::Consent,
-    requester: &str,
-    target: &str,
-    room: &str,
-) -> anyhow::Result<Vec<u8>> {
-    use mimi_protocol::consent::{ConsentEntry, ConsentScope};
-    Ok(ConsentEntry {
-        consent,
-        scope: ConsentScope {
-            requester_uri: IdentifierUri::new(requester),
-            target_uri: IdentifierUri::new(target),
-            room_id: Some(IdentifierUri::new(room)),
-        },
-        consent_extensions: Default::default(),
-    }
-    .encode()?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
