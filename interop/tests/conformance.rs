@@ -162,3 +162,71 @@ async fn a_hub_refusing_group_info_by_http_status_fails_not_authorized() {
     assert!(ran.contains("hub.groupinfo.member"), "{ran:?}");
     assert_eq!(code, Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_serving_claims_for_other_domains_fails_the_key_material_trust_checks() {
+    let only = "hub.trust.requester-domain,hub.trust.keymaterial-foreign-room";
+    let (failed, ran, code) = against_broken_hub(Fault::ServeForeignClaims, only).await;
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["hub.trust.requester-domain", "hub.trust.keymaterial-foreign-room"], "{failed:#?}");
+    assert!(
+        failed[0].1.contains("requestingUser mimi://interop-third.example/u/interop-mallory")
+            && failed[0].1.contains("must be refused, but the hub served a KeyPackage"),
+        "{}",
+        failed[0].1
+    );
+    assert!(
+        failed[1].1.contains("naming a room of interop-third.example") && failed[1].1.contains("served a KeyPackage"),
+        "{}",
+        failed[1].1
+    );
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_accepting_messages_for_another_domains_sender_fails_sending_uri_domain() {
+    let (failed, ran, code) = against_broken_hub(Fault::AcceptForeignSender, "hub.trust.sending-uri-domain").await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "hub.trust.sending-uri-domain");
+    assert!(
+        failed[0].1.contains("with the sendingUri mimi://a.example/d/interop-alice/d1")
+            && failed[0].1.contains("must be refused, but the hub answered Accepted"),
+        "{}",
+        failed[0].1
+    );
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_keeping_reports_filed_for_another_domains_user_fails_reporter_domain() {
+    let (failed, ran, code) = against_broken_hub(Fault::KeepForeignReports, "hub.trust.reporter-domain").await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "hub.trust.reporter-domain");
+    assert!(
+        failed[0].1.contains("reportingUser mimi://a.example/u/interop-mallory")
+            && failed[0].1.contains("must be refused, but the hub answered HTTP 201"),
+        "{}",
+        failed[0].1
+    );
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_recording_consent_for_another_domains_party_fails_consent_parties() {
+    let (failed, ran, code) = against_broken_hub(Fault::RecordForeignConsent, "hub.trust.consent-parties").await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, "hub.trust.consent-parties");
+    assert!(
+        failed[0].1.contains("requestConsent from b.example")
+            && failed[0].1.contains("requesterUri mimi://interop-third.example/u/interop-mallory")
+            && failed[0].1.contains("answered HTTP 201"),
+        "{}",
+        failed[0].1
+    );
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    // An optional check: its failure is reported, the run still succeeds.
+    assert_eq!(code, Some(0));
+}

@@ -25,7 +25,9 @@
 //! # The scenario
 //! directory → mTLS and `From` → the room (Welcomes) → a claim with `Host` naming our domain →
 //! keyMaterial (unknown user, hub user twice, the exhausted user until used up, the last-resort user
-//! until its last resort comes back, the no-consent user) → groupInfo of a room that does not exist →
+//! until its last resort comes back, the no-consent user) → requests speaking for other domains'
+//! users and clients, each to be refused (`hub.trust.*`, see `peer_trust`) → groupInfo of a room
+//! that does not exist →
 //! at epoch E: bob commits (accepted, E+1), dave's commit built on E (refused: wrongEpoch E+1), a
 //! PrivateMessage commit, a ban of the admin (policy) → messages (current, of epoch E, with a
 //! non-participant's sendingUri) → fanout framing → scripted 500 and 503 + Retry-After answers to
@@ -56,6 +58,8 @@ use mimi_protocol::update::{
 use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::{MlsMessageIn, OpenMlsProvider};
+
+mod peer_trust;
 
 use super::claims::{self, Ledger, Served};
 use super::member::Member;
@@ -221,6 +225,7 @@ impl Hub {
         self.bootstrap().await?;
         self.host_check().await?;
         self.key_material_checks().await?;
+        self.peer_trust_checks().await?;
         self.unknown_room_check().await?;
         self.room_checks().await
     }
@@ -388,15 +393,18 @@ impl Hub {
             .collect()
     }
 
-    /// A KeyMaterialRequest signed by bob, for the room (or the probe room before there is one).
+    /// A KeyMaterialRequest signed by bob, for the room; without one, for a room under the suite's
+    /// own authority (the hub then takes the claim as that room's hub's for its own user bob: a
+    /// follower may claim only for a room the hub has).
     fn key_material_request(&self, target: &str) -> Result<KeyMaterialRequest, SuiteError> {
+        let room = self.room.clone().unwrap_or_else(|| format!("mimi://{}/r/interop-probe", self.ours()));
         let inner = self.follower.lock();
         let bob = &inner.members[0];
         let tbs = KeyMaterialRequestTBS {
             protocol: Protocol::Mls10,
             requesting_user: IdentifierUri::new(bob.uri.user().as_str()),
             target_user: IdentifierUri::new(target),
-            room_id: IdentifierUri::new(self.room_id()),
+            room_id: IdentifierUri::new(room),
             acceptable_ciphersuites: vec![CIPHERSUITE.into()],
             required_capabilities: required_capabilities(),
             requester_signature_key: bob.credential().signature_key.clone(),
@@ -690,6 +698,11 @@ impl Hub {
                     .into(),
             });
         };
+        if self.room.is_none() {
+            return Ok(Outcome::NotApplicable {
+                reason: "a claim for another provider's user goes through a room of the hub, and there is none".into(),
+            });
+        }
         let call = self.claim(&user).await?;
         Ok(match self.judge_claim(&call, &format!("claim for {user}")) {
             Ok((r, _))

@@ -91,6 +91,11 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("follower.notify.welcome-routing", "§5.5", Follower, true, "a Welcome reaches only the clients whose KeyPackageRefs it names"),
     check!("follower.relay.update", "§5.3", Follower, true, "a local client's commit is relayed to the hub as an UpdateRequest with mTLS and From"),
     check!("follower.relay.submit", "§5.4", Follower, true, "a local client's message is relayed to the hub as a SubmitMessageRequest with its sendingUri"),
+    check!("hub.trust.requester-domain", "§5.2", Hub, true, "a claim a follower relays in the hub's room for a requestingUser of another domain (a third one, or the hub's) is refused, nothing served"),
+    check!("hub.trust.keymaterial-foreign-room", "§5.2", Hub, true, "a claim naming a room of a third hub, or a room of the caller's with a requestingUser of the hub's domain, is refused, nothing served"),
+    check!("hub.trust.sending-uri-domain", "§5.4", Hub, true, "a message submitted with the sendingUri of a member client of another domain is refused"),
+    check!("hub.trust.reporter-domain", "§5.9", Hub, true, "an abuse report whose reportingUser is of another domain than the reporting provider's is refused"),
+    check!("hub.trust.consent-parties", "§5.7", Hub, false, "requestConsent with a requesterUri, updateConsent with a targetUri, of another domain than the sender's is refused (403 under our reading; the draft allows 201 for privacy)"),
 ];
 
 /// The registry entry of `id`.

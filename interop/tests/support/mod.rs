@@ -16,14 +16,25 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
+use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_client_sim::local::{federation_configs, free_ports};
 use mimi_client_sim::LocalProvider;
 use mimi_ds::api::mimi::authorize_peer;
 use mimi_ds::config::{Config, TlsPaths};
+use mimi_ds::provider::hub_of;
 use mimi_ds::tls::PeerIdentity;
+use mimi_protocol::abuse::AbuseReport;
+use mimi_protocol::consent::ConsentEntry;
 use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
+use mimi_protocol::key_material::{
+    ClientKeyMaterial, ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
+};
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
-use mimi_protocol::{Body as _, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::{Body as _, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
+use mimi_testkit::TestClient;
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::KeyPackageIn;
 
 /// What the proxy gets wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +51,19 @@ pub enum Fault {
     /// Turns a `groupInfo` answer `notAuthorized` into HTTP 403: refuses with a status instead of the
     /// draft's code.
     GroupInfoRefusedByStatus,
+    /// Serves, without forwarding, a `keyMaterial` claim the hub would refuse for who asks for whom
+    /// (a `requestingUser` not of the calling provider, or a room of neither the hub nor the caller):
+    /// answers `success` with a KeyPackage it makes for a client of the target.
+    ServeForeignClaims,
+    /// Accepts, without forwarding, a `submitMessage` whose `sendingUri` is not a client of the
+    /// calling provider.
+    AcceptForeignSender,
+    /// Keeps (201, without forwarding) an abuse report whose `reportingUser` is not of the calling
+    /// provider.
+    KeepForeignReports,
+    /// Records (201, without forwarding) a consent entry whose party on the sender's side is not of
+    /// the calling provider.
+    RecordForeignConsent,
 }
 
 /// The proxy's state.
@@ -200,10 +224,83 @@ async fn handle(
             }
             respond(status, headers, answer)
         }
+        Fault::ServeForeignClaims
+        | Fault::AcceptForeignSender
+        | Fault::KeepForeignReports
+        | Fault::RecordForeignConsent
+            if parts.method == Method::POST =>
+        {
+            let from =
+                parts.headers.get(header::FROM).and_then(|v| v.to_str().ok()).and_then(|f| f.strip_prefix("mimi@"));
+            if let Some(fake) = from.and_then(|from| foreign_acceptance(proxy.fault, &path, &body, from)) {
+                return fake;
+            }
+            let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
+            respond(status, headers, answer)
+        }
         _ => {
             let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
             respond(status, headers, answer)
         }
+    }
+}
+
+/// What a hub with `fault` answers, instead of refusing, to a request at `path` in which provider
+/// `from` speaks for a party of another domain; `None` for any other request (forwarded).
+fn foreign_acceptance(fault: Fault, path: &str, body: &[u8], from: &str) -> Option<Response> {
+    let user_domain = |uri: &str| UserUri::parse(uri).ok().map(|u| u.domain().to_owned());
+    let foreign_user = |uri: &str| user_domain(uri).as_deref() != Some(from);
+    match fault {
+        Fault::ServeForeignClaims if path.starts_with("/v1/keyMaterial/") => {
+            let request = KeyMaterialRequest::decode(body, DEFAULT_MAX_BODY_LEN).ok()?;
+            let hub = hub_of(request.tbs.room_id.as_str());
+            let foreign_room = hub != Some("a.example") && hub != Some(from);
+            if !foreign_user(request.tbs.requesting_user.as_str()) && !foreign_room {
+                return None;
+            }
+            let target = UserUri::parse(request.tbs.target_user.as_str()).ok()?;
+            let client = TestClient::from_uri(target.client("proxy").ok()?).ok()?;
+            let bytes = client.issue_key_package().ok()?.tls_serialize_detached().ok()?;
+            let key_package = KeyPackageIn::tls_deserialize_exact(bytes).ok()?;
+            let served = KeyMaterialResponse {
+                protocol: Protocol::Mls10,
+                user_status: KeyMaterialUserCode::Success,
+                user_uri: request.tbs.target_user.clone(),
+                clients: vec![ClientKeyMaterial {
+                    client_uri: IdentifierUri::new(client.uri.as_str()),
+                    status: ClientKeyMaterialStatus::Success { key_package },
+                }],
+            };
+            Some((StatusCode::OK, served.encode().ok()?).into_response())
+        }
+        Fault::AcceptForeignSender if path.starts_with("/v1/submitMessage/") => {
+            let request = SubmitMessageRequest::decode(body, DEFAULT_MAX_BODY_LEN).ok()?;
+            let sender = ClientUri::parse(request.sending_uri.as_str()).ok().map(|c| c.domain().to_owned());
+            if sender.as_deref() == Some(from) {
+                return None;
+            }
+            let accepted = SubmitMessageResponse {
+                protocol: Protocol::Mls10,
+                status: SubmitMessageStatus::Accepted { accepted_timestamp: 1, frank: None },
+            };
+            Some((StatusCode::OK, accepted.encode().ok()?).into_response())
+        }
+        Fault::KeepForeignReports if path.starts_with("/v1/reportAbuse/") => {
+            let report = AbuseReport::decode(body, DEFAULT_MAX_BODY_LEN).ok()?;
+            foreign_user(report.reporting_user.as_str()).then(|| (StatusCode::CREATED, "report kept\n").into_response())
+        }
+        Fault::RecordForeignConsent
+            if path.starts_with("/v1/requestConsent/") || path.starts_with("/v1/updateConsent/") =>
+        {
+            let entry = ConsentEntry::decode(body, DEFAULT_MAX_BODY_LEN).ok()?;
+            let senders = if path.starts_with("/v1/requestConsent/") {
+                &entry.scope.requester_uri
+            } else {
+                &entry.scope.target_uri
+            };
+            foreign_user(senders.as_str()).then(|| (StatusCode::CREATED, "received\n").into_response())
+        }
+        _ => None,
     }
 }
 
