@@ -355,15 +355,23 @@ impl SuiteError {
     }
 }
 
-/// Registers `user`'s `device` at the mimi-ds under test for `--bootstrap` (without credentials:
+/// Registers a device of `user` at the mimi-ds under test for `--bootstrap` (without credentials:
 /// the provider must run open registration); a refusal for want of a credential is
-/// [`SuiteError::RegistrationRefused`], which says so.
+/// [`SuiteError::RegistrationRefused`], which says so. The device is named `<device>-<random>`:
+/// a device name that is taken is refused, and the suite may run again against the same hub.
 pub async fn bootstrap_client(
     connection: &mimi_client_sim::Connection,
     user: &str,
     device: &str,
 ) -> Result<mimi_client_sim::Client, SuiteError> {
-    match mimi_client_sim::Client::register(connection, user, device).await {
+    use openmls_traits::random::OpenMlsRand as _;
+    use openmls_traits::OpenMlsProvider as _;
+    let suffix: [u8; 4] = openmls_rust_crypto::OpenMlsRustCrypto::default()
+        .rand()
+        .random_array()
+        .map_err(|e| SuiteError::mls("a device name", e))?;
+    let device = format!("{device}-{}", hex::encode(suffix));
+    match mimi_client_sim::Client::register(connection, user, &device).await {
         Err(mimi_client_sim::ClientError::Http { status: status @ (401 | 403), reason, .. }) => {
             Err(SuiteError::RegistrationRefused {
                 domain: connection.domain().to_owned(),
