@@ -48,7 +48,7 @@ pub use error::{DemoError, RandomError, ScenarioError};
 pub use load::{run_load, Endpoint, LoadConfig, LoadError, LoadReport};
 pub use local::{LocalError, LocalProvider};
 pub use mimi_client::{
-    Client, ClientError, CommitReport, Connection, Delivered, LostRace, SentMessage, Session, TlsError,
+    Client, ClientError, CommitReport, Connection, Delivered, Enrollment, LostRace, SentMessage, Session, TlsError,
 };
 pub use random::{run_random, RandomConfig, RandomReport, RandomRun};
 pub use runner::{run_scenario, run_scenario_federated, RunReport, Runner};

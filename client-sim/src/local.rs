@@ -7,6 +7,10 @@
 //! development CA for all of them (so mutual TLS between them works), each with its own store
 //! under `<dir>/<domain>`, listening on a loopback port of its own, with `[peers]` naming the
 //! others' ports ([`federation_configs`]).
+//!
+//! Every provider started here runs with [`simulation_defaults`]: open registration (simulated
+//! users register their devices without credentials; the provider logs a warning when it starts)
+//! and a claim limit for users acting in milliseconds.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use mimi_client::{ClientError, Connection};
 use mimi_ds::app::{serve_provider, AppError};
-use mimi_ds::config::{ClaimLimits, Config, TlsPaths};
+use mimi_ds::config::{ClaimLimits, Config, Registration, TlsPaths};
 use mimi_ds::pki::PkiError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -61,8 +65,16 @@ pub struct LocalProvider {
 /// 30 claims a minute at step 3031 of a 10 000-step run).
 pub const SIMULATION_CLAIM_LIMITS: ClaimLimits = ClaimLimits::uniform(1_000_000);
 
+/// What every provider started for simulations and tests differs in from a production default,
+/// in one place: registration is open ([`Registration::Open`], demos and simulations only: anyone
+/// may register any device), and KeyPackage claims are limited to [`SIMULATION_CLAIM_LIMITS`].
+pub fn simulation_defaults() -> Config {
+    Config { registration: Registration::Open, claim_limits: SIMULATION_CLAIM_LIMITS, ..Config::default() }
+}
+
 /// The configuration of a local provider for `domain` rooted at `dir`, listening on `listen`
-/// (port 0: any free port). Writes the development certificates if missing.
+/// (port 0: any free port), on [`simulation_defaults`]. Writes the development certificates if
+/// missing.
 pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, LocalError> {
     let pki = dir.join("pki");
     if !pki.join(format!("{domain}.pem")).exists() {
@@ -73,8 +85,7 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
         listen,
         data_dir: dir.join("data"),
         tls: TlsPaths::dev_pki(&pki, domain),
-        claim_limits: SIMULATION_CLAIM_LIMITS,
-        ..Config::default()
+        ..simulation_defaults()
     })
 }
 
@@ -90,8 +101,8 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
 
 /// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its store
 /// under `<dir>/<domain>`, certificates from the shared development CA in `pki`, and `[peers]`
-/// mapping every other domain to `https://127.0.0.1:<its port>`, claims limited as in
-/// [`config`] ([`SIMULATION_CLAIM_LIMITS`]). The same call gives the same
+/// mapping every other domain to `https://127.0.0.1:<its port>`, on [`simulation_defaults`] like
+/// [`config`]. The same call gives the same
 /// configuration, so a provider can be started again (even in another process) on the same data
 /// directory and port.
 pub fn federation_config(
@@ -112,8 +123,7 @@ pub fn federation_config(
         data_dir: dir.join(domain),
         tls: TlsPaths::dev_pki(pki, domain),
         peers,
-        claim_limits: SIMULATION_CLAIM_LIMITS,
-        ..Config::default()
+        ..simulation_defaults()
     })
 }
 

@@ -23,8 +23,9 @@
 //! Every command that talks to providers can target running ones instead of starting its own:
 //! `--provider DOMAIN=https://HOST:PORT` (repeated for several, in order: the first is
 //! `a`-like, users are spread over them round-robin) with `--ca ca.pem`, the CA their
-//! certificates chain to (`mimi-ds dev-pki` writes one). Names (users, rooms) must then be
-//! fresh on those providers: registering again under an existing name takes it over.
+//! certificates chain to (`mimi-ds dev-pki` writes one). Those providers must run with
+//! `registration = "open"` (the simulator registers its devices without credentials), and names
+//! (users, rooms) must be fresh on them: a device name that is taken is refused.
 
 use std::path::{Path, PathBuf};
 

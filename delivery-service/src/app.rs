@@ -6,7 +6,12 @@
 //! Routes: the client API ([`crate::api::client`], with rooms of other hubs relayed and
 //! mirrored), the server-to-server API ([`crate::api::mimi`]), the endpoint directory,
 //! `/healthz` and `/metrics`. Beside the server runs the hub's federation outbox
-//! ([`crate::federation::outbox::Outbox`]), stopped when the server has drained.
+//! ([`crate::federation::outbox::Outbox`]), stopped when the server has drained, and the admin
+//! socket ([`crate::admin::socket`], Unix only), through which `mimi-ds user|client ...` reaches
+//! the running server; it is removed when the server stops.
+//!
+//! How new devices are let in follows `registration` ([`authority`]); open registration is
+//! logged as a warning when the provider starts.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +24,8 @@ use axum::Router;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::config::Config;
+use crate::auth::{Authority, EnrollmentCodes, JwtLogins, JwtSettings, OpenRegistration};
+use crate::config::{Config, Registration};
 use crate::federation::follower::Follower;
 use crate::federation::outbox::{Backoff, Outbox};
 use crate::federation::peers::Peers;
@@ -58,6 +64,53 @@ pub enum AppError {
     /// The outbound peer client could not be built.
     #[error("peer client: {0}")]
     Peers(#[from] TlsError),
+    /// The identity service's key (`jwt.public_key`) could not be read or used.
+    #[error("jwt.public_key {path}: {why}")]
+    JwtKey {
+        /// The key file.
+        path: String,
+        /// Why it cannot be used.
+        why: String,
+    },
+    /// The admin socket could not be set up.
+    #[error("admin socket {path}: {source}")]
+    AdminSocket {
+        /// The socket's path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The authority `config.registration` asks for (see [`crate::auth`]): for JWT logins, the
+/// identity service's key is read now. Open registration is logged as a warning.
+pub fn authority(config: &Config) -> Result<Arc<dyn Authority>, AppError> {
+    Ok(match &config.registration {
+        Registration::Codes => Arc::new(EnrollmentCodes),
+        Registration::Open => {
+            tracing::warn!(
+                domain = %config.domain,
+                "registration is OPEN: anyone can register any user and device of {} and join its users' rooms; \
+                 for demos and simulations only (set registration = \"codes\" or \"jwt\")",
+                config.domain
+            );
+            Arc::new(OpenRegistration)
+        }
+        Registration::Jwt(jwt) => {
+            let path = jwt.public_key.display().to_string();
+            let pem = std::fs::read(&jwt.public_key)
+                .map_err(|e| AppError::JwtKey { path: path.clone(), why: e.to_string() })?;
+            let settings = JwtSettings {
+                public_key_pem: pem,
+                algorithm: jwt.algorithm,
+                issuer: jwt.issuer.clone(),
+                audience: jwt.audience.clone(),
+                leeway_secs: jwt.leeway_secs,
+                domain: config.domain.clone(),
+            };
+            Arc::new(JwtLogins::new(&settings).map_err(|e| AppError::JwtKey { path, why: e.to_string() })?)
+        }
+    })
 }
 
 /// A provider serving in a background task.
@@ -80,6 +133,7 @@ pub async fn serve_provider(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, AppError> {
     let registry = Registry::new();
+    let authority = authority(config)?;
     let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH)?;
     let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
     let provider = Arc::new(
@@ -87,6 +141,8 @@ pub async fn serve_provider(
             .await?
             .with_consent(config.consent)
             .with_claim_limits(config.claim_limits)
+            .with_authority(authority)
+            .with_token_lifetime(config.token_lifetime)
             .with_metrics(&registry)?,
     );
     let server = Server::bind(config).await?;
@@ -97,6 +153,16 @@ pub async fn serve_provider(
     let relay = Relay::new(provider.clone(), follower, Peers::new(&config.domain, peer_client.clone()));
     let router = app(&public_url, &registry, provider.clone(), relay);
     let outbox = Outbox::new(&config.domain, provider.clone(), peer_client, Backoff::default());
+    // Last, when nothing else can fail: a running server answers on its admin socket.
+    #[cfg(unix)]
+    let admin = {
+        let path = config.admin_socket_path();
+        let listener = crate::admin::socket::bind(&path)
+            .await
+            .map_err(|source| AppError::AdminSocket { path: path.display().to_string(), source })?;
+        let serving = crate::admin::socket::serve(listener, provider.clone(), config.enrollment_code_lifetime);
+        (tokio::spawn(serving), path)
+    };
     let task = tokio::spawn(async move {
         let fanout = tokio::spawn(outbox.clone().run());
         let served = server.serve(router, &registry, shutdown).await;
@@ -105,6 +171,15 @@ pub async fn serve_provider(
         // Aborted on purpose: the join error says just that.
         let _ = fanout.await;
         outbox.shutdown().await;
+        #[cfg(unix)]
+        {
+            let (task, path) = admin;
+            task.abort();
+            let _ = task.await;
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "admin socket not removed");
+            }
+        }
         served?;
         // In-flight requests are drained; dropping the last handle lets the store writer finish
         // what is queued and close the file.

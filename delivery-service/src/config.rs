@@ -23,6 +23,17 @@
 //! claims_per_requester = 100        # MIMI_DS_CLAIMS_PER_REQUESTER: one requester, any users
 //! claims_per_peer_domain = 1000     # MIMI_DS_CLAIMS_PER_PEER_DOMAIN: one peer, for one domain's users
 //! claims_per_peer = 10000           # MIMI_DS_CLAIMS_PER_PEER: one peer, in all
+//! registration = "codes"            # MIMI_DS_REGISTRATION: "codes", "jwt" or "open" (see below)
+//! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
+//! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
+//! admin_socket = "./data/admin.sock"  # MIMI_DS_ADMIN_SOCKET (default: <data_dir>/admin.sock)
+//!
+//! [jwt]                             # only with registration = "jwt"
+//! public_key = "./idp-public.pem"   # MIMI_DS_JWT_PUBLIC_KEY: the identity service's PEM public key
+//! algorithm = "EdDSA"               # MIMI_DS_JWT_ALGORITHM: "EdDSA" (default) or "ES256"
+//! issuer = "https://login.a.example"  # MIMI_DS_JWT_ISSUER: the required `iss`
+//! audience = "a.example"            # MIMI_DS_JWT_AUDIENCE: the required `aud` (default: domain)
+//! leeway_secs = 60                  # MIMI_DS_JWT_LEEWAY_SECS: for `exp`, `nbf`, `iat`
 //!
 //! [tls]
 //! cert = "./pki/a.example.pem"      # MIMI_DS_TLS_CERT (default: ./pki/<domain>.pem)
@@ -37,6 +48,17 @@
 //! the file and unknown `MIMI_DS_*` variables are errors, so a typo does not silently fall back to a
 //! default. Every error names the key (or variable) and says why the value was refused.
 //!
+//! `registration` says how a new device of one of our users is let in (see [`crate::auth`]):
+//! `"codes"` (the default) with a one-time enrollment code the operator issues (`mimi-ds user add
+//! <user>`, good for `enrollment_code_lifetime_secs`); `"jwt"` with a login JWT of the provider's
+//! identity service, verified against `[jwt]` (a device it names is registered on first use);
+//! `"open"`, without any credential, for demos and simulations only (logged as a warning at start).
+//! Under every mode a new device may also be enrolled with a current token of another device of
+//! the same user. Tokens expire after `token_lifetime_secs` and are renewed with
+//! `POST /client/v1/token`. The operator's commands (`mimi-ds user add`, `mimi-ds client
+//! revoke|remove|list`) reach a running server through the Unix socket `admin_socket` (mode 0600),
+//! and open the store directly when no server runs.
+//!
 //! `[peers]` maps a peer provider's domain to the base URL its server listens on. Peers not listed are
 //! reached at `https://<domain>/` through real DNS. The TLS name checked is always the peer's domain, also
 //! when the URL names an IP address (see [`crate::tls::PeerClient`]).
@@ -48,6 +70,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
+
+use crate::auth::codes::DEFAULT_CODE_LIFETIME;
+use crate::auth::jwt::DEFAULT_LEEWAY_SECS;
+use crate::auth::tokens::DEFAULT_TOKEN_LIFETIME;
 
 /// Prefix of every environment variable that overrides a configuration key.
 pub const ENV_PREFIX: &str = "MIMI_DS_";
@@ -71,6 +97,14 @@ pub const MAX_MAX_BODY_BYTES: usize = 1 << 30;
 pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3600;
 /// Largest configuration file read.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+/// File name of the admin socket under the data directory, unless `admin_socket` says otherwise.
+pub const DEFAULT_ADMIN_SOCKET: &str = "admin.sock";
+/// Accepted `token_lifetime_secs`: a minute to a year.
+pub const TOKEN_LIFETIME_SECS: std::ops::RangeInclusive<u64> = 60..=365 * 24 * 3600;
+/// Accepted `enrollment_code_lifetime_secs`: a minute to 30 days.
+pub const CODE_LIFETIME_SECS: std::ops::RangeInclusive<u64> = 60..=30 * 24 * 3600;
+/// Largest accepted `jwt.leeway_secs`: an hour.
+pub const MAX_JWT_LEEWAY_SECS: u64 = 3600;
 
 /// An error loading or validating the configuration. Each names where the value came from.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +183,55 @@ pub struct Config {
     /// (more get 429): one requester cannot drain a user or keep others from inviting one.
     /// Simulations raise them (their users act within milliseconds).
     pub claim_limits: ClaimLimits,
+    /// How new devices of our users are let in (module docs).
+    pub registration: Registration,
+    /// How long a bearer token of ours is valid.
+    pub token_lifetime: Duration,
+    /// How long an enrollment code is good, unless `mimi-ds user add --lifetime` says otherwise.
+    pub enrollment_code_lifetime: Duration,
+    /// The admin socket (`None`: `<data_dir>/admin.sock`), see [`Config::admin_socket_path`].
+    pub admin_socket: Option<PathBuf>,
 }
+
+/// How new devices of our users are let in (the `registration` key; see [`crate::auth`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Registration {
+    /// With one-time enrollment codes the operator issues (the default).
+    #[default]
+    Codes,
+    /// With login JWTs of the provider's identity service.
+    Jwt(JwtConfig),
+    /// Without credentials: demos and simulations only.
+    Open,
+}
+
+impl Registration {
+    /// The configured name (`codes`, `jwt`, `open`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Registration::Codes => "codes",
+            Registration::Jwt(_) => "jwt",
+            Registration::Open => "open",
+        }
+    }
+}
+
+/// The `[jwt]` table: how logins of the identity service are verified (see [`crate::auth::jwt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// The identity service's public key (a PEM `PUBLIC KEY` file), read when the provider starts.
+    pub public_key: PathBuf,
+    /// The algorithm it signs with.
+    pub algorithm: JwtAlgorithm,
+    /// The required `iss`.
+    pub issuer: String,
+    /// The required `aud` (default: the provider's domain).
+    pub audience: String,
+    /// Leeway for `exp`, `nbf` and `iat`, seconds.
+    pub leeway_secs: u64,
+}
+
+pub use crate::auth::JwtAlgorithm;
 
 /// The claim limits: a rule of the hub's, configured here.
 pub use crate::hub::admission::ClaimLimits;
@@ -220,6 +302,12 @@ struct RawConfig {
     claims_per_requester: Option<u64>,
     claims_per_peer_domain: Option<u64>,
     claims_per_peer: Option<u64>,
+    registration: Option<String>,
+    token_lifetime_secs: Option<u64>,
+    enrollment_code_lifetime_secs: Option<u64>,
+    admin_socket: Option<PathBuf>,
+    #[serde(default)]
+    jwt: RawJwt,
     /// Where each key's value came from, for error messages (not part of the file).
     #[serde(skip)]
     origins: BTreeMap<&'static str, String>,
@@ -233,8 +321,32 @@ struct RawTls {
     ca: Option<PathBuf>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    public_key: Option<PathBuf>,
+    algorithm: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_secs: Option<u64>,
+}
+
+impl RawJwt {
+    /// The keys set, for the error when `[jwt]` is set without `registration = "jwt"`.
+    fn set_keys(&self) -> Vec<&'static str> {
+        let set = [
+            ("jwt.public_key", self.public_key.is_some()),
+            ("jwt.algorithm", self.algorithm.is_some()),
+            ("jwt.issuer", self.issuer.is_some()),
+            ("jwt.audience", self.audience.is_some()),
+            ("jwt.leeway_secs", self.leeway_secs.is_some()),
+        ];
+        set.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect()
+    }
+}
+
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 16] = [
+const ENV_KEYS: [(&str, &str); 25] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -251,6 +363,15 @@ const ENV_KEYS: [(&str, &str); 16] = [
     ("MIMI_DS_CLAIMS_PER_REQUESTER", "claims_per_requester"),
     ("MIMI_DS_CLAIMS_PER_PEER_DOMAIN", "claims_per_peer_domain"),
     ("MIMI_DS_CLAIMS_PER_PEER", "claims_per_peer"),
+    ("MIMI_DS_REGISTRATION", "registration"),
+    ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
+    ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
+    ("MIMI_DS_ADMIN_SOCKET", "admin_socket"),
+    ("MIMI_DS_JWT_PUBLIC_KEY", "jwt.public_key"),
+    ("MIMI_DS_JWT_ALGORITHM", "jwt.algorithm"),
+    ("MIMI_DS_JWT_ISSUER", "jwt.issuer"),
+    ("MIMI_DS_JWT_AUDIENCE", "jwt.audience"),
+    ("MIMI_DS_JWT_LEEWAY_SECS", "jwt.leeway_secs"),
 ];
 
 impl Config {
@@ -371,7 +492,75 @@ impl Config {
             per_peer: limit("claims_per_peer", raw.claims_per_peer, defaults.per_peer)?,
         };
 
+        let lifetime = |key: &str, value: Option<u64>, default: Duration, range: std::ops::RangeInclusive<u64>| {
+            let secs = value.unwrap_or(default.as_secs());
+            if !range.contains(&secs) {
+                return Err(invalid(key, format!("{secs} is not between {} and {}", range.start(), range.end())));
+            }
+            Ok(Duration::from_secs(secs))
+        };
+        let token_lifetime =
+            lifetime("token_lifetime_secs", raw.token_lifetime_secs, DEFAULT_TOKEN_LIFETIME, TOKEN_LIFETIME_SECS)?;
+        let enrollment_code_lifetime = lifetime(
+            "enrollment_code_lifetime_secs",
+            raw.enrollment_code_lifetime_secs,
+            DEFAULT_CODE_LIFETIME,
+            CODE_LIFETIME_SECS,
+        )?;
+
+        if raw.admin_socket.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(invalid("admin_socket", "must not be empty".to_owned()));
+        }
+
+        let registration = match raw.registration.as_deref().map(str::trim) {
+            None | Some("codes") => Registration::Codes,
+            Some("open") => Registration::Open,
+            Some("jwt") => {
+                let jwt = &raw.jwt;
+                let public_key =
+                    jwt.public_key.clone().filter(|p| !p.as_os_str().is_empty()).ok_or_else(|| {
+                        invalid("jwt.public_key", "must be set with registration = \"jwt\"".to_owned())
+                    })?;
+                let algorithm = match &jwt.algorithm {
+                    Some(a) => a.parse().map_err(|reason| invalid("jwt.algorithm", reason))?,
+                    None => JwtAlgorithm::EdDsa,
+                };
+                let issuer = jwt
+                    .issuer
+                    .clone()
+                    .filter(|i| !i.trim().is_empty())
+                    .ok_or_else(|| invalid("jwt.issuer", "must be set with registration = \"jwt\"".to_owned()))?;
+                let audience = jwt.audience.clone().unwrap_or_else(|| domain.clone());
+                if audience.trim().is_empty() {
+                    return Err(invalid("jwt.audience", "must not be empty".to_owned()));
+                }
+                let leeway_secs = jwt.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS);
+                if leeway_secs > MAX_JWT_LEEWAY_SECS {
+                    return Err(invalid(
+                        "jwt.leeway_secs",
+                        format!("{leeway_secs} is more than the {MAX_JWT_LEEWAY_SECS} allowed"),
+                    ));
+                }
+                Registration::Jwt(JwtConfig { public_key, algorithm, issuer, audience, leeway_secs })
+            }
+            Some(other) => {
+                return Err(invalid("registration", format!("`{other}` is none of \"codes\", \"jwt\" and \"open\"")))
+            }
+        };
+        if !matches!(registration, Registration::Jwt(_)) {
+            if let Some(key) = raw.jwt.set_keys().first() {
+                return Err(invalid(
+                    key,
+                    format!("is set, but registration is \"{}\", not \"jwt\"", registration.name()),
+                ));
+            }
+        }
+
         Ok(Config {
+            registration,
+            token_lifetime,
+            enrollment_code_lifetime,
+            admin_socket: raw.admin_socket.clone(),
             consent,
             claim_limits,
             domain,
@@ -404,6 +593,11 @@ impl Config {
     /// The redb file inside [`Config::data_dir`].
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("mimi-ds.redb")
+    }
+
+    /// The admin socket: [`Config::admin_socket`], or `admin.sock` in [`Config::data_dir`].
+    pub fn admin_socket_path(&self) -> PathBuf {
+        self.admin_socket.clone().unwrap_or_else(|| self.data_dir.join(DEFAULT_ADMIN_SOCKET))
     }
 }
 
@@ -457,6 +651,15 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "claims_per_requester" => raw.claims_per_requester = Some(number(&value)?),
             "claims_per_peer_domain" => raw.claims_per_peer_domain = Some(number(&value)?),
             "claims_per_peer" => raw.claims_per_peer = Some(number(&value)?),
+            "registration" => raw.registration = Some(value),
+            "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
+            "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
+            "admin_socket" => raw.admin_socket = Some(PathBuf::from(value)),
+            "jwt.public_key" => raw.jwt.public_key = Some(PathBuf::from(value)),
+            "jwt.algorithm" => raw.jwt.algorithm = Some(value),
+            "jwt.issuer" => raw.jwt.issuer = Some(value),
+            "jwt.audience" => raw.jwt.audience = Some(value),
+            "jwt.leeway_secs" => raw.jwt.leeway_secs = Some(number(&value)?),
             _ => unreachable!("ENV_KEYS and this match list the same keys"),
         }
         raw.origins.insert(key, origin);
@@ -572,6 +775,39 @@ mod tests {
         }
         // The per-target limit is gone: a file still naming it is refused, not silently ignored.
         assert!(Config::from_toml("claims_per_minute = 30", "t").is_err());
+    }
+
+    #[test]
+    fn registration_is_closed_by_default_and_jwt_needs_its_table() {
+        let c = Config::default();
+        assert_eq!(c.registration, Registration::Codes);
+        assert_eq!(c.token_lifetime, DEFAULT_TOKEN_LIFETIME);
+        assert_eq!(c.enrollment_code_lifetime, Duration::from_secs(24 * 3600));
+        assert_eq!(c.admin_socket_path(), Path::new("./data/admin.sock"));
+        assert_eq!(Config::from_toml("registration = \"open\"", "t").unwrap().registration, Registration::Open);
+        let env = [("MIMI_DS_REGISTRATION".to_owned(), "open".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().registration, Registration::Open);
+        let err = Config::from_toml("registration = \"anyone\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`registration`") && err.contains("anyone"), "{err}");
+
+        let jwt = "registration = \"jwt\"\n[jwt]\npublic_key = \"idp.pem\"\nissuer = \"https://login.a.example\"";
+        let Registration::Jwt(j) = Config::from_toml(jwt, "t").unwrap().registration else { panic!("jwt") };
+        assert_eq!(j.audience, "a.example", "the audience is our domain by default");
+        assert_eq!((j.algorithm, j.leeway_secs), (JwtAlgorithm::EdDsa, 60));
+        let err = Config::from_toml("registration = \"jwt\"\n[jwt]\nissuer = \"x\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`jwt.public_key`"), "{err}");
+        let err = Config::from_toml("[jwt]\nissuer = \"x\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`jwt.issuer`") && err.contains("not \"jwt\""), "{err}");
+        let err = Config::from_toml(&format!("{jwt}\nalgorithm = \"HS256\""), "t").unwrap_err().to_string();
+        assert!(err.contains("`jwt.algorithm`"), "{err}");
+
+        let err = Config::from_toml("token_lifetime_secs = 5", "t").unwrap_err().to_string();
+        assert!(err.contains("`token_lifetime_secs`"), "{err}");
+        let c = Config::from_toml("token_lifetime_secs = 3600\nadmin_socket = \"/run/mimi.sock\"", "t").unwrap();
+        assert_eq!(
+            (c.token_lifetime, c.admin_socket_path()),
+            (Duration::from_secs(3600), PathBuf::from("/run/mimi.sock"))
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //!   or memory; one contract suite for both.
 //! - [`federation`]: the mTLS peer client, the durable per-peer outbox, relays to hubs and follower intake.
 //! - [`api`]: the axum routers: [`api::mimi`] (server-to-server, protocol-06) and [`api::client`] (ours).
+//! - [`auth`]: authentication of our own clients (enrollment codes, identity-service JWTs, or open
+//!   registration by configuration), bearer tokens and the devices' lifecycle, as plain decisions;
+//!   [`admin`]: the operator's commands on them, also on a running server.
 //! - [`provider`]: the I/O edge of the hub: serialises each room, gathers the facts the rules need,
 //!   persists before answering, wakes readers.
 //! - [`app`] assembles them into a server ([`server`], [`tls`]); [`config`], [`pki`] and [`metrics`] serve it.
@@ -17,8 +20,10 @@
 //! Errors: [`Error`] is the wire codecs' error type; the other modules have their own enums (e.g.
 //! [`provider::ProviderError`], [`store::StoreError`], [`app::AppError`]) with the context of each failure.
 
+pub mod admin;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod federation;

@@ -5,7 +5,15 @@
 //!   ctrl-c; the first log line names the bound address.
 //! - `mimi-ds dev-pki --domains a.example,b.example --out ./pki`: writes a development CA and one
 //!   certificate per domain ([`mimi_ds::pki`]).
+//! - `mimi-ds user add <user> [--lifetime SECS]`: issues a one-time enrollment code for a new device
+//!   of `user` (printed; only its hash is stored).
+//! - `mimi-ds client revoke <client URI>`, `mimi-ds client remove <client URI>`: ends a device (its
+//!   tokens stop working at once; `remove` also frees its name and deletes its unclaimed KeyPackages).
+//! - `mimi-ds client list <user>`: a user's devices and their state.
 //! - `mimi-ds --version`: the crate version and the pinned drafts.
+//!
+//! The `user` and `client` commands take `--config` like `serve`; they reach a running server through
+//! its admin socket and open the store themselves when none runs ([`mimi_ds::admin`]).
 //!
 //! `serve` is [`mimi_ds::app::serve_provider`]: it opens the store (`<data_dir>/mimi-ds.redb`) and the hub
 //! key (`<data_dir>/hub-key.tls`, created on first start), restores every room, and serves the client API
@@ -16,8 +24,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use mimi_ds::admin::{AdminRequest, Via};
 use mimi_ds::app::serve_provider;
-use mimi_ds::config::Config;
+use mimi_ds::config::{Config, Registration};
 use mimi_ds::server;
 use tracing::info;
 
@@ -38,6 +47,22 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Our users: issue an enrollment code for a new device.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        /// The provider's TOML configuration (as for `serve`).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Our users' devices: revoke, remove, list.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+        /// The provider's TOML configuration (as for `serve`).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
     /// Write a development CA and a server+client certificate per domain (ca.pem, ca.key, <domain>.pem,
     /// <domain>.key). An existing CA in the output directory is reused.
     DevPki {
@@ -50,6 +75,38 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Print a one-time enrollment code with which one new device of USER registers (the user is
+    /// created by its first device).
+    Add {
+        /// The user's name (or user URI of this provider).
+        user: String,
+        /// How long the code is good, seconds (default: enrollment_code_lifetime_secs, 24 hours).
+        #[arg(long, value_name = "SECS")]
+        lifetime: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Revoke a device: its tokens stop working at once, its name stays taken.
+    Revoke {
+        /// The client URI (mimi://<domain>/d/<user>/<device>).
+        client: String,
+    },
+    /// Remove a device: revoked, its unclaimed KeyPackages deleted, its name free again.
+    Remove {
+        /// The client URI.
+        client: String,
+    },
+    /// List a user's devices and their state.
+    List {
+        /// The user's name (or user URI of this provider).
+        user: String,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -58,6 +115,25 @@ fn main() -> anyhow::Result<()> {
             init_tracing(&config.log);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(config))
+        }
+        Command::User { command: UserCommand::Add { user, lifetime }, config } => {
+            let config = Config::load(config.as_deref()).context("invalid configuration")?;
+            if config.registration != Registration::Codes {
+                eprintln!(
+                    "note: registration is \"{}\"; enrollment codes are accepted only with registration = \"codes\"",
+                    config.registration.name()
+                );
+            }
+            admin(&config, AdminRequest::AddUser { user, lifetime_secs: lifetime })
+        }
+        Command::Client { command, config } => {
+            let config = Config::load(config.as_deref()).context("invalid configuration")?;
+            let request = match command {
+                ClientCommand::Revoke { client } => AdminRequest::RevokeClient { client },
+                ClientCommand::Remove { client } => AdminRequest::RemoveClient { client },
+                ClientCommand::List { user } => AdminRequest::ListClients { user },
+            };
+            admin(&config, request)
         }
         Command::DevPki { domains, out } => {
             let domains: Vec<String> = domains.iter().map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
@@ -70,6 +146,23 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Carries out an operator's command (through the running server if there is one) and prints what
+/// it did.
+fn admin(config: &Config, request: AdminRequest) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (answer, via) = runtime.block_on(mimi_ds::admin::perform(config, &request))?;
+    println!("{answer}");
+    match via {
+        Via::Server => eprintln!("(done by the running server)"),
+        Via::Store => eprintln!(
+            "(done on {}; no server answered on {})",
+            config.store_path().display(),
+            config.admin_socket_path().display()
+        ),
+    }
+    Ok(())
 }
 
 fn init_tracing(filter: &str) {

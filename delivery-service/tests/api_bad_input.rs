@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+use mimi_ds::auth::OpenRegistration;
 use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::metrics::Registry;
 use mimi_ds::pki;
@@ -48,7 +49,8 @@ impl Harness {
         };
         let store = RedbStore::open(&config.store_path(), 64).unwrap();
         let key = load_or_create_hub_key(&config.data_dir.join("hub-key.tls")).unwrap();
-        let provider = Arc::new(Provider::open("a.example", key, store).await.unwrap());
+        let provider =
+            Arc::new(Provider::open("a.example", key, store).await.unwrap().with_authority(Arc::new(OpenRegistration)));
         let server = Server::bind(&config).await.unwrap();
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use mimi_ds::auth::OpenRegistration;
 use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::hub::{LogEntry, QueueItem};
 use mimi_ds::metrics::Registry;
@@ -20,14 +21,15 @@ use mimi_ds::provider::{load_or_create_hub_key, Provider};
 use mimi_ds::server::Server;
 use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::{
-    ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredRoom, Write, WriteTicket,
+    ClientRecord, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredRoom, TokenRecord, Write,
+    WriteTicket,
 };
 use reqwest::StatusCode;
 
 /// A redb store that can be made to misbehave on reads.
 struct Faulty {
     inner: RedbStore,
-    /// `client_by_token` returns a registration that is no client URI.
+    /// `token` returns a registration that is no client URI.
     corrupt_registration: AtomicBool,
     /// `queue_after` fails as a broken disk would.
     failing_reads: AtomicBool,
@@ -58,12 +60,18 @@ impl Store for Faulty {
         }
         self.inner.queue_after(client, after, limit).await
     }
-    async fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
-        let found = self.inner.client_by_token(token_hash).await?;
+    async fn token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        let found = self.inner.token(token_hash).await?;
         if self.corrupt_registration.load(Ordering::SeqCst) {
-            return Ok(found.map(|_| "not a client URI".to_owned()));
+            return Ok(found.map(|t| TokenRecord { client: "not a client URI".to_owned(), ..t }));
         }
         Ok(found)
+    }
+    fn client(&self, client: &str) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send {
+        self.inner.client(client)
+    }
+    fn clients_of(&self, user: &str) -> impl Future<Output = Result<Vec<(String, ClientRecord)>, StoreError>> + Send {
+        self.inner.clients_of(user)
     }
     fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         self.inner.key_package_owner(reference)
@@ -154,7 +162,8 @@ impl Harness {
             failing_reads: AtomicBool::new(false),
         };
         let key = load_or_create_hub_key(&config.data_dir.join("hub-key.tls")).unwrap();
-        let provider = Arc::new(Provider::open("a.example", key, store).await.unwrap());
+        let provider =
+            Arc::new(Provider::open("a.example", key, store).await.unwrap().with_authority(Arc::new(OpenRegistration)));
         let server = Server::bind(&config).await.unwrap();
         let addr = server.local_addr();
         let router = mimi_ds::api::client::router(provider.clone());

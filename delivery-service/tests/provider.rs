@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+use mimi_ds::auth::{AuthRefusal, OpenRegistration};
 use mimi_ds::hub::admission::{ClaimLimits, ClaimRequester};
 use mimi_ds::hub::{EntryKind, LogEntry};
-use mimi_ds::provider::Provider;
+use mimi_ds::provider::{Provider, ProviderError};
 use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::Store;
 use mimi_protocol::submit::SubmitMessageStatus;
@@ -26,7 +27,8 @@ type P = Provider<RedbStore>;
 async fn open(dir: &std::path::Path, hub_key: &SignatureKeyPair) -> Arc<P> {
     let store = RedbStore::open(&dir.join("ds.redb"), 1024).unwrap();
     let key = SignatureKeyPair::tls_deserialize_exact(hub_key.tls_serialize_detached().unwrap()).unwrap();
-    Arc::new(Provider::open("a.example", key, store).await.unwrap())
+    // Devices are registered here directly, without credentials.
+    Arc::new(Provider::open("a.example", key, store).await.unwrap().with_authority(Arc::new(OpenRegistration)))
 }
 
 fn kp_message(c: &Client) -> Vec<u8> {
@@ -59,12 +61,12 @@ async fn sequencing_welcomes_races_and_restart() {
     let p = open(dir.path(), &hub_key).await;
     let mut alice = Client::new("alice", "phone");
     let mut bob = vec![Client::new("bob", "phone"), Client::new("bob", "pc")];
-    let (alice_uri, alice_token) = p.register_client("alice", "phone").await.unwrap();
+    let (alice_uri, alice_token) = p.register_client("alice", "phone", None, None).await.unwrap();
     assert_eq!(alice_uri, alice.uri);
-    assert_eq!(p.authenticate(&alice_token).await.unwrap(), Some(alice_uri.clone()));
-    assert_eq!(p.authenticate("not-a-token").await.unwrap(), None);
+    assert_eq!(p.authenticate(&alice_token.token).await.unwrap().client, alice_uri.clone());
+    assert!(matches!(p.authenticate("not-a-token").await, Err(ProviderError::Auth(AuthRefusal::UnknownToken))));
     for b in &bob {
-        let (uri, _) = p.register_client("bob", b.uri.device()).await.unwrap();
+        let (uri, _) = p.register_client("bob", b.uri.device(), None, None).await.unwrap();
         assert_eq!(p.upload_key_packages(&uri, &[kp_message(b), kp_message(b)]).await.unwrap(), 2);
     }
     // Someone else's KeyPackage is refused.
@@ -216,9 +218,13 @@ async fn key_package_claims_are_rate_limited_per_requester_and_pair_not_per_targ
     let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
     let store = RedbStore::open(&dir.path().join("ds.redb"), 1024).unwrap();
     let limits = ClaimLimits { per_pair: 30, per_requester: 35, ..ClaimLimits::default() };
-    let p = Provider::open("a.example", hub_key, store).await.unwrap().with_claim_limits(limits);
+    let p = Provider::open("a.example", hub_key, store)
+        .await
+        .unwrap()
+        .with_authority(Arc::new(OpenRegistration))
+        .with_claim_limits(limits);
     let bob = Client::new("bob", "phone");
-    let (uri, _) = p.register_client("bob", "phone").await.unwrap();
+    let (uri, _) = p.register_client("bob", "phone", None, None).await.unwrap();
     p.upload_key_packages(&uri, &[kp_message(&bob)]).await.unwrap();
     let mallory = ClaimRequester::Local("mimi://a.example/u/mallory".into());
     let mut served = 0;

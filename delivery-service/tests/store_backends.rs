@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use mimi_appsync::ops;
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+use mimi_ds::auth::OpenRegistration;
 use mimi_ds::hub::admission::ClaimRequester;
 use mimi_ds::hub::EntryKind;
 use mimi_ds::provider::Provider;
@@ -25,7 +26,8 @@ use support::*;
 /// A provider for `a.example` on `store`, with (a copy of) `hub_key`.
 async fn provider<S: Store>(store: S, hub_key: &SignatureKeyPair) -> Arc<Provider<S>> {
     let key = SignatureKeyPair::tls_deserialize_exact(hub_key.tls_serialize_detached().unwrap()).unwrap();
-    Arc::new(Provider::open("a.example", key, store).await.unwrap())
+    // Devices are registered here directly, without credentials.
+    Arc::new(Provider::open("a.example", key, store).await.unwrap().with_authority(Arc::new(OpenRegistration)))
 }
 
 /// The lifecycle on stores from `open`, which opens the same store again each time it is called
@@ -35,8 +37,8 @@ async fn room_lifecycle<S: Store>(open: impl Fn() -> S) {
     let p = provider(open(), &hub_key).await;
     let mut alice = Client::new("alice", "phone");
     let mut bob = Client::new("bob", "phone");
-    p.register_client("alice", "phone").await.unwrap();
-    let (bob_uri, _) = p.register_client("bob", "phone").await.unwrap();
+    p.register_client("alice", "phone", None, None).await.unwrap();
+    let (bob_uri, _) = p.register_client("bob", "phone", None, None).await.unwrap();
     let kp = MlsMessageOut::from(bob.key_package()).tls_serialize_detached().unwrap();
     assert_eq!(p.upload_key_packages(&bob_uri, &[kp]).await.unwrap(), 1);
 

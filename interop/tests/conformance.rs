@@ -230,3 +230,37 @@ async fn a_hub_recording_consent_for_another_domains_party_fails_consent_parties
     // An optional check: its failure is reported, the run still succeeds.
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_against_a_closed_hub_says_it_needs_open_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = mimi_client_sim::local::federation_configs(dir.path(), &["a.example", "b.example"]).unwrap();
+    // A hub as `mimi-ds serve` runs by default: devices need enrollment codes.
+    let closed = mimi_ds::config::Config { registration: mimi_ds::config::Registration::Codes, ..configs[0].clone() };
+    let hub = mimi_client_sim::LocalProvider::start_with(closed).await.unwrap();
+    let suite = &configs[1];
+    let args = vec![
+        "hub".to_owned(),
+        "--url".into(),
+        format!("https://127.0.0.1:{}", hub.addr().port()),
+        "--domain".into(),
+        "a.example".into(),
+        "--ca".into(),
+        suite.tls.ca.display().to_string(),
+        "--cert".into(),
+        suite.tls.cert.display().to_string(),
+        "--key".into(),
+        suite.tls.key.display().to_string(),
+        "--our-domain".into(),
+        "b.example".into(),
+        "--listen".into(),
+        suite.listen.to_string(),
+        "--bootstrap".into(),
+    ];
+    let output = tokio::task::spawn_blocking(move || interop(args)).await.unwrap();
+    hub.stop().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a.example refused to register interop-alice (HTTP 401"), "{stderr}");
+    assert!(stderr.contains("registration = \"open\""), "{stderr}");
+}

@@ -3,7 +3,13 @@
 //!
 //! [`Connection`] is the HTTPS side (one reqwest client trusting only the given CA, reaching the
 //! provider's domain at a given socket address, so TLS checks the *domain* in the certificate);
-//! cloning it shares the connection pool. [`Session`] adds one registered client's bearer token.
+//! cloning it shares the connection pool. [`Session`] adds one registered client's bearer token,
+//! which expires ([`Session::expires_ms`]) and is renewed with [`Session::renew`].
+//!
+//! A device is registered with what its provider accepts ([`Enrollment`]): nothing where
+//! registration is open, a one-time enrollment code from the provider's operator, a login (a JWT of
+//! the provider's identity service), or the session of another of the user's devices.
+//! [`Connection::login`] turns a login into a session whether or not the device is registered.
 //!
 //! A call that fails in transport (no answer) is reported as [`ClientError::Transport`]: the
 //! request may or may not have been processed. Any HTTP answer other than 2xx is
@@ -108,17 +114,62 @@ impl Connection {
             .map_err(|e| ClientError::Protocol { what: "hubKey".into(), why: e.to_string() })
     }
 
-    /// `POST /client/v1/register`: registers `user`'s `device`; returns the client URI and token.
+    /// `POST /client/v1/register` without a credential (a provider with open registration):
+    /// registers `user`'s `device`; returns its session.
     pub async fn register(&self, user: &str, device: &str) -> Result<Session, ClientError> {
-        let what = "register";
-        let body = serde_json::json!({ "user": user, "device": device }).to_string().into_bytes();
-        let bytes = self.call(what, Method::POST, "client/v1/register", None, Some((body, "application/json"))).await?;
+        self.enroll(user, device, Enrollment::Open).await
+    }
+
+    /// `POST /client/v1/register`: registers `user`'s `device`, presenting `how`; returns its
+    /// session. A device name that is taken is refused (409).
+    pub async fn enroll(&self, user: &str, device: &str, how: Enrollment<'_>) -> Result<Session, ClientError> {
+        let mut body = serde_json::json!({ "user": user, "device": device });
+        let bearer = match how {
+            Enrollment::Open => None,
+            Enrollment::Code(code) => {
+                body["code"] = code.into();
+                None
+            }
+            Enrollment::Login(jwt) => Some(jwt),
+            Enrollment::Device(session) => Some(session.token.as_str()),
+        };
+        let body = (body.to_string().into_bytes(), "application/json");
+        let bytes = self.call("register", Method::POST, "client/v1/register", bearer, Some(body)).await?;
+        self.session("register", &bytes)
+    }
+
+    /// `POST /client/v1/token` with a login (a JWT of the provider's identity service): the session
+    /// of the device it names, registered on first use.
+    pub async fn login(&self, jwt: &str) -> Result<Session, ClientError> {
+        let bytes = self.call("login", Method::POST, "client/v1/token", Some(jwt), None).await?;
+        self.session("login", &bytes)
+    }
+
+    /// The session an answer `{"client", "token", "expires_ms"}` hands out.
+    fn session(&self, what: &str, bytes: &[u8]) -> Result<Session, ClientError> {
         let bad = |why: String| ClientError::Protocol { what: what.into(), why };
-        let answer: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let answer: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         let field = |name: &str| answer.get(name).and_then(|v| v.as_str()).ok_or_else(|| bad(format!("no {name}")));
         let client = ClientUri::parse(field("client")?).map_err(|e| bad(e.to_string()))?;
-        Ok(Session { connection: self.clone(), client, token: field("token")?.to_owned() })
+        let expires_ms =
+            answer.get("expires_ms").and_then(|v| v.as_u64()).ok_or_else(|| bad("no expires_ms".into()))?;
+        Ok(Session { connection: self.clone(), client, token: field("token")?.to_owned(), expires_ms })
     }
+}
+
+/// What a new device presents to be registered (the provider's `registration` decides which it
+/// accepts).
+#[derive(Debug, Clone, Copy)]
+pub enum Enrollment<'a> {
+    /// Nothing: only where registration is open (demos, simulations).
+    Open,
+    /// A one-time enrollment code the provider's operator issued for the user
+    /// (`mimi-ds user add <user>`).
+    Code(&'a str),
+    /// A login: a JWT of the provider's identity service naming the user and the device.
+    Login(&'a str),
+    /// The session of one of the same user's current devices.
+    Device(&'a Session),
 }
 
 /// A registered client's authenticated view of the API.
@@ -130,6 +181,8 @@ pub struct Session {
     client: ClientUri,
     /// The bearer token.
     token: String,
+    /// When the token expires, milliseconds since the UNIX epoch.
+    expires_ms: u64,
 }
 
 /// Percent-encodes a URI as one path segment.
@@ -146,6 +199,23 @@ impl Session {
     /// The connection.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// When this session's token expires, milliseconds since the UNIX epoch.
+    pub fn expires_ms(&self) -> u64 {
+        self.expires_ms
+    }
+
+    /// `POST /client/v1/token`: a session with a new token for this client; this session's token
+    /// stops working.
+    pub async fn renew(&self) -> Result<Session, ClientError> {
+        let bytes = self.connection.call("token", Method::POST, "client/v1/token", Some(&self.token), None).await?;
+        let renewed = self.connection.session("token", &bytes)?;
+        if renewed.client != self.client {
+            let why = format!("renewed {} for {}", renewed.client, self.client);
+            return Err(ClientError::Protocol { what: "token".into(), why });
+        }
+        Ok(renewed)
     }
 
     async fn post<T: Body>(&self, what: &str, path: &str, body: Vec<u8>) -> Result<T, ClientError> {

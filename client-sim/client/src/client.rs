@@ -1,7 +1,8 @@
 //! [`Client`]: one device of a user, an openmls 0.9 client with its own signer and MLS storage,
 //! registered at its provider and talking to it over the client API ([`crate::api`]).
 //!
-//! This file holds the client's state and lifecycle (registration, KeyPackages, losing state)
+//! This file holds the client's state and lifecycle (registration with what the provider accepts,
+//! renewing its token, KeyPackages, losing state)
 //! and what checks read of each room. The rest of its behaviour is split by concern:
 //! [`crate::commit`] (rooms and membership changes against the sequencing hub), [`crate::join`]
 //! (external joins and resync), [`crate::messages`] (MIMI content messages, franking, abuse
@@ -41,7 +42,7 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
-use crate::api::{Connection, Session};
+use crate::api::{Connection, Enrollment, Session};
 use crate::error::ClientError;
 use crate::messages::Delivered;
 use crate::room::Room;
@@ -72,10 +73,22 @@ impl<P: OpenMlsProvider> std::fmt::Debug for Client<P> {
 }
 
 impl Client {
-    /// Registers `user`'s `device` at the provider and makes a fresh client for it, with its MLS
-    /// state in memory.
+    /// Registers `user`'s `device` at a provider with open registration and makes a fresh client
+    /// for it, with its MLS state in memory.
     pub async fn register(connection: &Connection, user: &str, device: &str) -> Result<Client, ClientError> {
         Client::register_with_provider(connection, user, device, OpenMlsRustCrypto::default()).await
+    }
+
+    /// Registers `user`'s `device` presenting `how` (an enrollment code, a login, another device's
+    /// session) and makes a fresh client for it, with its MLS state in memory.
+    pub async fn enroll(
+        connection: &Connection,
+        user: &str,
+        device: &str,
+        how: Enrollment<'_>,
+    ) -> Result<Client, ClientError> {
+        let session = connection.enroll(user, device, how).await?;
+        Client::from_session(session, OpenMlsRustCrypto::default())
     }
 }
 
@@ -89,6 +102,12 @@ impl<P: OpenMlsProvider> Client<P> {
         provider: P,
     ) -> Result<Client<P>, ClientError> {
         let session = connection.register(user, device).await?;
+        Client::from_session(session, provider)
+    }
+
+    /// A fresh client (new signature key, no rooms) for a device registered with `session`,
+    /// keeping its MLS state in `provider`'s storage.
+    pub fn from_session(session: Session, provider: P) -> Result<Client<P>, ClientError> {
         let signer =
             SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(|e| ClientError::mls("key", e))?;
         let credential = CredentialWithKey {
@@ -96,6 +115,13 @@ impl<P: OpenMlsProvider> Client<P> {
             signature_key: signer.to_public_vec().into(),
         };
         Ok(Client { session, provider, signer, credential, rooms: BTreeMap::new(), queue_cursor: 0 })
+    }
+
+    /// Renews the session's token (before it expires, [`Session::expires_ms`]); the old one
+    /// stops working.
+    pub async fn renew_session(&mut self) -> Result<(), ClientError> {
+        self.session = self.session.renew().await?;
+        Ok(())
     }
 
     /// The API session (for reading a room log raw, e.g. in checks).

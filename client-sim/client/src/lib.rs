@@ -8,12 +8,14 @@
 //!
 //! ## The API it speaks
 //! HTTPS (TLS trusting a given CA, [`tls`]); every call but `register` and `hubKey` carries the
-//! bearer token `register` returned. Bodies are the TLS-PL structures of protocol-06 (or, for what
+//! bearer token `register` returned, which expires and is renewed (`token`). Bodies are the TLS-PL structures of protocol-06 (or, for what
 //! MIMI leaves to each provider, of `mimi_protocol::client_api`) as `application/octet-stream`;
 //! rooms and users in paths are full URIs percent-encoded as one segment. In short:
 //!
 //! - identity: `register` a user's device (the provider assigns the client URI
-//!   `mimi://<domain>/d/<user>/<device>`), upload KeyPackages, fetch the hub's external sender key;
+//!   `mimi://<domain>/d/<user>/<device>`) with what the provider accepts ([`Enrollment`]: an
+//!   enrollment code, a login JWT, another device's session, or nothing where registration is
+//!   open), renew its token, upload KeyPackages, fetch the hub's external sender key;
 //! - rooms: create one at the provider (which becomes its hub) from the creator's GroupInfo; send
 //!   handshakes (`update`, a `HandshakeBundle`) and application messages (`submitMessage`); claim
 //!   other users' KeyPackages (`keyMaterial`); fetch a GroupInfo to join externally (`groupInfo`);
@@ -49,7 +51,7 @@ pub mod messages;
 mod room;
 pub mod tls;
 
-pub use api::{Connection, Session};
+pub use api::{Connection, Enrollment, Session};
 pub use client::{Client, MAX_ATTEMPTS};
 pub use commit::{CommitReport, LostRace};
 pub use error::ClientError;

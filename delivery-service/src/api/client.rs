@@ -1,14 +1,17 @@
 //! The client API: how this provider's own clients reach it (not specified by MIMI; ours).
 //!
-//! HTTPS under `/client/v1/`. Every request but `register` carries `Authorization: Bearer
-//! <token>`. MLS payloads are the TLS-PL structures of protocol-06 ([`mimi_protocol`]) or of
+//! HTTPS under `/client/v1/`. Every request but `hubKey` and `register` carries `Authorization:
+//! Bearer <credential>`: a token this provider issued (`register`, `token`), or, where the provider
+//! takes its identity service's logins (`registration = "jwt"`), such a JWT (see [`crate::auth`]).
+//! MLS payloads are the TLS-PL structures of protocol-06 ([`mimi_protocol`]) or of
 //! [`mimi_protocol::client_api`], as `application/octet-stream`. `{roomId}` and `{targetUser}` are
 //! full URIs percent-encoded as one path segment.
 //!
 //! | method and path | request body | response |
 //! |---|---|---|
 //! | `GET /client/v1/hubKey` | — (no token needed) | 200 the hub's `ExternalSender` (for a new room's `external_senders`) |
-//! | `POST /client/v1/register` | JSON `{"user": "alice", "device": "phone"}` | 201 JSON `{"client": URI, "token": T}` |
+//! | `POST /client/v1/register` | JSON `{"user": "alice", "device": "phone", "code": C}`; `code` only with enrollment codes; instead, `Authorization: Bearer` with a token of one of the user's current devices, or a login | 201 JSON `{"client": URI, "token": T, "expires_ms": N}`; 401 no or a wrong credential, 403 a credential of another user, 409 the device exists |
+//! | `POST /client/v1/token` | — | 201 JSON `{"client": URI, "token": T, "expires_ms": N}`: a new token; the one presented stops working |
 //! | `POST /client/v1/keyPackages` | `KeyPackageUpload` (the caller's own KeyPackages) | 201 |
 //! | `POST /client/v1/keyMaterial/{targetUser}` | `KeyMaterialRequest` signed by the caller | 200 `KeyMaterialResponse` |
 //! | `POST /client/v1/consent` | `ConsentEntry` (`grant`/`revoke`, the caller's user as target) | 201; recorded, then sent to the requester's provider (`updateConsent`) |
@@ -48,8 +51,8 @@
 //! **Answers.** `update`, `submitMessage`, `keyMaterial` and `groupInfo` answer 200 with the
 //! protocol outcome (`success`, `wrongEpoch` with the current epoch, `notAllowed`,
 //! `invalidProposal`, `epochTooOld`, key-material codes, `notAuthorized`); a `success` is
-//! durable when sent. Errors: 400 undecodable body (one-line reason), 401 missing or unknown
-//! token, 403 not allowed for this caller, 404 unknown room, 413 body too large, 429 rate limited
+//! durable when sent. Errors: 400 undecodable body (one-line reason), 401 missing, unknown,
+//! expired or revoked credential, 403 not allowed for this caller, 404 unknown room, 413 body too large, 429 rate limited
 //! and 503 storage trouble (both with `Retry-After`); 500 is a fault of the server, whose
 //! one-line body and `x-request-id` header carry the request's id, under which the cause is
 //! logged (see `crate::api::request_id`).
@@ -60,7 +63,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -71,12 +74,13 @@ use tracing::Instrument as _;
 
 use super::request_id;
 use super::response::{answer, encoded, octets, passthrough, ApiError};
+use crate::auth::NewToken;
 use crate::federation::consent::check_own_decision;
 use crate::federation::relay::Relay;
 use crate::hub::outgoing::write_fanout;
 use crate::hub::received::{app_message_bytes, key_package_bytes, BundleBytes};
 use crate::hub::{LogEntry, QueueItem};
-use crate::provider::{Provider, Submitter};
+use crate::provider::{Authenticated, Provider, Submitter};
 use crate::store::Store;
 use mimi_protocol::abuse::AbuseReport;
 use mimi_protocol::client_api::KeyPackageUpload;
@@ -124,6 +128,7 @@ fn routes<S: Store>(api: Api<S>) -> Router {
     Router::new()
         .route("/client/v1/hubKey", get(hub_key::<S>))
         .route("/client/v1/register", post(register::<S>))
+        .route("/client/v1/token", post(renew_token::<S>))
         .route("/client/v1/keyPackages", post(upload_key_packages::<S>))
         .route("/client/v1/keyMaterial/{target}", post(key_material::<S>))
         .route("/client/v1/consent", post(consent::<S>))
@@ -146,20 +151,30 @@ impl<S: Store> FromRequestParts<Arc<Api<S>>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<Api<S>>) -> Result<Self, Self::Rejection> {
-        let unauthorized = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, why);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("Authorization must be Bearer <token>"))?;
-        match state.provider.authenticate(token.trim()).await? {
-            Some(client) => Ok(Caller(client)),
-            None => Err(unauthorized("unknown token")),
-        }
+        Ok(Caller(Session::from_request_parts(parts, state).await?.0.client))
+    }
+}
+
+/// The authenticated calling client, with the credential it presented.
+struct Session(Authenticated);
+
+impl<S: Store> FromRequestParts<Arc<Api<S>>> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Api<S>>) -> Result<Self, Self::Rejection> {
+        let credential = bearer(&parts.headers)?
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer <token>"))?;
+        Ok(Session(state.provider.authenticate(credential).await?))
+    }
+}
+
+/// The bearer credential of a request, if it has an `Authorization` header.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let credential = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    match credential {
+        Some(c) if !c.is_empty() => Ok(Some(c)),
+        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Authorization must be Bearer <token>")),
     }
 }
 
@@ -174,13 +189,34 @@ async fn hub_key<S: Store>(State(api): State<Arc<Api<S>>>) -> Result<Response, A
 struct Registration {
     user: String,
     device: String,
+    /// An enrollment code (`mimi-ds user add`).
+    code: Option<String>,
 }
 
-async fn register<S: Store>(State(api): State<Arc<Api<S>>>, Json(r): Json<Registration>) -> Result<Response, ApiError> {
-    let (client, token) = api.provider.register_client(&r.user, &r.device).await?;
-    tracing::info!(client = %client, "client registered");
-    let body = serde_json::json!({ "client": client.as_str(), "token": token });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+/// Registers a device: with an enrollment code, a bearer credential (a token of one of the user's
+/// current devices, or a login), or, under open registration, nothing (see [`crate::auth`]).
+async fn register<S: Store>(
+    State(api): State<Arc<Api<S>>>,
+    headers: HeaderMap,
+    Json(r): Json<Registration>,
+) -> Result<Response, ApiError> {
+    let credential = bearer(&headers)?;
+    let (client, token) = api.provider.register_client(&r.user, &r.device, r.code.as_deref(), credential).await?;
+    tracing::info!(client = %client, registration = api.provider.registration_mode(), "client registered");
+    Ok(issued(&client, &token))
+}
+
+/// A new token for the calling device; the one it presented stops working.
+async fn renew_token<S: Store>(State(api): State<Arc<Api<S>>>, Session(caller): Session) -> Result<Response, ApiError> {
+    let token = api.provider.renew_token(&caller).await?;
+    Ok(issued(&caller.client, &token))
+}
+
+/// The answer handing a device its token.
+fn issued(client: &ClientUri, token: &NewToken) -> Response {
+    let body =
+        serde_json::json!({ "client": client.as_str(), "token": token.token, "expires_ms": token.stored.expires_ms });
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 async fn upload_key_packages<S: Store>(

@@ -1,8 +1,9 @@
 //! Mapping of failures to HTTP responses (one-line, plain-text reasons).
 //!
 //! Whose fault it is decides the answer. A caller's mistake is a 4xx whose body says what was
-//! wrong: 400 undecodable or malformed, 403 not allowed, 404 unknown, 422 a report that does not
-//! verify, 429 rate limited (`Retry-After: 60`). A fault of the server is a 5xx, logged at error
+//! wrong: 400 undecodable or malformed, 401 no or a refused credential, 403 not allowed, 404
+//! unknown, 409 a device name that is taken, 422 a report that does not verify, 429 rate limited
+//! (`Retry-After: 60`). A fault of the server is a 5xx, logged at error
 //! level with the request's id ([`RequestId`]), which the answer carries in `x-request-id`: 500
 //! for the server's own faults (its body only `internal error (request <id>)`: the cause stays in
 //! the log), 502 for another provider's unusable answer, 503 for storage trouble or an
@@ -12,6 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::request_id::{RequestId, REQUEST_ID_HEADER};
+use crate::auth::AuthRefusal;
 use crate::federation::follower::FollowerError;
 use crate::federation::peers::PeerAnswer;
 use crate::federation::relay::RelayError;
@@ -59,6 +61,18 @@ impl From<WireError> for ApiError {
     }
 }
 
+/// The status of a refused registration or credential: 400 ambiguous, 403 a credential of
+/// someone else, 409 a device name that is taken, 401 everything else (no, a wrong, an expired or
+/// a revoked credential).
+fn auth_status(refusal: &AuthRefusal) -> StatusCode {
+    match refusal {
+        AuthRefusal::Ambiguous => StatusCode::BAD_REQUEST,
+        AuthRefusal::OtherUser { .. } | AuthRefusal::LoginForAnother { .. } => StatusCode::FORBIDDEN,
+        AuthRefusal::Exists { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
 impl From<ProviderError> for ApiError {
     fn from(e: ProviderError) -> Self {
         let status = match &e {
@@ -66,6 +80,7 @@ impl From<ProviderError> for ApiError {
             ProviderError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProviderError::BadRequest(_) | ProviderError::Hub(HubError::BadRoom { .. }) => StatusCode::BAD_REQUEST,
             ProviderError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ProviderError::Auth(refusal) => auth_status(refusal),
             ProviderError::Store(_) => return ApiError::unavailable(e),
             ProviderError::Peer { .. } => StatusCode::BAD_GATEWAY,
             ProviderError::Internal { .. }

@@ -1,7 +1,8 @@
 //! [`ProviderError`]: why a provider operation failed, sorted by whose fault it is: the caller's
-//! (a refusal: 4xx), the store's (503, retry), another provider's (502), or this server's own
+//! (a refusal: 4xx, including a refused registration or credential), the store's (503, retry), another provider's (502), or this server's own
 //! (500). Protocol refusals are answers, not errors.
 
+use crate::auth::AuthRefusal;
 use crate::hub::admission::{Fault, Internal};
 use crate::hub::HubError;
 use crate::store::StoreError;
@@ -25,9 +26,12 @@ pub enum ProviderError {
     /// fault, corrupt or unusable room state the hub's.
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// A registration or bearer credential refused (see [`crate::auth`]); nothing changed.
+    #[error(transparent)]
+    Auth(#[from] AuthRefusal),
     /// Persistence failed; nothing was acknowledged.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Another provider answered something this one cannot use (not the caller's fault).
     #[error("{peer} answered unusably: {why}")]
     Peer {
@@ -56,6 +60,17 @@ impl ProviderError {
     /// A lock poisoned by a panic elsewhere.
     pub(crate) fn poisoned(what: &'static str) -> Self {
         ProviderError::Internal { what, cause: "lock poisoned by a panic".into() }
+    }
+}
+
+impl From<StoreError> for ProviderError {
+    /// A write the device's records did not admit is the caller's refusal; any other store failure
+    /// is storage trouble.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Auth(refusal) => ProviderError::Auth(refusal),
+            e => ProviderError::Store(e),
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The admission rules' facts ([`HubFacts`]) read from the store.
 //!
 //! These reads are the only store reads a room's decision makes while the room's lock is held
-//! (see [`HubFacts`]): point lookups of a KeyPackageRef's claim or owner, and of consent.
+//! (see [`HubFacts`]): point lookups of a KeyPackageRef's claim or owner, of consent, and of one
+//! of our devices' record.
 
 use std::future::Future;
 
 use crate::hub::admission::{ConsentState, HubFacts, KeyPackageClaim};
-use crate::store::{Store, StoreError};
+use crate::store::{ClientStatus, Store, StoreError};
 
 impl<S: Store> HubFacts for S {
     type Error = StoreError;
@@ -29,5 +30,9 @@ impl<S: Store> HubFacts for S {
         room: Option<&str>,
     ) -> impl Future<Output = Result<Option<ConsentState>, StoreError>> + Send {
         Store::consent(self, requester, target, room)
+    }
+
+    async fn is_registered_client(&self, client: &str) -> Result<bool, StoreError> {
+        Ok(Store::client(self, client).await?.is_some_and(|r| r.status == ClientStatus::Active))
     }
 }

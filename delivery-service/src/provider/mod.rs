@@ -6,8 +6,9 @@
 //! long-polling readers, and writes checkpoints every so many entries.
 //!
 //! - [`rooms`](self) (`rooms.rs`): creating rooms, handshakes, application messages, the log.
-//! - `users.rs`: registration, authentication, KeyPackages and claims, consent, queues,
-//!   identifier queries.
+//! - `clients.rs`: registration of our devices, authentication of their bearer credentials,
+//!   token renewal (the decisions are [`crate::auth`]'s).
+//! - `users.rs`: KeyPackages and claims, consent, queues, identifier queries.
 //! - `group_info.rs`: GroupInfo for external joiners. `abuse.rs`: abuse reports.
 //! - `hub_key.rs`: the hub's key, external sender and franking agent.
 //! - `facts.rs`: the admission rules' facts, read from the store.
@@ -16,6 +17,7 @@
 //! a submission came from a local client or a follower provider makes no difference here.
 
 mod abuse;
+mod clients;
 mod error;
 mod facts;
 mod group_info;
@@ -25,15 +27,18 @@ mod users;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openmls::prelude::tls_codec::Size as _;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::RustCrypto;
 use tokio::sync::{watch, Mutex};
 
+pub use self::clients::Authenticated;
 pub use self::error::ProviderError;
 pub use self::hub_key::load_or_create_hub_key;
+use crate::auth::tokens::DEFAULT_TOKEN_LIFETIME;
+use crate::auth::{Authority, EnrollmentCodes};
 pub use crate::hub::admission::{add_is_vouched, hub_of, peer_may_update, AddRefusal, Submitter};
 use crate::hub::admission::{ClaimLimiter, ClaimLimits, ConsentPolicy};
 use crate::hub::franking::Franker;
@@ -141,6 +146,10 @@ pub struct Provider<S: Store> {
     consent: ConsentPolicy,
     /// The hub as franking agent (its key is `hub_key`, see [`crate::hub::franking`]).
     franker: Franker,
+    /// How new devices of our users are let in, and which logins it issues.
+    authority: Arc<dyn Authority>,
+    /// How long a bearer token is valid.
+    token_lifetime: Duration,
 }
 
 impl<S: Store> Provider<S> {
@@ -166,6 +175,8 @@ impl<S: Store> Provider<S> {
             appended: watch::channel(0).0,
             consent: ConsentPolicy::default(),
             franker,
+            authority: Arc::new(EnrollmentCodes),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
         })
     }
 

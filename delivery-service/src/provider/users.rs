@@ -1,7 +1,8 @@
-//! This provider's users and clients: registration and bearer tokens, KeyPackage uploads and
-//! claims (`/keyMaterial`, rate-limited per requester and per (requester, target),
-//! consent-checked, recorded for the hub's rooms), consent decisions and the Welcome queues. The rules are in
+//! This provider's users and clients: KeyPackage uploads and claims (`/keyMaterial`,
+//! rate-limited per requester and per (requester, target), consent-checked, recorded for the hub's
+//! rooms), consent decisions and the Welcome queues. The rules are in
 //! [`crate::hub::admission::key_material`]; this gathers the facts, stores and answers.
+//! Registration and authentication are in `clients.rs`.
 
 use std::collections::hash_map::Entry;
 use std::time::Duration;
@@ -9,7 +10,6 @@ use std::time::Duration;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{MlsMessageBodyIn, MlsMessageIn};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::{now_ms, Provider, ProviderError, Submitter};
@@ -22,34 +22,7 @@ use mimi_protocol::key_material::{
 };
 use mimi_protocol::{IdentifierUri, Protocol};
 
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 impl<S: Store> Provider<S> {
-    /// Registers a client of a local user and returns its URI and bearer token.
-    pub async fn register_client(&self, user: &str, device: &str) -> Result<(ClientUri, String), ProviderError> {
-        let client =
-            ClientUri::new(&self.domain, user, device).map_err(|e| ProviderError::BadRequest(e.to_string()))?;
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| ProviderError::internal("token randomness", e))?;
-        let token = hex::encode(raw);
-        let write = Write::RegisterClient {
-            client: client.as_str().to_owned(),
-            user: client.user().as_str().to_owned(),
-            token_hash: token_hash(&token),
-        };
-        settle(self.store.write(write)).await?;
-        Ok((client, token))
-    }
-
-    /// The client a bearer token belongs to.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<ClientUri>, ProviderError> {
-        let Some(client) = self.store.client_by_token(&token_hash(token)).await? else { return Ok(None) };
-        // Registered as a client URI: one that no longer parses is corrupt state, not a bad token.
-        ClientUri::parse(&client).map(Some).map_err(|e| ProviderError::internal("a registered client's URI", e))
-    }
-
     /// Validates and stores KeyPackages uploaded by `client` (each an MLSMessage). Each must be
     /// valid, unexpired, and carry a credential naming `client`.
     pub async fn upload_key_packages(&self, client: &ClientUri, packages: &[Vec<u8>]) -> Result<usize, ProviderError> {

@@ -14,9 +14,11 @@ use std::ops::RangeInclusive;
 use sha2::{Digest, Sha256};
 
 use super::{
-    settle, ClaimScope, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage,
-    WelcomeDelivery, Write, WriteResult, WriteTicket,
+    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, Ending, KeyPackageClaim, Store,
+    StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
+    WriteResult, WriteTicket,
 };
+use crate::auth::AuthRefusal;
 use crate::hub::{Checkpoint, EntryKind, LogEntry};
 use mimi_protocol::consent::ConsentOperation;
 
@@ -37,6 +39,9 @@ macro_rules! with_properties {
             consent_follows_its_transitions,
             abuse_reports_are_kept_once_per_body,
             registrations_tokens_and_key_package_owners,
+            registration_is_admitted_by_its_voucher_and_a_code_enrols_once,
+            tokens_expire_are_renewed_and_end_with_their_device,
+            an_ended_device_is_neither_served_nor_listed_and_a_removed_name_is_free,
         }
     };
 }
@@ -167,8 +172,35 @@ fn seqs(entries: &[LogEntry]) -> Vec<u64> {
     entries.iter().map(|e| e.seq).collect()
 }
 
+/// An open registration of `client` with a token (hash `token`) that never expires.
 fn register(client: &str, user: &str, token: &[u8]) -> Write {
-    Write::RegisterClient { client: client.into(), user: user.into(), token_hash: token.to_vec() }
+    registration(client, user, Voucher::Open, Some(token), 1)
+}
+
+/// A registration of `client` at `now_ms` presenting `voucher`, with a token (hash `token`) that
+/// never expires, if given.
+fn registration(client: &str, user: &str, voucher: Voucher, token: Option<&[u8]>, now_ms: u64) -> Write {
+    Write::RegisterClient {
+        client: client.into(),
+        user: user.into(),
+        voucher,
+        token: token.map(|t| StoredToken { hash: t.to_vec(), expires_ms: u64::MAX }),
+        now_ms,
+    }
+}
+
+/// The client a token (by hash) authenticates, as the store has it.
+async fn token_client<S: Store>(s: &S, token: &[u8]) -> Option<String> {
+    s.token(token).await.unwrap().map(|t| t.client)
+}
+
+/// A write that must be refused with `refusal`.
+async fn refused<S: Store>(s: &S, w: Write, refusal: AuthRefusal) {
+    let what = format!("{w:?}");
+    match settle(s.write(w)).await {
+        Err(StoreError::Auth(r)) => assert_eq!(r, refusal, "{what:.200}"),
+        other => panic!("{what:.200}: {other:?}, expected the refusal {refusal}"),
+    }
 }
 
 fn claim_scope(provider: &str, room: &str) -> ClaimScope {
@@ -374,6 +406,10 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
         assert!(matches!(settle(s.write(Write::Checkpoint(Box::new(ahead)))).await, Err(StoreError::Conflict { .. })));
         ok(&s, Write::Checkpoint(Box::new(checkpoint(ROOM, 500)))).await;
         ok(&s, register(carol, "mimi://a.example/u/carol", b"token")).await;
+        let code = CodeRecord { user: "mimi://a.example/u/carol".into(), expires_ms: 1_000 };
+        ok(&s, Write::AddEnrollmentCode { hash: b"code".to_vec(), code, now_ms: 1 }).await;
+        let expiring = StoredToken { hash: b"expiring".to_vec(), expires_ms: 500 };
+        ok(&s, Write::IssueToken { client: carol.into(), token: expiring, replaces: None, now_ms: 1 }).await;
         let kp = StoredKeyPackage { user: "mimi://a.example/u/carol".into(), ..key_package(carol, 3, false, 100) };
         ok(&s, Write::PutKeyPackages(vec![kp])).await;
         let mirror = Write::Mirror {
@@ -401,7 +437,18 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
     assert_eq!(rooms[0].checkpoint.seq, 500);
     assert_eq!(seqs(&rooms[0].tail), [501, 502]);
     assert_eq!(s.log_after(ROOM, 0, 1000).await.unwrap().len(), 502);
-    assert_eq!(s.client_by_token(b"token").await.unwrap().as_deref(), Some(carol));
+    assert_eq!(token_client(&s, b"token").await.as_deref(), Some(carol));
+    assert_eq!(s.token(b"expiring").await.unwrap(), Some(TokenRecord { client: carol.into(), expires_ms: 500 }));
+    let carol_record =
+        ClientRecord { user: "mimi://a.example/u/carol".into(), status: ClientStatus::Active, since_ms: 1 };
+    assert_eq!(s.client(carol).await.unwrap(), Some(carol_record.clone()));
+    assert_eq!(s.clients_of("mimi://a.example/u/carol").await.unwrap(), vec![(carol.to_owned(), carol_record)]);
+    // The code is still there: it enrols carol's laptop (once).
+    let laptop = "mimi://a.example/d/carol/laptop";
+    let by_code =
+        || registration(laptop, "mimi://a.example/u/carol", Voucher::Code { hash: b"code".to_vec() }, None, 2);
+    ok(&s, by_code()).await;
+    refused(&s, by_code(), AuthRefusal::BadCode).await;
     assert_eq!(s.key_package_owner(&[3; 32]).await.unwrap().as_deref(), Some(carol));
     assert_eq!(s.mirror_last(mirrored).await.unwrap(), 1);
     assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![welcome(mirrored, 1, 4, &[carol]).item(1)]);
@@ -460,7 +507,7 @@ pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
     // #3 was deleted, not just skipped: at a time it was good, it is not served either.
     assert_eq!(claimed(ok(&s, claim(1)).await), (vec![2], vec![pc.to_owned()]));
     assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap().as_deref(), Some(phone), "kept after the claim");
-    assert_eq!(s.client_by_token(phone.as_bytes()).await.unwrap().as_deref(), Some(phone));
+    assert_eq!(token_client(&s, phone.as_bytes()).await.as_deref(), Some(phone));
 
     // One per client per claim; another user's KeyPackages (even a URI prefix) are not touched.
     ok(&s, Write::PutKeyPackages(vec![key_package(pc, 4, false, 100), key_package(pc, 5, false, 100)])).await;
@@ -735,25 +782,30 @@ pub async fn abuse_reports_are_kept_once_per_body<S: Store>(fresh: &impl Fn() ->
     assert!(s.abuse_reports("mimi://a.example/r").await.unwrap().is_empty(), "a room URI prefix is another room");
 }
 
-/// Registrations answer `client_by_token` and `user_exists` (a user, not a prefix of one); an
-/// uploaded KeyPackage's owner is kept after it is claimed.
+/// Registrations answer `token` and `user_exists` (a user, not a prefix of one); an uploaded
+/// KeyPackage's owner is kept after it is claimed.
 pub async fn registrations_tokens_and_key_package_owners<S: Store>(fresh: &impl Fn() -> S) {
     let s = fresh();
     let phone = "mimi://a.example/d/bob/phone";
-    assert_eq!(s.client_by_token(b"t1").await.unwrap(), None);
+    assert_eq!(s.token(b"t1").await.unwrap(), None);
     assert!(!s.user_exists(BOB).await.unwrap());
     ok(&s, register(phone, BOB, b"t1")).await;
-    assert_eq!(s.client_by_token(b"t1").await.unwrap().as_deref(), Some(phone));
+    assert_eq!(token_client(&s, b"t1").await.as_deref(), Some(phone));
+    assert_eq!(s.token(b"t1").await.unwrap(), Some(TokenRecord { client: phone.into(), expires_ms: u64::MAX }));
     assert!(s.user_exists(BOB).await.unwrap());
     assert!(!s.user_exists("mimi://a.example/u/bo").await.unwrap());
     assert!(!s.user_exists("mimi://a.example/u/bobby").await.unwrap());
     assert!(!s.user_exists("mimi://a.example/u/alice").await.unwrap());
-    // A new token for the same client.
-    ok(&s, register(phone, BOB, b"t2")).await;
-    assert_eq!(s.client_by_token(b"t2").await.unwrap().as_deref(), Some(phone));
+    // A new token for the same client (registering it again is refused, and changes nothing).
+    refused(&s, register(phone, BOB, b"t2"), AuthRefusal::Exists { client: phone.into() }).await;
+    assert_eq!(s.token(b"t2").await.unwrap(), None);
+    let t2 = StoredToken { hash: b"t2".to_vec(), expires_ms: u64::MAX };
+    ok(&s, Write::IssueToken { client: phone.into(), token: t2, replaces: None, now_ms: 2 }).await;
+    assert_eq!(token_client(&s, b"t2").await.as_deref(), Some(phone));
+    assert_eq!(token_client(&s, b"t1").await.as_deref(), Some(phone), "a token renewed nothing else");
     let pc = "mimi://a.example/d/bob/pc";
     ok(&s, register(pc, BOB, b"t3")).await;
-    assert_eq!(s.client_by_token(b"t3").await.unwrap().as_deref(), Some(pc));
+    assert_eq!(token_client(&s, b"t3").await.as_deref(), Some(pc));
 
     assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap(), None);
     ok(&s, Write::PutKeyPackages(vec![key_package(phone, 1, false, 100), key_package(pc, 2, true, 100)])).await;
@@ -761,4 +813,188 @@ pub async fn registrations_tokens_and_key_package_owners<S: Store>(fresh: &impl 
     assert_eq!(s.key_package_owner(&[2; 32]).await.unwrap().as_deref(), Some(pc));
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
     assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap().as_deref(), Some(phone), "kept after the claim");
+}
+
+/// A registration is admitted by its voucher, checked in the write that registers: an enrollment
+/// code for the device's user, unexpired and unspent, which the registration spends (one device
+/// per code, also when registrations race with it); a live token of another device of the same
+/// user; a login (whose first use finds an active device registered already). Then the name
+/// must be free. A refusal changes nothing: no device, no token, the code unspent.
+pub async fn registration_is_admitted_by_its_voucher_and_a_code_enrols_once<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let (phone, laptop, tablet) =
+        ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/laptop", "mimi://a.example/d/bob/tablet");
+    let code = |hash: &[u8]| Voucher::Code { hash: hash.to_vec() };
+    let add_code = |hash: &[u8], user: &str, expires_ms| Write::AddEnrollmentCode {
+        hash: hash.to_vec(),
+        code: CodeRecord { user: user.into(), expires_ms },
+        now_ms: 1,
+    };
+    ok(&s, add_code(b"bob", BOB, 100)).await;
+    ok(&s, add_code(b"alice", "mimi://a.example/u/alice", 100)).await;
+    ok(&s, add_code(b"old", BOB, 10)).await;
+    // Unknown, another user's, expired: refused, nothing registered.
+    refused(&s, registration(phone, BOB, code(b"nope"), Some(b"t1"), 5), AuthRefusal::BadCode).await;
+    refused(&s, registration(phone, BOB, code(b"alice"), Some(b"t1"), 5), AuthRefusal::BadCode).await;
+    refused(&s, registration(phone, BOB, code(b"old"), Some(b"t1"), 10), AuthRefusal::BadCode).await;
+    assert_eq!(s.client(phone).await.unwrap(), None);
+    assert_eq!(s.token(b"t1").await.unwrap(), None);
+    assert!(!s.user_exists(BOB).await.unwrap());
+    // Two registrations racing with one code: exactly one device is enrolled.
+    let first = s.write(registration(phone, BOB, code(b"bob"), Some(b"t1"), 5));
+    let second = s.write(registration(laptop, BOB, code(b"bob"), Some(b"t2"), 5));
+    let (first, second) = (settle(first).await, settle(second).await);
+    assert!(first.is_ok(), "{first:?}");
+    assert!(matches!(second, Err(StoreError::Auth(AuthRefusal::BadCode))), "{second:?}");
+    assert_eq!(s.client(phone).await.unwrap().map(|r| r.status), Some(ClientStatus::Active));
+    assert_eq!(s.client(laptop).await.unwrap(), None);
+    assert_eq!(s.token(b"t2").await.unwrap(), None);
+    refused(&s, registration(laptop, BOB, code(b"bob"), Some(b"t2"), 6), AuthRefusal::BadCode).await;
+
+    // A taken name is refused after a valid code, which stays unspent.
+    ok(&s, add_code(b"bob2", BOB, 100)).await;
+    refused(&s, registration(phone, BOB, code(b"bob2"), Some(b"t9"), 7), AuthRefusal::Exists { client: phone.into() })
+        .await;
+    assert_eq!(token_client(&s, b"t1").await.as_deref(), Some(phone), "the device keeps its token");
+    assert_eq!(s.token(b"t9").await.unwrap(), None);
+    ok(&s, registration(laptop, BOB, code(b"bob2"), Some(b"t2"), 7)).await;
+
+    // Another device's token: of the same user, live.
+    let device = |hash: &[u8]| Voucher::Device { token_hash: hash.to_vec() };
+    ok(&s, register("mimi://a.example/d/alice/phone", "mimi://a.example/u/alice", b"ta")).await;
+    let other_user = AuthRefusal::OtherUser { owner: "mimi://a.example/d/alice/phone".into(), user: BOB.into() };
+    refused(&s, registration(tablet, BOB, device(b"ta"), Some(b"t3"), 8), other_user).await;
+    refused(&s, registration(tablet, BOB, device(b"nope"), Some(b"t3"), 8), AuthRefusal::UnknownToken).await;
+    assert_eq!(s.client(tablet).await.unwrap(), None);
+    ok(&s, registration(tablet, BOB, device(b"t1"), Some(b"t3"), 8)).await;
+    assert_eq!(token_client(&s, b"t3").await.as_deref(), Some(tablet));
+    let listed: Vec<String> = s.clients_of(BOB).await.unwrap().into_iter().map(|(c, _)| c).collect();
+    assert_eq!(listed, [laptop, phone, tablet]);
+
+    // A login: its first use registers (no token), finds an active device registered already; an
+    // explicit registration with it (for a token) finds the name taken.
+    let login = Voucher::Login { issued_at_ms: 9 };
+    let watch = "mimi://a.example/d/bob/watch";
+    ok(&s, registration(watch, BOB, login.clone(), None, 9)).await;
+    ok(&s, registration(watch, BOB, login.clone(), None, 10)).await;
+    assert_eq!(s.client(watch).await.unwrap().map(|r| r.since_ms), Some(9), "the second use wrote nothing");
+    refused(&s, registration(watch, BOB, login, Some(b"t4"), 10), AuthRefusal::Exists { client: watch.into() }).await;
+    assert_eq!(s.token(b"t4").await.unwrap(), None);
+}
+
+/// A token works for its device until it expires (the store keeps its expiry); a renewal stores a
+/// new token and deletes the one it replaces (a live token of the same device) and the device's
+/// expired ones, in one write; revoking or removing the device deletes all its tokens, and a
+/// revoked device gets no new one.
+pub async fn tokens_expire_are_renewed_and_end_with_their_device<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let (phone, pc) = ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/pc");
+    let token = |hash: &[u8], expires_ms| StoredToken { hash: hash.to_vec(), expires_ms };
+    let issue = |client: &str, t: StoredToken, replaces: Option<&[u8]>, now_ms| Write::IssueToken {
+        client: client.into(),
+        token: t,
+        replaces: replaces.map(<[u8]>::to_vec),
+        now_ms,
+    };
+    let first = Write::RegisterClient {
+        client: phone.into(),
+        user: BOB.into(),
+        voucher: Voucher::Open,
+        token: Some(token(b"t1", 100)),
+        now_ms: 1,
+    };
+    ok(&s, first).await;
+    ok(&s, register(pc, BOB, b"pc")).await;
+    assert_eq!(s.token(b"t1").await.unwrap(), Some(TokenRecord { client: phone.into(), expires_ms: 100 }));
+    ok(&s, issue(phone, token(b"t2", 50), None, 10)).await;
+    // Renewing with another device's token, or an expired one, or an unknown one: refused.
+    refused(&s, issue(phone, token(b"t3", 200), Some(b"pc"), 20), AuthRefusal::UnknownToken).await;
+    refused(&s, issue(phone, token(b"t3", 200), Some(b"t2"), 50), AuthRefusal::ExpiredToken).await;
+    refused(&s, issue(phone, token(b"t3", 200), Some(b"zz"), 20), AuthRefusal::UnknownToken).await;
+    assert_eq!(s.token(b"t3").await.unwrap(), None);
+    // A renewal at 60: t1 replaced, t2 expired; both gone, t3 there.
+    ok(&s, issue(phone, token(b"t3", 200), Some(b"t1"), 60)).await;
+    assert_eq!(s.token(b"t1").await.unwrap(), None);
+    assert_eq!(s.token(b"t2").await.unwrap(), None);
+    assert_eq!(token_client(&s, b"t3").await.as_deref(), Some(phone));
+    assert_eq!(token_client(&s, b"pc").await.as_deref(), Some(pc), "another device's token is left alone");
+    // Revoked: every token of the device is gone at once, and no new one is given.
+    ok(&s, issue(phone, token(b"t4", 300), None, 70)).await;
+    ok(&s, Write::EndClient { client: phone.into(), ending: Ending::Revoke, now_ms: 80 }).await;
+    assert_eq!(s.token(b"t3").await.unwrap(), None);
+    assert_eq!(s.token(b"t4").await.unwrap(), None);
+    refused(&s, issue(phone, token(b"t5", 300), None, 90), AuthRefusal::Revoked { client: phone.into() }).await;
+    assert_eq!(s.token(b"t5").await.unwrap(), None);
+    assert_eq!(token_client(&s, b"pc").await.as_deref(), Some(pc));
+    ok(&s, Write::EndClient { client: pc.into(), ending: Ending::Remove, now_ms: 90 }).await;
+    assert_eq!(s.token(b"pc").await.unwrap(), None);
+    refused(&s, issue(pc, token(b"t6", 300), None, 95), AuthRefusal::UnknownClient { client: pc.into() }).await;
+}
+
+/// A revoked device keeps its name (a registration of it is refused) but is neither served by
+/// claims nor a registered client; a removed one also leaves its user's clients and frees its
+/// name, and a login issued before the removal does not bring it back. Ending a device deletes
+/// its unclaimed KeyPackages; the user's other devices are untouched.
+pub async fn an_ended_device_is_neither_served_nor_listed_and_a_removed_name_is_free<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let (phone, pc, ghost) =
+        ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/pc", "mimi://a.example/d/bob/ghost");
+    for c in [phone, pc, ghost] {
+        ok(&s, register(c, BOB, c.as_bytes())).await;
+    }
+    let kps = vec![
+        key_package(phone, 1, false, 100),
+        key_package(pc, 2, false, 100),
+        key_package(pc, 3, true, 100),
+        key_package(ghost, 4, false, 100),
+        key_package(ghost, 5, true, 100),
+    ];
+    ok(&s, Write::PutKeyPackages(kps)).await;
+    let claim = || Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None };
+    let end = |client: &str, ending, now_ms| Write::EndClient { client: client.into(), ending, now_ms };
+    refused(
+        &s,
+        end("mimi://a.example/d/bob/none", Ending::Revoke, 5),
+        AuthRefusal::UnknownClient { client: "mimi://a.example/d/bob/none".into() },
+    )
+    .await;
+    ok(&s, end(ghost, Ending::Revoke, 10)).await;
+    ok(&s, end(ghost, Ending::Revoke, 11)).await;
+    let revoked = ClientRecord { user: BOB.into(), status: ClientStatus::Revoked, since_ms: 10 };
+    assert_eq!(s.client(ghost).await.unwrap(), Some(revoked.clone()), "revoking again changes nothing");
+    refused(&s, register(ghost, BOB, b"again"), AuthRefusal::Exists { client: ghost.into() }).await;
+    let login = |issued_at_ms| registration(ghost, BOB, Voucher::Login { issued_at_ms }, None, 12);
+    refused(&s, login(12), AuthRefusal::Revoked { client: ghost.into() }).await;
+    // Claims serve the others, not the revoked device (nor list it as exhausted).
+    let (mut served, exhausted) = claimed(ok(&s, claim()).await);
+    served.sort();
+    assert_eq!((served, exhausted), (vec![1, 2], vec![]));
+    assert_eq!(claimed(ok(&s, claim()).await), (vec![3], vec![phone.to_owned()]));
+    let statuses: Vec<(String, ClientStatus)> =
+        s.clients_of(BOB).await.unwrap().into_iter().map(|(c, r)| (c, r.status)).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (ghost.into(), ClientStatus::Revoked),
+            (pc.into(), ClientStatus::Active),
+            (phone.into(), ClientStatus::Active)
+        ]
+    );
+    // Removed: out of the listing, its KeyPackages deleted (not served even after a re-registration).
+    ok(&s, end(ghost, Ending::Remove, 20)).await;
+    let listed: Vec<String> = s.clients_of(BOB).await.unwrap().into_iter().map(|(c, _)| c).collect();
+    assert_eq!(listed, [pc, phone]);
+    assert_eq!(s.client(ghost).await.unwrap().map(|r| (r.status, r.since_ms)), Some((ClientStatus::Removed, 20)));
+    refused(&s, login(20), AuthRefusal::LoginBeforeRemoval { client: ghost.into() }).await;
+    assert_eq!(s.client(ghost).await.unwrap().map(|r| r.status), Some(ClientStatus::Removed));
+    ok(&s, register(ghost, BOB, b"new ghost")).await;
+    assert_eq!(claimed(ok(&s, claim()).await), (vec![3], vec![ghost.to_owned(), phone.to_owned()]));
+    // Removing a device with unclaimed KeyPackages deletes them; another user's are untouched.
+    ok(&s, end(pc, Ending::Remove, 30)).await;
+    assert_eq!(claimed(ok(&s, claim()).await), (vec![], vec![ghost.to_owned(), phone.to_owned()]));
+    assert!(s.user_exists(BOB).await.unwrap());
+    ok(&s, end(phone, Ending::Remove, 31)).await;
+    ok(&s, end(ghost, Ending::Remove, 31)).await;
+    assert!(!s.user_exists(BOB).await.unwrap(), "a user whose devices are all removed has none");
+    assert_eq!(s.key_package_owner(&[4; 32]).await.unwrap().as_deref(), Some(ghost), "owners are kept for routing");
 }

@@ -5,16 +5,19 @@
 //!
 //! A write is applied under one lock, whole or not at all (every precondition is checked before
 //! anything changes), in the order writes arrive; its ticket has resolved when
-//! [`Store::write`] returns. What to write is decided by [`super::rules`], as for every back end.
+//! [`Store::write`] returns. What to write is decided by [`super::rules`] and, for our devices,
+//! [`crate::auth::clients`], as for every back end.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::rules::{self, KeyPackageTerms};
 use super::{
-    ClaimScope, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredRoom,
-    WelcomeDelivery, Write, WriteResult, WriteTicket,
+    ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, KeyPackageClaim, Store, StoreError,
+    StoredAbuseReport, StoredKeyPackage, StoredRoom, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
+    WriteResult, WriteTicket,
 };
+use crate::auth::{self, Admission};
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
 /// The in-memory store. Cloning shares the state.
@@ -49,9 +52,16 @@ struct State {
     queues: HashMap<String, BTreeMap<u64, Queued>>,
     /// Each Welcome once, however many queue items refer to it.
     welcomes: HashSet<Arc<StoredWelcome>>,
-    /// token hash → client URI.
-    tokens: HashMap<Vec<u8>, String>,
-    /// user URI → its registered clients, in URI order (the order claims serve them in).
+    /// token hash → the token's device and expiry.
+    tokens: HashMap<Vec<u8>, TokenRecord>,
+    /// client URI → the hashes of its tokens.
+    client_tokens: HashMap<String, BTreeSet<Vec<u8>>>,
+    /// client URI → its record, for every device ever registered.
+    clients: HashMap<String, ClientRecord>,
+    /// enrollment code hash → for whom, until when.
+    codes: HashMap<Vec<u8>, CodeRecord>,
+    /// user URI → its registered (active or revoked) clients, in URI order (the order claims serve
+    /// them in).
     user_clients: BTreeMap<String, BTreeSet<String>>,
     /// (user URI, client URI) → KeyPackageRef → KeyPackage, in reference order.
     key_packages: HashMap<(String, String), BTreeMap<Vec<u8>, StoredKeyPackage>>,
@@ -171,9 +181,70 @@ impl State {
                 };
             }
             Write::KeyPackageClaims { references, scope } => self.record_claims(references, &scope),
-            Write::RegisterClient { client, user, token_hash } => {
-                self.tokens.insert(token_hash, client.clone());
-                self.user_clients.entry(user).or_default().insert(client);
+            Write::RegisterClient { client, user, voucher, token, now_ms } => {
+                let code = match &voucher {
+                    Voucher::Code { hash } => self.codes.get(hash),
+                    _ => None,
+                };
+                let device_token = match &voucher {
+                    Voucher::Device { token_hash } => self.tokens.get(token_hash),
+                    _ => None,
+                };
+                let existing = self.clients.get(&client);
+                if auth::admit_registration(
+                    &client,
+                    &user,
+                    &voucher,
+                    token.is_none(),
+                    existing,
+                    code,
+                    device_token,
+                    now_ms,
+                )? == Admission::AlreadyRegistered
+                {
+                    return Ok(WriteResult::Done);
+                }
+                if let Voucher::Code { hash } = &voucher {
+                    self.codes.remove(hash);
+                }
+                let record = ClientRecord { user: user.clone(), status: ClientStatus::Active, since_ms: now_ms };
+                self.clients.insert(client.clone(), record);
+                self.user_clients.entry(user).or_default().insert(client.clone());
+                if let Some(token) = token {
+                    self.insert_token(client, token);
+                }
+            }
+            Write::IssueToken { client, token, replaces, now_ms } => {
+                let replaced = replaces.as_ref().map(|hash| self.tokens.get(hash));
+                auth::admit_token(&client, self.clients.get(&client), replaced, now_ms)?;
+                let tokens = &self.tokens;
+                let mut stale: Vec<Vec<u8>> = self
+                    .client_tokens
+                    .get(&client)
+                    .into_iter()
+                    .flatten()
+                    .filter(|h| tokens.get(*h).is_none_or(|t| !auth::tokens::is_live(t.expires_ms, now_ms)))
+                    .cloned()
+                    .collect();
+                stale.extend(replaces);
+                self.delete_tokens(&client, &stale);
+                self.insert_token(client, token);
+            }
+            Write::AddEnrollmentCode { hash, code, now_ms } => {
+                self.codes.retain(|_, c| !auth::codes::is_expired(c, now_ms));
+                self.codes.insert(hash, code);
+            }
+            Write::EndClient { client, ending, now_ms } => {
+                let record = auth::admit_ending(&client, self.clients.get(&client), ending, now_ms)?;
+                let tokens: Vec<Vec<u8>> = self.client_tokens.get(&client).into_iter().flatten().cloned().collect();
+                self.delete_tokens(&client, &tokens);
+                self.key_packages.remove(&(record.user.clone(), client.clone()));
+                if record.status == ClientStatus::Removed {
+                    if let Some(clients) = self.user_clients.get_mut(&record.user) {
+                        clients.remove(&client);
+                    }
+                }
+                self.clients.insert(client, record);
             }
             Write::PutKeyPackages(kps) => {
                 for kp in kps {
@@ -201,6 +272,22 @@ impl State {
             }
         }
         Ok(WriteResult::Done)
+    }
+
+    /// Stores `token` of `client` (record and index).
+    fn insert_token(&mut self, client: String, token: StoredToken) {
+        self.client_tokens.entry(client.clone()).or_default().insert(token.hash.clone());
+        self.tokens.insert(token.hash, TokenRecord { client, expires_ms: token.expires_ms });
+    }
+
+    /// Deletes the tokens `hashes` of `client` (records and index).
+    fn delete_tokens(&mut self, client: &str, hashes: &[Vec<u8>]) {
+        for hash in hashes {
+            self.tokens.remove(hash);
+            if let Some(index) = self.client_tokens.get_mut(client) {
+                index.remove(hash);
+            }
+        }
     }
 
     /// Records `references` as unused claims of `scope`.
@@ -238,6 +325,9 @@ impl State {
     fn claim(&mut self, user: &str, now_secs: u64) -> (Vec<StoredKeyPackage>, Vec<String>) {
         let (mut claimed, mut exhausted) = (Vec::new(), Vec::new());
         let clients = self.user_clients.get(user).cloned().unwrap_or_default();
+        // A revoked device is not served.
+        let active = |c: &String| self.clients.get(c).is_some_and(|r| r.status == ClientStatus::Active);
+        let clients: Vec<String> = clients.into_iter().filter(active).collect();
         for client in clients {
             let Some(kps) = self.key_packages.get_mut(&(user.to_owned(), client.clone())) else {
                 exhausted.push(client);
@@ -300,8 +390,26 @@ impl Store for MemoryStore {
         Ok(items.collect())
     }
 
-    async fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+    async fn token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
         Ok(self.read()?.tokens.get(token_hash).cloned())
+    }
+
+    async fn client(&self, client: &str) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.read()?.clients.get(client).cloned())
+    }
+
+    async fn clients_of(&self, user: &str) -> Result<Vec<(String, ClientRecord)>, StoreError> {
+        let state = self.read()?;
+        let clients = state.user_clients.get(user).into_iter().flatten();
+        clients
+            .map(|c| {
+                let record = state.clients.get(c).cloned().ok_or_else(|| StoreError::Corrupt {
+                    table: "clients",
+                    why: format!("{c} is a client of {user} without a record"),
+                })?;
+                Ok((c.clone(), record))
+            })
+            .collect()
     }
 
     async fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {

@@ -3,8 +3,9 @@
 //! What is stored: each room's latest checkpoint and its append-only log (which is also the
 //! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes: each
 //! Welcome's bytes are stored once, however many local clients it adds, and each client's queue
-//! record refers to them; stored Welcomes are never deleted yet), client registrations, and the
-//! KeyPackage directory. As a follower (rooms whose hub is another
+//! record refers to them; stored Welcomes are never deleted yet), our devices (each with its
+//! lifecycle, [`ClientRecord`]), the hashes of their bearer tokens with their expiry, the hashes of
+//! unspent enrollment codes, and the KeyPackage directory. As a follower (rooms whose hub is another
 //! provider): each such room's mirror log (what `/notify` delivered, in arrival order), the hashes
 //! of FanoutMessages already taken in (deduplication), which local client relayed which MLS
 //! message (echo suppression) and which local clients may read a mirror. As a hub: each
@@ -76,6 +77,10 @@ pub enum StoreError {
     /// The writer is gone (shutting down).
     #[error("the store is shut down")]
     Closed,
+    /// A registration, token or operator's change of a device that the device's records do not
+    /// admit (see [`crate::auth::clients`]); nothing was written.
+    #[error("refused: {0}")]
+    Auth(#[from] AuthRefusal),
     /// The file was written in another on-disk format than this build reads (see
     /// [`redb::FORMAT_VERSION`]); nothing was changed in it. There is no migration.
     #[error(
@@ -96,6 +101,9 @@ pub enum StoreError {
 // What the hub's admission rules read back (claims, consent) is declared once, in their terms;
 // the store keeps it and adds the stored byte of a consent state below.
 pub use crate::hub::admission::{ClaimScope, ConsentState, KeyPackageClaim};
+// So are our devices' records: the store keeps them as authentication decides on them.
+use crate::auth::AuthRefusal;
+pub use crate::auth::{ClientRecord, ClientStatus, CodeRecord, Ending, StoredToken, TokenRecord, Voucher};
 
 /// A KeyPackage in the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,14 +141,55 @@ pub enum Write {
     },
     /// A newer checkpoint of an existing room.
     Checkpoint(Box<Checkpoint>),
-    /// A client registration (or a new token for it).
+    /// A device registration at `now_ms`, presenting `voucher`; decided by
+    /// [`crate::auth::admit_registration`] on the device's record and the voucher's (the code, or
+    /// the other device's token). Admitted: the device is recorded active, a code is spent, the
+    /// token (if any) stored, all in this write; a login for an active device writes nothing.
     RegisterClient {
         /// The client URI.
         client: String,
         /// Its user's URI.
         user: String,
-        /// SHA-256 of its bearer token.
-        token_hash: Vec<u8>,
+        /// What the registration presented.
+        voucher: Voucher,
+        /// Its first bearer token; none for a login's first use (the login is the device's
+        /// credential, and finding the device registered already is no refusal then).
+        token: Option<StoredToken>,
+        /// Current time, milliseconds since the UNIX epoch.
+        now_ms: u64,
+    },
+    /// A new bearer token for an active device, replacing (deleting) `replaces` if given, which
+    /// must be a live token of the same device ([`crate::auth::admit_token`]). The device's expired
+    /// tokens are deleted with it.
+    IssueToken {
+        /// The client URI.
+        client: String,
+        /// The new token.
+        token: StoredToken,
+        /// The hash of the token it replaces (a renewal).
+        replaces: Option<Vec<u8>>,
+        /// Current time, milliseconds since the UNIX epoch.
+        now_ms: u64,
+    },
+    /// An enrollment code (by its hash) for a device of `code.user`; expired codes are forgotten.
+    AddEnrollmentCode {
+        /// SHA-256 of the normalised code.
+        hash: Vec<u8>,
+        /// For whom, until when.
+        code: CodeRecord,
+        /// Current time, milliseconds since the UNIX epoch.
+        now_ms: u64,
+    },
+    /// Revokes or removes a registered device ([`crate::auth::admit_ending`]): its tokens and
+    /// unclaimed KeyPackages are deleted, claims no longer serve it; a removed device also leaves
+    /// its user's clients (its name is free again).
+    EndClient {
+        /// The client URI.
+        client: String,
+        /// Revocation or removal.
+        ending: Ending,
+        /// Current time, milliseconds since the UNIX epoch.
+        now_ms: u64,
     },
     /// KeyPackages uploaded by their client.
     PutKeyPackages(Vec<StoredKeyPackage>),
@@ -357,8 +406,13 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<QueueItem>, StoreError>> + Send;
-    /// The client a token hash belongs to.
-    fn client_by_token(&self, token_hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The token with this hash (its device and expiry), if it was issued and its device was not
+    /// revoked or removed since.
+    fn token(&self, token_hash: &[u8]) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
+    /// The record of a device of ours (a client URI), in whatever state it is.
+    fn client(&self, client: &str) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+    /// The registered (active or revoked, not removed) devices of a local user, in URI order.
+    fn clients_of(&self, user: &str) -> impl Future<Output = Result<Vec<(String, ClientRecord)>, StoreError>> + Send;
     /// The client a KeyPackageRef was uploaded by (kept after the claim, for Welcome routing).
     fn key_package_owner(&self, reference: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The last log position of `room` that `peer` acknowledged (0 if none).
@@ -390,7 +444,7 @@ pub trait Store: Send + Sync + 'static {
         target: &str,
         room: Option<&str>,
     ) -> impl Future<Output = Result<Option<ConsentState>, StoreError>> + Send;
-    /// Whether the local user (a user URI) has at least one registered client.
+    /// Whether the local user (a user URI) has at least one registered (active or revoked) client.
     fn user_exists(&self, user: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The abuse reports kept for `room`, in the order of their bodies' SHA-256.
     fn abuse_reports(&self, room: &str) -> impl Future<Output = Result<Vec<StoredAbuseReport>, StoreError>> + Send;

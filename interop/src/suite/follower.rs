@@ -298,8 +298,8 @@ async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> R
         FollowerBootstrap::ClientApi => {
             let connection =
                 mimi_client_sim::Connection::new(&run.target.domain, run.target.addr, &run.credentials.ca)?;
-            let carol = mimi_client_sim::Client::register(&connection, "interop-carol", "d1").await?;
-            let erin = mimi_client_sim::Client::register(&connection, "interop-erin", "d1").await?;
+            let carol = super::bootstrap_client(&connection, "interop-carol", "d1").await?;
+            let erin = super::bootstrap_client(&connection, "interop-erin", "d1").await?;
             carol.upload_key_packages(2).await?;
             erin.upload_key_packages(2).await?;
             (carol.uri().user().to_string(), Some((carol, erin)))

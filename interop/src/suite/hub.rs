@@ -307,7 +307,7 @@ impl Hub {
                     self.run.target.addr,
                     &self.run.credentials.ca,
                 )?;
-                let mut alice = mimi_client_sim::Client::register(&connection, "interop-alice", DEVICE).await?;
+                let mut alice = super::bootstrap_client(&connection, "interop-alice", DEVICE).await?;
                 alice.upload_key_packages(4).await?;
                 let name = format!("interop-{}", token(&self.follower.lock().members[0]));
                 let room =
@@ -356,12 +356,12 @@ impl Hub {
     /// needed, nobody joins with them).
     async fn register_probe_users(&mut self, connection: &mimi_client_sim::Connection) -> Result<(), SuiteError> {
         if self.users.exhausted.is_none() && self.selects("hub.keymaterial.exhausted") {
-            let erin = mimi_client_sim::Client::register(connection, "interop-erin", DEVICE).await?;
+            let erin = super::bootstrap_client(connection, "interop-erin", DEVICE).await?;
             erin.upload_key_packages(PROBE_KEY_PACKAGES).await?;
             self.users.exhausted = Some(erin.uri().user().to_string());
         }
         if self.users.last_resort.is_none() && self.selects("hub.keymaterial.last-resort") {
-            let frank = mimi_client_sim::Client::register(connection, "interop-frank", DEVICE).await?;
+            let frank = super::bootstrap_client(connection, "interop-frank", DEVICE).await?;
             frank.upload_key_packages(PROBE_KEY_PACKAGES).await?;
             let last_resort = Member::new(frank.uri().clone())?.last_resort_key_package()?;
             frank.session().upload_key_packages(&KeyPackageUpload { key_packages: vec![last_resort] }).await?;

@@ -326,6 +326,23 @@ pub enum SuiteError {
     /// The bootstrap through a mimi-ds client API failed.
     #[error("bootstrap through the client API: {0}")]
     Bootstrap(#[from] mimi_client_sim::ClientError),
+    /// The mimi-ds under test refused to register one of the suite's users for `--bootstrap`.
+    #[error(
+        "{domain} refused to register {user} (HTTP {status}: {reason}). --bootstrap registers the suite's users \
+         through the client API without credentials, so the mimi-ds under test must run with registration = \
+         \"open\" (MIMI_DS_REGISTRATION=open); or give the room and users yourself (--room, --hub-user, ... for a \
+         hub, --user for a follower)"
+    )]
+    RegistrationRefused {
+        /// The provider under test.
+        domain: String,
+        /// The user the suite tried to register.
+        user: String,
+        /// The HTTP status (401 or 403).
+        status: u16,
+        /// The provider's reason.
+        reason: String,
+    },
     /// A local file or directory could not be used.
     #[error("{what}: {source}")]
     Io {
@@ -340,6 +357,35 @@ impl SuiteError {
     /// An openmls failure while building `what`.
     pub fn mls(what: &str, why: impl std::fmt::Display) -> SuiteError {
         SuiteError::Mls { what: what.to_owned(), why: why.to_string() }
+    }
+}
+
+/// Registers a device of `user` at the mimi-ds under test for `--bootstrap` (without credentials:
+/// the provider must run open registration); a refusal for want of a credential is
+/// [`SuiteError::RegistrationRefused`], which says so. The device is named `<device>-<random>`:
+/// a device name that is taken is refused, and the suite may run again against the same hub.
+pub async fn bootstrap_client(
+    connection: &mimi_client_sim::Connection,
+    user: &str,
+    device: &str,
+) -> Result<mimi_client_sim::Client, SuiteError> {
+    use openmls_traits::random::OpenMlsRand as _;
+    use openmls_traits::OpenMlsProvider as _;
+    let suffix: [u8; 4] = openmls_rust_crypto::OpenMlsRustCrypto::default()
+        .rand()
+        .random_array()
+        .map_err(|e| SuiteError::mls("a device name", e))?;
+    let device = format!("{device}-{}", hex::encode(suffix));
+    match mimi_client_sim::Client::register(connection, user, &device).await {
+        Err(mimi_client_sim::ClientError::Http { status: status @ (401 | 403), reason, .. }) => {
+            Err(SuiteError::RegistrationRefused {
+                domain: connection.domain().to_owned(),
+                user: user.to_owned(),
+                status,
+                reason,
+            })
+        }
+        result => Ok(result?),
     }
 }
 

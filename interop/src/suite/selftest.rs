@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use mimi_client_sim::local::federation_configs;
-use mimi_client_sim::{Client, Connection, LocalProvider};
+use mimi_client_sim::{Connection, LocalProvider};
 use mimi_ds::config::ConsentPolicy;
 
 use super::hub::{Bootstrap, HubRun, ProbeUsers};
@@ -48,7 +48,7 @@ pub async fn run(dir: &Path, selection: &Selection) -> Result<Report, SuiteError
 /// A user of `provider` with KeyPackages: `interop-carol`, registered through its client API.
 async fn carol(provider: &LocalProvider) -> Result<String, SuiteError> {
     let connection = Connection::new(provider.domain(), provider.addr(), provider.ca())?;
-    let carol = Client::register(&connection, "interop-carol", "d1").await?;
+    let carol = super::bootstrap_client(&connection, "interop-carol", "d1").await?;
     carol.upload_key_packages(2).await?;
     Ok(carol.uri().user().to_string())
 }

@@ -3,7 +3,7 @@
 //! at once (the rules' tests run them on the test runtime).
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::{ready, Future};
 
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
@@ -27,6 +27,8 @@ pub struct MemoryFacts {
     pub owners: HashMap<Vec<u8>, String>,
     /// Consent by (requester, target, room).
     pub consent: HashMap<(String, String, Option<String>), ConsentState>,
+    /// Our registered, unrevoked devices (client URIs).
+    pub registered: HashSet<String>,
     /// Every lookup fails.
     pub fail: bool,
     lookups: Cell<usize>,
@@ -72,6 +74,9 @@ impl HubFacts for MemoryFacts {
     ) -> impl Future<Output = Result<Option<ConsentState>, Unavailable>> + Send {
         let key = (requester.to_owned(), target.to_owned(), room.map(str::to_owned));
         ready(self.look().map(|()| self.consent.get(&key).copied()))
+    }
+    fn is_registered_client(&self, client: &str) -> impl Future<Output = Result<bool, Unavailable>> + Send {
+        ready(self.look().map(|()| self.registered.contains(client)))
     }
 }
 

@@ -18,6 +18,8 @@
 //! - [`key_material`]: key-material claims (request signature, who is served, consent, the
 //!   hub's claim record), KeyPackage uploads and the claim limits ([`ClaimLimiter`]).
 //! - [`create`]: a new room's name and creator.
+//! - [`joiner`]: an external commit's joiner of the hub's own domain must be a registered,
+//!   unrevoked device of ours ([`admit_joiner`]).
 //!
 //! A rule's refusal is the caller's doing and becomes a protocol answer or a 4xx. A rule that
 //! cannot be evaluated returns [`Fault`]: a failed fact lookup, or an [`Internal`] fault in a
@@ -29,6 +31,7 @@ use std::future::Future;
 pub mod adds;
 pub mod create;
 pub mod group_info;
+pub mod joiner;
 pub mod key_material;
 pub mod submit;
 pub mod welcome;
@@ -39,6 +42,7 @@ pub(crate) mod memory;
 pub use adds::{add_is_vouched, vouch_adds, AddRefusal};
 pub use create::{check_creator, check_new_room, CreateRefusal};
 pub use group_info::{authorize_group_info, check_group_info_request, current_group_info, GroupInfoRefusal};
+pub use joiner::{admit_joiner, is_external_commit, JoinerRefusal};
 pub use key_material::{
     check_key_package, key_material_code, plan_key_material, remote_key_package_refs, verdict,
     verify_key_material_request, BadRemoteKeyPackage, ClaimLimiter, ClaimLimits, ClaimRequester, ConsentPolicy,
@@ -81,7 +85,8 @@ pub enum ConsentState {
 }
 
 /// What the admission rules look up outside the room: the hub's record of the KeyPackages it
-/// served or relayed, the KeyPackage directory, and consent.
+/// served or relayed, the KeyPackage directory, consent, and which of our own devices are
+/// registered.
 ///
 /// The provider implements it over its store. Lookups happen while the room's decision lock is
 /// held (a handshake's Adds and its Welcome are decided under it, so that the claims seen are the
@@ -107,6 +112,9 @@ pub trait HubFacts {
         target: &str,
         room: Option<&str>,
     ) -> impl Future<Output = Result<Option<ConsentState>, Self::Error>> + Send;
+    /// Whether `client`, a client URI of the hub's own domain, is a registered device that is not
+    /// revoked (nor removed).
+    fn is_registered_client(&self, client: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
 /// A computation over data the hub holds or already validated failed: the hub's fault, never the

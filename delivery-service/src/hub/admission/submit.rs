@@ -12,6 +12,7 @@ use openmls::prelude::{ProtocolMessage, Sender};
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::adds::{vouch_adds, AddRefusal};
+use super::joiner::{admit_joiner, JoinerRefusal};
 use super::{HubFacts, Ruling};
 use crate::hub::{Accepted, Room};
 use mimi_protocol::update::HandshakeBundle;
@@ -103,6 +104,9 @@ pub enum HandshakeRefusal {
     /// An Add is not vouched for by a claim.
     #[error(transparent)]
     Add(#[from] AddRefusal),
+    /// An external commit's joiner is not one of the hub's registered devices.
+    #[error(transparent)]
+    Joiner(#[from] JoinerRefusal),
 }
 
 /// Before the sequencer decides: a peer provider must host a participant of the room, unless it
@@ -135,6 +139,9 @@ pub async fn admit_handshake<F: HubFacts>(
     let Ok(committer) = ClientUri::parse(sender) else {
         return Ok(Err(HandshakeRefusal::NotItsClient { submitter: submitter.to_string(), sender: sender.to_owned() }));
     };
+    if let Err(refusal) = admit_joiner(facts, room_id, &committer, accepted).await? {
+        return Ok(Err(refusal.into()));
+    }
     Ok(vouch_adds(crypto, facts, room_id, &committer, accepted).await?.map_err(HandshakeRefusal::from))
 }
 

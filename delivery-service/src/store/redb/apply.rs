@@ -1,10 +1,12 @@
 //! Applying one [`Write`] inside the writer's batch transaction: the fences (appends by
 //! position, checkpoints by the durable log), Welcome storage and queue numbering, KeyPackage
-//! claims and their records, consent, abuse reports, follower intake and the outbox cursors.
+//! claims and their records, consent, abuse reports, follower intake, the outbox cursors, and our
+//! devices' registrations, tokens, enrollment codes and ends.
 //!
 //! Every precondition of a write is checked before anything of it is written, so a failed write
 //! leaves no trace in the transaction the other writes of its batch commit in. What to write is
-//! decided by [`crate::store::rules`]; this module only reads and writes tables.
+//! decided by [`crate::store::rules`] and, for our devices, [`crate::auth::clients`]; this module
+//! only reads and writes tables.
 
 use std::collections::HashMap;
 
@@ -13,13 +15,17 @@ use sha2::{Digest, Sha256};
 use tls_codec::Deserialize as _;
 
 use super::schema::{
-    corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, KeyPackageRecord, QueueRecord, WelcomeRecord, ABUSE,
-    CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS,
-    USER_CLIENTS, WELCOMES,
+    corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, CodeEntry, KeyPackageRecord, QueueRecord,
+    TokenEntry, WelcomeRecord, ABUSE, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG,
+    MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
 };
+use crate::auth::{self, Admission};
 use crate::hub::LogEntry;
 use crate::store::rules::{self, KeyPackageTerms};
-use crate::store::{ClaimScope, ConsentState, StoreError, StoredKeyPackage, WelcomeDelivery, Write, WriteResult};
+use crate::store::{
+    ClaimScope, ClientRecord, ClientStatus, ConsentState, StoreError, StoredKeyPackage, StoredToken, TokenRecord,
+    Voucher, WelcomeDelivery, Write, WriteResult,
+};
 
 /// The last log position of each room the writer has touched: appends are fenced on it without
 /// a range seek each. Only the writer appends, so it stays exact as long as every batch it
@@ -104,9 +110,64 @@ pub(super) fn apply(
             };
         }
         Write::KeyPackageClaims { references, scope } => record_claims(tx, references, scope)?,
-        Write::RegisterClient { client, user, token_hash } => {
-            tx.open_table(TOKENS).map_err(io)?.insert(token_hash.as_slice(), client.as_str()).map_err(io)?;
-            tx.open_table(USER_CLIENTS).map_err(io)?.insert((user.as_str(), client.as_str()), ()).map_err(io)?;
+        Write::RegisterClient { client, user, voucher, token, now_ms } => {
+            register(tx, client, user, voucher, token.as_ref(), *now_ms)?
+        }
+        Write::IssueToken { client, token, replaces, now_ms } => {
+            let existing = read_client(tx, client)?;
+            let replaced = match replaces {
+                Some(hash) => Some(read_token(tx, hash)?),
+                None => None,
+            };
+            auth::admit_token(client, existing.as_ref(), replaced.as_ref().map(Option::as_ref), *now_ms)?;
+            let expired = |t: &TokenRecord| !auth::tokens::is_live(t.expires_ms, *now_ms);
+            let mut stale = client_tokens(tx, client, expired)?;
+            stale.extend(replaces.iter().cloned());
+            delete_tokens(tx, client, &stale)?;
+            insert_token(tx, client, token)?;
+        }
+        Write::AddEnrollmentCode { hash, code, now_ms } => {
+            let mut codes = tx.open_table(CODES).map_err(io)?;
+            let mut expired = Vec::new();
+            for row in codes.iter().map_err(io)? {
+                let (k, v) = row.map_err(io)?;
+                if auth::codes::is_expired(&CodeEntry::decode(v.value())?, *now_ms) {
+                    expired.push(k.value().to_vec());
+                }
+            }
+            for k in expired {
+                codes.remove(k.as_slice()).map_err(io)?;
+            }
+            codes.insert(hash.as_slice(), encode(&CodeEntry::new(code))?.as_slice()).map_err(io)?;
+        }
+        Write::EndClient { client, ending, now_ms } => {
+            let existing = read_client(tx, client)?;
+            let record = auth::admit_ending(client, existing.as_ref(), *ending, *now_ms)?;
+            let tokens = client_tokens(tx, client, |_| true)?;
+            delete_tokens(tx, client, &tokens)?;
+            {
+                let mut kps = tx.open_table(KEY_PACKAGES).map_err(io)?;
+                let user = record.user.as_str();
+                let mut unclaimed = Vec::new();
+                for row in kps.range((user, client.as_str(), &[][..])..).map_err(io)? {
+                    let (k, _) = row.map_err(io)?;
+                    let (u, c, r) = k.value();
+                    if u != user || c != client {
+                        break;
+                    }
+                    unclaimed.push(r.to_vec());
+                }
+                for r in unclaimed {
+                    kps.remove((user, client.as_str(), r.as_slice())).map_err(io)?;
+                }
+            }
+            if record.status == ClientStatus::Removed {
+                tx.open_table(USER_CLIENTS).map_err(io)?.remove((record.user.as_str(), client.as_str())).map_err(io)?;
+            }
+            tx.open_table(CLIENTS)
+                .map_err(io)?
+                .insert(client.as_str(), encode(&ClientEntry::new(&record))?.as_slice())
+                .map_err(io)?;
         }
         Write::PutKeyPackages(kps) => {
             let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
@@ -172,6 +233,116 @@ pub(super) fn append_entries(
     }
     last_seqs.insert(room.to_owned(), entries.last().map_or(last, |e| e.seq));
     Ok(WriteResult::Done)
+}
+
+/// Registers `client` of `user` if [`auth::admit_registration`] admits it (module docs of
+/// [`crate::auth::clients`]): records it active, spends the code, stores the token.
+fn register(
+    tx: &redb::WriteTransaction,
+    client: &str,
+    user: &str,
+    voucher: &Voucher,
+    token: Option<&StoredToken>,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let existing = read_client(tx, client)?;
+    let code = match voucher {
+        Voucher::Code { hash } => match tx.open_table(CODES).map_err(io)?.get(hash.as_slice()).map_err(io)? {
+            Some(v) => Some(CodeEntry::decode(v.value())?),
+            None => None,
+        },
+        _ => None,
+    };
+    let device_token = match voucher {
+        Voucher::Device { token_hash } => read_token(tx, token_hash)?,
+        _ => None,
+    };
+    let admission = auth::admit_registration(
+        client,
+        user,
+        voucher,
+        token.is_none(),
+        existing.as_ref(),
+        code.as_ref(),
+        device_token.as_ref(),
+        now_ms,
+    )?;
+    if admission == Admission::AlreadyRegistered {
+        return Ok(());
+    }
+    if let Voucher::Code { hash } = voucher {
+        tx.open_table(CODES).map_err(io)?.remove(hash.as_slice()).map_err(io)?;
+    }
+    let record = ClientRecord { user: user.to_owned(), status: ClientStatus::Active, since_ms: now_ms };
+    tx.open_table(CLIENTS).map_err(io)?.insert(client, encode(&ClientEntry::new(&record))?.as_slice()).map_err(io)?;
+    tx.open_table(USER_CLIENTS).map_err(io)?.insert((user, client), ()).map_err(io)?;
+    if let Some(token) = token {
+        insert_token(tx, client, token)?;
+    }
+    Ok(())
+}
+
+/// The record of device `client`.
+fn read_client(tx: &redb::WriteTransaction, client: &str) -> Result<Option<ClientRecord>, StoreError> {
+    let clients = tx.open_table(CLIENTS).map_err(io)?;
+    let Some(v) = clients.get(client).map_err(io)? else { return Ok(None) };
+    ClientEntry::decode(v.value()).map(Some)
+}
+
+/// The record of the token with hash `hash`.
+fn read_token(tx: &redb::WriteTransaction, hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+    let tokens = tx.open_table(TOKENS).map_err(io)?;
+    let Some(v) = tokens.get(hash).map_err(io)? else { return Ok(None) };
+    TokenEntry::decode(v.value()).map(Some)
+}
+
+/// The hashes of `client`'s tokens whose records `select` picks.
+fn client_tokens(
+    tx: &redb::WriteTransaction,
+    client: &str,
+    select: impl Fn(&TokenRecord) -> bool,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let index = tx.open_table(CLIENT_TOKENS).map_err(io)?;
+    let tokens = tx.open_table(TOKENS).map_err(io)?;
+    let mut out = Vec::new();
+    for row in index.range((client, &[][..])..).map_err(io)? {
+        let (k, _) = row.map_err(io)?;
+        let (c, hash) = k.value();
+        if c != client {
+            break;
+        }
+        let selected = match tokens.get(hash).map_err(io)? {
+            Some(v) => select(&TokenEntry::decode(v.value())?),
+            // An index row without its token: dropped with the others.
+            None => true,
+        };
+        if selected {
+            out.push(hash.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// Stores `token` of `client` (record and index).
+fn insert_token(tx: &redb::WriteTransaction, client: &str, token: &StoredToken) -> Result<(), StoreError> {
+    let record = TokenRecord { client: client.to_owned(), expires_ms: token.expires_ms };
+    tx.open_table(TOKENS)
+        .map_err(io)?
+        .insert(token.hash.as_slice(), encode(&TokenEntry::new(&record))?.as_slice())
+        .map_err(io)?;
+    tx.open_table(CLIENT_TOKENS).map_err(io)?.insert((client, token.hash.as_slice()), ()).map_err(io)?;
+    Ok(())
+}
+
+/// Deletes the tokens `hashes` of `client` (records and index).
+fn delete_tokens(tx: &redb::WriteTransaction, client: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
+    let mut tokens = tx.open_table(TOKENS).map_err(io)?;
+    let mut index = tx.open_table(CLIENT_TOKENS).map_err(io)?;
+    for hash in hashes {
+        tokens.remove(hash.as_slice()).map_err(io)?;
+        index.remove((client, hash.as_slice())).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Records `references` as unused claims of `scope`.
@@ -247,6 +418,7 @@ fn claim(
 ) -> Result<(Vec<StoredKeyPackage>, Vec<String>), StoreError> {
     let clients: Vec<String> = {
         let uc = tx.open_table(USER_CLIENTS).map_err(io)?;
+        let records = tx.open_table(CLIENTS).map_err(io)?;
         let range = uc.range((user, "")..).map_err(io)?;
         let mut out = Vec::new();
         for row in range {
@@ -255,7 +427,11 @@ fn claim(
             if u != user {
                 break;
             }
-            out.push(c.to_owned());
+            // A revoked device is not served.
+            let record = records.get(c).map_err(io)?.map(|v| ClientEntry::decode(v.value())).transpose()?;
+            if record.is_some_and(|r| r.status == ClientStatus::Active) {
+                out.push(c.to_owned());
+            }
         }
         out
     };

@@ -25,7 +25,10 @@ use redb::{Database, ReadableTable};
 pub use schema::FORMAT_VERSION;
 use schema::{io, FORMAT_KEY, META, UNRECORDED_FORMAT};
 
-use super::{ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredRoom, Write, WriteTicket};
+use super::{
+    ClientRecord, ConsentState, KeyPackageClaim, Store, StoreError, StoredAbuseReport, StoredRoom, TokenRecord, Write,
+    WriteTicket,
+};
 use crate::hub::{LogEntry, QueueItem};
 
 /// The redb-backed store. Cloning shares the database and the writer; when the last clone is
@@ -146,8 +149,16 @@ impl Store for RedbStore {
         reads::queue_after(&self.inner.db, client, after, limit)
     }
 
-    async fn client_by_token(&self, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
-        reads::client_by_token(&self.inner.db, token_hash)
+    async fn token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        reads::token(&self.inner.db, token_hash)
+    }
+
+    async fn client(&self, client: &str) -> Result<Option<ClientRecord>, StoreError> {
+        reads::client(&self.inner.db, client)
+    }
+
+    async fn clients_of(&self, user: &str) -> Result<Vec<(String, ClientRecord)>, StoreError> {
+        reads::clients_of(&self.inner.db, user)
     }
 
     async fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {

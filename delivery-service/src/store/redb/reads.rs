@@ -5,12 +5,15 @@ use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefini
 use tls_codec::Deserialize as _;
 
 use super::schema::{
-    corrupt, io, last_seq, AbuseRecord, ClaimRecord, QueueRecord, WelcomeRecord, ABUSE, CONSENT, KP_CLAIMS, KP_OWNERS,
-    LOG, MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+    corrupt, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, QueueRecord, TokenEntry, WelcomeRecord, ABUSE,
+    CLIENTS, CONSENT, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS,
+    USER_CLIENTS, WELCOMES,
 };
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 use crate::store::rules;
-use crate::store::{ConsentState, KeyPackageClaim, StoreError, StoredAbuseReport, StoredRoom};
+use crate::store::{
+    ClientRecord, ConsentState, KeyPackageClaim, StoreError, StoredAbuseReport, StoredRoom, TokenRecord,
+};
 
 /// Every room: its checkpoint, the entries its pending proposals name, and the log after it.
 pub(super) fn rooms(db: &Database) -> Result<Vec<StoredRoom>, StoreError> {
@@ -117,11 +120,39 @@ pub(super) fn queue_after(db: &Database, client: &str, after: u64, limit: usize)
     Ok(out)
 }
 
-/// The client a token hash belongs to.
-pub(super) fn client_by_token(db: &Database, token_hash: &[u8]) -> Result<Option<String>, StoreError> {
+/// The token with this hash.
+pub(super) fn token(db: &Database, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
     let tx = db.begin_read().map_err(io)?;
     let t = tx.open_table(TOKENS).map_err(io)?;
-    Ok(t.get(token_hash).map_err(io)?.map(|v| v.value().to_owned()))
+    t.get(token_hash).map_err(io)?.map(|v| TokenEntry::decode(v.value())).transpose()
+}
+
+/// The record of a device.
+pub(super) fn client(db: &Database, client: &str) -> Result<Option<ClientRecord>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(CLIENTS).map_err(io)?;
+    t.get(client).map_err(io)?.map(|v| ClientEntry::decode(v.value())).transpose()
+}
+
+/// The registered devices of `user`, with their records.
+pub(super) fn clients_of(db: &Database, user: &str) -> Result<Vec<(String, ClientRecord)>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let uc = tx.open_table(USER_CLIENTS).map_err(io)?;
+    let records = tx.open_table(CLIENTS).map_err(io)?;
+    let mut out = Vec::new();
+    for row in uc.range((user, "")..).map_err(io)? {
+        let (k, _) = row.map_err(io)?;
+        let (u, c) = k.value();
+        if u != user {
+            break;
+        }
+        let record = records.get(c).map_err(io)?.ok_or_else(|| StoreError::Corrupt {
+            table: "clients",
+            why: format!("{c} is a client of {user} without a record"),
+        })?;
+        out.push((c.to_owned(), ClientEntry::decode(record.value())?));
+    }
+    Ok(out)
 }
 
 /// Whether `user` has at least one registered client.

@@ -4,9 +4,9 @@
 //! Any change here that alters what a file holds is a new [`FORMAT_VERSION`].
 
 use redb::{ReadableTable, TableDefinition};
-use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+use tls_codec::{Deserialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
-use crate::store::{ClaimScope, KeyPackageClaim, StoreError};
+use crate::store::{ClaimScope, ClientRecord, ClientStatus, CodeRecord, KeyPackageClaim, StoreError, TokenRecord};
 
 /// The on-disk format this build reads and writes. Bump it with every change to a table's
 /// types or to how a record is encoded, and say what changed:
@@ -18,8 +18,12 @@ use crate::store::{ClaimScope, KeyPackageClaim, StoreError};
 /// 4. room checkpoints carry the clients that left the group (`departed`), who may read the log
 ///    up to the commit that removed them;
 /// 5. a `client_queue` record ([`QueueRecord`]) refers to its Welcome in the new `welcomes` table
-///    ([`WelcomeRecord`], keyed by its SHA-256) instead of holding a copy of it.
-pub const FORMAT_VERSION: u64 = 5;
+///    ([`WelcomeRecord`], keyed by its SHA-256) instead of holding a copy of it;
+/// 6. our devices have records with their lifecycle (`clients`, [`ClientEntry`]); a bearer token
+///    is kept with its expiry (`bearer_tokens`, [`TokenEntry`], replacing `tokens`, which held the
+///    client URI alone) and indexed by its device (`tokens_by_client`); enrollment codes
+///    (`enrollment_codes`, [`CodeEntry`]).
+pub const FORMAT_VERSION: u64 = 6;
 /// The format of a file without a `meta` table that has other tables.
 pub(super) const UNRECORDED_FORMAT: u64 = 1;
 /// The key of the format record in `META`.
@@ -35,9 +39,15 @@ pub(super) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::n
 /// SHA-256 of a [`WelcomeRecord`] → that record: each Welcome once, however many queue records
 /// refer to it. Never deleted (a client's queue is not trimmed either).
 pub(super) const WELCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("welcomes");
-/// token hash → client URI.
-pub(super) const TOKENS: TableDefinition<&[u8], &str> = TableDefinition::new("tokens");
-/// (user URI, client URI) → () : a user's registered clients.
+/// SHA-256 of a bearer token → [`TokenEntry`].
+pub(super) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bearer_tokens");
+/// (client URI, SHA-256 of a bearer token) → () : a device's tokens (deleted with the device's end).
+pub(super) const CLIENT_TOKENS: TableDefinition<(&str, &[u8]), ()> = TableDefinition::new("tokens_by_client");
+/// client URI → [`ClientEntry`]: every device of ours ever registered, in its current state.
+pub(super) const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
+/// SHA-256 of a normalised enrollment code → [`CodeEntry`] (deleted when spent).
+pub(super) const CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("enrollment_codes");
+/// (user URI, client URI) → () : a user's registered clients (active or revoked, not removed).
 pub(super) const USER_CLIENTS: TableDefinition<(&str, &str), ()> = TableDefinition::new("user_clients");
 /// (user URI, client URI, KeyPackageRef) → [`KeyPackageRecord`].
 pub(super) const KEY_PACKAGES: TableDefinition<(&str, &str, &[u8]), &[u8]> = TableDefinition::new("key_packages");
@@ -67,6 +77,9 @@ pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreErro
     tx.open_table(QUEUE).map_err(io)?;
     tx.open_table(WELCOMES).map_err(io)?;
     tx.open_table(TOKENS).map_err(io)?;
+    tx.open_table(CLIENT_TOKENS).map_err(io)?;
+    tx.open_table(CLIENTS).map_err(io)?;
+    tx.open_table(CODES).map_err(io)?;
     tx.open_table(USER_CLIENTS).map_err(io)?;
     tx.open_table(KEY_PACKAGES).map_err(io)?;
     tx.open_table(KP_OWNERS).map_err(io)?;
@@ -79,6 +92,69 @@ pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreErro
     tx.open_table(CONSENT).map_err(io)?;
     tx.open_table(ABUSE).map_err(io)?;
     Ok(())
+}
+
+/// How a [`TokenRecord`] is kept in `TOKENS`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct TokenEntry {
+    pub client: VLBytes,
+    pub expires_ms: u64,
+}
+
+impl TokenEntry {
+    pub fn new(record: &TokenRecord) -> Self {
+        TokenEntry { client: record.client.as_bytes().into(), expires_ms: record.expires_ms }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
+        let e = TokenEntry::tls_deserialize_exact(bytes).map_err(corrupt("bearer_tokens"))?;
+        Ok(TokenRecord { client: text("bearer_tokens", e.client)?, expires_ms: e.expires_ms })
+    }
+}
+
+/// How a [`ClientRecord`] is kept in `CLIENTS`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct ClientEntry {
+    pub user: VLBytes,
+    pub status: u8,
+    pub since_ms: u64,
+}
+
+impl ClientEntry {
+    pub fn new(record: &ClientRecord) -> Self {
+        ClientEntry { user: record.user.as_bytes().into(), status: record.status.to_byte(), since_ms: record.since_ms }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ClientRecord, StoreError> {
+        let e = ClientEntry::tls_deserialize_exact(bytes).map_err(corrupt("clients"))?;
+        let status = ClientStatus::from_byte(e.status)
+            .ok_or_else(|| StoreError::Corrupt { table: "clients", why: format!("status byte {}", e.status) })?;
+        Ok(ClientRecord { user: text("clients", e.user)?, status, since_ms: e.since_ms })
+    }
+}
+
+/// How a [`CodeRecord`] is kept in `CODES`.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct CodeEntry {
+    pub user: VLBytes,
+    pub expires_ms: u64,
+}
+
+impl CodeEntry {
+    pub fn new(record: &CodeRecord) -> Self {
+        CodeEntry { user: record.user.as_bytes().into(), expires_ms: record.expires_ms }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<CodeRecord, StoreError> {
+        let e = CodeEntry::tls_deserialize_exact(bytes).map_err(corrupt("enrollment_codes"))?;
+        Ok(CodeRecord { user: text("enrollment_codes", e.user)?, expires_ms: e.expires_ms })
+    }
+}
+
+/// A URI stored as bytes, as text.
+fn text(table: &'static str, bytes: VLBytes) -> Result<String, StoreError> {
+    String::from_utf8(bytes.as_slice().to_vec())
+        .map_err(|_| StoreError::Corrupt { table, why: "a URI is not UTF-8".into() })
 }
 
 /// How an accepted abuse report is kept in `ABUSE`.
