@@ -3,8 +3,9 @@
 //!
 //! Pipeline for a handshake bundle: group and wire-format checks → epoch (`wrongEpoch` with the
 //! current epoch) → full `PublicGroup` validation → app-data reducers and room policy
-//! (`mimi-appsync`, the same code the clients run) → for a commit, every proposal accepted this
-//! epoch must be included by reference → decision. Nothing is changed until the caller, having
+//! (`mimi-appsync`, the same code the clients run) → identities (a leaf keeps its client; a
+//! committed GroupInfo is the committer's and the new epoch's, see [`super::identity`]) → for a
+//! commit, every proposal accepted this epoch must be included by reference → decision. Nothing is changed until the caller, having
 //! persisted the decision's [`LogEntry`], calls [`Room::apply`]; so a refused or unpersisted
 //! request leaves the room exactly as it was, and exactly one commit per epoch can ever be
 //! applied (the second one for an epoch finds the epoch moved on).
@@ -24,6 +25,7 @@ use openmls_rust_crypto::MemoryStorage;
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::checkpoint::{Checkpoint, Departure, StorageItem};
+use super::identity;
 use super::received::{encode_message, BundleBytes};
 use super::{EntryKind, LogEntry};
 use mimi_protocol::group_info::ExternalSender;
@@ -433,6 +435,7 @@ impl Room {
             Ok(p) => p,
             Err(d) => return *d,
         };
+        let leaf_sender = processed.sender().clone();
         if !matches!(
             processed.content(),
             ProcessedMessageContent::StagedCommitMessage(_) | ProcessedMessageContent::UnresolvedAppDataCommit(_)
@@ -446,6 +449,16 @@ impl Room {
         if let Verdict::NotAllowed(refusal) = &checked.verdict {
             return not_allowed(refusal.to_string());
         }
+        if let Err(refusal) = identity::check_leaf_changes(&self.group, &leaf_sender, &checked.staged) {
+            return not_allowed(refusal.to_string());
+        }
+        if let Some((gi, encoded)) = group_info {
+            if let Err(refusal) =
+                identity::check_group_info(crypto, &self.group, &leaf_sender, &checked.staged, gi, encoded)
+            {
+                return not_allowed(refusal.to_string());
+            }
+        }
         let included: Vec<ProposalRef> =
             checked.staged.queued_proposals().map(|q| q.proposal_reference_ref().clone()).collect();
         let missing: Vec<ProposalRef> =
@@ -456,10 +469,8 @@ impl Room {
                 "the commit must include every proposal the hub accepted in this epoch",
             );
         }
-        // Kept for external joiners if it describes the new epoch of this group.
-        let group_info = group_info
-            .filter(|(gi, _)| gi.epoch().as_u64() == self.epoch() + 1 && gi.group_id() == self.group.group_id())
-            .map(|(_, encoded)| encoded.to_vec());
+        // Kept for external joiners: verified above to describe the new epoch of this group.
+        let group_info = group_info.map(|(_, encoded)| encoded.to_vec());
         let mut entry = self.entry(EntryKind::Commit, now_ms, encoded.to_vec(), Vec::new(), sender_str(&sender));
         entry.group_info = VLBytes::new(group_info.clone().unwrap_or_default());
         UpdateDecision {
@@ -485,7 +496,14 @@ impl Room {
                 Ok(p) => p,
                 Err(d) => return *d,
             };
-            first_sender = first_sender.or(sender);
+            // A bundle speaks for one sender: the submitter is checked against the first.
+            match &first_sender {
+                None => first_sender = Some(sender),
+                Some(first) if *first != sender => {
+                    return not_allowed("every proposal of a bundle must have the same sender")
+                }
+                Some(_) => {}
+            }
             let proposal = match processed.into_content() {
                 ProcessedMessageContent::ProposalMessage(q)
                 | ProcessedMessageContent::ExternalJoinProposalMessage(q) => *q,
@@ -493,6 +511,9 @@ impl Room {
             };
             if let Err(e) = check_public_proposal(&self.group, &proposal) {
                 return not_allowed(e.to_string());
+            }
+            if let Err(refusal) = identity::check_update(&self.group, &proposal) {
+                return not_allowed(refusal.to_string());
             }
             queued.push(proposal);
         }
@@ -504,7 +525,7 @@ impl Room {
             now_ms,
             first.to_vec(),
             more.iter().map(|(_, m)| m.to_vec()).collect(),
-            sender_str(&first_sender),
+            sender_str(&first_sender.flatten()),
         );
         UpdateDecision {
             response: UpdateRoomResponse {

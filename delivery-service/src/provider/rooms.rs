@@ -133,6 +133,13 @@ impl<S: Store> Provider<S> {
                 reason = %decision.response.error_description, "handshake refused");
             return Ok(decision.response);
         };
+        let welcome = match &bundle.content {
+            HandshakeBundleContent::Commit { welcome, .. } => welcome.as_ref(),
+            HandshakeBundleContent::Proposal { .. } => None,
+        };
+        if let Err(refusal) = admission::check_welcome(&self.crypto, &accepted, welcome)? {
+            return Ok(refuse(refusal.into(), slot.room.epoch()));
+        }
         let mut claims_used = Vec::new();
         if let Some(submitter) = submitter {
             let admitted = admission::admit_handshake(

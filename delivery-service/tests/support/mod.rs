@@ -3,6 +3,8 @@
 //! plus what is particular to these tests: the room they all use and its creation with a given hub key.
 #![allow(dead_code)]
 
+pub mod harness;
+
 pub use mimi_testkit::prelude::*;
 
 /// The room of these tests.

@@ -13,6 +13,8 @@
 //!   proposals).
 //! - [`mirror`]: [`HubMirror`], the hub's side as a `PublicGroup` fed the same messages, deciding with
 //!   the hub's policy checks.
+//! - [`attack`]: what a dishonest member would send — a leaf naming another client, a commit with
+//!   another Welcome or a GroupInfo that is not its own — for the tests of the hub's trust rules.
 //! - [`prelude`]: panicking conveniences for tests (`Client` = `TestClient` with the `ClientExt`
 //!   operations that unwrap, the protocol-06 bundle conversions, the in-sync assertion).
 //!
@@ -20,6 +22,7 @@
 //! room semantics from `mimi_appsync` (`group`, `ops`, `adapter`). The kit adds no encoding or policy of
 //! its own.
 
+pub mod attack;
 pub mod client;
 mod error;
 pub mod members;

@@ -1,11 +1,17 @@
-//! No Add without a claim: the hub accepts the Add of another provider's client only with a
-//! KeyPackage claimed through it for this room, by the committer's provider, not used before
-//! (protocol-06 §5.2: a KeyPackage is "designed for use in a single room and may not be reused").
+//! No Add without a claim: the hub accepts the Add of a client only with a KeyPackage claimed
+//! through it for this room, by the committer's provider, not used before (protocol-06 §5.2: a
+//! KeyPackage is "designed for use in a single room and may not be reused"). The one exception is
+//! a follower's own users, whose KeyPackages that provider serves itself: the hub takes the
+//! follower's word for them. A client of the hub's own domain is always checked, whoever adds it,
+//! and its KeyPackage must also be one that client uploaded to the hub's directory: the hub is the
+//! identity authority for its domain, so a KeyPackage a member made up for
+//! `mimi://<hub>/d/alice/tablet` is nobody's.
 
 use mimi_appsync::uri::ClientUri;
 use openmls::prelude::{Proposal, ProposalOrRefType, QueuedProposal};
 use openmls_traits::crypto::OpenMlsCrypto;
 
+use super::submit::hub_of;
 use super::{Fault, HubFacts, Internal, KeyPackageClaim, Ruling};
 use crate::hub::Accepted;
 
@@ -50,27 +56,37 @@ pub enum AddRefusal {
         /// The added client.
         added: String,
     },
+    /// A client of the hub's domain added with a KeyPackage it did not upload to the directory.
+    #[error("the KeyPackage of {added} is not one that client uploaded to the hub")]
+    NotInDirectory {
+        /// The added client.
+        added: String,
+    },
 }
 
 /// Whether the hub may accept the Add of client `added` in a handshake of `room` from a client of
 /// `committer_domain`. `claim`: what this hub recorded for the added KeyPackageRef when it served
-/// (our users) or relayed (others') the claim.
+/// (our users) or relayed (others') the claim; `owner`: the local client that uploaded it to the
+/// hub's directory, looked up for clients of the hub's domain only.
 ///
-/// A provider serves claims for its own users itself, so an added client of the committer's own
-/// domain needs nothing here (`Ok(false)`). Any other Add needs a claim through this hub for this
-/// room, from the added client's provider, requested by the committer's provider, and not used by
-/// an accepted Add yet: `Ok(true)`, and the caller marks it used in the transaction that accepts
-/// the handshake. A KeyPackage obtained out of band, claimed for another room or by another
-/// provider, or used before is refused. Only authenticated submissions (client API and
-/// `/v1/update`) are checked.
+/// A follower serves claims for its own users itself, so an added client of the committer's own
+/// domain that is not the hub's needs nothing here (`Ok(false)`). Any other Add needs a claim
+/// through this hub for this room, from the added client's provider, requested by the
+/// committer's provider, and not used by an accepted Add yet: `Ok(true)`, and the caller marks it
+/// used in the transaction that accepts the handshake. For a client of the hub's domain the
+/// KeyPackage must moreover be that client's upload. A KeyPackage obtained out of band, made up,
+/// claimed for another room or by another provider, or used before is refused. Only
+/// authenticated submissions (client API and `/v1/update`) are checked.
 pub fn add_is_vouched(
     room: &str,
     committer_domain: &str,
     added: &ClientUri,
     claim: Option<&KeyPackageClaim>,
+    owner: Option<&str>,
 ) -> Result<bool, AddRefusal> {
     let domain = added.domain();
-    if domain == committer_domain {
+    let hub = hub_of(room).unwrap_or_default();
+    if domain == committer_domain && domain != hub {
         return Ok(false);
     }
     let name = || added.as_str().to_owned();
@@ -92,14 +108,17 @@ pub fn add_is_vouched(
     if claim.used {
         return Err(AddRefusal::AlreadyUsed { added: name() });
     }
+    if domain == hub && owner != Some(added.as_str()) {
+        return Err(AddRefusal::NotInDirectory { added: name() });
+    }
     Ok(true)
 }
 
 /// Checks every Add by value (in a commit or a proposal bundle) of a handshake of `room_id` per
-/// [`add_is_vouched`], with the claims looked up in `facts`; `committer`: the handshake's sender.
-/// Returns the KeyPackageRefs whose claims the handshake uses (to be marked used when it is
-/// accepted), or the first refusal. An Add by reference was checked, and its claim used, when the
-/// hub accepted the proposal.
+/// [`add_is_vouched`], with the claims (and, for the hub's own clients, the directory) looked up
+/// in `facts`; `committer`: the handshake's sender. Returns the KeyPackageRefs whose claims the
+/// handshake uses (to be marked used when it is accepted), or the first refusal. An Add by
+/// reference was checked, and its claim used, when the hub accepted the proposal.
 pub async fn vouch_adds<F: HubFacts>(
     crypto: &impl OpenMlsCrypto,
     facts: &F,
@@ -112,6 +131,7 @@ pub async fn vouch_adds<F: HubFacts>(
         Accepted::Proposals(queued) => queued.iter().collect(),
         Accepted::Application => Vec::new(),
     };
+    let hub = hub_of(room_id);
     let mut used = Vec::new();
     for proposal in queued {
         let Proposal::Add(add) = proposal.proposal() else { continue };
@@ -126,7 +146,13 @@ pub async fn vouch_adds<F: HubFacts>(
         // crypto library.
         let reference = key_package.hash_ref(crypto).map_err(|e| Internal::new("KeyPackageRef of an Add", e))?;
         let claim = facts.key_package_claim(reference.as_slice()).await.map_err(Fault::Facts)?;
-        match add_is_vouched(room_id, committer.domain(), &added, claim.as_ref()) {
+        let owner = match hub {
+            Some(hub) if added.domain() == hub => {
+                facts.key_package_owner(reference.as_slice()).await.map_err(Fault::Facts)?
+            }
+            _ => None,
+        };
+        match add_is_vouched(room_id, committer.domain(), &added, claim.as_ref(), owner.as_deref()) {
             Ok(true) => used.push(reference.as_slice().to_vec()),
             Ok(false) => {}
             Err(refusal) => {
@@ -158,9 +184,9 @@ mod tests {
         let (r1, r2) = ("mimi://a.example/r/one", "mimi://a.example/r/two");
         // b adds c's Cathy at hub a in r1: only with a claim a relayed to c for r1, asked by b.
         let ok = claim("c.example", r1, "b.example", false);
-        assert_eq!(add_is_vouched(r1, "b.example", &cathy, Some(&ok)), Ok(true));
-        assert!(matches!(add_is_vouched(r1, "b.example", &cathy, None), Err(AddRefusal::NotClaimed { .. })));
-        let refused = |c: KeyPackageClaim| add_is_vouched(r1, "b.example", &cathy, Some(&c)).unwrap_err();
+        assert_eq!(add_is_vouched(r1, "b.example", &cathy, Some(&ok), None), Ok(true));
+        assert!(matches!(add_is_vouched(r1, "b.example", &cathy, None, None), Err(AddRefusal::NotClaimed { .. })));
+        let refused = |c: KeyPackageClaim| add_is_vouched(r1, "b.example", &cathy, Some(&c), None).unwrap_err();
         assert!(matches!(refused(claim("b.example", r1, "b.example", false)), AddRefusal::OtherProvider { .. }));
         // Claimed for r2, used in r1.
         assert!(matches!(refused(claim("c.example", r2, "b.example", false)), AddRefusal::OtherRoom { .. }));
@@ -168,20 +194,36 @@ mod tests {
         assert!(matches!(refused(claim("c.example", r1, "d.example", false)), AddRefusal::OtherRequester { .. }));
         // Used once already.
         assert!(matches!(refused(claim("c.example", r1, "b.example", true)), AddRefusal::AlreadyUsed { .. }));
-        // b adds a's Alice: a claim a served from its own directory to b for r1.
+        // b adds a's Alice: a claim a served from its own directory to b for r1, of a KeyPackage
+        // Alice's phone uploaded.
         let served = claim("a.example", r1, "b.example", false);
-        assert_eq!(add_is_vouched(r1, "b.example", &alice, Some(&served)), Ok(true));
-        assert!(add_is_vouched(r1, "b.example", &alice, None).is_err());
-        assert!(add_is_vouched(r2, "b.example", &alice, Some(&served)).is_err());
-        // A provider's own users (served by it) need no claim here, and use none.
-        assert_eq!(add_is_vouched(r1, "c.example", &cathy, None), Ok(false));
-        assert_eq!(add_is_vouched(r1, "a.example", &alice, None), Ok(false));
+        let phone = Some(alice.as_str());
+        assert_eq!(add_is_vouched(r1, "b.example", &alice, Some(&served), phone), Ok(true));
+        assert!(add_is_vouched(r1, "b.example", &alice, None, phone).is_err());
+        assert!(add_is_vouched(r2, "b.example", &alice, Some(&served), phone).is_err());
+        // Claimed, but not that client's upload (made up, or another device's).
+        for owner in [None, Some("mimi://a.example/d/alice/pc")] {
+            assert_eq!(
+                add_is_vouched(r1, "b.example", &alice, Some(&served), owner),
+                Err(AddRefusal::NotInDirectory { added: alice.as_str().into() })
+            );
+        }
+        // A follower's own users (served by it) need no claim here, and use none.
+        assert_eq!(add_is_vouched(r1, "c.example", &cathy, None, None), Ok(false));
+        // The hub's own users always do, even when the hub's own client adds them.
+        let local = claim("a.example", r1, "a.example", false);
+        assert!(matches!(add_is_vouched(r1, "a.example", &alice, None, phone), Err(AddRefusal::NotClaimed { .. })));
+        assert_eq!(add_is_vouched(r1, "a.example", &alice, Some(&local), phone), Ok(true));
+        assert!(matches!(
+            add_is_vouched(r1, "a.example", &alice, Some(&local), None),
+            Err(AddRefusal::NotInDirectory { .. })
+        ));
         // The hub's client adds c's Cathy: claimed a → c for r1 by a.
         assert_eq!(
-            add_is_vouched(r1, "a.example", &cathy, Some(&claim("c.example", r1, "a.example", false))),
+            add_is_vouched(r1, "a.example", &cathy, Some(&claim("c.example", r1, "a.example", false)), None),
             Ok(true)
         );
-        assert!(add_is_vouched(r1, "a.example", &cathy, None).is_err());
+        assert!(add_is_vouched(r1, "a.example", &cathy, None, None).is_err());
         // The refusal names the reason (the hub's notAllowed description).
         let text = refused(claim("c.example", r2, "b.example", false)).to_string();
         assert!(text.contains(r2) && text.contains("not for this room"), "{text}");
@@ -202,14 +244,21 @@ mod tests {
         let room = t.room.id().to_owned();
         let vouch = async |facts: &MemoryFacts| vouch_adds(&t.crypto, facts, &room, &alice, accepted).await.unwrap();
 
-        // Cathy's KeyPackage was not claimed through the hub: refused; Alice's own pc needs nothing.
+        // Cathy's KeyPackage was not claimed through the hub: refused; nor was Alice's pc's.
         let mut facts = MemoryFacts::default();
         assert!(matches!(vouch(&facts).await, Err(AddRefusal::NotClaimed { added }) if added == cathy.uri.as_str()));
-        // Claimed a → c for this room: the claim is spent; the local Add spends none.
         facts.claims.insert(cathy_ref.clone(), claim("c.example", &room, "a.example", false));
+        assert!(
+            matches!(vouch(&facts).await, Err(AddRefusal::NotClaimed { added }) if added == alice_local.uri.as_str())
+        );
+        // Claimed from the directory, but the pc never uploaded it (a KeyPackage made up for it).
+        facts.claims.insert(local_ref.clone(), claim("a.example", &room, "a.example", false));
+        assert!(matches!(vouch(&facts).await, Err(AddRefusal::NotInDirectory { .. })));
+        // Claimed a → c for this room, and the pc's own upload claimed for it: both claims spent.
+        facts.owners.insert(local_ref.clone(), alice_local.uri.as_str().to_owned());
         let before = facts.lookups();
-        assert_eq!(vouch(&facts).await, Ok(vec![cathy_ref.clone()]));
-        assert_eq!(facts.lookups() - before, 2, "each Add by value is looked up once");
+        assert_eq!(vouch(&facts).await, Ok(vec![cathy_ref.clone(), local_ref.clone()]));
+        assert_eq!(facts.lookups() - before, 3, "a claim per Add, and the directory for the hub's own client");
         assert!(!refs.contains(&Vec::new()) && local_ref != cathy_ref);
         // Spent already, or claimed for another room: refused.
         facts.claims.insert(cathy_ref.clone(), claim("c.example", &room, "a.example", true));

@@ -11,9 +11,11 @@
 //!
 //! - [`submit`]: who may submit a handshake ([`Submitter`], [`peer_may_update`]) and the whole
 //!   admission of an accepted one ([`admit_handshake`]).
-//! - [`adds`]: an Add of another provider's client needs an unused claim through this hub for
-//!   this room by the committer's provider ([`add_is_vouched`], [`vouch_adds`]).
-//! - [`welcome`]: the local clients and the providers a commit's Welcome goes to.
+//! - [`adds`]: an Add needs an unused claim through this hub for this room by the committer's
+//!   provider, unless the committer's own provider vouches for its own users
+//!   ([`add_is_vouched`], [`vouch_adds`]).
+//! - [`welcome`]: a commit's Welcome names exactly its Adds ([`check_welcome`]); the local clients
+//!   and the providers it goes to.
 //! - [`group_info`]: who may fetch a room's GroupInfo, and whether the hub has a current one.
 //! - [`key_material`]: key-material claims (request signature, who is served, consent, the
 //!   hub's claim record), KeyPackage uploads and the claim limits ([`ClaimLimiter`]).
@@ -49,7 +51,7 @@ pub use key_material::{
     KeyMaterialPlan, KeyMaterialRefusal, TooManyClaims, UploadRefusal, ValidKeyPackage,
 };
 pub use submit::{admit_handshake, admit_submitter, hub_of, peer_may_update, HandshakeRefusal, Submitter};
-pub use welcome::{welcome_routing, WelcomeRouting};
+pub use welcome::{check_welcome, welcome_routing, WelcomeRefusal, WelcomeRouting};
 
 /// For what a KeyPackage was claimed through this hub: set when the claim is served (our users)
 /// or relayed (other providers' users) for one of the hub's rooms.

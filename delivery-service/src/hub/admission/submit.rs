@@ -107,6 +107,9 @@ pub enum HandshakeRefusal {
     /// An external commit's joiner is not one of the hub's registered devices.
     #[error(transparent)]
     Joiner(#[from] JoinerRefusal),
+    /// The commit's Welcome does not name exactly the clients it adds.
+    #[error(transparent)]
+    Welcome(#[from] super::welcome::WelcomeRefusal),
 }
 
 /// Before the sequencer decides: a peer provider must host a participant of the room, unless it

@@ -1,11 +1,74 @@
-//! Where a commit's Welcome goes: to the local clients whose KeyPackages it names (through their
-//! queues), and to the other providers those KeyPackages were claimed from (by fanout, after the
-//! commit).
+//! A commit's Welcome: that it names exactly the clients the commit adds, and where it goes — to
+//! the local clients whose KeyPackages it names (through their queues), and to the other
+//! providers those KeyPackages were claimed from (by fanout, after the commit).
+//!
+//! The hub cannot read a Welcome (its secrets are encrypted to the joiners), but it can read whom
+//! it is for: each `EncryptedGroupSecrets` names a KeyPackageRef. A Welcome naming a
+//! KeyPackageRef the commit does not add would land in a stranger's queue and be fanned out to a
+//! provider the commit never involved, so the hub requires the set of names to be exactly the set
+//! of the commit's Adds ([`check_welcome`]).
+
+use std::collections::BTreeSet;
 
 use mimi_appsync::uri::ClientUri;
-use openmls::prelude::Welcome;
+use openmls::prelude::{Proposal, Welcome};
+use openmls_traits::crypto::OpenMlsCrypto;
 
-use super::HubFacts;
+use super::{HubFacts, Internal};
+use crate::hub::Accepted;
+
+/// Why the hub refuses a commit for its Welcome; answered as `notAllowed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WelcomeRefusal {
+    /// The commit adds clients but carries no Welcome for them.
+    #[error("the commit adds {adds} client(s) but carries no Welcome")]
+    Missing {
+        /// How many clients the commit adds.
+        adds: usize,
+    },
+    /// The Welcome names KeyPackageRefs the commit does not add, or misses some it adds.
+    #[error("the Welcome names {named} KeyPackage(s), {extra} of them not added by the commit, and misses {missing} the commit adds")]
+    Mismatch {
+        /// How many KeyPackageRefs the Welcome names (a name given twice counts twice).
+        named: usize,
+        /// Named but not added.
+        extra: usize,
+        /// Added but not named.
+        missing: usize,
+    },
+}
+
+/// Whether `welcome` (the bundle's, if any) names exactly the KeyPackageRefs `accepted` adds
+/// (module docs). Anything but a commit, and a commit that adds nobody and carries no Welcome,
+/// passes. The Adds were validated with the commit: hashing them can only fail in the crypto
+/// library ([`Internal`]).
+pub fn check_welcome(
+    crypto: &impl OpenMlsCrypto,
+    accepted: &Accepted,
+    welcome: Option<&Welcome>,
+) -> Result<Result<(), WelcomeRefusal>, Internal> {
+    let Accepted::Commit { staged, .. } = accepted else { return Ok(Ok(())) };
+    let mut added = BTreeSet::new();
+    for proposal in staged.queued_proposals() {
+        if let Proposal::Add(add) = proposal.proposal() {
+            let reference =
+                add.key_package().hash_ref(crypto).map_err(|e| Internal::new("KeyPackageRef of an Add", e))?;
+            added.insert(reference.as_slice().to_vec());
+        }
+    }
+    let Some(welcome) = welcome else {
+        return Ok(if added.is_empty() { Ok(()) } else { Err(WelcomeRefusal::Missing { adds: added.len() }) });
+    };
+    let named: BTreeSet<Vec<u8>> = welcome.secrets().iter().map(|s| s.new_member().as_slice().to_vec()).collect();
+    if named == added && named.len() == welcome.secrets().len() {
+        return Ok(Ok(()));
+    }
+    Ok(Err(WelcomeRefusal::Mismatch {
+        named: welcome.secrets().len(),
+        extra: named.difference(&added).count(),
+        missing: added.difference(&named).count(),
+    }))
+}
 
 /// The recipients of one Welcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
