@@ -172,14 +172,13 @@ impl Harness {
         assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
     }
 
-    /// The devices a claim of `target`'s KeyPackages by `claimant` returns (the KeyPackage
-    /// directory as the API serves it).
-    pub async fn claimed_devices(&self, claimant: &Client, token: &str, target: &str) -> Vec<String> {
+    /// A claim of `target`'s KeyPackages by `claimant` for `room`, through the client API.
+    pub async fn claim(&self, claimant: &Client, token: &str, target: &str, room: &str) -> KeyMaterialResponse {
         let tbs = KeyMaterialRequestTBS {
             protocol: Protocol::Mls10,
             requesting_user: IdentifierUri::new(claimant.uri.user().as_str()),
             target_user: IdentifierUri::new(target),
-            room_id: IdentifierUri::new(ROOM),
+            room_id: IdentifierUri::new(room),
             acceptable_ciphersuites: vec![CS.into()],
             required_capabilities: RequiredCapabilitiesExtension::new(&[], &[], &[]),
             requester_signature_key: claimant.signer.to_public_vec().into(),
@@ -189,7 +188,13 @@ impl Harness {
         let path = format!("/client/v1/keyMaterial/{}", encode_path_segment(target));
         let (status, body) = self.post(&path, Some(token), body).await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-        let response = KeyMaterialResponse::decode(&body, 1 << 20).unwrap();
+        KeyMaterialResponse::decode(&body, 1 << 20).unwrap()
+    }
+
+    /// The devices a claim of `target`'s KeyPackages by `claimant` returns (the KeyPackage
+    /// directory as the API serves it).
+    pub async fn claimed_devices(&self, claimant: &Client, token: &str, target: &str) -> Vec<String> {
+        let response = self.claim(claimant, token, target, ROOM).await;
         let mut devices: Vec<String> = response.clients.iter().map(|c| c.client_uri.as_str().to_owned()).collect();
         devices.sort();
         devices
