@@ -337,7 +337,7 @@ async fn group_info<S: Store>(
     if let Some(relay) = api.remote(&room) {
         return Ok(passthrough(relay.to_hub(Endpoint::GroupInfo, &room, &client, None, body.to_vec()).await?));
     }
-    let response = api.provider.group_info(&room, &request).await?;
+    let response = api.provider.group_info(&room, &request, None).await?;
     answer(&response)
 }
 
