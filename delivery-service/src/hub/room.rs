@@ -301,11 +301,15 @@ impl Room {
                 .iter()
                 .map(|m| encode_message(m).map(|bytes| (m, bytes)))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| HubError::BadRoom { room: room_id.to_owned(), reason: format!("a pending proposal: {e}") })?;
+                .map_err(|e| HubError::BadRoom {
+                    room: room_id.to_owned(),
+                    reason: format!("a pending proposal: {e}"),
+                })?;
             let pairs: Vec<(&MlsMessageIn, &[u8])> = pairs.iter().map(|(m, b)| (*m, b.as_slice())).collect();
             let decision = room.decide_proposals(crypto, &pairs, 0);
             let Some((entry, accepted)) = decision.accepted else {
-                let reason = format!("a pending proposal does not validate: {}", decision.response.error_description.as_str());
+                let reason =
+                    format!("a pending proposal does not validate: {}", decision.response.error_description.as_str());
                 return Err(HubError::BadRoom { room: room_id.to_owned(), reason });
             };
             room.apply(&LogEntry { seq, ..entry }, accepted)?;
@@ -828,7 +832,8 @@ impl Room {
                     Some(VerifiableGroupInfo::tls_deserialize_exact(encoded_group_info).map_err(|e| e.to_string())?)
                 };
                 let group_info = group_info.as_ref().map(|gi| (gi, encoded_group_info));
-                let decision = self.decide_commit(crypto, &msg, entry.message.as_slice(), group_info, entry.accepted_ms);
+                let decision =
+                    self.decide_commit(crypto, &msg, entry.message.as_slice(), group_info, entry.accepted_ms);
                 match decision.accepted {
                     Some((_, a)) => a,
                     None => {

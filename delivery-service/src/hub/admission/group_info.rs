@@ -12,8 +12,8 @@
 use mimi_appsync::state::RoomState;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use openmls::messages::group_info::VerifiableGroupInfo;
-use openmls::prelude::Credential;
 use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::Credential;
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::Internal;
@@ -164,7 +164,8 @@ mod tests {
     /// A request signed under the provider credential `mimi://<domain>`.
     fn provider_request(domain: &str) -> GroupInfoRequest {
         let mut c = TestClient::of(domain, "hub", "key").unwrap();
-        c.credential.credential = openmls::prelude::BasicCredential::new(format!("mimi://{domain}").into_bytes()).into();
+        c.credential.credential =
+            openmls::prelude::BasicCredential::new(format!("mimi://{domain}").into_bytes()).into();
         request(&c)
     }
 
