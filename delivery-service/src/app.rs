@@ -149,7 +149,7 @@ pub async fn serve_provider(
     let addr = server.local_addr();
     let public_url = config.public_url(addr.port())?;
     let peer_client = PeerClient::new(config)?;
-    let follower = Follower::new(provider.clone());
+    let follower = Follower::new(provider.clone(), Peers::new(&config.domain, peer_client.clone()), &registry)?;
     let relay = Relay::new(provider.clone(), follower, Peers::new(&config.domain, peer_client.clone()));
     let router = app(&public_url, &registry, provider.clone(), relay);
     let outbox = Outbox::new(&config.domain, provider.clone(), peer_client, Backoff::default());

@@ -48,10 +48,20 @@ fn self_test_passes_every_check() {
 /// Runs `hub --bootstrap --only <only>` against a hub behind a proxy with `fault`; returns the failed
 /// checks with their messages, and the ids that ran.
 async fn against_broken_hub(fault: Fault, only: &str) -> (Vec<(String, String)>, BTreeSet<String>, Option<i32>) {
+    against_broken("hub", fault, only).await
+}
+
+/// Runs `<role> --bootstrap --only <only>` against a `mimi-ds` (the hub or the follower under test)
+/// behind a proxy with `fault`; as [`against_broken_hub`].
+async fn against_broken(
+    role: &str,
+    fault: Fault,
+    only: &str,
+) -> (Vec<(String, String)>, BTreeSet<String>, Option<i32>) {
     let dir = tempfile::tempdir().unwrap();
     let broken = BrokenHub::start(dir.path(), fault).await.unwrap();
     let args = vec![
-        "hub".to_owned(),
+        role.to_owned(),
         "--url".into(),
         format!("https://127.0.0.1:{}", broken.proxy.port()),
         "--domain".into(),
@@ -228,6 +238,29 @@ async fn a_hub_recording_consent_for_another_domains_party_fails_consent_parties
     );
     assert_eq!(ran.len(), 1, "{ran:?}");
     // An optional check: its failure is reported, the run still succeeds.
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_taking_in_fanout_that_does_not_validate_fails_refuses_invalid_fanout() {
+    let (failed, ran, code) =
+        against_broken("follower", Fault::AcceptInvalidFanout, "follower.trust.refuses-invalid-fanout").await;
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["follower.trust.refuses-invalid-fanout"], "{failed:#?}");
+    assert!(failed[0].1.contains("must be refused with a 4xx, got 201"), "{}", failed[0].1);
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    // An optional check: its failure is reported, the run still succeeds.
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_serving_its_mirror_to_a_non_member_fails_mirror_members_only() {
+    let (failed, ran, code) =
+        against_broken("follower", Fault::ServeMirrorToAnyone, "follower.trust.mirror-members-only").await;
+    let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["follower.trust.mirror-members-only"], "{failed:#?}");
+    assert!(failed[0].1.contains("was never a member") && failed[0].1.contains("was served"), "{}", failed[0].1);
+    assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(code, Some(0));
 }
 

@@ -293,6 +293,10 @@ async fn update<S: Store>(
         Err(refusal) => return Ok(refusal),
     };
     if let Some(relay) = api.remote(&room) {
+        // Checked on our copy of the room first: a client relays only what it signed.
+        if let Some(refusal) = relay.follower().check_relayed(&room, client.as_str(), &request.bundle, &body).await? {
+            return answer(&refusal);
+        }
         let message = BundleBytes::locate(&request.bundle, &body).map_err(ApiError::internal)?.message;
         return Ok(passthrough(relay.to_hub(Endpoint::Update, &room, &client, Some(message), body.to_vec()).await?));
     }
@@ -337,7 +341,7 @@ async fn group_info<S: Store>(
     if let Some(relay) = api.remote(&room) {
         return Ok(passthrough(relay.to_hub(Endpoint::GroupInfo, &room, &client, None, body.to_vec()).await?));
     }
-    let response = api.provider.group_info(&room, &request).await?;
+    let response = api.provider.group_info(&room, &request, None).await?;
     answer(&response)
 }
 

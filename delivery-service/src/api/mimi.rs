@@ -10,9 +10,9 @@
 //! |---|---|---|---|
 //! | `POST /v1/update/{roomId}` | hub | a provider hosting a participant (listed user or member client), or submitting an external commit; the handshake's sender must be one of its clients, and an Add of another provider's client needs an unused KeyPackage claimed through this hub for this room by the submitting provider ([`crate::hub::admission::add_is_vouched`]) | 200 `UpdateRoomResponse` (`notAllowed` otherwise) |
 //! | `POST /v1/submitMessage/{roomId}` | hub | the provider of `sendingUri` (a client URI), which the hub's participant check must pass | 200 `SubmitMessageResponse` (`notAllowed` for non-participants) |
-//! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client | 200 `GroupInfoResponse` |
+//! | `POST /v1/groupInfo/{roomId}` | hub | the provider of `requestingCredential`'s client, or a provider under its own credential `mimi://<domain>` while it hosts a participant (a follower's copy of the room) | 200 `GroupInfoResponse` |
 //! | `POST /v1/keyMaterial/{targetUser}` | target provider, or hub relaying to it | the hub of the request's `roomId` (its URI's authority) for a user of ours, claiming for its own user or one of a third domain, never one of ours; if we are that hub and have the room, the provider of the requesting user ([`crate::federation::relay::route_key_material`]) | 200 `KeyMaterialResponse` (consent-checked); 403 for any other caller (e.g. a provider claiming directly from the target, bypassing the hub, or for a user of ours), 404 for a room of ours we do not have, 429 over the claim limits; nothing claimed |
-//! | `POST /v1/notify/{roomId}` | follower | the room's hub (the room URI's authority) | 201; also for a duplicate, taken in once |
+//! | `POST /v1/notify/{roomId}` | follower | the room's hub (the room URI's authority) | 201; also for a duplicate, taken in once; 422 if an entry does not validate against the follower's copy of the room, 503 if it cannot get one (nothing taken in) |
 //! | `POST /v1/requestConsent/{targetUser}` | target's provider | the requester's provider (`request`/`cancel` of its user for ours) | 201 |
 //! | `POST /v1/updateConsent/{requesterUser}` | requester's provider | the target's provider (`grant`/`revoke` of its user for ours) | 201 |
 //! | `POST /v1/identifierQuery/{domain}` | target provider (`{domain}` must be ours, else 404; never relayed) | any authenticated provider | 200 `IdentifierResponse` |
@@ -49,6 +49,7 @@ use super::response::{answer, passthrough, ApiError};
 use crate::federation::consent::{check_entry, ConsentEndpoint};
 use crate::federation::relay::Relay;
 use crate::federation::trust::{client_of_peer, user_of_peer, NotThePeers};
+use crate::hub::admission::is_provider_credential;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::tls::PeerIdentity;
@@ -194,11 +195,15 @@ async fn group_info<S: Store>(
 ) -> Result<Response, ApiError> {
     hub_room(&api, &room)?;
     let request = GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
-    let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into())
-        .map(|c| c.as_str().to_owned())
-        .unwrap_or_default();
-    client_of_peer(&peer, "requestingCredential", &named).map_err(forbidden)?;
-    let response = api.provider.group_info(&room, &request).await?;
+    // A provider asks under its own credential `mimi://<peer>` (a follower), anyone else for one
+    // of the peer's clients.
+    if !is_provider_credential(&request.requesting_credential, &peer) {
+        let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into())
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
+        client_of_peer(&peer, "requestingCredential", &named).map_err(forbidden)?;
+    }
+    let response = api.provider.group_info(&room, &request, Some(&peer)).await?;
     answer(&response)
 }
 

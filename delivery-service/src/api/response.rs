@@ -102,6 +102,8 @@ impl From<FollowerError> for ApiError {
             FollowerError::NotHub { .. } | FollowerError::NotReader { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, e.to_string())
             }
+            FollowerError::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            FollowerError::HubRefused { .. } | FollowerError::Unvalidatable { .. } => ApiError::unavailable(e),
             FollowerError::Store(s) => ProviderError::Store(s).into(),
             FollowerError::Internal { .. } => ApiError::internal(e),
         }

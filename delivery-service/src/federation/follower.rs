@@ -20,11 +20,32 @@
 //!   client, exactly as a hub leaves out a client's own entries. The relay answers a `success`
 //!   only once that echo is in the mirror (or after [`ECHO_WAIT`]), so that for the client, as at
 //!   a hub, an acknowledged submission is already in the log it reads.
-//! - **Who may read a mirror**: the follower is not a group member and keeps no `PublicGroup`,
-//!   so it cannot see membership. A local client may read a mirror once it was welcomed into the
-//!   room or relayed something to it (e.g. an external commit). A removed client can therefore
-//!   still fetch later ciphertext, which it cannot decrypt; a hub-side membership view would
-//!   close that (not done).
+//! - **What the hub sends is checked**: the follower keeps a copy of each mirrored room, a
+//!   [`Room`] (the hub's own `PublicGroup` wrapper, with the same decision functions), in memory
+//!   in the room's mirror slot. Every entry of a `/notify` body is decided on it as the hub
+//!   decides on a submission ([`Room::decide_logged`]: a handshake must validate, pass app data
+//!   and room policy and include the epoch's proposals; an application message must be a
+//!   PrivateMessage of the current epoch) and applied. The body is taken in all or nothing: one
+//!   entry that does not validate refuses the whole body (422, nothing stored, the dedup table
+//!   unchanged, `mimi_follower_refused_total` counted, a warning logged). The entries are tried
+//!   on a [`Room::fork`], kept once the body is durable.
+//! - **Where the copy comes from**: when the follower has no copy of a room (its first `/notify`,
+//!   or after a restart: copies are not persisted), it asks the hub's `/groupInfo` under its own
+//!   provider credential `mimi://<our domain>`, signed with its hub key; the hub serves a provider
+//!   that hosts a participant. The answer's GroupInfo, tree and pending proposals are checked as
+//!   a hub checks a new room ([`Room::follow`]). What came before the fetched epoch (entries of
+//!   older epochs, and the pending proposals it names, in the bodies that follow, until the first
+//!   commit after it) is taken on trust: it precedes what can be checked. A hub that does not
+//!   answer with a GroupInfo leaves the body unvalidatable: 503, for the outbox to retry.
+//! - **Who may read a mirror**: as at a hub ([`Room::log_access`] of the follower's copy): its
+//!   current members, and a removed client up to the commit that removed it. Nothing else makes a
+//!   client a reader: neither a Welcome nor a relayed request. (Departures are known from the
+//!   commits the follower validated: after a restart, a removed client reads nothing.)
+//! - **Relayed handshakes** are decided on the copy before they are relayed
+//!   ([`Follower::check_relayed`]): the signer must be the calling client (a member's leaf at the
+//!   message's epoch, or an external joiner's credential), else `notAllowed` and nothing is
+//!   relayed. A handshake of an epoch the copy has not reached waits for the mirror (at most
+//!   [`CATCH_UP_WAIT`]), then gets 503.
 //!
 //! Planning an intake ([`plan_intake`]) is a plain function over lookups (which it awaits, and
 //! nothing else); [`Follower`] does the I/O around it.
@@ -36,20 +57,32 @@ use std::time::Duration;
 
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::{MlsMessageBodyIn, MlsMessageIn};
+use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use tls_codec::VLBytes;
 use tokio::sync::{oneshot, watch, Mutex};
 
-use crate::hub::received::{locate_fanouts, FanoutBytes};
-use crate::hub::{EntryKind, LogEntry};
-use crate::provider::{hub_of, Provider};
+use super::peers::Peers;
+use crate::hub::admission::is_provider_credential;
+use crate::hub::received::{locate_fanouts, BundleBytes, FanoutBytes};
+use crate::hub::{Accepted, EntryKind, LogAccess, LogEntry, Room};
+use crate::metrics::{Counter, MetricsError, Registry};
+use crate::provider::{hub_of, now_ms, Provider};
 use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
+use mimi_protocol::directory::Endpoint;
+use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
 use mimi_protocol::notify::{FanoutFraming, FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
-use mimi_protocol::{WireError, DEFAULT_MAX_BODY_LEN};
+use mimi_protocol::ratchet_tree::RatchetTreeOption;
+use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome, UpdateRoomResponse};
+use mimi_protocol::{Body, WireError, DEFAULT_MAX_BODY_LEN};
 
 /// Longest a relayed `success` waits for its echo to reach the mirror before it is answered
 /// anyway (the hub's fanout to us is late, e.g. we were unreachable).
 pub const ECHO_WAIT: Duration = Duration::from_secs(10);
+
+/// Longest a relayed handshake of an epoch the follower's copy has not reached waits for the
+/// mirror to catch up before it is answered 503.
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a `/notify` was refused or could not be taken in.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +113,33 @@ pub enum FollowerError {
         client: String,
         /// The room URI.
         room: String,
+    },
+    /// An entry of a `/notify` body does not validate against the follower's copy of the room;
+    /// nothing was taken in (422).
+    #[error("{room}: entry {seq} does not validate: {why}")]
+    Invalid {
+        /// The room URI.
+        room: String,
+        /// The mirror position it would have had.
+        seq: u64,
+        /// Why.
+        why: String,
+    },
+    /// The room's hub does not give this provider the room's state (`notAuthorized`: it hosts no
+    /// participant, as far as the hub knows), so nothing can be checked (503).
+    #[error("the hub of {room} does not give us the room's state")]
+    HubRefused {
+        /// The room URI.
+        room: String,
+    },
+    /// The room's state could not be had from its hub, or the follower's copy is behind a
+    /// relayed handshake; nothing can be checked yet (503).
+    #[error("cannot check {room} yet: {why}")]
+    Unvalidatable {
+        /// The room URI.
+        room: String,
+        /// Why.
+        why: String,
     },
     /// Persistence failed; nothing was taken in (503).
     #[error(transparent)]
@@ -227,25 +287,111 @@ pub async fn plan_intake(
     Ok(intake)
 }
 
+/// What the follower takes on trust in a copy fetched from the hub: what precedes the fetched
+/// state, until the first commit validated after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// The epoch of the fetched state: entries of older epochs precede it.
+    pub epoch: u64,
+    /// SHA-256 of the pending proposals the fetched state already holds (their entries are
+    /// not decided again).
+    pub pending: Vec<Vec<u8>>,
+}
+
+/// How the follower treats one mirror entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryCheck {
+    /// It precedes the fetched state: taken on trust, only its position is kept.
+    Trusted,
+    /// Decided on the copy and applied.
+    Validate,
+}
+
+/// Whether an entry of `epoch` whose (first) MLS message hashes to `hash` is taken on trust or
+/// validated, given the copy's `trust` (`None` once a commit was validated after the fetch).
+pub fn entry_check(trust: Option<&Trust>, epoch: u64, hash: &[u8]) -> EntryCheck {
+    match trust {
+        Some(t) if epoch < t.epoch || t.pending.iter().any(|h| h == hash) => EntryCheck::Trusted,
+        _ => EntryCheck::Validate,
+    }
+}
+
+/// The follower's copy of a mirrored room.
+struct Followed {
+    /// The room as the hub's fanout made it.
+    room: Room,
+    /// What is still taken on trust ([`entry_check`]).
+    trust: Option<Trust>,
+}
+
+impl Followed {
+    /// Takes `entries` in on the copy, in order: each trusted or decided and applied. `Err`
+    /// with the position and reason of the first that does not validate; `Ok(Err)` never: an
+    /// apply failure after a positive decision is this server's fault ([`FollowerError::Internal`]).
+    fn take_in(
+        &mut self,
+        crypto: &impl openmls_traits::crypto::OpenMlsCrypto,
+        entries: &[LogEntry],
+    ) -> Result<Result<(), (u64, String)>, FollowerError> {
+        let internal =
+            |e: crate::hub::HubError| FollowerError::Internal { what: "applying to a copy", cause: e.to_string() };
+        for entry in entries {
+            let hash = Sha256::digest(entry.message.as_slice());
+            match entry_check(self.trust.as_ref(), entry.epoch, &hash) {
+                EntryCheck::Trusted => self.room.apply(entry, Accepted::Application).map_err(internal)?,
+                EntryCheck::Validate => {
+                    let accepted = match self.room.decide_logged(crypto, entry) {
+                        Ok(a) => a,
+                        Err(why) => return Ok(Err((entry.seq, why))),
+                    };
+                    let commit = matches!(accepted, Accepted::Commit { .. });
+                    self.room.apply(entry, accepted).map_err(internal)?;
+                    if commit {
+                        self.trust = None;
+                    }
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
 /// The follower side of a provider.
 pub struct Follower<S: Store> {
     provider: Arc<Provider<S>>,
+    /// Calls to the hubs (their `/groupInfo`).
+    peers: Peers,
     /// Per mirrored room: serialises intakes and announces the newest mirror position.
     rooms: StdMutex<HashMap<String, Arc<MirrorSlot>>>,
     /// Relayed MLS messages (by hash) whose echo a relay is waiting for.
     echoes: StdMutex<HashMap<Vec<u8>, oneshot::Sender<()>>>,
+    /// `/notify` bodies refused because an entry does not validate
+    /// (`mimi_follower_refused_total`).
+    refused: Counter,
 }
 
-/// One mirrored room's intake lock and position announcer.
+/// One mirrored room's intake lock (which also guards the follower's copy of the room) and
+/// position announcer.
 struct MirrorSlot {
-    intake: Mutex<()>,
+    intake: Mutex<Option<Followed>>,
     seq: watch::Sender<u64>,
 }
 
 impl<S: Store> Follower<S> {
-    /// The follower of `provider` (its store and client queues).
-    pub fn new(provider: Arc<Provider<S>>) -> Arc<Self> {
-        Arc::new(Follower { provider, rooms: StdMutex::new(HashMap::new()), echoes: StdMutex::new(HashMap::new()) })
+    /// The follower of `provider` (its store and client queues), fetching rooms' state from
+    /// their hubs through `peers`; its counter is registered in `registry`.
+    pub fn new(provider: Arc<Provider<S>>, peers: Peers, registry: &Registry) -> Result<Arc<Self>, MetricsError> {
+        let refused = registry.counter(
+            "mimi_follower_refused_total",
+            "Notify bodies refused because an entry does not validate against the follower's copy of the room.",
+        )?;
+        Ok(Arc::new(Follower {
+            provider,
+            peers,
+            rooms: StdMutex::new(HashMap::new()),
+            echoes: StdMutex::new(HashMap::new()),
+            refused,
+        }))
     }
 
     /// The table of mirrored rooms (a poisoned lock is refused: the table is not used after a
@@ -266,14 +412,82 @@ impl<S: Store> Follower<S> {
         let slot = self
             .rooms()?
             .entry(room.to_owned())
-            .or_insert_with(|| Arc::new(MirrorSlot { intake: Mutex::new(()), seq: watch::channel(last).0 }))
+            .or_insert_with(|| Arc::new(MirrorSlot { intake: Mutex::new(None), seq: watch::channel(last).0 }))
             .clone();
         Ok(slot)
     }
 
+    /// The copy of `room` in `state`, fetched from the hub first if there is none (at mirror
+    /// position `last`).
+    async fn copy<'a>(
+        &self,
+        room: &str,
+        state: &'a mut Option<Followed>,
+        last: u64,
+    ) -> Result<&'a mut Followed, FollowerError> {
+        if state.is_none() {
+            *state = Some(self.fetch(room, last).await?);
+        }
+        state.as_mut().ok_or_else(|| FollowerError::Internal { what: "the copy of a room", cause: "just set".into() })
+    }
+
+    /// Fetches `room`'s state from its hub's `/groupInfo` under our provider credential, and
+    /// builds the copy at mirror position `seq`.
+    async fn fetch(&self, room: &str, seq: u64) -> Result<Followed, FollowerError> {
+        let unvalidatable = |why: String| FollowerError::Unvalidatable { room: room.to_owned(), why };
+        let hub = hub_of(room).ok_or_else(|| unvalidatable("the room URI names no hub".into()))?;
+        let (request, private) = self
+            .provider
+            .provider_group_info_request()
+            .map_err(|e| FollowerError::Internal { what: "our groupInfo request", cause: e.to_string() })?;
+        let body = request
+            .encode()
+            .map_err(|e| FollowerError::Internal { what: "our groupInfo request", cause: e.to_string() })?;
+        let answer = self
+            .peers
+            .post(hub, Endpoint::GroupInfo, room, body)
+            .await
+            .map_err(|e| unvalidatable(format!("groupInfo: {e}")))?;
+        if answer.status != StatusCode::OK {
+            return Err(unvalidatable(format!("groupInfo answered HTTP {}", answer.status)));
+        }
+        let response = GroupInfoResponse::decode(&answer.body, DEFAULT_MAX_BODY_LEN)
+            .map_err(|e| unvalidatable(format!("groupInfo answer: {e}")))?;
+        let hub_key = match &response.status {
+            GroupInfoStatus::Success(s) if is_provider_credential(&s.hub_sender.credential, hub) => {
+                s.hub_sender.signature_key.as_slice().to_vec()
+            }
+            GroupInfoStatus::Success(_) => {
+                return Err(unvalidatable("groupInfo signed by another than the hub".into()))
+            }
+            _ => return Err(FollowerError::HubRefused { room: room.to_owned() }),
+        };
+        if response.room_id.as_slice() != room.as_bytes() {
+            return Err(unvalidatable("groupInfo answer for another room".into()));
+        }
+        let crypto = self.provider.crypto();
+        let tbe = response
+            .verify_and_open(crypto, &private, DEFAULT_MAX_BODY_LEN)
+            .map_err(|e| unvalidatable(format!("groupInfo answer: {e}")))?;
+        let RatchetTreeOption::Full { ratchet_tree } = tbe.ratchet_tree_option else {
+            return Err(unvalidatable("groupInfo answer without the ratchet tree".into()));
+        };
+        let pending: Vec<MlsMessageIn> = tbe.pending_proposals.into_iter().map(|p| p.proposal).collect();
+        let hashes = pending
+            .iter()
+            .map(message_hash)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unvalidatable(format!("a pending proposal: {e}")))?;
+        let copy = Room::follow(room, crypto, tbe.group_info, ratchet_tree, &pending, &hub_key, seq)
+            .map_err(|e| unvalidatable(e.to_string()))?;
+        tracing::info!(room, hub, epoch = copy.epoch(), seq, "fetched the room's state from its hub");
+        Ok(Followed { trust: Some(Trust { epoch: copy.epoch(), pending: hashes }), room: copy })
+    }
+
     /// Takes in a `/notify` body for `room` from `peer` (already authenticated): checks that the
-    /// peer is the room's hub, decodes, plans and persists durably. Returns how many new mirror
-    /// entries and Welcome queue items it produced (0 and 0 for a duplicate).
+    /// peer is the room's hub, decodes, plans, checks every entry on the follower's copy of the
+    /// room and persists durably, all or nothing. Returns how many new mirror entries and
+    /// Welcome queue items it produced (0 and 0 for a duplicate).
     pub async fn notify(&self, room: &str, peer: &str, body: &[u8]) -> Result<(usize, usize), FollowerError> {
         authorize_notify(room, peer, self.provider.domain())?;
         let messages = FanoutMessage::decode_body(body, DEFAULT_MAX_BODY_LEN, DEFAULT_MAX_FANOUT_MESSAGES)?;
@@ -281,13 +495,32 @@ impl<S: Store> Follower<S> {
         let encoded = locate_fanouts(&messages, body)
             .map_err(|e| FollowerError::Internal { what: "locating the received messages", cause: e.to_string() })?;
         let slot = self.slot(room).await?;
-        let _intake = slot.intake.lock().await;
+        let mut state = slot.intake.lock().await;
         let store = self.provider.store();
         let last = store.mirror_last(room).await?;
         let intake = plan_intake(room, last, &messages, &encoded, store).await?;
         if intake.seen.is_empty() {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
+        }
+        let copy = match self.copy(room, &mut state, last).await {
+            Ok(copy) => copy,
+            Err(e) => {
+                tracing::warn!(room, hub = peer, reason = %e, "cannot check /notify: no copy of the room");
+                return Err(e);
+            }
+        };
+        let mut next = Followed {
+            room: copy
+                .room
+                .fork()
+                .map_err(|e| FollowerError::Internal { what: "copying a room", cause: e.to_string() })?,
+            trust: copy.trust.clone(),
+        };
+        if let Err((seq, why)) = next.take_in(self.provider.crypto(), &intake.entries)? {
+            self.refused.inc();
+            tracing::warn!(room, hub = peer, seq, reason = %why, "refused /notify: an entry does not validate");
+            return Err(FollowerError::Invalid { room: room.to_owned(), seq, why });
         }
         let clients: Vec<String> = intake.queue.iter().flat_map(|d| d.clients.iter().cloned()).collect();
         let counts = (intake.entries.len(), clients.len());
@@ -301,6 +534,8 @@ impl<S: Store> Follower<S> {
         let write =
             Write::Mirror { room: room.to_owned(), entries: intake.entries, queue: intake.queue, seen: intake.seen };
         settle(store.write(write)).await?;
+        *state = Some(next);
+        drop(state);
         if let Some(seq) = newest {
             slot.seq.send_modify(|s| *s = (*s).max(seq));
         }
@@ -323,8 +558,8 @@ impl<S: Store> Follower<S> {
     }
 
     /// Remembers that local `client` relayed `message` (an MLSMessage as received) to `room`'s
-    /// hub (before relaying it), so its echo is left out for it and it may read the mirror. The
-    /// receiver fires once the echo is in the mirror.
+    /// hub (before relaying it), so its echo is left out for it. The receiver fires once the
+    /// echo is in the mirror.
     pub async fn record_relayed(&self, room: &str, client: &str, message: &[u8]) -> Result<Echo<'_, S>, FollowerError> {
         let hash = encoded_message_hash(message);
         let (tx, rx) = oneshot::channel();
@@ -335,8 +570,22 @@ impl<S: Store> Follower<S> {
         Ok(echo)
     }
 
+    /// How much of `room`'s mirror `client` may read, by the follower's copy (fetched first if
+    /// there is none; a hub that does not give it to us means we host nobody there).
+    async fn access(&self, room: &str, slot: &MirrorSlot, client: &str) -> Result<LogAccess, FollowerError> {
+        let mut state = slot.intake.lock().await;
+        let last = self.provider.store().mirror_last(room).await?;
+        match self.copy(room, &mut state, last).await {
+            Ok(copy) => Ok(copy.room.log_access(client)),
+            Err(FollowerError::HubRefused { .. }) => Ok(LogAccess::Denied),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The mirror of `room` after `after` (up to `limit` entries), waiting up to `wait` for new
-    /// ones; only for local clients welcomed into or relaying to the room.
+    /// ones, as far as `client` may read it (the hub's rule, [`Room::log_access`], on the
+    /// follower's copy): a member all of it, a removed client up to the commit that removed it,
+    /// anyone else 403.
     pub async fn read_log(
         &self,
         room: &str,
@@ -346,15 +595,88 @@ impl<S: Store> Follower<S> {
         wait: Duration,
     ) -> Result<Vec<LogEntry>, FollowerError> {
         let store = self.provider.store();
-        if !store.mirror_reader(room, client).await? {
-            return Err(FollowerError::NotReader { client: client.to_owned(), room: room.to_owned() });
-        }
-        let mut rx = self.slot(room).await?.seq.subscribe();
-        if *rx.borrow() <= after {
+        let slot = self.slot(room).await?;
+        let mut rx = slot.seq.subscribe();
+        let mut access = self.access(room, &slot, client).await?;
+        if access == LogAccess::All && *rx.borrow() <= after {
             // A long-poll: running out of time means "nothing new yet"; the mirror is read below.
             let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
+            // The client may have been removed meanwhile: what follows its removal is not its.
+            access = self.access(room, &slot, client).await?;
         }
-        Ok(store.mirror_after(room, after, limit).await?)
+        match access {
+            LogAccess::Denied => Err(FollowerError::NotReader { client: client.to_owned(), room: room.to_owned() }),
+            LogAccess::Through(last) if after >= last => Ok(Vec::new()),
+            LogAccess::Through(last) => {
+                let limit = limit.min(usize::try_from(last - after).unwrap_or(usize::MAX));
+                Ok(store.mirror_after(room, after, limit).await?)
+            }
+            LogAccess::All => Ok(store.mirror_after(room, after, limit).await?),
+        }
+    }
+
+    /// Checks a local `client`'s handshake bundle for `room` (as received in `body`) before it is
+    /// relayed to the hub: decided on the follower's copy as the hub would decide it, its signer
+    /// must be `client` (the leaf at the sender's index in the message's epoch, or an external
+    /// joiner's credential). `None`: relay it; `Some(answer)`: answer that instead, relay nothing.
+    /// A handshake of an epoch the copy has not reached waits for the mirror (at most
+    /// [`CATCH_UP_WAIT`]); if the hub does not give us the room's state (we host no participant,
+    /// e.g. an external join), it cannot be checked here and is relayed for the hub to decide.
+    pub async fn check_relayed(
+        &self,
+        room: &str,
+        client: &str,
+        bundle: &HandshakeBundle,
+        body: &[u8],
+    ) -> Result<Option<UpdateRoomResponse>, FollowerError> {
+        let bytes = BundleBytes::locate(bundle, body)
+            .map_err(|e| FollowerError::Internal { what: "locating the received bundle", cause: e.to_string() })?;
+        let epoch = bundle.proposal_or_commit.clone().try_into_protocol_message().ok().map(|m| m.epoch().as_u64());
+        let slot = self.slot(room).await?;
+        let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
+        loop {
+            let mut rx = slot.seq.subscribe();
+            {
+                let mut state = slot.intake.lock().await;
+                let last = self.provider.store().mirror_last(room).await?;
+                let copy = match self.copy(room, &mut state, last).await {
+                    Ok(copy) => copy,
+                    Err(FollowerError::HubRefused { .. }) => {
+                        tracing::info!(room, client, "no copy of the room to check the handshake on; relayed as it is");
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                };
+                let decision = copy.room.decide_received(self.provider.crypto(), bundle, &bytes, now_ms());
+                match (decision.accepted, decision.response.outcome) {
+                    (Some((entry, _)), _) if entry.sender.as_slice() == client.as_bytes() => return Ok(None),
+                    (Some((entry, _)), _) => {
+                        let signer = String::from_utf8_lossy(entry.sender.as_slice()).into_owned();
+                        tracing::warn!(room, client, %signer, "refused to relay a handshake signed by another client");
+                        return Ok(Some(UpdateRoomResponse {
+                            error_description: format!("the handshake is signed by {signer}, not by {client}").into(),
+                            outcome: UpdateRoomOutcome::NotAllowed,
+                        }));
+                    }
+                    (None, UpdateRoomOutcome::WrongEpoch { current_epoch })
+                        if epoch.is_some_and(|e| e > current_epoch) => {}
+                    (None, outcome) => {
+                        tracing::info!(room, client, reason = %decision.response.error_description.as_str(), "refused to relay a handshake");
+                        return Ok(Some(UpdateRoomResponse {
+                            error_description: decision.response.error_description,
+                            outcome,
+                        }));
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, rx.changed()).await.is_err() {
+                return Err(FollowerError::Unvalidatable {
+                    room: room.to_owned(),
+                    why: format!("the mirror has not reached epoch {} of the handshake", epoch.unwrap_or_default()),
+                });
+            }
+        }
     }
 }
 

@@ -216,16 +216,30 @@ impl Room {
         let MlsMessageBodyIn::GroupInfo(vgi) = msg.extract() else {
             return Err(bad("expected a GroupInfo MLSMessage".into()));
         };
-        // Kept as openmls encodes it (the creator's body is an MLSMessage around it, not
-        // checked for canonical encoding).
-        let group_info_bytes =
-            vgi.tls_serialize_detached().map_err(|e| bad(format!("GroupInfo cannot be encoded: {e}")))?;
         let tree = vgi
             .extensions()
             .ratchet_tree()
             .ok_or_else(|| bad("the GroupInfo must carry the ratchet_tree extension".into()))?
             .ratchet_tree()
             .clone();
+        Room::from_group_info(room_id, crypto, vgi, tree, hub_signature_key)
+    }
+
+    /// A room from a GroupInfo and the tree it describes, with the checks of [`Room::create`]
+    /// (the GroupInfo's signature verifies under its signer's leaf, the tree is valid, the
+    /// settings of docs/DESIGN.md §3.2 and the policy invariants hold).
+    fn from_group_info(
+        room_id: &str,
+        crypto: &impl OpenMlsCrypto,
+        vgi: VerifiableGroupInfo,
+        tree: RatchetTreeIn,
+        hub_signature_key: &[u8],
+    ) -> Result<Room, HubError> {
+        let bad = |reason: String| HubError::BadRoom { room: room_id.to_owned(), reason };
+        // Kept as openmls encodes it (the creator's body is an MLSMessage around it, not
+        // checked for canonical encoding).
+        let group_info_bytes =
+            vgi.tls_serialize_detached().map_err(|e| bad(format!("GroupInfo cannot be encoded: {e}")))?;
         let storage = MemoryStorage::default();
         let (group, _) = PublicGroup::from_external(crypto, &storage, tree, vgi, ProposalStore::new())
             .map_err(|e| bad(format!("GroupInfo or tree invalid: {e}")))?;
@@ -263,6 +277,69 @@ impl Room {
             departed: BTreeMap::new(),
         };
         room.refresh_epoch_view().map_err(bad)?;
+        Ok(room)
+    }
+
+    /// A follower's copy of a room whose hub is another provider, from what that hub's
+    /// `/groupInfo` answered: its GroupInfo and tree (checked as [`Room::create`] checks a new
+    /// room, `hub_signature_key` being the key that signed the answer) and the proposals it
+    /// accepted this epoch, each validated as the hub validates a proposal. `seq`: the log
+    /// position the state stands at (the follower's mirror position).
+    pub fn follow(
+        room_id: &str,
+        crypto: &impl OpenMlsCrypto,
+        group_info: VerifiableGroupInfo,
+        tree: RatchetTreeIn,
+        pending: &[MlsMessageIn],
+        hub_signature_key: &[u8],
+        seq: u64,
+    ) -> Result<Room, HubError> {
+        let mut room = Room::from_group_info(room_id, crypto, group_info, tree, hub_signature_key)?;
+        room.seq = seq;
+        // A follower hands out no GroupInfo; the hub's is not kept.
+        room.group_info = None;
+        if !pending.is_empty() {
+            let pairs = pending
+                .iter()
+                .map(|m| encode_message(m).map(|bytes| (m, bytes)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| HubError::BadRoom {
+                    room: room_id.to_owned(),
+                    reason: format!("a pending proposal: {e}"),
+                })?;
+            let pairs: Vec<(&MlsMessageIn, &[u8])> = pairs.iter().map(|(m, b)| (*m, b.as_slice())).collect();
+            let decision = room.decide_proposals(crypto, &pairs, 0);
+            let Some((entry, accepted)) = decision.accepted else {
+                let reason =
+                    format!("a pending proposal does not validate: {}", decision.response.error_description.as_str());
+                return Err(HubError::BadRoom { room: room_id.to_owned(), reason });
+            };
+            room.apply(&LogEntry { seq, ..entry }, accepted)?;
+        }
+        Ok(room)
+    }
+
+    /// An independent copy of the room, to try changes on (a follower takes in a `/notify`
+    /// body on a copy and keeps it only once the body is durable).
+    pub fn fork(&self) -> Result<Room, HubError> {
+        let state = |reason: String| HubError::State { room: self.id.clone(), reason };
+        let values = self.storage.values.read().map_err(|_| state("openmls storage lock poisoned".into()))?.clone();
+        let storage = MemoryStorage::default();
+        *storage.values.write().map_err(|_| state("openmls storage lock poisoned".into()))? = values;
+        let group = PublicGroup::load(&storage, self.group.group_id())
+            .map_err(|e| state(format!("{e:?}")))?
+            .ok_or_else(|| state("the group is not in its storage".into()))?;
+        let mut room = Room {
+            id: self.id.clone(),
+            storage,
+            group,
+            pending: self.pending.clone(),
+            group_info: self.group_info.clone(),
+            seq: self.seq,
+            epoch_view: EpochView::default(),
+            departed: self.departed.clone(),
+        };
+        room.refresh_epoch_view().map_err(state)?;
         Ok(room)
     }
 
@@ -740,26 +817,50 @@ impl Room {
         if entry.seq != self.seq + 1 {
             return Err(corrupt(format!("log gap: expected {}, found {}", self.seq + 1, entry.seq)));
         }
-        let decode =
-            |b: &VLBytes| MlsMessageIn::tls_deserialize_exact(b.as_slice()).map_err(|e| corrupt(e.to_string()));
-        let accepted = match entry.kind {
-            EntryKind::Application => Accepted::Application,
+        let accepted = self.decide_logged(crypto, entry).map_err(corrupt)?;
+        self.apply(entry, accepted)
+    }
+
+    /// Decides on an entry of a hub's log (replayed here after a restart, or fanned out by
+    /// another hub to a follower) with the same pipeline as a submission: a handshake must
+    /// validate and pass the app-data and policy checks against the current state, an
+    /// application message must be a PrivateMessage of this group at the current epoch (all the
+    /// hub can check of one). What to apply, or why the entry does not validate.
+    pub fn decide_logged(&self, crypto: &impl OpenMlsCrypto, entry: &LogEntry) -> Result<Accepted, String> {
+        let decode = |b: &VLBytes| MlsMessageIn::tls_deserialize_exact(b.as_slice()).map_err(|e| e.to_string());
+        Ok(match entry.kind {
+            EntryKind::Application => {
+                let pm = decode(&entry.message)?.try_into_protocol_message().map_err(|e| e.to_string())?;
+                if !matches!(pm, ProtocolMessage::PrivateMessage(_)) || pm.group_id() != self.group.group_id() {
+                    return Err(format!("application entry {} is not a PrivateMessage of this group", entry.seq));
+                }
+                if pm.epoch().as_u64() != self.epoch() {
+                    return Err(format!(
+                        "application entry {} is of epoch {} but the room is at epoch {}",
+                        entry.seq,
+                        pm.epoch().as_u64(),
+                        self.epoch()
+                    ));
+                }
+                Accepted::Application
+            }
             EntryKind::Commit => {
                 let msg = decode(&entry.message)?;
                 let encoded_group_info = entry.group_info.as_slice();
                 let group_info = if encoded_group_info.is_empty() {
                     None
                 } else {
-                    Some(
-                        VerifiableGroupInfo::tls_deserialize_exact(encoded_group_info)
-                            .map_err(|e| corrupt(e.to_string()))?,
-                    )
+                    Some(VerifiableGroupInfo::tls_deserialize_exact(encoded_group_info).map_err(|e| e.to_string())?)
                 };
                 let group_info = group_info.as_ref().map(|gi| (gi, encoded_group_info));
-                match self.decide_commit(crypto, &msg, entry.message.as_slice(), group_info, entry.accepted_ms).accepted
-                {
+                let decision =
+                    self.decide_commit(crypto, &msg, entry.message.as_slice(), group_info, entry.accepted_ms);
+                match decision.accepted {
                     Some((_, a)) => a,
-                    None => return Err(corrupt(format!("logged commit {} no longer validates", entry.seq))),
+                    None => {
+                        let why = decision.response.error_description.as_str().to_owned();
+                        return Err(format!("commit {} does not validate: {why}", entry.seq));
+                    }
                 }
             }
             EntryKind::Proposal => {
@@ -767,13 +868,16 @@ impl Room {
                 let messages = encoded.iter().map(|b| decode(b)).collect::<Result<Vec<_>, _>>()?;
                 let pairs: Vec<(&MlsMessageIn, &[u8])> =
                     messages.iter().zip(encoded.iter().map(|b| b.as_slice())).collect();
-                match self.decide_proposals(crypto, &pairs, entry.accepted_ms).accepted {
+                let decision = self.decide_proposals(crypto, &pairs, entry.accepted_ms);
+                match decision.accepted {
                     Some((_, a)) => a,
-                    None => return Err(corrupt(format!("logged proposal {} no longer validates", entry.seq))),
+                    None => {
+                        let why = decision.response.error_description.as_str().to_owned();
+                        return Err(format!("proposal {} does not validate: {why}", entry.seq));
+                    }
                 }
             }
-        };
-        self.apply(entry, accepted)
+        })
     }
 }
 

@@ -17,12 +17,18 @@ use mimi_protocol::{Protocol, WireError};
 impl<S: Store> Provider<S> {
     /// `/groupInfo`: the GroupInfo, tree and pending proposals for an external joiner, encrypted
     /// to the requester and signed with the hub's key. The request must be validly signed, and
-    /// its credential's user a listed participant allowed to have clients, or preauthorised;
+    /// its credential's user a listed participant allowed to have clients, or preauthorised, or
+    /// its credential the calling provider's;
     /// anything else gets `notAuthorized` (an unknown room too, so existence is not revealed).
+    ///
+    /// `peer`: the mTLS-authenticated provider that asks (`None` on the client API); a request
+    /// under its provider credential `mimi://<peer>` is that provider's, served while it hosts a
+    /// participant (a follower building its copy of the room).
     pub async fn group_info(
         &self,
         room_id: &str,
         request: &GroupInfoRequest,
+        peer: Option<&str>,
     ) -> Result<GroupInfoResponse, ProviderError> {
         let not_authorized = || GroupInfoResponse {
             version: Protocol::Mls10,
@@ -33,7 +39,7 @@ impl<S: Store> Provider<S> {
             tracing::info!(room = room_id, %refusal, "groupInfo not authorised");
             not_authorized()
         };
-        let requester = match admission::check_group_info_request(&self.crypto, request) {
+        let requester = match admission::check_group_info_request(&self.crypto, request, peer) {
             Ok(requester) => requester,
             Err(refusal) => return Ok(refuse(refusal)),
         };

@@ -10,7 +10,8 @@ use super::{Provider, ProviderError};
 use crate::hub::franking::{derive_mac_key, Franker};
 use crate::store::Store;
 use mimi_protocol::franking::FrankingAgentData;
-use mimi_protocol::group_info::ExternalSender as WireExternalSender;
+use mimi_protocol::group_info::{ExternalSender as WireExternalSender, GroupInfoRequest};
+use openmls_traits::crypto::OpenMlsCrypto as _;
 
 /// The ciphersuite of the hub key and of franking.
 const HUB_CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -82,5 +83,28 @@ impl<S: Store> Provider<S> {
     /// `external_senders` and as it signs groupInfo responses.
     pub fn hub_external_sender(&self) -> WireExternalSender {
         WireExternalSender { signature_key: self.hub_signature_key().into(), credential: self.hub_credential() }
+    }
+
+    /// A `GroupInfoRequest` of this provider itself (protocol-06 §5.6): under its credential
+    /// `mimi://<domain>`, signed with the hub key, with a fresh HPKE key; and the private half
+    /// of that key, which opens the answer. A follower asks the hub of a room it mirrors with it
+    /// for the room's state (see [`crate::federation::follower`]).
+    pub fn provider_group_info_request(&self) -> Result<(GroupInfoRequest, Vec<u8>), ProviderError> {
+        let mut ikm = [0u8; 32];
+        getrandom::fill(&mut ikm).map_err(|e| ProviderError::internal("randomness", e))?;
+        let keys = self
+            .crypto
+            .derive_hpke_keypair(HUB_CIPHERSUITE.hpke_config(), &ikm)
+            .map_err(|e| ProviderError::internal("HPKE key generation", format!("{e:?}")))?;
+        let request = GroupInfoRequest::sign(
+            HUB_CIPHERSUITE,
+            self.hub_credential(),
+            self.hub_signature_key().into(),
+            keys.public.into(),
+            tls_codec::VLBytes::new(Vec::new()),
+            &self.hub_key,
+        )
+        .map_err(|e| ProviderError::internal("groupInfo request", e))?;
+        Ok((request, keys.private.to_vec()))
     }
 }

@@ -204,6 +204,11 @@ impl<S: Store> Provider<S> {
         &self.domain
     }
 
+    /// The crypto rooms are validated with (also a follower's copies of other hubs' rooms).
+    pub fn crypto(&self) -> &RustCrypto {
+        &self.crypto
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

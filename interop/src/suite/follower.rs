@@ -17,7 +17,13 @@
 //! # The scenario
 //! claim carol's KeyPackages from the follower → alice adds carol → `/notify` with the commit and the
 //! Welcome (201) → the same body again (201, taken in once) → carol joins, erin gets nothing → carol
-//! commits a key update (relayed `update`) → carol sends a message (relayed `submitMessage`).
+//! commits a key update (relayed `update`) → carol sends a message (relayed `submitMessage`) → erin,
+//! never a member, relays alice's invite commit and asks for the room's log (refused) → the hub fans
+//! out a commit of alice's whose signature was tampered with (refused with a 4xx, not delivered).
+//!
+//! The suite's hub also serves `groupInfo` (the current epoch's GroupInfo and tree from alice, signed
+//! with the hub key) to a provider asking under its own credential `mimi://<domain>`, as a follower
+//! that keeps a copy of the room to check what the hub fans out does.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,13 +31,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::post;
 use axum::Router;
 use mimi_appsync::ops;
+use mimi_appsync::ops::UserOperation;
 use mimi_appsync::presets;
 use mimi_appsync::uri::{ClientUri, UserUri};
 use mimi_protocol::directory::{Directory, Endpoint};
+use mimi_protocol::group_info::{
+    ExternalSender, GroupInfoRatchetTreeTBE, GroupInfoRequest, GroupInfoResponse, GroupInfoStatus,
+};
 use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialRequestTBS, KeyMaterialResponse,
 };
@@ -41,8 +51,10 @@ use mimi_protocol::ratchet_tree::RatchetTreeOption;
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundleContent, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
 use mimi_protocol::{Body, IdentifierUri, Protocol, Utf8String, DEFAULT_MAX_BODY_LEN};
-use mimi_testkit::RoomSetup;
-use openmls::prelude::{MlsMessageIn, OpenMlsProvider, ProtocolVersion};
+use mimi_testkit::{tamper_signature, RoomSetup};
+use openmls::prelude::{
+    BasicCredential, MlsMessageBodyIn, MlsMessageIn, OpenMlsProvider, ProtocolVersion, RatchetTreeIn,
+};
 use openmls_basic_credential::SignatureKeyPair;
 
 use super::member::Member;
@@ -99,6 +111,8 @@ struct HubInner {
     alice: Member,
     /// Relayed requests, in arrival order.
     relayed: Vec<Relayed>,
+    /// The hub's external-sender key, once the room exists.
+    hub_key: Option<SignatureKeyPair>,
 }
 
 /// Shared between the handlers and the scenario.
@@ -142,7 +156,68 @@ fn hub_router(state: HubState) -> Router {
     Router::new()
         .route(&Endpoint::Update.path_template(), post(update))
         .route(&Endpoint::SubmitMessage.path_template(), post(submit_message))
+        .route(&Endpoint::GroupInfo.path_template(), post(group_info))
         .with_state(state)
+}
+
+/// `groupInfo` for a provider's own request (a follower building its copy of the room).
+async fn group_info(
+    State(state): State<HubState>,
+    Path(room): Path<String>,
+    AuthenticatedPeer(peer): AuthenticatedPeer,
+    body: Bytes,
+) -> Response {
+    let request = match GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN) {
+        Ok(r) => r,
+        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let served = serve_group_info(&state.lock(), &state.ours, &room, &peer, &request);
+    match served {
+        Ok(response) => serve::encoded(&response),
+        Err(why) => {
+            tracing::info!(room, peer, why, "groupInfo not served");
+            serve::encoded(&GroupInfoResponse {
+                version: Protocol::Mls10,
+                room_id: room.as_bytes().to_vec().into(),
+                status: GroupInfoStatus::NotAuthorized,
+            })
+        }
+    }
+}
+
+/// The GroupInfo answer for `peer`'s request under its provider credential, from alice's group.
+fn serve_group_info(
+    inner: &HubInner,
+    ours: &str,
+    room: &str,
+    peer: &str,
+    request: &GroupInfoRequest,
+) -> Result<GroupInfoResponse, String> {
+    if inner.room != room {
+        return Err(format!("unknown room {room}"));
+    }
+    let crypto = inner.alice.provider().crypto();
+    request.verify(crypto).map_err(|e| e.to_string())?;
+    if request.requesting_credential.serialized_content() != format!("mimi://{peer}").as_bytes() {
+        return Err("the credential is not the calling provider's".into());
+    }
+    let hub_key = inner.hub_key.as_ref().ok_or("no room yet")?;
+    let message = reparse(&inner.alice.group_info().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let MlsMessageBodyIn::GroupInfo(group_info) = message.extract() else {
+        return Err("alice exported no GroupInfo".into());
+    };
+    let tree = inner.alice.group().ok_or("alice is not in the room")?.export_ratchet_tree();
+    let tbe = GroupInfoRatchetTreeTBE {
+        group_info,
+        ratchet_tree_option: RatchetTreeOption::Full { ratchet_tree: RatchetTreeIn::from(tree) },
+        pending_proposals: Vec::new(),
+    };
+    let hub_sender = ExternalSender {
+        signature_key: hub_key.to_public_vec().into(),
+        credential: BasicCredential::new(format!("mimi://{ours}").into_bytes()).into(),
+    };
+    GroupInfoResponse::seal_and_sign(crypto, hub_key, request, room.as_bytes(), hub_sender, &tbe)
+        .map_err(|e| e.to_string())
 }
 
 async fn update(
@@ -262,7 +337,7 @@ pub async fn run(run: FollowerRun) -> Result<Report, SuiteError> {
     let directory = Directory::ours(&run.target.base_url());
     let state = HubState {
         ours: ours.clone(),
-        inner: Arc::new(Mutex::new(HubInner { room: room.clone(), alice, relayed: Vec::new() })),
+        inner: Arc::new(Mutex::new(HubInner { room: room.clone(), alice, relayed: Vec::new(), hub_key: None })),
         peer: peer.clone(),
         directory: Arc::new(Mutex::new(directory)),
     };
@@ -279,12 +354,14 @@ fn record(run: &FollowerRun, report: &mut Report, id: &str, outcome: Outcome) {
 }
 
 async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> Result<(), SuiteError> {
-    const ALL: [&str; 5] = [
+    const ALL: [&str; 7] = [
         "follower.notify.accepts",
         "follower.notify.dedup",
         "follower.notify.welcome-routing",
         "follower.relay.update",
         "follower.relay.submit",
+        "follower.trust.mirror-members-only",
+        "follower.trust.refuses-invalid-fanout",
     ];
     if !run.selection.any(&ALL) {
         return Ok(());
@@ -312,8 +389,9 @@ async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> R
         SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(|e| SuiteError::mls("hub key", e))?;
     let request = {
         let mut inner = state.lock();
+        inner.alice.create_room(&RoomSetup::cooperative(&state.ours, &hub_key.to_public_vec()))?;
+        inner.hub_key = Some(hub_key);
         let alice = &mut inner.alice;
-        alice.create_room(&RoomSetup::cooperative(&state.ours, &hub_key.to_public_vec()))?;
         let tbs = KeyMaterialRequestTBS {
             protocol: Protocol::Mls10,
             requesting_user: IdentifierUri::new(alice.uri.user().as_str()),
@@ -355,14 +433,14 @@ async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> R
         return Ok(());
     }
     let target = UserUri::parse(&target_user).map_err(|e| SuiteError::mls("user URI", e))?;
-    let (commit, welcome) = {
+    let (invite, commit, welcome) = {
         let mut inner = state.lock();
         let op = ops::invite_user(&target, presets::administered_roles::ORDINARY_USER, key_packages)
             .map_err(|e| SuiteError::mls("invite", e))?;
-        let (_, bundle) = inner.alice.commit(op)?;
+        let (invite, bundle) = inner.alice.commit(op)?;
         inner.alice.merge_pending()?;
         let welcome = bundle.to_welcome_msg().ok_or_else(|| SuiteError::mls("invite", "no Welcome"))?;
-        (reparse(bundle.commit())?, reparse(&welcome)?)
+        (invite, reparse(bundle.commit())?, reparse(&welcome)?)
     };
     let timestamp = now_ms();
     let messages = [
@@ -482,6 +560,54 @@ async fn scenario(run: &FollowerRun, state: &HubState, report: &mut Report) -> R
             other => other,
         };
         record(run, report, "follower.relay.submit", outcome);
+    }
+    if run.selection.selects("follower.trust.mirror-members-only") {
+        // erin was never a member; she relays a handshake she did not sign (alice's invite).
+        let relayed = erin.session().update(&room, invite).await;
+        let outcome = match erin.session().read_whole_log(&room).await {
+            Err(_) => Outcome::Pass,
+            Ok(entries) => Outcome::fail(format!(
+                "{} was never a member of {room} but was served {} entries of its log (after relaying a handshake it did not sign: {relayed:?})",
+                erin.uri(),
+                entries.len()
+            )),
+        };
+        record(run, report, "follower.trust.mirror-members-only", outcome);
+    }
+    if run.selection.selects("follower.trust.refuses-invalid-fanout") {
+        let tampered = {
+            let mut inner = state.lock();
+            let bundle = inner.alice.build_commit(UserOperation::default())?;
+            let tampered = tamper_signature(bundle.commit())?;
+            inner.alice.clear_pending()?;
+            tampered
+        };
+        let fanout = FanoutMessage {
+            timestamp: now_ms(),
+            message: tampered,
+            framing: FanoutFraming::Commit { external_proposals: Vec::new() },
+        };
+        let call = state.notify(std::slice::from_ref(&fanout)).await?;
+        let log = carol.session().read_whole_log(&room).await?;
+        let delivered = log.iter().any(|e| e.fanout == fanout);
+        let status = call.status();
+        let outcome = if delivered {
+            Outcome::fail_with(
+                format!(
+                    "a commit whose signature does not verify was delivered to {} (answered {status})",
+                    carol.uri()
+                ),
+                call.exchange_text(),
+            )
+        } else if !(400..500).contains(&status) {
+            Outcome::fail_with(
+                format!("a commit whose signature does not verify must be refused with a 4xx, got {status}"),
+                call.exchange_text(),
+            )
+        } else {
+            Outcome::Pass
+        };
+        record(run, report, "follower.trust.refuses-invalid-fanout", outcome);
     }
     Ok(())
 }

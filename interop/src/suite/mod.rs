@@ -91,6 +91,8 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("follower.notify.welcome-routing", "§5.5", Follower, true, "a Welcome reaches only the clients whose KeyPackageRefs it names"),
     check!("follower.relay.update", "§5.3", Follower, true, "a local client's commit is relayed to the hub as an UpdateRequest with mTLS and From"),
     check!("follower.relay.submit", "§5.4", Follower, true, "a local client's message is relayed to the hub as a SubmitMessageRequest with its sendingUri"),
+    check!("follower.trust.refuses-invalid-fanout", "§5.5", Follower, false, "a fanned-out commit whose signature does not verify is refused with a 4xx and not delivered to the follower's clients (the draft does not require a follower to validate)"),
+    check!("follower.trust.mirror-members-only", "§5.5", Follower, false, "a local client that was never a member, and relayed a handshake it did not sign, is refused the room's log (the draft leaves the client API to the provider)"),
     check!("hub.trust.requester-domain", "§5.2", Hub, true, "a claim a follower relays in the hub's room for a requestingUser of another domain (a third one, or the hub's) is refused, nothing served"),
     check!("hub.trust.keymaterial-foreign-room", "§5.2", Hub, true, "a claim naming a room of a third hub, or a room of the caller's with a requestingUser of the hub's domain, is refused, nothing served"),
     check!("hub.trust.sending-uri-domain", "§5.4", Hub, true, "a message submitted with the sendingUri of a member client of another domain is refused"),

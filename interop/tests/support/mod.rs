@@ -1,4 +1,4 @@
-//! Deliberately broken hubs for the conformance suite's own tests: a real `mimi-ds` hub behind a small
+//! Deliberately broken hubs and followers for the conformance suite's own tests: a real `mimi-ds` behind a small
 //! misbehaving mTLS reverse proxy. `mimi-ds` itself has no fault switches; the proxy terminates TLS with
 //! the hub's certificate (so peers see the hub's domain), checks a peer request's transport identity as
 //! `mimi-ds` does (`authorize_peer`: certificate, `From`, `Host`), and forwards each request to the real
@@ -64,6 +64,13 @@ pub enum Fault {
     /// Records (201, without forwarding) a consent entry whose party on the sender's side is not of
     /// the calling provider.
     RecordForeignConsent,
+    /// As a follower: answers 201 to a `/notify` the follower refused with 422 (an entry that does
+    /// not validate), as a follower that takes in whatever its hub sends would.
+    AcceptInvalidFanout,
+    /// As a follower: a room-log read the follower refused with 403 is answered with what the last
+    /// client that could read that room's log gets, as a follower serving its mirror to any of its
+    /// clients would.
+    ServeMirrorToAnyone,
 }
 
 /// The proxy's state.
@@ -77,6 +84,8 @@ struct Proxy {
     accepted: Mutex<HashSet<(String, u64)>>,
     /// First `keyMaterial` answer per path.
     key_material: Mutex<HashMap<String, (StatusCode, Bytes)>>,
+    /// Per room-log path (without the query): the `Authorization` of the last read answered 200.
+    readers: Mutex<HashMap<String, header::HeaderValue>>,
 }
 
 /// A hub behind a broken proxy, plus the suite's certificate files.
@@ -116,6 +125,7 @@ impl BrokenHub {
             upstream: format!("https://a.example:{}", hub.addr().port()),
             accepted: Mutex::new(HashSet::new()),
             key_material: Mutex::new(HashMap::new()),
+            readers: Mutex::new(HashMap::new()),
         });
         let listen = Config {
             domain: "a.example".into(),
@@ -237,6 +247,37 @@ async fn handle(
             }
             let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
             respond(status, headers, answer)
+        }
+        Fault::AcceptInvalidFanout if parts.method == Method::POST && path.starts_with("/v1/notify/") => {
+            let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
+            if status == StatusCode::UNPROCESSABLE_ENTITY {
+                return (StatusCode::CREATED, "taken in\n").into_response();
+            }
+            respond(status, headers, answer)
+        }
+        Fault::ServeMirrorToAnyone if parts.method == Method::GET && path.starts_with("/client/v1/rooms/") => {
+            let log = path.split('?').next().unwrap_or_default().to_owned();
+            let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body.clone()).await;
+            if !log.ends_with("/log") {
+                return respond(status, headers, answer);
+            }
+            if status == StatusCode::OK {
+                if let (Some(auth), Ok(mut readers)) = (parts.headers.get(header::AUTHORIZATION), proxy.readers.lock())
+                {
+                    readers.insert(log, auth.clone());
+                }
+                return respond(status, headers, answer);
+            }
+            let reader = proxy.readers.lock().ok().and_then(|r| r.get(&log).cloned());
+            match reader {
+                Some(auth) if status == StatusCode::FORBIDDEN => {
+                    let mut as_reader = parts.headers.clone();
+                    as_reader.insert(header::AUTHORIZATION, auth);
+                    let (status, headers, answer) = forward(&proxy, &parts.method, &path, &as_reader, body).await;
+                    respond(status, headers, answer)
+                }
+                _ => respond(status, headers, answer),
+            }
         }
         _ => {
             let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;

@@ -337,3 +337,22 @@ impl TestClient {
         Ok((request, keys.private.to_vec()))
     }
 }
+
+/// A copy of a member's commit (a PublicMessage of ciphersuite 0x0001, as [`TestClient::build_commit`]
+/// makes them) with one byte of its signature flipped: well-formed, of the right group and epoch,
+/// but its signature does not verify. The encoding ends with `signature<V>` (64 bytes of Ed25519),
+/// `confirmation_tag<V>` and `membership_tag<V>` (32 bytes of HMAC-SHA256 each), so the signature
+/// is the 64 bytes before the last 66.
+pub fn tamper_signature(commit: &MlsMessageOut) -> Result<MlsMessageIn, KitError> {
+    use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+    let mut bytes = commit.tls_serialize_detached().map_err(mls("encoding the commit"))?;
+    let tags = 2 * (1 + 32);
+    let Some(start) = bytes.len().checked_sub(tags + 64) else {
+        return Err(KitError::Mls { what: "tampering", why: "too short to be a signed commit".into() });
+    };
+    if start == 0 || bytes[start - 1] != 64 {
+        return Err(KitError::Mls { what: "tampering", why: "not a member's commit of ciphersuite 0x0001".into() });
+    }
+    bytes[start + 7] ^= 0x01;
+    MlsMessageIn::tls_deserialize_exact(bytes).map_err(mls("decoding the tampered commit"))
+}

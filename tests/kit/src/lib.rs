@@ -30,7 +30,7 @@ pub mod mirror;
 pub mod prelude;
 pub mod room;
 
-pub use client::{Incoming, TestClient};
+pub use client::{tamper_signature, Incoming, TestClient};
 pub use error::KitError;
 pub use mirror::HubMirror;
 pub use room::{invite_all, lightweight_members, Invitee, RoomSetup};

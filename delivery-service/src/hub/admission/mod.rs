@@ -43,7 +43,10 @@ pub(crate) mod memory;
 
 pub use adds::{add_is_vouched, vouch_adds, AddRefusal};
 pub use create::{check_creator, check_new_room, CreateRefusal};
-pub use group_info::{authorize_group_info, check_group_info_request, current_group_info, GroupInfoRefusal};
+pub use group_info::{
+    authorize_group_info, check_group_info_request, current_group_info, is_provider_credential, GroupInfoRefusal,
+    GroupInfoRequester,
+};
 pub use joiner::{admit_joiner, is_external_commit, JoinerRefusal};
 pub use key_material::{
     check_key_package, key_material_code, plan_key_material, remote_key_package_refs, verdict,
