@@ -241,6 +241,41 @@ async fn a_hub_recording_consent_for_another_domains_party_fails_consent_parties
     assert_eq!(code, Some(0));
 }
 
+/// Runs `only` against a hub that answers `success` where it refused for `reason`; the one check
+/// must fail, saying what was accepted, and the run exits with `code` (0 for an optional check).
+async fn lying_about(reason: &'static str, only: &str, accepted: &str, exit: i32) {
+    let (failed, ran, code) = against_broken_hub(Fault::AcceptRefusedUpdate(reason), only).await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].0, only);
+    assert!(failed[0].1.contains(accepted) && failed[0].1.contains("must be refused"), "{}", failed[0].1);
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(code, Some(exit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_letting_a_leaf_take_another_clients_credential_fails_leaf_identity() {
+    let turned = "mimi://b.example/d/interop-bob/d1's leaf into mimi://a.example/d/interop-alice/d1";
+    lying_about("may not change its credential", "hub.trust.leaf-identity", turned, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_taking_a_welcome_for_clients_the_commit_does_not_add_fails_welcome_matches_adds() {
+    let what = "carrying a Welcome for a KeyPackage it does not add";
+    lying_about("the Welcome names", "hub.trust.welcome-matches-adds", what, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_keeping_a_group_info_it_did_not_verify_fails_group_info_verified() {
+    let what = "carrying the current epoch's GroupInfo instead of the new one";
+    lying_about("the GroupInfo's GroupContext", "hub.trust.group-info-verified", what, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_admitting_an_unlisted_joiner_fails_external_join_listed() {
+    let what = "an external commit by mimi://b.example/d/interop-mallory/d1";
+    lying_about("ClientOfUnlistedUser", "hub.trust.external-join-listed", what, 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_taking_in_fanout_that_does_not_validate_fails_refuses_invalid_fanout() {
     let (failed, ran, code) =

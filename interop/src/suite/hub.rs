@@ -34,7 +34,10 @@
 //! `/notify` → dave proposes to leave, bob asks for the GroupInfo (pending proposals), mallory (no
 //! participant) and a request naming bob signed by mallory ask too (notAuthorized) → bob commits the
 //! proposals → dave asks for the GroupInfo (notAuthorized) and a message with dave's sendingUri is
-//! refused.
+//! refused → bob sends handshakes asserting what the hub must not believe (a leaf turned into another
+//! client, a Welcome for a KeyPackage the commit does not add, a GroupInfo that is not the new
+//! epoch's or not validly signed) and mallory joins by external commit, each to be refused
+//! (`hub.trust.*`, see `identity_trust`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -59,6 +62,7 @@ use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use openmls::prelude::tls_codec::Serialize as _;
 use openmls::prelude::{MlsMessageIn, OpenMlsProvider};
 
+mod identity_trust;
 mod peer_trust;
 
 use super::claims::{self, Ledger, Served};
@@ -227,7 +231,8 @@ impl Hub {
         self.key_material_checks().await?;
         self.peer_trust_checks().await?;
         self.unknown_room_check().await?;
-        self.room_checks().await
+        self.room_checks().await?;
+        self.identity_trust_checks().await
     }
 
     async fn directory_check(&mut self) {

@@ -98,6 +98,10 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.trust.sending-uri-domain", "§5.4", Hub, true, "a message submitted with the sendingUri of a member client of another domain is refused"),
     check!("hub.trust.reporter-domain", "§5.9", Hub, true, "an abuse report whose reportingUser is of another domain than the reporting provider's is refused"),
     check!("hub.trust.consent-parties", "§5.7", Hub, false, "requestConsent with a requesterUri, updateConsent with a targetUri, of another domain than the sender's is refused (403 under our reading; the draft allows 201 for privacy)"),
+    check!("hub.trust.leaf-identity", "§5.3, RFC 9420 §5.3.1", Hub, true, "a commit path or Update proposal giving a member's leaf the credential of another client is refused"),
+    check!("hub.trust.welcome-matches-adds", "§5.3", Hub, false, "a commit whose Welcome names a KeyPackage the commit does not add is refused (the draft routes Welcomes by KeyPackageRef without saying the hub compares them)"),
+    check!("hub.trust.group-info-verified", "§5.3, §5.6", Hub, false, "a commit carrying a GroupInfo of the wrong epoch or with a signature that does not verify is refused (the hub serves it to external joiners; RFC 9420 has joiners verify it)"),
+    check!("hub.trust.external-join-listed", "§5.6, room-policy-03 §5", Hub, true, "an external commit by a client of a user neither listed nor preauthorised, in a room without open join, is refused"),
 ];
 
 /// The registry entry of `id`.

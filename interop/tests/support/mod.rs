@@ -64,6 +64,9 @@ pub enum Fault {
     /// Records (201, without forwarding) a consent entry whose party on the sender's side is not of
     /// the calling provider.
     RecordForeignConsent,
+    /// Answers `success` to an `update` the hub refused with `notAllowed` for a reason containing
+    /// this text, as a hub without that rule would (the room does not move: only the answer lies).
+    AcceptRefusedUpdate(&'static str),
     /// As a follower: answers 201 to a `/notify` the follower refused with 422 (an entry that does
     /// not validate), as a follower that takes in whatever its hub sends would.
     AcceptInvalidFanout,
@@ -246,6 +249,20 @@ async fn handle(
                 return fake;
             }
             let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
+            respond(status, headers, answer)
+        }
+        Fault::AcceptRefusedUpdate(reason) if parts.method == Method::POST && path.starts_with("/v1/update/") => {
+            let (status, headers, answer) = forward(&proxy, &parts.method, &path, &parts.headers, body).await;
+            let refused_for = UpdateRoomResponse::decode(&answer, DEFAULT_MAX_BODY_LEN).is_ok_and(|r| {
+                matches!(r.outcome, UpdateRoomOutcome::NotAllowed) && r.error_description.to_string().contains(reason)
+            });
+            if status == StatusCode::OK && refused_for {
+                let fake = UpdateRoomResponse {
+                    error_description: "".into(),
+                    outcome: UpdateRoomOutcome::Success { accepted_timestamp: 1 },
+                };
+                return (StatusCode::OK, fake.encode().unwrap_or_default()).into_response();
+            }
             respond(status, headers, answer)
         }
         Fault::AcceptInvalidFanout if parts.method == Method::POST && path.starts_with("/v1/notify/") => {
