@@ -195,6 +195,22 @@ fn refusals_change_nothing() {
     let d = w.room.decide_update(w.hub.crypto(), &bundle_of(&b), 1);
     assert_eq!(d.response.outcome, UpdateRoomOutcome::NotAllowed);
     assert!(d.response.error_description.as_str().contains("another MLS group"));
+
+    // A proposal bundle speaks for one sender: alice's proposal with bob's behind it is refused
+    // (the submitter is checked against the first sender only).
+    let bob = w.idx("bob", "phone");
+    let proposals: Vec<MlsMessageOut> = [alice, bob]
+        .into_iter()
+        .map(|i| {
+            let (group, provider, signer) = w.clients[i].parts();
+            group.propose_self_update(provider, signer, LeafNodeParameters::default()).unwrap().0
+        })
+        .collect();
+    let bundle = HandshakeBundle::from_proposals(&proposals).unwrap();
+    let d = w.room.decide_update(w.hub.crypto(), &bundle, 1);
+    assert_eq!(d.response.outcome, UpdateRoomOutcome::NotAllowed);
+    assert_eq!(d.response.error_description.as_str(), "every proposal of a bundle must have the same sender");
+    assert!(d.accepted.is_none());
     assert_eq!(w.room.epoch(), epoch);
     assert_eq!(w.room.seq(), 1);
 }
