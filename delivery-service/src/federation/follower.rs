@@ -564,7 +564,8 @@ impl<S: Store> Follower<S> {
         let hash = encoded_message_hash(message);
         let (tx, rx) = oneshot::channel();
         self.echoes().insert(hash.clone(), tx);
-        let write = Write::Relayed { room: room.to_owned(), hash: hash.clone(), client: client.to_owned() };
+        tracing::debug!(room, client, "relaying to the hub");
+        let write = Write::Relayed { hash: hash.clone(), client: client.to_owned() };
         let echo = Echo { follower: self, hash, arrived: rx };
         settle(self.provider.store().write(write)).await?;
         Ok(echo)
@@ -731,6 +732,20 @@ mod tests {
         fn key_package_owner(&self, _: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
             std::future::ready(Ok(None))
         }
+    }
+
+    #[test]
+    fn what_precedes_the_fetched_state_is_taken_on_trust_until_a_commit_is_validated() {
+        let trust = Trust { epoch: 4, pending: vec![vec![7; 32]] };
+        // Older epochs, and the pending proposals the fetched state holds: on trust.
+        assert_eq!(entry_check(Some(&trust), 0, &[1; 32]), EntryCheck::Trusted);
+        assert_eq!(entry_check(Some(&trust), 3, &[1; 32]), EntryCheck::Trusted);
+        assert_eq!(entry_check(Some(&trust), 4, &[7; 32]), EntryCheck::Trusted);
+        // The fetched epoch and later: validated.
+        assert_eq!(entry_check(Some(&trust), 4, &[1; 32]), EntryCheck::Validate);
+        assert_eq!(entry_check(Some(&trust), 5, &[1; 32]), EntryCheck::Validate);
+        // Once a commit was validated after the fetch, nothing is on trust.
+        assert_eq!(entry_check(None, 0, &[7; 32]), EntryCheck::Validate);
     }
 
     #[tokio::test]
