@@ -573,13 +573,37 @@ impl<S: Store> Follower<S> {
 
     /// How much of `room`'s mirror `client` may read, by the follower's copy (fetched first if
     /// there is none; a hub that does not give it to us means we host nobody there).
+    ///
+    /// Without a copy, the hub is asked only for a room we have mirrored something of or the
+    /// reader was welcomed into: any other room URI a local client names is refused without a
+    /// call to the provider it names.
     async fn access(&self, room: &str, slot: &MirrorSlot, client: &str) -> Result<LogAccess, FollowerError> {
         let mut state = slot.intake.lock().await;
-        let last = self.provider.store().mirror_last(room).await?;
+        let store = self.provider.store();
+        let last = store.mirror_last(room).await?;
+        if state.is_none() && last == 0 && !self.welcomed(room, client).await? {
+            return Ok(LogAccess::Denied);
+        }
         match self.copy(room, &mut state, last).await {
             Ok(copy) => Ok(copy.room.log_access(client)),
             Err(FollowerError::HubRefused { .. }) => Ok(LogAccess::Denied),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `client`'s Welcome queue holds a Welcome into `room`.
+    async fn welcomed(&self, room: &str, client: &str) -> Result<bool, FollowerError> {
+        const PAGE: usize = 256;
+        let mut after = 0;
+        loop {
+            let items = self.provider.store().queue_after(client, after, PAGE).await?;
+            if items.iter().any(|i| i.room.as_slice() == room.as_bytes()) {
+                return Ok(true);
+            }
+            match items.last() {
+                Some(item) if items.len() == PAGE => after = item.seq,
+                _ => return Ok(false),
+            }
         }
     }
 

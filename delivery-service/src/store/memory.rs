@@ -430,7 +430,6 @@ impl Store for MemoryStore {
         Ok(self.read()?.relayed.get(hash).cloned())
     }
 
-
     async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
         Ok(self.read()?.claims.get(reference).cloned())
     }

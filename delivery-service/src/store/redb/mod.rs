@@ -185,7 +185,6 @@ impl Store for RedbStore {
         reads::relayed_by(&self.inner.db, hash)
     }
 
-
     async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
         reads::key_package_claim(&self.inner.db, reference)
     }

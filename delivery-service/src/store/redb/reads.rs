@@ -6,8 +6,8 @@ use tls_codec::Deserialize as _;
 
 use super::schema::{
     corrupt, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, QueueRecord, TokenEntry, WelcomeRecord, ABUSE,
-    CLIENTS, CONSENT, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, TOKENS,
-    USER_CLIENTS, WELCOMES,
+    CLIENTS, CONSENT, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS,
+    WELCOMES,
 };
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 use crate::store::rules;
