@@ -417,6 +417,32 @@ impl<S: Store> Follower<S> {
         Ok(slot)
     }
 
+    /// The copy to check `room`'s traffic with: `state`'s, fetched from the hub if there is none
+    /// or if this provider hosts no member in it. Such a copy is dead: the hub fans the room out to
+    /// the providers of members (and of a submitter) only, so it can only fall behind, and is
+    /// fetched again when it is next needed to check something (a `/notify`, e.g. with the Welcome
+    /// of a client of ours added again, or a relayed external commit). The fresh copy keeps the
+    /// departures the dead one saw (so removed clients still read up to their removal); if the
+    /// fetch fails, the dead copy stays for mirror reads.
+    async fn live_copy<'a>(
+        &self,
+        room: &str,
+        state: &'a mut Option<Followed>,
+        last: u64,
+    ) -> Result<&'a mut Followed, FollowerError> {
+        let ours = self.provider.domain();
+        let hosts_ours = |f: &Followed| f.room.peer_domains(None).iter().any(|d| d.eq_ignore_ascii_case(ours));
+        if state.as_ref().is_some_and(|f| !hosts_ours(f)) {
+            tracing::debug!(room, "we host no member in our copy of the room: fetching it again");
+            let mut fresh = self.fetch(room, last).await?;
+            if let Some(dead) = state.as_ref() {
+                fresh.room.keep_departures(&dead.room);
+            }
+            *state = Some(fresh);
+        }
+        self.copy(room, state, last).await
+    }
+
     /// The copy of `room` in `state`, fetched from the hub first if there is none (at mirror
     /// position `last`).
     async fn copy<'a>(
@@ -503,7 +529,7 @@ impl<S: Store> Follower<S> {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
         }
-        let copy = match self.copy(room, &mut state, last).await {
+        let copy = match self.live_copy(room, &mut state, last).await {
             Ok(copy) => copy,
             Err(e) => {
                 tracing::warn!(room, hub = peer, reason = %e, "cannot check /notify: no copy of the room");
@@ -664,7 +690,7 @@ impl<S: Store> Follower<S> {
             {
                 let mut state = slot.intake.lock().await;
                 let last = self.provider.store().mirror_last(room).await?;
-                let copy = match self.copy(room, &mut state, last).await {
+                let copy = match self.live_copy(room, &mut state, last).await {
                     Ok(copy) => copy,
                     Err(FollowerError::HubRefused { .. }) => {
                         tracing::info!(room, client, "no copy of the room to check the handshake on; relayed as it is");

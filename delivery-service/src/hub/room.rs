@@ -695,6 +695,16 @@ impl Room {
         }
     }
 
+    /// Takes over `earlier`'s record of the clients that left (and where), for those that are not
+    /// members here: a follower's copy fetched again from the hub keeps the removals it saw.
+    pub fn keep_departures(&mut self, earlier: &Room) {
+        for (client, seq) in &earlier.departed {
+            if self.epoch_view.members.binary_search(client).is_err() {
+                self.departed.entry(client.clone()).or_insert(*seq);
+            }
+        }
+    }
+
     /// The room's state as a checkpoint at its current log position.
     pub fn checkpoint(&self) -> Result<Checkpoint, HubError> {
         // A poisoned storage lock means a panic inside openmls' storage: its contents cannot be
