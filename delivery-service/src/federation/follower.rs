@@ -30,7 +30,8 @@
 //!   unchanged, `mimi_follower_refused_total` counted, a warning logged). The entries are tried
 //!   on a [`Room::fork`], kept once the body is durable.
 //! - **Where the copy comes from**: when the follower has no copy of a room (its first `/notify`,
-//!   or after a restart: copies are not persisted), it asks the hub's `/groupInfo` under its own
+//!   or after a restart: copies are not persisted), or hosts no member in it any more (the hub
+//!   then sends it nothing, so the copy falls behind), it asks the hub's `/groupInfo` under its own
 //!   provider credential `mimi://<our domain>`, signed with its hub key; the hub serves a provider
 //!   that hosts a participant. The answer's GroupInfo, tree and pending proposals are checked as
 //!   a hub checks a new room ([`Room::follow`]). What came before the fetched epoch (entries of
