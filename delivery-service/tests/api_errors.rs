@@ -96,9 +96,6 @@ impl Store for Faulty {
     fn relayed_by(&self, hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         self.inner.relayed_by(hash)
     }
-    fn mirror_reader(&self, room: &str, client: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.inner.mirror_reader(room, client)
-    }
     fn key_package_claim(
         &self,
         reference: &[u8],

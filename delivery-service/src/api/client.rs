@@ -41,8 +41,11 @@
 //!
 //! **Rooms of other hubs.** A room whose URI names another provider (`mimi://<hub>/r/...`) is
 //! used through this API exactly like a local one: `update`, `submitMessage` and `groupInfo` are
-//! relayed to the room's hub and its answer is returned unchanged (so is `reportAbuse`); `log` reads this provider's
-//! mirror of the room (what the hub fanned out, in hub order, numbered locally); Welcomes arrive
+//! relayed to the room's hub and its answer is returned unchanged (so is `reportAbuse`), except an
+//! `update` whose handshake the calling client did not sign, answered `notAllowed` here
+//! (`Follower::check_relayed`); `log` reads this provider's mirror of the room (what the hub fanned
+//! out, in hub order, numbered locally), for its members and removed clients up to their removal,
+//! as the follower's copy of the room says; Welcomes arrive
 //! in the queue with the mirror position to read after. `keyMaterial` for a user of another
 //! provider goes through the room's hub (see `crate::federation::relay`). Rooms are created only
 //! at their creator's provider. `identifierQuery` for another domain is sent straight to that

@@ -30,7 +30,8 @@
 //!   unchanged, `mimi_follower_refused_total` counted, a warning logged). The entries are tried
 //!   on a [`Room::fork`], kept once the body is durable.
 //! - **Where the copy comes from**: when the follower has no copy of a room (its first `/notify`,
-//!   or after a restart: copies are not persisted), it asks the hub's `/groupInfo` under its own
+//!   or after a restart: copies are not persisted), or hosts no member in it any more (the hub
+//!   then sends it nothing, so the copy falls behind), it asks the hub's `/groupInfo` under its own
 //!   provider credential `mimi://<our domain>`, signed with its hub key; the hub serves a provider
 //!   that hosts a participant. The answer's GroupInfo, tree and pending proposals are checked as
 //!   a hub checks a new room ([`Room::follow`]). What came before the fetched epoch (entries of
@@ -417,6 +418,32 @@ impl<S: Store> Follower<S> {
         Ok(slot)
     }
 
+    /// The copy to check `room`'s traffic with: `state`'s, fetched from the hub if there is none
+    /// or if this provider hosts no member in it. Such a copy is dead: the hub fans the room out to
+    /// the providers of members (and of a submitter) only, so it can only fall behind, and is
+    /// fetched again when it is next needed to check something (a `/notify`, e.g. with the Welcome
+    /// of a client of ours added again, or a relayed external commit). The fresh copy keeps the
+    /// departures the dead one saw (so removed clients still read up to their removal); if the
+    /// fetch fails, the dead copy stays for mirror reads.
+    async fn live_copy<'a>(
+        &self,
+        room: &str,
+        state: &'a mut Option<Followed>,
+        last: u64,
+    ) -> Result<&'a mut Followed, FollowerError> {
+        let ours = self.provider.domain();
+        let hosts_ours = |f: &Followed| f.room.peer_domains(None).iter().any(|d| d.eq_ignore_ascii_case(ours));
+        if state.as_ref().is_some_and(|f| !hosts_ours(f)) {
+            tracing::debug!(room, "we host no member in our copy of the room: fetching it again");
+            let mut fresh = self.fetch(room, last).await?;
+            if let Some(dead) = state.as_ref() {
+                fresh.room.keep_departures(&dead.room);
+            }
+            *state = Some(fresh);
+        }
+        self.copy(room, state, last).await
+    }
+
     /// The copy of `room` in `state`, fetched from the hub first if there is none (at mirror
     /// position `last`).
     async fn copy<'a>(
@@ -503,7 +530,7 @@ impl<S: Store> Follower<S> {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
         }
-        let copy = match self.copy(room, &mut state, last).await {
+        let copy = match self.live_copy(room, &mut state, last).await {
             Ok(copy) => copy,
             Err(e) => {
                 tracing::warn!(room, hub = peer, reason = %e, "cannot check /notify: no copy of the room");
@@ -564,7 +591,8 @@ impl<S: Store> Follower<S> {
         let hash = encoded_message_hash(message);
         let (tx, rx) = oneshot::channel();
         self.echoes().insert(hash.clone(), tx);
-        let write = Write::Relayed { room: room.to_owned(), hash: hash.clone(), client: client.to_owned() };
+        tracing::debug!(room, client, "relaying to the hub");
+        let write = Write::Relayed { hash: hash.clone(), client: client.to_owned() };
         let echo = Echo { follower: self, hash, arrived: rx };
         settle(self.provider.store().write(write)).await?;
         Ok(echo)
@@ -572,13 +600,37 @@ impl<S: Store> Follower<S> {
 
     /// How much of `room`'s mirror `client` may read, by the follower's copy (fetched first if
     /// there is none; a hub that does not give it to us means we host nobody there).
+    ///
+    /// Without a copy, the hub is asked only for a room we have mirrored something of or the
+    /// reader was welcomed into: any other room URI a local client names is refused without a
+    /// call to the provider it names.
     async fn access(&self, room: &str, slot: &MirrorSlot, client: &str) -> Result<LogAccess, FollowerError> {
         let mut state = slot.intake.lock().await;
-        let last = self.provider.store().mirror_last(room).await?;
+        let store = self.provider.store();
+        let last = store.mirror_last(room).await?;
+        if state.is_none() && last == 0 && !self.welcomed(room, client).await? {
+            return Ok(LogAccess::Denied);
+        }
         match self.copy(room, &mut state, last).await {
             Ok(copy) => Ok(copy.room.log_access(client)),
             Err(FollowerError::HubRefused { .. }) => Ok(LogAccess::Denied),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `client`'s Welcome queue holds a Welcome into `room`.
+    async fn welcomed(&self, room: &str, client: &str) -> Result<bool, FollowerError> {
+        const PAGE: usize = 256;
+        let mut after = 0;
+        loop {
+            let items = self.provider.store().queue_after(client, after, PAGE).await?;
+            if items.iter().any(|i| i.room.as_slice() == room.as_bytes()) {
+                return Ok(true);
+            }
+            match items.last() {
+                Some(item) if items.len() == PAGE => after = item.seq,
+                _ => return Ok(false),
+            }
         }
     }
 
@@ -639,7 +691,7 @@ impl<S: Store> Follower<S> {
             {
                 let mut state = slot.intake.lock().await;
                 let last = self.provider.store().mirror_last(room).await?;
-                let copy = match self.copy(room, &mut state, last).await {
+                let copy = match self.live_copy(room, &mut state, last).await {
                     Ok(copy) => copy,
                     Err(FollowerError::HubRefused { .. }) => {
                         tracing::info!(room, client, "no copy of the room to check the handshake on; relayed as it is");
@@ -731,6 +783,20 @@ mod tests {
         fn key_package_owner(&self, _: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
             std::future::ready(Ok(None))
         }
+    }
+
+    #[test]
+    fn what_precedes_the_fetched_state_is_taken_on_trust_until_a_commit_is_validated() {
+        let trust = Trust { epoch: 4, pending: vec![vec![7; 32]] };
+        // Older epochs, and the pending proposals the fetched state holds: on trust.
+        assert_eq!(entry_check(Some(&trust), 0, &[1; 32]), EntryCheck::Trusted);
+        assert_eq!(entry_check(Some(&trust), 3, &[1; 32]), EntryCheck::Trusted);
+        assert_eq!(entry_check(Some(&trust), 4, &[7; 32]), EntryCheck::Trusted);
+        // The fetched epoch and later: validated.
+        assert_eq!(entry_check(Some(&trust), 4, &[1; 32]), EntryCheck::Validate);
+        assert_eq!(entry_check(Some(&trust), 5, &[1; 32]), EntryCheck::Validate);
+        // Once a commit was validated after the fetch, nothing is on trust.
+        assert_eq!(entry_check(None, 0, &[7; 32]), EntryCheck::Validate);
     }
 
     #[tokio::test]

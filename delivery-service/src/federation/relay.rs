@@ -3,7 +3,9 @@
 //! - A local client's `update`, `submitMessage` and `groupInfo` for a room whose hub is another
 //!   provider are sent to that hub's `/v1/...` endpoint (found through its directory, mutual
 //!   TLS, `From: mimi@<our domain>`) with the client's body unchanged, and the hub's answer
-//!   (status, body, `Retry-After`) goes back to the client unchanged. Before an `update` or
+//!   (status, body, `Retry-After`) goes back to the client unchanged. An `update` is first decided
+//!   on the follower's copy of the room, and relayed only if the calling client signed it
+//!   ([`Follower::check_relayed`], called by the client API). Before an `update` or
 //!   `submitMessage` is sent, the follower records which client relayed the MLS message, so
 //!   the echo the hub fans back is left out for that client; an accepted one is answered once
 //!   its echo is in this provider's mirror (bounded by [`ECHO_WAIT`]), so the client finds its

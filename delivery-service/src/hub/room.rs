@@ -716,6 +716,16 @@ impl Room {
         }
     }
 
+    /// Takes over `earlier`'s record of the clients that left (and where), for those that are not
+    /// members here: a follower's copy fetched again from the hub keeps the removals it saw.
+    pub fn keep_departures(&mut self, earlier: &Room) {
+        for (client, seq) in &earlier.departed {
+            if self.epoch_view.members.binary_search(client).is_err() {
+                self.departed.entry(client.clone()).or_insert(*seq);
+            }
+        }
+    }
+
     /// The room's state as a checkpoint at its current log position.
     pub fn checkpoint(&self) -> Result<Checkpoint, HubError> {
         // A poisoned storage lock means a panic inside openmls' storage: its contents cannot be
@@ -883,4 +893,68 @@ impl Room {
 
 fn sender_str(sender: &Option<ClientUri>) -> &str {
     sender.as_ref().map(|c| c.as_str()).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::admission::memory::TestRoom;
+    use mimi_appsync::ops::UserOperation;
+
+    /// A follower's copy of `t`'s room at mirror position `seq`, from what the hub's `/groupInfo`
+    /// gives: alice's GroupInfo, the hub's tree, the hub's key (read from the group context).
+    fn copy_of(t: &TestRoom, seq: u64) -> Room {
+        let bytes = t.group_info().tls_serialize_detached().unwrap();
+        let MlsMessageBodyIn::GroupInfo(group_info) = MlsMessageIn::tls_deserialize_exact(bytes).unwrap().extract()
+        else {
+            panic!("not a GroupInfo")
+        };
+        let tree = RatchetTreeIn::from(t.room.group().export_ratchet_tree());
+        let sender = t.room.group().group_context().extensions().external_senders().unwrap()[0].clone();
+        let sender =
+            ExternalSender::tls_deserialize_exact(sender.tls_serialize_detached().unwrap().as_slice()).unwrap();
+        Room::follow(t.room.id(), &t.crypto, group_info, tree, &[], sender.signature_key.as_slice(), seq).unwrap()
+    }
+
+    #[test]
+    fn a_copy_takes_what_the_hub_accepted_and_refuses_what_does_not_validate() {
+        let mut t = TestRoom::new();
+        let copy = copy_of(&t, 5);
+        assert_eq!((copy.epoch(), copy.seq()), (t.room.epoch(), 5));
+        assert_eq!(copy.log_access(t.alice.uri.as_str()), LogAccess::All);
+        assert!(copy.group_info().is_none(), "a follower hands out no GroupInfo");
+
+        // A commit of alice's whose signature was tampered with, and an application message of
+        // the current epoch.
+        let built = t.alice.build_commit(UserOperation::default()).unwrap();
+        let tampered = mimi_testkit::tamper_signature(built.commit()).unwrap();
+        t.alice.clear_pending().unwrap();
+        let mut forged = t.message_entry(b"x");
+        let message = forged.clone();
+        assert!(matches!(copy.decide_logged(&t.crypto, &message), Ok(Accepted::Application)));
+        forged.kind = EntryKind::Commit;
+        forged.message = tampered.tls_serialize_detached().unwrap().into();
+        let why = copy.decide_logged(&t.crypto, &forged).err().expect("refused");
+        assert!(why.contains("does not validate"), "{why}");
+
+        // What the hub accepted, on a fork at the next mirror position.
+        let bob = t.client("b.example", "bob", "phone");
+        let d = t.decide_adds(&[&bob]);
+        t.room.apply(&d.entry, d.accepted).unwrap();
+        let mut fork = copy.fork().unwrap();
+        let entry = LogEntry { seq: 6, ..d.entry.clone() };
+        let accepted = fork.decide_logged(&t.crypto, &entry).unwrap();
+        fork.apply(&entry, accepted).unwrap();
+        assert_eq!((fork.epoch(), fork.seq()), (t.room.epoch(), 6));
+        assert_eq!(fork.log_access(bob.uri.as_str()), LogAccess::All);
+        // The copy it was forked from is untouched.
+        assert_eq!((copy.epoch(), copy.seq()), (0, 5));
+        assert_eq!(copy.log_access(bob.uri.as_str()), LogAccess::Denied);
+
+        // The same commit again, and a message of the epoch before: over.
+        let why = fork.decide_logged(&t.crypto, &LogEntry { seq: 7, ..d.entry }).err().expect("stale");
+        assert!(why.contains("epoch"), "{why}");
+        let why = fork.decide_logged(&t.crypto, &LogEntry { seq: 7, ..message }).err().expect("stale");
+        assert!(why.contains("epoch 0 but the room is at epoch 1"), "{why}");
+    }
 }

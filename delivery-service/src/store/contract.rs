@@ -429,7 +429,7 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
         };
         ok(&s, consent).await;
         ok(&s, Write::AbuseReport(report.clone())).await;
-        ok(&s, Write::Relayed { room: mirrored.into(), hash: vec![8; 32], client: carol.into() }).await;
+        ok(&s, Write::Relayed { hash: vec![8; 32], client: carol.into() }).await;
     }
     let s = reopen();
     let rooms = s.rooms().await.unwrap();
@@ -453,7 +453,6 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
     assert_eq!(s.mirror_last(mirrored).await.unwrap(), 1);
     assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![welcome(mirrored, 1, 4, &[carol]).item(1)]);
     assert!(s.seen(&[5; 32]).await.unwrap());
-    assert!(s.mirror_reader(mirrored, carol).await.unwrap());
     assert_eq!(s.relayed_by(&[8; 32]).await.unwrap().as_deref(), Some(carol));
     assert_eq!(s.outbox_cursor("b.example", ROOM).await.unwrap(), 7);
     assert_eq!(
@@ -614,9 +613,6 @@ pub async fn welcomes_are_queued_once_per_client_in_order<S: Store>(fresh: &impl
     assert!(s.queue_after(carol, 2, 10).await.unwrap().is_empty());
     assert_eq!(s.queue_after(dave, 0, 10).await.unwrap(), vec![again.item(1)]);
     assert!(s.queue_after("mimi://a.example/d/nobody/pc", 0, 10).await.unwrap().is_empty());
-    // A follower's Welcome lets its clients read the mirror; a hub's Welcome is about its own log.
-    assert!(s.mirror_reader(mirrored, dave).await.unwrap());
-    assert!(!s.mirror_reader(ROOM, &clients[0]).await.unwrap());
 
     // Two Welcomes for one client in one write: numbered in order.
     let erin = "mimi://a.example/d/erin/phone";
@@ -653,7 +649,6 @@ pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
     assert_eq!(s.mirror_after(room, 1, 10).await.unwrap(), vec![entry(2)]);
     assert_eq!(s.mirror_after(room, 0, 1).await.unwrap(), vec![entry(1)]);
     assert!(s.seen(&hash(1)).await.unwrap() && s.seen(&hash(2)).await.unwrap());
-    assert!(s.mirror_reader(room, carol).await.unwrap());
     assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![welcome(room, 1, 1, &[carol]).item(1)]);
     assert!(s.log_after(room, 0, 10).await.unwrap().is_empty(), "the mirror is not a hub log");
 
@@ -667,7 +662,6 @@ pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
     assert!(matches!(settle(s.write(late)).await, Err(StoreError::Conflict { last: 2, expected: 3, .. })));
     assert_eq!(s.mirror_last(room).await.unwrap(), 2);
     assert!(!s.seen(&hash(3)).await.unwrap());
-    assert!(!s.mirror_reader(room, dave).await.unwrap());
     assert!(s.queue_after(dave, 0, 10).await.unwrap().is_empty());
     let replay = Write::Mirror { room: room.into(), entries: vec![entry(2)], queue: vec![], seen: vec![hash(3)] };
     assert!(matches!(settle(s.write(replay)).await, Err(StoreError::Conflict { .. })));
@@ -680,14 +674,11 @@ pub async fn mirror_intake_is_all_or_nothing<S: Store>(fresh: &impl Fn() -> S) {
     ok(&s, Write::Mirror { room: room.into(), entries: vec![entry(3)], queue: vec![], seen: vec![] }).await;
     assert_eq!(s.mirror_last(room).await.unwrap(), 3);
 
-    // A relayed message: its echo is the client's own, and the client may read the mirror.
+    // A relayed message: its echo is the client's own.
     let erin = "mimi://a.example/d/erin/phone";
-    assert!(!s.mirror_reader(room, erin).await.unwrap());
-    ok(&s, Write::Relayed { room: room.into(), hash: hash(9), client: erin.into() }).await;
+    ok(&s, Write::Relayed { hash: hash(9), client: erin.into() }).await;
     assert_eq!(s.relayed_by(&hash(9)).await.unwrap().as_deref(), Some(erin));
     assert_eq!(s.relayed_by(&hash(8)).await.unwrap(), None);
-    assert!(s.mirror_reader(room, erin).await.unwrap());
-    assert!(!s.mirror_reader("mimi://b.example/r/other", erin).await.unwrap());
 }
 
 /// A follower's outbox cursor per (peer, room) moves only forward.

@@ -75,8 +75,6 @@ struct State {
     seen: HashSet<Vec<u8>>,
     /// SHA-256 of a relayed MLSMessage → the local client that relayed it.
     relayed: HashMap<Vec<u8>, String>,
-    /// (room URI, client URI): local clients that may read a mirror.
-    readers: HashSet<(String, String)>,
     /// KeyPackageRef → the latest claim recorded for it.
     claims: HashMap<Vec<u8>, KeyPackageClaim>,
     /// (requester, target, [`rules::consent_room`]) → the consent recorded.
@@ -162,16 +160,12 @@ impl State {
             }
             Write::Mirror { room, entries, queue, seen } => {
                 rules::check_follows(&room, &entries, last_key(self.mirrors.get(&room)))?;
-                for client in queue.iter().flat_map(|d| &d.clients) {
-                    self.readers.insert((room.clone(), client.clone()));
-                }
                 self.enqueue(queue);
                 self.seen.extend(seen);
                 self.mirrors.entry(room).or_default().extend(entries.into_iter().map(|e| (e.seq, e)));
             }
-            Write::Relayed { room, hash, client } => {
-                self.relayed.insert(hash, client.clone());
-                self.readers.insert((room, client));
+            Write::Relayed { hash, client } => {
+                self.relayed.insert(hash, client);
             }
             Write::Consent { requester, target, room, operation } => {
                 let key = (requester, target, rules::consent_room(room.as_deref()).to_owned());
@@ -434,10 +428,6 @@ impl Store for MemoryStore {
 
     async fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
         Ok(self.read()?.relayed.get(hash).cloned())
-    }
-
-    async fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
-        Ok(self.read()?.readers.contains(&(room.to_owned(), client.to_owned())))
     }
 
     async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {

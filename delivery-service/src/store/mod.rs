@@ -216,11 +216,9 @@ pub enum Write {
         /// SHA-256 of each FanoutMessage taken in.
         seen: Vec<Vec<u8>>,
     },
-    /// A local client relayed an MLS message (hash) to `room`'s hub: its echo is its own, and it
-    /// may read the room's mirror.
+    /// A local client relayed an MLS message (hash) to a room's hub: its echo is its own (who may
+    /// read a mirror is the follower's copy of the room's to say, not the store's).
     Relayed {
-        /// The room URI.
-        room: String,
         /// SHA-256 of the MLSMessage.
         hash: Vec<u8>,
         /// The client URI.
@@ -430,8 +428,6 @@ pub trait Store: Send + Sync + 'static {
     fn seen(&self, hash: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The local client that relayed the MLS message with this hash.
     fn relayed_by(&self, hash: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    /// Whether a local client was welcomed into, or relayed to, the mirrored `room`.
-    fn mirror_reader(&self, room: &str, client: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The claim recorded for a KeyPackageRef claimed through this hub (the latest one).
     fn key_package_claim(
         &self,

@@ -17,7 +17,7 @@ use tls_codec::Deserialize as _;
 use super::schema::{
     corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, CodeEntry, KeyPackageRecord, QueueRecord,
     TokenEntry, WelcomeRecord, ABUSE, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG,
-    MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+    MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
 };
 use crate::auth::{self, Admission};
 use crate::hub::LogEntry;
@@ -83,10 +83,6 @@ pub(super) fn apply(
             rules::check_follows(room, entries, last_seq(&mirror, room)?)?;
             if !queue.is_empty() {
                 enqueue(tx, queue)?;
-                let mut readers = tx.open_table(READERS).map_err(io)?;
-                for client in queue.iter().flat_map(|d| &d.clients) {
-                    readers.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
-                }
             }
             let mut seen_table = tx.open_table(SEEN).map_err(io)?;
             for hash in seen {
@@ -96,9 +92,8 @@ pub(super) fn apply(
                 mirror.insert((room.as_str(), e.seq), encode(e)?.as_slice()).map_err(io)?;
             }
         }
-        Write::Relayed { room, hash, client } => {
+        Write::Relayed { hash, client } => {
             tx.open_table(RELAYED).map_err(io)?.insert(hash.as_slice(), client.as_str()).map_err(io)?;
-            tx.open_table(READERS).map_err(io)?.insert((room.as_str(), client.as_str()), ()).map_err(io)?;
         }
         Write::Consent { requester, target, room, operation } => {
             let mut t = tx.open_table(CONSENT).map_err(io)?;

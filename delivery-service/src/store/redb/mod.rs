@@ -185,10 +185,6 @@ impl Store for RedbStore {
         reads::relayed_by(&self.inner.db, hash)
     }
 
-    async fn mirror_reader(&self, room: &str, client: &str) -> Result<bool, StoreError> {
-        reads::mirror_reader(&self.inner.db, room, client)
-    }
-
     async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
         reads::key_package_claim(&self.inner.db, reference)
     }

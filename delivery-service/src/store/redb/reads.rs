@@ -6,8 +6,8 @@ use tls_codec::Deserialize as _;
 
 use super::schema::{
     corrupt, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, QueueRecord, TokenEntry, WelcomeRecord, ABUSE,
-    CLIENTS, CONSENT, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, READERS, RELAYED, ROOMS, SEEN, TOKENS,
-    USER_CLIENTS, WELCOMES,
+    CLIENTS, CONSENT, KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS,
+    WELCOMES,
 };
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 use crate::store::rules;
@@ -196,12 +196,6 @@ pub(super) fn seen(db: &Database, hash: &[u8]) -> Result<bool, StoreError> {
 pub(super) fn relayed_by(db: &Database, hash: &[u8]) -> Result<Option<String>, StoreError> {
     let tx = db.begin_read().map_err(io)?;
     Ok(tx.open_table(RELAYED).map_err(io)?.get(hash).map_err(io)?.map(|v| v.value().to_owned()))
-}
-
-/// Whether a local client may read the mirrored `room`.
-pub(super) fn mirror_reader(db: &Database, room: &str, client: &str) -> Result<bool, StoreError> {
-    let tx = db.begin_read().map_err(io)?;
-    Ok(tx.open_table(READERS).map_err(io)?.get((room, client)).map_err(io)?.is_some())
 }
 
 /// The consent recorded for `requester` → `target` in `room` (`None`: for any room).

@@ -23,6 +23,10 @@ use crate::store::{ClaimScope, ClientRecord, ClientStatus, CodeRecord, KeyPackag
 ///    is kept with its expiry (`bearer_tokens`, [`TokenEntry`], replacing `tokens`, which held the
 ///    client URI alone) and indexed by its device (`tokens_by_client`); enrollment codes
 ///    (`enrollment_codes`, [`CodeEntry`]).
+///
+/// A file of format 6 may still hold the `mirror_readers` table (the local clients a follower
+/// let read a mirror, before a follower decided that by its copy of the room): it is no longer
+/// read or written, and leaving it in place changes nothing, so the format stays 6.
 pub const FORMAT_VERSION: u64 = 6;
 /// The format of a file without a `meta` table that has other tables.
 pub(super) const UNRECORDED_FORMAT: u64 = 1;
@@ -61,8 +65,6 @@ pub(super) const MIRROR: TableDefinition<(&str, u64), &[u8]> = TableDefinition::
 pub(super) const SEEN: TableDefinition<&[u8], ()> = TableDefinition::new("notify_seen");
 /// SHA-256 of a relayed MLSMessage → the local client that relayed it.
 pub(super) const RELAYED: TableDefinition<&[u8], &str> = TableDefinition::new("relayed_by");
-/// (room URI, client URI) → () : local clients that may read a mirror.
-pub(super) const READERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("mirror_readers");
 /// KeyPackageRef → [`ClaimRecord`], for KeyPackages claimed through this hub for its rooms.
 pub(super) const KP_CLAIMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key_package_claims");
 /// (requester user URI, target user URI, room URI or "") → [`crate::store::ConsentState`] byte.
@@ -87,7 +89,6 @@ pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreErro
     tx.open_table(MIRROR).map_err(io)?;
     tx.open_table(SEEN).map_err(io)?;
     tx.open_table(RELAYED).map_err(io)?;
-    tx.open_table(READERS).map_err(io)?;
     tx.open_table(KP_CLAIMS).map_err(io)?;
     tx.open_table(CONSENT).map_err(io)?;
     tx.open_table(ABUSE).map_err(io)?;

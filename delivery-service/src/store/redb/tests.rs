@@ -139,7 +139,6 @@ async fn a_welcome_for_many_clients_is_stored_once_and_read_back_whole_by_each()
     assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![small.item(1), big.item(2)]);
     assert_eq!(s.queue_after(carol, 1, 10).await.unwrap(), vec![big.item(2)]);
     assert_eq!(s.queue_after("mimi://a.example/d/dave/pc", 0, 10).await.unwrap(), vec![again.item(1)]);
-    assert!(s.mirror_reader(mirrored, "mimi://a.example/d/dave/pc").await.unwrap());
 }
 
 #[tokio::test]
