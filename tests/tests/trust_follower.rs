@@ -12,6 +12,9 @@
 //! - A local client relays an `update` whose commit another device of the same user signed: the
 //!   follower answers `notAllowed` naming the signer and relays nothing (the hub's log and epoch are
 //!   unchanged); the signing device itself gets the same commit accepted.
+//! - The hub's `groupInfo` serves a provider asking under its own credential `mimi://<domain>` (what
+//!   a follower does to build its copy) while it hosts a participant: b under `mimi://c.example` is
+//!   refused (403), and b in a room where it hosts nobody gets `notAuthorized`.
 //!
 //! Bob's phone is a kit client ([`TestClient`]) registered through b's client API, so that the
 //! tests can build its commits without sending them; everyone else is a `mimi-client`.
@@ -234,5 +237,76 @@ async fn a_relayed_handshake_signed_by_another_device_is_refused_and_never_reach
     let answer = r.phone_session.update(&id, bundle).await?;
     assert!(matches!(answer.outcome, UpdateRoomOutcome::Success { .. }), "{answer:?}");
     assert_eq!(read_log(&r.alice, &id).await?.len(), hub_log.len() + 1, "the hub took the phone's commit");
+    r.stop().await
+}
+
+/// A `GroupInfoRequest` under the provider credential `mimi://<domain>`, signed by a fresh key, with
+/// the private HPKE key that opens the answer.
+fn provider_request(domain: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    use openmls::prelude::OpenMlsCrypto as _;
+    use openmls::prelude::OpenMlsProvider as _;
+    let cs = mimi_client::CIPHERSUITE;
+    let key = openmls_basic_credential::SignatureKeyPair::new(cs.signature_algorithm())?;
+    let hpke =
+        openmls_rust_crypto::OpenMlsRustCrypto::default().crypto().derive_hpke_keypair(cs.hpke_config(), &[7; 32])?;
+    let credential = openmls::prelude::BasicCredential::new(format!("mimi://{domain}").into_bytes()).into();
+    let request = mimi_protocol::group_info::GroupInfoRequest::sign(
+        cs,
+        credential,
+        key.to_public_vec().into(),
+        hpke.public.into(),
+        Vec::new().into(),
+        &key,
+    )?;
+    Ok((mimi_protocol::Body::encode(&request)?, hpke.private.to_vec()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_gets_a_rooms_state_only_under_its_own_credential_while_it_hosts_a_participant() -> anyhow::Result<()>
+{
+    use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
+    use mimi_protocol::Body as _;
+    let mut r = room().await?;
+    let ask = |from: &LocalProvider, room: &str, body: Vec<u8>| {
+        let peer = PeerClient::new(from.config());
+        let url = format!("v1/groupInfo/{}", encode_path_segment(room));
+        let domain = from.domain().to_owned();
+        async move {
+            let peer = peer?;
+            let r = peer
+                .http()
+                .post(peer.base_url("a.example")?.join(&url)?)
+                .header("from", format!("mimi@{domain}"))
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await?;
+            anyhow::Ok((r.status().as_u16(), r.bytes().await?.to_vec()))
+        }
+    };
+    // b hosts carol and bob: served, and the answer opens to the room's state.
+    let (request, private) = provider_request("b.example")?;
+    let (status, body) = ask(&r.b, &r.id, request).await?;
+    assert_eq!(status, 200);
+    let response = GroupInfoResponse::decode(&body, mimi_protocol::DEFAULT_MAX_BODY_LEN)?;
+    let opened = response.verify_and_open(
+        &openmls_rust_crypto::RustCrypto::default(),
+        &private,
+        mimi_protocol::DEFAULT_MAX_BODY_LEN,
+    )?;
+    assert_eq!(opened.group_info.epoch().as_u64(), r.alice.epoch(&r.id)?);
+
+    // b under another provider's credential: refused before anything is looked at.
+    let (request, _) = provider_request("c.example")?;
+    let (status, _) = ask(&r.b, &r.id, request).await?;
+    assert_eq!(status, 403);
+
+    // A room where b hosts nobody: notAuthorized, nothing served.
+    let other = r.alice.create_room("alone", &presets::cooperative(), GROUP_ADMIN).await?;
+    let (request, _) = provider_request("b.example")?;
+    let (status, body) = ask(&r.b, &other, request).await?;
+    assert_eq!(status, 200);
+    let response = GroupInfoResponse::decode(&body, mimi_protocol::DEFAULT_MAX_BODY_LEN)?;
+    assert!(matches!(response.status, GroupInfoStatus::NotAuthorized), "{response:?}");
     r.stop().await
 }
