@@ -92,15 +92,20 @@ pub fn with_group_info_bytes(bundle: &HandshakeBundle, edit: GroupInfoEdit) -> R
         return Err(KitError::Unexpected { what: "GroupInfo edit", expected: "a commit bundle with a full GroupInfo" });
     };
     let mut bytes = group_info.tls_serialize_detached().map_err(mls("GroupInfo encoding"))?;
-    let end = bytes.len();
-    match edit {
-        GroupInfoEdit::Signature => bytes[end - 1] ^= 0x01,
-        GroupInfoEdit::Signer => {
-            // RFC 9420 §12.4.3: `uint32 signer` comes right before `opaque signature<V>`.
-            let at = end - group_info.signature().tls_serialized_len() - 1;
-            bytes[at] = bytes[at].wrapping_add(1);
-        }
-    }
+    // RFC 9420 §12.4.3: `uint32 signer` comes right before `opaque signature<V>`; edit its last
+    // byte, or the signature's.
+    let from_end = match edit {
+        GroupInfoEdit::Signature => 1,
+        GroupInfoEdit::Signer => group_info.signature().tls_serialized_len() + 1,
+    };
+    let at = bytes
+        .len()
+        .checked_sub(from_end)
+        .ok_or(KitError::Unexpected { what: "GroupInfo edit", expected: "a GroupInfo longer than its signature" })?;
+    bytes[at] = match edit {
+        GroupInfoEdit::Signature => bytes[at] ^ 0x01,
+        GroupInfoEdit::Signer => bytes[at].wrapping_add(1),
+    };
     let edited = VerifiableGroupInfo::tls_deserialize_exact(bytes).map_err(mls("GroupInfo decoding"))?;
     replace_group_info(bundle, edited)
 }
