@@ -151,6 +151,22 @@ pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole-request timeout of [`PeerClient`].
 pub const PEER_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why there is no URL for a peer domain.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerUrlError {
+    /// The domain is not configured and is not a DNS name (an address, a port, other characters).
+    #[error("`{domain}` is not a provider domain: {reason}")]
+    NotADomain {
+        /// The domain as given.
+        domain: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The URL could not be built.
+    #[error(transparent)]
+    Url(#[from] url::ParseError),
+}
+
 /// The outbound HTTPS client for peer providers: trusts only the configured CA, presents the provider's
 /// certificate, and reaches peers at the addresses in `[peers]` while checking the peer's **domain** in its
 /// certificate.
@@ -195,17 +211,23 @@ impl PeerClient {
     }
 
     /// The base URL of `domain`'s provider: the configured one (rewritten as described above) or
-    /// `https://<domain>/`.
-    pub fn base_url(&self, domain: &str) -> Result<Url, url::ParseError> {
-        match self.bases.get(domain) {
-            Some(url) => Ok(url.clone()),
-            None => Url::parse(&format!("https://{domain}/")),
+    /// `https://<domain>/`. A domain not configured must be a DNS name (the rules of
+    /// [`crate::config::validate_domain`], compared in lowercase): a domain taken from a URI a
+    /// client or a peer sent (`mimi://10.0.0.7:6379/r/x`) must not make us connect to an address
+    /// or port of its choosing. Refused before any connection is attempted.
+    pub fn base_url(&self, domain: &str) -> Result<Url, PeerUrlError> {
+        if let Some(url) = self.bases.get(domain) {
+            return Ok(url.clone());
         }
+        let lowercase = domain.to_ascii_lowercase();
+        crate::config::validate_domain(&lowercase)
+            .map_err(|reason| PeerUrlError::NotADomain { domain: domain.to_owned(), reason })?;
+        Ok(Url::parse(&format!("https://{lowercase}/"))?)
     }
 
     /// The URL of `domain`'s endpoint directory (`/.well-known/mimi-protocol-directory`).
-    pub fn directory_url(&self, domain: &str) -> Result<Url, url::ParseError> {
-        self.base_url(domain)?.join(mimi_protocol::directory::DIRECTORY_PATH)
+    pub fn directory_url(&self, domain: &str) -> Result<Url, PeerUrlError> {
+        Ok(self.base_url(domain)?.join(mimi_protocol::directory::DIRECTORY_PATH)?)
     }
 
     /// The underlying client, for building requests to URLs from [`PeerClient::base_url`] or from a peer's

@@ -160,6 +160,11 @@ async fn client_certificate_becomes_peer_identity_and_none_without() {
 
     // The directory URL helper points at the peer's well-known path.
     assert_eq!(b.directory_url("a.example").unwrap().path(), "/.well-known/mimi-protocol-directory");
+    // A domain not configured is reached through DNS, in lowercase; an address or a port is no domain.
+    assert_eq!(b.base_url("C.Example").unwrap().as_str(), "https://c.example/");
+    for bad in ["127.0.0.1", "c.example:8443", "[::1]", "c.example/x", ""] {
+        assert!(b.base_url(bad).is_err(), "{bad}");
+    }
     server.shutdown().await;
 }
 

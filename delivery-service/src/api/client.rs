@@ -296,6 +296,7 @@ async fn update<S: Store>(
         Err(refusal) => return Ok(refusal),
     };
     if let Some(relay) = api.remote(&room) {
+        Relay::<S>::hub(&room)?;
         // Checked on our copy of the room first: a client relays only what it signed.
         if let Some(refusal) = relay.follower().check_relayed(&room, client.as_str(), &request.bundle, &body).await? {
             return answer(&refusal);

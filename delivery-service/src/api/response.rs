@@ -16,6 +16,7 @@ use super::request_id::{RequestId, REQUEST_ID_HEADER};
 use crate::auth::AuthRefusal;
 use crate::federation::follower::FollowerError;
 use crate::federation::peers::PeerAnswer;
+use crate::federation::peers::PeerError;
 use crate::federation::relay::RelayError;
 use crate::hub::HubError;
 use crate::provider::ProviderError;
@@ -113,6 +114,7 @@ impl From<FollowerError> for ApiError {
 impl From<RelayError> for ApiError {
     fn from(e: RelayError) -> Self {
         match e {
+            RelayError::Peer(PeerError::NotADomain { .. }) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             RelayError::Peer(_) => ApiError::unavailable(e),
             RelayError::Provider(p) => p.into(),
             RelayError::Follower(f) => f.into(),
@@ -176,7 +178,6 @@ pub(crate) fn passthrough(answer: PeerAnswer) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federation::peers::PeerError;
     use crate::store::StoreError;
 
     fn status(e: impl Into<ApiError>) -> (StatusCode, Option<u32>) {
@@ -229,6 +230,8 @@ mod tests {
         );
         let unreachable = PeerError::Directory { peer: "c.example".into(), why: "down".into() };
         assert_eq!(status(RelayError::Peer(unreachable)), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
+        let address = PeerError::NotADomain { peer: "10.0.0.7:6379".into(), reason: "a port".into() };
+        assert_eq!(status(RelayError::Peer(address)).0, StatusCode::BAD_REQUEST);
         assert_eq!(status(RelayError::NotARoom("x".into())), (StatusCode::BAD_REQUEST, None));
         assert_eq!(status(RelayError::Provider(ProviderError::Forbidden("no".into()))), (StatusCode::FORBIDDEN, None));
         assert_eq!(

@@ -8,12 +8,21 @@ use std::sync::Mutex;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, FROM};
 use reqwest::StatusCode;
 
-use crate::tls::PeerClient;
+use crate::tls::{PeerClient, PeerUrlError};
 use mimi_protocol::directory::{Directory, Endpoint};
 
 /// Why a peer could not be called (no answer; an HTTP answer of any status is not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
+    /// The peer named is not a provider domain we may call (an address or a port in a URI): the
+    /// caller's mistake, nothing was sent.
+    #[error("`{peer}` is not a provider domain: {reason}")]
+    NotADomain {
+        /// The domain as given.
+        peer: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The peer's directory could not be fetched or parsed.
     #[error("directory of {peer}: {why}")]
     Directory {
@@ -74,7 +83,10 @@ impl Peers {
             return Ok(url);
         }
         let err = |why: String| PeerError::Directory { peer: peer.to_owned(), why };
-        let url = self.client.directory_url(peer).map_err(|e| err(e.to_string()))?;
+        let url = self.client.directory_url(peer).map_err(|e| match e {
+            PeerUrlError::NotADomain { domain, reason } => PeerError::NotADomain { peer: domain, reason },
+            other => err(other.to_string()),
+        })?;
         let r = self.client.http().get(url).send().await.map_err(|e| err(e.to_string()))?;
         if !r.status().is_success() {
             return Err(err(format!("HTTP {}", r.status())));

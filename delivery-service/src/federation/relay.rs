@@ -58,8 +58,8 @@ pub enum RelayError {
     /// The echo record could not be written.
     #[error(transparent)]
     Follower(#[from] FollowerError),
-    /// The room URI names no hub (400).
-    #[error("{0} is not a room URI mimi://<hub>/r/<name>")]
+    /// The room URI names no hub, or a hub that is not a provider domain (400).
+    #[error("{0} is not a room URI mimi://<hub>/r/<name> with a provider domain as hub")]
     NotARoom(String),
 }
 
@@ -176,8 +176,14 @@ impl<S: Store> Relay<S> {
         &self.follower
     }
 
-    fn hub(room: &str) -> Result<&str, RelayError> {
-        hub_of(room).ok_or_else(|| RelayError::NotARoom(room.to_owned()))
+    /// The hub of `room`, which we may be made to call: the authority of `mimi://<hub>/r/<name>`,
+    /// which must be a provider domain (a DNS name, see [`crate::config::validate_domain`]): a room
+    /// URI naming an address or a port is no room (400), and nothing is sent anywhere.
+    pub fn hub(room: &str) -> Result<&str, RelayError> {
+        let not_a_room = || RelayError::NotARoom(room.to_owned());
+        let hub = hub_of(room).ok_or_else(not_a_room)?;
+        crate::config::validate_domain(&hub.to_ascii_lowercase()).map_err(|_| not_a_room())?;
+        Ok(hub)
     }
 
     /// Sends a local client's request for `room` to the room's hub. `relayed`: the MLS message
