@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 
 use crate::tls::{PeerClient, PeerUrlError};
 use mimi_protocol::directory::{Directory, Endpoint};
+use mimi_protocol::DEFAULT_MAX_BODY_LEN;
 
 /// Why a peer could not be called (no answer; an HTTP answer of any status is not an error).
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,16 @@ pub enum PeerError {
         peer: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// The peer's answer is larger than we take.
+    #[error("{endpoint} at {peer}: the answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The peer's domain.
+        peer: String,
+        /// The endpoint's directory key.
+        endpoint: &'static str,
+        /// The limit.
+        limit: usize,
     },
     /// The peer's directory could not be fetched or parsed.
     #[error("directory of {peer}: {why}")]
@@ -91,8 +102,8 @@ impl Peers {
         if !r.status().is_success() {
             return Err(err(format!("HTTP {}", r.status())));
         }
-        let directory =
-            Directory::from_json(&r.bytes().await.map_err(|e| err(e.to_string()))?).map_err(|e| err(e.to_string()))?;
+        let document = read_limited(r, MAX_DIRECTORY_LEN).await.map_err(|e| err(e.to_string()))?;
+        let directory = Directory::from_json(&document).map_err(|e| err(e.to_string()))?;
         let url = directory.url(endpoint, variable);
         self.directories().insert(peer.to_owned(), directory);
         Ok(url)
@@ -119,7 +130,105 @@ impl Peers {
             .await
             .map_err(transport)?;
         let (status, headers) = (r.status(), r.headers().clone());
-        let body = r.bytes().await.map_err(transport)?.to_vec();
+        let body = read_limited(r, DEFAULT_MAX_BODY_LEN).await.map_err(|e| match e {
+            ReadError::Transport(source) => transport(source),
+            ReadError::TooLarge { limit } => {
+                PeerError::TooLarge { peer: peer.to_owned(), endpoint: endpoint.key(), limit }
+            }
+        })?;
         Ok(PeerAnswer { status, headers, body })
+    }
+}
+
+/// The most a peer's directory document may take: it lists a few endpoint templates.
+pub const MAX_DIRECTORY_LEN: usize = 64 * 1024;
+
+/// Why a peer's answer body was not read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    /// It is larger than the limit (by its `Content-Length`, or as it arrived).
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The connection failed while reading.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Reads `response`'s body, refusing it as soon as it is known to exceed `limit` bytes: by its
+/// `Content-Length` before reading anything, else chunk by chunk as it arrives. A peer cannot make
+/// us hold more than `limit` bytes of its answer.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A plain HTTP server on loopback answering every request with `head` and then `body_len`
+    /// bytes of body (written in 16 KiB pieces while the client reads). Returns its URL.
+    async fn server(head: String, body_len: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let head = head.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    socket.write_all(head.as_bytes()).await?;
+                    let piece = [b'x'; 16 * 1024];
+                    let mut left = body_len;
+                    while left > 0 {
+                        let n = left.min(piece.len());
+                        socket.write_all(&piece[..n]).await?;
+                        left -= n;
+                    }
+                    socket.shutdown().await
+                });
+            }
+        });
+        url
+    }
+
+    /// A plain-HTTP GET (the client is built with our TLS provider, unused for `http://`).
+    async fn get(url: &str) -> reqwest::Response {
+        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let client = reqwest::Client::builder().tls_backend_preconfigured(tls).no_proxy().build().unwrap();
+        client.get(url).send().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_limit_is_refused_before_it_is_read_whole() {
+        let limit = 64 * 1024;
+        // Announced too large: refused before any of the body is read.
+        let url = server(format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 1 << 30), 0).await;
+        assert!(matches!(read_limited(get(&url).await, limit).await, Err(ReadError::TooLarge { limit: 65536 })));
+        // Not announced (read until the connection closes), larger than the limit: refused once
+        // the limit is passed, without waiting for the rest of the 16 MiB.
+        let url = server("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".into(), 16 << 20).await;
+        let refused = read_limited(get(&url).await, limit).await;
+        assert!(matches!(refused, Err(ReadError::TooLarge { .. })), "{refused:?}");
+        // Within the limit: read whole, exactly.
+        let url = server(format!("HTTP/1.1 200 OK\r\ncontent-length: {limit}\r\n\r\n"), limit).await;
+        assert_eq!(read_limited(get(&url).await, limit).await.unwrap(), vec![b'x'; limit]);
     }
 }
