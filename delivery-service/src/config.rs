@@ -15,6 +15,8 @@
 //! data_dir = "./data"               # MIMI_DS_DATA_DIR
 //! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
+//! max_connections = 4096            # MIMI_DS_MAX_CONNECTIONS: open connections; more are closed at once
+//! body_read_timeout_secs = 30       # MIMI_DS_BODY_READ_TIMEOUT_SECS: time to send a request body (408)
 //! log = "info"                      # MIMI_DS_LOG (a tracing-subscriber EnvFilter directive)
 //! consent = "open"                  # MIMI_DS_CONSENT: "open" or "required" (see ConsentPolicy)
 //! # KeyPackage claims served per minute (ClaimLimits): a requester is one of our users, or a
@@ -95,6 +97,14 @@ pub const DEFAULT_LOG: &str = "info";
 pub const MAX_MAX_BODY_BYTES: usize = 1 << 30;
 /// Largest accepted `shutdown_grace_secs`: one hour.
 pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3600;
+/// Default cap on open connections (each is a file descriptor and a task).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Largest accepted `max_connections`.
+pub const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+/// Default time a client gets to send a whole request body.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
+/// Largest accepted `body_read_timeout_secs`: one hour.
+pub const MAX_BODY_READ_TIMEOUT_SECS: u64 = 3600;
 /// Largest configuration file read.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 /// File name of the admin socket under the data directory, unless `admin_socket` says otherwise.
@@ -173,6 +183,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal before they are cut.
     pub shutdown_grace: Duration,
+    /// Most connections open at once; a connection beyond it is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Time a client gets to send a request's whole body once its head is in; then 408.
+    pub body_read_timeout: Duration,
     /// `tracing-subscriber` `EnvFilter` directive, e.g. `info` or `info,mimi_ds=debug`.
     pub log: String,
     /// Peer providers' base URLs by domain (docs/DESIGN.md §7). Domains not listed are reached through DNS.
@@ -293,6 +307,8 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     max_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    max_connections: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
     log: Option<String>,
     #[serde(default)]
     tls: RawTls,
@@ -346,13 +362,15 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 25] = [
+const ENV_KEYS: [(&str, &str); 27] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
     ("MIMI_DS_DATA_DIR", "data_dir"),
     ("MIMI_DS_MAX_BODY_BYTES", "max_body_bytes"),
     ("MIMI_DS_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
+    ("MIMI_DS_MAX_CONNECTIONS", "max_connections"),
+    ("MIMI_DS_BODY_READ_TIMEOUT_SECS", "body_read_timeout_secs"),
     ("MIMI_DS_LOG", "log"),
     ("MIMI_DS_TLS_CERT", "tls.cert"),
     ("MIMI_DS_TLS_KEY", "tls.key"),
@@ -452,6 +470,21 @@ impl Config {
             return Err(invalid(
                 "shutdown_grace_secs",
                 format!("{grace} is more than the {MAX_SHUTDOWN_GRACE_SECS} allowed"),
+            ));
+        }
+
+        let max_connections = match raw.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_MAX_CONNECTIONS).contains(n))
+                .ok_or_else(|| invalid("max_connections", format!("{n} is not between 1 and {MAX_MAX_CONNECTIONS}")))?,
+        };
+        let body_read_timeout = raw.body_read_timeout_secs.unwrap_or(DEFAULT_BODY_READ_TIMEOUT_SECS);
+        if !(1..=MAX_BODY_READ_TIMEOUT_SECS).contains(&body_read_timeout) {
+            return Err(invalid(
+                "body_read_timeout_secs",
+                format!("{body_read_timeout} is not between 1 and {MAX_BODY_READ_TIMEOUT_SECS}"),
             ));
         }
 
@@ -570,6 +603,8 @@ impl Config {
             tls,
             max_body_bytes,
             shutdown_grace: Duration::from_secs(grace),
+            max_connections,
+            body_read_timeout: Duration::from_secs(body_read_timeout),
             log,
             peers,
         })
@@ -641,6 +676,8 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "data_dir" => raw.data_dir = Some(PathBuf::from(value)),
             "max_body_bytes" => raw.max_body_bytes = Some(number(&value)?),
             "shutdown_grace_secs" => raw.shutdown_grace_secs = Some(number(&value)?),
+            "max_connections" => raw.max_connections = Some(number(&value)?),
+            "body_read_timeout_secs" => raw.body_read_timeout_secs = Some(number(&value)?),
             "log" => raw.log = Some(value),
             "tls.cert" => raw.tls.cert = Some(PathBuf::from(value)),
             "tls.key" => raw.tls.key = Some(PathBuf::from(value)),

@@ -489,6 +489,9 @@ pub struct HttpMetrics {
     pub tls_handshake_failures: Counter,
     /// `http_connections_open`.
     pub connections_open: Gauge,
+    /// `http_connections_refused_total`: connections closed at once because `max_connections` were
+    /// open.
+    pub connections_refused: Counter,
 }
 
 impl HttpMetrics {
@@ -510,6 +513,10 @@ impl HttpMetrics {
             tls_handshake_failures: registry
                 .counter("tls_handshake_failures_total", "TLS handshakes that failed or timed out.")?,
             connections_open: registry.gauge("http_connections_open", "Open client connections (after TLS).")?,
+            connections_refused: registry.counter(
+                "http_connections_refused_total",
+                "Connections closed at once because max_connections were open.",
+            )?,
         })
     }
 }

@@ -10,8 +10,15 @@
 //!   `Option<Extension<PeerIdentity>>`); without one there is no such extension. Every request also carries
 //!   `ConnectInfo<SocketAddr>` with the remote address.
 //! - **Body limit**: a `Content-Length` above [`Config::max_body_bytes`] is answered 413 with a one-line
-//!   reason before the handler runs; a chunked body that grows past it makes axum's body extractors answer
-//!   413 too ([`axum::extract::DefaultBodyLimit`]).
+//!   reason before the handler runs; a chunked body that grows past it is answered 413 as soon as it does.
+//!   A body must arrive whole within [`Config::body_read_timeout`] (else 408): it is read before the
+//!   handler runs, so a client trickling its body out holds no handler, lock or store transaction.
+//! - **Connection cap**: at most [`Config::max_connections`] connections are open at once; one accepted
+//!   beyond that is closed at once and counted (`http_connections_refused_total`). With the TLS
+//!   handshake and request-head timeouts, a party opening connections and sending nothing holds at
+//!   most that many file descriptors, each for at most 10 s (handshake) or 30 s (head). HTTP/2
+//!   connections allow [`MAX_CONCURRENT_STREAMS`] streams and are pinged when quiet; one that does not
+//!   answer is closed.
 //! - **Observability**: one `request` span per request (method, path, peer domains, remote address), a
 //!   debug event with status and latency, and [`HttpMetrics`].
 //! - **Graceful shutdown**: when the `shutdown` future completes, the listener is closed at once (new
@@ -58,6 +65,10 @@ use crate::tls::{self, PeerIdentity, TlsError};
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client gets to send a complete HTTP/1 request head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Streams an HTTP/2 connection may have open at once.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// How often a quiet HTTP/2 connection is pinged, and how long the answer may take.
+pub const HTTP2_KEEP_ALIVE: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(10));
 
 /// An error starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +96,8 @@ pub struct Server {
     local_addr: SocketAddr,
     max_body_bytes: usize,
     shutdown_grace: Duration,
+    max_connections: usize,
+    body_read_timeout: Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -111,6 +124,8 @@ impl Server {
             local_addr,
             max_body_bytes: config.max_body_bytes,
             shutdown_grace: config.shutdown_grace,
+            max_connections: config.max_connections,
+            body_read_timeout: config.body_read_timeout,
         })
     }
 
@@ -128,7 +143,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let metrics = HttpMetrics::register(registry)?;
-        let app = layered(router, self.max_body_bytes, metrics.clone());
+        let app =
+            layered(router, BodyLimits { max: self.max_body_bytes, timeout: self.body_read_timeout }, metrics.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         let listener = self.listener;
@@ -141,6 +157,13 @@ impl Server {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, remote)) => {
+                        while connections.try_join_next().is_some() {}
+                        if connections.len() >= self.max_connections {
+                            metrics.connections_refused.inc();
+                            debug!(%remote, max = self.max_connections, "connection refused: too many open");
+                            drop(tcp);
+                            continue;
+                        }
                         let conn = handle_connection(
                             tcp, remote, self.acceptor.clone(), app.clone(), metrics.clone(), stop_rx.clone(),
                         );
@@ -212,11 +235,49 @@ pub async fn shutdown_signal() {
 }
 
 /// Adds the body limit, tracing and metrics layers around `router`.
-fn layered(router: Router, max_body_bytes: usize, metrics: HttpMetrics) -> Router {
+fn layered(router: Router, limits: BodyLimits, metrics: HttpMetrics) -> Router {
     router
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn_with_state(max_body_bytes, limit_content_length))
+        .layer(DefaultBodyLimit::max(limits.max))
+        .layer(middleware::from_fn_with_state(limits, read_body_within))
+        .layer(middleware::from_fn_with_state(limits.max, limit_content_length))
         .layer(middleware::from_fn_with_state(Arc::new(metrics), observe))
+}
+
+/// How much of a request body is taken, and how long it may take to arrive.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    max: usize,
+    timeout: Duration,
+}
+
+/// Reads the request body whole before the handler runs: at most `max` bytes (413 as soon as it
+/// grows past), within `timeout` (408). A body that fails to arrive (the client went away) is 400.
+async fn read_body_within(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
+    let (parts, mut body) = request.into_parts();
+    let read = async {
+        let mut bytes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            let Ok(frame) = frame else { return Err(None) };
+            if let Some(data) = frame.data_ref() {
+                if bytes.len() + data.len() > limits.max {
+                    return Err(Some((bytes.len() + data.len()) as u64));
+                }
+                bytes.extend_from_slice(data);
+            }
+        }
+        Ok(bytes)
+    };
+    match tokio::time::timeout(limits.timeout, read).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(Some(len))) => too_large(len, limits.max),
+        Ok(Err(None)) => (StatusCode::BAD_REQUEST, "the request body could not be read\n").into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {} s\n", limits.timeout.as_secs()),
+        )
+            .into_response(),
+    }
 }
 
 /// Refuses a declared body larger than the limit before the handler runs. A moderately
@@ -328,7 +389,12 @@ async fn handle_connection(
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .keep_alive_interval(HTTP2_KEEP_ALIVE.0)
+        .keep_alive_timeout(HTTP2_KEEP_ALIVE.1);
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
     tokio::pin!(connection);
 

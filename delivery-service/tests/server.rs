@@ -213,16 +213,7 @@ async fn oversized_body_gets_413() {
 
 /// POSTs `len` bytes to `/echo` as one chunk of a chunked HTTP/1.1 body and returns the response text.
 async fn raw_chunked_post(ca: &Path, addr: SocketAddr, len: usize) -> String {
-    let mut config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(tls::load_roots(ca).unwrap())
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("a.example").unwrap();
-    let mut stream = connector.connect(name, tcp).await.unwrap();
+    let mut stream = tls_stream(ca, addr).await;
     let head = "POST /echo HTTP/1.1\r\nhost: a.example\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(format!("{len:x}\r\n").as_bytes()).await.unwrap();
@@ -232,6 +223,88 @@ async fn raw_chunked_post(ca: &Path, addr: SocketAddr, len: usize) -> String {
     // The server may close before reading everything; whatever arrived is the answer.
     let _ = stream.read_to_end(&mut response).await;
     String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A TLS connection to a.example at `addr` speaking HTTP/1.1.
+async fn tls_stream(ca: &Path, addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(tls::load_roots(ca).unwrap())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("a.example").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_the_server_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let config = Config { body_read_timeout: Duration::from_secs(1), ..server_config(dir.path()) };
+    let (server, _) = start(&config).await;
+
+    // A head announcing 100 bytes, then 10 of them, then nothing (a slow-loris body).
+    let mut stream = tls_stream(&pki.ca_cert, server.addr).await;
+    let head = "POST /echo HTTP/1.1\r\nhost: a.example\r\ncontent-length: 100\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b'x'; 10]).await.unwrap();
+    let started = Instant::now();
+    let mut response = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response)).await.unwrap().unwrap();
+    let response = String::from_utf8_lossy(&response[..n]).into_owned();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("the request body did not arrive within 1 s"), "{response}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "answered before the timeout");
+
+    // A body sent in time is served, on a new connection as before.
+    let client = anonymous_client(&pki.ca_cert, server.addr);
+    let ok = client.post(server.url("/echo")).body(vec![7u8; 100]).send().await.unwrap();
+    assert_eq!(ok.text().await.unwrap(), "100");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let config = Config { max_connections: 2, ..server_config(dir.path()) };
+    let (server, _) = start(&config).await;
+
+    // Two connections that send nothing hold both places (until their handshake times out).
+    let idle: Vec<TcpStream> = idle_connections(server.addr, 2).await;
+    // A third is closed at once: it reads end of stream without sending anything.
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut byte)).await.unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    // Once they go, requests are served again, and the refusal is in /metrics.
+    drop(idle);
+    let client = anonymous_client(&pki.ca_cert, server.addr);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        match client.get(server.url("/metrics")).send().await {
+            Ok(r) if r.status() == 200 => break r.text().await.unwrap(),
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("not served again: {other:?}"),
+        }
+    };
+    assert!(metrics.contains("http_connections_refused_total 1"), "{metrics}");
+    server.shutdown().await;
+}
+
+/// `n` TCP connections to `addr` that send nothing, accepted by the server by the time this returns.
+async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        streams.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // The accept loop takes them in order; give it a moment to count them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    streams
 }
 
 #[tokio::test]
