@@ -457,13 +457,8 @@ impl Config {
             }
         }
 
-        let max_body_bytes = match raw.max_body_bytes {
-            None => DEFAULT_MAX_BODY_BYTES,
-            Some(n) => usize::try_from(n)
-                .ok()
-                .filter(|n| (1..=MAX_MAX_BODY_BYTES).contains(n))
-                .ok_or_else(|| invalid("max_body_bytes", format!("{n} is not between 1 and {MAX_MAX_BODY_BYTES}")))?,
-        };
+        let max_body_bytes = count(raw.max_body_bytes, DEFAULT_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES)
+            .map_err(|reason| invalid("max_body_bytes", reason))?;
 
         let grace = raw.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
         if grace > MAX_SHUTDOWN_GRACE_SECS {
@@ -473,13 +468,8 @@ impl Config {
             ));
         }
 
-        let max_connections = match raw.max_connections {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(n) => usize::try_from(n)
-                .ok()
-                .filter(|n| (1..=MAX_MAX_CONNECTIONS).contains(n))
-                .ok_or_else(|| invalid("max_connections", format!("{n} is not between 1 and {MAX_MAX_CONNECTIONS}")))?,
-        };
+        let max_connections = count(raw.max_connections, DEFAULT_MAX_CONNECTIONS, MAX_MAX_CONNECTIONS)
+            .map_err(|reason| invalid("max_connections", reason))?;
         let body_read_timeout = raw.body_read_timeout_secs.unwrap_or(DEFAULT_BODY_READ_TIMEOUT_SECS);
         if !(1..=MAX_BODY_READ_TIMEOUT_SECS).contains(&body_read_timeout) {
             return Err(invalid(
@@ -717,6 +707,17 @@ fn parse_peers_env(value: &str) -> Result<BTreeMap<String, String>, String> {
         }
     }
     Ok(peers)
+}
+
+/// A count setting: `default` when absent, else a value from 1 to `max`.
+fn count(value: Option<u64>, default: usize, max: usize) -> Result<usize, String> {
+    match value {
+        None => Ok(default),
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("{n} is not between 1 and {max}")),
+    }
 }
 
 /// Checks that `domain` is a lowercase DNS name: 1 to 253 bytes, dot-separated labels of 1 to 63 bytes
