@@ -7,6 +7,18 @@
 pub mod child;
 pub mod peer;
 
+/// Sends the providers' `tracing` output to stderr when `MIMI_TEST_LOG` holds a filter (e.g.
+/// `MIMI_TEST_LOG=mimi_ds=debug`); without it, tests log nothing. Child providers inherit the
+/// variable. Safe to call more than once.
+pub fn init_test_log() {
+    if let Ok(filter) = std::env::var("MIMI_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _};

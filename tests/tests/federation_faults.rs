@@ -170,6 +170,7 @@ fn federation_child_hub() {
     let ports: Vec<u16> = ports.split(',').map(|p| p.parse().expect("port")).collect();
     let dir = Path::new(&dir);
     let config = federation_config(dir, &dir.join("pki"), &DOMAINS, &ports, 0).expect("config");
+    mimi_tests::init_test_log();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let provider = LocalProvider::start_with(config).await.expect("start hub");
@@ -229,6 +230,7 @@ async fn workload(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hub_killed_during_fanout() -> anyhow::Result<()> {
+    mimi_tests::init_test_log();
     let t0 = Instant::now();
     let dir = tempfile::tempdir()?;
     let pki = dir.path().join("pki");
