@@ -13,6 +13,11 @@
 //!   reason before the handler runs; a chunked body that grows past it is answered 413 as soon as it does.
 //!   A body must arrive whole within [`Config::body_read_timeout`] (else 408): it is read before the
 //!   handler runs, so a client trickling its body out holds no handler, lock or store transaction.
+//! - **Handlers are not cut short**: once its body is in, a request other than `GET`/`HEAD` runs in
+//!   a task of its own, to completion, whether or not its caller is still there (a caller going
+//!   away, or a peer killed, mid-request cancels nothing: a decision and its durable write and its
+//!   in-memory application are never separated). `GET`s (long polls among them) end with their
+//!   connection. A handler that panics is answered 500 and logged.
 //! - **Connection cap**: at most [`Config::max_connections`] connections are open at once; one accepted
 //!   beyond that is closed at once and counted (`http_connections_refused_total`). With the TLS
 //!   handshake and request-head timeouts, a party opening connections and sending nothing holds at
@@ -23,8 +28,9 @@
 //!   debug event with status and latency, and [`HttpMetrics`].
 //! - **Graceful shutdown**: when the `shutdown` future completes, the listener is closed at once (new
 //!   connections are refused), idle connections are closed, requests in flight run to completion within
-//!   [`Config::shutdown_grace`], then the remaining connections are cut and [`Server::serve`] returns, so
-//!   the caller can flush the store.
+//!   [`Config::shutdown_grace`], then the remaining connections are cut; handlers still running (whose
+//!   caller went away) get what is left of the grace period, then [`Server::serve`] returns, so the
+//!   caller can flush the store.
 //!
 //! Typical use (`main.rs`):
 //!
@@ -43,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -54,8 +60,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
-use tracing::{debug, info, info_span, warn, Instrument as _};
+use tracing::{debug, error, info, info_span, warn, Instrument as _};
 
 use crate::config::Config;
 use crate::metrics::{HttpMetrics, MetricsError, Registry};
@@ -143,8 +150,10 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let metrics = HttpMetrics::register(registry)?;
-        let app =
-            layered(router, BodyLimits { max: self.max_body_bytes, timeout: self.body_read_timeout }, metrics.clone());
+        let handlers = TaskTracker::new();
+        let limits =
+            BodyLimits { max: self.max_body_bytes, timeout: self.body_read_timeout, handlers: handlers.clone() };
+        let app = layered(router, limits, metrics.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         let listener = self.listener;
@@ -183,12 +192,17 @@ impl Server {
         // Receivers may all be gone if there are no connections; that is fine.
         let _ = stop_tx.send(true);
         info!(connections = connections.len(), grace = ?self.shutdown_grace, "shutting down: listener closed, draining");
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         let drained =
-            tokio::time::timeout(self.shutdown_grace, async { while connections.join_next().await.is_some() {} }).await;
+            tokio::time::timeout_at(deadline, async { while connections.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             warn!(connections = connections.len(), "grace period over: cutting remaining connections");
             connections.abort_all();
             while connections.join_next().await.is_some() {}
+        }
+        handlers.close();
+        if tokio::time::timeout_at(deadline, handlers.wait()).await.is_err() {
+            warn!(handlers = handlers.len(), "grace period over: handlers whose caller went away still run");
         }
         info!("server stopped");
         Ok(())
@@ -238,20 +252,24 @@ pub async fn shutdown_signal() {
 fn layered(router: Router, limits: BodyLimits, metrics: HttpMetrics) -> Router {
     router
         .layer(DefaultBodyLimit::max(limits.max))
-        .layer(middleware::from_fn_with_state(limits, read_body_within))
+        .layer(middleware::from_fn_with_state(limits.clone(), read_body_within))
         .layer(middleware::from_fn_with_state(limits.max, limit_content_length))
         .layer(middleware::from_fn_with_state(Arc::new(metrics), observe))
 }
 
-/// How much of a request body is taken, and how long it may take to arrive.
-#[derive(Debug, Clone, Copy)]
+/// How much of a request body is taken, how long it may take to arrive, and where the handlers
+/// that must not be cut short run.
+#[derive(Debug, Clone)]
 struct BodyLimits {
     max: usize,
     timeout: Duration,
+    handlers: TaskTracker,
 }
 
 /// Reads the request body whole before the handler runs: at most `max` bytes (413 as soon as it
 /// grows past), within `timeout` (408). A body that fails to arrive (the client went away) is 400.
+/// Then runs the handler: a `GET` or `HEAD` in place, anything else to completion in a task of its
+/// own ([`run_to_completion`]).
 async fn read_body_within(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     use axum::body::HttpBody as _;
     let (parts, mut body) = request.into_parts();
@@ -269,7 +287,14 @@ async fn read_body_within(State(limits): State<BodyLimits>, request: Request, ne
         Ok(bytes)
     };
     match tokio::time::timeout(limits.timeout, read).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            let request = Request::from_parts(parts, Body::from(bytes));
+            if request.method() == Method::GET || request.method() == Method::HEAD {
+                next.run(request).await
+            } else {
+                run_to_completion(&limits.handlers, next, request).await
+            }
+        }
         Ok(Err(Some(len))) => too_large(len, limits.max),
         Ok(Err(None)) => (StatusCode::BAD_REQUEST, "the request body could not be read\n").into_response(),
         Err(_) => (
@@ -277,6 +302,19 @@ async fn read_body_within(State(limits): State<BodyLimits>, request: Request, ne
             format!("the request body did not arrive within {} s\n", limits.timeout.as_secs()),
         )
             .into_response(),
+    }
+}
+
+/// Runs the handler in a task of its own, which goes on if this future is dropped (the caller
+/// went away): the handler's decision, durable write and in-memory application happen together or
+/// not at all. A panic in it is answered 500 and logged.
+async fn run_to_completion(handlers: &TaskTracker, next: Next, request: Request) -> Response {
+    match handlers.spawn(next.run(request).in_current_span()).await {
+        Ok(response) => response,
+        Err(e) => {
+            error!(error = %e, "request handler failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
     }
 }
 

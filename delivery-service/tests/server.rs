@@ -87,8 +87,13 @@ fn test_router(started: mpsc::UnboundedSender<()>) -> Router {
 
 async fn start(config: &Config) -> (Running, mpsc::UnboundedReceiver<()>) {
     let (started_tx, started_rx) = mpsc::unbounded_channel();
+    (serve_router(config, test_router(started_tx)).await, started_rx)
+}
+
+/// Serves `router` (and `/metrics`) per `config`.
+async fn serve_router(config: &Config, router: Router) -> Running {
     let registry = Registry::new();
-    let router = test_router(started_tx).merge(metrics::router(registry.clone()));
+    let router = router.merge(metrics::router(registry.clone()));
     let server = Server::bind(config).await.expect("bind");
     let addr = server.local_addr();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -100,7 +105,7 @@ async fn start(config: &Config) -> (Running, mpsc::UnboundedReceiver<()>) {
             })
             .await
     });
-    (Running { addr, registry, stop: Some(stop_tx), task }, started_rx)
+    Running { addr, registry, stop: Some(stop_tx), task }
 }
 
 /// A client trusting `ca` and presenting no certificate, reaching a.example at `addr`.
@@ -342,6 +347,54 @@ async fn graceful_shutdown_drains_in_flight_requests_and_refuses_new_connections
     server.task.await.unwrap().unwrap();
     assert!(signalled.elapsed() < Duration::from_secs(3), "drain waited for the grace period");
     assert!(TcpStream::connect(addr).await.is_err(), "connection accepted after shutdown");
+}
+
+/// A route that signals when it starts, takes 300 ms, then signals that it finished.
+fn two_signals(
+    started: mpsc::UnboundedSender<()>,
+    finished: mpsc::UnboundedSender<()>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = &'static str> + Send>> + Clone + Send + Sync + 'static
+{
+    move || {
+        let (started, finished) = (started.clone(), finished.clone());
+        Box::pin(async move {
+            let _ = started.send(());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = finished.send(());
+            "done"
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_mutation_runs_to_completion_when_its_caller_goes_away_and_a_read_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (post_done_tx, mut post_done) = mpsc::unbounded_channel();
+    let (get_done_tx, mut get_done) = mpsc::unbounded_channel();
+    let router = Router::new()
+        .route("/mutate", post(two_signals(started_tx.clone(), post_done_tx)))
+        .route("/read", get(two_signals(started_tx, get_done_tx)));
+    let server = serve_router(&server_config(dir.path()), router).await;
+    let client = anonymous_client(&pki.ca_cert, server.addr);
+
+    for (method, path) in [(reqwest::Method::POST, "/mutate"), (reqwest::Method::GET, "/read")] {
+        let request = client.request(method.clone(), server.url(path)).body("x").send();
+        // The caller gives up (its request future is dropped, the stream reset) once the handler
+        // has started.
+        tokio::select! {
+            r = request => panic!("{method} {path} answered before the caller left: {r:?}"),
+            s = started.recv() => s.expect("handler started"),
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(5), post_done.recv())
+        .await
+        .expect("the POST handler finished although its caller left")
+        .expect("signal");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(get_done.try_recv().is_err(), "the GET handler was not cut short with its caller");
+    server.shutdown().await;
 }
 
 #[tokio::test]

@@ -560,7 +560,15 @@ impl<S: Store> Follower<S> {
             .collect();
         let write =
             Write::Mirror { room: room.to_owned(), entries: intake.entries, queue: intake.queue, seen: intake.seen };
-        settle(store.write(write)).await?;
+        // While the write is in flight the copy is neither the old one (the entries may already
+        // be durable, and then they are never offered again: they are seen) nor the new one (they
+        // may not be): if this future is dropped meanwhile, no copy is left, and the next use
+        // fetches one from the hub at the durable mirror position.
+        let previous = state.take();
+        if let Err(e) = settle(store.write(write)).await {
+            *state = previous;
+            return Err(e.into());
+        }
         *state = Some(next);
         drop(state);
         if let Some(seq) = newest {

@@ -296,9 +296,12 @@ impl<S: Store> Provider<S> {
         let room_id = slot.room.id().to_owned();
         let clients: Vec<String> = queue.iter().flat_map(|d| d.clients.iter().cloned()).collect();
         let write = Write::Append { room: room_id.clone(), entries: vec![entry.clone()], queue, claims_used };
+        // Broken until applied: if this future is dropped while the write is in flight (the entry
+        // durable or not), the room is reloaded from its log on next use instead of deciding on
+        // a state the log may have left behind.
+        slot.broken = true;
         if let Err(e) = settle(self.store.write(write)).await {
             // Pipelined messages before this entry may have failed too; reload to be sure.
-            slot.broken = true;
             return Err(e.into());
         }
         match &accepted {
@@ -307,10 +310,11 @@ impl<S: Store> Provider<S> {
             Accepted::Application => self.metrics.messages.inc(),
         }
         if let Err(e) = slot.room.apply(&entry, accepted) {
-            // Durable but not applied: the room in memory is behind its log; reload it.
-            slot.broken = true;
+            // Durable but not applied: the room in memory is behind its log; it stays broken
+            // and is reloaded.
             return Err(e.into());
         }
+        slot.broken = false;
         slot.log_bytes += entry_bytes(&entry);
         let due = slot.log_bytes >= slot.checkpoint_bytes.max(MIN_CHECKPOINT_INTERVAL_BYTES)
             || slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES;
