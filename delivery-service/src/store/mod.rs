@@ -77,6 +77,10 @@ pub enum StoreError {
     /// The writer is gone (shutting down).
     #[error("the store is shut down")]
     Closed,
+    /// The store cannot write for now (a write failed: full disk, I/O error) and is recovering
+    /// by itself; nothing was written.
+    #[error("the store is not taking writes: {0}")]
+    Unavailable(String),
     /// A registration, token or operator's change of a device that the device's records do not
     /// admit (see [`crate::auth::clients`]); nothing was written.
     #[error("refused: {0}")]
@@ -385,6 +389,11 @@ pub struct StoredRoom {
 pub trait Store: Send + Sync + 'static {
     /// Queues a write; the ticket resolves once it is durable.
     fn write(&self, write: Write) -> WriteTicket;
+    /// Why the store takes no writes now (a failed write it is recovering from), `None` while it
+    /// takes them: what `/readyz` reports.
+    fn unwritable(&self) -> Option<String> {
+        None
+    }
     /// Every room, for restart.
     fn rooms(&self) -> impl Future<Output = Result<Vec<StoredRoom>, StoreError>> + Send;
     /// One room, as [`Store::rooms`] reads it (`None` if there is no such room): for reloading a

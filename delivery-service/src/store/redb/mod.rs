@@ -6,13 +6,21 @@
 //! [`StoreError::Format`] before anything is read or written, instead of a decode error deep
 //! in a restore; a file from before the record existed counts as format 1.
 //!
+//! A failed write (a full disk, an I/O error) does not leave the store broken: it refuses writes
+//! with [`StoreError::Unavailable`] until it has opened its file again, by itself
+//! ([`recovery`]).
+//!
 //! - `schema`: the tables and how their records are encoded;
 //! - `writer`: the writer thread and its batches;
 //! - `apply`: one write inside a batch's transaction;
-//! - `reads`: the read methods, each in its own read transaction.
+//! - `reads`: the read methods, each in its own read transaction;
+//! - [`recovery`]: the database handle, opened again after a failed write;
+//! - [`fault`]: a back end that injects faults, for tests.
 
 mod apply;
+pub mod fault;
 mod reads;
+pub mod recovery;
 mod schema;
 mod writer;
 
@@ -20,7 +28,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc};
 
-use redb::{Database, ReadableTable};
+use redb::ReadableTable;
+
+use recovery::Handle;
+pub use recovery::{Backing, FileBacking, RECOVERY_INTERVAL};
 
 pub use schema::FORMAT_VERSION;
 use schema::{io, FORMAT_KEY, META, UNRECORDED_FORMAT};
@@ -39,7 +50,7 @@ pub struct RedbStore {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    db: Arc<Handle>,
     /// Sends writes to the writer thread; `None` once closing.
     jobs: std::sync::Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -65,17 +76,25 @@ impl RedbStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let db = Arc::new(Database::create(path).map_err(io)?);
+        Self::open_with(FileBacking(path.to_owned()), max_batch)
+    }
+
+    /// [`RedbStore::open`] on the database `backing` opens (a file of the local file system, or
+    /// one with faults injected, [`fault::FaultyBacking`]).
+    pub fn open_with(backing: impl Backing, max_batch: usize) -> Result<RedbStore, StoreError> {
+        let db = backing.open().map_err(io)?;
         {
             let tx = db.begin_write().map_err(io)?;
             let found = recorded_format(&tx)?;
             if found != FORMAT_VERSION {
                 tx.abort().map_err(io)?;
-                return Err(StoreError::Format { path: path.display().to_string(), found, expected: FORMAT_VERSION });
+                let path = backing.path().display().to_string();
+                return Err(StoreError::Format { path, found, expected: FORMAT_VERSION });
             }
             schema::create_tables(&tx)?;
             tx.commit().map_err(io)?;
         }
+        let db = Arc::new(Handle::new(Box::new(backing), db));
         let (jobs, rx) = mpsc::channel::<writer::Job>();
         let commits = Arc::new(AtomicU64::new(0));
         let (writer_db, writer_commits) = (db.clone(), commits.clone());
@@ -91,6 +110,11 @@ impl RedbStore {
                 commits,
             }),
         })
+    }
+
+    /// Writes lost to a storage failure, and recoveries from one, since the file was opened.
+    pub fn faults(&self) -> (u64, u64) {
+        self.inner.db.counts()
     }
 
     /// How many batches (durable transactions) the writer committed since the file was opened.
@@ -134,59 +158,59 @@ impl Store for RedbStore {
     }
 
     async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
-        reads::rooms(&self.inner.db)
+        reads::rooms(&*self.inner.db.db()?)
     }
 
     async fn room(&self, room: &str) -> Result<Option<StoredRoom>, StoreError> {
-        reads::room(&self.inner.db, room)
+        reads::room(&*self.inner.db.db()?, room)
     }
 
     async fn log_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
-        reads::log_after(&self.inner.db, room, after, limit)
+        reads::log_after(&*self.inner.db.db()?, room, after, limit)
     }
 
     async fn queue_after(&self, client: &str, after: u64, limit: usize) -> Result<Vec<QueueItem>, StoreError> {
-        reads::queue_after(&self.inner.db, client, after, limit)
+        reads::queue_after(&*self.inner.db.db()?, client, after, limit)
     }
 
     async fn token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
-        reads::token(&self.inner.db, token_hash)
+        reads::token(&*self.inner.db.db()?, token_hash)
     }
 
     async fn client(&self, client: &str) -> Result<Option<ClientRecord>, StoreError> {
-        reads::client(&self.inner.db, client)
+        reads::client(&*self.inner.db.db()?, client)
     }
 
     async fn clients_of(&self, user: &str) -> Result<Vec<(String, ClientRecord)>, StoreError> {
-        reads::clients_of(&self.inner.db, user)
+        reads::clients_of(&*self.inner.db.db()?, user)
     }
 
     async fn key_package_owner(&self, reference: &[u8]) -> Result<Option<String>, StoreError> {
-        reads::key_package_owner(&self.inner.db, reference)
+        reads::key_package_owner(&*self.inner.db.db()?, reference)
     }
 
     async fn outbox_cursor(&self, peer: &str, room: &str) -> Result<u64, StoreError> {
-        reads::outbox_cursor(&self.inner.db, peer, room)
+        reads::outbox_cursor(&*self.inner.db.db()?, peer, room)
     }
 
     async fn mirror_after(&self, room: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
-        reads::mirror_after(&self.inner.db, room, after, limit)
+        reads::mirror_after(&*self.inner.db.db()?, room, after, limit)
     }
 
     async fn mirror_last(&self, room: &str) -> Result<u64, StoreError> {
-        reads::mirror_last(&self.inner.db, room)
+        reads::mirror_last(&*self.inner.db.db()?, room)
     }
 
     async fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
-        reads::seen(&self.inner.db, hash)
+        reads::seen(&*self.inner.db.db()?, hash)
     }
 
     async fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
-        reads::relayed_by(&self.inner.db, hash)
+        reads::relayed_by(&*self.inner.db.db()?, hash)
     }
 
     async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {
-        reads::key_package_claim(&self.inner.db, reference)
+        reads::key_package_claim(&*self.inner.db.db()?, reference)
     }
 
     async fn consent(
@@ -195,17 +219,23 @@ impl Store for RedbStore {
         target: &str,
         room: Option<&str>,
     ) -> Result<Option<ConsentState>, StoreError> {
-        reads::consent(&self.inner.db, requester, target, room)
+        reads::consent(&*self.inner.db.db()?, requester, target, room)
     }
 
     async fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
-        reads::user_exists(&self.inner.db, user)
+        reads::user_exists(&*self.inner.db.db()?, user)
+    }
+
+    fn unwritable(&self) -> Option<String> {
+        self.inner.db.why()
     }
 
     async fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
-        reads::abuse_reports(&self.inner.db, room)
+        reads::abuse_reports(&*self.inner.db.db()?, room)
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

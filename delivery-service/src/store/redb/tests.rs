@@ -28,7 +28,7 @@ contract::contract_tests!(fresh: fresh_files(), reopen: one_file());
 
 /// How many records a table holds, and their values' total size.
 fn value_sizes<K: redb::Key + 'static>(s: &RedbStore, table: TableDefinition<K, &[u8]>) -> (usize, usize) {
-    let tx = s.inner.db.begin_read().unwrap();
+    let tx = s.inner.db.db().unwrap().begin_read().unwrap();
     let t = tx.open_table(table).unwrap();
     let sizes: Vec<usize> = t.iter().unwrap().map(|r| r.unwrap().1.value().len()).collect();
     (sizes.len(), sizes.iter().sum())
@@ -151,7 +151,8 @@ async fn writes_queued_together_share_a_transaction() {
     assert_eq!(before, 1);
     // Hold the file's write lock while 500 appends are queued: the writer takes at most one of
     // them before it waits for the lock, then the rest in batches of up to 256.
-    let held = s.inner.db.begin_write().unwrap();
+    let db = s.inner.db.db().unwrap();
+    let held = db.begin_write().unwrap();
     let tickets: Vec<_> = (1..=500).map(|i| s.write(append(room, i..=i))).collect();
     held.abort().unwrap();
     for t in tickets {
@@ -164,7 +165,8 @@ async fn writes_queued_together_share_a_transaction() {
     // With group commit disabled, each write is a transaction of its own.
     let single = RedbStore::open(&dir.path().join("single.redb"), 1).unwrap();
     settle(single.write(Write::CreateRoom(Box::new(checkpoint(room, 0))))).await.unwrap();
-    let held = single.inner.db.begin_write().unwrap();
+    let db = single.inner.db.db().unwrap();
+    let held = db.begin_write().unwrap();
     let tickets: Vec<_> = (1..=20).map(|i| single.write(append(room, i..=i))).collect();
     held.abort().unwrap();
     for t in tickets {

@@ -2,13 +2,21 @@
 //! whatever else is queued (up to `max_batch`), applies all in one transaction, commits it
 //! durably, and answers each write. The durable cost (one fsync) is per batch, not per write;
 //! writes are applied in the order they were queued.
+//!
+//! A batch that fails in storage is answered with the failure (none of it is on the disk) and
+//! makes the store unwritable ([`Handle::lost_write`]): from then on writes are refused at once
+//! and the thread tries to open the file again ([`Handle::try_recover`]) at once, then every
+//! [`RECOVERY_INTERVAL`]; see [`super::recovery`]. A write's own storage failure inside a batch
+//! fails the whole batch: the transaction is dropped, never committed with half a write.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 use redb::{Database, Durability};
 
 use super::apply::{append_entries, apply, LastSeqs};
+use super::recovery::{Handle, RECOVERY_INTERVAL};
 use super::schema::{io, LOG};
 use crate::store::{StoreError, Write, WriteResult};
 
@@ -17,9 +25,27 @@ pub(super) type Job = (Write, tokio::sync::oneshot::Sender<Result<WriteResult, S
 
 /// The writer loop; returns when every sender of `rx` is gone and the queue is drained.
 /// `commits` counts the batches committed.
-pub(super) fn run(db: Arc<Database>, rx: mpsc::Receiver<Job>, max_batch: usize, commits: Arc<AtomicU64>) {
+pub(super) fn run(db: Arc<Handle>, rx: mpsc::Receiver<Job>, max_batch: usize, commits: Arc<AtomicU64>) {
     let mut last_seqs = LastSeqs::new();
-    while let Ok(first) = rx.recv() {
+    let mut next_attempt = Instant::now();
+    loop {
+        if !db.writable() {
+            // Refuse what arrives at once; try to recover at each interval.
+            match rx.recv_timeout(next_attempt.saturating_duration_since(Instant::now())) {
+                Ok((_, reply)) => {
+                    let _ = reply.send(Err(db.refusal()));
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            // The positions cached before the failure may describe appends that did not land.
+            last_seqs.clear();
+            let _ = db.try_recover();
+            next_attempt = Instant::now() + RECOVERY_INTERVAL;
+            continue;
+        }
+        let Ok(first) = rx.recv() else { return };
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -27,7 +53,7 @@ pub(super) fn run(db: Arc<Database>, rx: mpsc::Receiver<Job>, max_batch: usize, 
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(&db, &batch, &mut last_seqs);
+        let outcome = db.db().and_then(|d| commit_batch(&d, &batch, &mut last_seqs));
         match outcome {
             Ok(results) => {
                 commits.fetch_add(1, Ordering::Relaxed);
@@ -39,6 +65,9 @@ pub(super) fn run(db: Arc<Database>, rx: mpsc::Receiver<Job>, max_batch: usize, 
                 // The cached positions may describe appends that did not land.
                 last_seqs.clear();
                 tracing::error!(error = %e, size = batch.len(), "store batch failed");
+                db.lost_write(&e);
+                // A passing fault recovers at once; a lasting one at each interval.
+                next_attempt = Instant::now();
                 for (_, reply) in batch {
                     let _ = reply.send(Err(e.clone()));
                 }
@@ -76,6 +105,11 @@ fn commit_batch(
                 log = None;
                 results.push(apply(&tx, other, last_seqs));
             }
+        }
+        // A storage failure inside a write may have left part of it in the transaction: the
+        // whole batch fails, the transaction is dropped (aborted).
+        if let Some(Err(e @ StoreError::Io(_))) = results.last() {
+            return Err(e.clone());
         }
     }
     drop(log);
