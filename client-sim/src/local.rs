@@ -17,9 +17,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use mimi_client::{ClientError, Connection};
-use mimi_ds::app::{serve_provider, AppError};
+use mimi_ds::app::{serve_provider, serve_provider_on, AppError};
 use mimi_ds::config::{ClaimLimits, Config, Registration, TlsPaths};
 use mimi_ds::pki::PkiError;
+use mimi_ds::store::redb::RedbStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -164,12 +165,25 @@ impl LocalProvider {
     /// Starts a provider from a full configuration (e.g. several federated providers sharing one
     /// development CA, with `[peers]` pointing at each other).
     pub async fn start_with(config: Config) -> Result<LocalProvider, LocalError> {
+        LocalProvider::serve(config, None).await
+    }
+
+    /// [`LocalProvider::start_with`] on a store the caller opened (e.g. one whose back end injects
+    /// faults, `mimi_ds::store::redb::fault`) instead of the file under the data directory.
+    pub async fn start_on(config: Config, store: RedbStore) -> Result<LocalProvider, LocalError> {
+        LocalProvider::serve(config, Some(store)).await
+    }
+
+    async fn serve(config: Config, store: Option<RedbStore>) -> Result<LocalProvider, LocalError> {
         let domain = config.domain.clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        let running = serve_provider(&config, async move {
+        let shutdown = async move {
             let _ = stopped.await;
-        })
-        .await?;
+        };
+        let running = match store {
+            Some(store) => serve_provider_on(&config, store, shutdown).await?,
+            None => serve_provider(&config, shutdown).await?,
+        };
         let ca = config.tls.ca.clone();
         Ok(LocalProvider { domain, addr: running.addr, ca, config, stop, task: running.task })
     }

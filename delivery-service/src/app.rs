@@ -5,7 +5,8 @@
 //!
 //! Routes: the client API ([`crate::api::client`], with rooms of other hubs relayed and
 //! mirrored), the server-to-server API ([`crate::api::mimi`]), the endpoint directory,
-//! `/healthz` and `/metrics`. Beside the server runs the hub's federation outbox
+//! `/healthz` (liveness: the process answers), `/readyz` (readiness: 503 while the store is
+//! recovering from a failed write, [`crate::store::redb::recovery`]) and `/metrics`. Beside the server runs the hub's federation outbox
 //! ([`crate::federation::outbox::Outbox`]), stopped when the server has drained, and the admin
 //! socket ([`crate::admin::socket`], Unix only), through which `mimi-ds user|client ...` reaches
 //! the running server; it is removed when the server stops.
@@ -17,8 +18,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::task::JoinHandle;
@@ -34,7 +36,7 @@ use crate::metrics::{self, Registry};
 use crate::provider::{load_or_create_hub_key, Provider, ProviderError};
 use crate::server::{Server, ServerError};
 use crate::store::redb::RedbStore;
-use crate::store::StoreError;
+use crate::store::{Store as _, StoreError};
 use crate::tls::{PeerClient, TlsError};
 use mimi_protocol::directory::{Directory, DIRECTORY_PATH};
 
@@ -132,9 +134,19 @@ pub async fn serve_provider(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, AppError> {
+    let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH)?;
+    serve_provider_on(config, store, shutdown).await
+}
+
+/// [`serve_provider`] on a store opened by the caller (e.g. on a back end that injects faults,
+/// [`crate::store::redb::fault`]) instead of `<data_dir>/mimi-ds.redb`.
+pub async fn serve_provider_on(
+    config: &Config,
+    store: RedbStore,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, AppError> {
     let registry = Registry::new();
     let authority = authority(config)?;
-    let store = RedbStore::open(&config.store_path(), STORE_MAX_BATCH)?;
     let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
     let provider = Arc::new(
         Provider::open(&config.domain, hub_key, store)
@@ -189,6 +201,17 @@ pub async fn serve_provider(
     Ok(Running { addr, public_url, task })
 }
 
+/// `/readyz`: 200 while the store takes writes; 503 with `Retry-After` and the reason while it
+/// is recovering from a failed write (`/healthz` stays 200: the process is alive).
+async fn ready(store: RedbStore) -> Response {
+    match store.unwritable() {
+        None => "ready\n".into_response(),
+        Some(why) => {
+            (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")], format!("not ready: {why}\n")).into_response()
+        }
+    }
+}
+
 /// The provider's routes.
 pub fn app(
     public_url: &Url,
@@ -197,10 +220,12 @@ pub fn app(
     relay: Arc<Relay<RedbStore>>,
 ) -> Router {
     let directory = Directory::ours(public_url.as_str()).to_json();
+    let store = provider.store().clone();
     Router::new()
         .merge(crate::api::client::router_with_relay(provider.clone(), relay.clone()))
         .merge(crate::api::mimi::router(provider, relay))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(move || ready(store.clone())))
         .route(
             DIRECTORY_PATH,
             get(move || {

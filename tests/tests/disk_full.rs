@@ -1,0 +1,162 @@
+//! A provider whose disk fills while its clients talk: real openmls clients over real HTTPS
+//! against a `mimi-ds` whose store runs on the fault-injecting back end
+//! (`mimi_ds::store::redb::fault`). While the disk is full, every write (a message, a commit)
+//! is answered 503 with `Retry-After` and changes nothing, `/readyz` says why (503) while
+//! `/healthz` stays 200, and members still read the room. When space returns, the provider takes
+//! writes again by itself (no restart): the room goes on from where it was, every acknowledged
+//! message is delivered exactly once, and the store opened again after a stop holds them all.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context as _};
+use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
+use mimi_client_sim::{Client, ClientError, LocalProvider, User};
+use mimi_ds::store::redb::fault::{FaultPlan, FaultyBacking};
+use mimi_ds::store::redb::RedbStore;
+use mimi_tests::{check_converged, contains, join_room, read_log, sync_until};
+
+const STEP: Duration = Duration::from_secs(30);
+
+/// An HTTPS client for the provider's plain GET routes.
+fn https(provider: &LocalProvider) -> anyhow::Result<reqwest::Client> {
+    let roots = mimi_ds::tls::load_roots(provider.ca())?;
+    let tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls).resolve("a.example", provider.addr()).build()?)
+}
+
+/// `GET path`: status, `Retry-After` and body.
+async fn get(
+    http: &reqwest::Client,
+    provider: &LocalProvider,
+    path: &str,
+) -> anyhow::Result<(u16, Option<String>, String)> {
+    let r = http.get(format!("https://a.example:{}{path}", provider.addr().port())).send().await?;
+    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_owned());
+    Ok((r.status().as_u16(), retry, r.text().await?))
+}
+
+/// Waits until every client of `users` is at `epoch` with `token` in its transcript.
+async fn settle(users: &mut [&mut User], room: &str, epoch: u64, token: &str) -> anyhow::Result<()> {
+    for user in users.iter_mut() {
+        for c in user.clients_mut() {
+            join_room(c, room, STEP).await?;
+            let what = format!("epoch {epoch} and {token}");
+            sync_until(c, room, &what, STEP, |c| {
+                c.epoch(room).is_ok_and(|e| e == epoch)
+                    && c.transcript(room).is_ok_and(|d| d.iter().any(|d| contains(&d.content, token)))
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// That `client`'s transcript holds each of `tokens` exactly once and none of `absent`.
+fn check_transcript(client: &Client, room: &str, tokens: &[&str], absent: &[&str]) -> anyhow::Result<()> {
+    let transcript = client.transcript(room)?;
+    for t in tokens {
+        let n = transcript.iter().filter(|d| contains(&d.content, t)).count();
+        ensure!(n == 1, "{}: {t} delivered {n} times", client.uri());
+    }
+    for t in absent {
+        ensure!(!transcript.iter().any(|d| contains(&d.content, t)), "{}: refused {t} was delivered", client.uri());
+    }
+    Ok(())
+}
+
+/// That `result` is the 503 with a reason a full disk gets.
+fn is_unavailable<T>(result: Result<T, ClientError>, what: &str) -> anyhow::Result<()> {
+    match result {
+        Err(ClientError::Http { status: 503, .. }) => Ok(()),
+        Err(e) => anyhow::bail!("{what}: expected 503, got {e}"),
+        Ok(_) => anyhow::bail!("{what}: accepted while the disk is full"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A fixed port, so that the clients reach the provider started again at the end.
+    let port = mimi_client_sim::local::free_ports(1)?[0];
+    let config = mimi_client_sim::local::config(dir.path(), "a.example", ([127, 0, 0, 1], port).into())?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let plan = FaultPlan::new();
+    let store = RedbStore::open_with(FaultyBacking { path: config.store_path(), plan: plan.clone() }, 64)?;
+    let provider = LocalProvider::start_on(config.clone(), store).await?;
+    let http = https(&provider)?;
+    let conn = provider.connect()?;
+    let mut alice = User::register(&conn, "alice", &["phone", "laptop"], 2).await?;
+    let mut bob = User::register(&conn, "bob", &["phone"], 2).await?;
+    let room = alice.create_room("disk", &presets::cooperative(), GROUP_ADMIN).await?;
+    alice.invite(&room, &bob.uri().clone(), GROUP_ADMIN).await?;
+    let sender = alice.client_mut(0).context("phone")?;
+    sender.send_text(&room, "<before-1>").await?;
+    sender.key_update(&room).await?;
+    sender.send_text(&room, "<before-2>").await?;
+    let epoch = sender.epoch(&room)?;
+    settle(&mut [&mut alice, &mut bob], &room, epoch, "<before-2>").await?;
+    assert_eq!(get(&http, &provider, "/readyz").await?.0, 200);
+    let log_before = read_log(bob.clients().next().context("bob")?, &room).await?.len();
+
+    plan.set_disk_full(true);
+    let sender = alice.client_mut(0).context("phone")?;
+    is_unavailable(sender.send_text(&room, "<during-1>").await, "a message meeting the full disk")?;
+    let (status, retry, why) = get(&http, &provider, "/readyz").await?;
+    ensure!(status == 503 && retry.as_deref() == Some("1"), "/readyz while full: {status} {retry:?} {why}");
+    ensure!(why.contains("No space left on device"), "/readyz says why: {why}");
+    ensure!(get(&http, &provider, "/healthz").await?.0 == 200, "/healthz stays 200");
+    is_unavailable(sender.send_text(&room, "<during-2>").await, "a later message")?;
+    let laptop = alice.client_mut(1).context("laptop")?;
+    laptop.catch_up(&room).await?;
+    is_unavailable(laptop.key_update(&room).await, "a commit")?;
+    // Still full after a few recovery attempts; members still read the room, unchanged.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ensure!(get(&http, &provider, "/readyz").await?.0 == 503, "not ready while the disk is full");
+    let bob_phone = bob.client_mut(0).context("bob")?;
+    ensure!(read_log(bob_phone, &room).await?.len() == log_before, "nothing was written while the disk was full");
+
+    plan.set_disk_full(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&http, &provider, "/readyz").await?.0 != 200 {
+        ensure!(Instant::now() < deadline, "the provider did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The room goes on: a commit (the laptop's state was not advanced by its refused one) and
+    // messages from both of Alice's devices.
+    let laptop = alice.client_mut(1).context("laptop")?;
+    laptop.key_update(&room).await?;
+    laptop.send_text(&room, "<after-1>").await?;
+    let sender = alice.client_mut(0).context("phone")?;
+    sender.catch_up(&room).await?;
+    sender.send_text(&room, "<after-2>").await?;
+    let epoch = sender.epoch(&room)?;
+    settle(&mut [&mut alice, &mut bob], &room, epoch, "<after-2>").await?;
+
+    let acked = ["<before-1>", "<before-2>", "<after-1>", "<after-2>"];
+    let refused = ["<during-1>", "<during-2>"];
+    for c in alice.clients().chain(bob.clients()) {
+        check_transcript(c, &room, &acked, &refused)?;
+    }
+    let clients: Vec<&Client> = alice.clients().chain(bob.clients()).collect();
+    check_converged(&room, &clients)?;
+    let n_clients = clients.len();
+    let log_after = read_log(bob.clients().next().context("bob")?, &room).await?.len();
+    provider.stop().await?;
+
+    // The file as the plain back end opens it after a stop: everything acknowledged is there.
+    let provider = LocalProvider::start_with(config).await?;
+    let log = read_log(bob.clients().next().context("bob")?, &room).await?;
+    ensure!(log.len() == log_after, "after a restart the log has {} entries, before {log_after}", log.len());
+    provider.stop().await?;
+    println!(
+        "disk full: 2 writes refused with 503 and 1 commit, /readyz 503 while full, recovered without restart; \
+         {} log entries, {} acknowledged messages delivered once to each of {} clients",
+        log.len(),
+        acked.len(),
+        n_clients
+    );
+    Ok(())
+}
