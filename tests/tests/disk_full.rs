@@ -5,12 +5,18 @@
 //! `/healthz` stays 200, and members still read the room. When space returns, the provider takes
 //! writes again by itself (no restart): the room goes on from where it was, every acknowledged
 //! message is delivered exactly once, and the store opened again after a stop holds them all.
+//!
+//! On a slow disk, a member reading the room's log is answered while a commit of that room waits
+//! for its durable write: readers do not take the room's decision lock.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
 use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, ClientError, LocalProvider, User};
+use mimi_ds::config::Config;
 use mimi_ds::store::redb::fault::{FaultPlan, FaultyBacking};
 use mimi_ds::store::redb::RedbStore;
 use mimi_tests::{check_converged, contains, join_room, read_log, sync_until};
@@ -76,16 +82,21 @@ fn is_unavailable<T>(result: Result<T, ClientError>, what: &str) -> anyhow::Resu
     }
 }
 
+/// A provider for a.example under `dir` on a fixed port (so that clients reach it again after a
+/// restart), its store on the faulty back end with `plan`.
+async fn start_faulty(dir: &Path, plan: &Arc<FaultPlan>) -> anyhow::Result<(LocalProvider, Config)> {
+    let port = mimi_client_sim::local::free_ports(1)?[0];
+    let config = mimi_client_sim::local::config(dir, "a.example", ([127, 0, 0, 1], port).into())?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = RedbStore::open_with(FaultyBacking { path: config.store_path(), plan: plan.clone() }, 64)?;
+    Ok((LocalProvider::start_on(config.clone(), store).await?, config))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    // A fixed port, so that the clients reach the provider started again at the end.
-    let port = mimi_client_sim::local::free_ports(1)?[0];
-    let config = mimi_client_sim::local::config(dir.path(), "a.example", ([127, 0, 0, 1], port).into())?;
-    std::fs::create_dir_all(&config.data_dir)?;
     let plan = FaultPlan::new();
-    let store = RedbStore::open_with(FaultyBacking { path: config.store_path(), plan: plan.clone() }, 64)?;
-    let provider = LocalProvider::start_on(config.clone(), store).await?;
+    let (provider, config) = start_faulty(dir.path(), &plan).await?;
     let http = https(&provider)?;
     let conn = provider.connect()?;
     let mut alice = User::register(&conn, "alice", &["phone", "laptop"], 2).await?;
@@ -158,5 +169,47 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
         acked.len(),
         n_clients
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_is_answered_while_a_commit_waits_for_a_slow_disk() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let plan = FaultPlan::new();
+    let (provider, _) = start_faulty(dir.path(), &plan).await?;
+    let conn = provider.connect()?;
+    let mut alice = User::register(&conn, "alice", &["phone", "laptop"], 2).await?;
+    let mut bob = User::register(&conn, "bob", &["phone"], 2).await?;
+    let room = alice.create_room("slow", &presets::cooperative(), GROUP_ADMIN).await?;
+    alice.invite(&room, &bob.uri().clone(), GROUP_ADMIN).await?;
+    alice.client_mut(0).context("phone")?.send_text(&room, "<m1>").await?;
+    let epoch = alice.client_mut(0).context("phone")?.epoch(&room)?;
+    settle(&mut [&mut alice, &mut bob], &room, epoch, "<m1>").await?;
+    let entries = read_log(bob.clients().next().context("bob")?, &room).await?.len();
+
+    // The disk turns slow; the laptop commits, and the hub holds the room's decision lock until
+    // the commit is durable.
+    plan.set_sync_delay(Duration::from_secs(3));
+    let mut laptop = alice.take_client().context("laptop")?;
+    let r = room.clone();
+    let commit = tokio::spawn(async move {
+        let outcome = laptop.key_update(&r).await;
+        (laptop, outcome)
+    });
+    let deadline = Instant::now() + STEP;
+    while plan.syncs_waiting() == 0 {
+        ensure!(Instant::now() < deadline, "the commit never reached the disk");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Bob reads the log meanwhile: answered before the commit is.
+    let read = read_log(bob.clients().next().context("bob")?, &room).await?;
+    ensure!(!commit.is_finished(), "the read was answered only after the commit: it waited behind it");
+    ensure!(read.len() == entries, "the read sees the durable log ({} entries, {entries} before)", read.len());
+    plan.set_sync_delay(Duration::ZERO);
+    let (laptop, outcome) = commit.await?;
+    outcome?;
+    alice.add_device(laptop);
+    ensure!(read_log(bob.clients().next().context("bob")?, &room).await?.len() == entries + 1, "then the commit");
+    provider.stop().await?;
     Ok(())
 }

@@ -28,4 +28,4 @@ mod room;
 
 pub use checkpoint::{Checkpoint, Departure};
 pub use mimi_protocol::log::{EntryKind, LogEntry, QueueItem};
-pub use room::{Accepted, HubError, LogAccess, Room, SubmitDecision, UpdateDecision};
+pub use room::{Accepted, HubError, LogAccess, Readers, Room, SubmitDecision, UpdateDecision};

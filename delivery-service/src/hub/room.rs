@@ -146,6 +146,33 @@ pub enum LogAccess {
     Denied,
 }
 
+/// Who may read a room's log and how far, as of one log position ([`Room::readers`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readers {
+    /// Member clients, sorted.
+    members: Vec<String>,
+    /// Clients that left, with the position of the commit that removed them.
+    departed: BTreeMap<String, u64>,
+}
+
+impl Readers {
+    /// How much of the log `client` may read ([`Room::log_access`]).
+    pub fn access(&self, client: &str) -> LogAccess {
+        access_of(&self.members, &self.departed, client)
+    }
+}
+
+/// A member reads all of the log, a departed client up to its removal, anyone else nothing.
+fn access_of(members: &[String], departed: &BTreeMap<String, u64>, client: &str) -> LogAccess {
+    if members.binary_search_by(|m| m.as_str().cmp(client)).is_ok() {
+        LogAccess::All
+    } else if let Some(seq) = departed.get(client) {
+        LogAccess::Through(*seq)
+    } else {
+        LogAccess::Denied
+    }
+}
+
 /// Per-epoch facts derived from the group, so that an application message costs O(1) rather
 /// than a rebuild of the room state (which is O(members) and decodes the whole dictionary).
 #[derive(Debug, Default)]
@@ -707,13 +734,13 @@ impl Room {
     /// How much of the log `client` may read: all of it while a member; after its removal,
     /// up to the commit that removed it; nothing if it was never a member.
     pub fn log_access(&self, client: &str) -> LogAccess {
-        if self.epoch_view.members.binary_search_by(|m| m.as_str().cmp(client)).is_ok() {
-            LogAccess::All
-        } else if let Some(seq) = self.departed.get(client) {
-            LogAccess::Through(*seq)
-        } else {
-            LogAccess::Denied
-        }
+        access_of(&self.epoch_view.members, &self.departed, client)
+    }
+
+    /// Who may read the log and how far, as of now ([`Room::log_access`] for every client), to
+    /// be published to readers that do not take the room's decision lock.
+    pub fn readers(&self) -> Readers {
+        Readers { members: self.epoch_view.members.clone(), departed: self.departed.clone() }
     }
 
     /// Takes over `earlier`'s record of the clients that left (and where), for those that are not

@@ -42,7 +42,7 @@ use crate::auth::{Authority, EnrollmentCodes};
 pub use crate::hub::admission::{add_is_vouched, hub_of, peer_may_update, AddRefusal, Submitter};
 use crate::hub::admission::{ClaimLimiter, ClaimLimits, ConsentPolicy};
 use crate::hub::franking::Franker;
-use crate::hub::{LogEntry, Room};
+use crate::hub::{LogEntry, Readers, Room};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{Store, StoredRoom};
 
@@ -56,8 +56,9 @@ struct Slot {
     checkpoint_bytes: u64,
     /// Log bytes appended since the last checkpoint.
     log_bytes: u64,
-    /// Announces the newest durable log position to long-polling readers.
-    seq: Arc<watch::Sender<u64>>,
+    /// Announces the newest durable log position, and who may read how far, to readers (who do
+    /// not take the decision lock).
+    published: Arc<watch::Sender<Published>>,
     /// A write applied in memory failed to become durable, or an applied change failed: reload
     /// from the store before the next decision.
     broken: bool,
@@ -67,16 +68,42 @@ impl Slot {
     /// Restores a room from what the store holds of it (checkpoint plus log replay).
     fn restore(crypto: &RustCrypto, stored: &StoredRoom) -> Result<Slot, ProviderError> {
         let room = Room::restore(crypto, &stored.checkpoint, &stored.pending, &stored.tail)?;
-        let (seq, _) = watch::channel(room.seq());
         Ok(Slot {
             checkpointed: stored.checkpoint.seq,
             checkpoint_bytes: stored.checkpoint.tls_serialized_len() as u64,
             log_bytes: stored.tail.iter().map(entry_bytes).sum(),
-            seq: Arc::new(seq),
+            published: Arc::new(watch::channel(Published::of(&room)).0),
             room,
             broken: false,
         })
     }
+
+    /// The room with its decision lock, and what readers see without it.
+    fn cell(self) -> RoomCell {
+        RoomCell { published: self.published.clone(), slot: Arc::new(Mutex::new(self)) }
+    }
+}
+
+/// What a room's log readers see without its decision lock (published after each durable
+/// append): the newest durable position, and who may read how far as of the last commit.
+#[derive(Debug, Clone)]
+struct Published {
+    seq: u64,
+    readers: Arc<Readers>,
+}
+
+impl Published {
+    fn of(room: &Room) -> Published {
+        Published { seq: room.seq(), readers: Arc::new(room.readers()) }
+    }
+}
+
+/// A room of ours in the room table: its decision lock around the sequencer, and its
+/// publication to readers.
+#[derive(Clone)]
+struct RoomCell {
+    slot: Arc<Mutex<Slot>>,
+    published: Arc<watch::Sender<Published>>,
 }
 
 /// Bytes a log entry adds to the store (for checkpoint pacing).
@@ -132,7 +159,7 @@ pub struct Provider<S: Store> {
     /// Persistence.
     store: S,
     /// Rooms this provider is the hub of.
-    rooms: RwLock<HashMap<String, Arc<Mutex<Slot>>>>,
+    rooms: RwLock<HashMap<String, RoomCell>>,
     /// Newest queue position per local client, for long-polling readers.
     queues: StdMutex<HashMap<String, watch::Sender<u64>>>,
     /// KeyPackage claims counted this minute, per requester, per (requester, target) and per
@@ -161,7 +188,7 @@ impl<S: Store> Provider<S> {
         for stored in store.rooms().await? {
             let slot = Slot::restore(&crypto, &stored)?;
             tracing::info!(room = slot.room.id(), seq = slot.room.seq(), epoch = slot.room.epoch(), "room restored");
-            rooms.insert(slot.room.id().to_owned(), Arc::new(Mutex::new(slot)));
+            rooms.insert(slot.room.id().to_owned(), slot.cell());
         }
         Ok(Provider {
             domain: domain.to_owned(),
@@ -214,13 +241,17 @@ impl<S: Store> Provider<S> {
         &self.store
     }
 
-    fn slot(&self, room: &str) -> Result<Arc<Mutex<Slot>>, ProviderError> {
+    fn cell(&self, room: &str) -> Result<RoomCell, ProviderError> {
         self.rooms
             .read()
             .map_err(|_| ProviderError::poisoned("room table"))?
             .get(room)
             .cloned()
             .ok_or_else(|| ProviderError::UnknownRoom(room.to_owned()))
+    }
+
+    fn slot(&self, room: &str) -> Result<Arc<Mutex<Slot>>, ProviderError> {
+        Ok(self.cell(room)?.slot)
     }
 
     /// Locks a room for a decision, first reloading it from the store if a pipelined write
@@ -236,8 +267,10 @@ impl<S: Store> Provider<S> {
         if slot.broken {
             let stored =
                 self.store.room(room_id).await?.ok_or_else(|| ProviderError::UnknownRoom(room_id.to_owned()))?;
-            let seq = slot.seq.clone();
-            *slot = Slot { seq, ..Slot::restore(&self.crypto, &stored)? };
+            let published = slot.published.clone();
+            *slot = Slot { published, ..Slot::restore(&self.crypto, &stored)? };
+            let now = Published::of(&slot.room);
+            slot.published.send_modify(|p| *p = Published { seq: p.seq.max(now.seq), ..now });
             tracing::warn!(room = room_id, seq = slot.room.seq(), "room reloaded after a failed write");
         }
         Ok(slot)

@@ -10,9 +10,9 @@ use std::time::Duration;
 use mimi_appsync::uri::ClientUri;
 use openmls::prelude::tls_codec::Size as _;
 use openmls::prelude::MlsMessageIn;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::watch;
 
-use super::{entry_bytes, now_ms, Provider, ProviderError, Slot, Submitter};
+use super::{entry_bytes, now_ms, Provider, ProviderError, Published, Slot, Submitter};
 use crate::hub::admission::{self, HandshakeRefusal};
 use crate::hub::received::{app_message_bytes, encode_message, BundleBytes};
 use crate::hub::{Accepted, LogAccess, LogEntry, Room};
@@ -63,12 +63,9 @@ impl<S: Store> Provider<S> {
             }
             other => other?,
         };
-        let (seq, _) = watch::channel(0);
-        let slot = Slot { room, checkpointed: 0, checkpoint_bytes, log_bytes: 0, seq: Arc::new(seq), broken: false };
-        self.rooms
-            .write()
-            .map_err(|_| ProviderError::poisoned("room table"))?
-            .insert(room_id.to_owned(), Arc::new(Mutex::new(slot)));
+        let published = Arc::new(watch::channel(Published::of(&room)).0);
+        let slot = Slot { room, checkpointed: 0, checkpoint_bytes, log_bytes: 0, published, broken: false };
+        self.rooms.write().map_err(|_| ProviderError::poisoned("room table"))?.insert(room_id.to_owned(), slot.cell());
         tracing::info!(room = room_id, creator = %creator, "room created");
         Ok(())
     }
@@ -251,13 +248,13 @@ impl<S: Store> Provider<S> {
             if slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES {
                 self.checkpoint_behind(&mut slot);
             }
-            (ticket, entry, status, slot.seq.clone())
+            (ticket, entry, status, slot.published.clone())
         };
         if let Err(e) = settle(ticket).await {
             self.slot(room_id)?.lock().await.broken = true;
             return Err(e.into());
         }
-        notify.send_modify(|s| *s = (*s).max(entry.seq));
+        notify.send_modify(|p| p.seq = p.seq.max(entry.seq));
         self.appended.send_modify(|n| *n += 1);
         self.metrics.messages.inc();
         Ok(status)
@@ -304,6 +301,7 @@ impl<S: Store> Provider<S> {
             // Pipelined messages before this entry may have failed too; reload to be sure.
             return Err(e.into());
         }
+        let commit = matches!(accepted, Accepted::Commit { .. });
         match &accepted {
             Accepted::Commit { .. } => self.metrics.commits.inc(),
             Accepted::Proposals(_) => self.metrics.proposals.inc(),
@@ -338,7 +336,14 @@ impl<S: Store> Provider<S> {
             }
         }
         let seq = slot.room.seq();
-        slot.seq.send_modify(|s| *s = (*s).max(seq));
+        // A commit may change who reads the log: readers see it with the commit's position.
+        let readers = commit.then(|| Arc::new(slot.room.readers()));
+        slot.published.send_modify(|p| {
+            p.seq = p.seq.max(seq);
+            if let Some(readers) = readers {
+                p.readers = readers;
+            }
+        });
         self.appended.send_modify(|n| *n += 1);
         self.wake_queues(clients.iter().map(String::as_str));
         tracing::debug!(room = %room_id, seq = entry.seq, epoch = entry.epoch, kind = ?entry.kind, "accepted");
@@ -348,6 +353,10 @@ impl<S: Store> Provider<S> {
     /// The room log after `after` (up to `limit` entries), waiting up to `wait` for new ones,
     /// as far as `client` may read it ([`Room::log_access`]): a member all of it, a removed
     /// client up to the commit that removed it (an empty page after that), anyone else 403.
+    ///
+    /// Readers never take the room's decision lock (a commit holds it across its durable write):
+    /// they read what the room published after its last durable append ([`Published`]) and then
+    /// the store.
     pub async fn read_log(
         &self,
         room_id: &str,
@@ -356,16 +365,17 @@ impl<S: Store> Provider<S> {
         limit: usize,
         wait: Duration,
     ) -> Result<Vec<LogEntry>, ProviderError> {
-        let (mut rx, mut access) = {
-            let s = self.lock(room_id).await?;
-            (s.seq.subscribe(), s.room.log_access(client.as_str()))
+        let mut rx = self.cell(room_id)?.published.subscribe();
+        let (mut access, newest) = {
+            let p = rx.borrow();
+            (p.readers.access(client.as_str()), p.seq)
         };
-        if access == LogAccess::All && *rx.borrow() <= after {
+        if access == LogAccess::All && newest <= after {
             // A long-poll: running out of time, or the room's announcer going away, both mean
             // "nothing new yet"; the log is read below either way.
-            let _ = tokio::time::timeout(wait, rx.wait_for(|seq| *seq > after)).await;
+            let _ = tokio::time::timeout(wait, rx.wait_for(|p| p.seq > after)).await;
             // The client may have been removed meanwhile: what follows its removal is not its.
-            access = self.lock(room_id).await?.room.log_access(client.as_str());
+            access = rx.borrow().readers.access(client.as_str());
         }
         match access {
             LogAccess::Denied => Err(ProviderError::Forbidden(format!("{client} is not in {room_id}"))),

@@ -13,6 +13,7 @@
 //!   ([`Fault::ShortWrite`]), fails to sync ([`Fault::SyncFails`]), kills the process on the
 //!   spot ([`Fault::Kill`], what the operating system has is kept, as after `SIGKILL`), or cuts
 //!   the power ([`Fault::PowerCut`]);
+//! - **a slow disk** ([`FaultPlan::set_sync_delay`]): every sync takes longer;
 //! - **power cut** ([`FaultPlan::power_cut`]): every write since the last successful sync is
 //!   undone in the file (it was only in the page cache) and every later operation fails, as if
 //!   the machine were off; the file is then what the disk held.
@@ -53,6 +54,8 @@ pub enum Fault {
 #[derive(Debug, Default)]
 pub struct FaultPlan {
     state: Mutex<PlanState>,
+    /// Syncs waiting out their delay now.
+    syncing: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +74,8 @@ struct PlanState {
     length_at_sync: Option<u64>,
     /// The power is off: every operation fails.
     off: bool,
+    /// How long each sync takes on top of the real one (a slow disk).
+    sync_delay: std::time::Duration,
 }
 
 /// `ENOSPC` (28 on Linux), as the kernel reports a full disk.
@@ -98,6 +103,16 @@ impl FaultPlan {
     /// Fills the disk (every write and growth fails with `ENOSPC`) or frees it.
     pub fn set_disk_full(&self, full: bool) {
         self.state().full = full;
+    }
+
+    /// Makes every sync take `delay` longer (a slow disk), or, with zero, no longer.
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        self.state().sync_delay = delay;
+    }
+
+    /// How many syncs are waiting out their delay ([`FaultPlan::set_sync_delay`]) now.
+    pub fn syncs_waiting(&self) -> usize {
+        self.syncing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Injects `fault` at the `operation`-th mutating operation (counted from 1 since the plan
@@ -233,10 +248,18 @@ impl StorageBackend for FaultyFile {
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
+        let delay = {
+            let mut s = self.plan.state();
+            if Self::next(&mut s)? == Some(Fault::SyncFails) {
+                return Err(io_error("sync failed"));
+            }
+            s.sync_delay
+        };
+        // A slow disk: only this sync waits (reads go on).
+        self.plan.syncing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(delay);
+        self.plan.syncing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         let mut s = self.plan.state();
-        if Self::next(&mut s)? == Some(Fault::SyncFails) {
-            return Err(io_error("sync failed"));
-        }
         self.inner.sync_data()?;
         s.undo.clear();
         s.length_at_sync = None;
