@@ -257,3 +257,32 @@ async fn a_commit_whose_group_info_is_not_the_committers_for_the_new_epoch_is_re
 fn kp_user(kp: &KeyPackage) -> mimi_appsync::uri::UserUri {
     mimi_appsync::adapter::client_of(kp.leaf_node().credential(), &|| "KeyPackage".into()).unwrap().user()
 }
+
+/// Asks the hub's `/groupInfo` as `device` (a client of a listed user): the epoch of the GroupInfo
+/// it answers with, and how many pending proposals come with it.
+async fn group_info_of(w: &World, device: &Device) -> (u64, usize) {
+    let (request, private) = device.client.group_info_request(&device.client.signer).unwrap();
+    let (status, body) =
+        w.h.post(&format!("{}/groupInfo", w.path), Some(&device.token), request.encode().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let response = mimi_protocol::group_info::GroupInfoResponse::decode(&body, 1 << 24).unwrap();
+    let tbe = response.verify_and_open(&RustCrypto::default(), &private, 1 << 24).unwrap();
+    (tbe.group_info.epoch().as_u64(), tbe.pending_proposals.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_info_answers_follow_every_handshake() {
+    // The hub exports a room's GroupInfo and tree once per handshake state and reuses it: the
+    // answers after a proposal must carry it (after a commit, the new epoch: every external join
+    // of the end-to-end tests).
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = World::start(dir.path()).await;
+    let laptop = w.device("alice", "laptop").await;
+    assert_eq!(group_info_of(&w, &laptop).await, (0, 0));
+    assert_eq!(group_info_of(&w, &laptop).await, (0, 0), "the same state, answered again");
+
+    let update = attack::propose_update_as(&mut w.alice, "mimi://a.example/d/alice/phone").unwrap();
+    let token = w.alice_token.clone();
+    w.accepted(&token, &proposal_bundle(&update)).await;
+    assert_eq!(group_info_of(&w, &laptop).await, (0, 1), "the accepted proposal is pending");
+}

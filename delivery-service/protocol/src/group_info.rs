@@ -254,14 +254,26 @@ impl GroupInfoResponse {
         hub_sender: ExternalSender,
         tbe: &GroupInfoRatchetTreeTBE,
     ) -> Result<Self, WireError> {
-        let plaintext = tbe.encode()?;
+        Self::seal_and_sign_encoded(crypto, signer, request, room_id, hub_sender, &tbe.encode()?)
+    }
+
+    /// [`GroupInfoResponse::seal_and_sign`] of a `GroupInfoRatchetTreeTBE` already encoded
+    /// (`plaintext`): a hub answering many requests for one room state encodes it once.
+    pub fn seal_and_sign_encoded(
+        crypto: &impl OpenMlsCrypto,
+        signer: &impl Signer,
+        request: &GroupInfoRequest,
+        room_id: &[u8],
+        hub_sender: ExternalSender,
+        plaintext: &[u8],
+    ) -> Result<Self, WireError> {
         let encrypted_groupinfo_and_tree = encrypt_with_label(
             crypto,
             request.cipher_suite.hpke_config(),
             request.group_info_public_key.as_slice(),
             GROUP_INFO_ENCRYPTION_LABEL,
             room_id,
-            &plaintext,
+            plaintext,
             GroupInfoRatchetTreeTBE::NAME,
         )?;
         let tbs = GroupInfoResponseTBS {

@@ -26,7 +26,7 @@ mod rooms;
 mod users;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openmls::prelude::tls_codec::Size as _;
@@ -45,6 +45,7 @@ use crate::hub::franking::Franker;
 use crate::hub::{LogEntry, Readers, Room};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::store::{Store, StoredRoom};
+use group_info::GroupInfoExport;
 
 /// One room with its bookkeeping.
 struct Slot {
@@ -84,17 +85,19 @@ impl Slot {
     }
 }
 
-/// What a room's log readers see without its decision lock (published after each durable
-/// append): the newest durable position, and who may read how far as of the last commit.
+/// What a room's readers see without its decision lock (published after each durable append):
+/// the newest durable position, who may read how far as of the last commit, and the `/groupInfo`
+/// export of the current handshake state (made by the first request that needs it).
 #[derive(Debug, Clone)]
 struct Published {
     seq: u64,
     readers: Arc<Readers>,
+    group_info: Arc<OnceLock<Arc<GroupInfoExport>>>,
 }
 
 impl Published {
     fn of(room: &Room) -> Published {
-        Published { seq: room.seq(), readers: Arc::new(room.readers()) }
+        Published { seq: room.seq(), readers: Arc::new(room.readers()), group_info: Arc::default() }
     }
 }
 

@@ -302,6 +302,7 @@ impl<S: Store> Provider<S> {
             return Err(e.into());
         }
         let commit = matches!(accepted, Accepted::Commit { .. });
+        let handshake = !matches!(accepted, Accepted::Application);
         match &accepted {
             Accepted::Commit { .. } => self.metrics.commits.inc(),
             Accepted::Proposals(_) => self.metrics.proposals.inc(),
@@ -336,12 +337,16 @@ impl<S: Store> Provider<S> {
             }
         }
         let seq = slot.room.seq();
-        // A commit may change who reads the log: readers see it with the commit's position.
+        // A commit may change who reads the log: readers see it with the commit's position. Any
+        // handshake changes what `/groupInfo` answers.
         let readers = commit.then(|| Arc::new(slot.room.readers()));
         slot.published.send_modify(|p| {
             p.seq = p.seq.max(seq);
             if let Some(readers) = readers {
                 p.readers = readers;
+            }
+            if handshake {
+                p.group_info = Arc::default();
             }
         });
         self.appended.send_modify(|n| *n += 1);
