@@ -63,8 +63,11 @@ fn frank_aad(data: &[u8]) {
     }
 }
 
+/// One decoder with its checks.
+pub type Decoder = fn(&[u8]);
+
 /// The decoders by selector byte (`selector % DECODERS.len()`), named as in the vectors' `struct`.
-pub const DECODERS: &[(&str, fn(&[u8]))] = &[
+pub const DECODERS: &[(&str, Decoder)] = &[
     // top-level bodies (Body::decode)
     ("KeyMaterialRequest", body::<KeyMaterialRequest>),
     ("KeyMaterialResponse", body::<KeyMaterialResponse>),
