@@ -165,6 +165,17 @@ pub enum PeerUrlError {
     /// The URL could not be built.
     #[error(transparent)]
     Url(#[from] url::ParseError),
+    /// A peer's directory names an endpoint we do not call: not HTTPS, an address instead of a
+    /// DNS name, or a port that the operator did not configure for that peer.
+    #[error("the directory of {peer} names {url}: {reason}")]
+    Endpoint {
+        /// The peer domain.
+        peer: String,
+        /// The endpoint URL (with its variable filled in).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The outbound HTTPS client for peer providers: trusts only the configured CA, presents the provider's
@@ -223,6 +234,32 @@ impl PeerClient {
         crate::config::validate_domain(&lowercase)
             .map_err(|reason| PeerUrlError::NotADomain { domain: domain.to_owned(), reason })?;
         Ok(Url::parse(&format!("https://{lowercase}/"))?)
+    }
+
+    /// Whether an endpoint URL from `peer`'s directory may be called: HTTPS, at a DNS name (not
+    /// an address), on the default port unless `peer` is configured in `[peers]` (where the
+    /// operator chose where it runs). A directory is the peer's word: it must not make us
+    /// connect to an address or port of its choosing.
+    pub fn check_endpoint(&self, peer: &str, url: &str) -> Result<(), PeerUrlError> {
+        let refuse = |reason: &str| PeerUrlError::Endpoint {
+            peer: peer.to_owned(),
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let parsed = Url::parse(url).map_err(|e| refuse(&e.to_string()))?;
+        if parsed.scheme() != "https" {
+            return Err(refuse("not an https URL"));
+        }
+        match parsed.host() {
+            Some(url::Host::Domain(host)) => crate::config::validate_domain(&host.to_ascii_lowercase())
+                .map_err(|reason| refuse(&format!("its host is not a DNS name: {reason}")))?,
+            Some(_) => return Err(refuse("its host is an address, not a DNS name")),
+            None => return Err(refuse("it has no host")),
+        }
+        if parsed.port().is_some_and(|p| p != 443) && !self.bases.contains_key(peer) {
+            return Err(refuse("a port other than 443, for a peer whose address is not configured"));
+        }
+        Ok(())
     }
 
     /// The URL of `domain`'s endpoint directory (`/.well-known/mimi-protocol-directory`).

@@ -3,6 +3,10 @@
 //! if it is a DNS name. An address or a port (`127.0.0.1:PORT`, `localhost:PORT`) is refused with
 //! 400 through the real client API before any connection is attempted: a listener on that very
 //! port sees nobody.
+//!
+//! A peer's directory is its word too: a directory whose endpoints name an address (or a port,
+//! for a peer whose address the operator did not configure) is refused as a whole, before any
+//! of them is called.
 
 mod support;
 
@@ -71,4 +75,76 @@ async fn a_domain_that_names_an_address_or_a_port_is_refused_without_connecting(
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(connections.load(Ordering::SeqCst), 0, "the provider connected to the address it was given");
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_naming_an_address_is_refused_without_connecting() {
+    use axum::routing::get;
+    use mimi_ds::config::{Config, TlsPaths};
+    use mimi_ds::federation::peers::{PeerError, Peers};
+    use mimi_ds::metrics::Registry;
+    use mimi_ds::server::Server;
+    use mimi_ds::tls::PeerClient;
+    use mimi_protocol::directory::{Directory, Endpoint, DIRECTORY_PATH};
+
+    let dir = tempfile::tempdir().unwrap();
+    mimi_ds::pki::generate(dir.path(), &["a.example".to_owned(), "b.example".to_owned()]).unwrap();
+    let (port, connections) = counting_listener().await;
+    // b.example serves a directory that sends every call to 127.0.0.1:<port>.
+    let b_config = Config {
+        domain: "b.example".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: TlsPaths::dev_pki(dir.path(), "b.example"),
+        data_dir: dir.path().join("b"),
+        ..Config::default()
+    };
+    let b_server = Server::bind(&b_config).await.unwrap();
+    let b_addr = b_server.local_addr();
+    let evil = Directory::ours(&format!("https://127.0.0.1:{port}")).to_json();
+    let router = axum::Router::new().route(DIRECTORY_PATH, get(move || async move { evil.clone() }));
+    tokio::spawn(async move { b_server.serve(router, &Registry::new(), std::future::pending()).await });
+
+    let mut a_config = Config {
+        domain: "a.example".into(),
+        tls: TlsPaths::dev_pki(dir.path(), "a.example"),
+        data_dir: dir.path().join("a"),
+        ..Config::default()
+    };
+    a_config.peers.insert("b.example".into(), format!("https://127.0.0.1:{}", b_addr.port()).parse().unwrap());
+    let peers = Peers::new("a.example", PeerClient::new(&a_config).unwrap());
+    let answer = peers.post("b.example", Endpoint::Notify, "mimi://a.example/r/club", vec![1, 2, 3]).await;
+    match answer {
+        Err(PeerError::Directory { peer, why }) => {
+            assert_eq!(peer, "b.example");
+            assert!(why.contains("its host is an address, not a DNS name"), "{why}");
+        }
+        other => panic!("expected the directory to be refused, got {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the provider connected where the directory said");
+}
+
+#[test]
+fn directory_endpoints_must_be_https_at_a_dns_name_on_the_configured_port() {
+    use mimi_ds::config::{Config, TlsPaths};
+    use mimi_ds::tls::PeerClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    mimi_ds::pki::generate(dir.path(), &["a.example".to_owned()]).unwrap();
+    let mut config =
+        Config { domain: "a.example".into(), tls: TlsPaths::dev_pki(dir.path(), "a.example"), ..Config::default() };
+    config.peers.insert("b.example".into(), "https://127.0.0.1:8444".parse().unwrap());
+    let client = PeerClient::new(&config).unwrap();
+    for (peer, url, ok) in [
+        ("c.example", "https://mimi.c.example/v1/notify/x", true),
+        ("c.example", "https://c.example:443/v1/notify/x", true),
+        ("c.example", "https://c.example:6379/v1/notify/x", false),
+        ("b.example", "https://b.example:8444/v1/notify/x", true),
+        ("c.example", "http://c.example/v1/notify/x", false),
+        ("c.example", "https://10.0.0.7/v1/notify/x", false),
+        ("b.example", "https://[::1]:8444/v1/notify/x", false),
+        ("c.example", "https://c_example/v1/notify/x", false),
+    ] {
+        assert_eq!(client.check_endpoint(peer, url).is_ok(), ok, "{peer}: {url}");
+    }
 }

@@ -104,6 +104,10 @@ impl Peers {
         }
         let document = read_limited(r, MAX_DIRECTORY_LEN).await.map_err(|e| err(e.to_string()))?;
         let directory = Directory::from_json(&document).map_err(|e| err(e.to_string()))?;
+        // Every endpoint is checked before any is used (or the directory cached).
+        for e in Endpoint::ALL {
+            self.client.check_endpoint(peer, &directory.url(e, "x")).map_err(|e| err(e.to_string()))?;
+        }
         let url = directory.url(endpoint, variable);
         self.directories().insert(peer.to_owned(), directory);
         Ok(url)
