@@ -16,6 +16,7 @@
 //! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
 //! max_connections = 4096            # MIMI_DS_MAX_CONNECTIONS: open connections; more are closed at once
+//! max_connections_per_ip = 512      # MIMI_DS_MAX_CONNECTIONS_PER_IP: the same, from one remote address
 //! body_read_timeout_secs = 30       # MIMI_DS_BODY_READ_TIMEOUT_SECS: time to send a request body (408)
 //! log = "info"                      # MIMI_DS_LOG (a tracing-subscriber EnvFilter directive)
 //! consent = "open"                  # MIMI_DS_CONSENT: "open" or "required" (see ConsentPolicy)
@@ -101,6 +102,9 @@ pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3600;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Largest accepted `max_connections`.
 pub const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+/// Default cap on open connections from one remote address (a peer provider needs a few, a NAT
+/// of many clients more; one party alone cannot take all of `max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 512;
 /// Default time a client gets to send a whole request body.
 pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// Largest accepted `body_read_timeout_secs`: one hour.
@@ -185,6 +189,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Most connections open at once; a connection beyond it is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Most connections open at once from one remote IP address; beyond it, likewise closed.
+    pub max_connections_per_ip: usize,
     /// Time a client gets to send a request's whole body once its head is in; then 408.
     pub body_read_timeout: Duration,
     /// `tracing-subscriber` `EnvFilter` directive, e.g. `info` or `info,mimi_ds=debug`.
@@ -308,6 +314,7 @@ struct RawConfig {
     max_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     max_connections: Option<u64>,
+    max_connections_per_ip: Option<u64>,
     body_read_timeout_secs: Option<u64>,
     log: Option<String>,
     #[serde(default)]
@@ -362,7 +369,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 27] = [
+const ENV_KEYS: [(&str, &str); 28] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -370,6 +377,7 @@ const ENV_KEYS: [(&str, &str); 27] = [
     ("MIMI_DS_MAX_BODY_BYTES", "max_body_bytes"),
     ("MIMI_DS_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
     ("MIMI_DS_MAX_CONNECTIONS", "max_connections"),
+    ("MIMI_DS_MAX_CONNECTIONS_PER_IP", "max_connections_per_ip"),
     ("MIMI_DS_BODY_READ_TIMEOUT_SECS", "body_read_timeout_secs"),
     ("MIMI_DS_LOG", "log"),
     ("MIMI_DS_TLS_CERT", "tls.cert"),
@@ -470,6 +478,9 @@ impl Config {
 
         let max_connections = count(raw.max_connections, DEFAULT_MAX_CONNECTIONS, MAX_MAX_CONNECTIONS)
             .map_err(|reason| invalid("max_connections", reason))?;
+        let max_connections_per_ip =
+            count(raw.max_connections_per_ip, DEFAULT_MAX_CONNECTIONS_PER_IP, MAX_MAX_CONNECTIONS)
+                .map_err(|reason| invalid("max_connections_per_ip", reason))?;
         let body_read_timeout = raw.body_read_timeout_secs.unwrap_or(DEFAULT_BODY_READ_TIMEOUT_SECS);
         if !(1..=MAX_BODY_READ_TIMEOUT_SECS).contains(&body_read_timeout) {
             return Err(invalid(
@@ -594,6 +605,7 @@ impl Config {
             max_body_bytes,
             shutdown_grace: Duration::from_secs(grace),
             max_connections,
+            max_connections_per_ip,
             body_read_timeout: Duration::from_secs(body_read_timeout),
             log,
             peers,
@@ -667,6 +679,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "max_body_bytes" => raw.max_body_bytes = Some(number(&value)?),
             "shutdown_grace_secs" => raw.shutdown_grace_secs = Some(number(&value)?),
             "max_connections" => raw.max_connections = Some(number(&value)?),
+            "max_connections_per_ip" => raw.max_connections_per_ip = Some(number(&value)?),
             "body_read_timeout_secs" => raw.body_read_timeout_secs = Some(number(&value)?),
             "log" => raw.log = Some(value),
             "tls.cert" => raw.tls.cert = Some(PathBuf::from(value)),

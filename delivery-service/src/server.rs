@@ -18,8 +18,9 @@
 //!   away, or a peer killed, mid-request cancels nothing: a decision and its durable write and its
 //!   in-memory application are never separated). `GET`s (long polls among them) end with their
 //!   connection. A handler that panics is answered 500 and logged.
-//! - **Connection cap**: at most [`Config::max_connections`] connections are open at once; one accepted
-//!   beyond that is closed at once and counted (`http_connections_refused_total`). With the TLS
+//! - **Connection cap**: at most [`Config::max_connections`] connections are open at once, and at most
+//!   [`Config::max_connections_per_ip`] from one remote address; one accepted beyond either is closed at
+//!   once and counted (`http_connections_refused_total`). With the TLS
 //!   handshake and request-head timeouts, a party opening connections and sending nothing holds at
 //!   most that many file descriptors, each for at most 10 s (handshake) or 30 s (head). HTTP/2
 //!   connections allow [`MAX_CONCURRENT_STREAMS`] streams and are pinged when quiet; one that does not
@@ -42,8 +43,9 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,6 +106,7 @@ pub struct Server {
     max_body_bytes: usize,
     shutdown_grace: Duration,
     max_connections: usize,
+    max_connections_per_ip: usize,
     body_read_timeout: Duration,
 }
 
@@ -132,6 +135,7 @@ impl Server {
             max_body_bytes: config.max_body_bytes,
             shutdown_grace: config.shutdown_grace,
             max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
             body_read_timeout: config.body_read_timeout,
         })
     }
@@ -156,6 +160,7 @@ impl Server {
         let app = layered(router, limits, metrics.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
+        let per_ip = PerAddress::default();
         let listener = self.listener;
         info!(addr = %self.local_addr, "serving HTTPS");
 
@@ -173,10 +178,22 @@ impl Server {
                             drop(tcp);
                             continue;
                         }
+                        let Some(place) = per_ip.take(remote.ip(), self.max_connections_per_ip) else {
+                            metrics.connections_refused.inc();
+                            debug!(%remote, max = self.max_connections_per_ip, "connection refused: too many open from this address");
+                            drop(tcp);
+                            continue;
+                        };
                         let conn = handle_connection(
                             tcp, remote, self.acceptor.clone(), app.clone(), metrics.clone(), stop_rx.clone(),
                         );
-                        connections.spawn(conn.instrument(info_span!("conn", %remote)));
+                        connections.spawn(
+                            async move {
+                                conn.await;
+                                drop(place);
+                            }
+                            .instrument(info_span!("conn", %remote)),
+                        );
                     }
                     Err(e) => {
                         // Typically out of file descriptors: back off instead of spinning.
@@ -245,6 +262,42 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => info!("ctrl-c received"),
         () = term => info!("SIGTERM received"),
+    }
+}
+
+/// Open connections per remote address, for [`Config::max_connections_per_ip`].
+#[derive(Debug, Clone, Default)]
+struct PerAddress(Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection's place in its address's count, given back when dropped.
+struct Place {
+    table: PerAddress,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    /// A place for one more connection from `ip`, if it has fewer than `max` open.
+    fn take(&self, ip: IpAddr, max: usize) -> Option<Place> {
+        // Changed by single increments and decrements: a poisoned lock is used as it is.
+        let mut table = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = table.entry(ip).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(Place { table: self.clone(), ip })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(open) = table.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                table.remove(&self.ip);
+            }
+        }
     }
 }
 

@@ -301,6 +301,54 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn connections_beyond_the_cap_per_address_are_closed_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let config = Config { max_connections_per_ip: 2, ..server_config(dir.path()) };
+    let (server, _) = start(&config).await;
+
+    // Two idle connections from 127.0.0.1 hold its places; a third from it is closed at once.
+    let idle: Vec<TcpStream> = idle_connections(server.addr, 2).await;
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut byte)).await.unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    // Another address is served meanwhile (the server listens on 127.0.0.1; connect from
+    // 127.0.0.2, also loopback).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let other = socket.connect(server.addr).await.unwrap();
+    let roots = mimi_ds::tls::load_roots(&pki.ca_cert).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let name = rustls::pki_types::ServerName::try_from("a.example").unwrap();
+    let mut stream = connector.connect(name, other).await.expect("served from another address");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: a.example\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Once the idle ones go, 127.0.0.1 is served again; the refusal was counted.
+    drop(idle);
+    let client = anonymous_client(&pki.ca_cert, server.addr);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        match client.get(server.url("/metrics")).send().await {
+            Ok(r) if r.status() == 200 => break r.text().await.unwrap(),
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("not served again: {other:?}"),
+        }
+    };
+    assert!(metrics.contains("http_connections_refused_total 1"), "{metrics}");
+    server.shutdown().await;
+}
+
 /// `n` TCP connections to `addr` that send nothing, accepted by the server by the time this returns.
 async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut streams = Vec::new();
