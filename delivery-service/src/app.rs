@@ -146,6 +146,7 @@ pub async fn serve_provider_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, AppError> {
     let registry = Registry::new();
+    store.register_metrics(&registry)?;
     let authority = authority(config)?;
     let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
     let provider = Arc::new(

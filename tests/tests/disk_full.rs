@@ -119,6 +119,10 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
     ensure!(status == 503 && retry.as_deref() == Some("1"), "/readyz while full: {status} {retry:?} {why}");
     ensure!(why.contains("No space left on device"), "/readyz says why: {why}");
     ensure!(get(&http, &provider, "/healthz").await?.0 == 200, "/healthz stays 200");
+    let metrics = get(&http, &provider, "/metrics").await?.2;
+    for line in ["mimi_store_writable 0", "mimi_store_write_failures_total 1", "mimi_store_recoveries_total 0"] {
+        ensure!(metrics.lines().any(|l| l == line), "/metrics while full lacks {line:?}:\n{metrics}");
+    }
     is_unavailable(sender.send_text(&room, "<during-2>").await, "a later message")?;
     let laptop = alice.client_mut(1).context("laptop")?;
     laptop.catch_up(&room).await?;
@@ -134,6 +138,10 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
     while get(&http, &provider, "/readyz").await?.0 != 200 {
         ensure!(Instant::now() < deadline, "the provider did not recover");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = get(&http, &provider, "/metrics").await?.2;
+    for line in ["mimi_store_writable 1", "mimi_store_recoveries_total 1"] {
+        ensure!(metrics.lines().any(|l| l == line), "/metrics after recovery lacks {line:?}:\n{metrics}");
     }
     // The room goes on: a commit (the laptop's state was not advanced by its refused one) and
     // messages from both of Alice's devices.

@@ -117,6 +117,12 @@ impl RedbStore {
         self.inner.db.counts()
     }
 
+    /// Registers the store's metrics in `registry`: `mimi_store_write_failures_total`,
+    /// `mimi_store_recoveries_total` and `mimi_store_writable` ([`recovery`]).
+    pub fn register_metrics(&self, registry: &crate::metrics::Registry) -> Result<(), crate::metrics::MetricsError> {
+        self.inner.db.register_metrics(registry)
+    }
+
     /// How many batches (durable transactions) the writer committed since the file was opened.
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(std::sync::atomic::Ordering::Relaxed)

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, DatabaseError, Durability, ReadableTable as _};
 
 use super::schema::{io, META};
+use crate::metrics::{Counter, Gauge, MetricsError, Registry};
 use crate::store::StoreError;
 
 /// How often an unwritable store tries to open its file again.
@@ -85,6 +86,16 @@ pub(super) struct Handle {
     /// Writes lost to a storage failure, and recoveries, since the store was opened.
     failures: AtomicU64,
     recoveries: AtomicU64,
+    /// The same in `/metrics`, once registered ([`Handle::register_metrics`]).
+    metrics: Mutex<Option<StoreMetrics>>,
+}
+
+/// The store's `/metrics`: failed batches, recoveries, and whether it takes writes.
+#[derive(Debug, Clone)]
+struct StoreMetrics {
+    failures: Counter,
+    recoveries: Counter,
+    writable: Gauge,
 }
 
 impl Handle {
@@ -96,6 +107,35 @@ impl Handle {
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            metrics: Mutex::new(None),
+        }
+    }
+
+    /// Registers `mimi_store_write_failures_total`, `mimi_store_recoveries_total` and
+    /// `mimi_store_writable` in `registry` (counting from the store's opening).
+    pub(super) fn register_metrics(&self, registry: &Registry) -> Result<(), MetricsError> {
+        let metrics = StoreMetrics {
+            failures: registry.counter(
+                "mimi_store_write_failures_total",
+                "Store batches that failed in storage (full disk, I/O error); none of them was written.",
+            )?,
+            recoveries: registry.counter(
+                "mimi_store_recoveries_total",
+                "Times the store opened its file again after a failed write and took writes again.",
+            )?,
+            writable: registry.gauge("mimi_store_writable", "1 while the store takes writes, 0 while it recovers.")?,
+        };
+        let (failures, recoveries) = self.counts();
+        metrics.failures.inc_by(failures);
+        metrics.recoveries.inc_by(recoveries);
+        metrics.writable.set(i64::from(self.writable()));
+        *self.metrics.lock().unwrap_or_else(PoisonError::into_inner) = Some(metrics);
+        Ok(())
+    }
+
+    fn observe(&self, what: impl FnOnce(&StoreMetrics)) {
+        if let Some(m) = self.metrics.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            what(m);
         }
     }
 
@@ -127,6 +167,10 @@ impl Handle {
         let why = format!("a write failed ({error}); the store is recovering");
         *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
         self.writable.store(false, Ordering::Release);
+        self.observe(|m| {
+            m.failures.inc();
+            m.writable.set(0);
+        });
         tracing::error!(path = %self.backing.path().display(), %error, "store write failed: refusing writes until the file is opened again");
     }
 
@@ -139,6 +183,10 @@ impl Handle {
                 *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = None;
                 self.recoveries.fetch_add(1, Ordering::Relaxed);
                 self.writable.store(true, Ordering::Release);
+                self.observe(|m| {
+                    m.recoveries.inc();
+                    m.writable.set(1);
+                });
                 tracing::warn!(path = %self.backing.path().display(), "store recovered: taking writes again");
             }
             Err(e) => {
