@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use mimi_appsync::adapter::{check_public_commit, check_public_proposal, client_of, room_state};
 use mimi_appsync::components::roles::capability::CAN_SEND_MESSAGE;
 use mimi_appsync::policy::Verdict;
-use mimi_appsync::uri::ClientUri;
+use mimi_appsync::uri::{ClientUri, UserUri};
 use openmls::ciphersuite::hash_ref::ProposalRef;
 use openmls::group::ProposalStore;
 use openmls::messages::group_info::VerifiableGroupInfo;
@@ -183,6 +183,8 @@ struct EpochView {
     senders: std::collections::HashSet<String>,
     /// Other providers hosting a member (sorted, without the hub's own domain).
     peers: Vec<String>,
+    /// Every provider hosting a member or a listed participant (sorted).
+    hosts: Vec<String>,
 }
 
 impl EpochView {
@@ -210,7 +212,12 @@ impl EpochView {
         let mut members: Vec<String> = state.members.iter().map(|c| c.as_str().to_owned()).collect();
         members.sort();
         members.dedup();
-        Ok(EpochView { members, senders, peers })
+        let listed = state.participants.participants.iter().filter_map(|p| UserUri::from_bytes(&p.user).ok());
+        let mut hosts: Vec<String> =
+            state.members.iter().map(|c| c.domain().to_owned()).chain(listed.map(|u| u.domain().to_owned())).collect();
+        hosts.sort();
+        hosts.dedup();
+        Ok(EpochView { members, senders, peers, hosts })
     }
 }
 
@@ -418,6 +425,12 @@ impl Room {
             peers.sort();
         }
         peers
+    }
+
+    /// Whether provider `domain` hosts a member client or a listed participant of the room, as
+    /// of the current epoch (a lookup in the epoch's view, not a decode of the room state).
+    pub fn hosts(&self, domain: &str) -> bool {
+        self.epoch_view.hosts.binary_search_by(|d| d.as_str().cmp(domain)).is_ok()
     }
 
     fn refresh_epoch_view(&mut self) -> Result<(), String> {

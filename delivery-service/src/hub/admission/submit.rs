@@ -7,7 +7,7 @@
 //! handshake, the hub further requires that the submitter speaks for its sender and that every
 //! Add by value is vouched for by a claim through this hub (see [`super::adds`]).
 
-use mimi_appsync::uri::{ClientUri, UserUri};
+use mimi_appsync::uri::ClientUri;
 use openmls::prelude::{ProtocolMessage, Sender};
 use openmls_traits::crypto::OpenMlsCrypto;
 
@@ -65,19 +65,15 @@ pub fn hub_of(room_id: &str) -> Option<&str> {
 /// user or an MLS member of its domain), or the handshake is an external commit (whose joiner
 /// the hub then checks against the room's policy, and whose sender must be a client of `domain`,
 /// see [`Submitter::speaks_for`]).
+///
+/// Cheap first: the room's epoch view answers who hosts whom with a lookup (no decode of the
+/// room state); only then is the handshake's sender read.
 pub fn peer_may_update(room: &Room, domain: &str, bundle: &HandshakeBundle) -> bool {
-    let hosts = mimi_appsync::adapter::room_state(room.group()).is_ok_and(|s| {
-        s.members.iter().any(|c| c.domain() == domain)
-            || s.participants
-                .participants
-                .iter()
-                .any(|p| UserUri::from_bytes(&p.user).is_ok_and(|u| u.domain() == domain))
-    });
-    let external = matches!(
-        bundle.proposal_or_commit.clone().try_into_protocol_message(),
-        Ok(ProtocolMessage::PublicMessage(m)) if matches!(m.sender(), Sender::NewMemberCommit)
-    );
-    hosts || external
+    room.hosts(domain)
+        || matches!(
+            bundle.proposal_or_commit.clone().try_into_protocol_message(),
+            Ok(ProtocolMessage::PublicMessage(m)) if matches!(m.sender(), Sender::NewMemberCommit)
+        )
 }
 
 /// Why the hub refuses a handshake it would otherwise accept; answered as `notAllowed` with this
