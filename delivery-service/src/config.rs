@@ -25,6 +25,8 @@
 //! claims_per_requester = 100        # MIMI_DS_CLAIMS_PER_REQUESTER: one requester, any users
 //! claims_per_peer_domain = 1000     # MIMI_DS_CLAIMS_PER_PEER_DOMAIN: one peer, for one domain's users
 //! claims_per_peer = 10000           # MIMI_DS_CLAIMS_PER_PEER: one peer, in all
+//! # Quotas (docs/DESIGN.md §7, "Quotas"): beyond a cap the request is refused and nothing changes.
+//! max_key_packages_per_client = 200 # MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT: unexpired KeyPackages kept (429)
 //! registration = "codes"            # MIMI_DS_REGISTRATION: "codes", "jwt" or "open" (see below)
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
@@ -105,6 +107,8 @@ pub const MAX_MAX_CONNECTIONS: usize = 1_000_000;
 pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// Largest accepted `body_read_timeout_secs`: one hour.
 pub const MAX_BODY_READ_TIMEOUT_SECS: u64 = 3600;
+/// Largest accepted value of a quota key (`max_*`): a billion.
+pub const MAX_QUOTA: usize = 1_000_000_000;
 /// Largest configuration file read.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 /// File name of the admin socket under the data directory, unless `admin_socket` says otherwise.
@@ -197,6 +201,10 @@ pub struct Config {
     /// (more get 429): one requester cannot drain a user or keep others from inviting one.
     /// Simulations raise them (their users act within milliseconds).
     pub claim_limits: ClaimLimits,
+    /// How much one party may make this provider hold (each cap's default is in
+    /// [`Quotas::default`] and the module docs): `max_key_packages_per_client` (default 200
+    /// unexpired KeyPackages per client; an upload beyond it is refused whole, 429).
+    pub quotas: Quotas,
     /// How new devices of our users are let in (module docs).
     pub registration: Registration,
     /// How long a bearer token of ours is valid.
@@ -249,6 +257,9 @@ pub use crate::auth::JwtAlgorithm;
 
 /// The claim limits: a rule of the hub's, configured here.
 pub use crate::hub::admission::ClaimLimits;
+
+/// The quotas: rules of the hub's, configured here.
+pub use crate::hub::admission::Quotas;
 
 /// The default for key-material claims by users of other providers for which a local target
 /// user has decided nothing: a rule of the hub's, configured here.
@@ -318,6 +329,7 @@ struct RawConfig {
     claims_per_requester: Option<u64>,
     claims_per_peer_domain: Option<u64>,
     claims_per_peer: Option<u64>,
+    max_key_packages_per_client: Option<u64>,
     registration: Option<String>,
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
@@ -362,7 +374,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 27] = [
+const ENV_KEYS: [(&str, &str); 28] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -381,6 +393,7 @@ const ENV_KEYS: [(&str, &str); 27] = [
     ("MIMI_DS_CLAIMS_PER_REQUESTER", "claims_per_requester"),
     ("MIMI_DS_CLAIMS_PER_PEER_DOMAIN", "claims_per_peer_domain"),
     ("MIMI_DS_CLAIMS_PER_PEER", "claims_per_peer"),
+    ("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT", "max_key_packages_per_client"),
     ("MIMI_DS_REGISTRATION", "registration"),
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
@@ -515,6 +528,19 @@ impl Config {
             per_peer: limit("claims_per_peer", raw.claims_per_peer, defaults.per_peer)?,
         };
 
+        let quota = |key: &str, value: Option<u64>, default: usize| {
+            count(value, default, MAX_QUOTA).map_err(|reason| invalid(key, reason))
+        };
+        let defaults = Quotas::default();
+        let quotas = Quotas {
+            key_packages_per_client: quota(
+                "max_key_packages_per_client",
+                raw.max_key_packages_per_client,
+                defaults.key_packages_per_client,
+            )?,
+            ..defaults
+        };
+
         let lifetime = |key: &str, value: Option<u64>, default: Duration, range: std::ops::RangeInclusive<u64>| {
             let secs = value.unwrap_or(default.as_secs());
             if !range.contains(&secs) {
@@ -586,6 +612,7 @@ impl Config {
             admin_socket: raw.admin_socket.clone(),
             consent,
             claim_limits,
+            quotas,
             domain,
             listen,
             public_url,
@@ -678,6 +705,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "claims_per_requester" => raw.claims_per_requester = Some(number(&value)?),
             "claims_per_peer_domain" => raw.claims_per_peer_domain = Some(number(&value)?),
             "claims_per_peer" => raw.claims_per_peer = Some(number(&value)?),
+            "max_key_packages_per_client" => raw.max_key_packages_per_client = Some(number(&value)?),
             "registration" => raw.registration = Some(value),
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
@@ -813,6 +841,18 @@ mod tests {
         }
         // The per-target limit is gone: a file still naming it is refused, not silently ignored.
         assert!(Config::from_toml("claims_per_minute = 30", "t").is_err());
+    }
+
+    #[test]
+    fn quotas() {
+        assert_eq!(Config::default().quotas, Quotas::default());
+        assert_eq!(Quotas::default().key_packages_per_client, 200);
+        let c = Config::from_toml("max_key_packages_per_client = 5", "t").unwrap();
+        assert_eq!(c.quotas, Quotas { key_packages_per_client: 5, ..Quotas::default() });
+        let env = [("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT".to_owned(), "7".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().quotas.key_packages_per_client, 7);
+        let err = Config::from_toml("max_key_packages_per_client = 0", "t").unwrap_err().to_string();
+        assert!(err.contains("`max_key_packages_per_client`") && err.contains("not between 1"), "{err}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ use axum::Router;
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Path of the metrics route.
 pub const METRICS_PATH: &str = "/metrics";
+/// Requests refused by a quota, labelled `quota` (see `crate::hub::admission::quota`): one
+/// family, registered by each part that refuses (the provider, the follower, the server's body
+/// limits) under this name, help and label, so they share it.
+pub const QUOTA_REFUSED_TOTAL: &str = "mimi_quota_refused_total";
+/// The help text of [`QUOTA_REFUSED_TOTAL`].
+pub const QUOTA_REFUSED_HELP: &str = "Requests refused by a quota, by quota.";
+/// The label of [`QUOTA_REFUSED_TOTAL`].
+pub const QUOTA_LABEL: &str = "quota";
 /// Latency buckets in seconds, 1 ms to 10 s.
 pub const DEFAULT_LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];

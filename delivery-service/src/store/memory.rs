@@ -18,6 +18,7 @@ use super::{
     WriteResult, WriteTicket,
 };
 use crate::auth::{self, Admission};
+use crate::hub::admission::quota;
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
 /// The in-memory store. Cloning shares the state.
@@ -240,7 +241,24 @@ impl State {
                 }
                 self.clients.insert(client, record);
             }
-            Write::PutKeyPackages(kps) => {
+            Write::PutKeyPackages { key_packages: kps, max_per_client, now_secs } => {
+                // Checked for every client first: a refused upload leaves no trace.
+                let mut adding: BTreeMap<(String, String), usize> = BTreeMap::new();
+                for kp in &kps {
+                    *adding.entry((kp.user.clone(), kp.client.clone())).or_default() += 1;
+                }
+                for (key, n) in &adding {
+                    let held = self
+                        .key_packages
+                        .get(key)
+                        .map_or(0, |k| k.values().filter(|k| !rules::is_expired(k.not_after, now_secs)).count());
+                    quota::key_packages(&key.1, held, *n, max_per_client)?;
+                }
+                for key in adding.keys() {
+                    if let Some(kps) = self.key_packages.get_mut(key) {
+                        kps.retain(|_, k| !rules::is_expired(k.not_after, now_secs));
+                    }
+                }
                 for kp in kps {
                     self.owners.insert(kp.reference.clone(), kp.client.clone());
                     let client = self.key_packages.entry((kp.user.clone(), kp.client.clone())).or_default();

@@ -77,6 +77,9 @@ pub enum StoreError {
     /// The writer is gone (shutting down).
     #[error("the store is shut down")]
     Closed,
+    /// A write a quota refused (see [`crate::hub::admission::quota`]); nothing was written.
+    #[error("refused: {0}")]
+    Quota(#[from] QuotaRefusal),
     /// A registration, token or operator's change of a device that the device's records do not
     /// admit (see [`crate::auth::clients`]); nothing was written.
     #[error("refused: {0}")]
@@ -101,6 +104,8 @@ pub enum StoreError {
 // What the hub's admission rules read back (claims, consent) is declared once, in their terms;
 // the store keeps it and adds the stored byte of a consent state below.
 pub use crate::hub::admission::{ClaimScope, ConsentState, KeyPackageClaim};
+// So are the quotas a write is held to.
+pub use crate::hub::admission::QuotaRefusal;
 // So are our devices' records: the store keeps them as authentication decides on them.
 use crate::auth::AuthRefusal;
 pub use crate::auth::{ClientRecord, ClientStatus, CodeRecord, Ending, StoredToken, TokenRecord, Voucher};
@@ -191,8 +196,17 @@ pub enum Write {
         /// Current time, milliseconds since the UNIX epoch.
         now_ms: u64,
     },
-    /// KeyPackages uploaded by their client.
-    PutKeyPackages(Vec<StoredKeyPackage>),
+    /// KeyPackages uploaded by one client: the client's expired KeyPackages are deleted, then
+    /// the upload is refused whole ([`StoreError::Quota`]) if the client would keep more than
+    /// `max_per_client` ([`crate::hub::admission::quota::key_packages`]).
+    PutKeyPackages {
+        /// The KeyPackages, all of one client.
+        key_packages: Vec<StoredKeyPackage>,
+        /// The most the client may keep (`usize::MAX`: no cap).
+        max_per_client: usize,
+        /// Current time, seconds since the UNIX epoch (what has expired).
+        now_secs: u64,
+    },
     /// A follower provider acknowledged (201) a room's log up to `seq`: its outbox cursor moves
     /// there (never backwards).
     AdvanceOutbox {
@@ -260,6 +274,13 @@ pub enum Write {
     /// Keeps an abuse report whose franks verified. A byte-identical report for the same room
     /// is kept once (the first reception's time and reporter stay).
     AbuseReport(StoredAbuseReport),
+}
+
+impl Write {
+    /// KeyPackages put without a cap, none expired (tests, benches, seeding a store).
+    pub fn put_key_packages(key_packages: Vec<StoredKeyPackage>) -> Write {
+        Write::PutKeyPackages { key_packages, max_per_client: usize::MAX, now_secs: 0 }
+    }
 }
 
 /// One Welcome for local clients: what each of their queue items carries, held once however
