@@ -10,6 +10,7 @@ use std::path::Path;
 
 use mimi_ds::config::{Config, Registration};
 use mimi_protocol::client_api::KeyPackageUpload;
+use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::key_material::ClientKeyMaterialStatus;
 use mimi_protocol::Body;
 use openmls::prelude::*;
@@ -74,5 +75,58 @@ async fn key_packages_beyond_the_clients_cap_are_refused_whole_and_nothing_is_st
     // Claimed KeyPackages no longer count: bob may upload up to the cap again.
     assert_eq!(upload(&h, &bob_token, &bob, 3).await.0, StatusCode::CREATED);
     assert_eq!(h.metric(&series).await, 2);
+    h.stop().await;
+}
+
+/// `client` creates `room` through the client API: the status and `Retry-After`, if any.
+async fn create_room(h: &Harness, token: &str, client: &mut Client, room: &str) -> (StatusCode, Option<String>) {
+    let hub_key = mimi_ds::provider::load_or_create_hub_key(&h.config.data_dir.join("hub-key.tls")).unwrap();
+    let gi = create_group(client, &hub_key.to_public_vec());
+    let path = format!("/client/v1/rooms/{}", encode_path_segment(room));
+    let (status, headers, _) = h.post_full(&path, Some(token), gi).await;
+    (status, headers.get(reqwest::header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned()))
+}
+
+/// What reading `room`'s log answers `token`.
+async fn log_status(h: &Harness, token: &str, room: &str) -> StatusCode {
+    let url = format!("{}/client/v1/rooms/{}/log", h.base, encode_path_segment(room));
+    h.http.get(url).bearer_auth(token).send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_beyond_the_users_cap_is_refused_and_not_created_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = |c: &mut Config| c.quotas.rooms_per_user = 2;
+    let h = start(dir.path(), cap).await;
+    let phone = h.registered("alice", "phone", None, None).await;
+    let laptop = h.registered("alice", "laptop", None, None).await;
+    let bob = h.registered("bob", "phone", None, None).await;
+    let series = refused("rooms_per_user");
+    let room = |n: u32| format!("mimi://a.example/r/alice-{n}");
+
+    assert_eq!(create_room(&h, &phone, &mut Client::new("alice", "phone"), &room(1)).await.0, StatusCode::CREATED);
+    assert_eq!(create_room(&h, &laptop, &mut Client::new("alice", "laptop"), &room(2)).await.0, StatusCode::CREATED);
+    // A third room of alice's, from either device: 429, counted, and no room.
+    let third = create_room(&h, &phone, &mut Client::new("alice", "phone"), &room(3)).await;
+    assert_eq!(third, (StatusCode::TOO_MANY_REQUESTS, Some("60".to_owned())));
+    assert_eq!(
+        create_room(&h, &laptop, &mut Client::new("alice", "laptop"), &room(3)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(h.metric(&series).await, 2);
+    assert_eq!(log_status(&h, &phone, &room(3)).await, StatusCode::NOT_FOUND, "the refused room does not exist");
+    assert_eq!(log_status(&h, &phone, &room(1)).await, StatusCode::OK);
+    // Another user is not held to alice's count.
+    assert_eq!(create_room(&h, &bob, &mut Client::new("bob", "phone"), &room(3)).await.0, StatusCode::CREATED);
+
+    // The count is durable: after a restart alice is still at her cap.
+    h.stop().await;
+    let h = start(dir.path(), cap).await;
+    assert_eq!(
+        create_room(&h, &phone, &mut Client::new("alice", "phone"), &room(4)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(log_status(&h, &phone, &room(4)).await, StatusCode::NOT_FOUND);
+    assert_eq!(create_room(&h, &bob, &mut Client::new("bob", "phone"), &room(4)).await.0, StatusCode::CREATED);
     h.stop().await;
 }

@@ -14,8 +14,8 @@ use std::ops::RangeInclusive;
 use sha2::{Digest, Sha256};
 
 use super::{
-    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, Ending, KeyPackageClaim, Store,
-    StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
+    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, Ending, KeyPackageClaim, RoomCreator,
+    Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
     WriteResult, WriteTicket,
 };
 use crate::auth::AuthRefusal;
@@ -33,6 +33,7 @@ macro_rules! with_properties {
             rooms_restart_from_checkpoint_pending_and_tail,
             claims_are_single_use,
             key_packages_are_held_to_the_clients_cap,
+            rooms_are_held_to_their_creators_cap,
             claims_are_recorded_with_their_scope_and_spent_by_the_append_using_them,
             welcomes_are_queued_once_per_client_in_order,
             mirror_intake_is_all_or_nothing,
@@ -132,7 +133,7 @@ pub fn checkpoint(room: &str, seq: u64) -> Checkpoint {
 
 /// Creates `room` with an empty checkpoint.
 pub fn create(room: &str) -> Write {
-    Write::CreateRoom(Box::new(checkpoint(room, 0)))
+    Write::create_room(checkpoint(room, 0))
 }
 
 /// A plain append of the entries `seqs` to `room`.
@@ -565,6 +566,26 @@ pub async fn key_packages_are_held_to_the_clients_cap<S: Store>(fresh: &impl Fn(
     let (mut served, _) = claimed(ok(&s, claim(5)).await);
     served.sort();
     assert_eq!(served, [4, 7], "#2 was deleted by the upload that was let in");
+}
+
+/// A room created for a user is counted for it: beyond its cap the creation is refused
+/// ([`StoreError::Quota`]) and the room does not exist; a room not created (it existed) is not
+/// counted; other users and uncounted creations are not held to it.
+pub async fn rooms_are_held_to_their_creators_cap<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let by = |user: &str, room: &str| Write::CreateRoom {
+        checkpoint: Box::new(checkpoint(room, 0)),
+        creator: Some(RoomCreator { user: user.into(), max_rooms: 2 }),
+    };
+    let (alice, bob) = ("mimi://a.example/u/alice", "mimi://a.example/u/bob");
+    ok(&s, by(alice, "mimi://a.example/r/1")).await;
+    assert!(matches!(settle(s.write(by(alice, "mimi://a.example/r/1"))).await, Err(StoreError::Room { .. })));
+    ok(&s, by(alice, "mimi://a.example/r/2")).await;
+    let refused = settle(s.write(by(alice, "mimi://a.example/r/3"))).await;
+    assert!(matches!(refused, Err(StoreError::Quota(ref q)) if q.would_hold == 3), "{refused:?}");
+    assert!(s.room("mimi://a.example/r/3").await.unwrap().is_none(), "the refused room does not exist");
+    ok(&s, by(bob, "mimi://a.example/r/3")).await;
+    ok(&s, create("mimi://a.example/r/4")).await;
 }
 
 /// A claim through the hub for one of its rooms is recorded with its scope (relayed, or with a

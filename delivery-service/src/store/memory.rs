@@ -64,6 +64,8 @@ struct State {
     /// user URI → its registered (active or revoked) clients, in URI order (the order claims serve
     /// them in).
     user_clients: BTreeMap<String, BTreeSet<String>>,
+    /// user URI → how many rooms its clients created (counted against its quota).
+    rooms_created: HashMap<String, usize>,
     /// (user URI, client URI) → KeyPackageRef → KeyPackage, in reference order.
     key_packages: HashMap<(String, String), BTreeMap<Vec<u8>, StoredKeyPackage>>,
     /// KeyPackageRef → client URI (kept after the claim).
@@ -130,10 +132,15 @@ impl State {
     /// Applies one write, whole or not at all.
     fn apply(&mut self, w: Write) -> Result<WriteResult, StoreError> {
         match w {
-            Write::CreateRoom(cp) => {
+            Write::CreateRoom { checkpoint: cp, creator } => {
                 let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
                 if self.rooms.contains_key(&room) {
                     return Err(StoreError::Room { room, why: "already exists" });
+                }
+                if let Some(creator) = creator {
+                    let held = self.rooms_created.get(&creator.user).copied().unwrap_or(0);
+                    quota::rooms(&creator.user, held, creator.max_rooms)?;
+                    self.rooms_created.insert(creator.user, held + 1);
                 }
                 self.rooms.insert(room, *cp);
             }
@@ -495,7 +502,7 @@ mod tests {
     async fn a_ticket_has_resolved_when_the_write_returns() {
         let s = MemoryStore::new();
         let room = "mimi://a.example/r/x";
-        let mut ticket = s.write(Write::CreateRoom(Box::new(checkpoint(room, 0))));
+        let mut ticket = s.write(Write::create_room(checkpoint(room, 0)));
         assert_eq!(ticket.try_recv().unwrap().unwrap(), WriteResult::Done);
         let mut ticket = s.write(append(room, 2..=2));
         assert!(matches!(ticket.try_recv().unwrap(), Err(StoreError::Conflict { .. })));

@@ -130,8 +130,15 @@ pub struct StoredKeyPackage {
 /// One durable change; several are committed together.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// A new room with its initial checkpoint.
-    CreateRoom(Box<Checkpoint>),
+    /// A new room with its initial checkpoint. With a `creator`, the rooms its user created are
+    /// counted, and the room is refused ([`StoreError::Quota`], nothing written) if the user
+    /// created `creator.max_rooms` already ([`crate::hub::admission::quota::rooms`]).
+    CreateRoom {
+        /// The initial checkpoint.
+        checkpoint: Box<Checkpoint>,
+        /// Whose room it is, counted against its cap (`None`: not counted).
+        creator: Option<RoomCreator>,
+    },
     /// Log entries of one room, with the per-client queue items they produce.
     Append {
         /// The room URI.
@@ -276,7 +283,21 @@ pub enum Write {
     AbuseReport(StoredAbuseReport),
 }
 
+/// The user a new room is counted for (see [`Write::CreateRoom`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomCreator {
+    /// The user URI of the creating client.
+    pub user: String,
+    /// The most rooms the user's clients may have created here.
+    pub max_rooms: usize,
+}
+
 impl Write {
+    /// A room created without counting it for anyone (tests, benches, seeding a store).
+    pub fn create_room(checkpoint: Checkpoint) -> Write {
+        Write::CreateRoom { checkpoint: Box::new(checkpoint), creator: None }
+    }
+
     /// KeyPackages put without a cap, none expired (tests, benches, seeding a store).
     pub fn put_key_packages(key_packages: Vec<StoredKeyPackage>) -> Write {
         Write::PutKeyPackages { key_packages, max_per_client: usize::MAX, now_secs: 0 }

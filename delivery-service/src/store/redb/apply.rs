@@ -17,7 +17,7 @@ use tls_codec::Deserialize as _;
 use super::schema::{
     corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, CodeEntry, KeyPackageRecord, QueueRecord,
     TokenEntry, WelcomeRecord, ABUSE, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG,
-    MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+    MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, ROOMS_CREATED, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
 };
 use crate::auth::{self, Admission};
 use crate::hub::admission::quota;
@@ -40,11 +40,18 @@ pub(super) fn apply(
     last_seqs: &mut LastSeqs,
 ) -> Result<WriteResult, StoreError> {
     match w {
-        Write::CreateRoom(cp) => {
+        Write::CreateRoom { checkpoint: cp, creator } => {
             let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
             let mut rooms = tx.open_table(ROOMS).map_err(io)?;
             if rooms.get(room.as_str()).map_err(io)?.is_some() {
                 return Err(StoreError::Room { room, why: "already exists" });
+            }
+            if let Some(creator) = creator {
+                let mut created = tx.open_table(ROOMS_CREATED).map_err(io)?;
+                let held = created.get(creator.user.as_str()).map_err(io)?.map_or(0, |v| v.value());
+                let held = usize::try_from(held).unwrap_or(usize::MAX);
+                quota::rooms(&creator.user, held, creator.max_rooms)?;
+                created.insert(creator.user.as_str(), held as u64 + 1).map_err(io)?;
             }
             rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
         }
