@@ -28,6 +28,7 @@
 //! # Quotas (docs/DESIGN.md §7, "Quotas"): beyond a cap the request is refused and nothing changes.
 //! max_key_packages_per_client = 200 # MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT: unexpired KeyPackages kept (429)
 //! max_rooms_per_user = 1000         # MIMI_DS_MAX_ROOMS_PER_USER: rooms a user's clients create here (429)
+//! max_members_per_room = 20000      # MIMI_DS_MAX_MEMBERS_PER_ROOM: a commit adding beyond it is notAllowed
 //! registration = "codes"            # MIMI_DS_REGISTRATION: "codes", "jwt" or "open" (see below)
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
@@ -205,7 +206,9 @@ pub struct Config {
     /// How much one party may make this provider hold (each cap's default is in
     /// [`Quotas::default`] and the module docs): `max_key_packages_per_client` (default 200
     /// unexpired KeyPackages per client; an upload beyond it is refused whole, 429),
-    /// `max_rooms_per_user` (default 1000 rooms created here by one user's clients; 429).
+    /// `max_rooms_per_user` (default 1000 rooms created here by one user's clients; 429),
+    /// `max_members_per_room` (default 20 000 clients; a commit whose Adds would go beyond it is
+    /// answered `notAllowed`).
     pub quotas: Quotas,
     /// How new devices of our users are let in (module docs).
     pub registration: Registration,
@@ -333,6 +336,7 @@ struct RawConfig {
     claims_per_peer: Option<u64>,
     max_key_packages_per_client: Option<u64>,
     max_rooms_per_user: Option<u64>,
+    max_members_per_room: Option<u64>,
     registration: Option<String>,
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
@@ -377,7 +381,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 29] = [
+const ENV_KEYS: [(&str, &str); 30] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -398,6 +402,7 @@ const ENV_KEYS: [(&str, &str); 29] = [
     ("MIMI_DS_CLAIMS_PER_PEER", "claims_per_peer"),
     ("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT", "max_key_packages_per_client"),
     ("MIMI_DS_MAX_ROOMS_PER_USER", "max_rooms_per_user"),
+    ("MIMI_DS_MAX_MEMBERS_PER_ROOM", "max_members_per_room"),
     ("MIMI_DS_REGISTRATION", "registration"),
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
@@ -543,6 +548,7 @@ impl Config {
                 defaults.key_packages_per_client,
             )?,
             rooms_per_user: quota("max_rooms_per_user", raw.max_rooms_per_user, defaults.rooms_per_user)?,
+            members_per_room: quota("max_members_per_room", raw.max_members_per_room, defaults.members_per_room)?,
             ..defaults
         };
 
@@ -712,6 +718,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "claims_per_peer" => raw.claims_per_peer = Some(number(&value)?),
             "max_key_packages_per_client" => raw.max_key_packages_per_client = Some(number(&value)?),
             "max_rooms_per_user" => raw.max_rooms_per_user = Some(number(&value)?),
+            "max_members_per_room" => raw.max_members_per_room = Some(number(&value)?),
             "registration" => raw.registration = Some(value),
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
@@ -854,13 +861,16 @@ mod tests {
         assert_eq!(Config::default().quotas, Quotas::default());
         assert_eq!(Quotas::default().key_packages_per_client, 200);
         assert_eq!(Quotas::default().rooms_per_user, 1000);
+        assert_eq!(Quotas::default().members_per_room, 20_000);
+        let c = Config::from_toml("max_members_per_room = 11000", "t").unwrap();
+        assert_eq!(c.quotas.members_per_room, 11_000);
         let c = Config::from_toml("max_key_packages_per_client = 5", "t").unwrap();
         assert_eq!(c.quotas, Quotas { key_packages_per_client: 5, ..Quotas::default() });
         let env = [("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT".to_owned(), "7".to_owned())];
         assert_eq!(Config::load_with_env(None, env).unwrap().quotas.key_packages_per_client, 7);
         let env = [("MIMI_DS_MAX_ROOMS_PER_USER".to_owned(), "3".to_owned())];
         assert_eq!(Config::load_with_env(None, env).unwrap().quotas.rooms_per_user, 3);
-        for key in ["max_key_packages_per_client", "max_rooms_per_user"] {
+        for key in ["max_key_packages_per_client", "max_rooms_per_user", "max_members_per_room"] {
             let err = Config::from_toml(&format!("{key} = 0"), "t").unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")) && err.contains("not between 1"), "{err}");
         }

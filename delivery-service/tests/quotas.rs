@@ -8,12 +8,16 @@ mod support;
 
 use std::path::Path;
 
+use mimi_appsync::ops::{self, UserOperation};
+use mimi_appsync::presets::administered_roles::ORDINARY_USER;
 use mimi_ds::config::{Config, Registration};
-use mimi_protocol::client_api::KeyPackageUpload;
+use mimi_protocol::client_api::{ClientQueue, KeyPackageUpload, RoomEntries};
 use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::key_material::ClientKeyMaterialStatus;
+use mimi_protocol::update::{HandshakeBundle, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
 use mimi_protocol::Body;
 use openmls::prelude::*;
+use openmls_rust_crypto::RustCrypto;
 use reqwest::StatusCode;
 use support::harness::*;
 use support::*;
@@ -128,5 +132,104 @@ async fn a_room_beyond_the_users_cap_is_refused_and_not_created_even_after_a_res
     );
     assert_eq!(log_status(&h, &phone, &room(4)).await, StatusCode::NOT_FOUND);
     assert_eq!(create_room(&h, &bob, &mut Client::new("bob", "phone"), &room(4)).await.0, StatusCode::CREATED);
+    h.stop().await;
+}
+
+/// Alice's phone creates `ROOM`, of which it is the only member: her client, token and the
+/// room's client-API path.
+async fn alice_room(h: &Harness) -> (Client, String, String) {
+    let token = h.registered("alice", "phone", None, None).await;
+    let mut alice = Client::new("alice", "phone");
+    assert_eq!(create_room(h, &token, &mut alice, ROOM).await.0, StatusCode::CREATED);
+    (alice, token, format!("/client/v1/rooms/{}", encode_path_segment(ROOM)))
+}
+
+/// Registers `user`'s `device` with two KeyPackages in the directory: its client and token.
+async fn device(h: &Harness, user: &str, device: &str) -> (Client, String) {
+    let token = h.registered(user, device, None, None).await;
+    let client = Client::new(user, device);
+    assert_eq!(upload(h, &token, &client, 2).await.0, StatusCode::CREATED);
+    (client, token)
+}
+
+/// A KeyPackage of `target` (a user URI) that `claimant` claims through the hub for `ROOM`.
+async fn claim(h: &Harness, claimant: &Client, token: &str, target: &str) -> KeyPackage {
+    let response = h.claim(claimant, token, target, ROOM).await;
+    let ClientKeyMaterialStatus::Success { key_package } = &response.clients[0].status else {
+        panic!("no KeyPackage of {target}: {:?}", response.clients[0].status);
+    };
+    key_package.clone().validate(&RustCrypto::default(), ProtocolVersion::Mls10).unwrap()
+}
+
+/// A commit inviting the user of `kp` with it.
+fn invite(kp: KeyPackage) -> UserOperation {
+    let user = mimi_appsync::adapter::client_of(kp.leaf_node().credential(), &|| "KeyPackage".into()).unwrap().user();
+    ops::invite_user(&user, ORDINARY_USER, vec![kp]).unwrap()
+}
+
+/// Submits `bundle` to `path` with `token`: the hub's answer.
+async fn update(h: &Harness, token: &str, path: &str, bundle: &HandshakeBundle) -> UpdateRoomResponse {
+    let body = UpdateRequest { bundle: bundle.clone() }.encode().unwrap();
+    let (status, body) = h.post(&format!("{path}/update"), Some(token), body).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    UpdateRoomResponse::decode(&body, 1 << 20).unwrap()
+}
+
+fn is_success(answer: &UpdateRoomResponse) -> bool {
+    matches!(answer.outcome, UpdateRoomOutcome::Success { .. })
+}
+
+/// The position after the last entry of the room log, as `token`'s client reads it.
+async fn log_end(h: &Harness, token: &str, path: &str) -> u64 {
+    let r = h.http.get(format!("{}{path}/log", h.base)).bearer_auth(token).send().await.unwrap();
+    RoomEntries::decode(&r.bytes().await.unwrap(), 1 << 20).unwrap().next_after
+}
+
+/// How many Welcomes wait in a device's queue.
+async fn queued(h: &Harness, token: &str) -> usize {
+    let r = h.http.get(format!("{}/client/v1/queue", h.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    ClientQueue::decode(&r.bytes().await.unwrap(), 1 << 20).unwrap().items.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_adding_beyond_the_rooms_member_cap_is_not_allowed_and_logs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), |c| c.quotas.members_per_room = 2).await;
+    let (mut alice, token, path) = alice_room(&h).await;
+    let (_, bob_token) = device(&h, "bob", "phone").await;
+    let (_, carol_token) = device(&h, "carol", "phone").await;
+
+    // Bob makes two members: the cap.
+    let bobs = claim(&h, &alice, &token, "mimi://a.example/u/bob").await;
+    assert!(is_success(&update(&h, &token, &path, &bundle_of(&alice.commit(invite(bobs)))).await));
+    alice.merge();
+    assert_eq!(queued(&h, &bob_token).await, 1);
+    let before = log_end(&h, &token, &path).await;
+    let handshakes_refused = h.metric("hub_handshakes_refused_total").await;
+
+    // Carol would make three: notAllowed, naming the quota; nothing logged, no Welcome queued.
+    let carols = claim(&h, &alice, &token, "mimi://a.example/u/carol").await;
+    let commit = bundle_of(&alice.commit(invite(carols)));
+    let answer = update(&h, &token, &path, &commit).await;
+    assert!(matches!(answer.outcome, UpdateRoomOutcome::NotAllowed), "{:?}", answer.outcome);
+    let why = answer.error_description.to_string();
+    assert!(
+        why.contains("room mimi://a.example/r/club would hold 3, more than the 2 allowed (members_per_room)"),
+        "{why}"
+    );
+    assert_eq!(log_end(&h, &token, &path).await, before, "nothing was logged");
+    assert_eq!(queued(&h, &carol_token).await, 0, "no Welcome was queued");
+    assert_eq!(h.metric(&refused("members_per_room")).await, 1);
+    assert_eq!(h.metric("hub_handshakes_refused_total").await, handshakes_refused + 1);
+
+    // The refusal spent nothing: with a cap of three, the same commit (same epoch, same claim)
+    // is accepted.
+    h.stop().await;
+    let h = start(dir.path(), |c| c.quotas.members_per_room = 3).await;
+    assert!(is_success(&update(&h, &token, &path, &commit).await));
+    assert_eq!(log_end(&h, &token, &path).await, before + 1);
+    assert_eq!(queued(&h, &carol_token).await, 1);
+    assert_eq!(h.metric(&refused("members_per_room")).await, 0);
     h.stop().await;
 }

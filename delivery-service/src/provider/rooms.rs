@@ -142,6 +142,10 @@ impl<S: Store> Provider<S> {
                 reason = %decision.response.error_description, "handshake refused");
             return Ok(decision.response);
         };
+        if let Err(refusal) = admission::quota::admit_accepted(&slot.room, &accepted, &self.quotas) {
+            self.count_quota_refusal(refusal.quota);
+            return Ok(refuse(refusal.into(), slot.room.epoch()));
+        }
         let welcome = match &bundle.content {
             HandshakeBundleContent::Commit { welcome, .. } => welcome.as_ref(),
             HandshakeBundleContent::Proposal { .. } => None,

@@ -9,6 +9,8 @@
 //! transaction that would write, so two racing requests cannot both pass), and the room's own
 //! for what the room's decision lock already serialises (members, pending proposals).
 
+use crate::hub::{Accepted, Room};
+
 /// Default cap on the unclaimed KeyPackages one client keeps in the directory.
 pub const DEFAULT_KEY_PACKAGES_PER_CLIENT: usize = 200;
 /// Default cap on the rooms of this hub one user's clients create.
@@ -152,6 +154,22 @@ pub fn members(room: &str, members: usize, adds: usize, removes: usize, cap: usi
         return Ok(());
     }
     within(Quota::MembersPerRoom, || format!("room {room}"), members.saturating_sub(removes), adds, cap)
+}
+
+/// The room's quotas on a handshake the sequencer accepted for `room` (decided under the room's
+/// lock, so the counts are the room's own): a commit's Adds against
+/// [`Quotas::members_per_room`].
+pub fn admit_accepted(room: &Room, accepted: &Accepted, quotas: &Quotas) -> Result<(), QuotaRefusal> {
+    match accepted {
+        Accepted::Commit { staged, .. } => members(
+            room.id(),
+            room.member_count(),
+            staged.add_proposals().count(),
+            staged.remove_proposals().count(),
+            quotas.members_per_room,
+        ),
+        Accepted::Proposals(_) | Accepted::Application => Ok(()),
+    }
 }
 
 /// `adding` standalone proposals for `room`, which holds `pending` this epoch.
