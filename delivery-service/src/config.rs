@@ -29,6 +29,7 @@
 //! max_key_packages_per_client = 200 # MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT: unexpired KeyPackages kept (429)
 //! max_rooms_per_user = 1000         # MIMI_DS_MAX_ROOMS_PER_USER: rooms a user's clients create here (429)
 //! max_members_per_room = 20000      # MIMI_DS_MAX_MEMBERS_PER_ROOM: a commit adding beyond it is notAllowed
+//! max_proposals_per_epoch = 1000    # MIMI_DS_MAX_PROPOSALS_PER_EPOCH: more in one epoch are notAllowed
 //! registration = "codes"            # MIMI_DS_REGISTRATION: "codes", "jwt" or "open" (see below)
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
@@ -208,7 +209,8 @@ pub struct Config {
     /// unexpired KeyPackages per client; an upload beyond it is refused whole, 429),
     /// `max_rooms_per_user` (default 1000 rooms created here by one user's clients; 429),
     /// `max_members_per_room` (default 20 000 clients; a commit whose Adds would go beyond it is
-    /// answered `notAllowed`).
+    /// answered `notAllowed`), `max_proposals_per_epoch` (default 1000 standalone proposals
+    /// accepted in one epoch of a room; more are `notAllowed` until the next commit).
     pub quotas: Quotas,
     /// How new devices of our users are let in (module docs).
     pub registration: Registration,
@@ -337,6 +339,7 @@ struct RawConfig {
     max_key_packages_per_client: Option<u64>,
     max_rooms_per_user: Option<u64>,
     max_members_per_room: Option<u64>,
+    max_proposals_per_epoch: Option<u64>,
     registration: Option<String>,
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
@@ -381,7 +384,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 30] = [
+const ENV_KEYS: [(&str, &str); 31] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -403,6 +406,7 @@ const ENV_KEYS: [(&str, &str); 30] = [
     ("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT", "max_key_packages_per_client"),
     ("MIMI_DS_MAX_ROOMS_PER_USER", "max_rooms_per_user"),
     ("MIMI_DS_MAX_MEMBERS_PER_ROOM", "max_members_per_room"),
+    ("MIMI_DS_MAX_PROPOSALS_PER_EPOCH", "max_proposals_per_epoch"),
     ("MIMI_DS_REGISTRATION", "registration"),
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
@@ -549,6 +553,11 @@ impl Config {
             )?,
             rooms_per_user: quota("max_rooms_per_user", raw.max_rooms_per_user, defaults.rooms_per_user)?,
             members_per_room: quota("max_members_per_room", raw.max_members_per_room, defaults.members_per_room)?,
+            proposals_per_epoch: quota(
+                "max_proposals_per_epoch",
+                raw.max_proposals_per_epoch,
+                defaults.proposals_per_epoch,
+            )?,
             ..defaults
         };
 
@@ -719,6 +728,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "max_key_packages_per_client" => raw.max_key_packages_per_client = Some(number(&value)?),
             "max_rooms_per_user" => raw.max_rooms_per_user = Some(number(&value)?),
             "max_members_per_room" => raw.max_members_per_room = Some(number(&value)?),
+            "max_proposals_per_epoch" => raw.max_proposals_per_epoch = Some(number(&value)?),
             "registration" => raw.registration = Some(value),
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
@@ -864,13 +874,16 @@ mod tests {
         assert_eq!(Quotas::default().members_per_room, 20_000);
         let c = Config::from_toml("max_members_per_room = 11000", "t").unwrap();
         assert_eq!(c.quotas.members_per_room, 11_000);
+        assert_eq!(Quotas::default().proposals_per_epoch, 1000);
         let c = Config::from_toml("max_key_packages_per_client = 5", "t").unwrap();
         assert_eq!(c.quotas, Quotas { key_packages_per_client: 5, ..Quotas::default() });
         let env = [("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT".to_owned(), "7".to_owned())];
         assert_eq!(Config::load_with_env(None, env).unwrap().quotas.key_packages_per_client, 7);
         let env = [("MIMI_DS_MAX_ROOMS_PER_USER".to_owned(), "3".to_owned())];
         assert_eq!(Config::load_with_env(None, env).unwrap().quotas.rooms_per_user, 3);
-        for key in ["max_key_packages_per_client", "max_rooms_per_user", "max_members_per_room"] {
+        for key in
+            ["max_key_packages_per_client", "max_rooms_per_user", "max_members_per_room", "max_proposals_per_epoch"]
+        {
             let err = Config::from_toml(&format!("{key} = 0"), "t").unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")) && err.contains("not between 1"), "{err}");
         }

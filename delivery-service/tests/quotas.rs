@@ -16,6 +16,7 @@ use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::key_material::ClientKeyMaterialStatus;
 use mimi_protocol::update::{HandshakeBundle, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
 use mimi_protocol::Body;
+use mimi_testkit::attack;
 use openmls::prelude::*;
 use openmls_rust_crypto::RustCrypto;
 use reqwest::StatusCode;
@@ -231,5 +232,47 @@ async fn a_commit_adding_beyond_the_rooms_member_cap_is_not_allowed_and_logs_not
     assert_eq!(log_end(&h, &token, &path).await, before + 1);
     assert_eq!(queued(&h, &carol_token).await, 1);
     assert_eq!(h.metric(&refused("members_per_room")).await, 0);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_beyond_the_epochs_cap_are_not_allowed_until_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), |c| c.quotas.proposals_per_epoch = 1).await;
+    let (mut alice, token, path) = alice_room(&h).await;
+    // Alice's laptop joins: two members, each of which can propose.
+    let (mut laptop, laptop_token) = device(&h, "alice", "laptop").await;
+    let kp = claim(&h, &alice, &token, "mimi://a.example/u/alice").await;
+    let commit = alice.commit(ops::add_own_device(vec![kp]));
+    assert!(is_success(&update(&h, &token, &path, &bundle_of(&commit)).await));
+    alice.merge();
+    laptop.join(commit.welcome().cloned().unwrap());
+    let series = refused("proposals_per_epoch");
+
+    // The laptop's update proposal is the epoch's one.
+    let laptops = attack::propose_update_as(&mut laptop, "mimi://a.example/d/alice/laptop").unwrap();
+    assert!(is_success(&update(&h, &laptop_token, &path, &proposal_bundle(&laptops)).await));
+    let before = log_end(&h, &token, &path).await;
+    // Alice's would be the second: notAllowed, naming the quota, nothing logged.
+    let alices = attack::propose_update_as(&mut alice, "mimi://a.example/d/alice/phone").unwrap();
+    let answer = update(&h, &token, &path, &proposal_bundle(&alices)).await;
+    assert!(matches!(answer.outcome, UpdateRoomOutcome::NotAllowed), "{:?}", answer.outcome);
+    let why = answer.error_description.to_string();
+    assert!(why.contains("would hold 2, more than the 1 allowed (proposals_per_epoch)"), "{why}");
+    assert_eq!(log_end(&h, &token, &path).await, before, "nothing was logged");
+    assert_eq!(h.metric(&series).await, 1);
+
+    // Alice drops her proposal and commits the laptop's, which the hub still holds as the
+    // epoch's only one: accepted. In the new epoch a proposal is accepted again.
+    let (group, provider, _) = alice.parts();
+    group.clear_pending_proposals(provider.storage()).unwrap();
+    let message = to_in(&laptops).try_into_protocol_message().unwrap();
+    assert!(matches!(alice.process(message).unwrap(), Incoming::Proposal));
+    assert!(is_success(&update(&h, &token, &path, &bundle_of(&alice.commit(UserOperation::default()))).await));
+    alice.merge();
+    let alices = attack::propose_update_as(&mut alice, "mimi://a.example/d/alice/phone").unwrap();
+    assert!(is_success(&update(&h, &token, &path, &proposal_bundle(&alices)).await));
+    assert_eq!(log_end(&h, &token, &path).await, before + 2);
+    assert_eq!(h.metric(&series).await, 1);
     h.stop().await;
 }

@@ -158,7 +158,8 @@ pub fn members(room: &str, members: usize, adds: usize, removes: usize, cap: usi
 
 /// The room's quotas on a handshake the sequencer accepted for `room` (decided under the room's
 /// lock, so the counts are the room's own): a commit's Adds against
-/// [`Quotas::members_per_room`].
+/// [`Quotas::members_per_room`], standalone proposals against [`Quotas::proposals_per_epoch`]
+/// (the next commit, which must include them all, empties the epoch's count).
 pub fn admit_accepted(room: &Room, accepted: &Accepted, quotas: &Quotas) -> Result<(), QuotaRefusal> {
     match accepted {
         Accepted::Commit { staged, .. } => members(
@@ -168,7 +169,10 @@ pub fn admit_accepted(room: &Room, accepted: &Accepted, quotas: &Quotas) -> Resu
             staged.remove_proposals().count(),
             quotas.members_per_room,
         ),
-        Accepted::Proposals(_) | Accepted::Application => Ok(()),
+        Accepted::Proposals(proposals) => {
+            self::proposals(room.id(), room.pending_count(), proposals.len(), quotas.proposals_per_epoch)
+        }
+        Accepted::Application => Ok(()),
     }
 }
 
