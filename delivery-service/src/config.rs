@@ -30,6 +30,7 @@
 //! max_rooms_per_user = 1000         # MIMI_DS_MAX_ROOMS_PER_USER: rooms a user's clients create here (429)
 //! max_members_per_room = 20000      # MIMI_DS_MAX_MEMBERS_PER_ROOM: a commit adding beyond it is notAllowed
 //! max_proposals_per_epoch = 1000    # MIMI_DS_MAX_PROPOSALS_PER_EPOCH: more in one epoch are notAllowed
+//! max_abuse_reports_per_reporter = 100  # MIMI_DS_MAX_ABUSE_REPORTS_PER_REPORTER: per room (429)
 //! registration = "codes"            # MIMI_DS_REGISTRATION: "codes", "jwt" or "open" (see below)
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
@@ -210,7 +211,9 @@ pub struct Config {
     /// `max_rooms_per_user` (default 1000 rooms created here by one user's clients; 429),
     /// `max_members_per_room` (default 20 000 clients; a commit whose Adds would go beyond it is
     /// answered `notAllowed`), `max_proposals_per_epoch` (default 1000 standalone proposals
-    /// accepted in one epoch of a room; more are `notAllowed` until the next commit).
+    /// accepted in one epoch of a room; more are `notAllowed` until the next commit),
+    /// `max_abuse_reports_per_reporter` (default 100 reports kept per reporting user and room;
+    /// 429).
     pub quotas: Quotas,
     /// How new devices of our users are let in (module docs).
     pub registration: Registration,
@@ -340,6 +343,7 @@ struct RawConfig {
     max_rooms_per_user: Option<u64>,
     max_members_per_room: Option<u64>,
     max_proposals_per_epoch: Option<u64>,
+    max_abuse_reports_per_reporter: Option<u64>,
     registration: Option<String>,
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
@@ -384,7 +388,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 31] = [
+const ENV_KEYS: [(&str, &str); 32] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -407,6 +411,7 @@ const ENV_KEYS: [(&str, &str); 31] = [
     ("MIMI_DS_MAX_ROOMS_PER_USER", "max_rooms_per_user"),
     ("MIMI_DS_MAX_MEMBERS_PER_ROOM", "max_members_per_room"),
     ("MIMI_DS_MAX_PROPOSALS_PER_EPOCH", "max_proposals_per_epoch"),
+    ("MIMI_DS_MAX_ABUSE_REPORTS_PER_REPORTER", "max_abuse_reports_per_reporter"),
     ("MIMI_DS_REGISTRATION", "registration"),
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
@@ -558,7 +563,11 @@ impl Config {
                 raw.max_proposals_per_epoch,
                 defaults.proposals_per_epoch,
             )?,
-            ..defaults
+            abuse_reports_per_reporter: quota(
+                "max_abuse_reports_per_reporter",
+                raw.max_abuse_reports_per_reporter,
+                defaults.abuse_reports_per_reporter,
+            )?,
         };
 
         let lifetime = |key: &str, value: Option<u64>, default: Duration, range: std::ops::RangeInclusive<u64>| {
@@ -729,6 +738,7 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "max_rooms_per_user" => raw.max_rooms_per_user = Some(number(&value)?),
             "max_members_per_room" => raw.max_members_per_room = Some(number(&value)?),
             "max_proposals_per_epoch" => raw.max_proposals_per_epoch = Some(number(&value)?),
+            "max_abuse_reports_per_reporter" => raw.max_abuse_reports_per_reporter = Some(number(&value)?),
             "registration" => raw.registration = Some(value),
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
@@ -875,15 +885,21 @@ mod tests {
         let c = Config::from_toml("max_members_per_room = 11000", "t").unwrap();
         assert_eq!(c.quotas.members_per_room, 11_000);
         assert_eq!(Quotas::default().proposals_per_epoch, 1000);
+        assert_eq!(Quotas::default().abuse_reports_per_reporter, 100);
         let c = Config::from_toml("max_key_packages_per_client = 5", "t").unwrap();
         assert_eq!(c.quotas, Quotas { key_packages_per_client: 5, ..Quotas::default() });
         let env = [("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT".to_owned(), "7".to_owned())];
         assert_eq!(Config::load_with_env(None, env).unwrap().quotas.key_packages_per_client, 7);
         let env = [("MIMI_DS_MAX_ROOMS_PER_USER".to_owned(), "3".to_owned())];
         assert_eq!(Config::load_with_env(None, env).unwrap().quotas.rooms_per_user, 3);
-        for key in
-            ["max_key_packages_per_client", "max_rooms_per_user", "max_members_per_room", "max_proposals_per_epoch"]
-        {
+        let keys = [
+            "max_key_packages_per_client",
+            "max_rooms_per_user",
+            "max_members_per_room",
+            "max_proposals_per_epoch",
+            "max_abuse_reports_per_reporter",
+        ];
+        for key in keys {
             let err = Config::from_toml(&format!("{key} = 0"), "t").unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")) && err.contains("not between 1"), "{err}");
         }

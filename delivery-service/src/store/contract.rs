@@ -34,6 +34,7 @@ macro_rules! with_properties {
             claims_are_single_use,
             key_packages_are_held_to_the_clients_cap,
             rooms_are_held_to_their_creators_cap,
+            abuse_reports_are_held_to_the_reporters_cap,
             claims_are_recorded_with_their_scope_and_spent_by_the_append_using_them,
             welcomes_are_queued_once_per_client_in_order,
             mirror_intake_is_all_or_nothing,
@@ -430,7 +431,7 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
             operation: ConsentOperation::Grant,
         };
         ok(&s, consent).await;
-        ok(&s, Write::AbuseReport(report.clone())).await;
+        ok(&s, Write::abuse_report(report.clone())).await;
         ok(&s, Write::Relayed { hash: vec![8; 32], client: carol.into() }).await;
     }
     let s = reopen();
@@ -586,6 +587,35 @@ pub async fn rooms_are_held_to_their_creators_cap<S: Store>(fresh: &impl Fn() ->
     assert!(s.room("mimi://a.example/r/3").await.unwrap().is_none(), "the refused room does not exist");
     ok(&s, by(bob, "mimi://a.example/r/3")).await;
     ok(&s, create("mimi://a.example/r/4")).await;
+}
+
+/// A new abuse report is counted for its reporter and room: beyond the cap it is refused
+/// ([`StoreError::Quota`]) and not kept; a byte-identical repeat of a kept one is neither counted
+/// nor refused; other reporters and rooms have their own counts.
+pub async fn abuse_reports_are_held_to_the_reporters_cap<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let other = "mimi://a.example/r/other";
+    let report = |room: &str, body: &[u8]| StoredAbuseReport {
+        room: room.into(),
+        reporter: "provider b.example".into(),
+        received_ms: 1,
+        report: body.to_vec(),
+    };
+    let by = |who: &str, room: &str, body: &[u8]| Write::AbuseReport {
+        report: report(room, body),
+        counted_as: who.into(),
+        max_per_reporter: 2,
+    };
+    let (bob, carol) = ("mimi://b.example/u/bob", "mimi://b.example/u/carol");
+    ok(&s, by(bob, ROOM, b"1")).await;
+    ok(&s, by(bob, ROOM, b"2")).await;
+    ok(&s, by(bob, ROOM, b"1")).await;
+    let refused = settle(s.write(by(bob, ROOM, b"3"))).await;
+    assert!(matches!(refused, Err(StoreError::Quota(ref q)) if q.would_hold == 3), "{refused:?}");
+    assert_eq!(s.abuse_reports(ROOM).await.unwrap().len(), 2, "the refused report is not kept");
+    ok(&s, by(carol, ROOM, b"3")).await;
+    ok(&s, by(bob, other, b"3")).await;
+    assert_eq!(s.abuse_reports(ROOM).await.unwrap().len(), 3);
 }
 
 /// A claim through the hub for one of its rooms is recorded with its scope (relayed, or with a
@@ -810,14 +840,14 @@ pub async fn abuse_reports_are_kept_once_per_body<S: Store>(fresh: &impl Fn() ->
     };
     assert!(s.abuse_reports(ROOM).await.unwrap().is_empty());
     let first = report(ROOM, "provider b.example", 1, b"spam");
-    ok(&s, Write::AbuseReport(first.clone())).await;
-    ok(&s, Write::AbuseReport(report(ROOM, "client mimi://a.example/d/carol/phone", 2, b"spam"))).await;
+    ok(&s, Write::abuse_report(first.clone())).await;
+    ok(&s, Write::abuse_report(report(ROOM, "client mimi://a.example/d/carol/phone", 2, b"spam"))).await;
     assert_eq!(s.abuse_reports(ROOM).await.unwrap(), vec![first.clone()]);
     let bodies: [&[u8]; 4] = [b"scam", b"abuse", b"flood", b"spam!"];
     for (i, body) in bodies.into_iter().enumerate() {
-        ok(&s, Write::AbuseReport(report(ROOM, "provider c.example", 10 + i as u64, body))).await;
+        ok(&s, Write::abuse_report(report(ROOM, "provider c.example", 10 + i as u64, body))).await;
     }
-    ok(&s, Write::AbuseReport(report(other, "provider b.example", 3, b"spam"))).await;
+    ok(&s, Write::abuse_report(report(other, "provider b.example", 3, b"spam"))).await;
     let kept = s.abuse_reports(ROOM).await.unwrap();
     assert_eq!(kept.len(), 1 + bodies.len());
     assert!(kept.contains(&first));

@@ -84,6 +84,8 @@ struct State {
     consent: HashMap<(String, String, String), ConsentState>,
     /// (room URI, [`rules::abuse_report_key`]) → the report as first received.
     abuse: BTreeMap<(String, [u8; 32]), StoredAbuseReport>,
+    /// (room URI, reporting user URI) → abuse reports kept (counted against its quota).
+    abuse_counts: HashMap<(String, String), usize>,
 }
 
 /// A Welcome as every queue item for it carries it.
@@ -279,9 +281,15 @@ impl State {
                 }
                 return Ok(WriteResult::Claimed { claimed, exhausted });
             }
-            Write::AbuseReport(report) => {
+            Write::AbuseReport { report, counted_as, max_per_reporter } => {
                 let key = (report.room.clone(), rules::abuse_report_key(&report.report));
-                self.abuse.entry(key).or_insert(report);
+                if !self.abuse.contains_key(&key) {
+                    let count = (report.room.clone(), counted_as);
+                    let held = self.abuse_counts.get(&count).copied().unwrap_or(0);
+                    quota::abuse_reports(&count.1, &count.0, held, max_per_reporter)?;
+                    self.abuse_counts.insert(count, held + 1);
+                    self.abuse.insert(key, report);
+                }
             }
             Write::AdvanceOutbox { peer, room, seq } => {
                 let cursor = self.outbox.entry((peer, room)).or_insert(0);

@@ -279,8 +279,18 @@ pub enum Write {
         scope: Option<ClaimScope>,
     },
     /// Keeps an abuse report whose franks verified. A byte-identical report for the same room
-    /// is kept once (the first reception's time and reporter stay).
-    AbuseReport(StoredAbuseReport),
+    /// is kept once (the first reception's time and reporter stay) and not counted again; a new
+    /// one is counted for (`counted_as`, its room) and refused ([`StoreError::Quota`], nothing
+    /// kept) if that reporter has `max_per_reporter` kept about the room already
+    /// ([`crate::hub::admission::quota::abuse_reports`]).
+    AbuseReport {
+        /// The report.
+        report: StoredAbuseReport,
+        /// Whose count it goes to: the reporting user.
+        counted_as: String,
+        /// The most reports kept per (reporter, room) (`usize::MAX`: no cap).
+        max_per_reporter: usize,
+    },
 }
 
 /// The user a new room is counted for (see [`Write::CreateRoom`]).
@@ -293,6 +303,12 @@ pub struct RoomCreator {
 }
 
 impl Write {
+    /// An abuse report kept without a cap (tests, seeding a store), counted for its `reporter`.
+    pub fn abuse_report(report: StoredAbuseReport) -> Write {
+        let counted_as = report.reporter.clone();
+        Write::AbuseReport { report, counted_as, max_per_reporter: usize::MAX }
+    }
+
     /// A room created without counting it for anyone (tests, benches, seeding a store).
     pub fn create_room(checkpoint: Checkpoint) -> Write {
         Write::CreateRoom { checkpoint: Box::new(checkpoint), creator: None }

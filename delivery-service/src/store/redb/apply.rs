@@ -16,8 +16,8 @@ use tls_codec::Deserialize as _;
 
 use super::schema::{
     corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, CodeEntry, KeyPackageRecord, QueueRecord,
-    TokenEntry, WelcomeRecord, ABUSE, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG,
-    MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, ROOMS_CREATED, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+    TokenEntry, WelcomeRecord, ABUSE, ABUSE_COUNTS, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS,
+    KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, ROOMS_CREATED, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
 };
 use crate::auth::{self, Admission};
 use crate::hub::admission::quota;
@@ -224,10 +224,16 @@ pub(super) fn apply(
             }
             return Ok(WriteResult::Claimed { claimed, exhausted });
         }
-        Write::AbuseReport(r) => {
+        Write::AbuseReport { report: r, counted_as, max_per_reporter } => {
             let mut t = tx.open_table(ABUSE).map_err(io)?;
             let hash = rules::abuse_report_key(&r.report);
             if t.get((r.room.as_str(), hash.as_slice())).map_err(io)?.is_none() {
+                let mut counts = tx.open_table(ABUSE_COUNTS).map_err(io)?;
+                let key = (r.room.as_str(), counted_as.as_str());
+                let held = counts.get(key).map_err(io)?.map_or(0, |v| v.value());
+                let held = usize::try_from(held).unwrap_or(usize::MAX);
+                quota::abuse_reports(counted_as, &r.room, held, *max_per_reporter)?;
+                counts.insert(key, held as u64 + 1).map_err(io)?;
                 let record = AbuseRecord {
                     reporter: r.reporter.as_bytes().to_vec().into(),
                     received_ms: r.received_ms,
