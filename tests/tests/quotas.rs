@@ -8,6 +8,11 @@
 //!   one room; the next is refused 429 and not kept (the hub's redb file holds exactly the kept
 //!   ones), a byte-identical repeat of a kept one is still 201, another reporter is not held to
 //!   the first one's count.
+//! - `/notify`: a follower takes in a room's fanout only if it has a reader there. The room's
+//!   hub (its certificate) sends it an entry of a room in which none of its clients is a member
+//!   and which the body does not make one join: 403, counted, nothing taken in (the same body is
+//!   refused again rather than taken for a duplicate, the mirror stays empty); once one of its
+//!   clients is invited, the room's fanout is taken in and read.
 
 use std::time::Duration;
 
@@ -15,8 +20,12 @@ use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, ClientError, LocalProvider};
 use mimi_ds::store::redb::RedbStore;
 use mimi_ds::store::Store as _;
+use mimi_ds::tls::PeerClient;
+use mimi_protocol::directory::encode_path_segment;
+use mimi_protocol::notify::FanoutMessage;
 use mimi_tests::peer::anonymous_client;
-use mimi_tests::sync_until;
+use mimi_tests::{read_log, sync_until};
+use openmls::prelude::tls_codec::Serialize as _;
 
 const STEP: Duration = Duration::from_secs(15);
 
@@ -81,5 +90,74 @@ async fn abuse_reports_beyond_the_reporters_cap_are_refused_and_not_kept() -> an
     a.stop().await?;
     let store = RedbStore::open(&store_path, 1)?;
     assert_eq!(store.abuse_reports(&room).await?.len(), 3);
+    Ok(())
+}
+
+/// Sends `messages` to `to`'s `/notify` for `room` with `from`'s certificate: status and reason.
+async fn notify(
+    from: &LocalProvider,
+    to: &str,
+    room: &str,
+    messages: &[FanoutMessage],
+) -> anyhow::Result<(u16, String)> {
+    let peer = PeerClient::new(from.config())?;
+    let url = peer.base_url(to)?.join(&format!("v1/notify/{}", encode_path_segment(room)))?;
+    let r = peer
+        .http()
+        .post(url)
+        .header("from", format!("mimi@{}", from.domain()))
+        .header("content-type", "application/octet-stream")
+        .body(FanoutMessage::encode_body(messages)?)
+        .send()
+        .await?;
+    Ok((r.status().as_u16(), r.text().await?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_for_a_room_without_readers_here_is_refused_and_takes_nothing_in() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let configs = mimi_client_sim::local::federation_configs(dir.path(), &["a.example", "b.example"])?;
+    let a = LocalProvider::start_with(configs[0].clone()).await?;
+    let b = LocalProvider::start_with(configs[1].clone()).await?;
+    let mut alice = Client::register(&a.connect()?, "alice", "phone").await?;
+    let mut dave = Client::register(&a.connect()?, "dave", "phone").await?;
+    let mut carol = Client::register(&b.connect()?, "carol", "phone").await?;
+    for c in [&dave, &carol] {
+        c.upload_key_packages(2).await?;
+    }
+    // A room of a.example's users only; dave reads alice's message from the hub's log.
+    let room = alice.create_room("local", &presets::cooperative(), GROUP_ADMIN).await?;
+    alice.invite_user(&room, &dave.uri().user(), GROUP_ADMIN).await?;
+    dave.await_welcome(&room, STEP).await?;
+    alice.send_text(&room, "for a.example only").await?;
+    sync_until(&mut dave, &room, "alice's message", STEP, |c| c.transcript(&room).is_ok_and(|t| t.len() == 1)).await?;
+    let entry = read_log(&dave, &room).await?.pop().ok_or_else(|| anyhow::anyhow!("no entry"))?;
+    let series = "mimi_quota_refused_total{quota=\"notify_without_readers\"}";
+
+    // The hub sends it to b, where nobody reads the room: 403, counted, nothing taken in. The
+    // same body is refused again, not taken for a duplicate: the dedup table did not grow.
+    for refusals in [1, 2] {
+        let (status, reason) = notify(&a, "b.example", &room, std::slice::from_ref(&entry.fanout)).await?;
+        assert_eq!(status, 403, "{reason}");
+        assert!(reason.contains("has no readers here"), "{reason}");
+        assert_eq!(metric(&b, series).await?, refusals);
+    }
+
+    // Carol is invited: the Welcome brings a reader, and the room's fanout is taken in.
+    alice.invite_user(&room, &carol.uri().user(), GROUP_ADMIN).await?;
+    carol.await_welcome(&room, STEP).await?;
+    alice.send_text(&room, "now for b.example too").await?;
+    sync_until(&mut carol, &room, "alice's message", STEP, |c| c.transcript(&room).is_ok_and(|t| t.len() == 1)).await?;
+    assert_eq!(metric(&b, series).await?, 2);
+
+    // b's mirror holds what the hub fanned out since carol's invitation, not the refused entry.
+    let store_path = b.config().store_path();
+    a.stop().await?;
+    b.stop().await?;
+    let store = RedbStore::open(&store_path, 1)?;
+    let mirror = store.mirror_after(&room, 0, 100).await?;
+    assert!(!mirror.is_empty());
+    let refused = entry.fanout.message.tls_serialize_detached()?;
+    assert!(mirror.iter().all(|e| e.message.as_slice() != refused), "the refused entry was not taken in");
     Ok(())
 }

@@ -100,7 +100,7 @@ impl From<FollowerError> for ApiError {
             FollowerError::Decode(_) | FollowerError::Bad { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
             }
-            FollowerError::NotHub { .. } | FollowerError::NotReader { .. } => {
+            FollowerError::NotHub { .. } | FollowerError::NotReader { .. } | FollowerError::NoReaders { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, e.to_string())
             }
             FollowerError::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
@@ -225,6 +225,7 @@ mod tests {
         assert_eq!(status(F::Bad { index: 0, why: "x".into() }), (StatusCode::BAD_REQUEST, None));
         assert_eq!(status(F::NotHub { peer: "b".into(), room: "r".into() }), (StatusCode::FORBIDDEN, None));
         assert_eq!(status(F::NotReader { client: "c".into(), room: "r".into() }), (StatusCode::FORBIDDEN, None));
+        assert_eq!(status(F::NoReaders { room: "r".into() }), (StatusCode::FORBIDDEN, None));
         assert_eq!(status(F::Store(StoreError::Closed)), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
         assert_eq!(
             status(F::Internal { what: "mirror table", cause: "poisoned".into() }),
