@@ -13,7 +13,9 @@
 //! listen = "127.0.0.1:8443"         # MIMI_DS_LISTEN
 //! public_url = "https://a.example:8443"  # MIMI_DS_PUBLIC_URL (default: https://<domain>:<bound port>)
 //! data_dir = "./data"               # MIMI_DS_DATA_DIR
-//! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
+//! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES: any route not named below (413 beyond)
+//! max_update_body_bytes = 33554432  # MIMI_DS_MAX_UPDATE_BODY_BYTES: `update` (client API and /v1/update)
+//! max_notify_body_bytes = 33554432  # MIMI_DS_MAX_NOTIFY_BODY_BYTES: /v1/notify
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
 //! max_connections = 4096            # MIMI_DS_MAX_CONNECTIONS: open connections; more are closed at once
 //! body_read_timeout_secs = 30       # MIMI_DS_BODY_READ_TIMEOUT_SECS: time to send a request body (408)
@@ -111,6 +113,26 @@ pub const MAX_MAX_CONNECTIONS: usize = 1_000_000;
 pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// Largest accepted `body_read_timeout_secs`: one hour.
 pub const MAX_BODY_READ_TIMEOUT_SECS: u64 = 3600;
+/// Default largest body of an `update` (client API and `/v1/update`): 32 MiB, so that a commit
+/// adding 1000 clients to a room of 10 000 gets through. The arithmetic, with the sizes the tests
+/// measure (`delivery-service/tests/quotas.rs`: a KeyPackage of ours is at most 600 bytes, so is
+/// a leaf node, which is a KeyPackage's leaf; a parent node at most 100):
+/// - the 1000 Adds, by value: 1000 × 600 B = 0.6 MB, and the AppDataUpdate listing their users,
+///   1000 × 100 B = 0.1 MB;
+/// - the UpdatePath over 11 000 leaves: at most one HPKE ciphertext (≤ 100 B) per leaf of the
+///   copath's resolutions, 11 000 × 100 B = 1.1 MB;
+/// - the Welcome: 1000 EncryptedGroupSecrets of ≤ 150 B = 0.15 MB, and the encrypted GroupInfo
+///   with the ratchet tree (our rooms put it there): 11 000 leaves × 600 B + 11 000 parents ×
+///   100 B = 7.7 MB;
+/// - the committer's GroupInfo, with the same tree: 7.7 MB.
+///
+/// About 17.4 MB in all; 32 MiB leaves nearly twice that (and is the decoders' own ceiling,
+/// `mimi_protocol::DEFAULT_MAX_BODY_LEN`).
+pub const DEFAULT_MAX_UPDATE_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default largest body of a `/v1/notify`: 32 MiB, the decoders' ceiling. One entry of the
+/// commit above fans out as the commit and its Welcome (about 9.7 MB of the sum above), so a body
+/// holds a few of them; smaller entries are batched up to 64 per body.
+pub const DEFAULT_MAX_NOTIFY_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Largest accepted value of a quota key (`max_*`): a billion.
 pub const MAX_QUOTA: usize = 1_000_000_000;
 /// Largest configuration file read.
@@ -187,8 +209,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Certificate, key and CA files for HTTPS and mutual TLS.
     pub tls: TlsPaths,
-    /// Largest request body accepted; larger requests get 413.
+    /// Largest request body accepted on a route without a limit of its own; larger requests get
+    /// 413 (default 4 MiB).
     pub max_body_bytes: usize,
+    /// Largest body of an `update` (a commit with its Welcome and GroupInfo, which carry the
+    /// room's tree): default 32 MiB ([`DEFAULT_MAX_UPDATE_BODY_BYTES`] says why); 413 beyond.
+    pub max_update_body_bytes: usize,
+    /// Largest body of a `/v1/notify` (a batch of fanout): default 32 MiB; 413 beyond.
+    pub max_notify_body_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal before they are cut.
     pub shutdown_grace: Duration,
     /// Most connections open at once; a connection beyond it is closed as soon as it is accepted.
@@ -327,6 +355,8 @@ struct RawConfig {
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
     max_body_bytes: Option<u64>,
+    max_update_body_bytes: Option<u64>,
+    max_notify_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     max_connections: Option<u64>,
     body_read_timeout_secs: Option<u64>,
@@ -388,12 +418,14 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 32] = [
+const ENV_KEYS: [(&str, &str); 34] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
     ("MIMI_DS_DATA_DIR", "data_dir"),
     ("MIMI_DS_MAX_BODY_BYTES", "max_body_bytes"),
+    ("MIMI_DS_MAX_UPDATE_BODY_BYTES", "max_update_body_bytes"),
+    ("MIMI_DS_MAX_NOTIFY_BODY_BYTES", "max_notify_body_bytes"),
     ("MIMI_DS_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
     ("MIMI_DS_MAX_CONNECTIONS", "max_connections"),
     ("MIMI_DS_BODY_READ_TIMEOUT_SECS", "body_read_timeout_secs"),
@@ -423,7 +455,41 @@ const ENV_KEYS: [(&str, &str); 32] = [
     ("MIMI_DS_JWT_LEEWAY_SECS", "jwt.leeway_secs"),
 ];
 
+/// The route a request body is limited as, from its path (a plain function of the path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRoute {
+    /// `POST /client/v1/rooms/{roomId}/update` or `POST /v1/update/{roomId}`.
+    Update,
+    /// `POST /v1/notify/{roomId}`.
+    Notify,
+    /// Any other.
+    Other,
+}
+
+impl BodyRoute {
+    /// The route of a request path (room IDs are one percent-encoded segment, so a path has no
+    /// other `/update` suffix).
+    pub fn of(path: &str) -> BodyRoute {
+        if path.starts_with("/v1/update/") || (path.starts_with("/client/v1/rooms/") && path.ends_with("/update")) {
+            BodyRoute::Update
+        } else if path.starts_with("/v1/notify/") {
+            BodyRoute::Notify
+        } else {
+            BodyRoute::Other
+        }
+    }
+}
+
 impl Config {
+    /// The largest body accepted on `route`.
+    pub fn body_limit(&self, route: BodyRoute) -> usize {
+        match route {
+            BodyRoute::Update => self.max_update_body_bytes,
+            BodyRoute::Notify => self.max_notify_body_bytes,
+            BodyRoute::Other => self.max_body_bytes,
+        }
+    }
+
     /// Loads the configuration: the file at `path` if given, then the process's `MIMI_DS_*` variables,
     /// then the defaults for whatever is still unset, then validation.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -490,6 +556,10 @@ impl Config {
 
         let max_body_bytes = count(raw.max_body_bytes, DEFAULT_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES)
             .map_err(|reason| invalid("max_body_bytes", reason))?;
+        let max_update_body_bytes = count(raw.max_update_body_bytes, DEFAULT_MAX_UPDATE_BODY_BYTES, MAX_MAX_BODY_BYTES)
+            .map_err(|reason| invalid("max_update_body_bytes", reason))?;
+        let max_notify_body_bytes = count(raw.max_notify_body_bytes, DEFAULT_MAX_NOTIFY_BODY_BYTES, MAX_MAX_BODY_BYTES)
+            .map_err(|reason| invalid("max_notify_body_bytes", reason))?;
 
         let grace = raw.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
         if grace > MAX_SHUTDOWN_GRACE_SECS {
@@ -648,6 +718,8 @@ impl Config {
             data_dir,
             tls,
             max_body_bytes,
+            max_update_body_bytes,
+            max_notify_body_bytes,
             shutdown_grace: Duration::from_secs(grace),
             max_connections,
             body_read_timeout: Duration::from_secs(body_read_timeout),
@@ -721,6 +793,8 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "public_url" => raw.public_url = Some(value),
             "data_dir" => raw.data_dir = Some(PathBuf::from(value)),
             "max_body_bytes" => raw.max_body_bytes = Some(number(&value)?),
+            "max_update_body_bytes" => raw.max_update_body_bytes = Some(number(&value)?),
+            "max_notify_body_bytes" => raw.max_notify_body_bytes = Some(number(&value)?),
             "shutdown_grace_secs" => raw.shutdown_grace_secs = Some(number(&value)?),
             "max_connections" => raw.max_connections = Some(number(&value)?),
             "body_read_timeout_secs" => raw.body_read_timeout_secs = Some(number(&value)?),
@@ -874,6 +948,24 @@ mod tests {
         }
         // The per-target limit is gone: a file still naming it is refused, not silently ignored.
         assert!(Config::from_toml("claims_per_minute = 30", "t").is_err());
+    }
+
+    #[test]
+    fn body_limits_per_route() {
+        let c = Config::default();
+        assert_eq!(BodyRoute::of("/v1/update/mimi%3A%2F%2Fa.example%2Fr%2Fclub"), BodyRoute::Update);
+        assert_eq!(BodyRoute::of("/client/v1/rooms/mimi%3A%2F%2Fa.example%2Fr%2Fclub/update"), BodyRoute::Update);
+        assert_eq!(BodyRoute::of("/v1/notify/mimi%3A%2F%2Fb.example%2Fr%2Fx"), BodyRoute::Notify);
+        assert_eq!(BodyRoute::of("/client/v1/rooms/mimi%3A%2F%2Fa.example%2Fr%2Fclub/submitMessage"), BodyRoute::Other);
+        assert_eq!(BodyRoute::of("/client/v1/keyPackages"), BodyRoute::Other);
+        assert_eq!(c.body_limit(BodyRoute::Update), 32 << 20);
+        assert_eq!(c.body_limit(BodyRoute::Notify), 32 << 20);
+        assert_eq!(c.body_limit(BodyRoute::Other), 4 << 20);
+        let env = [("MIMI_DS_MAX_UPDATE_BODY_BYTES".to_owned(), "1000".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().max_update_body_bytes, 1000);
+        let c = Config::from_toml("max_notify_body_bytes = 2000", "t").unwrap();
+        assert_eq!(c.max_notify_body_bytes, 2000);
+        assert!(Config::from_toml("max_update_body_bytes = 0", "t").is_err());
     }
 
     #[test]

@@ -276,3 +276,46 @@ async fn proposals_beyond_the_epochs_cap_are_not_allowed_until_the_next_commit()
     assert_eq!(h.metric(&series).await, 1);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_beyond_its_routes_limit_is_refused_413_and_update_has_a_limit_of_its_own() {
+    // The sizes the default update limit's arithmetic uses (`DEFAULT_MAX_UPDATE_BODY_BYTES`): a
+    // KeyPackage of ours, as uploaded, is at most 600 bytes.
+    let kp_len = to_in(&MlsMessageOut::from(Client::new("alice", "phone").key_package())).tls_serialized_len();
+    assert!(kp_len <= 600, "a KeyPackage of {kp_len} bytes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), |c| {
+        c.max_body_bytes = 64 * 1024;
+        c.max_update_body_bytes = 256 * 1024;
+    })
+    .await;
+    let (mut alice, token, path) = alice_room(&h).await;
+    let (_, bob_token) = device(&h, "bob", "phone").await;
+    let series = refused("body_bytes");
+    let before = log_end(&h, &token, &path).await;
+
+    // 100 KiB: beyond the 64 KiB of an upload's route, 413 and counted; within update's 256 KiB,
+    // so the update handler decides (400: not an UpdateRequest).
+    let body = vec![0u8; 100 * 1024];
+    let (status, _, text) = h.post_full("/client/v1/keyPackages", Some(&token), body.clone()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{}", String::from_utf8_lossy(&text));
+    assert_eq!(h.metric(&series).await, 1);
+    assert_eq!(h.post_full(&format!("{path}/update"), Some(&token), body).await.0, StatusCode::BAD_REQUEST);
+    // 300 KiB: beyond update's own limit.
+    let (status, _, _) = h.post_full(&format!("{path}/update"), Some(&token), vec![0u8; 300 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(h.metric(&series).await, 2);
+    assert_eq!(log_end(&h, &token, &path).await, before, "nothing was logged");
+
+    // An honest commit adding bob (with its Welcome and GroupInfo, which carry the tree) is
+    // accepted; its size is what a commit of a two-member room costs.
+    let bobs = claim(&h, &alice, &token, "mimi://a.example/u/bob").await;
+    let commit = bundle_of(&alice.commit(invite(bobs)));
+    let commit_len = UpdateRequest { bundle: commit.clone() }.encode().unwrap().len();
+    assert!(commit_len < 64 * 1024, "a commit adding one client to a room of one: {commit_len} bytes");
+    assert!(is_success(&update(&h, &token, &path, &commit).await));
+    assert_eq!(queued(&h, &bob_token).await, 1);
+    assert_eq!(h.metric(&series).await, 2);
+    h.stop().await;
+}

@@ -102,6 +102,7 @@ impl Quota {
             Quota::ProposalsPerEpoch => "proposals_per_epoch",
             Quota::AbuseReportsPerReporter => "abuse_reports_per_reporter",
             Quota::NotifyWithoutReaders => "notify_without_readers",
+            // The server counts these itself, under `crate::metrics::BODY_BYTES_QUOTA`.
             Quota::BodyBytes => "body_bytes",
         }
     }
