@@ -418,7 +418,7 @@ fn breakdown(
         let store = RedbStore::open(&dir.path().join("store.redb"), batch)?;
         rt.block_on(async {
             for cp in &checkpoints {
-                settle(store.write(Write::CreateRoom(Box::new(cp.clone())))).await?;
+                settle(store.write(Write::create_room(cp.clone()))).await?;
             }
             let start = Instant::now();
             let tickets: Vec<_> = entries
@@ -446,7 +446,7 @@ fn breakdown(
         let dir = tempfile::tempdir()?;
         let store = RedbStore::open(&dir.path().join("txn.redb"), 1)?;
         rt.block_on(async {
-            settle(store.write(Write::CreateRoom(Box::new(checkpoints[0].clone())))).await?;
+            settle(store.write(Write::create_room(checkpoints[0].clone()))).await?;
             let mut lat = Vec::new();
             for (_, e) in entries.iter().filter(|(i, _)| *i == 0).take(64) {
                 let t = Instant::now();

@@ -13,7 +13,9 @@
 //! listen = "127.0.0.1:8443"         # MIMI_DS_LISTEN
 //! public_url = "https://a.example:8443"  # MIMI_DS_PUBLIC_URL (default: https://<domain>:<bound port>)
 //! data_dir = "./data"               # MIMI_DS_DATA_DIR
-//! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES
+//! max_body_bytes = 4194304          # MIMI_DS_MAX_BODY_BYTES: any route not named below (413 beyond)
+//! max_update_body_bytes = 33554432  # MIMI_DS_MAX_UPDATE_BODY_BYTES: `update` (client API and /v1/update)
+//! max_notify_body_bytes = 33554432  # MIMI_DS_MAX_NOTIFY_BODY_BYTES: /v1/notify
 //! shutdown_grace_secs = 10          # MIMI_DS_SHUTDOWN_GRACE_SECS
 //! max_connections = 4096            # MIMI_DS_MAX_CONNECTIONS: open connections; more are closed at once
 //! max_connections_per_ip = 512      # MIMI_DS_MAX_CONNECTIONS_PER_IP: the same, from one remote address
@@ -26,6 +28,12 @@
 //! claims_per_requester = 100        # MIMI_DS_CLAIMS_PER_REQUESTER: one requester, any users
 //! claims_per_peer_domain = 1000     # MIMI_DS_CLAIMS_PER_PEER_DOMAIN: one peer, for one domain's users
 //! claims_per_peer = 10000           # MIMI_DS_CLAIMS_PER_PEER: one peer, in all
+//! # Quotas (docs/DESIGN.md §7, "Quotas"): beyond a cap the request is refused and nothing changes.
+//! max_key_packages_per_client = 200 # MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT: unexpired KeyPackages kept (429)
+//! max_rooms_per_user = 1000         # MIMI_DS_MAX_ROOMS_PER_USER: rooms a user's clients create here (429)
+//! max_members_per_room = 20000      # MIMI_DS_MAX_MEMBERS_PER_ROOM: a commit adding beyond it is notAllowed
+//! max_proposals_per_epoch = 1000    # MIMI_DS_MAX_PROPOSALS_PER_EPOCH: more in one epoch are notAllowed
+//! max_abuse_reports_per_reporter = 100  # MIMI_DS_MAX_ABUSE_REPORTS_PER_REPORTER: per room (429)
 //! registration = "codes"            # MIMI_DS_REGISTRATION: "codes", "jwt" or "open" (see below)
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
@@ -109,6 +117,28 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 512;
 pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// Largest accepted `body_read_timeout_secs`: one hour.
 pub const MAX_BODY_READ_TIMEOUT_SECS: u64 = 3600;
+/// Default largest body of an `update` (client API and `/v1/update`): 32 MiB, so that a commit
+/// adding 1000 clients to a room of 10 000 gets through. The arithmetic, with the sizes the tests
+/// measure (`delivery-service/tests/quotas.rs`: a KeyPackage of ours is at most 600 bytes, so is
+/// a leaf node, which is a KeyPackage's leaf; a parent node at most 100):
+/// - the 1000 Adds, by value: 1000 × 600 B = 0.6 MB, and the AppDataUpdate listing their users,
+///   1000 × 100 B = 0.1 MB;
+/// - the UpdatePath over 11 000 leaves: at most one HPKE ciphertext (≤ 100 B) per leaf of the
+///   copath's resolutions, 11 000 × 100 B = 1.1 MB;
+/// - the Welcome: 1000 EncryptedGroupSecrets of ≤ 150 B = 0.15 MB, and the encrypted GroupInfo
+///   with the ratchet tree (our rooms put it there): 11 000 leaves × 600 B + 11 000 parents ×
+///   100 B = 7.7 MB;
+/// - the committer's GroupInfo, with the same tree: 7.7 MB.
+///
+/// About 17.4 MB in all; 32 MiB leaves nearly twice that (and is the decoders' own ceiling,
+/// `mimi_protocol::DEFAULT_MAX_BODY_LEN`).
+pub const DEFAULT_MAX_UPDATE_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default largest body of a `/v1/notify`: 32 MiB, the decoders' ceiling. One entry of the
+/// commit above fans out as the commit and its Welcome (about 9.7 MB of the sum above), so a body
+/// holds a few of them; smaller entries are batched up to 64 per body.
+pub const DEFAULT_MAX_NOTIFY_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest accepted value of a quota key (`max_*`): a billion.
+pub const MAX_QUOTA: usize = 1_000_000_000;
 /// Largest configuration file read.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 /// File name of the admin socket under the data directory, unless `admin_socket` says otherwise.
@@ -183,8 +213,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Certificate, key and CA files for HTTPS and mutual TLS.
     pub tls: TlsPaths,
-    /// Largest request body accepted; larger requests get 413.
+    /// Largest request body accepted on a route without a limit of its own; larger requests get
+    /// 413 (default 4 MiB).
     pub max_body_bytes: usize,
+    /// Largest body of an `update` (a commit with its Welcome and GroupInfo, which carry the
+    /// room's tree): default 32 MiB ([`DEFAULT_MAX_UPDATE_BODY_BYTES`] says why); 413 beyond.
+    pub max_update_body_bytes: usize,
+    /// Largest body of a `/v1/notify` (a batch of fanout): default 32 MiB; 413 beyond.
+    pub max_notify_body_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal before they are cut.
     pub shutdown_grace: Duration,
     /// Most connections open at once; a connection beyond it is closed as soon as it is accepted.
@@ -203,6 +239,16 @@ pub struct Config {
     /// (more get 429): one requester cannot drain a user or keep others from inviting one.
     /// Simulations raise them (their users act within milliseconds).
     pub claim_limits: ClaimLimits,
+    /// How much one party may make this provider hold (each cap's default is in
+    /// [`Quotas::default`] and the module docs): `max_key_packages_per_client` (default 200
+    /// unexpired KeyPackages per client; an upload beyond it is refused whole, 429),
+    /// `max_rooms_per_user` (default 1000 rooms created here by one user's clients; 429),
+    /// `max_members_per_room` (default 20 000 clients; a commit whose Adds would go beyond it is
+    /// answered `notAllowed`), `max_proposals_per_epoch` (default 1000 standalone proposals
+    /// accepted in one epoch of a room; more are `notAllowed` until the next commit),
+    /// `max_abuse_reports_per_reporter` (default 100 reports kept per reporting user and room;
+    /// 429).
+    pub quotas: Quotas,
     /// How new devices of our users are let in (module docs).
     pub registration: Registration,
     /// How long a bearer token of ours is valid.
@@ -255,6 +301,9 @@ pub use crate::auth::JwtAlgorithm;
 
 /// The claim limits: a rule of the hub's, configured here.
 pub use crate::hub::admission::ClaimLimits;
+
+/// The quotas: rules of the hub's, configured here.
+pub use crate::hub::admission::Quotas;
 
 /// The default for key-material claims by users of other providers for which a local target
 /// user has decided nothing: a rule of the hub's, configured here.
@@ -312,6 +361,8 @@ struct RawConfig {
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
     max_body_bytes: Option<u64>,
+    max_update_body_bytes: Option<u64>,
+    max_notify_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     max_connections: Option<u64>,
     max_connections_per_ip: Option<u64>,
@@ -325,6 +376,11 @@ struct RawConfig {
     claims_per_requester: Option<u64>,
     claims_per_peer_domain: Option<u64>,
     claims_per_peer: Option<u64>,
+    max_key_packages_per_client: Option<u64>,
+    max_rooms_per_user: Option<u64>,
+    max_members_per_room: Option<u64>,
+    max_proposals_per_epoch: Option<u64>,
+    max_abuse_reports_per_reporter: Option<u64>,
     registration: Option<String>,
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
@@ -369,12 +425,14 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 28] = [
+const ENV_KEYS: [(&str, &str); 35] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
     ("MIMI_DS_DATA_DIR", "data_dir"),
     ("MIMI_DS_MAX_BODY_BYTES", "max_body_bytes"),
+    ("MIMI_DS_MAX_UPDATE_BODY_BYTES", "max_update_body_bytes"),
+    ("MIMI_DS_MAX_NOTIFY_BODY_BYTES", "max_notify_body_bytes"),
     ("MIMI_DS_SHUTDOWN_GRACE_SECS", "shutdown_grace_secs"),
     ("MIMI_DS_MAX_CONNECTIONS", "max_connections"),
     ("MIMI_DS_MAX_CONNECTIONS_PER_IP", "max_connections_per_ip"),
@@ -389,6 +447,11 @@ const ENV_KEYS: [(&str, &str); 28] = [
     ("MIMI_DS_CLAIMS_PER_REQUESTER", "claims_per_requester"),
     ("MIMI_DS_CLAIMS_PER_PEER_DOMAIN", "claims_per_peer_domain"),
     ("MIMI_DS_CLAIMS_PER_PEER", "claims_per_peer"),
+    ("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT", "max_key_packages_per_client"),
+    ("MIMI_DS_MAX_ROOMS_PER_USER", "max_rooms_per_user"),
+    ("MIMI_DS_MAX_MEMBERS_PER_ROOM", "max_members_per_room"),
+    ("MIMI_DS_MAX_PROPOSALS_PER_EPOCH", "max_proposals_per_epoch"),
+    ("MIMI_DS_MAX_ABUSE_REPORTS_PER_REPORTER", "max_abuse_reports_per_reporter"),
     ("MIMI_DS_REGISTRATION", "registration"),
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
@@ -400,7 +463,41 @@ const ENV_KEYS: [(&str, &str); 28] = [
     ("MIMI_DS_JWT_LEEWAY_SECS", "jwt.leeway_secs"),
 ];
 
+/// The route a request body is limited as, from its path (a plain function of the path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRoute {
+    /// `POST /client/v1/rooms/{roomId}/update` or `POST /v1/update/{roomId}`.
+    Update,
+    /// `POST /v1/notify/{roomId}`.
+    Notify,
+    /// Any other.
+    Other,
+}
+
+impl BodyRoute {
+    /// The route of a request path (room IDs are one percent-encoded segment, so a path has no
+    /// other `/update` suffix).
+    pub fn of(path: &str) -> BodyRoute {
+        if path.starts_with("/v1/update/") || (path.starts_with("/client/v1/rooms/") && path.ends_with("/update")) {
+            BodyRoute::Update
+        } else if path.starts_with("/v1/notify/") {
+            BodyRoute::Notify
+        } else {
+            BodyRoute::Other
+        }
+    }
+}
+
 impl Config {
+    /// The largest body accepted on `route`.
+    pub fn body_limit(&self, route: BodyRoute) -> usize {
+        match route {
+            BodyRoute::Update => self.max_update_body_bytes,
+            BodyRoute::Notify => self.max_notify_body_bytes,
+            BodyRoute::Other => self.max_body_bytes,
+        }
+    }
+
     /// Loads the configuration: the file at `path` if given, then the process's `MIMI_DS_*` variables,
     /// then the defaults for whatever is still unset, then validation.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -467,6 +564,10 @@ impl Config {
 
         let max_body_bytes = count(raw.max_body_bytes, DEFAULT_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES)
             .map_err(|reason| invalid("max_body_bytes", reason))?;
+        let max_update_body_bytes = count(raw.max_update_body_bytes, DEFAULT_MAX_UPDATE_BODY_BYTES, MAX_MAX_BODY_BYTES)
+            .map_err(|reason| invalid("max_update_body_bytes", reason))?;
+        let max_notify_body_bytes = count(raw.max_notify_body_bytes, DEFAULT_MAX_NOTIFY_BODY_BYTES, MAX_MAX_BODY_BYTES)
+            .map_err(|reason| invalid("max_notify_body_bytes", reason))?;
 
         let grace = raw.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
         if grace > MAX_SHUTDOWN_GRACE_SECS {
@@ -524,6 +625,30 @@ impl Config {
             per_requester: limit("claims_per_requester", raw.claims_per_requester, defaults.per_requester)?,
             per_peer_domain: limit("claims_per_peer_domain", raw.claims_per_peer_domain, defaults.per_peer_domain)?,
             per_peer: limit("claims_per_peer", raw.claims_per_peer, defaults.per_peer)?,
+        };
+
+        let quota = |key: &str, value: Option<u64>, default: usize| {
+            count(value, default, MAX_QUOTA).map_err(|reason| invalid(key, reason))
+        };
+        let defaults = Quotas::default();
+        let quotas = Quotas {
+            key_packages_per_client: quota(
+                "max_key_packages_per_client",
+                raw.max_key_packages_per_client,
+                defaults.key_packages_per_client,
+            )?,
+            rooms_per_user: quota("max_rooms_per_user", raw.max_rooms_per_user, defaults.rooms_per_user)?,
+            members_per_room: quota("max_members_per_room", raw.max_members_per_room, defaults.members_per_room)?,
+            proposals_per_epoch: quota(
+                "max_proposals_per_epoch",
+                raw.max_proposals_per_epoch,
+                defaults.proposals_per_epoch,
+            )?,
+            abuse_reports_per_reporter: quota(
+                "max_abuse_reports_per_reporter",
+                raw.max_abuse_reports_per_reporter,
+                defaults.abuse_reports_per_reporter,
+            )?,
         };
 
         let lifetime = |key: &str, value: Option<u64>, default: Duration, range: std::ops::RangeInclusive<u64>| {
@@ -597,12 +722,15 @@ impl Config {
             admin_socket: raw.admin_socket.clone(),
             consent,
             claim_limits,
+            quotas,
             domain,
             listen,
             public_url,
             data_dir,
             tls,
             max_body_bytes,
+            max_update_body_bytes,
+            max_notify_body_bytes,
             shutdown_grace: Duration::from_secs(grace),
             max_connections,
             max_connections_per_ip,
@@ -677,6 +805,8 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "public_url" => raw.public_url = Some(value),
             "data_dir" => raw.data_dir = Some(PathBuf::from(value)),
             "max_body_bytes" => raw.max_body_bytes = Some(number(&value)?),
+            "max_update_body_bytes" => raw.max_update_body_bytes = Some(number(&value)?),
+            "max_notify_body_bytes" => raw.max_notify_body_bytes = Some(number(&value)?),
             "shutdown_grace_secs" => raw.shutdown_grace_secs = Some(number(&value)?),
             "max_connections" => raw.max_connections = Some(number(&value)?),
             "max_connections_per_ip" => raw.max_connections_per_ip = Some(number(&value)?),
@@ -691,6 +821,11 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "claims_per_requester" => raw.claims_per_requester = Some(number(&value)?),
             "claims_per_peer_domain" => raw.claims_per_peer_domain = Some(number(&value)?),
             "claims_per_peer" => raw.claims_per_peer = Some(number(&value)?),
+            "max_key_packages_per_client" => raw.max_key_packages_per_client = Some(number(&value)?),
+            "max_rooms_per_user" => raw.max_rooms_per_user = Some(number(&value)?),
+            "max_members_per_room" => raw.max_members_per_room = Some(number(&value)?),
+            "max_proposals_per_epoch" => raw.max_proposals_per_epoch = Some(number(&value)?),
+            "max_abuse_reports_per_reporter" => raw.max_abuse_reports_per_reporter = Some(number(&value)?),
             "registration" => raw.registration = Some(value),
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
@@ -826,6 +961,53 @@ mod tests {
         }
         // The per-target limit is gone: a file still naming it is refused, not silently ignored.
         assert!(Config::from_toml("claims_per_minute = 30", "t").is_err());
+    }
+
+    #[test]
+    fn body_limits_per_route() {
+        let c = Config::default();
+        assert_eq!(BodyRoute::of("/v1/update/mimi%3A%2F%2Fa.example%2Fr%2Fclub"), BodyRoute::Update);
+        assert_eq!(BodyRoute::of("/client/v1/rooms/mimi%3A%2F%2Fa.example%2Fr%2Fclub/update"), BodyRoute::Update);
+        assert_eq!(BodyRoute::of("/v1/notify/mimi%3A%2F%2Fb.example%2Fr%2Fx"), BodyRoute::Notify);
+        assert_eq!(BodyRoute::of("/client/v1/rooms/mimi%3A%2F%2Fa.example%2Fr%2Fclub/submitMessage"), BodyRoute::Other);
+        assert_eq!(BodyRoute::of("/client/v1/keyPackages"), BodyRoute::Other);
+        assert_eq!(c.body_limit(BodyRoute::Update), 32 << 20);
+        assert_eq!(c.body_limit(BodyRoute::Notify), 32 << 20);
+        assert_eq!(c.body_limit(BodyRoute::Other), 4 << 20);
+        let env = [("MIMI_DS_MAX_UPDATE_BODY_BYTES".to_owned(), "1000".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().max_update_body_bytes, 1000);
+        let c = Config::from_toml("max_notify_body_bytes = 2000", "t").unwrap();
+        assert_eq!(c.max_notify_body_bytes, 2000);
+        assert!(Config::from_toml("max_update_body_bytes = 0", "t").is_err());
+    }
+
+    #[test]
+    fn quotas() {
+        assert_eq!(Config::default().quotas, Quotas::default());
+        assert_eq!(Quotas::default().key_packages_per_client, 200);
+        assert_eq!(Quotas::default().rooms_per_user, 1000);
+        assert_eq!(Quotas::default().members_per_room, 20_000);
+        let c = Config::from_toml("max_members_per_room = 11000", "t").unwrap();
+        assert_eq!(c.quotas.members_per_room, 11_000);
+        assert_eq!(Quotas::default().proposals_per_epoch, 1000);
+        assert_eq!(Quotas::default().abuse_reports_per_reporter, 100);
+        let c = Config::from_toml("max_key_packages_per_client = 5", "t").unwrap();
+        assert_eq!(c.quotas, Quotas { key_packages_per_client: 5, ..Quotas::default() });
+        let env = [("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT".to_owned(), "7".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().quotas.key_packages_per_client, 7);
+        let env = [("MIMI_DS_MAX_ROOMS_PER_USER".to_owned(), "3".to_owned())];
+        assert_eq!(Config::load_with_env(None, env).unwrap().quotas.rooms_per_user, 3);
+        let keys = [
+            "max_key_packages_per_client",
+            "max_rooms_per_user",
+            "max_members_per_room",
+            "max_proposals_per_epoch",
+            "max_abuse_reports_per_reporter",
+        ];
+        for key in keys {
+            let err = Config::from_toml(&format!("{key} = 0"), "t").unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")) && err.contains("not between 1"), "{err}");
+        }
     }
 
     #[test]

@@ -36,6 +36,16 @@ use axum::Router;
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Path of the metrics route.
 pub const METRICS_PATH: &str = "/metrics";
+/// Requests refused by a quota, labelled `quota` (see `crate::hub::admission::quota`): one
+/// family, registered by each part that refuses (the provider, the follower, the server's body
+/// limits) under this name, help and label, so they share it.
+pub const QUOTA_REFUSED_TOTAL: &str = "mimi_quota_refused_total";
+/// The help text of [`QUOTA_REFUSED_TOTAL`].
+pub const QUOTA_REFUSED_HELP: &str = "Requests refused by a quota, by quota.";
+/// The label of [`QUOTA_REFUSED_TOTAL`].
+pub const QUOTA_LABEL: &str = "quota";
+/// The `quota` label of a body refused for its size (the hub's `Quota::BodyBytes`).
+pub const BODY_BYTES_QUOTA: &str = "body_bytes";
 /// Latency buckets in seconds, 1 ms to 10 s.
 pub const DEFAULT_LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -492,6 +502,9 @@ pub struct HttpMetrics {
     /// `http_connections_refused_total`: connections closed at once because `max_connections` were
     /// open.
     pub connections_refused: Counter,
+    /// `mimi_quota_refused_total{quota="body_bytes"}`: request bodies larger than their route
+    /// allows (413).
+    pub body_refused: Counter,
 }
 
 impl HttpMetrics {
@@ -517,6 +530,9 @@ impl HttpMetrics {
                 "http_connections_refused_total",
                 "Connections closed at once because max_connections were open.",
             )?,
+            body_refused: registry
+                .counter_vec(QUOTA_REFUSED_TOTAL, QUOTA_REFUSED_HELP, &[QUOTA_LABEL])?
+                .with_labels(&[BODY_BYTES_QUOTA])?,
         })
     }
 }

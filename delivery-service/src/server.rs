@@ -9,8 +9,10 @@
 //!   certificate was verified gets a [`PeerIdentity`] in each request's extensions (extract it with
 //!   `Option<Extension<PeerIdentity>>`); without one there is no such extension. Every request also carries
 //!   `ConnectInfo<SocketAddr>` with the remote address.
-//! - **Body limit**: a `Content-Length` above [`Config::max_body_bytes`] is answered 413 with a one-line
-//!   reason before the handler runs; a chunked body that grows past it is answered 413 as soon as it does.
+//! - **Body limit**, per route ([`Config::body_limit`]: `update` and `/v1/notify` have limits of
+//!   their own, every other route [`Config::max_body_bytes`]): a `Content-Length` above it is answered
+//!   413 with a one-line reason before the handler runs; a chunked body that grows past it is
+//!   answered 413 as soon as it does. Each is counted in `mimi_quota_refused_total{quota="body_bytes"}`.
 //!   A body must arrive whole within [`Config::body_read_timeout`] (else 408): it is read before the
 //!   handler runs, so a client trickling its body out holds no handler, lock or store transaction.
 //! - **Handlers are not cut short**: once its body is in, a request other than `GET`/`HEAD` runs in
@@ -66,8 +68,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 use tracing::{debug, error, info, info_span, warn, Instrument as _};
 
-use crate::config::Config;
-use crate::metrics::{HttpMetrics, MetricsError, Registry};
+use crate::config::{BodyRoute, Config};
+use crate::metrics::{Counter, HttpMetrics, MetricsError, Registry};
 use crate::tls::{self, PeerIdentity, TlsError};
 
 /// Time a client gets to complete the TLS handshake.
@@ -103,7 +105,7 @@ pub struct Server {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     local_addr: SocketAddr,
-    max_body_bytes: usize,
+    body_limits: RouteLimits,
     shutdown_grace: Duration,
     max_connections: usize,
     max_connections_per_ip: usize,
@@ -114,7 +116,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
-            .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_limits", &self.body_limits)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()
     }
@@ -132,7 +134,11 @@ impl Server {
             listener,
             acceptor: TlsAcceptor::from(tls),
             local_addr,
-            max_body_bytes: config.max_body_bytes,
+            body_limits: RouteLimits {
+                update: config.body_limit(BodyRoute::Update),
+                notify: config.body_limit(BodyRoute::Notify),
+                other: config.body_limit(BodyRoute::Other),
+            },
             shutdown_grace: config.shutdown_grace,
             max_connections: config.max_connections,
             max_connections_per_ip: config.max_connections_per_ip,
@@ -155,8 +161,12 @@ impl Server {
     ) -> Result<(), ServerError> {
         let metrics = HttpMetrics::register(registry)?;
         let handlers = TaskTracker::new();
-        let limits =
-            BodyLimits { max: self.max_body_bytes, timeout: self.body_read_timeout, handlers: handlers.clone() };
+        let limits = BodyLimits {
+            routes: self.body_limits,
+            timeout: self.body_read_timeout,
+            handlers: handlers.clone(),
+            refused: metrics.body_refused.clone(),
+        };
         let app = layered(router, limits, metrics.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -304,9 +314,9 @@ impl Drop for Place {
 /// Adds the body limit, tracing and metrics layers around `router`.
 fn layered(router: Router, limits: BodyLimits, metrics: HttpMetrics) -> Router {
     router
-        .layer(DefaultBodyLimit::max(limits.max))
+        .layer(DefaultBodyLimit::max(limits.routes.largest()))
         .layer(middleware::from_fn_with_state(limits.clone(), read_body_within))
-        .layer(middleware::from_fn_with_state(limits.max, limit_content_length))
+        .layer(middleware::from_fn_with_state(limits.clone(), limit_content_length))
         .layer(middleware::from_fn_with_state(Arc::new(metrics), observe))
 }
 
@@ -314,9 +324,43 @@ fn layered(router: Router, limits: BodyLimits, metrics: HttpMetrics) -> Router {
 /// that must not be cut short run.
 #[derive(Debug, Clone)]
 struct BodyLimits {
-    max: usize,
+    routes: RouteLimits,
     timeout: Duration,
     handlers: TaskTracker,
+    /// Bodies refused for their size (`mimi_quota_refused_total{quota="body_bytes"}`).
+    refused: Counter,
+}
+
+/// The largest body of each route ([`Config::body_limit`]).
+#[derive(Debug, Clone, Copy)]
+struct RouteLimits {
+    update: usize,
+    notify: usize,
+    other: usize,
+}
+
+impl RouteLimits {
+    /// The limit of a request to `path`.
+    fn of(&self, path: &str) -> usize {
+        match BodyRoute::of(path) {
+            BodyRoute::Update => self.update,
+            BodyRoute::Notify => self.notify,
+            BodyRoute::Other => self.other,
+        }
+    }
+
+    /// The largest of them (what axum's own extractors are allowed).
+    fn largest(&self) -> usize {
+        self.update.max(self.notify).max(self.other)
+    }
+}
+
+impl BodyLimits {
+    /// The 413 answer, counted.
+    fn too_large(&self, len: u64, max: usize) -> Response {
+        self.refused.inc();
+        too_large(len, max)
+    }
 }
 
 /// Reads the request body whole before the handler runs: at most `max` bytes (413 as soon as it
@@ -326,12 +370,13 @@ struct BodyLimits {
 async fn read_body_within(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     use axum::body::HttpBody as _;
     let (parts, mut body) = request.into_parts();
+    let max = limits.routes.of(parts.uri.path());
     let read = async {
         let mut bytes = Vec::new();
         while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
             let Ok(frame) = frame else { return Err(None) };
             if let Some(data) = frame.data_ref() {
-                if bytes.len() + data.len() > limits.max {
+                if bytes.len() + data.len() > max {
                     return Err(Some((bytes.len() + data.len()) as u64));
                 }
                 bytes.extend_from_slice(data);
@@ -348,7 +393,7 @@ async fn read_body_within(State(limits): State<BodyLimits>, request: Request, ne
                 run_to_completion(&limits.handlers, next, request).await
             }
         }
-        Ok(Err(Some(len))) => too_large(len, limits.max),
+        Ok(Err(Some(len))) => limits.too_large(len, max),
         Ok(Err(None)) => (StatusCode::BAD_REQUEST, "the request body could not be read\n").into_response(),
         Err(_) => (
             StatusCode::REQUEST_TIMEOUT,
@@ -374,7 +419,8 @@ async fn run_to_completion(handlers: &TaskTracker, next: Next, request: Request)
 /// Refuses a declared body larger than the limit before the handler runs. A moderately
 /// oversized body (up to four times the limit) is read and discarded first, so that the client,
 /// still sending, receives the 413 instead of a reset connection; anything larger is cut off.
-async fn limit_content_length(State(max): State<usize>, request: Request, next: Next) -> Response {
+async fn limit_content_length(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let max = limits.routes.of(request.uri().path());
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -385,7 +431,7 @@ async fn limit_content_length(State(max): State<usize>, request: Request, next: 
             if len <= 4 * max as u64 {
                 discard_body(request.into_body(), len).await;
             }
-            too_large(len, max)
+            limits.too_large(len, max)
         }
         _ => next.run(request).await,
     }

@@ -44,6 +44,8 @@ impl Harness {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: TlsPaths::dev_pki(dir, "a.example"),
             max_body_bytes: 256 * 1024,
+            // The oversized body below goes to `update`, which has a limit of its own.
+            max_update_body_bytes: 256 * 1024,
             data_dir: dir.join("data"),
             ..Config::default()
         };

@@ -3,7 +3,7 @@
 //! Whose fault it is decides the answer. A caller's mistake is a 4xx whose body says what was
 //! wrong: 400 undecodable or malformed, 401 no or a refused credential, 403 not allowed, 404
 //! unknown, 409 a device name that is taken, 422 a report that does not verify, 429 rate limited
-//! (`Retry-After: 60`). A fault of the server is a 5xx, logged at error
+//! or refused by a quota (`Retry-After: 60`). A fault of the server is a 5xx, logged at error
 //! level with the request's id ([`RequestId`]), which the answer carries in `x-request-id`: 500
 //! for the server's own faults (its body only `internal error (request <id>)`: the cause stays in
 //! the log), 502 for another provider's unusable answer, 503 for storage trouble or an
@@ -80,7 +80,7 @@ impl From<ProviderError> for ApiError {
             ProviderError::UnknownRoom(_) => StatusCode::NOT_FOUND,
             ProviderError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProviderError::BadRequest(_) | ProviderError::Hub(HubError::BadRoom { .. }) => StatusCode::BAD_REQUEST,
-            ProviderError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ProviderError::RateLimited(_) | ProviderError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
             ProviderError::Auth(refusal) => auth_status(refusal),
             ProviderError::Store(_) => return ApiError::unavailable(e),
             ProviderError::Peer { .. } => StatusCode::BAD_GATEWAY,
@@ -100,7 +100,7 @@ impl From<FollowerError> for ApiError {
             FollowerError::Decode(_) | FollowerError::Bad { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
             }
-            FollowerError::NotHub { .. } | FollowerError::NotReader { .. } => {
+            FollowerError::NotHub { .. } | FollowerError::NotReader { .. } | FollowerError::NoReaders { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, e.to_string())
             }
             FollowerError::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
@@ -196,6 +196,8 @@ mod tests {
         assert_eq!(status(P::Forbidden("no".into())), (StatusCode::FORBIDDEN, None));
         assert_eq!(status(P::BadRequest("bad".into())), (StatusCode::BAD_REQUEST, None));
         assert_eq!(status(P::RateLimited("slow".into())), (StatusCode::TOO_MANY_REQUESTS, Some(60)));
+        let full = crate::hub::admission::quota::key_packages("c", 10, 1, 10).unwrap_err();
+        assert_eq!(status(P::Quota(full)), (StatusCode::TOO_MANY_REQUESTS, Some(60)));
         assert_eq!(status(P::Store(StoreError::Closed)), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
         let hub = |e| P::Hub(e);
         let (room, reason) = ("r".to_owned(), "x".to_owned());
@@ -223,6 +225,7 @@ mod tests {
         assert_eq!(status(F::Bad { index: 0, why: "x".into() }), (StatusCode::BAD_REQUEST, None));
         assert_eq!(status(F::NotHub { peer: "b".into(), room: "r".into() }), (StatusCode::FORBIDDEN, None));
         assert_eq!(status(F::NotReader { client: "c".into(), room: "r".into() }), (StatusCode::FORBIDDEN, None));
+        assert_eq!(status(F::NoReaders { room: "r".into() }), (StatusCode::FORBIDDEN, None));
         assert_eq!(status(F::Store(StoreError::Closed)), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
         assert_eq!(
             status(F::Internal { what: "mirror table", cause: "poisoned".into() }),

@@ -64,7 +64,7 @@ use tls_codec::VLBytes;
 use tokio::sync::{oneshot, watch, Mutex};
 
 use super::peers::Peers;
-use crate::hub::admission::is_provider_credential;
+use crate::hub::admission::{is_provider_credential, Quota};
 use crate::hub::received::{locate_fanouts, BundleBytes, FanoutBytes};
 use crate::hub::{Accepted, EntryKind, LogAccess, LogEntry, Room};
 use crate::metrics::{Counter, MetricsError, Registry};
@@ -125,6 +125,18 @@ pub enum FollowerError {
         seq: u64,
         /// Why.
         why: String,
+    },
+    /// This provider has no readers in the room (no local client is a member of the follower's
+    /// copy, and the body neither welcomes one nor carries what one relayed): nothing was taken
+    /// in, neither the mirror nor the dedup table grew (403, counted as the quota
+    /// `notify_without_readers`). 403 rather than 404: the sender is the room's authenticated
+    /// hub and only it knows whether the room exists; what it may not do is fan a room out to a
+    /// provider hosting none of its members (the hub sends an entry only to the providers of its
+    /// members and of its submitter), which would make this provider hold a mirror nobody reads.
+    #[error("{room} has no readers here: none of our clients is a member or joins with this body")]
+    NoReaders {
+        /// The room URI.
+        room: String,
     },
     /// The room's hub does not give this provider the room's state (`notAuthorized`: it hosts no
     /// participant, as far as the hub knows), so nothing can be checked (503).
@@ -371,6 +383,14 @@ pub struct Follower<S: Store> {
     refused: Counter,
 }
 
+/// Whether a `/notify` body for a room may be taken in: this provider must have a reader in
+/// the room (a quota on what a hub may make a follower hold): a local client that is a member of
+/// the follower's copy (`hosts_member`), one a Welcome in the body adds, or one that relayed an
+/// entry of the body (an external joiner's commit comes back to its provider that way).
+pub fn has_readers(hosts_member: bool, intake: &Intake) -> bool {
+    hosts_member || !intake.queue.is_empty() || intake.entries.iter().any(|e| !e.sender.as_slice().is_empty())
+}
+
 /// One mirrored room's intake lock (which also guards the follower's copy of the room) and
 /// position announcer.
 struct MirrorSlot {
@@ -521,14 +541,29 @@ impl<S: Store> Follower<S> {
         // Decoded from `body`: failing to find them there is this server's fault.
         let encoded = locate_fanouts(&messages, body)
             .map_err(|e| FollowerError::Internal { what: "locating the received messages", cause: e.to_string() })?;
+        let store = self.provider.store();
+        // A room never mirrored here: without a reader in the body, refused before any slot,
+        // copy or row is made for it.
+        if !self.rooms()?.contains_key(room) && store.mirror_last(room).await? == 0 {
+            let intake = plan_intake(room, 0, &messages, &encoded, store).await?;
+            if !intake.seen.is_empty() && !has_readers(false, &intake) {
+                return Err(self.no_readers(room, peer));
+            }
+        }
         let slot = self.slot(room).await?;
         let mut state = slot.intake.lock().await;
-        let store = self.provider.store();
         let last = store.mirror_last(room).await?;
         let intake = plan_intake(room, last, &messages, &encoded, store).await?;
         if intake.seen.is_empty() {
             tracing::debug!(room, peer, "duplicate /notify body");
             return Ok((0, 0));
+        }
+        // A copy in which we host no member: the body must bring a reader, or it is refused
+        // without fetching the room again.
+        let ours = self.provider.domain();
+        let hosts_ours = |f: &Followed| f.room.peer_domains(None).iter().any(|d| d.eq_ignore_ascii_case(ours));
+        if state.as_ref().is_some_and(|f| !hosts_ours(f)) && !has_readers(false, &intake) {
+            return Err(self.no_readers(room, peer));
         }
         let copy = match self.live_copy(room, &mut state, last).await {
             Ok(copy) => copy,
@@ -537,6 +572,9 @@ impl<S: Store> Follower<S> {
                 return Err(e);
             }
         };
+        if !has_readers(hosts_ours(copy), &intake) {
+            return Err(self.no_readers(room, peer));
+        }
         let mut next = Followed {
             room: copy
                 .room
@@ -584,6 +622,13 @@ impl<S: Store> Follower<S> {
         }
         tracing::debug!(room, peer, entries = counts.0, welcomes = counts.1, "notify taken in");
         Ok(counts)
+    }
+
+    /// A `/notify` refused for want of readers, counted and logged.
+    fn no_readers(&self, room: &str, peer: &str) -> FollowerError {
+        self.provider.count_quota_refusal(Quota::NotifyWithoutReaders);
+        tracing::warn!(room, hub = peer, "refused /notify: no client of ours reads the room");
+        FollowerError::NoReaders { room: room.to_owned() }
     }
 
     /// The relays waiting for echoes. The map is changed by single inserts and removes, so a

@@ -392,6 +392,16 @@ impl Room {
         self.group.group_context().epoch().as_u64()
     }
 
+    /// How many clients are members in the current epoch.
+    pub fn member_count(&self) -> usize {
+        self.epoch_view.members.len()
+    }
+
+    /// How many proposals the hub accepted in the current epoch.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The last applied log position.
     pub fn seq(&self) -> u64 {
         self.seq

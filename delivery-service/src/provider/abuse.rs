@@ -1,5 +1,7 @@
 //! `/reportAbuse` at the hub: a report whose franks verify ([`Franker::check_report`],
-//! without I/O) is kept durably; one that does not is refused and nothing is kept.
+//! without I/O) is kept durably; one that does not is refused and nothing is kept. A reporting
+//! user keeps at most `max_abuse_reports_per_reporter` reports about one room (beyond it 429,
+//! nothing kept; a byte-identical repeat of a kept one is not counted).
 //!
 //! [`Franker::check_report`]: crate::hub::franking::Franker::check_report
 
@@ -31,7 +33,14 @@ impl<S: Store> Provider<S> {
             received_ms: now_ms(),
             report: body.to_vec(),
         };
-        settle(self.store.write(Write::AbuseReport(record))).await?;
+        // Counted for the reporting user (the API checked that it is the caller's, or the peer's
+        // own), in the transaction that would keep it.
+        let write = Write::AbuseReport {
+            report: record,
+            counted_as: report.reporting_user.as_str().to_owned(),
+            max_per_reporter: self.quotas.abuse_reports_per_reporter,
+        };
+        settle(self.store.write(write)).await.map_err(|e| self.counted(e.into()))?;
         tracing::info!(room = room_id, %reporter, alleged = report.alleged_abuser_uri.as_str(),
             messages = report.messages.len(), "abuse report kept");
         Ok(Ok(()))

@@ -3,7 +3,7 @@
 //! (500). Protocol refusals are answers, not errors.
 
 use crate::auth::AuthRefusal;
-use crate::hub::admission::{Fault, Internal};
+use crate::hub::admission::{Fault, Internal, QuotaRefusal};
 use crate::hub::HubError;
 use crate::store::StoreError;
 
@@ -22,6 +22,9 @@ pub enum ProviderError {
     /// Too many requests; retry later.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// A quota refused the request (429); nothing changed.
+    #[error("quota exceeded: {0}")]
+    Quota(QuotaRefusal),
     /// A room could not be created, restored or changed: a bad initial GroupInfo is the caller's
     /// fault, corrupt or unusable room state the hub's.
     #[error(transparent)]
@@ -69,6 +72,7 @@ impl From<StoreError> for ProviderError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Auth(refusal) => ProviderError::Auth(refusal),
+            StoreError::Quota(refusal) => ProviderError::Quota(refusal),
             e => ProviderError::Store(e),
         }
     }

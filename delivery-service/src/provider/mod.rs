@@ -40,10 +40,12 @@ pub use self::hub_key::load_or_create_hub_key;
 use crate::auth::tokens::DEFAULT_TOKEN_LIFETIME;
 use crate::auth::{Authority, EnrollmentCodes};
 pub use crate::hub::admission::{add_is_vouched, hub_of, peer_may_update, AddRefusal, Submitter};
-use crate::hub::admission::{ClaimLimiter, ClaimLimits, ConsentPolicy};
+use crate::hub::admission::{ClaimLimiter, ClaimLimits, ConsentPolicy, Quota, QuotaRefusal, Quotas};
 use crate::hub::franking::Franker;
 use crate::hub::{LogEntry, Readers, Room};
-use crate::metrics::{Counter, MetricsError, Registry};
+use crate::metrics::{
+    Counter, CounterVec, MetricsError, Registry, QUOTA_LABEL, QUOTA_REFUSED_HELP, QUOTA_REFUSED_TOTAL,
+};
 use crate::store::{Store, StoredRoom};
 use group_info::GroupInfoExport;
 
@@ -129,6 +131,8 @@ struct HubMetrics {
     messages_refused: Counter,
     /// Checkpoints written (`hub_checkpoints_total`).
     checkpoints: Counter,
+    /// Requests refused by a quota (`mimi_quota_refused_total{quota}`); `None` until registered.
+    quota_refused: Option<CounterVec>,
 }
 
 impl HubMetrics {
@@ -141,8 +145,19 @@ impl HubMetrics {
             messages_refused: registry
                 .counter("hub_messages_refused_total", "Application messages the hub refused.")?,
             checkpoints: registry.counter("hub_checkpoints_total", "Room checkpoints written.")?,
+            quota_refused: Some(quota_family(registry)?),
         })
     }
+}
+
+/// The family of `mimi_quota_refused_total`, with every quota's series at zero so that a
+/// scrape shows them before the first refusal.
+pub fn quota_family(registry: &Registry) -> Result<CounterVec, MetricsError> {
+    let family = registry.counter_vec(QUOTA_REFUSED_TOTAL, QUOTA_REFUSED_HELP, &[QUOTA_LABEL])?;
+    for quota in Quota::ALL {
+        family.with_labels(&[quota.label()])?;
+    }
+    Ok(family)
 }
 
 /// Milliseconds since the UNIX epoch (0 on a clock set before 1970, which no host running this
@@ -180,6 +195,8 @@ pub struct Provider<S: Store> {
     authority: Arc<dyn Authority>,
     /// How long a bearer token is valid.
     token_lifetime: Duration,
+    /// How much one party may make this provider hold.
+    quotas: Quotas,
 }
 
 impl<S: Store> Provider<S> {
@@ -207,6 +224,7 @@ impl<S: Store> Provider<S> {
             franker,
             authority: Arc::new(EnrollmentCodes),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            quotas: Quotas::default(),
         })
     }
 
@@ -221,6 +239,42 @@ impl<S: Store> Provider<S> {
     pub fn with_claim_limits(mut self, limits: ClaimLimits) -> Self {
         self.claims = StdMutex::new(ClaimLimiter::new(limits));
         self
+    }
+
+    /// Sets the quotas (default [`Quotas::default`]).
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// The quotas in force.
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
+    }
+
+    /// Counts a quota's refusal for `/metrics` (`mimi_quota_refused_total`).
+    pub fn count_quota_refusal(&self, quota: Quota) {
+        if let Some(family) = &self.metrics.quota_refused {
+            // The label count is the family's own: this cannot fail.
+            if let Ok(counter) = family.with_labels(&[quota.label()]) {
+                counter.inc();
+            }
+        }
+    }
+
+    /// A quota's refusal, counted and logged, as the error the caller gets (429).
+    pub(crate) fn quota_refused(&self, refusal: QuotaRefusal) -> ProviderError {
+        self.count_quota_refusal(refusal.quota);
+        tracing::info!(quota = refusal.quota.label(), %refusal, "refused by a quota");
+        ProviderError::Quota(refusal)
+    }
+
+    /// Counts and logs a quota's refusal carried by `e`, passing `e` on.
+    pub(crate) fn counted(&self, e: ProviderError) -> ProviderError {
+        match e {
+            ProviderError::Quota(refusal) => self.quota_refused(refusal),
+            e => e,
+        }
     }
 
     /// Sets the consent policy for claims by other providers' users (default: open).

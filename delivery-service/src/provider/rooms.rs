@@ -16,7 +16,7 @@ use super::{entry_bytes, now_ms, Provider, ProviderError, Published, Slot, Submi
 use crate::hub::admission::{self, HandshakeRefusal};
 use crate::hub::received::{app_message_bytes, encode_message, BundleBytes};
 use crate::hub::{Accepted, LogAccess, LogEntry, Room};
-use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
+use crate::store::{settle, RoomCreator, Store, StoreError, WelcomeDelivery, Write};
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse};
 
@@ -39,6 +39,9 @@ fn mismatch(e: crate::hub::received::Mismatch) -> ProviderError {
 
 impl<S: Store> Provider<S> {
     /// Creates a room whose hub is this provider, from its creator's GroupInfo (with the tree).
+    /// The creator's user may have created at most
+    /// [`Quotas::rooms_per_user`](crate::hub::admission::Quotas) rooms here: beyond it,
+    /// `ProviderError::Quota` (429) and nothing is stored.
     pub async fn create_room(
         &self,
         creator: &ClientUri,
@@ -56,11 +59,17 @@ impl<S: Store> Provider<S> {
         admission::check_creator(&room, creator)?.map_err(refused)?;
         let checkpoint = room.checkpoint()?;
         let checkpoint_bytes = checkpoint.tls_serialized_len() as u64;
-        match settle(self.store.write(Write::CreateRoom(Box::new(checkpoint)))).await {
+        // The store counts the room for its creator's user in the transaction that creates it,
+        // so two racing creations cannot both pass the cap.
+        let creator_quota =
+            RoomCreator { user: creator.user().as_str().to_owned(), max_rooms: self.quotas.rooms_per_user };
+        let write = Write::CreateRoom { checkpoint: Box::new(checkpoint), creator: Some(creator_quota) };
+        match settle(self.store.write(write)).await {
             // Created meanwhile by a concurrent request for the same URI.
             Err(StoreError::Room { .. }) => {
                 return Err(refused(admission::CreateRefusal::Exists(room_id.to_owned())));
             }
+            Err(StoreError::Quota(refusal)) => return Err(self.quota_refused(refusal)),
             other => other?,
         };
         let published = Arc::new(watch::channel(Published::of(&room)).0);
@@ -130,6 +139,10 @@ impl<S: Store> Provider<S> {
                 reason = %decision.response.error_description, "handshake refused");
             return Ok(decision.response);
         };
+        if let Err(refusal) = admission::quota::admit_accepted(&slot.room, &accepted, &self.quotas) {
+            self.count_quota_refusal(refusal.quota);
+            return Ok(refuse(refusal.into(), slot.room.epoch()));
+        }
         let welcome = match &bundle.content {
             HandshakeBundleContent::Commit { welcome, .. } => welcome.as_ref(),
             HandshakeBundleContent::Proposal { .. } => None,

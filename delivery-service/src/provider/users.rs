@@ -24,7 +24,10 @@ use mimi_protocol::{IdentifierUri, Protocol};
 
 impl<S: Store> Provider<S> {
     /// Validates and stores KeyPackages uploaded by `client` (each an MLSMessage). Each must be
-    /// valid, unexpired, and carry a credential naming `client`.
+    /// valid, unexpired, and carry a credential naming `client`; the client may keep at most
+    /// [`Quotas::key_packages_per_client`](crate::hub::admission::Quotas) unexpired ones (the
+    /// store counts them in the transaction that would write: beyond it the upload is refused
+    /// whole, `ProviderError::Quota`, and nothing is stored).
     pub async fn upload_key_packages(&self, client: &ClientUri, packages: &[Vec<u8>]) -> Result<usize, ProviderError> {
         let mut stored = Vec::with_capacity(packages.len());
         for (i, bytes) in packages.iter().enumerate() {
@@ -42,7 +45,12 @@ impl<S: Store> Provider<S> {
             });
         }
         let n = stored.len();
-        settle(self.store.write(Write::PutKeyPackages(stored))).await?;
+        let write = Write::PutKeyPackages {
+            key_packages: stored,
+            max_per_client: self.quotas.key_packages_per_client,
+            now_secs: now_ms() / 1000,
+        };
+        settle(self.store.write(write)).await.map_err(|e| self.counted(e.into()))?;
         Ok(n)
     }
 

@@ -14,8 +14,8 @@ use std::ops::RangeInclusive;
 use sha2::{Digest, Sha256};
 
 use super::{
-    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, Ending, KeyPackageClaim, Store,
-    StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
+    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, Ending, KeyPackageClaim, RoomCreator,
+    Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
     WriteResult, WriteTicket,
 };
 use crate::auth::AuthRefusal;
@@ -32,6 +32,9 @@ macro_rules! with_properties {
             checkpoints_are_refused_beyond_the_durable_log,
             rooms_restart_from_checkpoint_pending_and_tail,
             claims_are_single_use,
+            key_packages_are_held_to_the_clients_cap,
+            rooms_are_held_to_their_creators_cap,
+            abuse_reports_are_held_to_the_reporters_cap,
             claims_are_recorded_with_their_scope_and_spent_by_the_append_using_them,
             welcomes_are_queued_once_per_client_in_order,
             mirror_intake_is_all_or_nothing,
@@ -131,7 +134,7 @@ pub fn checkpoint(room: &str, seq: u64) -> Checkpoint {
 
 /// Creates `room` with an empty checkpoint.
 pub fn create(room: &str) -> Write {
-    Write::CreateRoom(Box::new(checkpoint(room, 0)))
+    Write::create_room(checkpoint(room, 0))
 }
 
 /// A plain append of the entries `seqs` to `room`.
@@ -411,7 +414,7 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
         let expiring = StoredToken { hash: b"expiring".to_vec(), expires_ms: 500 };
         ok(&s, Write::IssueToken { client: carol.into(), token: expiring, replaces: None, now_ms: 1 }).await;
         let kp = StoredKeyPackage { user: "mimi://a.example/u/carol".into(), ..key_package(carol, 3, false, 100) };
-        ok(&s, Write::PutKeyPackages(vec![kp])).await;
+        ok(&s, Write::put_key_packages(vec![kp])).await;
         let mirror = Write::Mirror {
             room: mirrored.into(),
             entries: vec![entry(1)],
@@ -428,7 +431,7 @@ pub async fn everything_survives_a_reopen<S: Store>(reopen: &impl Fn() -> S) {
             operation: ConsentOperation::Grant,
         };
         ok(&s, consent).await;
-        ok(&s, Write::AbuseReport(report.clone())).await;
+        ok(&s, Write::abuse_report(report.clone())).await;
         ok(&s, Write::Relayed { hash: vec![8; 32], client: carol.into() }).await;
     }
     let s = reopen();
@@ -490,7 +493,7 @@ pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
     }
     let kps =
         vec![key_package(phone, 1, false, 100), key_package(phone, 2, true, 1000), key_package(phone, 3, false, 5)];
-    ok(&s, Write::PutKeyPackages(kps.clone())).await;
+    ok(&s, Write::put_key_packages(kps.clone())).await;
     let claim = |now_secs| Write::ClaimKeyPackages { user: BOB.into(), now_secs, scope: None };
     // Expired #3 is dropped, #1 is served once, then the last-resort #2 again and again;
     // the pc has nothing.
@@ -509,12 +512,12 @@ pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
     assert_eq!(token_client(&s, phone.as_bytes()).await.as_deref(), Some(phone));
 
     // One per client per claim; another user's KeyPackages (even a URI prefix) are not touched.
-    ok(&s, Write::PutKeyPackages(vec![key_package(pc, 4, false, 100), key_package(pc, 5, false, 100)])).await;
+    ok(&s, Write::put_key_packages(vec![key_package(pc, 4, false, 100), key_package(pc, 5, false, 100)])).await;
     let bobby = "mimi://a.example/d/bobby/phone";
     ok(&s, register(bobby, "mimi://a.example/u/bobby", b"bobby")).await;
     ok(
         &s,
-        Write::PutKeyPackages(vec![StoredKeyPackage {
+        Write::put_key_packages(vec![StoredKeyPackage {
             user: "mimi://a.example/u/bobby".into(),
             ..key_package(bobby, 9, false, 100)
         }]),
@@ -534,6 +537,87 @@ pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
     assert_eq!(claimed(ok(&s, nobody).await), (vec![], vec![]));
 }
 
+/// An upload is held to its cap of unexpired KeyPackages per client: beyond it the write is
+/// refused whole ([`StoreError::Quota`]) and nothing of it is stored (nor are the client's expired
+/// KeyPackages deleted); an upload that fits deletes the client's expired ones. Other clients'
+/// KeyPackages do not count.
+pub async fn key_packages_are_held_to_the_clients_cap<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let (phone, pc) = ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/pc");
+    for c in [phone, pc] {
+        ok(&s, register(c, BOB, c.as_bytes())).await;
+    }
+    let put = |kps: Vec<StoredKeyPackage>| Write::PutKeyPackages { key_packages: kps, max_per_client: 2, now_secs: 50 };
+    ok(&s, put(vec![key_package(phone, 1, false, 100), key_package(phone, 2, false, 10)])).await;
+    ok(&s, put(vec![key_package(pc, 3, false, 100), key_package(pc, 4, false, 100)])).await;
+    // #2 has expired: the phone holds one, so one more fits, two do not.
+    let refused =
+        settle(s.write(put(vec![key_package(phone, 5, false, 100), key_package(phone, 6, false, 100)]))).await;
+    assert!(matches!(refused, Err(StoreError::Quota(ref q)) if q.would_hold == 3 && q.cap == 2), "{refused:?}");
+    assert_eq!(s.key_package_owner(&[5; 32]).await.unwrap(), None, "nothing of a refused upload is stored");
+    let claim = |now_secs| Write::ClaimKeyPackages { user: BOB.into(), now_secs, scope: None };
+    // At a time #2 was good, the refused upload left it in place.
+    let (mut served, _) = claimed(ok(&s, claim(5)).await);
+    served.sort();
+    assert_eq!(served, [1, 3]);
+    // At 50 #2 has expired: two fit, and the upload deletes #2.
+    ok(&s, put(vec![key_package(phone, 7, false, 100), key_package(phone, 8, false, 100)])).await;
+    let refused = settle(s.write(put(vec![key_package(phone, 9, false, 100)]))).await;
+    assert!(matches!(refused, Err(StoreError::Quota(_))), "{refused:?}");
+    let (mut served, _) = claimed(ok(&s, claim(5)).await);
+    served.sort();
+    assert_eq!(served, [4, 7], "#2 was deleted by the upload that was let in");
+}
+
+/// A room created for a user is counted for it: beyond its cap the creation is refused
+/// ([`StoreError::Quota`]) and the room does not exist; a room not created (it existed) is not
+/// counted; other users and uncounted creations are not held to it.
+pub async fn rooms_are_held_to_their_creators_cap<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let by = |user: &str, room: &str| Write::CreateRoom {
+        checkpoint: Box::new(checkpoint(room, 0)),
+        creator: Some(RoomCreator { user: user.into(), max_rooms: 2 }),
+    };
+    let (alice, bob) = ("mimi://a.example/u/alice", "mimi://a.example/u/bob");
+    ok(&s, by(alice, "mimi://a.example/r/1")).await;
+    assert!(matches!(settle(s.write(by(alice, "mimi://a.example/r/1"))).await, Err(StoreError::Room { .. })));
+    ok(&s, by(alice, "mimi://a.example/r/2")).await;
+    let refused = settle(s.write(by(alice, "mimi://a.example/r/3"))).await;
+    assert!(matches!(refused, Err(StoreError::Quota(ref q)) if q.would_hold == 3), "{refused:?}");
+    assert!(s.room("mimi://a.example/r/3").await.unwrap().is_none(), "the refused room does not exist");
+    ok(&s, by(bob, "mimi://a.example/r/3")).await;
+    ok(&s, create("mimi://a.example/r/4")).await;
+}
+
+/// A new abuse report is counted for its reporter and room: beyond the cap it is refused
+/// ([`StoreError::Quota`]) and not kept; a byte-identical repeat of a kept one is neither counted
+/// nor refused; other reporters and rooms have their own counts.
+pub async fn abuse_reports_are_held_to_the_reporters_cap<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let other = "mimi://a.example/r/other";
+    let report = |room: &str, body: &[u8]| StoredAbuseReport {
+        room: room.into(),
+        reporter: "provider b.example".into(),
+        received_ms: 1,
+        report: body.to_vec(),
+    };
+    let by = |who: &str, room: &str, body: &[u8]| Write::AbuseReport {
+        report: report(room, body),
+        counted_as: who.into(),
+        max_per_reporter: 2,
+    };
+    let (bob, carol) = ("mimi://b.example/u/bob", "mimi://b.example/u/carol");
+    ok(&s, by(bob, ROOM, b"1")).await;
+    ok(&s, by(bob, ROOM, b"2")).await;
+    ok(&s, by(bob, ROOM, b"1")).await;
+    let refused = settle(s.write(by(bob, ROOM, b"3"))).await;
+    assert!(matches!(refused, Err(StoreError::Quota(ref q)) if q.would_hold == 3), "{refused:?}");
+    assert_eq!(s.abuse_reports(ROOM).await.unwrap().len(), 2, "the refused report is not kept");
+    ok(&s, by(carol, ROOM, b"3")).await;
+    ok(&s, by(bob, other, b"3")).await;
+    assert_eq!(s.abuse_reports(ROOM).await.unwrap().len(), 3);
+}
+
 /// A claim through the hub for one of its rooms is recorded with its scope (relayed, or with a
 /// local claim in the same write), and marked used by an append of that room that names it in
 /// `claims_used` — not by another room's, and not by a failed append.
@@ -548,7 +632,7 @@ pub async fn claims_are_recorded_with_their_scope_and_spent_by_the_append_using_
     ok(&s, Write::KeyPackageClaims { references: vec![vec![7; 32]], scope: scope(r1) }).await;
     let bob = "mimi://a.example/d/bob/phone";
     ok(&s, register(bob, BOB, &[1])).await;
-    ok(&s, Write::PutKeyPackages(vec![key_package(bob, 8, false, 100)])).await;
+    ok(&s, Write::put_key_packages(vec![key_package(bob, 8, false, 100)])).await;
     let local = ClaimScope { provider: "a.example".into(), ..scope(r2) };
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: Some(local.clone()) }).await;
     let claim = async |r: u8| s.key_package_claim(&[r; 32]).await.unwrap();
@@ -571,7 +655,7 @@ pub async fn claims_are_recorded_with_their_scope_and_spent_by_the_append_using_
     assert!(settle(s.write(append(r1, 5))).await.is_err());
     assert!(!claim(7).await.unwrap().used, "a claimed-again KeyPackage is fresh, and the failed append spent nothing");
     // A claim without a scope records nothing.
-    ok(&s, Write::PutKeyPackages(vec![key_package(bob, 10, false, 100)])).await;
+    ok(&s, Write::put_key_packages(vec![key_package(bob, 10, false, 100)])).await;
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
     assert_eq!(claim(10).await, None);
 }
@@ -756,14 +840,14 @@ pub async fn abuse_reports_are_kept_once_per_body<S: Store>(fresh: &impl Fn() ->
     };
     assert!(s.abuse_reports(ROOM).await.unwrap().is_empty());
     let first = report(ROOM, "provider b.example", 1, b"spam");
-    ok(&s, Write::AbuseReport(first.clone())).await;
-    ok(&s, Write::AbuseReport(report(ROOM, "client mimi://a.example/d/carol/phone", 2, b"spam"))).await;
+    ok(&s, Write::abuse_report(first.clone())).await;
+    ok(&s, Write::abuse_report(report(ROOM, "client mimi://a.example/d/carol/phone", 2, b"spam"))).await;
     assert_eq!(s.abuse_reports(ROOM).await.unwrap(), vec![first.clone()]);
     let bodies: [&[u8]; 4] = [b"scam", b"abuse", b"flood", b"spam!"];
     for (i, body) in bodies.into_iter().enumerate() {
-        ok(&s, Write::AbuseReport(report(ROOM, "provider c.example", 10 + i as u64, body))).await;
+        ok(&s, Write::abuse_report(report(ROOM, "provider c.example", 10 + i as u64, body))).await;
     }
-    ok(&s, Write::AbuseReport(report(other, "provider b.example", 3, b"spam"))).await;
+    ok(&s, Write::abuse_report(report(other, "provider b.example", 3, b"spam"))).await;
     let kept = s.abuse_reports(ROOM).await.unwrap();
     assert_eq!(kept.len(), 1 + bodies.len());
     assert!(kept.contains(&first));
@@ -799,7 +883,7 @@ pub async fn registrations_tokens_and_key_package_owners<S: Store>(fresh: &impl 
     assert_eq!(token_client(&s, b"t3").await.as_deref(), Some(pc));
 
     assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap(), None);
-    ok(&s, Write::PutKeyPackages(vec![key_package(phone, 1, false, 100), key_package(pc, 2, true, 100)])).await;
+    ok(&s, Write::put_key_packages(vec![key_package(phone, 1, false, 100), key_package(pc, 2, true, 100)])).await;
     assert_eq!(s.key_package_owner(&[1; 32]).await.unwrap().as_deref(), Some(phone));
     assert_eq!(s.key_package_owner(&[2; 32]).await.unwrap().as_deref(), Some(pc));
     ok(&s, Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None }).await;
@@ -940,7 +1024,7 @@ pub async fn an_ended_device_is_neither_served_nor_listed_and_a_removed_name_is_
         key_package(ghost, 4, false, 100),
         key_package(ghost, 5, true, 100),
     ];
-    ok(&s, Write::PutKeyPackages(kps)).await;
+    ok(&s, Write::put_key_packages(kps)).await;
     let claim = || Write::ClaimKeyPackages { user: BOB.into(), now_secs: 50, scope: None };
     let end = |client: &str, ending, now_ms| Write::EndClient { client: client.into(), ending, now_ms };
     refused(

@@ -18,6 +18,7 @@ use super::{
     WriteResult, WriteTicket,
 };
 use crate::auth::{self, Admission};
+use crate::hub::admission::quota;
 use crate::hub::{Checkpoint, LogEntry, QueueItem};
 
 /// The in-memory store. Cloning shares the state.
@@ -63,6 +64,8 @@ struct State {
     /// user URI → its registered (active or revoked) clients, in URI order (the order claims serve
     /// them in).
     user_clients: BTreeMap<String, BTreeSet<String>>,
+    /// user URI → how many rooms its clients created (counted against its quota).
+    rooms_created: HashMap<String, usize>,
     /// (user URI, client URI) → KeyPackageRef → KeyPackage, in reference order.
     key_packages: HashMap<(String, String), BTreeMap<Vec<u8>, StoredKeyPackage>>,
     /// KeyPackageRef → client URI (kept after the claim).
@@ -81,6 +84,8 @@ struct State {
     consent: HashMap<(String, String, String), ConsentState>,
     /// (room URI, [`rules::abuse_report_key`]) → the report as first received.
     abuse: BTreeMap<(String, [u8; 32]), StoredAbuseReport>,
+    /// (room URI, reporting user URI) → abuse reports kept (counted against its quota).
+    abuse_counts: HashMap<(String, String), usize>,
 }
 
 /// A Welcome as every queue item for it carries it.
@@ -129,10 +134,15 @@ impl State {
     /// Applies one write, whole or not at all.
     fn apply(&mut self, w: Write) -> Result<WriteResult, StoreError> {
         match w {
-            Write::CreateRoom(cp) => {
+            Write::CreateRoom { checkpoint: cp, creator } => {
                 let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
                 if self.rooms.contains_key(&room) {
                     return Err(StoreError::Room { room, why: "already exists" });
+                }
+                if let Some(creator) = creator {
+                    let held = self.rooms_created.get(&creator.user).copied().unwrap_or(0);
+                    quota::rooms(&creator.user, held, creator.max_rooms)?;
+                    self.rooms_created.insert(creator.user, held + 1);
                 }
                 self.rooms.insert(room, *cp);
             }
@@ -240,7 +250,24 @@ impl State {
                 }
                 self.clients.insert(client, record);
             }
-            Write::PutKeyPackages(kps) => {
+            Write::PutKeyPackages { key_packages: kps, max_per_client, now_secs } => {
+                // Checked for every client first: a refused upload leaves no trace.
+                let mut adding: BTreeMap<(String, String), usize> = BTreeMap::new();
+                for kp in &kps {
+                    *adding.entry((kp.user.clone(), kp.client.clone())).or_default() += 1;
+                }
+                for (key, n) in &adding {
+                    let held = self
+                        .key_packages
+                        .get(key)
+                        .map_or(0, |k| k.values().filter(|k| !rules::is_expired(k.not_after, now_secs)).count());
+                    quota::key_packages(&key.1, held, *n, max_per_client)?;
+                }
+                for key in adding.keys() {
+                    if let Some(kps) = self.key_packages.get_mut(key) {
+                        kps.retain(|_, k| !rules::is_expired(k.not_after, now_secs));
+                    }
+                }
                 for kp in kps {
                     self.owners.insert(kp.reference.clone(), kp.client.clone());
                     let client = self.key_packages.entry((kp.user.clone(), kp.client.clone())).or_default();
@@ -254,9 +281,15 @@ impl State {
                 }
                 return Ok(WriteResult::Claimed { claimed, exhausted });
             }
-            Write::AbuseReport(report) => {
+            Write::AbuseReport { report, counted_as, max_per_reporter } => {
                 let key = (report.room.clone(), rules::abuse_report_key(&report.report));
-                self.abuse.entry(key).or_insert(report);
+                if !self.abuse.contains_key(&key) {
+                    let count = (report.room.clone(), counted_as);
+                    let held = self.abuse_counts.get(&count).copied().unwrap_or(0);
+                    quota::abuse_reports(&count.1, &count.0, held, max_per_reporter)?;
+                    self.abuse_counts.insert(count, held + 1);
+                    self.abuse.insert(key, report);
+                }
             }
             Write::AdvanceOutbox { peer, room, seq } => {
                 let cursor = self.outbox.entry((peer, room)).or_insert(0);
@@ -477,7 +510,7 @@ mod tests {
     async fn a_ticket_has_resolved_when_the_write_returns() {
         let s = MemoryStore::new();
         let room = "mimi://a.example/r/x";
-        let mut ticket = s.write(Write::CreateRoom(Box::new(checkpoint(room, 0))));
+        let mut ticket = s.write(Write::create_room(checkpoint(room, 0)));
         assert_eq!(ticket.try_recv().unwrap().unwrap(), WriteResult::Done);
         let mut ticket = s.write(append(room, 2..=2));
         assert!(matches!(ticket.try_recv().unwrap(), Err(StoreError::Conflict { .. })));

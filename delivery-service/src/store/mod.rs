@@ -81,6 +81,9 @@ pub enum StoreError {
     /// by itself; nothing was written.
     #[error("the store is not taking writes: {0}")]
     Unavailable(String),
+    /// A write a quota refused (see [`crate::hub::admission::quota`]); nothing was written.
+    #[error("refused: {0}")]
+    Quota(#[from] QuotaRefusal),
     /// A registration, token or operator's change of a device that the device's records do not
     /// admit (see [`crate::auth::clients`]); nothing was written.
     #[error("refused: {0}")]
@@ -105,6 +108,8 @@ pub enum StoreError {
 // What the hub's admission rules read back (claims, consent) is declared once, in their terms;
 // the store keeps it and adds the stored byte of a consent state below.
 pub use crate::hub::admission::{ClaimScope, ConsentState, KeyPackageClaim};
+// So are the quotas a write is held to.
+pub use crate::hub::admission::QuotaRefusal;
 // So are our devices' records: the store keeps them as authentication decides on them.
 use crate::auth::AuthRefusal;
 pub use crate::auth::{ClientRecord, ClientStatus, CodeRecord, Ending, StoredToken, TokenRecord, Voucher};
@@ -129,8 +134,15 @@ pub struct StoredKeyPackage {
 /// One durable change; several are committed together.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// A new room with its initial checkpoint.
-    CreateRoom(Box<Checkpoint>),
+    /// A new room with its initial checkpoint. With a `creator`, the rooms its user created are
+    /// counted, and the room is refused ([`StoreError::Quota`], nothing written) if the user
+    /// created `creator.max_rooms` already ([`crate::hub::admission::quota::rooms`]).
+    CreateRoom {
+        /// The initial checkpoint.
+        checkpoint: Box<Checkpoint>,
+        /// Whose room it is, counted against its cap (`None`: not counted).
+        creator: Option<RoomCreator>,
+    },
     /// Log entries of one room, with the per-client queue items they produce.
     Append {
         /// The room URI.
@@ -195,8 +207,17 @@ pub enum Write {
         /// Current time, milliseconds since the UNIX epoch.
         now_ms: u64,
     },
-    /// KeyPackages uploaded by their client.
-    PutKeyPackages(Vec<StoredKeyPackage>),
+    /// KeyPackages uploaded by one client: the client's expired KeyPackages are deleted, then
+    /// the upload is refused whole ([`StoreError::Quota`]) if the client would keep more than
+    /// `max_per_client` ([`crate::hub::admission::quota::key_packages`]).
+    PutKeyPackages {
+        /// The KeyPackages, all of one client.
+        key_packages: Vec<StoredKeyPackage>,
+        /// The most the client may keep (`usize::MAX`: no cap).
+        max_per_client: usize,
+        /// Current time, seconds since the UNIX epoch (what has expired).
+        now_secs: u64,
+    },
     /// A follower provider acknowledged (201) a room's log up to `seq`: its outbox cursor moves
     /// there (never backwards).
     AdvanceOutbox {
@@ -262,8 +283,45 @@ pub enum Write {
         scope: Option<ClaimScope>,
     },
     /// Keeps an abuse report whose franks verified. A byte-identical report for the same room
-    /// is kept once (the first reception's time and reporter stay).
-    AbuseReport(StoredAbuseReport),
+    /// is kept once (the first reception's time and reporter stay) and not counted again; a new
+    /// one is counted for (`counted_as`, its room) and refused ([`StoreError::Quota`], nothing
+    /// kept) if that reporter has `max_per_reporter` kept about the room already
+    /// ([`crate::hub::admission::quota::abuse_reports`]).
+    AbuseReport {
+        /// The report.
+        report: StoredAbuseReport,
+        /// Whose count it goes to: the reporting user.
+        counted_as: String,
+        /// The most reports kept per (reporter, room) (`usize::MAX`: no cap).
+        max_per_reporter: usize,
+    },
+}
+
+/// The user a new room is counted for (see [`Write::CreateRoom`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomCreator {
+    /// The user URI of the creating client.
+    pub user: String,
+    /// The most rooms the user's clients may have created here.
+    pub max_rooms: usize,
+}
+
+impl Write {
+    /// An abuse report kept without a cap (tests, seeding a store), counted for its `reporter`.
+    pub fn abuse_report(report: StoredAbuseReport) -> Write {
+        let counted_as = report.reporter.clone();
+        Write::AbuseReport { report, counted_as, max_per_reporter: usize::MAX }
+    }
+
+    /// A room created without counting it for anyone (tests, benches, seeding a store).
+    pub fn create_room(checkpoint: Checkpoint) -> Write {
+        Write::CreateRoom { checkpoint: Box::new(checkpoint), creator: None }
+    }
+
+    /// KeyPackages put without a cap, none expired (tests, benches, seeding a store).
+    pub fn put_key_packages(key_packages: Vec<StoredKeyPackage>) -> Write {
+        Write::PutKeyPackages { key_packages, max_per_client: usize::MAX, now_secs: 0 }
+    }
 }
 
 /// One Welcome for local clients: what each of their queue items carries, held once however

@@ -52,19 +52,64 @@ pub struct ClaimPick {
     pub delete_served: bool,
 }
 
-/// Which of one client's KeyPackages (in the store's order) a claim at `now_secs` serves: the
-/// first single-use one that has not expired, else the first last-resort one that has not.
-pub fn pick_key_package(terms: impl IntoIterator<Item = KeyPackageTerms>, now_secs: u64) -> ClaimPick {
-    let mut expired = Vec::new();
-    let mut served: Option<(usize, bool)> = None;
-    for (i, t) in terms.into_iter().enumerate() {
-        if t.not_after < now_secs {
-            expired.push(i);
-        } else if served.is_none_or(|(_, last_resort)| last_resort && !t.last_resort) {
-            served = Some((i, t.last_resort));
+/// Whether a KeyPackage good up to and including `not_after` has expired at `now_secs`.
+pub fn is_expired(not_after: u64, now_secs: u64) -> bool {
+    not_after < now_secs
+}
+
+/// A claim's look at one client's KeyPackages, one at a time in the store's order, so that a
+/// back end reads no further than the pick needs: the first single-use one that has not
+/// expired settles it (nothing after it is read, so the claim costs the same however many
+/// KeyPackages the client keeps); otherwise the first last-resort one that has not expired is
+/// served, after all were looked at. Expired ones looked at are deleted.
+#[derive(Debug, Clone)]
+pub struct ClaimScan {
+    now_secs: u64,
+    next: usize,
+    expired: Vec<usize>,
+    served: Option<(usize, bool)>,
+}
+
+impl ClaimScan {
+    /// A scan at `now_secs`.
+    pub fn new(now_secs: u64) -> Self {
+        ClaimScan { now_secs, next: 0, expired: Vec::new(), served: None }
+    }
+
+    /// Looks at the next KeyPackage; `false` once the pick is settled (read no more).
+    pub fn offer(&mut self, t: KeyPackageTerms) -> bool {
+        let i = self.next;
+        self.next += 1;
+        if is_expired(t.not_after, self.now_secs) {
+            self.expired.push(i);
+        } else if self.served.is_none_or(|(_, last_resort)| last_resort && !t.last_resort) {
+            self.served = Some((i, t.last_resort));
+        }
+        self.served.is_none_or(|(_, last_resort)| last_resort)
+    }
+
+    /// The pick.
+    pub fn finish(self) -> ClaimPick {
+        let served = self.served;
+        ClaimPick {
+            expired: self.expired,
+            served: served.map(|(i, _)| i),
+            delete_served: served.is_some_and(|(_, lr)| !lr),
         }
     }
-    ClaimPick { expired, served: served.map(|(i, _)| i), delete_served: served.is_some_and(|(_, lr)| !lr) }
+}
+
+/// Which of one client's KeyPackages (in the store's order) a claim at `now_secs` serves: the
+/// first single-use one that has not expired, else the first last-resort one that has not
+/// ([`ClaimScan`]: nothing after a served single-use one is looked at).
+pub fn pick_key_package(terms: impl IntoIterator<Item = KeyPackageTerms>, now_secs: u64) -> ClaimPick {
+    let mut scan = ClaimScan::new(now_secs);
+    for t in terms {
+        if !scan.offer(t) {
+            break;
+        }
+    }
+    scan.finish()
 }
 
 /// How a consent scope's room is keyed: consent for any room is the empty room.
@@ -96,6 +141,9 @@ mod tests {
         assert_eq!(pick, ClaimPick { expired: vec![0], served: Some(1), delete_served: false });
         let pick = pick_key_package([t(true, 5)], 50);
         assert_eq!(pick, ClaimPick { expired: vec![0], served: None, delete_served: false });
+        // The scan stops at the first good single-use one: an expired one after it stays.
+        let pick = pick_key_package([t(false, 100), t(false, 5)], 50);
+        assert_eq!(pick, ClaimPick { expired: vec![], served: Some(0), delete_served: true });
         // Expiry is inclusive: a KeyPackage is good up to and including its `not_after`.
         assert_eq!(pick_key_package([t(false, 50)], 50).served, Some(0));
     }

@@ -63,10 +63,16 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(dir: &Path, registration: Registration) -> Harness {
+        Harness::start_with(dir, registration, |_| {}).await
+    }
+
+    /// As [`Harness::start`], with the configuration changed by `edit` first (quotas, limits).
+    pub async fn start_with(dir: &Path, registration: Registration, edit: impl FnOnce(&mut Config)) -> Harness {
         if !dir.join("ca.pem").exists() {
             pki::generate(dir, &["a.example".to_owned()]).unwrap();
         }
-        let config = config(dir, registration);
+        let mut config = config(dir, registration);
+        edit(&mut config);
         let config_file = dir.join("provider.toml");
         let toml = format!("domain = \"a.example\"\ndata_dir = {:?}\n", config.data_dir.display().to_string());
         std::fs::write(&config_file, toml).unwrap();
@@ -128,6 +134,31 @@ impl Harness {
         }
         let r = r.send().await.unwrap();
         (r.status(), r.bytes().await.unwrap().to_vec())
+    }
+
+    /// `POST` with the answer's headers too (`Retry-After`).
+    pub async fn post_full(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut r = self.http.post(format!("{}{path}", self.base)).body(body);
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        let r = r.send().await.unwrap();
+        let headers = r.headers().clone();
+        (r.status(), headers, r.bytes().await.unwrap().to_vec())
+    }
+
+    /// The value of the series `name{labels}` (`name` alone: unlabelled) at `/metrics` (0 if absent).
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0)
     }
 
     /// What an authenticated read (the caller's queue) answers to `bearer`.

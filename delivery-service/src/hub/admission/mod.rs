@@ -20,6 +20,8 @@
 //! - [`key_material`]: key-material claims (request signature, who is served, consent, the
 //!   hub's claim record), KeyPackage uploads and the claim limits ([`ClaimLimiter`]).
 //! - [`create`]: a new room's name and creator.
+//! - [`quota`]: how much one party may make the provider hold ([`Quotas`]), as decisions over
+//!   counts.
 //! - [`joiner`]: an external commit's joiner of the hub's own domain must be a registered,
 //!   unrevoked device of ours ([`admit_joiner`]).
 //!
@@ -35,6 +37,7 @@ pub mod create;
 pub mod group_info;
 pub mod joiner;
 pub mod key_material;
+pub mod quota;
 pub mod submit;
 pub mod welcome;
 
@@ -53,6 +56,7 @@ pub use key_material::{
     verify_key_material_request, BadRemoteKeyPackage, ClaimLimiter, ClaimLimits, ClaimRequester, ConsentPolicy,
     KeyMaterialPlan, KeyMaterialRefusal, TooManyClaims, UploadRefusal, ValidKeyPackage,
 };
+pub use quota::{Quota, QuotaRefusal, Quotas};
 pub use submit::{admit_handshake, admit_submitter, hub_of, peer_may_update, HandshakeRefusal, Submitter};
 pub use welcome::{check_welcome, welcome_routing, WelcomeRefusal, WelcomeRouting};
 

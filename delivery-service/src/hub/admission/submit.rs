@@ -106,6 +106,9 @@ pub enum HandshakeRefusal {
     /// The commit's Welcome does not name exactly the clients it adds.
     #[error(transparent)]
     Welcome(#[from] super::welcome::WelcomeRefusal),
+    /// A quota of the room refused it ([`super::quota::admit_accepted`]).
+    #[error(transparent)]
+    Quota(#[from] super::quota::QuotaRefusal),
 }
 
 /// Before the sequencer decides: a peer provider must host a participant of the room, unless it

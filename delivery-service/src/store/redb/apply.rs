@@ -8,7 +8,7 @@
 //! decided by [`crate::store::rules`] and, for our devices, [`crate::auth::clients`]; this module
 //! only reads and writes tables.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redb::ReadableTable;
 use sha2::{Digest, Sha256};
@@ -16,10 +16,11 @@ use tls_codec::Deserialize as _;
 
 use super::schema::{
     corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, CodeEntry, KeyPackageRecord, QueueRecord,
-    TokenEntry, WelcomeRecord, ABUSE, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS, KP_OWNERS, LOG,
-    MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+    TokenEntry, WelcomeRecord, ABUSE, ABUSE_COUNTS, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS,
+    KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, ROOMS_CREATED, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
 };
 use crate::auth::{self, Admission};
+use crate::hub::admission::quota;
 use crate::hub::LogEntry;
 use crate::store::rules::{self, KeyPackageTerms};
 use crate::store::{
@@ -39,11 +40,18 @@ pub(super) fn apply(
     last_seqs: &mut LastSeqs,
 ) -> Result<WriteResult, StoreError> {
     match w {
-        Write::CreateRoom(cp) => {
+        Write::CreateRoom { checkpoint: cp, creator } => {
             let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
             let mut rooms = tx.open_table(ROOMS).map_err(io)?;
             if rooms.get(room.as_str()).map_err(io)?.is_some() {
                 return Err(StoreError::Room { room, why: "already exists" });
+            }
+            if let Some(creator) = creator {
+                let mut created = tx.open_table(ROOMS_CREATED).map_err(io)?;
+                let held = created.get(creator.user.as_str()).map_err(io)?.map_or(0, |v| v.value());
+                let held = usize::try_from(held).unwrap_or(usize::MAX);
+                quota::rooms(&creator.user, held, creator.max_rooms)?;
+                created.insert(creator.user.as_str(), held as u64 + 1).map_err(io)?;
             }
             rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
         }
@@ -164,9 +172,35 @@ pub(super) fn apply(
                 .insert(client.as_str(), encode(&ClientEntry::new(&record))?.as_slice())
                 .map_err(io)?;
         }
-        Write::PutKeyPackages(kps) => {
+        Write::PutKeyPackages { key_packages: kps, max_per_client, now_secs } => {
             let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
             let mut owners = tx.open_table(KP_OWNERS).map_err(io)?;
+            // Every client's count is checked before anything is written: a refused upload
+            // leaves no trace. The rows read are the client's own, at most its cap of good ones.
+            let mut adding: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+            for kp in kps {
+                *adding.entry((kp.user.as_str(), kp.client.as_str())).or_default() += 1;
+            }
+            let mut expired: Vec<(&str, &str, Vec<u8>)> = Vec::new();
+            for (&(user, client), n) in &adding {
+                let mut held = 0;
+                for row in table.range((user, client, &[][..])..).map_err(io)? {
+                    let (k, v) = row.map_err(io)?;
+                    let (u, c, r) = k.value();
+                    if u != user || c != client {
+                        break;
+                    }
+                    if rules::is_expired(key_package_terms(v.value())?.not_after, *now_secs) {
+                        expired.push((user, client, r.to_vec()));
+                    } else {
+                        held += 1;
+                    }
+                }
+                quota::key_packages(client, held, *n, *max_per_client)?;
+            }
+            for (user, client, reference) in &expired {
+                table.remove((*user, *client, reference.as_slice())).map_err(io)?;
+            }
             for kp in kps {
                 let record = KeyPackageRecord {
                     key_package: kp.key_package.clone().into(),
@@ -190,10 +224,16 @@ pub(super) fn apply(
             }
             return Ok(WriteResult::Claimed { claimed, exhausted });
         }
-        Write::AbuseReport(r) => {
+        Write::AbuseReport { report: r, counted_as, max_per_reporter } => {
             let mut t = tx.open_table(ABUSE).map_err(io)?;
             let hash = rules::abuse_report_key(&r.report);
             if t.get((r.room.as_str(), hash.as_slice())).map_err(io)?.is_none() {
+                let mut counts = tx.open_table(ABUSE_COUNTS).map_err(io)?;
+                let key = (r.room.as_str(), counted_as.as_str());
+                let held = counts.get(key).map_err(io)?.map_or(0, |v| v.value());
+                let held = usize::try_from(held).unwrap_or(usize::MAX);
+                quota::abuse_reports(counted_as, &r.room, held, *max_per_reporter)?;
+                counts.insert(key, held as u64 + 1).map_err(io)?;
                 let record = AbuseRecord {
                     reporter: r.reporter.as_bytes().to_vec().into(),
                     received_ms: r.received_ms,
@@ -433,40 +473,61 @@ fn claim(
     let mut table = tx.open_table(KEY_PACKAGES).map_err(io)?;
     let (mut claimed, mut exhausted) = (Vec::new(), Vec::new());
     for client in clients {
-        let mut rows: Vec<(Vec<u8>, KeyPackageRecord)> = Vec::new();
+        // Looked at one by one, reading only each record's terms, and no further than the pick
+        // needs (`ClaimScan`): the first good single-use KeyPackage ends the scan, so a claim
+        // reads a client's whole directory only when it holds nothing but expired and
+        // last-resort ones. Only the served record is decoded whole.
+        let mut scan = rules::ClaimScan::new(now_secs);
+        let mut references: Vec<Vec<u8>> = Vec::new();
         for row in table.range((user, client.as_str(), &[][..])..).map_err(io)? {
             let (k, v) = row.map_err(io)?;
             let (u, c, r) = k.value();
             if u != user || c != client {
                 break;
             }
-            let rec = KeyPackageRecord::tls_deserialize_exact(v.value()).map_err(corrupt("key_packages"))?;
-            rows.push((r.to_vec(), rec));
+            references.push(r.to_vec());
+            if !scan.offer(key_package_terms(v.value())?) {
+                break;
+            }
         }
-        let terms =
-            rows.iter().map(|(_, rec)| KeyPackageTerms { last_resort: rec.last_resort != 0, not_after: rec.not_after });
-        let pick = rules::pick_key_package(terms, now_secs);
+        let pick = scan.finish();
+        let served = match pick.served {
+            Some(i) => {
+                let key = (user, client.as_str(), references[i].as_slice());
+                let bytes = table.get(key).map_err(io)?.map(|v| v.value().to_vec());
+                let bytes = bytes.ok_or_else(|| StoreError::Io("a KeyPackage read a moment ago is gone".into()))?;
+                Some(KeyPackageRecord::tls_deserialize_exact(&bytes).map_err(corrupt("key_packages"))?)
+            }
+            None => None,
+        };
         let mut delete: Vec<usize> = pick.expired;
         if pick.delete_served {
             delete.extend(pick.served);
         }
         for i in delete {
-            table.remove((user, client.as_str(), rows[i].0.as_slice())).map_err(io)?;
+            table.remove((user, client.as_str(), references[i].as_slice())).map_err(io)?;
         }
-        match pick.served {
-            None => exhausted.push(client),
-            Some(i) => {
-                let (reference, rec) = &rows[i];
-                claimed.push(StoredKeyPackage {
-                    reference: reference.clone(),
-                    client: client.clone(),
-                    user: user.to_owned(),
-                    key_package: rec.key_package.as_slice().to_vec(),
-                    last_resort: rec.last_resort != 0,
-                    not_after: rec.not_after,
-                });
-            }
+        match (pick.served, served) {
+            (Some(i), Some(rec)) => claimed.push(StoredKeyPackage {
+                reference: references[i].clone(),
+                client: client.clone(),
+                user: user.to_owned(),
+                key_package: rec.key_package.as_slice().to_vec(),
+                last_resort: rec.last_resort != 0,
+                not_after: rec.not_after,
+            }),
+            _ => exhausted.push(client),
         }
     }
     Ok((claimed, exhausted))
+}
+
+/// What a claim or an upload looks at in a stored KeyPackage record, read from its fixed-size
+/// tail (`last_resort` u8, `not_after` u64 after the KeyPackage's bytes) without copying the
+/// KeyPackage.
+fn key_package_terms(record: &[u8]) -> Result<KeyPackageTerms, StoreError> {
+    let corrupt = || StoreError::Corrupt { table: "key_packages", why: "record shorter than its terms".into() };
+    let tail = record.len().checked_sub(9).filter(|&n| n > 0).ok_or_else(corrupt)?;
+    let not_after: [u8; 8] = record[tail + 1..].try_into().map_err(|_| corrupt())?;
+    Ok(KeyPackageTerms { last_resort: record[tail] != 0, not_after: u64::from_be_bytes(not_after) })
 }

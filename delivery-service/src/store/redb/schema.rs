@@ -26,7 +26,10 @@ use crate::store::{ClaimScope, ClientRecord, ClientStatus, CodeRecord, KeyPackag
 ///
 /// A file of format 6 may still hold the `mirror_readers` table (the local clients a follower
 /// let read a mirror, before a follower decided that by its copy of the room): it is no longer
-/// read or written, and leaving it in place changes nothing, so the format stays 6.
+/// read or written, and leaving it in place changes nothing, so the format stays 6. Nor does a
+/// table that counts towards a quota (`rooms_created`, `abuse_report_counts`), which opening a file creates where it
+/// is missing: in a file written before it, the rooms created and reports kept before count from zero, and a
+/// build from before it ignores it.
 pub const FORMAT_VERSION: u64 = 6;
 /// The format of a file without a `meta` table that has other tables.
 pub(super) const UNRECORDED_FORMAT: u64 = 1;
@@ -72,6 +75,13 @@ pub(super) const CONSENT: TableDefinition<(&str, &str, &str), u8> = TableDefinit
 /// (room URI, SHA-256 of the report body) → [`AbuseRecord`].
 pub(super) const ABUSE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("abuse_reports");
 
+/// user URI → how many rooms of this hub its clients created (counted against its quota).
+pub(super) const ROOMS_CREATED: TableDefinition<&str, u64> = TableDefinition::new("rooms_created");
+
+/// (room URI, reporting user URI) → how many abuse reports of that reporter about that room are
+/// kept (counted against its quota).
+pub(super) const ABUSE_COUNTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("abuse_report_counts");
+
 /// Creates every table that does not exist yet (all but `META`, which the format check owns).
 pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(ROOMS).map_err(io)?;
@@ -92,6 +102,8 @@ pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreErro
     tx.open_table(KP_CLAIMS).map_err(io)?;
     tx.open_table(CONSENT).map_err(io)?;
     tx.open_table(ABUSE).map_err(io)?;
+    tx.open_table(ROOMS_CREATED).map_err(io)?;
+    tx.open_table(ABUSE_COUNTS).map_err(io)?;
     Ok(())
 }
 

@@ -84,7 +84,7 @@ async fn a_welcome_for_many_clients_is_stored_once_and_read_back_whole_by_each()
     let path = dir.path().join("t.redb");
     let s = RedbStore::open(&path, 64).unwrap();
     let (room, mirrored) = ("mimi://a.example/r/big", "mimi://b.example/r/other");
-    settle(s.write(Write::CreateRoom(Box::new(checkpoint(room, 0))))).await.unwrap();
+    settle(s.write(Write::create_room(checkpoint(room, 0)))).await.unwrap();
     settle(s.write(append(room, 1..=1))).await.unwrap();
     // Carol already has a Welcome queued (an earlier room): hers is numbered on after it.
     let carol = "mimi://a.example/d/carol/phone";
@@ -146,7 +146,7 @@ async fn writes_queued_together_share_a_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let s = RedbStore::open(&dir.path().join("t.redb"), 256).unwrap();
     let room = "mimi://a.example/r/x";
-    settle(s.write(Write::CreateRoom(Box::new(checkpoint(room, 0))))).await.unwrap();
+    settle(s.write(Write::create_room(checkpoint(room, 0)))).await.unwrap();
     let before = s.commits();
     assert_eq!(before, 1);
     // Hold the file's write lock while 500 appends are queued: the writer takes at most one of
@@ -164,7 +164,7 @@ async fn writes_queued_together_share_a_transaction() {
 
     // With group commit disabled, each write is a transaction of its own.
     let single = RedbStore::open(&dir.path().join("single.redb"), 1).unwrap();
-    settle(single.write(Write::CreateRoom(Box::new(checkpoint(room, 0))))).await.unwrap();
+    settle(single.write(Write::create_room(checkpoint(room, 0)))).await.unwrap();
     let db = single.inner.db.db().unwrap();
     let held = db.begin_write().unwrap();
     let tickets: Vec<_> = (1..=20).map(|i| single.write(append(room, i..=i))).collect();
