@@ -278,25 +278,13 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     let config = Config { max_connections: 2, ..server_config(dir.path()) };
     let (server, _) = start(&config).await;
 
-    // Two connections that send nothing hold both places (until their handshake times out).
-    let idle: Vec<TcpStream> = idle_connections(server.addr, 2).await;
-    // A third is closed at once: it reads end of stream without sending anything.
-    let mut third = TcpStream::connect(server.addr).await.unwrap();
-    let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut byte)).await.unwrap();
-    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // Two connections that send nothing hold both places (until their handshake times out); a
+    // third is closed at once.
+    let idle = fill_and_overflow(server.addr, 2).await;
 
     // Once they go, requests are served again, and the refusal is in /metrics.
     drop(idle);
-    let client = anonymous_client(&pki.ca_cert, server.addr);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let metrics = loop {
-        match client.get(server.url("/metrics")).send().await {
-            Ok(r) if r.status() == 200 => break r.text().await.unwrap(),
-            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            other => panic!("not served again: {other:?}"),
-        }
-    };
+    let metrics = metrics_once_served_again(&server, &pki.ca_cert).await;
     assert!(metrics.contains("http_connections_refused_total 1"), "{metrics}");
     server.shutdown().await;
 }
@@ -309,11 +297,7 @@ async fn connections_beyond_the_cap_per_address_are_closed_and_others_are_served
     let (server, _) = start(&config).await;
 
     // Two idle connections from 127.0.0.1 hold its places; a third from it is closed at once.
-    let idle: Vec<TcpStream> = idle_connections(server.addr, 2).await;
-    let mut third = TcpStream::connect(server.addr).await.unwrap();
-    let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut byte)).await.unwrap();
-    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let idle = fill_and_overflow(server.addr, 2).await;
 
     // Another address is served meanwhile (the server listens on 127.0.0.1; connect from
     // 127.0.0.2, also loopback).
@@ -336,17 +320,33 @@ async fn connections_beyond_the_cap_per_address_are_closed_and_others_are_served
 
     // Once the idle ones go, 127.0.0.1 is served again; the refusal was counted.
     drop(idle);
-    let client = anonymous_client(&pki.ca_cert, server.addr);
+    let metrics = metrics_once_served_again(&server, &pki.ca_cert).await;
+    assert!(metrics.contains("http_connections_refused_total 1"), "{metrics}");
+    server.shutdown().await;
+}
+
+/// Opens `places` idle connections to `addr` (returned, to hold them), then checks that one more
+/// is closed at once: it reads end of stream without sending anything.
+async fn fill_and_overflow(addr: SocketAddr, places: usize) -> Vec<TcpStream> {
+    let idle = idle_connections(addr, places).await;
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut byte)).await.unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    idle
+}
+
+/// `/metrics`, once the server serves requests again (at most 5 s).
+async fn metrics_once_served_again(server: &Running, ca: &Path) -> String {
+    let client = anonymous_client(ca, server.addr);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let metrics = loop {
+    loop {
         match client.get(server.url("/metrics")).send().await {
-            Ok(r) if r.status() == 200 => break r.text().await.unwrap(),
+            Ok(r) if r.status() == 200 => return r.text().await.unwrap(),
             _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
             other => panic!("not served again: {other:?}"),
         }
-    };
-    assert!(metrics.contains("http_connections_refused_total 1"), "{metrics}");
-    server.shutdown().await;
+    }
 }
 
 /// `n` TCP connections to `addr` that send nothing, accepted by the server by the time this returns.

@@ -111,3 +111,27 @@ pub fn check_no_duplicate_entries(log: &[RoomEntry]) -> anyhow::Result<()> {
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// Waits (each client at most `timeout`) until every client of `users` is in `room` at `epoch`
+/// and has `token` in its transcript (the last acknowledged message: everything before it is
+/// then delivered too).
+pub async fn settle(
+    timeout: Duration,
+    users: &mut [&mut mimi_client_sim::User],
+    room: &str,
+    epoch: u64,
+    token: Option<&str>,
+) -> anyhow::Result<()> {
+    for user in users.iter_mut() {
+        for c in user.clients_mut() {
+            join_room(c, room, timeout).await?;
+            let what = format!("epoch {epoch} and {token:?}");
+            sync_until(c, room, &what, timeout, |c| {
+                c.epoch(room).is_ok_and(|e| e == epoch)
+                    && token.is_none_or(|t| c.transcript(room).is_ok_and(|d| d.iter().any(|d| contains(&d.content, t))))
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

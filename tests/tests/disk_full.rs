@@ -19,7 +19,7 @@ use mimi_client_sim::{Client, ClientError, LocalProvider, User};
 use mimi_ds::config::Config;
 use mimi_ds::store::redb::fault::{FaultPlan, FaultyBacking};
 use mimi_ds::store::redb::RedbStore;
-use mimi_tests::{check_converged, contains, join_room, read_log, sync_until};
+use mimi_tests::{check_converged, contains, read_log, settle};
 
 const STEP: Duration = Duration::from_secs(30);
 
@@ -42,22 +42,6 @@ async fn get(
     let r = http.get(format!("https://a.example:{}{path}", provider.addr().port())).send().await?;
     let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_owned());
     Ok((r.status().as_u16(), retry, r.text().await?))
-}
-
-/// Waits until every client of `users` is at `epoch` with `token` in its transcript.
-async fn settle(users: &mut [&mut User], room: &str, epoch: u64, token: &str) -> anyhow::Result<()> {
-    for user in users.iter_mut() {
-        for c in user.clients_mut() {
-            join_room(c, room, STEP).await?;
-            let what = format!("epoch {epoch} and {token}");
-            sync_until(c, room, &what, STEP, |c| {
-                c.epoch(room).is_ok_and(|e| e == epoch)
-                    && c.transcript(room).is_ok_and(|d| d.iter().any(|d| contains(&d.content, token)))
-            })
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 /// That `client`'s transcript holds each of `tokens` exactly once and none of `absent`.
@@ -108,7 +92,7 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
     sender.key_update(&room).await?;
     sender.send_text(&room, "<before-2>").await?;
     let epoch = sender.epoch(&room)?;
-    settle(&mut [&mut alice, &mut bob], &room, epoch, "<before-2>").await?;
+    settle(STEP, &mut [&mut alice, &mut bob], &room, epoch, Some("<before-2>")).await?;
     assert_eq!(get(&http, &provider, "/readyz").await?.0, 200);
     let log_before = read_log(bob.clients().next().context("bob")?, &room).await?.len();
 
@@ -152,7 +136,7 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
     sender.catch_up(&room).await?;
     sender.send_text(&room, "<after-2>").await?;
     let epoch = sender.epoch(&room)?;
-    settle(&mut [&mut alice, &mut bob], &room, epoch, "<after-2>").await?;
+    settle(STEP, &mut [&mut alice, &mut bob], &room, epoch, Some("<after-2>")).await?;
 
     let acked = ["<before-1>", "<before-2>", "<after-1>", "<after-2>"];
     let refused = ["<during-1>", "<during-2>"];
@@ -192,7 +176,7 @@ async fn a_reader_is_answered_while_a_commit_waits_for_a_slow_disk() -> anyhow::
     alice.invite(&room, &bob.uri().clone(), GROUP_ADMIN).await?;
     alice.client_mut(0).context("phone")?.send_text(&room, "<m1>").await?;
     let epoch = alice.client_mut(0).context("phone")?.epoch(&room)?;
-    settle(&mut [&mut alice, &mut bob], &room, epoch, "<m1>").await?;
+    settle(STEP, &mut [&mut alice, &mut bob], &room, epoch, Some("<m1>")).await?;
     let entries = read_log(bob.clients().next().context("bob")?, &room).await?.len();
 
     // The disk turns slow; the laptop commits, and the hub holds the room's decision lock until

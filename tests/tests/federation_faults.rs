@@ -26,30 +26,13 @@ use mimi_appsync::presets::{self, administered_roles::GROUP_ADMIN};
 use mimi_client_sim::{Client, ClientError, Connection, LocalProvider, User};
 use mimi_tests::{
     check_converged_across_providers, check_no_duplicate_entries, child, contains, federation_config, free_ports,
-    join_room, read_log, sync_until, transcript_keys,
+    read_log, settle, sync_until, transcript_keys,
 };
 
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 const DIR_VAR: &str = "MIMI_TEST_FED_CHILD_DIR";
 const PORTS_VAR: &str = "MIMI_TEST_FED_CHILD_PORTS";
-
-/// Waits until every client of `users` is in `room` at `epoch` and has `token` in its
-/// transcript (the last acknowledged message: everything before it is then delivered too).
-async fn settle(users: &mut [&mut User], room: &str, epoch: u64, token: Option<&str>) -> anyhow::Result<()> {
-    for user in users.iter_mut() {
-        for c in user.clients_mut() {
-            join_room(c, room, STEP_TIMEOUT).await?;
-            let what = format!("epoch {epoch} and {token:?}");
-            sync_until(c, room, &what, STEP_TIMEOUT, |c| {
-                c.epoch(room).is_ok_and(|e| e == epoch)
-                    && token.is_none_or(|t| c.transcript(room).is_ok_and(|d| d.iter().any(|d| contains(&d.content, t))))
-            })
-            .await?;
-        }
-    }
-    Ok(())
-}
 
 /// Checks that `tokens` appear in `client`'s transcript exactly once each, in this order.
 fn check_exactly_once_in_order(client: &Client, room: &str, tokens: &[String]) -> anyhow::Result<()> {
@@ -86,10 +69,10 @@ async fn follower_stopped_and_restarted() -> anyhow::Result<()> {
     alice.invite(&room, &bob.uri().clone(), GROUP_ADMIN).await?;
     let r = alice.invite(&room, &cathy.uri().clone(), GROUP_ADMIN).await?;
     let mut epoch = r.epoch + 1;
-    settle(&mut [&mut alice, &mut bob, &mut cathy], &room, epoch, None).await?;
+    settle(STEP_TIMEOUT, &mut [&mut alice, &mut bob, &mut cathy], &room, epoch, None).await?;
     cathy.client_mut(0).context("cathy")?.send_text(&room, "<before>").await?;
     let mut acked = vec!["<before>".to_owned()];
-    settle(&mut [&mut alice, &mut bob, &mut cathy], &room, epoch, Some("<before>")).await?;
+    settle(STEP_TIMEOUT, &mut [&mut alice, &mut bob, &mut cathy], &room, epoch, Some("<before>")).await?;
     let mirror_before = read_log(cathy.client_mut(0).context("cathy")?, &room).await?.len();
 
     // c goes down; the hub keeps accepting messages and commits from a's and b's clients.
@@ -124,9 +107,9 @@ async fn follower_stopped_and_restarted() -> anyhow::Result<()> {
     // c starts again on the same data directory and port.
     providers.push(LocalProvider::start_with(configs[2].clone()).await?);
     let t_up = Instant::now();
-    settle(&mut [&mut cathy], &room, epoch, Some("<down-last>")).await?;
+    settle(STEP_TIMEOUT, &mut [&mut cathy], &room, epoch, Some("<down-last>")).await?;
     let catch_up = t_up.elapsed();
-    settle(&mut [&mut alice], &room, epoch, Some("<down-last>")).await?;
+    settle(STEP_TIMEOUT, &mut [&mut alice], &room, epoch, Some("<down-last>")).await?;
     let mut clients: Vec<&Client> = alice.clients().chain(cathy.clients()).collect();
     check_converged_across_providers(&room, &clients)?;
     for c in &clients {
@@ -249,7 +232,7 @@ async fn hub_killed_during_fanout() -> anyhow::Result<()> {
     let room = alice.create_room("kill", &presets::cooperative(), GROUP_ADMIN).await?;
     alice.invite(&room, &bob.uri().clone(), GROUP_ADMIN).await?;
     let r = alice.invite(&room, &cathy.uri().clone(), GROUP_ADMIN).await?;
-    settle(&mut [&mut alice, &mut bob, &mut cathy], &room, r.epoch + 1, None).await?;
+    settle(STEP_TIMEOUT, &mut [&mut alice, &mut bob, &mut cathy], &room, r.epoch + 1, None).await?;
 
     // Alice's laptop (at the hub) and Bob's laptop (relayed by b) submit while the hub fans out
     // to b and c; the hub is SIGKILLed in the middle and restarted on the same directory/port.
@@ -275,7 +258,7 @@ async fn hub_killed_during_fanout() -> anyhow::Result<()> {
     last.catch_up(&room).await?;
     last.send_text(&room, "<end>").await?;
     let epoch = last.epoch(&room)?;
-    settle(&mut [&mut alice, &mut bob, &mut cathy], &room, epoch, Some("<end>")).await?;
+    settle(STEP_TIMEOUT, &mut [&mut alice, &mut bob, &mut cathy], &room, epoch, Some("<end>")).await?;
 
     let mut messages: Vec<String> = acked_a.messages.iter().chain(&acked_b.messages).cloned().collect();
     messages.push("<end>".to_owned());
