@@ -80,10 +80,7 @@ async fn a_domain_that_names_an_address_or_a_port_is_refused_without_connecting(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_naming_an_address_is_refused_without_connecting() {
     use axum::routing::get;
-    use mimi_ds::config::{Config, TlsPaths};
     use mimi_ds::federation::peers::{PeerError, Peers};
-    use mimi_ds::metrics::Registry;
-    use mimi_ds::server::Server;
     use mimi_ds::tls::PeerClient;
     use mimi_protocol::directory::{Directory, Endpoint, DIRECTORY_PATH};
 
@@ -91,26 +88,13 @@ async fn a_directory_naming_an_address_is_refused_without_connecting() {
     mimi_ds::pki::generate(dir.path(), &["a.example".to_owned(), "b.example".to_owned()]).unwrap();
     let (port, connections) = counting_listener().await;
     // b.example serves a directory that sends every call to 127.0.0.1:<port>.
-    let b_config = Config {
-        domain: "b.example".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: TlsPaths::dev_pki(dir.path(), "b.example"),
-        data_dir: dir.path().join("b"),
-        ..Config::default()
-    };
-    let b_server = Server::bind(&b_config).await.unwrap();
-    let b_addr = b_server.local_addr();
     let evil = Directory::ours(&format!("https://127.0.0.1:{port}")).to_json();
-    let router = axum::Router::new().route(DIRECTORY_PATH, get(move || async move { evil.clone() }));
-    tokio::spawn(async move { b_server.serve(router, &Registry::new(), std::future::pending()).await });
+    let b_addr = scripted_peer(dir.path(), "b.example", move |_| {
+        axum::Router::new().route(DIRECTORY_PATH, get(move || async move { evil.clone() }))
+    })
+    .await;
 
-    let mut a_config = Config {
-        domain: "a.example".into(),
-        tls: TlsPaths::dev_pki(dir.path(), "a.example"),
-        data_dir: dir.path().join("a"),
-        ..Config::default()
-    };
-    a_config.peers.insert("b.example".into(), format!("https://127.0.0.1:{}", b_addr.port()).parse().unwrap());
+    let a_config = config_with_peer(dir.path(), "a.example", "b.example", b_addr);
     let peers = Peers::new("a.example", PeerClient::new(&a_config).unwrap());
     let answer = peers.post("b.example", Endpoint::Notify, "mimi://a.example/r/club", vec![1, 2, 3]).await;
     match answer {

@@ -15,12 +15,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
-use mimi_ds::config::{Config, TlsPaths};
 use mimi_ds::federation::outbox::{Backoff, Outbox};
-use mimi_ds::metrics::Registry;
 use mimi_ds::pki;
 use mimi_ds::provider::Provider;
-use mimi_ds::server::Server;
 use mimi_ds::store::redb::RedbStore;
 use mimi_ds::tls::{PeerClient, PeerIdentity};
 use mimi_protocol::directory::{Directory, DIRECTORY_PATH};
@@ -75,30 +72,17 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
         script: vec![(StatusCode::SERVICE_UNAVAILABLE, Some(1))],
         ..Default::default()
     }));
-    let b_config = Config {
-        domain: "b.example".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: TlsPaths::dev_pki(dir.path(), "b.example"),
-        data_dir: dir.path().join("b"),
-        ..Config::default()
-    };
-    let b_server = Server::bind(&b_config).await.unwrap();
-    let b_addr = b_server.local_addr();
-    let directory = Directory::ours(&format!("https://b.example:{}", b_addr.port())).to_json();
-    let router = Router::new()
-        .route(DIRECTORY_PATH, get(move || async move { directory.clone() }))
-        .route("/v1/notify/{room}", post(notify))
-        .with_state(follower.clone());
-    tokio::spawn(async move { b_server.serve(router, &Registry::new(), std::future::pending()).await });
+    let b_addr = scripted_peer(dir.path(), "b.example", |addr| {
+        let directory = Directory::ours(&format!("https://b.example:{}", addr.port())).to_json();
+        Router::new()
+            .route(DIRECTORY_PATH, get(move || async move { directory.clone() }))
+            .route("/v1/notify/{room}", post(notify))
+            .with_state(follower.clone())
+    })
+    .await;
 
     // The hub, a.example, with alice there and bob at b.example.
-    let mut a_config = Config {
-        domain: "a.example".into(),
-        tls: TlsPaths::dev_pki(dir.path(), "a.example"),
-        data_dir: dir.path().join("a"),
-        ..Config::default()
-    };
-    a_config.peers.insert("b.example".into(), format!("https://127.0.0.1:{}", b_addr.port()).parse().unwrap());
+    let a_config = config_with_peer(dir.path(), "a.example", "b.example", b_addr);
     let store = RedbStore::open(&a_config.store_path(), 64).unwrap();
     let hub_key = openmls_basic_credential::SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
     let provider = Arc::new(Provider::open("a.example", hub_key, store).await.unwrap());

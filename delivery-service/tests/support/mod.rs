@@ -27,3 +27,43 @@ pub fn https_client(ca: &std::path::Path, addr: std::net::SocketAddr) -> reqwest
         .with_no_client_auth();
     reqwest::Client::builder().tls_backend_preconfigured(tls_config).resolve("a.example", addr).build().unwrap()
 }
+
+/// A scripted peer provider `domain` (certificates from the dev PKI in `pki`), serving over real
+/// mutual TLS on loopback the router `make_router` builds for its bound address; returns that
+/// address. It serves until the test ends.
+pub async fn scripted_peer(
+    pki: &std::path::Path,
+    domain: &str,
+    make_router: impl FnOnce(std::net::SocketAddr) -> axum::Router,
+) -> std::net::SocketAddr {
+    let config = mimi_ds::config::Config {
+        domain: domain.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: mimi_ds::config::TlsPaths::dev_pki(pki, domain),
+        data_dir: pki.join(domain),
+        ..mimi_ds::config::Config::default()
+    };
+    let server = mimi_ds::server::Server::bind(&config).await.unwrap();
+    let addr = server.local_addr();
+    let router = make_router(addr);
+    tokio::spawn(async move { server.serve(router, &mimi_ds::metrics::Registry::new(), std::future::pending()).await });
+    addr
+}
+
+/// The configuration of provider `domain` (certificates from the dev PKI in `pki`, data under
+/// `pki/<domain>`) with `peer` configured at loopback `peer_addr`.
+pub fn config_with_peer(
+    pki: &std::path::Path,
+    domain: &str,
+    peer: &str,
+    peer_addr: std::net::SocketAddr,
+) -> mimi_ds::config::Config {
+    let mut config = mimi_ds::config::Config {
+        domain: domain.into(),
+        tls: mimi_ds::config::TlsPaths::dev_pki(pki, domain),
+        data_dir: pki.join(domain),
+        ..mimi_ds::config::Config::default()
+    };
+    config.peers.insert(peer.into(), format!("https://127.0.0.1:{}", peer_addr.port()).parse().unwrap());
+    config
+}
