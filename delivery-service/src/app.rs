@@ -7,7 +7,7 @@
 //! mirrored), the server-to-server API ([`crate::api::mimi`]), the endpoint directory,
 //! `/healthz` (liveness: the process answers), `/readyz` (readiness: 503 while the store is
 //! recovering from a failed write, [`crate::store::redb::recovery`]) and `/metrics`. Beside the server runs the hub's federation outbox
-//! ([`crate::federation::outbox::Outbox`]), stopped when the server has drained, and the admin
+//! ([`crate::federation::outbox::Outbox`]) and retention ([`Provider::run_retention`]), stopped when the server has drained, and the admin
 //! socket ([`crate::admin::socket`], Unix only), through which `mimi-ds user|client ...` reaches
 //! the running server; it is removed when the server stops.
 //!
@@ -177,9 +177,14 @@ pub async fn serve_provider_on(
         let serving = crate::admin::socket::serve(listener, provider.clone(), config.enrollment_code_lifetime);
         (tokio::spawn(serving), path)
     };
+    let retention = config.retention;
     let task = tokio::spawn(async move {
         let fanout = tokio::spawn(outbox.clone().run());
+        let trimming = tokio::spawn(provider.clone().run_retention(retention));
         let served = server.serve(router, &registry, shutdown).await;
+        // A pass cut short is a store write that lands whole or not at all.
+        trimming.abort();
+        let _ = trimming.await;
         // The outbox resumes from its durable cursors on the next start.
         fanout.abort();
         // Aborted on purpose: the join error says just that.

@@ -38,6 +38,13 @@
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
 //! admin_socket = "./data/admin.sock"  # MIMI_DS_ADMIN_SOCKET (default: <data_dir>/admin.sock)
+//! # Retention (docs/DESIGN.md §4, "Retention"): what is no longer needed is deleted by a pass every
+//! # `retention_interval_secs`.
+//! retention_interval_secs = 60      # MIMI_DS_RETENTION_INTERVAL_SECS
+//! queue_ttl_secs = 2592000          # MIMI_DS_QUEUE_TTL_SECS: a Welcome nobody read past (30 days)
+//! dedup_window_secs = 604800        # MIMI_DS_DEDUP_WINDOW_SECS: /notify dedup and echo records (7 days)
+//! log_retention_secs = 604800       # MIMI_DS_LOG_RETENTION_SECS: log entries behind a checkpoint (7 days)
+//! trim_budget = 50000               # MIMI_DS_TRIM_BUDGET: most records one pass deletes
 //!
 //! [jwt]                             # only with registration = "jwt"
 //! public_key = "./idp-public.pem"   # MIMI_DS_JWT_PUBLIC_KEY: the identity service's PEM public key
@@ -85,6 +92,8 @@ use url::Url;
 use crate::auth::codes::DEFAULT_CODE_LIFETIME;
 use crate::auth::jwt::DEFAULT_LEEWAY_SECS;
 use crate::auth::tokens::DEFAULT_TOKEN_LIFETIME;
+pub use crate::provider::RetentionSettings;
+use crate::store::Retention;
 
 /// Prefix of every environment variable that overrides a configuration key.
 pub const ENV_PREFIX: &str = "MIMI_DS_";
@@ -147,6 +156,12 @@ pub const DEFAULT_ADMIN_SOCKET: &str = "admin.sock";
 pub const TOKEN_LIFETIME_SECS: std::ops::RangeInclusive<u64> = 60..=365 * 24 * 3600;
 /// Accepted `enrollment_code_lifetime_secs`: a minute to 30 days.
 pub const CODE_LIFETIME_SECS: std::ops::RangeInclusive<u64> = 60..=30 * 24 * 3600;
+/// Accepted `retention_interval_secs`: a second to a day.
+pub const RETENTION_INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=24 * 3600;
+/// Accepted `queue_ttl_secs`, `dedup_window_secs` and `log_retention_secs`: none to ten years.
+pub const RETENTION_SECS: std::ops::RangeInclusive<u64> = 0..=10 * 365 * 24 * 3600;
+/// Largest accepted `trim_budget`.
+pub const MAX_TRIM_BUDGET: usize = 10_000_000;
 /// Largest accepted `jwt.leeway_secs`: an hour.
 pub const MAX_JWT_LEEWAY_SECS: u64 = 3600;
 
@@ -257,6 +272,9 @@ pub struct Config {
     pub enrollment_code_lifetime: Duration,
     /// The admin socket (`None`: `<data_dir>/admin.sock`), see [`Config::admin_socket_path`].
     pub admin_socket: Option<PathBuf>,
+    /// What is deleted when it is no longer needed, and how often (defaults in
+    /// [`RetentionSettings::default`] and the module docs).
+    pub retention: RetentionSettings,
 }
 
 /// How new devices of our users are let in (the `registration` key; see [`crate::auth`]).
@@ -385,6 +403,11 @@ struct RawConfig {
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
     admin_socket: Option<PathBuf>,
+    retention_interval_secs: Option<u64>,
+    queue_ttl_secs: Option<u64>,
+    dedup_window_secs: Option<u64>,
+    log_retention_secs: Option<u64>,
+    trim_budget: Option<u64>,
     #[serde(default)]
     jwt: RawJwt,
     /// Where each key's value came from, for error messages (not part of the file).
@@ -425,7 +448,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 35] = [
+const ENV_KEYS: [(&str, &str); 40] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -456,6 +479,11 @@ const ENV_KEYS: [(&str, &str); 35] = [
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
     ("MIMI_DS_ADMIN_SOCKET", "admin_socket"),
+    ("MIMI_DS_RETENTION_INTERVAL_SECS", "retention_interval_secs"),
+    ("MIMI_DS_QUEUE_TTL_SECS", "queue_ttl_secs"),
+    ("MIMI_DS_DEDUP_WINDOW_SECS", "dedup_window_secs"),
+    ("MIMI_DS_LOG_RETENTION_SECS", "log_retention_secs"),
+    ("MIMI_DS_TRIM_BUDGET", "trim_budget"),
     ("MIMI_DS_JWT_PUBLIC_KEY", "jwt.public_key"),
     ("MIMI_DS_JWT_ALGORITHM", "jwt.algorithm"),
     ("MIMI_DS_JWT_ISSUER", "jwt.issuer"),
@@ -667,6 +695,26 @@ impl Config {
             CODE_LIFETIME_SECS,
         )?;
 
+        let defaults = RetentionSettings::default();
+        let window = |key: &str, value: Option<u64>, default_ms: u64| {
+            lifetime(key, value, Duration::from_millis(default_ms), RETENTION_SECS).map(|d| d.as_millis() as u64)
+        };
+        let retention = RetentionSettings {
+            interval: lifetime(
+                "retention_interval_secs",
+                raw.retention_interval_secs,
+                defaults.interval,
+                RETENTION_INTERVAL_SECS,
+            )?,
+            retention: Retention {
+                queue_ttl_ms: window("queue_ttl_secs", raw.queue_ttl_secs, defaults.retention.queue_ttl_ms)?,
+                dedup_window_ms: window("dedup_window_secs", raw.dedup_window_secs, defaults.retention.dedup_window_ms)?,
+                log_retention_ms: window("log_retention_secs", raw.log_retention_secs, defaults.retention.log_retention_ms)?,
+            },
+            budget: count(raw.trim_budget, defaults.budget, MAX_TRIM_BUDGET)
+                .map_err(|reason| invalid("trim_budget", reason))?,
+        };
+
         if raw.admin_socket.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(invalid("admin_socket", "must not be empty".to_owned()));
         }
@@ -720,6 +768,7 @@ impl Config {
             token_lifetime,
             enrollment_code_lifetime,
             admin_socket: raw.admin_socket.clone(),
+            retention,
             consent,
             claim_limits,
             quotas,
@@ -830,6 +879,11 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
             "admin_socket" => raw.admin_socket = Some(PathBuf::from(value)),
+            "retention_interval_secs" => raw.retention_interval_secs = Some(number(&value)?),
+            "queue_ttl_secs" => raw.queue_ttl_secs = Some(number(&value)?),
+            "dedup_window_secs" => raw.dedup_window_secs = Some(number(&value)?),
+            "log_retention_secs" => raw.log_retention_secs = Some(number(&value)?),
+            "trim_budget" => raw.trim_budget = Some(number(&value)?),
             "jwt.public_key" => raw.jwt.public_key = Some(PathBuf::from(value)),
             "jwt.algorithm" => raw.jwt.algorithm = Some(value),
             "jwt.issuer" => raw.jwt.issuer = Some(value),

@@ -2,7 +2,8 @@
 //!
 //! Whose fault it is decides the answer. A caller's mistake is a 4xx whose body says what was
 //! wrong: 400 undecodable or malformed, 401 no or a refused credential, 403 not allowed, 404
-//! unknown, 409 a device name that is taken, 422 a report that does not verify, 429 rate limited
+//! unknown, 409 a device name that is taken, 410 a log cursor older than what retention kept (the
+//! client rejoins by external commit), 422 a report that does not verify, 429 rate limited
 //! or refused by a quota (`Retry-After: 60`). A fault of the server is a 5xx, logged at error
 //! level with the request's id ([`RequestId`]), which the answer carries in `x-request-id`: 500
 //! for the server's own faults (its body only `internal error (request <id>)`: the cause stays in
@@ -83,6 +84,7 @@ impl From<ProviderError> for ApiError {
             ProviderError::RateLimited(_) | ProviderError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
             ProviderError::Auth(refusal) => auth_status(refusal),
             ProviderError::Store(_) => return ApiError::unavailable(e),
+            ProviderError::Compacted(_) => StatusCode::GONE,
             ProviderError::Peer { .. } => StatusCode::BAD_GATEWAY,
             ProviderError::Internal { .. }
             | ProviderError::Hub(HubError::Corrupt { .. } | HubError::Apply { .. } | HubError::State { .. }) => {
@@ -104,6 +106,7 @@ impl From<FollowerError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, e.to_string())
             }
             FollowerError::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            FollowerError::Compacted(c) => ProviderError::Compacted(c).into(),
             FollowerError::HubRefused { .. } | FollowerError::Unvalidatable { .. } => ApiError::unavailable(e),
             FollowerError::Store(s) => ProviderError::Store(s).into(),
             FollowerError::Internal { .. } => ApiError::internal(e),

@@ -69,7 +69,7 @@ use crate::hub::received::{locate_fanouts, BundleBytes, FanoutBytes};
 use crate::hub::{Accepted, EntryKind, LogAccess, LogEntry, Room};
 use crate::metrics::{Counter, MetricsError, Registry};
 use crate::provider::{hub_of, now_ms, Provider};
-use crate::store::{settle, Store, StoreError, WelcomeDelivery, Write};
+use crate::store::{settle, Compacted, Store, StoreError, WelcomeDelivery, Write};
 use mimi_protocol::directory::Endpoint;
 use mimi_protocol::group_info::{GroupInfoResponse, GroupInfoStatus};
 use mimi_protocol::notify::{FanoutFraming, FanoutMessage, DEFAULT_MAX_FANOUT_MESSAGES};
@@ -115,6 +115,9 @@ pub enum FollowerError {
         /// The room URI.
         room: String,
     },
+    /// The reader's cursor is older than what retention kept of the mirror (410): it rejoins.
+    #[error(transparent)]
+    Compacted(#[from] crate::store::Compacted),
     /// An entry of a `/notify` body does not validate against the follower's copy of the room;
     /// nothing was taken in (422).
     #[error("{room}: entry {seq} does not validate: {why}")]
@@ -714,9 +717,9 @@ impl<S: Store> Follower<S> {
             LogAccess::Through(last) if after >= last => Ok(Vec::new()),
             LogAccess::Through(last) => {
                 let limit = limit.min(usize::try_from(last - after).unwrap_or(usize::MAX));
-                Ok(store.mirror_after(room, after, limit).await?)
+                Ok(Compacted::check(room, after, store.mirror_after(room, after, limit).await?)?)
             }
-            LogAccess::All => Ok(store.mirror_after(room, after, limit).await?),
+            LogAccess::All => Ok(Compacted::check(room, after, store.mirror_after(room, after, limit).await?)?),
         }
     }
 

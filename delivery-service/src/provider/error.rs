@@ -5,7 +5,7 @@
 use crate::auth::AuthRefusal;
 use crate::hub::admission::{Fault, Internal, QuotaRefusal};
 use crate::hub::HubError;
-use crate::store::StoreError;
+use crate::store::{Compacted, StoreError};
 
 /// Why a provider operation failed (protocol refusals are answers, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,9 @@ pub enum ProviderError {
     /// Persistence failed; nothing was acknowledged.
     #[error(transparent)]
     Store(StoreError),
+    /// The reader's cursor is older than what retention kept of the log (410): it rejoins.
+    #[error(transparent)]
+    Compacted(#[from] Compacted),
     /// Another provider answered something this one cannot use (not the caller's fault).
     #[error("{peer} answered unusably: {why}")]
     Peer {

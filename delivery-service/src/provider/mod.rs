@@ -22,6 +22,8 @@ mod error;
 mod facts;
 mod group_info;
 mod hub_key;
+mod retention;
+pub use retention::{RetentionSettings, TRIMMED_LABELS};
 mod rooms;
 mod users;
 
@@ -133,6 +135,8 @@ struct HubMetrics {
     checkpoints: Counter,
     /// Requests refused by a quota (`mimi_quota_refused_total{quota}`); `None` until registered.
     quota_refused: Option<CounterVec>,
+    /// Records retention deleted (`mimi_retention_trimmed_total{what}`); `None` until registered.
+    trimmed: Option<CounterVec>,
 }
 
 impl HubMetrics {
@@ -146,6 +150,17 @@ impl HubMetrics {
                 .counter("hub_messages_refused_total", "Application messages the hub refused.")?,
             checkpoints: registry.counter("hub_checkpoints_total", "Room checkpoints written.")?,
             quota_refused: Some(quota_family(registry)?),
+            trimmed: Some({
+                let family = registry.counter_vec(
+                    "mimi_retention_trimmed_total",
+                    "Records retention deleted, by what they were.",
+                    &["what"],
+                )?;
+                for what in TRIMMED_LABELS {
+                    family.with_labels(&[what])?;
+                }
+                family
+            }),
         })
     }
 }
@@ -180,6 +195,8 @@ pub struct Provider<S: Store> {
     rooms: RwLock<HashMap<String, RoomCell>>,
     /// Newest queue position per local client, for long-polling readers.
     queues: StdMutex<HashMap<String, watch::Sender<u64>>>,
+    /// The queue position each local client last read past, for the next retention pass.
+    queue_reads: StdMutex<HashMap<String, u64>>,
     /// KeyPackage claims counted this minute, per requester, per (requester, target) and per
     /// peer.
     claims: StdMutex<ClaimLimiter>,
@@ -217,6 +234,7 @@ impl<S: Store> Provider<S> {
             store,
             rooms: RwLock::new(rooms),
             queues: StdMutex::new(HashMap::new()),
+            queue_reads: StdMutex::new(HashMap::new()),
             claims: StdMutex::new(ClaimLimiter::new(ClaimLimits::default())),
             metrics: HubMetrics::default(),
             appended: watch::channel(0).0,

@@ -16,7 +16,7 @@ use super::{entry_bytes, now_ms, Provider, ProviderError, Published, Slot, Submi
 use crate::hub::admission::{self, HandshakeRefusal};
 use crate::hub::received::{app_message_bytes, encode_message, BundleBytes};
 use crate::hub::{Accepted, LogAccess, LogEntry, Room};
-use crate::store::{settle, RoomCreator, Store, StoreError, WelcomeDelivery, Write};
+use crate::store::{settle, Compacted, RoomCreator, Store, StoreError, WelcomeDelivery, Write};
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundle, HandshakeBundleContent, UpdateRoomOutcome, UpdateRoomResponse};
 
@@ -402,9 +402,9 @@ impl<S: Store> Provider<S> {
             LogAccess::Through(last) => {
                 // More entries than fit in memory are never asked for: saturating is exact here.
                 let limit = limit.min(usize::try_from(last - after).unwrap_or(usize::MAX));
-                Ok(self.store.log_after(room_id, after, limit).await?)
+                Ok(Compacted::check(room_id, after, self.store.log_after(room_id, after, limit).await?)?)
             }
-            LogAccess::All => Ok(self.store.log_after(room_id, after, limit).await?),
+            LogAccess::All => Ok(Compacted::check(room_id, after, self.store.log_after(room_id, after, limit).await?)?),
         }
     }
 }

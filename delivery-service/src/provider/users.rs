@@ -93,7 +93,7 @@ impl<S: Store> Provider<S> {
         let write = Write::ClaimKeyPackages { user: user.as_str().to_owned(), now_secs: now / 1000, scope };
         match settle(self.store.write(write)).await? {
             WriteResult::Claimed { claimed, exhausted } => Ok((claimed, exhausted)),
-            WriteResult::Done => Ok((Vec::new(), Vec::new())),
+            WriteResult::Done | WriteResult::Trimmed(_) => Ok((Vec::new(), Vec::new())),
         }
     }
 
@@ -212,6 +212,7 @@ impl<S: Store> Provider<S> {
                 Entry::Vacant(e) => e.insert(watch::channel(0).0).subscribe(),
             }
         };
+        self.note_queue_read(client.as_str(), after);
         let items = self.store.queue_after(client.as_str(), after, limit).await?;
         if !items.is_empty() || wait.is_zero() {
             return Ok(items);

@@ -14,9 +14,9 @@ use std::ops::RangeInclusive;
 use sha2::{Digest, Sha256};
 
 use super::{
-    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, Ending, KeyPackageClaim, RoomCreator,
-    Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
-    WriteResult, WriteTicket,
+    settle, ClaimScope, ClientRecord, ClientStatus, CodeRecord, Compacted, ConsentState, Ending, KeyPackageClaim,
+    Retention, RoomCreator, Store, StoreError, StoredAbuseReport, StoredKeyPackage, StoredToken, TokenRecord, Trim,
+    Trimmed, Voucher, WelcomeDelivery, Write, WriteResult, WriteTicket,
 };
 use crate::auth::AuthRefusal;
 use crate::hub::{Checkpoint, EntryKind, LogEntry};
@@ -45,6 +45,11 @@ macro_rules! with_properties {
             registration_is_admitted_by_its_voucher_and_a_code_enrols_once,
             tokens_expire_are_renewed_and_end_with_their_device,
             an_ended_device_is_neither_served_nor_listed_and_a_removed_name_is_free,
+            queue_items_go_once_read_past_or_expired_and_their_welcome_with_the_last,
+            dedup_and_echo_records_go_after_their_window,
+            room_logs_are_compacted_behind_checkpoint_delivery_and_retention,
+            mirrors_are_compacted_by_age_and_keep_their_last_entry,
+            a_retention_pass_stops_at_its_budget,
         }
     };
 }
@@ -214,7 +219,7 @@ fn claim_scope(provider: &str, room: &str) -> ClaimScope {
 fn claimed(result: WriteResult) -> (Vec<u8>, Vec<String>) {
     match result {
         WriteResult::Claimed { claimed, exhausted } => (claimed.iter().map(|k| k.reference[0]).collect(), exhausted),
-        WriteResult::Done => panic!("a claim answers with what it claimed"),
+        other => panic!("a claim answers with what it claimed, not {other:?}"),
     }
 }
 
@@ -502,7 +507,7 @@ pub async fn claims_are_single_use<S: Store>(fresh: &impl Fn() -> S) {
             assert_eq!(claimed, vec![kps[0].clone()], "served as uploaded");
             assert_eq!(exhausted, vec![pc.to_owned()]);
         }
-        WriteResult::Done => panic!("a claim answers with what it claimed"),
+        other => panic!("a claim answers with what it claimed, not {other:?}"),
     }
     assert_eq!(claimed(ok(&s, claim(50)).await), (vec![2], vec![pc.to_owned()]));
     assert_eq!(claimed(ok(&s, claim(50)).await), (vec![2], vec![pc.to_owned()]));
@@ -1072,4 +1077,153 @@ pub async fn an_ended_device_is_neither_served_nor_listed_and_a_removed_name_is_
     ok(&s, end(ghost, Ending::Remove, 31)).await;
     assert!(!s.user_exists(BOB).await.unwrap(), "a user whose devices are all removed has none");
     assert_eq!(s.key_package_owner(&[4; 32]).await.unwrap().as_deref(), Some(ghost), "owners are kept for routing");
+}
+
+/// An hour, in milliseconds.
+const HOUR_MS: u64 = 3_600_000;
+
+/// A retention pass at `now_ms` with the windows given (queue TTL, dedup window, log retention)
+/// and the queue positions read past; returns what it deleted.
+async fn trim_pass<S: Store>(
+    s: &S,
+    now_ms: u64,
+    read_past: &[(&str, u64)],
+    (queue_ttl_ms, dedup_window_ms, log_retention_ms): (u64, u64, u64),
+    budget: usize,
+) -> Trimmed {
+    let trim = Trim {
+        now_ms,
+        read_past: read_past.iter().map(|(c, p)| (c.to_string(), *p)).collect(),
+        retention: Retention { queue_ttl_ms, dedup_window_ms, log_retention_ms },
+        budget,
+    };
+    match ok(s, Write::Trim(trim)).await {
+        WriteResult::Trimmed(t) => t,
+        other => panic!("a retention pass answers with what it deleted, not {other:?}"),
+    }
+}
+
+/// Retention deletes a client's queue items once it read past them, and every item after the
+/// queue TTL; a Welcome goes with the last queue item referring to it, and a queue position is
+/// never used twice.
+pub async fn queue_items_go_once_read_past_or_expired_and_their_welcome_with_the_last<S: Store>(
+    fresh: &impl Fn() -> S,
+) {
+    let s = fresh();
+    let (carol, dave) = ("mimi://a.example/d/carol/phone", "mimi://a.example/d/dave/pc");
+    let (w1, w2) = (welcome(ROOM, 1, 1, &[carol, dave]), welcome(ROOM, 2, 2, &[carol]));
+    ok(&s, create(ROOM)).await;
+    ok(&s, Write::Append { room: ROOM.into(), entries: vec![entry(1)], queue: vec![w1.clone()], claims_used: vec![] })
+        .await;
+    ok(&s, Write::Append { room: ROOM.into(), entries: vec![entry(2)], queue: vec![w2.clone()], claims_used: vec![] })
+        .await;
+    let now = crate::provider::now_ms();
+    let windows = (HOUR_MS, HOUR_MS, HOUR_MS);
+    assert_eq!(trim_pass(&s, now, &[], windows, 1000).await, Trimmed::default(), "nothing read past or expired");
+
+    let t = trim_pass(&s, now, &[(carol, 1)], windows, 1000).await;
+    assert_eq!((t.queue_items, t.welcomes), (1, 0), "Dave's item still refers to the Welcome");
+    assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![w2.item(2)]);
+    assert_eq!(s.queue_after(dave, 0, 10).await.unwrap(), vec![w1.item(1)]);
+
+    let t = trim_pass(&s, now, &[(dave, 1)], windows, 1000).await;
+    assert_eq!((t.queue_items, t.welcomes), (1, 1), "the Welcome goes with its last item");
+    assert!(s.queue_after(dave, 0, 10).await.unwrap().is_empty());
+
+    let w3 = welcome(ROOM, 3, 3, &[dave]);
+    ok(&s, Write::Append { room: ROOM.into(), entries: vec![entry(3)], queue: vec![w3.clone()], claims_used: vec![] })
+        .await;
+    assert_eq!(s.queue_after(dave, 0, 10).await.unwrap(), vec![w3.item(2)], "position 1 is not used again");
+
+    // Past the TTL every item goes, read or not, with its Welcome.
+    let t = trim_pass(&s, now + 1000, &[], (0, HOUR_MS, HOUR_MS), 1000).await;
+    assert_eq!((t.queue_items, t.welcomes), (2, 2));
+    assert!(s.queue_after(carol, 0, 10).await.unwrap().is_empty());
+    assert!(s.queue_after(dave, 0, 10).await.unwrap().is_empty());
+    assert_eq!(s.log_after(ROOM, 0, 10).await.unwrap().len(), 3, "queue retention leaves the log alone");
+}
+
+/// Deduplication records of FanoutMessages taken in and echo records of relayed messages go once
+/// older than the window, not before.
+pub async fn dedup_and_echo_records_go_after_their_window<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let hash = |b: u8| Sha256::digest([b]).to_vec();
+    let erin = "mimi://a.example/d/erin/phone";
+    ok(&s, Write::Mirror { room: "mimi://b.example/r/m".into(), entries: vec![], queue: vec![], seen: vec![hash(1)] })
+        .await;
+    ok(&s, Write::Relayed { hash: hash(2), client: erin.into() }).await;
+    let now = crate::provider::now_ms();
+    let t = trim_pass(&s, now, &[], (HOUR_MS, HOUR_MS, HOUR_MS), 1000).await;
+    assert_eq!((t.seen, t.relayed), (0, 0));
+    assert!(s.seen(&hash(1)).await.unwrap());
+    assert_eq!(s.relayed_by(&hash(2)).await.unwrap().as_deref(), Some(erin));
+    let t = trim_pass(&s, now + 1000, &[], (HOUR_MS, 0, HOUR_MS), 1000).await;
+    assert_eq!((t.seen, t.relayed), (1, 1));
+    assert!(!s.seen(&hash(1)).await.unwrap());
+    assert_eq!(s.relayed_by(&hash(2)).await.unwrap(), None);
+}
+
+/// A room's log is compacted from its beginning, stopping at its checkpoint's own entry, its first
+/// pending proposal, the first entry younger than the retention, and the first entry a peer it
+/// names has not acknowledged. The room still restarts, appends go on, and a read from a cursor
+/// older than what is kept sees the gap ([`Compacted::check`]).
+pub async fn room_logs_are_compacted_behind_checkpoint_delivery_and_retention<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    ok(&s, create(ROOM)).await;
+    ok(&s, append(ROOM, 1..=10)).await;
+    ok(&s, Write::Checkpoint(Box::new(Checkpoint { pending_seqs: vec![8], ..checkpoint(ROOM, 9) }))).await;
+    // Each entry names b.example, which acknowledged nothing yet.
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 1000).await.log_entries, 0);
+    ok(&s, Write::AdvanceOutbox { peer: "b.example".into(), room: ROOM.into(), seq: 5 }).await;
+    // Entry n was accepted at n ms: a retention of 97 ms at 100 ms keeps what came after 3 ms.
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 97), 1000).await.log_entries, 3);
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 1000).await.log_entries, 2, "up to the cursor");
+    ok(&s, Write::AdvanceOutbox { peer: "b.example".into(), room: ROOM.into(), seq: 10 }).await;
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 1000).await.log_entries, 2, "up to the pending 8");
+    assert_eq!(seqs(&s.log_after(ROOM, 0, 100).await.unwrap()), vec![8, 9, 10]);
+    let stored = s.room(ROOM).await.unwrap().expect("the room restarts");
+    assert_eq!((seqs(&stored.pending), seqs(&stored.tail)), (vec![8], vec![10]));
+    let old = Compacted::check(ROOM, 3, s.log_after(ROOM, 3, 100).await.unwrap());
+    assert_eq!(old, Err(Compacted { room: ROOM.into(), after: 3, first: 8 }));
+    assert!(Compacted::check(ROOM, 7, s.log_after(ROOM, 7, 100).await.unwrap()).is_ok());
+
+    ok(&s, Write::Checkpoint(Box::new(checkpoint(ROOM, 10)))).await;
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 1000).await.log_entries, 2);
+    assert_eq!(seqs(&s.log_after(ROOM, 0, 100).await.unwrap()), vec![10], "the checkpoint's entry stays");
+    ok(&s, append(ROOM, 11..=11)).await;
+    assert!(matches!(settle(s.write(append(ROOM, 11..=11))).await, Err(StoreError::Conflict { last: 11, .. })));
+    assert_eq!(seqs(&s.log_after(ROOM, 0, 100).await.unwrap()), vec![10, 11]);
+}
+
+/// A follower's mirror is compacted by age from its beginning, never its last entry, and its
+/// numbering goes on.
+pub async fn mirrors_are_compacted_by_age_and_keep_their_last_entry<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let room = "mimi://b.example/r/m";
+    let other = "mimi://c.example/r/n";
+    for r in [room, other] {
+        ok(&s, Write::Mirror { room: r.into(), entries: (1..=3).map(entry).collect(), queue: vec![], seen: vec![] })
+            .await;
+    }
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 99), 1000).await.mirror_entries, 2, "entry 1 of each");
+    assert_eq!(trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 1000).await.mirror_entries, 2, "entry 2 of each");
+    for r in [room, other] {
+        assert_eq!(s.mirror_last(r).await.unwrap(), 3);
+        assert_eq!(seqs(&s.mirror_after(r, 0, 10).await.unwrap()), vec![3]);
+    }
+    ok(&s, Write::Mirror { room: room.into(), entries: vec![entry(4)], queue: vec![], seen: vec![] }).await;
+    assert_eq!(seqs(&s.mirror_after(room, 0, 10).await.unwrap()), vec![3, 4]);
+}
+
+/// A pass deletes at most its budget, and says when more is due.
+pub async fn a_retention_pass_stops_at_its_budget<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    let room = "mimi://b.example/r/m";
+    ok(&s, Write::Mirror { room: room.into(), entries: (1..=5).map(entry).collect(), queue: vec![], seen: vec![] })
+        .await;
+    let t = trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 3).await;
+    assert_eq!((t.mirror_entries, t.more), (3, true));
+    let t = trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 3).await;
+    assert_eq!((t.mirror_entries, t.more), (1, false));
+    assert_eq!(seqs(&s.mirror_after(room, 0, 10).await.unwrap()), vec![5]);
 }

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use super::rules::{self, KeyPackageTerms};
 use super::{
     ClaimScope, ClientRecord, ClientStatus, CodeRecord, ConsentState, KeyPackageClaim, Store, StoreError,
-    StoredAbuseReport, StoredKeyPackage, StoredRoom, StoredToken, TokenRecord, Voucher, WelcomeDelivery, Write,
-    WriteResult, WriteTicket,
+    StoredAbuseReport, StoredKeyPackage, StoredRoom, StoredToken, TokenRecord, Trim, Trimmed, Voucher, WelcomeDelivery,
+    Write, WriteResult, WriteTicket,
 };
 use crate::auth::{self, Admission};
 use crate::hub::admission::quota;
@@ -51,6 +51,8 @@ struct State {
     logs: HashMap<String, BTreeMap<u64, LogEntry>>,
     /// client URI → queue position → queue item.
     queues: HashMap<String, BTreeMap<u64, Queued>>,
+    /// client URI → the last position its queue ever had (never reused once trimmed).
+    queue_heads: HashMap<String, u64>,
     /// Each Welcome once, however many queue items refer to it.
     welcomes: HashSet<Arc<StoredWelcome>>,
     /// token hash → the token's device and expiry.
@@ -74,10 +76,10 @@ struct State {
     outbox: HashMap<(String, String), u64>,
     /// room URI → mirror seq → entry, for rooms whose hub is another provider.
     mirrors: HashMap<String, BTreeMap<u64, LogEntry>>,
-    /// SHA-256 of the FanoutMessages taken in.
-    seen: HashSet<Vec<u8>>,
-    /// SHA-256 of a relayed MLSMessage → the local client that relayed it.
-    relayed: HashMap<Vec<u8>, String>,
+    /// SHA-256 of the FanoutMessages taken in → when (ms).
+    seen: HashMap<Vec<u8>, u64>,
+    /// SHA-256 of a relayed MLSMessage → the local client that relayed it, and when (ms).
+    relayed: HashMap<Vec<u8>, (String, u64)>,
     /// KeyPackageRef → the latest claim recorded for it.
     claims: HashMap<Vec<u8>, KeyPackageClaim>,
     /// (requester, target, [`rules::consent_room`]) → the consent recorded.
@@ -100,6 +102,8 @@ struct Queued {
     room: String,
     after_seq: u64,
     welcome: Arc<StoredWelcome>,
+    /// When it was queued (ms).
+    queued_ms: u64,
 }
 
 fn last_key<V>(map: Option<&BTreeMap<u64, V>>) -> u64 {
@@ -131,8 +135,9 @@ impl State {
         Ok(StoredRoom { checkpoint: checkpoint.clone(), pending, tail })
     }
 
-    /// Applies one write, whole or not at all.
-    fn apply(&mut self, w: Write) -> Result<WriteResult, StoreError> {
+    /// Applies one write, whole or not at all; what it stores is stamped `now_ms` (when age
+    /// matters for retention).
+    fn apply(&mut self, w: Write, now_ms: u64) -> Result<WriteResult, StoreError> {
         match w {
             Write::CreateRoom { checkpoint: cp, creator } => {
                 let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
@@ -165,18 +170,22 @@ impl State {
                         claim.used = true;
                     }
                 }
-                self.enqueue(queue);
+                self.enqueue(queue, now_ms);
                 self.logs.entry(room).or_default().extend(entries.into_iter().map(|e| (e.seq, e)));
             }
             Write::Mirror { room, entries, queue, seen } => {
                 rules::check_follows(&room, &entries, last_key(self.mirrors.get(&room)))?;
-                self.enqueue(queue);
-                self.seen.extend(seen);
+                self.enqueue(queue, now_ms);
+                for hash in seen {
+                    self.seen.entry(hash).or_insert(now_ms);
+                }
                 self.mirrors.entry(room).or_default().extend(entries.into_iter().map(|e| (e.seq, e)));
             }
             Write::Relayed { hash, client } => {
-                self.relayed.insert(hash, client);
+                let stamp = self.relayed.get(&hash).map_or(now_ms, |(_, at)| *at);
+                self.relayed.insert(hash, (client, stamp));
             }
+            Write::Trim(trim) => return Ok(WriteResult::Trimmed(self.trim(&trim))),
             Write::Consent { requester, target, room, operation } => {
                 let key = (requester, target, rules::consent_room(room.as_deref()).to_owned());
                 match ConsentState::after(self.consent.get(&key).copied(), operation) {
@@ -326,7 +335,7 @@ impl State {
 
     /// Holds each Welcome of `queue` once and appends an item referring to it to each of its
     /// clients' queues.
-    fn enqueue(&mut self, queue: Vec<WelcomeDelivery>) {
+    fn enqueue(&mut self, queue: Vec<WelcomeDelivery>, now_ms: u64) {
         for delivery in queue {
             let body = StoredWelcome { welcome: delivery.welcome, ratchet_tree: delivery.ratchet_tree };
             let welcome = match self.welcomes.get(&body) {
@@ -338,17 +347,113 @@ impl State {
                 }
             };
             for client in delivery.clients {
-                let q = self.queues.entry(client).or_default();
-                let next = last_key(Some(q)) + 1;
-                let item =
-                    Queued { room: delivery.room.clone(), after_seq: delivery.after_seq, welcome: welcome.clone() };
-                q.insert(next, item);
+                let head = self.queue_heads.entry(client.clone()).or_insert(0);
+                *head += 1;
+                let item = Queued {
+                    room: delivery.room.clone(),
+                    after_seq: delivery.after_seq,
+                    welcome: welcome.clone(),
+                    queued_ms: now_ms,
+                };
+                self.queues.entry(client).or_default().insert(*head, item);
             }
         }
     }
 
     /// Claims one KeyPackage per registered client of `user` (see [`rules::pick_key_package`]):
     /// what was served, and the clients with nothing left.
+    /// One retention pass ([`Write::Trim`]), in the order the redb store takes: queue items read
+    /// past, then expired ones, deduplication and echo records, room logs, mirrors.
+    fn trim(&mut self, trim: &Trim) -> Trimmed {
+        let mut done = Trimmed::default();
+        let mut left = trim.budget as u64;
+        let take = |left: &mut u64| {
+            let ok = *left > 0;
+            *left = left.saturating_sub(1);
+            ok
+        };
+        let queue_cutoff = trim.cutoff(trim.retention.queue_ttl_ms);
+        let mut doomed: Vec<(String, u64)> = Vec::new();
+        for (client, through) in &trim.read_past {
+            let q = self.queues.get(client).into_iter().flat_map(|q| q.range(..=through));
+            doomed.extend(q.map(|(seq, _)| (client.clone(), *seq)));
+        }
+        let mut expired: Vec<(u64, String, u64)> = self
+            .queues
+            .iter()
+            .flat_map(|(c, q)| q.iter().map(move |(seq, i)| (i.queued_ms, c.clone(), *seq)))
+            .filter(|(at, _, _)| rules::is_past(*at, queue_cutoff))
+            .collect();
+        expired.sort();
+        doomed.extend(expired.into_iter().map(|(_, c, seq)| (c, seq)));
+        for (client, seq) in doomed {
+            let Some(q) = self.queues.get_mut(&client) else { continue };
+            if !q.contains_key(&seq) || !take(&mut left) {
+                continue;
+            }
+            if let Some(item) = q.remove(&seq) {
+                done.queue_items += 1;
+                // The set's own reference and this item's: the last item of this Welcome.
+                if Arc::strong_count(&item.welcome) == 2 {
+                    self.welcomes.remove(&item.welcome);
+                    done.welcomes += 1;
+                    left = left.saturating_sub(1);
+                }
+            }
+        }
+        let dedup = trim.cutoff(trim.retention.dedup_window_ms);
+        let mut by_age: Vec<(u64, Vec<u8>)> =
+            self.seen.iter().filter(|(_, at)| rules::is_past(**at, dedup)).map(|(h, at)| (*at, h.clone())).collect();
+        by_age.sort();
+        for (_, hash) in by_age {
+            if take(&mut left) {
+                self.seen.remove(&hash);
+                done.seen += 1;
+            }
+        }
+        let mut by_age: Vec<(u64, Vec<u8>)> = self
+            .relayed
+            .iter()
+            .filter(|(_, (_, at))| rules::is_past(*at, dedup))
+            .map(|(h, (_, at))| (*at, h.clone()))
+            .collect();
+        by_age.sort();
+        for (_, hash) in by_age {
+            if take(&mut left) {
+                self.relayed.remove(&hash);
+                done.relayed += 1;
+            }
+        }
+        let logs = trim.cutoff(trim.retention.log_retention_ms);
+        for (room, checkpoint) in &self.rooms {
+            let fence = rules::LogFence::of(checkpoint);
+            let Some(log) = self.logs.get_mut(room) else { continue };
+            let outbox = &self.outbox;
+            let delivered = |e: &LogEntry| {
+                e.all_peers().all(|p| outbox.get(&(p, room.clone())).is_some_and(|c| *c >= e.seq))
+            };
+            while let Some((&seq, e)) = log.first_key_value() {
+                if !rules::log_entry_compactable(fence, seq, e.accepted_ms, logs, delivered(e)) || !take(&mut left) {
+                    break;
+                }
+                log.remove(&seq);
+                done.log_entries += 1;
+            }
+        }
+        for mirror in self.mirrors.values_mut() {
+            let last = last_key(Some(mirror));
+            while let Some((&seq, e)) = mirror.first_key_value() {
+                if !rules::mirror_entry_compactable(seq, last, e.accepted_ms, logs) || !take(&mut left) {
+                    break;
+                }
+                mirror.remove(&seq);
+                done.mirror_entries += 1;
+            }
+        }
+        done.more = left == 0;
+        done
+    }
+
     fn claim(&mut self, user: &str, now_secs: u64) -> (Vec<StoredKeyPackage>, Vec<String>) {
         let (mut claimed, mut exhausted) = (Vec::new(), Vec::new());
         let clients = self.user_clients.get(user).cloned().unwrap_or_default();
@@ -383,7 +488,7 @@ impl Store for MemoryStore {
     fn write(&self, write: Write) -> WriteTicket {
         let (reply, ticket) = tokio::sync::oneshot::channel();
         let result = match self.state.write() {
-            Ok(mut state) => state.apply(write),
+            Ok(mut state) => state.apply(write, crate::provider::now_ms()),
             Err(_) => Err(poisoned()),
         };
         let _ = reply.send(result);
@@ -456,11 +561,11 @@ impl Store for MemoryStore {
     }
 
     async fn seen(&self, hash: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.read()?.seen.contains(hash))
+        Ok(self.read()?.seen.contains_key(hash))
     }
 
     async fn relayed_by(&self, hash: &[u8]) -> Result<Option<String>, StoreError> {
-        Ok(self.read()?.relayed.get(hash).cloned())
+        Ok(self.read()?.relayed.get(hash).map(|(client, _)| client.clone()))
     }
 
     async fn key_package_claim(&self, reference: &[u8]) -> Result<Option<KeyPackageClaim>, StoreError> {

@@ -3,7 +3,7 @@
 //! What is stored: each room's latest checkpoint and its append-only log (which is also the
 //! fanout outbox: readers keep cursors into it), each client's small queue (Welcomes: each
 //! Welcome's bytes are stored once, however many local clients it adds, and each client's queue
-//! record refers to them; stored Welcomes are never deleted yet), our devices (each with its
+//! record refers to them, and goes with the last of them), our devices (each with its
 //! lifecycle, [`ClientRecord`]), the hashes of their bearer tokens with their expiry, the hashes of
 //! unspent enrollment codes, and the KeyPackage directory. As a follower (rooms whose hub is another
 //! provider): each such room's mirror log (what `/notify` delivered, in arrival order), the hashes
@@ -14,6 +14,12 @@
 //! was claimed, and whether an Add used it, for the Add check). Consent (protocol-06
 //! §5.7): per (requester user, target user, optional room), the last decision or open request.
 //! Abuse reports (protocol-06 §5.9) the hub accepted, per room, once per distinct report body.
+//!
+//! Retention ([`Write::Trim`], run by the provider's retention task): queue items a client read
+//! past or older than a TTL, Welcomes no queue item refers to, deduplication and echo records
+//! older than a window, and log and mirror entries older than the retention that nothing needs
+//! any more ([`rules::log_entry_compactable`]) are deleted. A reader whose cursor is older than
+//! what is kept is told so ([`rules::skips_compacted`]) and rejoins.
 //!
 //! [`Store`] is the narrow interface the provider uses. Back ends:
 //! - [`redb::RedbStore`]: one embedded redb file (the provider's store);
@@ -295,6 +301,96 @@ pub enum Write {
         /// The most reports kept per (reporter, room) (`usize::MAX`: no cap).
         max_per_reporter: usize,
     },
+    /// One pass of retention: deletes what is no longer needed ([`Trim`]), at most `budget`
+    /// records; [`WriteResult::Trimmed`] says what went and whether more is due.
+    Trim(Trim),
+}
+
+/// How long what is trimmed by age is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// A queue item (a Welcome for one of our clients) nobody read past.
+    pub queue_ttl_ms: u64,
+    /// The hashes of FanoutMessages taken in (deduplication) and of relayed messages (echo
+    /// suppression).
+    pub dedup_window_ms: u64,
+    /// Room log and mirror entries, counted from their acceptance by the hub.
+    pub log_retention_ms: u64,
+}
+
+/// One retention pass (see [`Write::Trim`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trim {
+    /// Current time, milliseconds since the UNIX epoch: windows end here.
+    pub now_ms: u64,
+    /// Queue positions clients read past (client URI, position): their items up to it go.
+    pub read_past: Vec<(String, u64)>,
+    /// The windows.
+    pub retention: Retention,
+    /// The most records one pass deletes (a pass is one transaction, which holds up every other
+    /// write while it runs).
+    pub budget: usize,
+}
+
+impl Trim {
+    /// The end of a window of `window_ms`: what was stored at or before it is past the window.
+    pub fn cutoff(&self, window_ms: u64) -> u64 {
+        self.now_ms.saturating_sub(window_ms)
+    }
+}
+
+/// What a retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Queue items.
+    pub queue_items: u64,
+    /// Stored Welcomes (no queue item referred to them any more).
+    pub welcomes: u64,
+    /// Deduplication records of FanoutMessages taken in.
+    pub seen: u64,
+    /// Echo-suppression records of relayed messages.
+    pub relayed: u64,
+    /// Room log entries.
+    pub log_entries: u64,
+    /// Mirror entries.
+    pub mirror_entries: u64,
+    /// The budget ran out: another pass is due at once.
+    pub more: bool,
+}
+
+impl Trimmed {
+    /// Records deleted, for the budget.
+    pub fn total(&self) -> u64 {
+        self.queue_items + self.welcomes + self.seen + self.relayed + self.log_entries + self.mirror_entries
+    }
+}
+
+/// A read of a room log (or mirror) whose cursor is older than what retention kept: the reader
+/// cannot catch up from the log and must rejoin the room by external commit (410 Gone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the log of {room} is kept from position {first}; a cursor at {after} is older than that: rejoin the room \
+     by external commit"
+)]
+pub struct Compacted {
+    /// The room URI.
+    pub room: String,
+    /// The reader's cursor.
+    pub after: u64,
+    /// The first position kept.
+    pub first: u64,
+}
+
+impl Compacted {
+    /// `entries`, read after `after`, if they follow it without a gap (retention compacts only a
+    /// log's beginning, so a gap means the cursor is older than what is kept).
+    pub fn check(room: &str, after: u64, entries: Vec<LogEntry>) -> Result<Vec<LogEntry>, Compacted> {
+        let first = entries.first().map(|e| e.seq);
+        if rules::skips_compacted(after, first) {
+            return Err(Compacted { room: room.to_owned(), after, first: first.unwrap_or_default() });
+        }
+        Ok(entries)
+    }
 }
 
 /// The user a new room is counted for (see [`Write::CreateRoom`]).
@@ -412,6 +508,8 @@ pub enum WriteResult {
         /// Client URIs of the user with nothing left.
         exhausted: Vec<String>,
     },
+    /// What a retention pass deleted.
+    Trimmed(Trimmed),
 }
 
 /// Resolves when a write is durable (or failed).

@@ -1,7 +1,7 @@
 //! The store's rules that are not about tables, shared by every back end so that each applies a
 //! [`Write`](super::Write) the same way: the fence of an append, the fence of a checkpoint, which
 //! KeyPackage a claim serves and which it deletes, how a consent scope and an abuse report are
-//! keyed, and when an outbox cursor moves. Consent transitions are
+//! keyed, when an outbox cursor moves, and what retention may delete. Consent transitions are
 //! [`ConsentState::after`](super::ConsentState::after).
 //!
 //! A back end looks its facts up (the room's last position, a client's KeyPackages) and writes
@@ -128,6 +128,54 @@ pub fn outbox_advances(current: u64, seq: u64) -> bool {
     seq > current
 }
 
+/// How far a room's log may be compacted: what its latest checkpoint covers and what it still
+/// needs. A back end keeps it beside the checkpoint (so compaction does not read checkpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogFence {
+    /// The checkpoint's log position ([`crate::hub::Checkpoint::seq`]).
+    pub checkpoint_seq: u64,
+    /// The position of the checkpoint's first pending proposal: a restart reads it back.
+    pub first_pending: Option<u64>,
+}
+
+impl LogFence {
+    /// The fence of `checkpoint`.
+    pub fn of(checkpoint: &crate::hub::Checkpoint) -> Self {
+        LogFence { checkpoint_seq: checkpoint.seq, first_pending: checkpoint.pending_seqs.iter().copied().min() }
+    }
+}
+
+/// Whether retention deletes the room log entry at `seq` (accepted at `accepted_ms`), looked at in
+/// log order from the first one kept, compaction stopping at the first that stays: it is behind the
+/// checkpoint (strictly: the checkpoint's own entry stays, so the log is never empty once it had an
+/// entry and its last position is never lost), before every pending proposal, older than the
+/// retention (`accepted_ms <= cutoff_ms`), and `delivered` to every peer it names (their outbox
+/// cursors passed it: a follower never misses what was meant for it).
+pub fn log_entry_compactable(fence: LogFence, seq: u64, accepted_ms: u64, cutoff_ms: u64, delivered: bool) -> bool {
+    seq < fence.checkpoint_seq
+        && fence.first_pending.is_none_or(|p| seq < p)
+        && is_past(accepted_ms, cutoff_ms)
+        && delivered
+}
+
+/// Whether retention deletes the mirror entry at `seq` of a mirror whose last position is `last`:
+/// older than the retention, and not the last one (which keeps the mirror's numbering).
+pub fn mirror_entry_compactable(seq: u64, last: u64, accepted_ms: u64, cutoff_ms: u64) -> bool {
+    seq < last && is_past(accepted_ms, cutoff_ms)
+}
+
+/// Whether something stored at `stamp_ms` is past a window that ends at `cutoff_ms` (`now −
+/// window`).
+pub fn is_past(stamp_ms: u64, cutoff_ms: u64) -> bool {
+    stamp_ms <= cutoff_ms
+}
+
+/// Whether a read of a log after `after` that returned entries starting at `first` skipped entries
+/// that retention compacted: the reader's cursor is older than what is kept.
+pub fn skips_compacted(after: u64, first: Option<u64>) -> bool {
+    first.is_some_and(|f| f > after.saturating_add(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +194,26 @@ mod tests {
         assert_eq!(pick, ClaimPick { expired: vec![], served: Some(0), delete_served: true });
         // Expiry is inclusive: a KeyPackage is good up to and including its `not_after`.
         assert_eq!(pick_key_package([t(false, 50)], 50).served, Some(0));
+    }
+
+    #[test]
+    fn compaction_stops_at_the_checkpoint_pending_proposals_the_window_and_undelivered_entries() {
+        let fence = LogFence { checkpoint_seq: 10, first_pending: Some(8) };
+        assert!(log_entry_compactable(fence, 7, 100, 100, true));
+        assert!(!log_entry_compactable(fence, 8, 100, 100, true), "a pending proposal stays");
+        assert!(!log_entry_compactable(fence, 7, 101, 100, true), "younger than the retention");
+        assert!(!log_entry_compactable(fence, 7, 100, 100, false), "not delivered to a peer yet");
+        let fence = LogFence { checkpoint_seq: 10, first_pending: None };
+        assert!(log_entry_compactable(fence, 9, 0, 100, true));
+        assert!(!log_entry_compactable(fence, 10, 0, 100, true), "the checkpoint's own entry stays");
+        assert!(!log_entry_compactable(LogFence::default(), 0, 0, 100, true));
+        assert!(mirror_entry_compactable(4, 5, 10, 10));
+        assert!(!mirror_entry_compactable(5, 5, 10, 10), "the mirror's last entry stays");
+        assert!(!mirror_entry_compactable(4, 5, 11, 10));
+        assert!(skips_compacted(3, Some(5)));
+        assert!(!skips_compacted(3, Some(4)));
+        assert!(!skips_compacted(3, None));
+        assert!(!skips_compacted(u64::MAX, Some(u64::MAX)));
     }
 
     #[test]

@@ -16,8 +16,9 @@ use tls_codec::Deserialize as _;
 
 use super::schema::{
     corrupt, encode, io, last_seq, AbuseRecord, ClaimRecord, ClientEntry, CodeEntry, KeyPackageRecord, QueueRecord,
-    TokenEntry, WelcomeRecord, ABUSE, ABUSE_COUNTS, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, KEY_PACKAGES, KP_CLAIMS,
-    KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, RELAYED, ROOMS, ROOMS_CREATED, SEEN, TOKENS, USER_CLIENTS, WELCOMES,
+    TokenEntry, WelcomeRecord, ABUSE, ABUSE_COUNTS, CLIENTS, CLIENT_TOKENS, CODES, CONSENT, FENCES, KEY_PACKAGES,
+    KP_CLAIMS, KP_OWNERS, LOG, MIRROR, OUTBOX, QUEUE, QUEUE_HEADS, QUEUE_TIMES, RELAYED, RELAYED_TIMES, ROOMS,
+    ROOMS_CREATED, SEEN, SEEN_TIMES, TOKENS, USER_CLIENTS, WELCOMES, WELCOME_REFS,
 };
 use crate::auth::{self, Admission};
 use crate::hub::admission::quota;
@@ -33,11 +34,13 @@ use crate::store::{
 /// describes committed (the writer clears it when one does not).
 pub(super) type LastSeqs = HashMap<String, u64>;
 
-/// Applies one write inside the batch transaction `tx`.
+/// Applies one write inside the batch transaction `tx`; what it stores is stamped `now_ms` (when
+/// age matters for retention).
 pub(super) fn apply(
     tx: &redb::WriteTransaction,
     w: &Write,
     last_seqs: &mut LastSeqs,
+    now_ms: u64,
 ) -> Result<WriteResult, StoreError> {
     match w {
         Write::CreateRoom { checkpoint: cp, creator } => {
@@ -54,6 +57,7 @@ pub(super) fn apply(
                 created.insert(creator.user.as_str(), held as u64 + 1).map_err(io)?;
             }
             rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
+            put_fence(tx, &room, cp)?;
         }
         Write::Checkpoint(cp) => {
             let room = String::from_utf8_lossy(cp.room_id.as_slice()).into_owned();
@@ -64,6 +68,7 @@ pub(super) fn apply(
             let last = last_seq(&tx.open_table(LOG).map_err(io)?, &room)?;
             rules::check_checkpoint(&room, last, cp.seq)?;
             rooms.insert(room.as_str(), encode(cp.as_ref())?.as_slice()).map_err(io)?;
+            put_fence(tx, &room, cp)?;
         }
         Write::Append { room, entries, queue, claims_used } => {
             let mut log = tx.open_table(LOG).map_err(io)?;
@@ -82,7 +87,7 @@ pub(super) fn apply(
                 spend_claims(tx, room, claims_used)?;
             }
             if !queue.is_empty() {
-                enqueue(tx, queue)?;
+                enqueue(tx, queue, now_ms)?;
             }
             return append_entries(&mut log, room, entries, last, last_seqs);
         }
@@ -90,18 +95,23 @@ pub(super) fn apply(
             let mut mirror = tx.open_table(MIRROR).map_err(io)?;
             rules::check_follows(room, entries, last_seq(&mirror, room)?)?;
             if !queue.is_empty() {
-                enqueue(tx, queue)?;
+                enqueue(tx, queue, now_ms)?;
             }
             let mut seen_table = tx.open_table(SEEN).map_err(io)?;
+            let mut seen_times = tx.open_table(SEEN_TIMES).map_err(io)?;
             for hash in seen {
-                seen_table.insert(hash.as_slice(), ()).map_err(io)?;
+                if seen_table.insert(hash.as_slice(), ()).map_err(io)?.is_none() {
+                    seen_times.insert((now_ms, hash.as_slice()), ()).map_err(io)?;
+                }
             }
             for e in entries {
                 mirror.insert((room.as_str(), e.seq), encode(e)?.as_slice()).map_err(io)?;
             }
         }
         Write::Relayed { hash, client } => {
-            tx.open_table(RELAYED).map_err(io)?.insert(hash.as_slice(), client.as_str()).map_err(io)?;
+            if tx.open_table(RELAYED).map_err(io)?.insert(hash.as_slice(), client.as_str()).map_err(io)?.is_none() {
+                tx.open_table(RELAYED_TIMES).map_err(io)?.insert((now_ms, hash.as_slice()), ()).map_err(io)?;
+            }
         }
         Write::Consent { requester, target, room, operation } => {
             let mut t = tx.open_table(CONSENT).map_err(io)?;
@@ -242,6 +252,7 @@ pub(super) fn apply(
                 t.insert((r.room.as_str(), hash.as_slice()), encode(&record)?.as_slice()).map_err(io)?;
             }
         }
+        Write::Trim(trim) => return super::trim::trim(tx, trim).map(WriteResult::Trimmed),
         Write::AdvanceOutbox { peer, room, seq } => {
             let mut t = tx.open_table(OUTBOX).map_err(io)?;
             let current = t.get((peer.as_str(), room.as_str())).map_err(io)?.map(|v| v.value()).unwrap_or(0);
@@ -412,11 +423,14 @@ fn spend_claims(tx: &redb::WriteTransaction, room: &str, references: &[Vec<u8>])
 }
 
 /// Stores each Welcome of `queue` once (unless stored already) and appends a queue record
-/// referring to it for each of its clients, numbering each client's records on from its last.
-fn enqueue(tx: &redb::WriteTransaction, queue: &[WelcomeDelivery]) -> Result<(), StoreError> {
+/// referring to it for each of its clients, numbering each client's records on from the last
+/// position its queue ever had; counts the Welcome's records and indexes each by `now_ms`.
+fn enqueue(tx: &redb::WriteTransaction, queue: &[WelcomeDelivery], now_ms: u64) -> Result<(), StoreError> {
     let mut welcomes = tx.open_table(WELCOMES).map_err(io)?;
+    let mut refs = tx.open_table(WELCOME_REFS).map_err(io)?;
     let mut q = tx.open_table(QUEUE).map_err(io)?;
-    let mut last_queue_seq: HashMap<&str, u64> = HashMap::new();
+    let mut heads = tx.open_table(QUEUE_HEADS).map_err(io)?;
+    let mut times = tx.open_table(QUEUE_TIMES).map_err(io)?;
     for delivery in queue {
         let record = WelcomeRecord {
             welcome: delivery.welcome.as_slice().into(),
@@ -427,20 +441,28 @@ fn enqueue(tx: &redb::WriteTransaction, queue: &[WelcomeDelivery]) -> Result<(),
         if welcomes.get(key.as_slice()).map_err(io)?.is_none() {
             welcomes.insert(key.as_slice(), record.as_slice()).map_err(io)?;
         }
+        let held = refs.get(key.as_slice()).map_err(io)?.map_or(0, |v| v.value());
+        refs.insert(key.as_slice(), held + delivery.clients.len() as u64).map_err(io)?;
         let queued = encode(&QueueRecord {
             room: delivery.room.as_bytes().into(),
             after_seq: delivery.after_seq,
             welcome: key.as_slice().into(),
+            queued_ms: now_ms,
         })?;
         for client in &delivery.clients {
-            let last = match last_queue_seq.get(client.as_str()) {
-                Some(last) => *last,
-                None => last_seq(&q, client)?,
-            };
+            let last = heads.get(client.as_str()).map_err(io)?.map_or(0, |v| v.value());
             q.insert((client.as_str(), last + 1), queued.as_slice()).map_err(io)?;
-            last_queue_seq.insert(client.as_str(), last + 1);
+            heads.insert(client.as_str(), last + 1).map_err(io)?;
+            times.insert((now_ms, client.as_str(), last + 1), ()).map_err(io)?;
         }
     }
+    Ok(())
+}
+
+/// Keeps how far `room`'s log may be compacted under its new checkpoint `cp`.
+fn put_fence(tx: &redb::WriteTransaction, room: &str, cp: &crate::hub::Checkpoint) -> Result<(), StoreError> {
+    let fence = rules::LogFence::of(cp);
+    tx.open_table(FENCES).map_err(io)?.insert(room, (fence.checkpoint_seq, fence.first_pending.unwrap_or(0))).map_err(io)?;
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! The file records the on-disk format it was written in ([`FORMAT_VERSION`], in the `meta`
 //! table, written when the file is created). Opening a file of another format fails with
 //! [`StoreError::Format`] before anything is read or written, instead of a decode error deep
-//! in a restore; a file from before the record existed counts as format 1.
+//! in a restore; a file from before the record existed counts as format 1. A file of the format
+//! before this one is migrated as it is opened ([`migrate`]).
 //!
 //! A failed write (a full disk, an I/O error) does not leave the store broken: it refuses writes
 //! with [`StoreError::Unavailable`] until it has opened its file again, by itself
@@ -14,14 +15,18 @@
 //! - `writer`: the writer thread and its batches;
 //! - `apply`: one write inside a batch's transaction;
 //! - `reads`: the read methods, each in its own read transaction;
+//! - `trim`: one retention pass;
+//! - `migrate`: a file of the previous format, brought up to this one;
 //! - [`recovery`]: the database handle, opened again after a failed write;
 //! - [`fault`]: a back end that injects faults, for tests.
 
 mod apply;
 pub mod fault;
+mod migrate;
 mod reads;
 pub mod recovery;
 mod schema;
+mod trim;
 mod writer;
 
 use std::path::Path;
@@ -86,7 +91,10 @@ impl RedbStore {
         {
             let tx = db.begin_write().map_err(io)?;
             let found = recorded_format(&tx)?;
-            if found != FORMAT_VERSION {
+            if found == migrate::MIGRATES_FROM {
+                migrate::migrate(&tx, crate::provider::now_ms())?;
+                tracing::info!(path = %backing.path().display(), from = found, to = FORMAT_VERSION, "store migrated");
+            } else if found != FORMAT_VERSION {
                 tx.abort().map_err(io)?;
                 let path = backing.path().display().to_string();
                 return Err(StoreError::Format { path, found, expected: FORMAT_VERSION });

@@ -22,15 +22,23 @@ use crate::store::{ClaimScope, ClientRecord, ClientStatus, CodeRecord, KeyPackag
 /// 6. our devices have records with their lifecycle (`clients`, [`ClientEntry`]); a bearer token
 ///    is kept with its expiry (`bearer_tokens`, [`TokenEntry`], replacing `tokens`, which held the
 ///    client URI alone) and indexed by its device (`tokens_by_client`); enrollment codes
-///    (`enrollment_codes`, [`CodeEntry`]).
+///    (`enrollment_codes`, [`CodeEntry`]);
+/// 7. retention: a queue record carries when it was queued ([`QueueRecord::queued_ms`]); a
+///    Welcome's queue records are counted (`welcome_refs`) so it goes with the last of them; a
+///    client's last queue position is kept (`queue_heads`) so trimmed positions are never reused;
+///    when each queue record, taken-in FanoutMessage and relayed message was stored is indexed
+///    (`queue_times`, `seen_times`, `relayed_times`), for trimming by age; the log position of a
+///    room's checkpoint and of its first pending proposal are kept beside the checkpoint
+///    (`checkpoint_fences`), so compacting the log does not read checkpoints. A file of format 6
+///    is migrated when opened ([`super::migrate`]).
 ///
-/// A file of format 6 may still hold the `mirror_readers` table (the local clients a follower
+/// A file of format 6 or 7 may still hold the `mirror_readers` table (the local clients a follower
 /// let read a mirror, before a follower decided that by its copy of the room): it is no longer
-/// read or written, and leaving it in place changes nothing, so the format stays 6. Nor does a
+/// read or written, and leaving it in place changes nothing. Nor does a
 /// table that counts towards a quota (`rooms_created`, `abuse_report_counts`), which opening a file creates where it
 /// is missing: in a file written before it, the rooms created and reports kept before count from zero, and a
 /// build from before it ignores it.
-pub const FORMAT_VERSION: u64 = 6;
+pub const FORMAT_VERSION: u64 = 7;
 /// The format of a file without a `meta` table that has other tables.
 pub(super) const UNRECORDED_FORMAT: u64 = 1;
 /// The key of the format record in `META`.
@@ -44,8 +52,21 @@ pub(super) const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new
 /// (client URI, seq) → [`QueueRecord`].
 pub(super) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("client_queue");
 /// SHA-256 of a [`WelcomeRecord`] → that record: each Welcome once, however many queue records
-/// refer to it. Never deleted (a client's queue is not trimmed either).
+/// refer to it; deleted with the last of them.
 pub(super) const WELCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("welcomes");
+/// SHA-256 of a [`WelcomeRecord`] → how many queue records refer to it.
+pub(super) const WELCOME_REFS: TableDefinition<&[u8], u64> = TableDefinition::new("welcome_refs");
+/// client URI → the last position its queue ever had (positions are never reused once trimmed).
+pub(super) const QUEUE_HEADS: TableDefinition<&str, u64> = TableDefinition::new("queue_heads");
+/// (queued at, ms since the UNIX epoch; client URI; queue position) → (): queue records by age.
+pub(super) const QUEUE_TIMES: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("queue_times");
+/// (taken in at, ms; SHA-256) → (): `notify_seen` by age.
+pub(super) const SEEN_TIMES: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("seen_times");
+/// (relayed at, ms; SHA-256) → (): `relayed_by` by age.
+pub(super) const RELAYED_TIMES: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("relayed_times");
+/// room URI → (its checkpoint's log position, its first pending proposal's position or 0): how
+/// far the room's log may be compacted ([`crate::store::rules::LogFence`]).
+pub(super) const FENCES: TableDefinition<&str, (u64, u64)> = TableDefinition::new("checkpoint_fences");
 /// SHA-256 of a bearer token → [`TokenEntry`].
 pub(super) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bearer_tokens");
 /// (client URI, SHA-256 of a bearer token) → () : a device's tokens (deleted with the device's end).
@@ -104,6 +125,12 @@ pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreErro
     tx.open_table(ABUSE).map_err(io)?;
     tx.open_table(ROOMS_CREATED).map_err(io)?;
     tx.open_table(ABUSE_COUNTS).map_err(io)?;
+    tx.open_table(WELCOME_REFS).map_err(io)?;
+    tx.open_table(QUEUE_HEADS).map_err(io)?;
+    tx.open_table(QUEUE_TIMES).map_err(io)?;
+    tx.open_table(SEEN_TIMES).map_err(io)?;
+    tx.open_table(RELAYED_TIMES).map_err(io)?;
+    tx.open_table(FENCES).map_err(io)?;
     Ok(())
 }
 
@@ -215,9 +242,19 @@ pub(super) struct WelcomeRecord {
 }
 
 /// How a queue item is kept in `QUEUE` (its position is the key's): `welcome` is the key of its
-/// [`WelcomeRecord`].
+/// [`WelcomeRecord`], `queued_ms` when it was queued (its key in `QUEUE_TIMES`).
 #[derive(TlsSerialize, TlsDeserialize, TlsSize)]
 pub(super) struct QueueRecord {
+    pub room: VLBytes,
+    pub after_seq: u64,
+    pub welcome: VLBytes,
+    pub queued_ms: u64,
+}
+
+/// How a queue item was kept in format 6 (before [`QueueRecord::queued_ms`]): read by the
+/// migration only.
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+pub(super) struct QueueRecordV6 {
     pub room: VLBytes,
     pub after_seq: u64,
     pub welcome: VLBytes,

@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::schema::{FORMAT_KEY, META, QUEUE, ROOMS, WELCOMES};
+use super::schema::{
+    encode, QueueRecordV6, WelcomeRecord, FORMAT_KEY, LOG, META, OUTBOX, QUEUE, RELAYED, ROOMS, SEEN, WELCOMES,
+};
 use super::*;
 use crate::store::contract::{self, append, checkpoint, entry};
-use crate::store::{settle, WelcomeDelivery};
+use crate::store::{settle, Retention, Trim, Trimmed, WelcomeDelivery, Write, WriteResult};
+use sha2::{Digest, Sha256};
 
 /// Fresh stores, each on its own file in one temporary directory.
 fn fresh_files() -> impl Fn() -> RedbStore {
@@ -173,4 +176,80 @@ async fn writes_queued_together_share_a_transaction() {
         settle(t).await.unwrap();
     }
     assert_eq!(single.commits(), 21);
+}
+
+/// A retention pass on `s` at `now_ms`: queue positions read past, and every window `window_ms`.
+async fn trim(s: &RedbStore, now_ms: u64, read_past: &[(&str, u64)], window_ms: u64) -> Trimmed {
+    let retention = Retention { queue_ttl_ms: window_ms, dedup_window_ms: window_ms, log_retention_ms: window_ms };
+    let read_past = read_past.iter().map(|(c, p)| (c.to_string(), *p)).collect();
+    match settle(s.write(Write::Trim(Trim { now_ms, read_past, retention, budget: 1000 }))).await.unwrap() {
+        WriteResult::Trimmed(t) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_format_6_file_is_migrated_and_what_it_held_is_trimmed_like_new_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("six.redb");
+    const ROOM: &str = "mimi://a.example/r/x";
+    let (carol, dave) = ("mimi://a.example/d/carol/phone", "mimi://a.example/d/dave/pc");
+    let hash = |b: u8| Sha256::digest([b]).to_vec();
+    let welcome = encode(&WelcomeRecord { welcome: vec![7; 50].into(), ratchet_tree: vec![8; 5].into() }).unwrap();
+    let key = Sha256::digest(&welcome).to_vec();
+    {
+        // What a format-6 build wrote: its tables, its queue records, no retention tables.
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert(FORMAT_KEY, 6).unwrap();
+        let cp = crate::hub::Checkpoint { pending_seqs: vec![2], ..checkpoint(ROOM, 2) };
+        tx.open_table(ROOMS).unwrap().insert(ROOM, encode(&cp).unwrap().as_slice()).unwrap();
+        for seq in [1, 2] {
+            tx.open_table(LOG).unwrap().insert((ROOM, seq), encode(&entry(seq)).unwrap().as_slice()).unwrap();
+        }
+        tx.open_table(OUTBOX).unwrap().insert(("b.example", ROOM), 2).unwrap();
+        tx.open_table(WELCOMES).unwrap().insert(key.as_slice(), welcome.as_slice()).unwrap();
+        let orphan = encode(&WelcomeRecord { welcome: vec![1].into(), ratchet_tree: vec![].into() }).unwrap();
+        tx.open_table(WELCOMES).unwrap().insert(Sha256::digest(&orphan).as_slice(), orphan.as_slice()).unwrap();
+        let record = QueueRecordV6 { room: ROOM.as_bytes().into(), after_seq: 1, welcome: key.clone().into() };
+        let record = encode(&record).unwrap();
+        for (client, seq) in [(carol, 1), (carol, 2), (dave, 1)] {
+            tx.open_table(QUEUE).unwrap().insert((client, seq), record.as_slice()).unwrap();
+        }
+        tx.open_table(SEEN).unwrap().insert(hash(1).as_slice(), ()).unwrap();
+        tx.open_table(RELAYED).unwrap().insert(hash(2).as_slice(), carol).unwrap();
+        tx.commit().unwrap();
+    }
+    let s = RedbStore::open(&path, 16).unwrap();
+    let read = |r: &redb::ReadOnlyTable<&str, u64>| r.get(FORMAT_KEY).unwrap().map(|v| v.value());
+    let format = read(&s.inner.db.db().unwrap().begin_read().unwrap().open_table(META).unwrap());
+    assert_eq!(format, Some(FORMAT_VERSION));
+    assert_eq!(value_sizes(&s, WELCOMES).0, 1, "the Welcome no queue record referred to is gone");
+    let items = s.queue_after(carol, 0, 10).await.unwrap();
+    assert_eq!(items.iter().map(|i| (i.seq, i.welcome.as_slice().to_vec())).collect::<Vec<_>>(), [
+        (1, vec![7; 50]),
+        (2, vec![7; 50])
+    ]);
+    let now = crate::provider::now_ms();
+    // Migrated records count from the migration; log entry 1 (accepted at 1 ms) is old, and the
+    // fence taken from the checkpoint keeps its pending proposal 2.
+    let t = trim(&s, now, &[], 3_600_000).await;
+    assert_eq!(t, Trimmed { log_entries: 1, ..Trimmed::default() });
+    let t = trim(&s, now, &[(carol, 2)], 3_600_000).await;
+    assert_eq!((t.queue_items, t.welcomes), (2, 0), "Dave's record still refers to the Welcome");
+    let t = trim(&s, now, &[(dave, 1)], 3_600_000).await;
+    assert_eq!((t.queue_items, t.welcomes), (1, 1));
+    let w = WelcomeDelivery { room: ROOM.into(), after_seq: 3, welcome: vec![3], ratchet_tree: vec![], clients: vec![carol.into()] };
+    settle(s.write(Write::Append { room: ROOM.into(), entries: vec![entry(3)], queue: vec![w.clone()], claims_used: vec![] }))
+        .await
+        .unwrap();
+    assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![w.item(3)], "positions go on after the old ones");
+    let t = trim(&s, now + 1000, &[], 0).await;
+    assert_eq!((t.seen, t.relayed, t.queue_items, t.welcomes), (1, 1, 1, 1));
+    assert!(!s.seen(&hash(1)).await.unwrap());
+    assert_eq!(contract_seqs(&s.log_after(ROOM, 0, 10).await.unwrap()), vec![2, 3]);
+}
+
+fn contract_seqs(entries: &[crate::hub::LogEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.seq).collect()
 }

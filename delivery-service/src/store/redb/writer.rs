@@ -85,6 +85,7 @@ fn commit_batch(
 ) -> Result<Vec<Result<WriteResult, StoreError>>, StoreError> {
     let mut tx = db.begin_write().map_err(io)?;
     tx.set_durability(Durability::Immediate).map_err(io)?;
+    let now_ms = crate::provider::now_ms();
     let mut results = Vec::with_capacity(batch.len());
     // Runs of plain appends to rooms already seen share one open log table (opening it per
     // write was a sixth of the writer's time); anything else goes through `apply`.
@@ -103,7 +104,7 @@ fn commit_batch(
             }
             other => {
                 log = None;
-                results.push(apply(&tx, other, last_seqs));
+                results.push(apply(&tx, other, last_seqs, now_ms));
             }
         }
         // A storage failure inside a write may have left part of it in the transaction: the
