@@ -708,8 +708,16 @@ impl Config {
             )?,
             retention: Retention {
                 queue_ttl_ms: window("queue_ttl_secs", raw.queue_ttl_secs, defaults.retention.queue_ttl_ms)?,
-                dedup_window_ms: window("dedup_window_secs", raw.dedup_window_secs, defaults.retention.dedup_window_ms)?,
-                log_retention_ms: window("log_retention_secs", raw.log_retention_secs, defaults.retention.log_retention_ms)?,
+                dedup_window_ms: window(
+                    "dedup_window_secs",
+                    raw.dedup_window_secs,
+                    defaults.retention.dedup_window_ms,
+                )?,
+                log_retention_ms: window(
+                    "log_retention_secs",
+                    raw.log_retention_secs,
+                    defaults.retention.log_retention_ms,
+                )?,
             },
             budget: count(raw.trim_budget, defaults.budget, MAX_TRIM_BUDGET)
                 .map_err(|reason| invalid("trim_budget", reason))?,

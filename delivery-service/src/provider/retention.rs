@@ -34,7 +34,11 @@ impl Default for RetentionSettings {
     fn default() -> Self {
         RetentionSettings {
             interval: Duration::from_secs(60),
-            retention: Retention { queue_ttl_ms: 30 * DAY_MS, dedup_window_ms: 7 * DAY_MS, log_retention_ms: 7 * DAY_MS },
+            retention: Retention {
+                queue_ttl_ms: 30 * DAY_MS,
+                dedup_window_ms: 7 * DAY_MS,
+                log_retention_ms: 7 * DAY_MS,
+            },
             budget: 50_000,
         }
     }
@@ -69,7 +73,8 @@ impl<S: Store> Provider<S> {
             Ok(mut reads) => std::mem::take(&mut *reads).into_iter().collect(),
             Err(_) => return Err(ProviderError::poisoned("queue reads")),
         };
-        let trim = Trim { now_ms, read_past: read_past.clone(), retention: settings.retention, budget: settings.budget };
+        let trim =
+            Trim { now_ms, read_past: read_past.clone(), retention: settings.retention, budget: settings.budget };
         let trimmed = match settle(self.store.write(Write::Trim(trim))).await {
             Ok(WriteResult::Trimmed(t)) => t,
             Ok(_) => Trimmed::default(),

@@ -28,6 +28,14 @@ const MIN_CHECKPOINT_INTERVAL_BYTES: u64 = 256 * 1024;
 /// ... or once this many entries were appended, whichever comes first (bounds replay time).
 const MAX_CHECKPOINT_INTERVAL_ENTRIES: u64 = 50_000;
 
+/// Whether `slot` is due a checkpoint: once the log since the last one is as large as a
+/// checkpoint (at least [`MIN_CHECKPOINT_INTERVAL_BYTES`]), so checkpoints cost at most as much
+/// as the log they cover, or after [`MAX_CHECKPOINT_INTERVAL_ENTRIES`].
+fn checkpoint_due(slot: &Slot) -> bool {
+    slot.log_bytes >= slot.checkpoint_bytes.max(MIN_CHECKPOINT_INTERVAL_BYTES)
+        || slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES
+}
+
 fn not_allowed(why: impl std::fmt::Display) -> UpdateRoomResponse {
     UpdateRoomResponse { error_description: why.to_string().into(), outcome: UpdateRoomOutcome::NotAllowed }
 }
@@ -258,7 +266,10 @@ impl<S: Store> Provider<S> {
                 slot.broken = true;
                 return Err(e.into());
             }
-            if slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES {
+            // Paced like handshakes (by the bytes since the last checkpoint): retention compacts
+            // the log only behind a checkpoint, so a room of messages alone needs them too.
+            slot.log_bytes += entry_bytes(&entry);
+            if checkpoint_due(&slot) {
                 self.checkpoint_behind(&mut slot);
             }
             (ticket, entry, status, slot.published.clone())
@@ -280,6 +291,7 @@ impl<S: Store> Provider<S> {
         let room = slot.room.id().to_owned();
         match slot.room.checkpoint() {
             Ok(checkpoint) => {
+                slot.checkpoint_bytes = checkpoint.tls_serialized_len() as u64;
                 let ticket = self.store.write(Write::Checkpoint(Box::new(checkpoint)));
                 tokio::spawn(async move {
                     if let Err(e) = settle(ticket).await {
@@ -328,9 +340,7 @@ impl<S: Store> Provider<S> {
         }
         slot.broken = false;
         slot.log_bytes += entry_bytes(&entry);
-        let due = slot.log_bytes >= slot.checkpoint_bytes.max(MIN_CHECKPOINT_INTERVAL_BYTES)
-            || slot.room.seq() - slot.checkpointed >= MAX_CHECKPOINT_INTERVAL_ENTRIES;
-        if due {
+        if checkpoint_due(slot) {
             // A failed checkpoint loses nothing (the log has it all); it only lengthens replay.
             match slot.room.checkpoint() {
                 Ok(cp) => {

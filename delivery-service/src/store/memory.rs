@@ -429,9 +429,8 @@ impl State {
             let fence = rules::LogFence::of(checkpoint);
             let Some(log) = self.logs.get_mut(room) else { continue };
             let outbox = &self.outbox;
-            let delivered = |e: &LogEntry| {
-                e.all_peers().all(|p| outbox.get(&(p, room.clone())).is_some_and(|c| *c >= e.seq))
-            };
+            let delivered =
+                |e: &LogEntry| e.all_peers().all(|p| outbox.get(&(p, room.clone())).is_some_and(|c| *c >= e.seq));
             while let Some((&seq, e)) = log.first_key_value() {
                 if !rules::log_entry_compactable(fence, seq, e.accepted_ms, logs, delivered(e)) || !take(&mut left) {
                     break;

@@ -462,7 +462,10 @@ fn enqueue(tx: &redb::WriteTransaction, queue: &[WelcomeDelivery], now_ms: u64) 
 /// Keeps how far `room`'s log may be compacted under its new checkpoint `cp`.
 fn put_fence(tx: &redb::WriteTransaction, room: &str, cp: &crate::hub::Checkpoint) -> Result<(), StoreError> {
     let fence = rules::LogFence::of(cp);
-    tx.open_table(FENCES).map_err(io)?.insert(room, (fence.checkpoint_seq, fence.first_pending.unwrap_or(0))).map_err(io)?;
+    tx.open_table(FENCES)
+        .map_err(io)?
+        .insert(room, (fence.checkpoint_seq, fence.first_pending.unwrap_or(0)))
+        .map_err(io)?;
     Ok(())
 }
 

@@ -226,10 +226,10 @@ async fn a_format_6_file_is_migrated_and_what_it_held_is_trimmed_like_new_record
     assert_eq!(format, Some(FORMAT_VERSION));
     assert_eq!(value_sizes(&s, WELCOMES).0, 1, "the Welcome no queue record referred to is gone");
     let items = s.queue_after(carol, 0, 10).await.unwrap();
-    assert_eq!(items.iter().map(|i| (i.seq, i.welcome.as_slice().to_vec())).collect::<Vec<_>>(), [
-        (1, vec![7; 50]),
-        (2, vec![7; 50])
-    ]);
+    assert_eq!(
+        items.iter().map(|i| (i.seq, i.welcome.as_slice().to_vec())).collect::<Vec<_>>(),
+        [(1, vec![7; 50]), (2, vec![7; 50])]
+    );
     let now = crate::provider::now_ms();
     // Migrated records count from the migration; log entry 1 (accepted at 1 ms) is old, and the
     // fence taken from the checkpoint keeps its pending proposal 2.
@@ -239,10 +239,21 @@ async fn a_format_6_file_is_migrated_and_what_it_held_is_trimmed_like_new_record
     assert_eq!((t.queue_items, t.welcomes), (2, 0), "Dave's record still refers to the Welcome");
     let t = trim(&s, now, &[(dave, 1)], 3_600_000).await;
     assert_eq!((t.queue_items, t.welcomes), (1, 1));
-    let w = WelcomeDelivery { room: ROOM.into(), after_seq: 3, welcome: vec![3], ratchet_tree: vec![], clients: vec![carol.into()] };
-    settle(s.write(Write::Append { room: ROOM.into(), entries: vec![entry(3)], queue: vec![w.clone()], claims_used: vec![] }))
-        .await
-        .unwrap();
+    let w = WelcomeDelivery {
+        room: ROOM.into(),
+        after_seq: 3,
+        welcome: vec![3],
+        ratchet_tree: vec![],
+        clients: vec![carol.into()],
+    };
+    settle(s.write(Write::Append {
+        room: ROOM.into(),
+        entries: vec![entry(3)],
+        queue: vec![w.clone()],
+        claims_used: vec![],
+    }))
+    .await
+    .unwrap();
     assert_eq!(s.queue_after(carol, 0, 10).await.unwrap(), vec![w.item(3)], "positions go on after the old ones");
     let t = trim(&s, now + 1000, &[], 0).await;
     assert_eq!((t.seen, t.relayed, t.queue_items, t.welcomes), (1, 1, 1, 1));

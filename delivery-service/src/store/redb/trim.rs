@@ -33,7 +33,12 @@ pub(super) fn trim(tx: &WriteTransaction, trim: &Trim) -> Result<Trimmed, StoreE
     }
     pass.expire_queue(tx, trim.cutoff(trim.retention.queue_ttl_ms))?;
     let dedup = trim.cutoff(trim.retention.dedup_window_ms);
-    pass.done.seen += pass.expire_hashes(tx, SEEN_TIMES, |tx, h| Ok(tx.open_table(SEEN).map_err(io)?.remove(h).map_err(io)?.is_some()), dedup)?;
+    pass.done.seen += pass.expire_hashes(
+        tx,
+        SEEN_TIMES,
+        |tx, h| Ok(tx.open_table(SEEN).map_err(io)?.remove(h).map_err(io)?.is_some()),
+        dedup,
+    )?;
     pass.done.relayed += pass.expire_hashes(
         tx,
         RELAYED_TIMES,
@@ -100,10 +105,8 @@ impl Pass {
         let expired: Vec<(String, u64)> = {
             let times = tx.open_table(QUEUE_TIMES).map_err(io)?;
             let mut out = Vec::new();
-            let range = times.range::<(u64, &str, u64)>((
-                Bound::Unbounded,
-                Bound::Excluded((cutoff_ms.saturating_add(1), "", 0)),
-            ));
+            let range = times
+                .range::<(u64, &str, u64)>((Bound::Unbounded, Bound::Excluded((cutoff_ms.saturating_add(1), "", 0))));
             for row in range.map_err(io)?.take(usize::try_from(self.left).unwrap_or(usize::MAX)) {
                 let (k, _) = row.map_err(io)?;
                 let (_, client, seq) = k.value();
@@ -129,7 +132,8 @@ impl Pass {
         let expired: Vec<(u64, Vec<u8>)> = {
             let index = tx.open_table(times).map_err(io)?;
             let mut out = Vec::new();
-            let range = index.range::<(u64, &[u8])>((Bound::Unbounded, Bound::Excluded((cutoff_ms.saturating_add(1), &[][..]))));
+            let range = index
+                .range::<(u64, &[u8])>((Bound::Unbounded, Bound::Excluded((cutoff_ms.saturating_add(1), &[][..]))));
             for row in range.map_err(io)? {
                 if !self.take() {
                     break;
@@ -261,7 +265,8 @@ mod tests {
 
     #[test]
     fn the_acceptance_time_is_read_from_the_entry_header() {
-        let entry = crate::hub::LogEntry { seq: 7, epoch: 3, accepted_ms: 123_456_789, ..crate::store::contract::entry(0) };
+        let entry =
+            crate::hub::LogEntry { seq: 7, epoch: 3, accepted_ms: 123_456_789, ..crate::store::contract::entry(0) };
         let bytes = entry.tls_serialize_detached().unwrap();
         assert_eq!(super::accepted_ms(&bytes), Some(123_456_789));
         assert_eq!(super::accepted_ms(&bytes[..20]), None);
