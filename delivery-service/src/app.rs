@@ -154,6 +154,7 @@ pub async fn serve_provider_on(
             .await?
             .with_consent(config.consent)
             .with_claim_limits(config.claim_limits)
+            .with_group_info_limits(config.group_info_limits)
             .with_quotas(config.quotas)
             .with_authority(authority)
             .with_token_lifetime(config.token_lifetime)

@@ -28,6 +28,9 @@
 //! claims_per_requester = 100        # MIMI_DS_CLAIMS_PER_REQUESTER: one requester, any users
 //! claims_per_peer_domain = 1000     # MIMI_DS_CLAIMS_PER_PEER_DOMAIN: one peer, for one domain's users
 //! claims_per_peer = 10000           # MIMI_DS_CLAIMS_PER_PEER: one peer, in all
+//! # groupInfo requests answered per minute (GroupInfoLimits; more get 429).
+//! group_info_per_client = 60        # MIMI_DS_GROUP_INFO_PER_CLIENT: from one of our clients
+//! group_info_per_peer = 6000        # MIMI_DS_GROUP_INFO_PER_PEER: from one other provider
 //! # Quotas (docs/DESIGN.md §7, "Quotas"): beyond a cap the request is refused and nothing changes.
 //! max_key_packages_per_client = 200 # MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT: unexpired KeyPackages kept (429)
 //! max_rooms_per_user = 1000         # MIMI_DS_MAX_ROOMS_PER_USER: rooms a user's clients create here (429)
@@ -254,6 +257,9 @@ pub struct Config {
     /// (more get 429): one requester cannot drain a user or keep others from inviting one.
     /// Simulations raise them (their users act within milliseconds).
     pub claim_limits: ClaimLimits,
+    /// `groupInfo` requests answered per minute per client of ours and per other provider (more
+    /// get 429): each answer costs an HPKE seal and a signature.
+    pub group_info_limits: GroupInfoLimits,
     /// How much one party may make this provider hold (each cap's default is in
     /// [`Quotas::default`] and the module docs): `max_key_packages_per_client` (default 200
     /// unexpired KeyPackages per client; an upload beyond it is refused whole, 429),
@@ -322,6 +328,9 @@ pub use crate::hub::admission::ClaimLimits;
 
 /// The quotas: rules of the hub's, configured here.
 pub use crate::hub::admission::Quotas;
+
+/// The `groupInfo` rate limits: a rule of the hub's, configured here.
+pub use crate::hub::admission::GroupInfoLimits;
 
 /// The default for key-material claims by users of other providers for which a local target
 /// user has decided nothing: a rule of the hub's, configured here.
@@ -394,6 +403,8 @@ struct RawConfig {
     claims_per_requester: Option<u64>,
     claims_per_peer_domain: Option<u64>,
     claims_per_peer: Option<u64>,
+    group_info_per_client: Option<u64>,
+    group_info_per_peer: Option<u64>,
     max_key_packages_per_client: Option<u64>,
     max_rooms_per_user: Option<u64>,
     max_members_per_room: Option<u64>,
@@ -448,7 +459,7 @@ impl RawJwt {
 }
 
 /// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 40] = [
+const ENV_KEYS: [(&str, &str); 42] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -470,6 +481,8 @@ const ENV_KEYS: [(&str, &str); 40] = [
     ("MIMI_DS_CLAIMS_PER_REQUESTER", "claims_per_requester"),
     ("MIMI_DS_CLAIMS_PER_PEER_DOMAIN", "claims_per_peer_domain"),
     ("MIMI_DS_CLAIMS_PER_PEER", "claims_per_peer"),
+    ("MIMI_DS_GROUP_INFO_PER_CLIENT", "group_info_per_client"),
+    ("MIMI_DS_GROUP_INFO_PER_PEER", "group_info_per_peer"),
     ("MIMI_DS_MAX_KEY_PACKAGES_PER_CLIENT", "max_key_packages_per_client"),
     ("MIMI_DS_MAX_ROOMS_PER_USER", "max_rooms_per_user"),
     ("MIMI_DS_MAX_MEMBERS_PER_ROOM", "max_members_per_room"),
@@ -654,6 +667,11 @@ impl Config {
             per_peer_domain: limit("claims_per_peer_domain", raw.claims_per_peer_domain, defaults.per_peer_domain)?,
             per_peer: limit("claims_per_peer", raw.claims_per_peer, defaults.per_peer)?,
         };
+        let defaults = GroupInfoLimits::default();
+        let group_info_limits = GroupInfoLimits {
+            per_client: limit("group_info_per_client", raw.group_info_per_client, defaults.per_client)?,
+            per_peer: limit("group_info_per_peer", raw.group_info_per_peer, defaults.per_peer)?,
+        };
 
         let quota = |key: &str, value: Option<u64>, default: usize| {
             count(value, default, MAX_QUOTA).map_err(|reason| invalid(key, reason))
@@ -779,6 +797,7 @@ impl Config {
             retention,
             consent,
             claim_limits,
+            group_info_limits,
             quotas,
             domain,
             listen,
@@ -878,6 +897,8 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "claims_per_requester" => raw.claims_per_requester = Some(number(&value)?),
             "claims_per_peer_domain" => raw.claims_per_peer_domain = Some(number(&value)?),
             "claims_per_peer" => raw.claims_per_peer = Some(number(&value)?),
+            "group_info_per_client" => raw.group_info_per_client = Some(number(&value)?),
+            "group_info_per_peer" => raw.group_info_per_peer = Some(number(&value)?),
             "max_key_packages_per_client" => raw.max_key_packages_per_client = Some(number(&value)?),
             "max_rooms_per_user" => raw.max_rooms_per_user = Some(number(&value)?),
             "max_members_per_room" => raw.max_members_per_room = Some(number(&value)?),

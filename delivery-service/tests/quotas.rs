@@ -319,3 +319,26 @@ async fn a_body_beyond_its_routes_limit_is_refused_413_and_update_has_a_limit_of
     assert_eq!(h.metric(&series).await, 2);
     h.stop().await;
 }
+
+/// `groupInfo` requests are counted per authenticated client per minute before anything of them
+/// is decoded: beyond `group_info_per_client` they are answered 429 with `Retry-After`, counted in
+/// `hub_group_info_rate_limited_total`, while another client's requests are still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_info_requests_beyond_the_clients_limit_are_refused_before_they_are_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), |c| c.group_info_limits.per_client = 2).await;
+    let alice = h.registered("alice", "phone", None, None).await;
+    let bob = h.registered("bob", "phone", None, None).await;
+    let path = format!("/client/v1/rooms/{}/groupInfo", encode_path_segment("mimi://a.example/r/club"));
+    for _ in 0..2 {
+        let (status, _, body) = h.post_full(&path, Some(&alice), vec![0xff; 8]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+    }
+    let (status, headers, body) = h.post_full(&path, Some(&alice), vec![0xff; 8]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("60"));
+    assert!(String::from_utf8_lossy(&body).contains("too many groupInfo requests"));
+    assert_eq!(h.post(&path, Some(&bob), vec![0xff; 8]).await.0, StatusCode::BAD_REQUEST, "Bob's count is his own");
+    assert_eq!(h.metric("hub_group_info_rate_limited_total").await, 1);
+    h.stop().await;
+}

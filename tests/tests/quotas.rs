@@ -161,3 +161,29 @@ async fn notify_for_a_room_without_readers_here_is_refused_and_takes_nothing_in(
     assert!(mirror.iter().all(|e| e.message.as_slice() != refused), "the refused entry was not taken in");
     Ok(())
 }
+
+/// A peer's `groupInfo` requests are counted per minute by its certificate's domain, before the
+/// request is decoded or the room looked up: beyond `group_info_per_peer` they are answered 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_info_requests_beyond_the_peers_limit_are_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut configs = mimi_client_sim::local::federation_configs(dir.path(), &["a.example", "b.example"])?;
+    configs[0].group_info_limits.per_peer = 2;
+    let a = LocalProvider::start_with(configs.remove(0)).await?;
+    let b = LocalProvider::start_with(configs.remove(0)).await?;
+    let peer = PeerClient::new(b.config())?;
+    let url =
+        peer.base_url("a.example")?.join(&format!("v1/groupInfo/{}", encode_path_segment("mimi://a.example/r/x")))?;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let r = peer.http().post(url.clone()).header("from", "mimi@b.example").body(vec![0xff; 8]).send().await?;
+        answers
+            .push((r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap_or("").to_owned())));
+    }
+    assert_eq!(answers[2], (429, Some("60".to_owned())), "{answers:?}");
+    assert!(answers[..2].iter().all(|(s, _)| *s != 429), "{answers:?}");
+    assert_eq!(metric(&a, "hub_group_info_rate_limited_total").await?, 1);
+    b.stop().await?;
+    a.stop().await?;
+    Ok(())
+}

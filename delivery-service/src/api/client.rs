@@ -80,6 +80,7 @@ use super::response::{answer, encoded, octets, passthrough, ApiError};
 use crate::auth::NewToken;
 use crate::federation::consent::check_own_decision;
 use crate::federation::relay::Relay;
+use crate::hub::admission::GroupInfoAsker;
 use crate::hub::outgoing::write_fanout;
 use crate::hub::received::{app_message_bytes, key_package_bytes, BundleBytes};
 use crate::hub::{LogEntry, QueueItem};
@@ -337,6 +338,7 @@ async fn group_info<S: Store>(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    api.provider.admit_group_info(GroupInfoAsker::Client(client.as_str().to_owned()))?;
     let request = GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
     let named = mimi_appsync::adapter::client_of(&request.requesting_credential, &|| "requester".into()).ok();
     if named.as_ref() != Some(&client) {

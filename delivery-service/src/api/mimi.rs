@@ -50,6 +50,7 @@ use crate::federation::consent::{check_entry, ConsentEndpoint};
 use crate::federation::relay::Relay;
 use crate::federation::trust::{client_of_peer, user_of_peer, NotThePeers};
 use crate::hub::admission::is_provider_credential;
+use crate::hub::admission::GroupInfoAsker;
 use crate::provider::{Provider, Submitter};
 use crate::store::Store;
 use crate::tls::PeerIdentity;
@@ -193,6 +194,7 @@ async fn group_info<S: Store>(
     Path(room): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    api.provider.admit_group_info(GroupInfoAsker::Peer(peer.clone()))?;
     hub_room(&api, &room)?;
     let request = GroupInfoRequest::decode(&body, DEFAULT_MAX_BODY_LEN)?;
     // A provider asks under its own credential `mimi://<peer>` (a follower), anyone else for one

@@ -42,7 +42,10 @@ pub use self::hub_key::load_or_create_hub_key;
 use crate::auth::tokens::DEFAULT_TOKEN_LIFETIME;
 use crate::auth::{Authority, EnrollmentCodes};
 pub use crate::hub::admission::{add_is_vouched, hub_of, peer_may_update, AddRefusal, Submitter};
-use crate::hub::admission::{ClaimLimiter, ClaimLimits, ConsentPolicy, Quota, QuotaRefusal, Quotas};
+use crate::hub::admission::{
+    ClaimLimiter, ClaimLimits, ConsentPolicy, GroupInfoAsker, GroupInfoLimiter, GroupInfoLimits, Quota, QuotaRefusal,
+    Quotas,
+};
 use crate::hub::franking::Franker;
 use crate::hub::{LogEntry, Readers, Room};
 use crate::metrics::{
@@ -135,6 +138,9 @@ struct HubMetrics {
     checkpoints: Counter,
     /// Requests refused by a quota (`mimi_quota_refused_total{quota}`); `None` until registered.
     quota_refused: Option<CounterVec>,
+    /// `groupInfo` requests refused by their rate limit
+    /// (`hub_group_info_rate_limited_total`).
+    group_info_limited: Counter,
     /// Records retention deleted (`mimi_retention_trimmed_total{what}`); `None` until registered.
     trimmed: Option<CounterVec>,
 }
@@ -150,6 +156,10 @@ impl HubMetrics {
                 .counter("hub_messages_refused_total", "Application messages the hub refused.")?,
             checkpoints: registry.counter("hub_checkpoints_total", "Room checkpoints written.")?,
             quota_refused: Some(quota_family(registry)?),
+            group_info_limited: registry.counter(
+                "hub_group_info_rate_limited_total",
+                "groupInfo requests refused by their per-minute limit.",
+            )?,
             trimmed: Some({
                 let family = registry.counter_vec(
                     "mimi_retention_trimmed_total",
@@ -200,6 +210,8 @@ pub struct Provider<S: Store> {
     /// KeyPackage claims counted this minute, per requester, per (requester, target) and per
     /// peer.
     claims: StdMutex<ClaimLimiter>,
+    /// `groupInfo` requests counted this minute, per asker.
+    group_infos: StdMutex<GroupInfoLimiter>,
     /// Counters for `/metrics`.
     metrics: HubMetrics,
     /// Counts durable appends to any room; the federation outbox waits on it.
@@ -236,6 +248,7 @@ impl<S: Store> Provider<S> {
             queues: StdMutex::new(HashMap::new()),
             queue_reads: StdMutex::new(HashMap::new()),
             claims: StdMutex::new(ClaimLimiter::new(ClaimLimits::default())),
+            group_infos: StdMutex::new(GroupInfoLimiter::default()),
             metrics: HubMetrics::default(),
             appended: watch::channel(0).0,
             consent: ConsentPolicy::default(),
@@ -257,6 +270,25 @@ impl<S: Store> Provider<S> {
     pub fn with_claim_limits(mut self, limits: ClaimLimits) -> Self {
         self.claims = StdMutex::new(ClaimLimiter::new(limits));
         self
+    }
+
+    /// Sets how many `groupInfo` requests are answered per minute (default
+    /// [`GroupInfoLimits::default`]); more get `RateLimited` (429).
+    pub fn with_group_info_limits(mut self, limits: GroupInfoLimits) -> Self {
+        self.group_infos = StdMutex::new(GroupInfoLimiter::new(limits));
+        self
+    }
+
+    /// Counts a `groupInfo` request from `asker` (as authenticated) against its limit, before
+    /// anything of the request is looked at.
+    pub fn admit_group_info(&self, asker: GroupInfoAsker) -> Result<(), ProviderError> {
+        let admitted =
+            self.group_infos.lock().map_err(|_| ProviderError::poisoned("groupInfo limiter"))?.admit(asker, now_ms());
+        admitted.map_err(|e| {
+            tracing::info!(refusal = %e, "groupInfo rate limited");
+            self.metrics.group_info_limited.inc();
+            ProviderError::RateLimited(e.to_string())
+        })
     }
 
     /// Sets the quotas (default [`Quotas::default`]).

@@ -19,14 +19,12 @@
 //!   clients ([`remote_key_package_refs`]); KeyPackages a client uploads must be valid and its
 //!   own ([`check_key_package`]).
 
-use std::collections::HashMap;
-
 use mimi_appsync::uri::{ClientUri, UserUri};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{Ciphersuite, MlsMessageBodyIn, MlsMessageIn, ProtocolVersion};
 use openmls_traits::crypto::OpenMlsCrypto;
 
-use super::{hub_of, ClaimScope, ConsentState, HubFacts, Internal, Submitter};
+use super::{hub_of, ClaimScope, ConsentState, HubFacts, Internal, MinuteCounts, Submitter};
 use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
 };
@@ -368,16 +366,13 @@ enum LimitKey {
 }
 
 /// Claims counted in the current minute in every dimension of [`ClaimLimits`], with the time
-/// passed in. Counters exist only for claims admitted this minute and are all dropped when the
-/// minute changes, so the limiter holds at most four counters per claim served in one minute.
+/// passed in ([`MinuteCounts`]): at most four counters per claim served in one minute.
 #[derive(Debug, Clone)]
 pub struct ClaimLimiter {
     /// The bounds.
     limits: ClaimLimits,
-    /// The minute (since the UNIX epoch) `counts` are for.
-    minute: u64,
     /// Claims admitted this minute, per counter.
-    counts: HashMap<LimitKey, u32>,
+    counts: MinuteCounts<LimitKey>,
 }
 
 /// A claim over a limit (429, retry in a minute).
@@ -393,18 +388,13 @@ pub struct TooManyClaims {
 impl ClaimLimiter {
     /// A limiter with `limits`.
     pub fn new(limits: ClaimLimits) -> Self {
-        ClaimLimiter { limits, minute: 0, counts: HashMap::new() }
+        ClaimLimiter { limits, counts: MinuteCounts::default() }
     }
 
     /// Counts a claim by `requester` for `target` at `now_ms` (milliseconds since the UNIX
     /// epoch), or refuses it, counting nothing, if any of its counters is at its bound for this
     /// minute. Counters of past minutes are dropped.
     pub fn admit(&mut self, requester: &ClaimRequester, target: &str, now_ms: u64) -> Result<(), TooManyClaims> {
-        let minute = now_ms / 60_000;
-        if minute != self.minute {
-            self.minute = minute;
-            self.counts = HashMap::new();
-        }
         let limits = self.limits;
         let mut keys = vec![
             (
@@ -422,15 +412,8 @@ impl ClaimLimiter {
             ));
             keys.push((LimitKey::Peer(peer.clone()), limits.per_peer, format!("by {peer}")));
         }
-        if let Some((_, limit, what)) =
-            keys.iter().find(|(key, limit, _)| self.counts.get(key).is_some_and(|n| n >= limit) || *limit == 0)
-        {
-            return Err(TooManyClaims { what: what.clone(), limit: *limit });
-        }
-        for (key, _, _) in keys {
-            *self.counts.entry(key).or_insert(0) += 1;
-        }
-        Ok(())
+        let bounded = keys.iter().map(|(key, limit, _)| (key.clone(), *limit)).collect();
+        self.counts.admit(bounded, now_ms).map_err(|i| TooManyClaims { what: keys[i].2.clone(), limit: keys[i].1 })
     }
 }
 

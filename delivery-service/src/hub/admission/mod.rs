@@ -22,6 +22,8 @@
 //! - [`create`]: a new room's name and creator.
 //! - [`quota`]: how much one party may make the provider hold ([`Quotas`]), as decisions over
 //!   counts.
+//! - [`rate`]: per-minute counters ([`MinuteCounts`]) and the `groupInfo` rate limits
+//!   ([`GroupInfoLimiter`]).
 //! - [`joiner`]: an external commit's joiner of the hub's own domain must be a registered,
 //!   unrevoked device of ours ([`admit_joiner`]).
 //!
@@ -38,6 +40,7 @@ pub mod group_info;
 pub mod joiner;
 pub mod key_material;
 pub mod quota;
+pub mod rate;
 pub mod submit;
 pub mod welcome;
 
@@ -57,6 +60,7 @@ pub use key_material::{
     KeyMaterialPlan, KeyMaterialRefusal, TooManyClaims, UploadRefusal, ValidKeyPackage,
 };
 pub use quota::{Quota, QuotaRefusal, Quotas};
+pub use rate::{GroupInfoAsker, GroupInfoLimiter, GroupInfoLimits, MinuteCounts, TooManyGroupInfos};
 pub use submit::{admit_handshake, admit_submitter, hub_of, peer_may_update, HandshakeRefusal, Submitter};
 pub use welcome::{check_welcome, welcome_routing, WelcomeRefusal, WelcomeRouting};
 
