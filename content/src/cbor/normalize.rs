@@ -6,9 +6,11 @@
 //! Everything else is copied as it is (floats, simple values, text payloads) and left to the
 //! strict decoder: only the three encoding freedoms a peer's general-purpose CBOR library takes
 //! are repaired. For each item written, the offset of the same item in the input is kept, so an
-//! error found later in the rewritten bytes can name the byte the peer sent.
+//! error found later in the rewritten bytes can name the byte the peer sent. Heads are read by
+//! the same [`Decoder`] as strict decoding ([`Decoder::sent_head`]), without its checks.
 
-use super::{major, Encoder};
+use super::decoder::SentHead;
+use super::{major, Decoder, Encoder};
 use crate::error::{ContentError, Violation};
 use crate::lenient::{Deviation, DeviationKind};
 
@@ -39,104 +41,47 @@ impl Normalized {
     }
 }
 
-/// A head as sent: its argument, or `None` for an indefinite length.
-struct RawHead {
-    major: u8,
-    arg: Option<u64>,
-    offset: usize,
-}
-
 /// Rewrites `input`, which must hold exactly one item nested at most `max_depth` deep.
 pub(crate) fn normalize(input: &[u8], max_depth: usize) -> Result<Normalized, ContentError> {
-    let mut n = Normalizer { input, pos: 0, max_depth, deviations: Vec::new() };
+    let mut n = Normalizer { d: Decoder::new(input), max_depth, deviations: Vec::new() };
     let mut out = Vec::with_capacity(input.len());
     let mut offsets = Vec::new();
     n.item(&mut out, &mut offsets, max_depth)?;
-    if n.pos < input.len() {
-        return Err(ContentError::malformed(n.pos, Violation::TrailingBytes { count: input.len() - n.pos }));
+    if n.d.remaining() > 0 {
+        return Err(n.d.error(n.d.position(), Violation::TrailingBytes { count: n.d.remaining() }));
     }
     n.deviations.sort_by_key(|d| d.offset);
     Ok(Normalized { bytes: out, deviations: n.deviations, offsets })
 }
 
 struct Normalizer<'a> {
-    input: &'a [u8],
-    pos: usize,
+    d: Decoder<'a>,
     max_depth: usize,
     deviations: Vec<Deviation>,
 }
 
-impl<'a> Normalizer<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ContentError> {
-        let left = self.input.len() - self.pos;
-        if left < n {
-            return Err(ContentError::malformed(self.input.len(), Violation::Truncated { needed: n - left }));
-        }
-        let s = &self.input[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn peek(&self) -> Result<u8, ContentError> {
-        self.input
-            .get(self.pos)
-            .copied()
-            .ok_or_else(|| ContentError::malformed(self.pos, Violation::Truncated { needed: 1 }))
-    }
-
+impl Normalizer<'_> {
     fn deviation(&mut self, offset: usize, kind: DeviationKind) {
         self.deviations.push(Deviation { offset, kind });
     }
 
     /// Reads a head, noting a non-shortest argument (major types 0–6; major 7 is copied as is).
-    fn head(&mut self) -> Result<RawHead, ContentError> {
-        let offset = self.pos;
-        let ib = self.take(1)?[0];
-        let (major, info) = (ib >> 5, ib & 0x1f);
-        let arg = match info {
-            0..=23 => Some(info as u64),
-            24..=27 => {
-                let b = self.take(1 << (info - 24))?;
-                Some(b.iter().fold(0u64, |acc, &x| acc << 8 | x as u64))
-            }
-            28..=30 => return Err(ContentError::malformed(offset, Violation::ReservedAdditionalInfo(info))),
-            _ => None,
-        };
-        let head = RawHead { major, arg, offset };
-        if let Some(value) = arg {
-            let shortest = match value {
-                0..=23 => 1,
-                24..=0xff => 2,
-                0x100..=0xffff => 3,
-                0x1_0000..=0xffff_ffff => 5,
-                _ => 9,
+    fn head(&mut self) -> Result<SentHead, ContentError> {
+        let head = self.d.sent_head()?;
+        if head.major != major::SIMPLE && !head.shortest {
+            let kind = match head.major {
+                major::UNSIGNED | major::NEGATIVE | major::TAG => DeviationKind::NonShortestInteger,
+                _ => DeviationKind::NonShortestLength,
             };
-            if major != major::SIMPLE && self.pos - offset > shortest {
-                let kind = match major {
-                    major::UNSIGNED | major::NEGATIVE | major::TAG => DeviationKind::NonShortestInteger,
-                    _ => DeviationKind::NonShortestLength,
-                };
-                self.deviation(offset, kind);
-            }
+            self.deviation(head.offset, kind);
         }
         Ok(head)
     }
 
-    fn check_count(&self, head: &RawHead, count: u64, min_item_len: u64) -> Result<(), ContentError> {
-        let remaining = self.input.len() - self.pos;
-        if count.saturating_mul(min_item_len) > remaining as u64 {
-            return Err(ContentError::malformed(
-                head.offset,
-                Violation::LengthBeyondInput { declared: count, remaining },
-            ));
-        }
-        Ok(())
-    }
-
     /// Consumes a "break" if one is next.
     fn at_break(&mut self) -> Result<bool, ContentError> {
-        if self.peek()? == BREAK {
-            self.pos += 1;
+        if self.d.peek()? == BREAK {
+            self.d.take(1)?;
             return Ok(true);
         }
         Ok(false)
@@ -149,28 +94,28 @@ impl<'a> Normalizer<'a> {
         offsets: &mut Vec<(usize, usize)>,
         depth_left: usize,
     ) -> Result<(), ContentError> {
-        let start = self.pos;
+        let start = self.d.position();
         if depth_left == 0 {
-            return Err(ContentError::malformed(start, Violation::TooDeep { limit: self.max_depth }));
+            return Err(self.d.error(start, Violation::TooDeep { limit: self.max_depth }));
         }
         offsets.push((out.len(), start));
         let head = self.head()?;
         let mut e = Encoder::default();
         match (head.major, head.arg) {
             (major::SIMPLE, None) => {
-                return Err(ContentError::malformed(start, Violation::IndefiniteLength));
+                return Err(self.d.error(start, Violation::IndefiniteLength));
             }
             (major::SIMPLE, Some(_)) => {
                 // Simple values and floats (their bits were the head's argument): copied as sent;
                 // the strict decoder judges their form.
-                out.extend_from_slice(&self.input[start..self.pos]);
+                out.extend_from_slice(self.d.since(start));
             }
             (major::UNSIGNED | major::NEGATIVE, Some(value)) => {
                 e.head(head.major, value);
                 out.extend_from_slice(&e.buf);
             }
             (major::UNSIGNED | major::NEGATIVE | major::TAG, None) => {
-                return Err(ContentError::malformed(start, Violation::IndefiniteLength));
+                return Err(self.d.error(start, Violation::IndefiniteLength));
             }
             (major::TAG, Some(tag)) => {
                 e.head(major::TAG, tag);
@@ -178,8 +123,8 @@ impl<'a> Normalizer<'a> {
                 self.item(out, offsets, depth_left - 1)?;
             }
             (major::BYTES | major::TEXT, Some(len)) => {
-                self.check_count(&head, len, 1)?;
-                let payload = self.take(len as usize)?;
+                self.d.check_items(head.offset, len, 1)?;
+                let payload = self.d.take(len as usize)?;
                 e.head(head.major, len);
                 out.extend_from_slice(&e.buf);
                 out.extend_from_slice(payload);
@@ -190,7 +135,7 @@ impl<'a> Normalizer<'a> {
                 while !self.at_break()? {
                     let chunk = self.head()?;
                     let Some(len) = chunk.arg.filter(|_| chunk.major == head.major) else {
-                        return Err(ContentError::malformed(
+                        return Err(self.d.error(
                             chunk.offset,
                             Violation::WrongType {
                                 expected: "a definite chunk of the same string type",
@@ -198,8 +143,8 @@ impl<'a> Normalizer<'a> {
                             },
                         ));
                     };
-                    self.check_count(&chunk, len, 1)?;
-                    joined.extend_from_slice(self.take(len as usize)?);
+                    self.d.check_items(chunk.offset, len, 1)?;
+                    joined.extend_from_slice(self.d.take(len as usize)?);
                 }
                 e.head(head.major, joined.len() as u64);
                 out.extend_from_slice(&e.buf);
@@ -215,7 +160,7 @@ impl<'a> Normalizer<'a> {
                 loop {
                     match count {
                         Some(n) if items == n => break,
-                        Some(n) => self.check_count(&head, n - items, 1)?,
+                        Some(n) => self.d.check_items(head.offset, n - items, 1)?,
                         None if self.at_break()? => break,
                         None => {}
                     }
@@ -235,7 +180,7 @@ impl<'a> Normalizer<'a> {
                 loop {
                     match count {
                         Some(n) if entries.len() as u64 == n => break,
-                        Some(n) => self.check_count(&head, n - entries.len() as u64, 2)?,
+                        Some(n) => self.d.check_items(head.offset, n - entries.len() as u64, 2)?,
                         None if self.at_break()? => break,
                         None => {}
                     }
