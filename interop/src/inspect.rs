@@ -122,17 +122,16 @@ pub fn decode_tls_exact<T: Deserialize>(bytes: &[u8], what: &'static str) -> Res
     Ok(value)
 }
 
-/// The bytes of a `decode` argument's content: hex (white space ignored, an optional `0x`) if the
-/// content is nothing but that, the raw bytes otherwise.
-pub fn bytes_of_input(content: &[u8]) -> Result<Vec<u8>, Error> {
-    let text: Vec<u8> = content.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    let text = text.strip_prefix(b"0x").unwrap_or(&text);
-    if !text.is_empty() && text.iter().all(u8::is_ascii_hexdigit) {
-        return hex::decode(text).map_err(|source| Error::Hex {
-            structure: "input".to_owned(),
-            variant: "hex".to_owned(),
-            source,
-        });
-    }
-    Ok(content.to_vec())
+/// `text` read as hex (white space ignored, an optional `0x`), or `None` when it holds anything but
+/// hex digits.
+pub fn hex_text(text: &[u8]) -> Option<Result<Vec<u8>, hex::FromHexError>> {
+    let digits: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let digits = digits.strip_prefix(b"0x").unwrap_or(&digits);
+    (!digits.is_empty() && digits.iter().all(u8::is_ascii_hexdigit)).then(|| hex::decode(digits))
+}
+
+/// The bytes of `decode`'s standard input: hex if it is nothing but hex ([`hex_text`]), the raw
+/// bytes otherwise.
+pub fn bytes_of_input(content: &[u8]) -> Result<Vec<u8>, hex::FromHexError> {
+    hex_text(content).unwrap_or_else(|| Ok(content.to_vec()))
 }

@@ -248,14 +248,15 @@ fn read_stdin() -> Result<Vec<u8>> {
 /// The bytes named by a `decode` argument: standard input (hex or binary), a file (binary), or hex.
 fn decode_input(input: &str) -> Result<Vec<u8>> {
     if input == "-" {
-        return Ok(inspect::bytes_of_input(&read_stdin()?)?);
+        return inspect::bytes_of_input(&read_stdin()?).context("standard input looks like hex but is not");
     }
     if Path::new(input).is_file() {
         return std::fs::read(input).with_context(|| format!("reading {input}"));
     }
-    let digits: String = input.chars().filter(|c| !c.is_whitespace()).collect();
-    let digits = digits.strip_prefix("0x").unwrap_or(&digits);
-    hex::decode(digits).with_context(|| format!("{input:?} is neither a file nor hex"))
+    match inspect::hex_text(input.as_bytes()) {
+        Some(bytes) => bytes.with_context(|| format!("{input:?} is not valid hex")),
+        None => anyhow::bail!("{input:?} is neither a file nor hex"),
+    }
 }
 
 /// Writes `bytes` to standard output; a closed pipe (`| head`) is not an error.
