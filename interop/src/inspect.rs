@@ -56,7 +56,8 @@ impl Structure {
     }
 }
 
-/// Every structure, wire structures first (in `wire.json` order, then our client API's bodies).
+/// Every structure: the wire bodies (our client API's last), the nested wire structures, the
+/// participant-list structures, `RoomPolicyDecision` and `mimiContent`.
 pub fn structures() -> Vec<Structure> {
     let mut all = wire::STRUCTURES.to_vec();
     all.extend_from_slice(participant_list::STRUCTURES);
