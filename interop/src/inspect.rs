@@ -93,7 +93,7 @@ fn encode_as<T: Form>(json: &Json) -> Result<Vec<u8>, Error> {
 /// A decoder's error as [`Error::Decode`], with the byte offset where it has one.
 fn located(structure: &'static str, len: usize, error: Error) -> Error {
     let (offset, reason) = match &error {
-        Error::Wire(WireError::Decode { offset, source, .. }) => (Some(*offset), source.to_string()),
+        Error::Wire(WireError::Decode { offset, source, .. }) => (Some(*offset), malformed(source)),
         Error::Wire(WireError::TrailingData { trailing, .. }) => {
             (Some(len - trailing), format!("{trailing} trailing bytes after a complete structure"))
         }
@@ -107,6 +107,17 @@ fn located(structure: &'static str, len: usize, error: Error) -> Error {
     // The structure is named once, by Error::Decode.
     let reason = reason.strip_prefix(&format!("{structure}: ")).map(str::to_owned).unwrap_or(reason);
     Error::Decode { structure: structure.to_owned(), offset, reason }
+}
+
+/// What tls_codec found wrong, in words.
+fn malformed(error: &tls_codec::Error) -> String {
+    match error {
+        tls_codec::Error::EndOfStream => "the input ends inside the structure".to_owned(),
+        tls_codec::Error::UnknownValue(value) => format!("unknown value {value}"),
+        tls_codec::Error::InvalidVectorLength => "invalid vector length".to_owned(),
+        tls_codec::Error::DecodingError(reason) => format!("malformed: {reason}"),
+        other => format!("malformed: {other:?}"),
+    }
 }
 
 /// Decodes exactly one `T` with tls_codec, reporting where it stopped.
