@@ -68,12 +68,7 @@ impl MimiContent {
     /// Decodes a message with the given limits. Rejects anything that is not the deterministic
     /// encoding of a valid message, so a successful decode re-encodes to the same bytes.
     pub fn decode_with(bytes: &[u8], limits: &DecodeLimits) -> Result<MimiContent, ContentError> {
-        if bytes.len() > limits.max_message_size {
-            return Err(ContentError::malformed(
-                0,
-                Violation::TooLarge { what: "message", size: bytes.len(), limit: limits.max_message_size },
-            ));
-        }
+        limits.check_message_size(bytes.len())?;
         let mut d = Decoder::new(bytes);
         let (n, off) = d.array()?;
         if n != MESSAGE_ITEMS {

@@ -9,6 +9,9 @@
 //! - [`MimiContent::encode`] writes RFC 8949 §4.2.1 deterministic CBOR; [`MimiContent::decode`]
 //!   accepts only that, within [`DecodeLimits`], and reports a typed [`ContentError`] naming the
 //!   field path and byte offset on any deviation. It never panics.
+//!   [`MimiContent::decode_lenient`] and [`Received::decode_lenient`] also accept the
+//!   non-deterministic CBOR peers send (indefinite lengths, long heads, unsorted map keys) and list
+//!   each [`Deviation`]; message IDs stay over the received bytes.
 //! - [`MessageId`] and [`Received`] compute message IDs over the received bytes (§4.1).
 //! - [`builder`] makes what a chat client sends (text, reply, reaction, edit, delete, expiring,
 //!   attachment, alternatives); [`render`] picks what a receiver shows and summarises it;
@@ -26,6 +29,7 @@ mod codec;
 mod error;
 mod extensions;
 pub mod json;
+mod lenient;
 mod limits;
 mod message;
 mod message_id;
@@ -36,6 +40,7 @@ pub mod validate;
 pub use cbor::Value;
 pub use error::{ContentError, FieldPath, Segment, Violation};
 pub use extensions::{ExtensionKey, Extensions, ROOM_URI, SENDER_URI};
+pub use lenient::{Deviation, DeviationKind, Lenient, LenientReceived};
 pub use limits::DecodeLimits;
 pub use message::{Expiration, MimiContent};
 pub use message_id::{MessageId, Received, HASH_SHA256};

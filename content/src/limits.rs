@@ -1,6 +1,8 @@
 //! Receive limits for decoding untrusted content (draft §6.3 and §9.1), with the draft's values
 //! as defaults.
 
+use crate::error::{ContentError, Violation};
+
 /// Bounds applied while decoding. Every allocation the decoder makes is bounded by the input
 /// length, and the input length by `max_message_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,19 @@ impl DecodeLimits {
         max_topic_id_len: 4096,
         max_extension_depth: 4,
     };
+}
+
+impl DecodeLimits {
+    /// Refuses an encoded message longer than `max_message_size`, before any parsing.
+    pub(crate) fn check_message_size(&self, len: usize) -> Result<(), ContentError> {
+        if len > self.max_message_size {
+            return Err(ContentError::malformed(
+                0,
+                Violation::TooLarge { what: "message", size: len, limit: self.max_message_size },
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for DecodeLimits {

@@ -1,5 +1,9 @@
 //! `mimi-content`: decode, encode and identify MIMI content messages from the command line.
 //!
+//! `decode --lenient` also accepts the non-deterministic CBOR some peers send and lists each
+//! deviation (offset and kind) with the deterministic re-encoding; the message ID is computed over
+//! the bytes as given.
+//!
 //! Input files may hold raw CBOR or hex (white space ignored), so bytes pasted from another
 //! implementation's logs work as they are. `-` reads standard input.
 
@@ -27,12 +31,16 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate a message strictly and print it.
+    /// Validate a message (strictly, unless --lenient) and print it.
     Decode {
         /// File with CBOR or hex, or `-` for standard input.
         file: String,
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
+        /// Also accept non-deterministic CBOR (indefinite lengths, long heads, unsorted map keys)
+        /// and list each deviation; the message ID stays over the bytes as given.
+        #[arg(long)]
+        lenient: bool,
         /// Sender user URI for the message ID (default: extension 1).
         #[arg(long)]
         sender: Option<String>,
@@ -96,21 +104,44 @@ fn emit(line: &str) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Decode { file, format, sender, room } => {
+        Command::Decode { file, format, lenient, sender, room } => {
             let bytes = read_message(&file)?;
-            let msg = MimiContent::decode(&bytes)?;
+            let limits = DecodeLimits::default();
+            let (msg, deviations, canonical) = if lenient {
+                let l = MimiContent::decode_lenient(&bytes, &limits)?;
+                (l.content, Some(l.deviations), l.canonical)
+            } else {
+                (MimiContent::decode(&bytes)?, None, bytes.clone())
+            };
             match format {
-                Format::Edn => emit(&Value::from_cbor(&bytes, 64)?.diagnostic())?,
+                Format::Edn => {
+                    for d in deviations.iter().flatten() {
+                        emit(&format!("# deviation at {d}"))?;
+                    }
+                    emit(&Value::from_cbor(&canonical, 64)?.diagnostic())?;
+                }
                 Format::Json => {
-                    let id = Received::decode(&bytes, sender.as_deref(), room.as_deref(), &DecodeLimits::default())
-                        .map(|r| r.id.to_hex())
-                        .ok();
-                    let out = serde_json::json!({
+                    // Over the bytes as given, also when they were not deterministic.
+                    let (sender, room) = (sender.as_deref(), room.as_deref());
+                    let id = if lenient {
+                        Received::decode_lenient(&bytes, sender, room, &limits).map(|r| r.received.id)
+                    } else {
+                        Received::decode(&bytes, sender, room, &limits).map(|r| r.id)
+                    };
+                    let id = id.map(|id| id.to_hex()).ok();
+                    let mut out = serde_json::json!({
                         "messageId": id,
                         "size": bytes.len(),
                         "summary": render::summary(&msg, &render::Capabilities::required(), 120),
                         "message": json::to_json(&msg),
                     });
+                    if let Some(deviations) = &deviations {
+                        out["deviations"] = deviations
+                            .iter()
+                            .map(|d| serde_json::json!({ "offset": d.offset, "kind": d.kind.to_string() }))
+                            .collect();
+                        out["canonical"] = hex::encode(&canonical).into();
+                    }
                     emit(&serde_json::to_string_pretty(&out)?)?;
                 }
             }

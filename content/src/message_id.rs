@@ -123,13 +123,24 @@ impl Received {
         limits: &DecodeLimits,
     ) -> Result<Received, ContentError> {
         let content = MimiContent::decode_with(bytes, limits)?;
+        Received::identify(content, bytes, sender_uri, room_uri)
+    }
+
+    /// Computes the ID of `content`, decoded from `received` (the bytes as they arrived, whatever
+    /// their encoding), with URIs as in [`Received::decode`].
+    pub(crate) fn identify(
+        content: MimiContent,
+        received: &[u8],
+        sender_uri: Option<&str>,
+        room_uri: Option<&str>,
+    ) -> Result<Received, ContentError> {
         let sender = sender_uri.or(content.extensions.sender_uri()).ok_or_else(|| {
             ContentError::rejected(Violation::Nonsensical("no sender URI known (extension 1 absent)".into()))
         })?;
         let room = room_uri.or(content.extensions.room_uri()).ok_or_else(|| {
             ContentError::rejected(Violation::Nonsensical("no room URI known (extension 2 absent)".into()))
         })?;
-        let id = MessageId::derive(sender, room, bytes, &content.salt)?;
+        let id = MessageId::derive(sender, room, received, &content.salt)?;
         Ok(Received { content, id })
     }
 }

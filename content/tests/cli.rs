@@ -72,3 +72,32 @@ fn malformed_input_names_the_field_and_exits_2() {
     let out = run(&["decode", "/nonexistent/file"], b"");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn lenient_decode_lists_deviations_and_strict_refuses() {
+    // The `original` example with its top-level array sent as indefinite-length (9f … ff).
+    let mut bytes = hex::decode(vector("original").trim()).unwrap();
+    bytes[0] = 0x9f;
+    bytes.push(0xff);
+    let input = hex::encode(&bytes);
+
+    let out = run(&["decode", "-"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "strict mode must refuse");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("indefinite-length"));
+
+    let out = run(&["decode", "--lenient", "-"], input.as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["deviations"], serde_json::json!([{ "offset": 0, "kind": "indefinite-length array" }]));
+    assert_eq!(j["canonical"], vector("original").trim());
+    // The ID is over the bytes as sent, so it differs from the draft's.
+    let sent = mimi_content::MessageId::derive(
+        "mimi://example.com/u/alice-smith",
+        "mimi://example.com/r/engineering_team",
+        &bytes,
+        &hex::decode("5eed9406c2545547ab6f09f20a18b003").unwrap().try_into().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(j["messageId"], sent.to_hex());
+    assert_ne!(j["messageId"], "017ce54837404c3696e0c747b985cb172716d0ed0a3d249ca63ace7d82a096f4");
+}

@@ -2,11 +2,13 @@
 //! - any valid message round-trips encode → decode → encode byte-identically;
 //! - mutated encodings (truncations, bit flips, inserted and deleted bytes) never panic, fail
 //!   with a typed error, and whatever *is* accepted is itself canonical (re-encodes to the same
-//!   bytes), so a decoder success always means "deterministic, valid MIMI content".
+//!   bytes), so a decoder success always means "deterministic, valid MIMI content";
+//! - every non-deterministic spelling of a valid message is refused by the strict decoder and
+//!   accepted by the lenient one, which names the deviation and gives the same message back.
 
 use mimi_content::{
-    ContentError, Disposition, Expiration, ExtensionKey, Extensions, ExternalPart, MessageId, MimiContent, MultiPart,
-    NestedPart, PartBody, PartSemantics, SinglePart, Value,
+    ContentError, DecodeLimits, DeviationKind, Disposition, Expiration, ExtensionKey, Extensions, ExternalPart,
+    MessageId, MimiContent, MultiPart, NestedPart, PartBody, PartSemantics, SinglePart, Value,
 };
 use proptest::prelude::*;
 
@@ -356,6 +358,21 @@ proptest! {
             let err = MimiContent::decode(&d.out);
             prop_assert!(err.is_err(), "accepted a {:?} variant: {}", deviation, hex::encode(&d.out));
             prop_assert!(Value::from_cbor(&d.out, 16).is_err());
+            // The lenient mode accepts it, names the one deviation, and gives the same message.
+            let lenient = MimiContent::decode_lenient(&d.out, &DecodeLimits::default());
+            let lenient = lenient.map_err(|e| TestCaseError::fail(format!("{e}: {}", hex::encode(&d.out))))?;
+            prop_assert_eq!(lenient.deviations.len(), 1, "{:?}", lenient.deviations);
+            let kind = lenient.deviations[0].kind;
+            let expected = match deviation {
+                Deviation::WiderHead => {
+                    matches!(kind, DeviationKind::NonShortestInteger | DeviationKind::NonShortestLength)
+                }
+                Deviation::Indefinite => matches!(kind, DeviationKind::IndefiniteLength { .. }),
+                Deviation::ReversedMap => kind == DeviationKind::UnsortedMapKeys,
+            };
+            prop_assert!(expected, "{:?} reported as {:?}", deviation, kind);
+            prop_assert_eq!(&lenient.canonical, &bytes);
+            prop_assert_eq!(lenient.content, MimiContent::decode(&bytes).unwrap());
         } else {
             prop_assert_eq!(d.out, bytes);
         }

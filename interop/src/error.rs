@@ -1,4 +1,5 @@
-//! [`Error`]: everything that can go wrong generating, writing, reading or checking vectors.
+//! [`Error`]: everything that can go wrong generating, writing, reading or checking vectors, and decoding
+//! or encoding a structure by name (`mimi-interop decode|encode`).
 
 use std::path::PathBuf;
 
@@ -34,6 +35,27 @@ pub enum Error {
         variant: String,
         /// What differed.
         reason: String,
+    },
+    /// Bytes given as a structure do not decode as it (`mimi-interop decode`).
+    #[error("{structure}: {}{reason}", offset.map(|o| format!("at byte {o}: ")).unwrap_or_default())]
+    Decode {
+        /// The structure's name.
+        structure: String,
+        /// Where in the bytes decoding stopped, when the failure has a position (a rule broken by the
+        /// structure as a whole has none).
+        offset: Option<usize>,
+        /// What was wrong there.
+        reason: String,
+    },
+    /// A JSON form does not describe a value of its structure (`mimi-interop encode`).
+    #[error("{structure}: {path}: {problem}")]
+    Form {
+        /// The structure's name.
+        structure: String,
+        /// Where in the JSON (`$.clients[0].clientUri`).
+        path: String,
+        /// What is wrong there.
+        problem: String,
     },
     /// A vector names a structure this crate has no decoder for.
     #[error("no decoder for struct {0:?}")]

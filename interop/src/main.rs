@@ -14,9 +14,15 @@
 //! - `mimi-interop vectors --write DIR` regenerates the published known-answer vectors;
 //!   `mimi-interop vectors --check DIR` compares stored ones with our code and exits non-zero on any
 //!   difference (see `interop/vectors/README.md`).
+//! - `mimi-interop decode <Struct> <hex|FILE|->` prints any structure of the vectors as its JSON form
+//!   (the vectors' `fields`, embedded MLS objects with their encoding under `"tls"`);
+//!   `mimi-interop encode <Struct> <JSON FILE|->` gives the exact bytes back (hex, or `--binary`);
+//!   `mimi-interop decode --list` names the structures. Bytes that do not decode exit 1 with the
+//!   structure and the byte offset.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
@@ -26,7 +32,7 @@ use mimi_interop::suite::hub::{Bootstrap, HubRun, ProbeUsers};
 use mimi_interop::suite::net::{Credentials, Target};
 use mimi_interop::suite::render::{render, Format};
 use mimi_interop::suite::{self, Report, Selection};
-use mimi_interop::vectors;
+use mimi_interop::{inspect, vectors};
 
 /// MIMI interop tool (draft-ietf-mimi-protocol-06, room-policy-03, content-09).
 #[derive(Debug, Parser)]
@@ -48,6 +54,34 @@ enum Command {
     SelfTest(SelfTestArgs),
     /// List every check: id, draft section, role, required or optional, what it verifies.
     List,
+    /// Decode a structure and print its JSON form (as in the vectors' `fields`).
+    Decode(DecodeArgs),
+    /// Encode a structure from its JSON form (as `decode` prints it).
+    Encode(EncodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct DecodeArgs {
+    /// List the structure names and exit.
+    #[arg(long)]
+    list: bool,
+    /// The structure, as named in the vectors' `struct` (see --list).
+    #[arg(required_unless_present = "list")]
+    structure: Option<String>,
+    /// The bytes: hex, a path to a binary file, or `-` for standard input (hex or binary).
+    #[arg(required_unless_present = "list")]
+    input: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct EncodeArgs {
+    /// The structure, as named in the vectors' `struct`.
+    structure: String,
+    /// The JSON form: a file, or `-` for standard input.
+    input: String,
+    /// Write the bytes themselves instead of hex.
+    #[arg(long)]
+    binary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +239,81 @@ fn vectors_command(args: VectorsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+    Ok(buf)
+}
+
+/// The bytes named by a `decode` argument: standard input (hex or binary), a file (binary), or hex.
+fn decode_input(input: &str) -> Result<Vec<u8>> {
+    if input == "-" {
+        return inspect::bytes_of_input(&read_stdin()?).context("standard input looks like hex but is not");
+    }
+    if Path::new(input).is_file() {
+        return std::fs::read(input).with_context(|| format!("reading {input}"));
+    }
+    match inspect::hex_text(input.as_bytes()) {
+        Some(bytes) => bytes.with_context(|| format!("{input:?} is not valid hex")),
+        None => anyhow::bail!("{input:?} is neither a file nor hex"),
+    }
+}
+
+/// Writes `bytes` to standard output; a closed pipe (`| head`) is not an error.
+fn print_out(bytes: &[u8]) -> Result<()> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing standard output"),
+    }
+}
+
+/// Runs `decode` or `encode`; bytes or JSON that are not the structure exit 1.
+fn inspect_command(command: Command) -> Result<ExitCode> {
+    let outcome = match command {
+        Command::Decode(DecodeArgs { list: true, .. }) => {
+            let names: Vec<_> = inspect::structures().iter().map(|s| s.name).collect();
+            return print_out(format!("{}\n", names.join("\n")).as_bytes()).map(|()| ExitCode::SUCCESS);
+        }
+        Command::Decode(DecodeArgs { structure: Some(name), input: Some(input), .. }) => {
+            let structure = inspect::find(&name)?;
+            let bytes = decode_input(&input)?;
+            structure.decode(&bytes).map(|json| {
+                if structure.encode(&json).ok().as_deref() != Some(&bytes[..]) {
+                    eprintln!("mimi-interop: warning: this JSON does not encode back to the same bytes (a text field is not UTF-8?)");
+                }
+                format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()).into_bytes()
+            })
+        }
+        Command::Encode(args) => {
+            let structure = inspect::find(&args.structure)?;
+            let text = if args.input == "-" {
+                read_stdin()?
+            } else {
+                std::fs::read(&args.input).with_context(|| format!("reading {}", args.input))?
+            };
+            let json: serde_json::Value =
+                serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", args.input))?;
+            structure.encode(&json).map(|bytes| {
+                if args.binary {
+                    bytes
+                } else {
+                    format!("{}\n", hex::encode(bytes)).into_bytes()
+                }
+            })
+        }
+        _ => anyhow::bail!(
+            "usage: mimi-interop decode --list | decode <Struct> <hex|FILE|-> | encode <Struct> <JSON FILE|->"
+        ),
+    };
+    match outcome {
+        Ok(out) => print_out(&out).map(|()| ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("mimi-interop: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn finish(report: &Report, format: Format) -> ExitCode {
     print!("{}", render(report, format));
     if report.required_failed() {
@@ -216,7 +325,7 @@ fn finish(report: &Report, format: Format) -> ExitCode {
 
 async fn suite_command(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Vectors(_) | Command::List => Ok(ExitCode::FAILURE),
+        Command::Vectors(_) | Command::List | Command::Decode(_) | Command::Encode(_) => Ok(ExitCode::FAILURE),
         Command::Hub(args) => {
             let selection = args.output.selection()?;
             let (target, credentials) = args.peer.resolve().await?;
@@ -266,6 +375,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Vectors(args) => vectors_command(args),
+        command @ (Command::Decode(_) | Command::Encode(_)) => inspect_command(command),
         Command::List => {
             for c in suite::CHECKS {
                 let required = if c.required { "required" } else { "optional" };

@@ -1,5 +1,6 @@
 //! Reads deterministic CBOR strictly: any non-shortest head, indefinite length, reserved value
-//! or length beyond the input is an error at the byte where it occurs.
+//! or length beyond the input is an error at the byte where it occurs. [`Decoder::sent_head`]
+//! also reads heads as sent, for the lenient rewrite (`normalize`).
 
 use super::{major, simple};
 use crate::error::{ContentError, Violation};
@@ -15,6 +16,21 @@ pub(crate) struct Head {
     pub arg: u64,
     /// Offset of the initial byte in the input.
     pub offset: usize,
+}
+
+/// A head as it was sent, before the deterministic-encoding checks (for the lenient rewrite).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SentHead {
+    /// Major type (0..=7).
+    pub major: u8,
+    /// Additional information (low 5 bits of the initial byte).
+    pub info: u8,
+    /// The argument, or `None` for an indefinite length (or a "break").
+    pub arg: Option<u64>,
+    /// Offset of the initial byte in the input.
+    pub offset: usize,
+    /// Whether the argument takes as few bytes as its value allows.
+    pub shortest: bool,
 }
 
 impl Head {
@@ -70,7 +86,8 @@ impl<'a> Decoder<'a> {
         ContentError::malformed(offset, violation)
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ContentError> {
+    /// Consumes the next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], ContentError> {
         if self.remaining() < n {
             return Err(self.error(self.buf.len(), Violation::Truncated { needed: n - self.remaining() }));
         }
@@ -84,54 +101,43 @@ impl<'a> Decoder<'a> {
         self.buf.get(self.pos).copied().ok_or_else(|| self.error(self.pos, Violation::Truncated { needed: 1 }))
     }
 
-    /// Reads one head, enforcing the shortest form. Float heads (major 7, info 25..=27) are
-    /// returned with their raw bits; their preferred-form check is the caller's (`Value`).
-    pub fn head(&mut self) -> Result<Head, ContentError> {
+    /// Reads one head as sent: any argument length, indefinite lengths as `None`. Only the
+    /// reserved additional-information values 28–30 are refused.
+    pub fn sent_head(&mut self) -> Result<SentHead, ContentError> {
         let offset = self.pos;
         let ib = self.take(1)?[0];
         let (major, info) = (ib >> 5, ib & 0x1f);
         let arg = match info {
-            0..=23 => info as u64,
-            24 => {
-                let v = self.take(1)?[0] as u64;
-                if major == major::SIMPLE {
-                    if v < 32 {
-                        return Err(self.error(offset, Violation::BadSimpleValue(v as u8)));
-                    }
-                } else if v < 24 {
-                    return Err(self.error(offset, Violation::NonShortestHead));
-                }
-                v
-            }
-            25 => {
-                let b = self.take(2)?;
-                let v = u16::from_be_bytes([b[0], b[1]]) as u64;
-                if major != major::SIMPLE && v <= u8::MAX as u64 {
-                    return Err(self.error(offset, Violation::NonShortestHead));
-                }
-                v
-            }
-            26 => {
-                let b = self.take(4)?;
-                let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64;
-                if major != major::SIMPLE && v <= u16::MAX as u64 {
-                    return Err(self.error(offset, Violation::NonShortestHead));
-                }
-                v
-            }
-            27 => {
-                let b = self.take(8)?;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                let v = u64::from_be_bytes(a);
-                if major != major::SIMPLE && v <= u32::MAX as u64 {
-                    return Err(self.error(offset, Violation::NonShortestHead));
-                }
-                v
-            }
+            0..=23 => Some(info as u64),
+            24..=27 => Some(self.take(1 << (info - 24))?.iter().fold(0u64, |acc, &b| acc << 8 | b as u64)),
             28..=30 => return Err(self.error(offset, Violation::ReservedAdditionalInfo(info))),
-            _ => return Err(self.error(offset, Violation::IndefiniteLength)),
+            _ => None,
         };
+        let shortest = match arg {
+            None => true,
+            Some(0..=23) => info < 24,
+            Some(24..=0xff) => info == 24,
+            Some(0x100..=0xffff) => info == 25,
+            Some(0x1_0000..=0xffff_ffff) => info == 26,
+            Some(_) => true,
+        };
+        Ok(SentHead { major, info, arg, offset, shortest })
+    }
+
+    /// Reads one head, enforcing the shortest form. Float heads (major 7, info 25..=27) are
+    /// returned with their raw bits; their preferred-form check is the caller's (`Value`).
+    pub fn head(&mut self) -> Result<Head, ContentError> {
+        let SentHead { major, info, arg, offset, shortest } = self.sent_head()?;
+        let Some(arg) = arg else {
+            return Err(self.error(offset, Violation::IndefiniteLength));
+        };
+        if major == major::SIMPLE {
+            if info == 24 && arg < 32 {
+                return Err(self.error(offset, Violation::BadSimpleValue(arg as u8)));
+            }
+        } else if !shortest {
+            return Err(self.error(offset, Violation::NonShortestHead));
+        }
         Ok(Head { major, info, arg, offset })
     }
 
@@ -220,9 +226,15 @@ impl<'a> Decoder<'a> {
 
     /// Checks that `h.arg` items of at least `min_item_len` bytes each can fit in the input.
     pub fn check_count(&self, h: &Head, min_item_len: u64) -> Result<(), ContentError> {
-        if h.arg.saturating_mul(min_item_len) > self.remaining() as u64 {
+        self.check_items(h.offset, h.arg, min_item_len)
+    }
+
+    /// Checks that `count` items of at least `min_item_len` bytes each can fit in the input; an
+    /// error names the item at `offset`.
+    pub fn check_items(&self, offset: usize, count: u64, min_item_len: u64) -> Result<(), ContentError> {
+        if count.saturating_mul(min_item_len) > self.remaining() as u64 {
             return Err(
-                self.error(h.offset, Violation::LengthBeyondInput { declared: h.arg, remaining: self.remaining() })
+                self.error(offset, Violation::LengthBeyondInput { declared: count, remaining: self.remaining() })
             );
         }
         Ok(())

@@ -8,6 +8,8 @@
 //! - [`Encoder`] always writes shortest heads, definite lengths and preferred floats.
 //! - [`Decoder`] rejects anything else at the byte where it occurs, and never allocates more than
 //!   the input could possibly hold (declared lengths are checked against the bytes left).
+//! - [`normalize`] rewrites the non-deterministic CBOR peers send into the deterministic form,
+//!   listing what it repaired, for the lenient receive mode (`crate::lenient`).
 //! - [`Value`] is a generic CBOR item (used for extension values) with bytewise-sorted maps,
 //!   depth limits and diagnostic-notation output.
 //!
@@ -17,6 +19,7 @@ mod decoder;
 mod diag;
 mod encoder;
 mod float;
+pub(crate) mod normalize;
 mod value;
 
 pub(crate) use decoder::Decoder;

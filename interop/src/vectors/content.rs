@@ -7,9 +7,11 @@
 //! computed over the bytes with the sender and room URIs of extensions 1 and 2, as the draft's examples do.
 
 use mimi_content::{json, DecodeLimits, MimiContent, Received};
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
+use super::forms::{At, Form};
 use super::{check_decodes, entry, Entry, Vector};
+use crate::inspect::Structure;
 use crate::Error;
 
 /// The examples: name (as in the draft's repository), draft section, hex.
@@ -41,6 +43,20 @@ impl Vector for MimiContent {
         Ok(MimiContent::decode(bytes)?)
     }
 }
+
+impl Form for MimiContent {
+    /// The `mimi-content` JSON form (`fields.content` of `content.json`).
+    fn to_json(&self) -> Result<Json, Error> {
+        Ok(json::to_json(self))
+    }
+
+    fn from_json(at: &At<'_>) -> Result<Self, Error> {
+        Ok(json::from_json(at.json())?)
+    }
+}
+
+/// `mimiContent`, for `mimi-interop decode|encode`.
+pub const STRUCTURE: Structure = Structure::of::<MimiContent>();
 
 /// Decodes `bytes` as the structure named `structure` (only `mimiContent`).
 pub fn check_struct(structure: &str, bytes: &[u8]) -> Result<(), Error> {

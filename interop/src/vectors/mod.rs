@@ -9,6 +9,7 @@
 //! - [`participant_list`]: `ParticipantListUpdate`s applied to lists, valid and invalid.
 //! - [`room_policy`]: room-policy decisions on the Appendix A presets.
 //! - [`content`]: the content draft's 14 examples with their message IDs.
+//! - [`forms`]: the JSON form of every wire structure (the `fields` of `wire.json`).
 //!
 //! [`generate`] builds every file in memory; [`write`] stores them; [`check`] compares stored files with a
 //! fresh generation and decodes every stored `hex` with our decoders. The MLS objects inside the wire
@@ -16,6 +17,7 @@
 
 pub mod content;
 pub mod deterministic;
+pub mod forms;
 pub mod mls;
 pub mod participant_list;
 pub mod render;

@@ -11,11 +11,14 @@ use mimi_appsync::components::participant_list::{
     apply_updates, ParticipantListData, ParticipantListUpdate, UserRolePair, UserindexRolePair,
 };
 use mimi_appsync::components::Component;
+use mimi_protocol::WireError;
 use serde_json::{json, Value as Json};
-use tls_codec::{DeserializeBytes, Serialize};
+use tls_codec::{DeserializeBytes, Serialize, VLBytes};
 
+use super::forms::{At, Form};
 use super::render::hex;
 use super::{check_decodes, entry, Entry, Vector};
+use crate::inspect::Structure;
 use crate::Error;
 
 /// The participant-list updates of one commit, in commit order; encoded as their concatenation.
@@ -30,8 +33,29 @@ impl Vector for ParticipantListData {
     }
 
     fn decode_vector(bytes: &[u8]) -> Result<Self, Error> {
-        Ok(<Self as Component>::decode(bytes)?)
+        <Self as Component>::decode(bytes).map_err(|e| malformed_at(bytes).unwrap_or(e.into()))
     }
+}
+
+/// Where the grammar of a `ParticipantListData` breaks in `bytes` (its pairs read one by one), if it does.
+fn malformed_at(bytes: &[u8]) -> Option<Error> {
+    let what = ParticipantListData::STRUCT;
+    let malformed = |offset: usize, source| Some(WireError::Decode { what, offset, source }.into());
+    let (length, mut rest) = match VLBytes::tls_deserialize_bytes(bytes) {
+        // The list's length prefix and content: read the content pair by pair.
+        Ok((list, after)) => (list.as_slice().len(), &bytes[bytes.len() - after.len() - list.as_slice().len()..]),
+        Err(source) => return malformed(0, source),
+    };
+    let end = bytes.len() - rest.len() + length;
+    rest = &rest[..length];
+    while !rest.is_empty() {
+        let offset = end - rest.len();
+        match UserRolePair::tls_deserialize_bytes(rest) {
+            Ok((_, after)) => rest = after,
+            Err(source) => return malformed(offset, source),
+        }
+    }
+    (end != bytes.len()).then(|| WireError::TrailingData { what, trailing: bytes.len() - end }.into())
 }
 
 impl Vector for UpdatesOfCommit {
@@ -45,17 +69,73 @@ impl Vector for UpdatesOfCommit {
         Ok(out)
     }
 
-    fn decode_vector(mut bytes: &[u8]) -> Result<Self, Error> {
+    fn decode_vector(bytes: &[u8]) -> Result<Self, Error> {
         let mut updates = Vec::new();
-        while !bytes.is_empty() {
-            let (update, rest) = ParticipantListUpdate::tls_deserialize_bytes(bytes)
-                .map_err(|source| Error::Tls { structure: Self::STRUCT, source })?;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let offset = bytes.len() - rest.len();
+            let (update, after) = ParticipantListUpdate::tls_deserialize_bytes(rest)
+                .map_err(|source| WireError::Decode { what: Self::STRUCT, offset, source })?;
             updates.push(update);
-            bytes = rest;
+            rest = after;
         }
         Ok(Self(updates))
     }
 }
+
+impl Form for ParticipantListData {
+    fn to_json(&self) -> Result<Json, Error> {
+        list_fields(self)
+    }
+
+    fn from_json(at: &At<'_>) -> Result<Self, Error> {
+        let list = ParticipantListData { participants: at.get("participants")?.list(pair_from)? };
+        agrees_with_hex(at, &list)?;
+        Ok(list)
+    }
+}
+
+impl Form for UpdatesOfCommit {
+    /// `{"updates": [...]}`, each update as in `fields.updates` of `participant_list.json`.
+    fn to_json(&self) -> Result<Json, Error> {
+        Ok(json!({ "updates": self.0.iter().map(update_fields).collect::<Result<Vec<_>, _>>()? }))
+    }
+
+    fn from_json(at: &At<'_>) -> Result<Self, Error> {
+        let updates = at.get("updates")?.list(|u| {
+            let update = ParticipantListUpdate {
+                changed_role_participants: u.get("changedRoleParticipants")?.list(|c| {
+                    Ok(UserindexRolePair {
+                        user_index: c.get("userIndex")?.u32()?,
+                        role_index: c.get("roleIndex")?.u32()?,
+                    })
+                })?,
+                removed_indices: u.get("removedIndices")?.list(At::u32)?,
+                added_participants: u.get("addedParticipants")?.list(pair_from)?,
+            };
+            agrees_with_hex(u, &UpdatesOfCommit(vec![update.clone()]))?;
+            Ok(update)
+        })?;
+        Ok(UpdatesOfCommit(updates))
+    }
+}
+
+fn pair_from(at: &At<'_>) -> Result<UserRolePair, Error> {
+    Ok(UserRolePair { user: at.get("user")?.str()?.as_bytes().to_vec(), role_index: at.get("roleIndex")?.u32()? })
+}
+
+/// The readable form is what counts on input; its `hex`, if given, must agree with it.
+fn agrees_with_hex<T: Vector>(at: &At<'_>, value: &T) -> Result<(), Error> {
+    if let Some(given) = at.opt("hex") {
+        if given.hex()? != value.encode_vector()? {
+            return Err(given.fail("does not match the readable fields (remove it, or fix it)"));
+        }
+    }
+    Ok(())
+}
+
+/// `ParticipantListData` and `ParticipantListUpdate` (concatenated updates), for `mimi-interop decode|encode`.
+pub const STRUCTURES: &[Structure] = &[Structure::of::<ParticipantListData>(), Structure::of::<UpdatesOfCommit>()];
 
 /// Decodes `bytes` as the structure named `structure` (`ParticipantListUpdate`: concatenated updates).
 pub fn check_struct(structure: &str, bytes: &[u8]) -> Result<(), Error> {

@@ -1,13 +1,71 @@
 //! The readable `fields` of vectors: draft field names, bytes as lowercase hex, enums as `"name(value)"`,
-//! u64 as JSON integers. Embedded MLS objects are summarised (kind, epoch, credential identity, length);
-//! their bytes are inside the entry's `hex`.
+//! u64 as JSON integers. Embedded MLS objects are summarised (wire format, group id, epoch, content and
+//! proposal types, credential identity, length).
+//!
+//! Each summary also carries the object's own encoding under [`EMBEDDED`] (`"tls"`: lowercase hex), so
+//! that the JSON form is lossless and `mimi-interop encode` can rebuild the exact bytes. The published
+//! files leave those keys out ([`published`]): there the bytes are inside the entry's `hex`.
 
+use openmls::messages::proposals_in::{ProposalIn, ProposalOrRefIn};
 use openmls::prelude::{
-    BasicCredential, Ciphersuite, ContentType, Credential, KeyPackageIn, MlsMessageBodyIn, MlsMessageIn,
-    ProtocolMessage, SignaturePublicKey,
+    BasicCredential, Ciphersuite, ContentType, Credential, KeyPackageIn, MlsMessageBodyIn, MlsMessageIn, ProposalType,
+    ProtocolMessage, Sender, SignaturePublicKey,
 };
 use serde_json::{json, Value as Json};
-use tls_codec::Serialize;
+use tls_codec::{Deserialize, Serialize, VLBytes};
+
+/// The key under which a summary carries the summarised object's encoding (and the prefix of keys that
+/// carry the encoding of a field whose rendering is lossy, such as `tls_group_info_extensions`).
+pub const EMBEDDED: &str = "tls";
+
+/// `fields` as published: without the [`EMBEDDED`] encodings, which the entry's `hex` already holds.
+pub fn published(mut fields: Json) -> Json {
+    strip_embedded(&mut fields);
+    fields
+}
+
+fn strip_embedded(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            map.retain(|key, _| !key.starts_with(EMBEDDED));
+            map.values_mut().for_each(strip_embedded);
+        }
+        Json::Array(items) => items.iter_mut().for_each(strip_embedded),
+        _ => {}
+    }
+}
+
+/// Adds the encoding of `value` under [`EMBEDDED`] to the summary object `summary`.
+fn embed(mut summary: Json, value: &impl Serialize) -> Json {
+    // Encoding an object that was decoded (or built) cannot fail; an empty string would not decode back.
+    summary[EMBEDDED] = json!(value.tls_serialize_detached().map(hex::encode).unwrap_or_default());
+    summary
+}
+
+/// A type name of openmls' `Debug` form (`AppDataUpdate`, `Custom(…)`) in the draft's snake case
+/// (`app_data_update`, `custom`).
+pub fn snake_case(debug: &str) -> String {
+    let name = debug.split('(').next().unwrap_or_default();
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// A code's `Debug` form (`PartialSuccess`) as the draft's lower camel case (`partialSuccess`).
+pub fn lower_camel(debug: &str) -> String {
+    let mut chars = debug.chars();
+    chars.next().map(|c| c.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// An MLS proposal type as `"name(value)"`.
+pub fn proposal_type(t: ProposalType) -> Json {
+    named(&snake_case(&format!("{t:?}")), u16::from(t))
+}
 
 /// `"name(value)"`.
 pub fn named(name: &str, value: impl std::fmt::Display) -> Json {
@@ -31,13 +89,14 @@ pub fn ciphersuite(cs: Ciphersuite) -> Json {
 
 /// A credential: type and (for Basic) the identity text.
 pub fn credential(credential: &Credential) -> Json {
-    match BasicCredential::try_from(credential.clone()) {
+    let summary = match BasicCredential::try_from(credential.clone()) {
         Ok(basic) => json!({
             "credential_type": named("basic", 1),
             "identity": String::from_utf8_lossy(basic.identity()),
         }),
         Err(_) => json!({ "credential_type": format!("{:?}", credential.credential_type()) }),
-    }
+    };
+    embed(summary, credential)
 }
 
 /// A signature public key as hex.
@@ -45,10 +104,35 @@ pub fn signature_key(key: &SignaturePublicKey) -> Json {
     hex(key.as_slice())
 }
 
-/// A summary of an `MLSMessage`: wire format, and for PublicMessages content type, epoch and sender.
+/// What a PublicMessage's (unauthenticated) content says: the proposal type of a proposal, the proposal
+/// types of a commit's proposals by value (`"reference"` for a ProposalRef). Read from the encoding, after
+/// the FramedContent fields that precede the content (RFC 9420 §6).
+fn public_content(message: &MlsMessageIn) -> Option<(&'static str, Json)> {
+    let bytes = message.tls_serialize_detached().ok()?;
+    let mut rest = bytes.get(4..)?; // version, wire_format
+    VLBytes::tls_deserialize(&mut rest).ok()?; // group_id
+    u64::tls_deserialize(&mut rest).ok()?; // epoch
+    Sender::tls_deserialize(&mut rest).ok()?;
+    VLBytes::tls_deserialize(&mut rest).ok()?; // authenticated_data
+    match u8::tls_deserialize(&mut rest).ok()? {
+        2 => Some(("proposal_type", proposal_type(ProposalIn::tls_deserialize(&mut rest).ok()?.proposal_type()))),
+        3 => {
+            let proposals = Vec::<ProposalOrRefIn>::tls_deserialize(&mut rest).ok()?;
+            let types = proposals.iter().map(|p| match p {
+                ProposalOrRefIn::Proposal(p) => proposal_type(p.proposal_type()),
+                ProposalOrRefIn::Reference(_) => json!("reference"),
+            });
+            Some(("proposals", Json::Array(types.collect())))
+        }
+        _ => None,
+    }
+}
+
+/// A summary of an `MLSMessage`: wire format, and for Public- and PrivateMessages the group id and
+/// epoch, for PublicMessages the content type and the proposal types.
 pub fn mls_message(message: &MlsMessageIn) -> Json {
     let length = len(message);
-    match message.clone().extract() {
+    let summary = match message.clone().extract() {
         MlsMessageBodyIn::PublicMessage(public) => {
             let protocol = ProtocolMessage::from(public);
             let content = match protocol.content_type() {
@@ -56,17 +140,23 @@ pub fn mls_message(message: &MlsMessageIn) -> Json {
                 ContentType::Proposal => named("proposal", 2),
                 ContentType::Commit => named("commit", 3),
             };
-            json!({
+            let mut summary = json!({
                 "wire_format": named("mls_public_message", 1),
+                "group_id": hex(protocol.group_id().as_slice()),
                 "content_type": content,
                 "epoch": protocol.epoch().as_u64(),
-                "length": length,
-            })
+            });
+            if let Some((key, value)) = public_content(message) {
+                summary[key] = value;
+            }
+            summary["length"] = json!(length);
+            summary
         }
         MlsMessageBodyIn::PrivateMessage(private) => {
             let protocol = ProtocolMessage::from(private);
             json!({
                 "wire_format": named("mls_private_message", 2),
+                "group_id": hex(protocol.group_id().as_slice()),
                 "epoch": protocol.epoch().as_u64(),
                 "length": length,
             })
@@ -76,18 +166,20 @@ pub fn mls_message(message: &MlsMessageIn) -> Json {
         MlsMessageBodyIn::KeyPackage(kp) => {
             json!({ "wire_format": named("mls_key_package", 5), "keyPackage": key_package(&kp), "length": length })
         }
-    }
+    };
+    embed(summary, message)
 }
 
 /// A summary of a bare KeyPackage.
 pub fn key_package(kp: &KeyPackageIn) -> Json {
-    json!({
+    let summary = json!({
         "KeyPackage": { "credential": credential(&kp.unverified_credential().credential) },
         "length": len(kp),
-    })
+    });
+    embed(summary, kp)
 }
 
 /// A summary of any other embedded MLS structure: its name and encoded length.
 pub fn opaque(name: &str, value: &impl Serialize) -> Json {
-    json!({ name: { "length": len(value) } })
+    json!({ name: embed(json!({ "length": len(value) }), value) })
 }

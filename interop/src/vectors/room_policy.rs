@@ -22,10 +22,14 @@ use serde_json::{json, Value as Json};
 use super::participant_list::{list_fields, update_fields, UpdatesOfCommit};
 use super::render::hex;
 use super::{check_decodes, entry, Entry, Vector};
+use crate::inspect::Structure;
 use crate::Error;
 
 /// The struct name of decision entries.
 pub const STRUCT: &str = "RoomPolicyDecision";
+
+/// A decision's `hex` is the state's `ParticipantListData`, and decodes as one (`mimi-interop decode`).
+pub const STRUCTURE: Structure = Structure::named::<ParticipantListData>(STRUCT);
 
 /// Decodes a decision's `hex` (the state's `ParticipantListData`).
 pub fn check_struct(structure: &str, bytes: &[u8]) -> Result<(), Error> {

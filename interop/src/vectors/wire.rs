@@ -1,4 +1,5 @@
-//! `wire.json`: every protocol-06 structure `mimi-ds` implements (`mimi_protocol`), encoded by its codec.
+//! `wire.json`: every protocol-06 structure `mimi-ds` implements (`mimi_protocol`), encoded by its codec,
+//! its `fields` being its published JSON form (`forms`).
 //!
 //! Top-level bodies go through `Body::encode`/`Body::decode` (bounded, canonical, with the draft's
 //! consistency rules); nested structures through their `tls_codec` implementation. There is an entry per
@@ -9,6 +10,7 @@
 //! seeded provider, so the file is identical on every run.
 
 use mimi_protocol::abuse::{AbuseReport, AbuseType, AbusiveMessage};
+use mimi_protocol::client_api::{ClientQueue, KeyPackageUpload, RoomEntries};
 use mimi_protocol::consent::{Consent, ConsentEntry, ConsentScope};
 use mimi_protocol::franking::{Frank, FrankAAD, FrankingAgentData, FrankingIntegrityTBS, ServerFrankingContext};
 use mimi_protocol::group_info::{
@@ -35,16 +37,18 @@ use openmls::prelude::{
     CredentialType, Extension, ExtensionType, ProposalType, RequiredCapabilitiesExtension, VerifiableCiphersuite,
 };
 use openmls_traits::OpenMlsProvider;
-use serde_json::{json, Value as Json};
-use tls_codec::{Deserialize, Serialize};
+use tls_codec::Serialize;
 
+use super::forms::Form;
 use super::mls::{MlsObjects, CS};
-use super::render::{self, ciphersuite, credential, hex, mls_message, named, opaque, signature_key};
+use super::render::published;
 use super::{check_decodes, entry, Entry, Vector};
+use crate::inspect::{decode_tls_exact, Structure};
 use crate::Error;
 
 /// Implements [`Vector`] for top-level bodies (through `Body`) and nested structures (through tls_codec),
-/// and the name → decoder table [`check_struct`], from one list.
+/// the name → decoder table [`check_struct`] and the list [`STRUCTURES`], from one list. Every one has a
+/// [`Form`] (`forms`).
 macro_rules! wire_vectors {
     (bodies: [$($body:ty),* $(,)?], nested: [$($nested:ty => $name:literal),* $(,)?]) => {
         $(
@@ -69,10 +73,13 @@ macro_rules! wire_vectors {
                 }
 
                 fn decode_vector(bytes: &[u8]) -> Result<Self, Error> {
-                    <$nested>::tls_deserialize_exact(bytes).map_err(|source| Error::Tls { structure: $name, source })
+                    decode_tls_exact(bytes, $name)
                 }
             }
         )*
+
+        /// Every wire structure, for `mimi-interop decode|encode`.
+        pub const STRUCTURES: &[Structure] = &[$(Structure::of::<$body>(),)* $(Structure::of::<$nested>(),)*];
 
         /// Decodes `bytes` as the wire structure named `structure` and checks the re-encoding.
         pub fn check_struct(structure: &str, bytes: &[u8]) -> Result<(), Error> {
@@ -88,6 +95,8 @@ wire_vectors! {
         KeyMaterialRequest, KeyMaterialResponse, UpdateRequest, UpdateRoomResponse, SubmitMessageRequest,
         SubmitMessageResponse, FanoutMessage, GroupInfoRequest, GroupInfoRatchetTreeTBE, GroupInfoResponse,
         ConsentEntry, IdentifierRequest, IdentifierResponse, AbuseReport,
+        // our client API's bodies (not in wire.json)
+        KeyPackageUpload, RoomEntries, ClientQueue,
     ],
     nested: [
         KeyMaterialRequestTBS => "KeyMaterialRequestTBS",
@@ -124,107 +133,9 @@ const HUB_FRANKING_KEY: &[u8] = b"mimi-interop franking key";
 /// The client's franking tag of the vectors.
 const FRANKING_TAG: [u8; 32] = [0x5a; 32];
 
-fn uri(u: &IdentifierUri) -> Json {
-    json!(u.as_str())
-}
-
-fn dictionary(d: &AppDataDictionary) -> Json {
-    json!(d.entries().map(|e| json!({ "component_id": e.id(), "data": hex(e.data()) })).collect::<Vec<_>>())
-}
-
-fn frank_fields(f: &Frank) -> Json {
-    json!({
-        "server_frank": hex(&f.server_frank),
-        "franking_signature_ciphersuite": ciphersuite(f.franking_signature_ciphersuite),
-        "franking_integrity_signature": hex(f.franking_integrity_signature.as_slice()),
-    })
-}
-
-fn ratchet_tree_option_fields(o: &RatchetTreeOption) -> Json {
-    match o {
-        RatchetTreeOption::Full { ratchet_tree } => {
-            json!({ "representation": named("full", 1), "ratchet_tree": opaque("ratchet_tree", ratchet_tree) })
-        }
-        RatchetTreeOption::HttpsUri { ratchet_tree_url, tree_signature } => json!({
-            "representation": named("httpsUri", 2),
-            "ratchet_tree_url": String::from_utf8_lossy(ratchet_tree_url.as_slice()),
-            "tree_signature": hex(tree_signature.as_slice()),
-        }),
-        RatchetTreeOption::OutOfBand { tree_signature } => {
-            json!({ "representation": named("outOfBand", 3), "tree_signature": hex(tree_signature.as_slice()) })
-        }
-        RatchetTreeOption::DistributionService => json!({ "representation": named("distributionService", 4) }),
-    }
-}
-
-fn partial_group_info_fields(p: &PartialGroupInfo) -> Json {
-    let presence = match p.ratchet_tree_presence {
-        RatchetTreePresence::NoRatchetTree => named("no_ratchet_tree", 0),
-        RatchetTreePresence::Present => named("present", 1),
-        RatchetTreePresence::Removed => named("removed", 2),
-        RatchetTreePresence::Added => named("added", 3),
-    };
-    json!({
-        "ratchet_tree_presence": presence,
-        "group_info_extensions": p.group_info_extensions.iter().map(|e| format!("{:?}", e.extension_type())).collect::<Vec<_>>(),
-        "signature": hex(p.signature.as_slice()),
-    })
-}
-
-fn group_info_option_fields(o: &GroupInfoOption) -> Json {
-    match o {
-        GroupInfoOption::Full { group_info } => {
-            json!({ "representation": named("full", 1), "groupInfo": opaque("GroupInfo", group_info) })
-        }
-        GroupInfoOption::Partial { partial_group_info } => json!({
-            "representation": named("partial", 2),
-            "partialGroupInfo": partial_group_info_fields(partial_group_info),
-        }),
-    }
-}
-
-fn handshake_bundle_fields(b: &HandshakeBundle) -> Json {
-    let mut out = json!({ "proposalOrCommit": mls_message(&b.proposal_or_commit) });
-    match &b.content {
-        HandshakeBundleContent::Commit { welcome, group_info_option, ratchet_tree_option } => {
-            out["welcome"] = welcome.as_ref().map(|w| opaque("Welcome", w)).unwrap_or(Json::Null);
-            out["groupInfoOption"] = group_info_option_fields(group_info_option);
-            out["ratchetTreeOption"] = ratchet_tree_option_fields(ratchet_tree_option);
-        }
-        HandshakeBundleContent::Proposal { more_proposals } => {
-            out["moreProposals"] = json!(more_proposals.iter().map(mls_message).collect::<Vec<_>>());
-        }
-    }
-    out
-}
-
-fn fanout_fields(m: &FanoutMessage) -> Json {
-    let mut out = json!({ "timestamp": m.timestamp, "message": mls_message(&m.message) });
-    match &m.framing {
-        FanoutFraming::Application { frank } => out["frank"] = frank.as_ref().map(frank_fields).unwrap_or(Json::Null),
-        FanoutFraming::Welcome { ratchet_tree_option } => {
-            out["ratchetTreeOption"] = ratchet_tree_option_fields(ratchet_tree_option)
-        }
-        FanoutFraming::Proposal { more_proposals } => {
-            out["moreProposals"] = json!(more_proposals.iter().map(mls_message).collect::<Vec<_>>())
-        }
-        FanoutFraming::Commit { external_proposals } => {
-            out["externalProposals"] = json!(external_proposals.iter().map(mls_message).collect::<Vec<_>>())
-        }
-    }
-    out
-}
-
-fn external_sender_fields(s: &ExternalSender) -> Json {
-    json!({ "signature_key": signature_key(&s.signature_key), "credential": credential(&s.credential) })
-}
-
-fn hpke_ciphertext(c: &openmls_traits::types::HpkeCiphertext) -> Json {
-    json!({ "kem_output": hex(c.kem_output.as_slice()), "ciphertext": hex(c.ciphertext.as_slice()) })
-}
-
-fn server_context_fields(c: &ServerFrankingContext) -> Json {
-    json!({ "sender_uri": uri(&c.sender_uri), "room_uri": uri(&c.room_uri), "accepted_timestamp": c.accepted_timestamp })
+/// The entry of `value`, its `fields` being its published JSON form.
+fn form_entry<T: Form>(variant: &str, value: &T) -> Result<Entry, Error> {
+    entry(variant, value, published(value.to_json()?))
 }
 
 /// Generates `wire.json`.
@@ -254,25 +165,9 @@ fn key_material(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
         requester_signature_key: m.alice_key.clone(),
         requester_credential: m.alice_credential.clone(),
     };
-    let tbs_fields = json!({
-        "protocol": named("mls10", 1),
-        "requestingUser": uri(&tbs.requesting_user),
-        "targetUser": uri(&tbs.target_user),
-        "roomId": uri(&tbs.room_id),
-        "acceptableCiphersuites": [ciphersuite(CS), named("GREASE", 0x0a0a)],
-        "requiredCapabilities": {
-            "extension_types": [named("app_data_dictionary", 6)],
-            "proposal_types": [named("app_data_update", 8)],
-            "credential_types": [named("basic", 1)],
-        },
-        "requesterSignatureKey": signature_key(&tbs.requester_signature_key),
-        "requesterCredential": credential(&tbs.requester_credential),
-    });
-    out.push(entry("signed part", &tbs, tbs_fields.clone())?);
+    out.push(form_entry("signed part", &tbs)?);
     let request = KeyMaterialRequest::sign(tbs, &m.alice_signer)?;
-    let mut fields = tbs_fields;
-    fields["key_material_request_signature"] = hex(request.key_material_request_signature.as_slice());
-    out.push(entry("signed by alice", &request, fields)?.with_note("Ed25519 SignWithLabel(\"KeyMaterialRequestTBS\")"));
+    out.push(form_entry("signed by alice", &request)?.with_note("Ed25519 SignWithLabel(\"KeyMaterialRequestTBS\")"));
 
     let client =
         |status: ClientKeyMaterialStatus| ClientKeyMaterial { client_uri: IdentifierUri::new(BOB_CLIENT), status };
@@ -285,50 +180,28 @@ fn key_material(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
         ),
         ("nothingCompatible", client(ClientKeyMaterialStatus::NothingCompatible { client_capabilities: None })),
     ];
-    let client_fields = |c: &ClientKeyMaterial| {
-        let mut f = json!({ "clientUri": uri(&c.client_uri) });
-        match &c.status {
-            ClientKeyMaterialStatus::Success { key_package } => {
-                f["clientStatus"] = named("success", 0);
-                f["keyPackage"] = render::key_package(key_package);
-            }
-            ClientKeyMaterialStatus::KeyMaterialExhausted => f["clientStatus"] = named("keyMaterialExhausted", 1),
-            ClientKeyMaterialStatus::NothingCompatible { client_capabilities } => {
-                f["clientStatus"] = named("nothingCompatible", 2);
-                f["clientCapabilities"] =
-                    client_capabilities.as_ref().map(|c| opaque("Capabilities", c)).unwrap_or(Json::Null);
-            }
-        }
-        f
-    };
     for (variant, c) in &clients {
-        out.push(entry(variant, c, client_fields(c))?);
+        out.push(form_entry(variant, c)?);
     }
 
     let codes = [
-        (KeyMaterialUserCode::Success, "success", 0, vec![clients[0].1.clone()]),
-        (KeyMaterialUserCode::PartialSuccess, "partialSuccess", 1, vec![clients[0].1.clone(), clients[1].1.clone()]),
-        (KeyMaterialUserCode::IncompatibleProtocol, "incompatibleProtocol", 2, vec![]),
-        (KeyMaterialUserCode::NoCompatibleMaterial, "noCompatibleMaterial", 3, vec![clients[2].1.clone()]),
-        (KeyMaterialUserCode::UserUnknown, "userUnknown", 4, vec![]),
-        (KeyMaterialUserCode::NoConsent, "noConsent", 5, vec![]),
-        (KeyMaterialUserCode::NoConsentForThisRoom, "noConsentForThisRoom", 6, vec![]),
-        (KeyMaterialUserCode::UserDeleted, "userDeleted", 7, vec![]),
+        (KeyMaterialUserCode::Success, "success", vec![clients[0].1.clone()]),
+        (KeyMaterialUserCode::PartialSuccess, "partialSuccess", vec![clients[0].1.clone(), clients[1].1.clone()]),
+        (KeyMaterialUserCode::IncompatibleProtocol, "incompatibleProtocol", vec![]),
+        (KeyMaterialUserCode::NoCompatibleMaterial, "noCompatibleMaterial", vec![clients[2].1.clone()]),
+        (KeyMaterialUserCode::UserUnknown, "userUnknown", vec![]),
+        (KeyMaterialUserCode::NoConsent, "noConsent", vec![]),
+        (KeyMaterialUserCode::NoConsentForThisRoom, "noConsentForThisRoom", vec![]),
+        (KeyMaterialUserCode::UserDeleted, "userDeleted", vec![]),
     ];
-    for (code, name, value, clients) in codes {
+    for (code, name, clients) in codes {
         let response = KeyMaterialResponse {
             protocol: Protocol::Mls10,
             user_status: code,
             user_uri: IdentifierUri::new(BOB),
             clients,
         };
-        let fields = json!({
-            "protocol": named("mls10", 1),
-            "userStatus": named(name, value),
-            "userUri": uri(&response.user_uri),
-            "clients": response.clients.iter().map(client_fields).collect::<Vec<_>>(),
-        });
-        out.push(entry(name, &response, fields)?);
+        out.push(form_entry(name, &response)?);
     }
     Ok(())
 }
@@ -340,7 +213,7 @@ fn update(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
         signature: vec![0x5e; 64].into(),
     };
     out.push(
-        entry("no_ratchet_tree", &partial, partial_group_info_fields(&partial))?
+        form_entry("no_ratchet_tree", &partial)?
             .with_note("the signature is a placeholder (64 bytes of 0x5e): only the encoding is tested"),
     );
     let options = [
@@ -348,7 +221,7 @@ fn update(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
         ("partial", GroupInfoOption::Partial { partial_group_info: partial.clone() }),
     ];
     for (variant, option) in &options {
-        out.push(entry(variant, option, group_info_option_fields(option))?);
+        out.push(form_entry(variant, option)?);
     }
     let trees = [
         ("full", RatchetTreeOption::Full { ratchet_tree: m.ratchet_tree.clone() }),
@@ -363,7 +236,7 @@ fn update(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
         ("distributionService", RatchetTreeOption::DistributionService),
     ];
     for (variant, option) in &trees {
-        out.push(entry(variant, option, ratchet_tree_option_fields(option))?);
+        out.push(form_entry(variant, option)?);
     }
 
     let bundles = [
@@ -397,46 +270,31 @@ fn update(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
             },
         ),
     ];
-    out.push(entry(bundles[0].0, &bundles[0].1, handshake_bundle_fields(&bundles[0].1))?);
+    out.push(form_entry(bundles[0].0, &bundles[0].1)?);
     for (variant, bundle) in bundles {
-        let fields = json!({ "bundle": handshake_bundle_fields(&bundle) });
         out.push(
-            entry(variant, &UpdateRequest { bundle }, fields)?
+            form_entry(variant, &UpdateRequest { bundle })?
                 .with_note("the body is exactly the HandshakeBundle (the room's protocol is not on the wire)"),
         );
     }
 
     let responses = [
-        ("success", 0, "", UpdateRoomOutcome::Success { accepted_timestamp: ACCEPTED }),
+        ("success", "", UpdateRoomOutcome::Success { accepted_timestamp: ACCEPTED }),
         (
             "wrongEpoch",
-            1,
             "commit is for epoch 1, the room is at epoch 3",
             UpdateRoomOutcome::WrongEpoch { current_epoch: 3 },
         ),
-        ("notAllowed", 2, "missing capability canAddParticipant", UpdateRoomOutcome::NotAllowed),
+        ("notAllowed", "missing capability canAddParticipant", UpdateRoomOutcome::NotAllowed),
         (
             "invalidProposal",
-            3,
             "proposal refers to an unknown leaf",
             UpdateRoomOutcome::InvalidProposal { invalid_proposals: m.proposal_refs.clone() },
         ),
     ];
-    for (name, value, description, outcome) in responses {
-        let mut fields = json!({ "responseCode": named(name, value), "errorDescription": description });
-        match &outcome {
-            UpdateRoomOutcome::Success { accepted_timestamp } => {
-                fields["accepted_timestamp"] = json!(accepted_timestamp)
-            }
-            UpdateRoomOutcome::WrongEpoch { current_epoch } => fields["currentEpoch"] = json!(current_epoch),
-            UpdateRoomOutcome::NotAllowed => {}
-            UpdateRoomOutcome::InvalidProposal { invalid_proposals } => {
-                fields["invalidProposals"] =
-                    json!(invalid_proposals.iter().map(|r| hex(r.as_slice())).collect::<Vec<_>>())
-            }
-        }
+    for (name, description, outcome) in responses {
         let response = UpdateRoomResponse { error_description: Utf8String::from(description), outcome };
-        out.push(entry(name, &response, fields)?);
+        out.push(form_entry(name, &response)?);
     }
     Ok(())
 }
@@ -447,43 +305,29 @@ fn submit_and_franking(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error
         app_message: m.application.clone(),
         sending_uri: IdentifierUri::new(ALICE),
     };
-    let fields = json!({
-        "protocol": named("mls10", 1),
-        "appMessage": mls_message(&request.app_message),
-        "sendingUri": uri(&request.sending_uri),
-    });
-    out.push(entry("PrivateMessage", &request, fields)?);
+    out.push(form_entry("PrivateMessage", &request)?);
 
     let context = ServerFrankingContext {
         sender_uri: IdentifierUri::new(ALICE),
         room_uri: IdentifierUri::new(ROOM),
         accepted_timestamp: ACCEPTED,
     };
-    out.push(entry("alice in clubhouse", &context, server_context_fields(&context))?);
+    out.push(form_entry("alice in clubhouse", &context)?);
     let aad = FrankAAD { franking_tag: FRANKING_TAG };
-    out.push(entry("tag", &aad, json!({ "franking_tag": hex(&aad.franking_tag) }))?);
+    out.push(form_entry("tag", &aad)?);
     let frank = Frank::issue(m.provider.crypto(), &m.hub_signer, CS, HUB_FRANKING_KEY, &FRANKING_TAG, context.clone())?;
     let tbs = FrankingIntegrityTBS {
         server_frank: frank.server_frank,
         franking_signature_ciphersuite: CS,
         context: context.clone(),
     };
-    let tbs_fields = json!({
-        "server_frank": hex(&tbs.server_frank),
-        "franking_signature_ciphersuite": ciphersuite(CS),
-        "context": server_context_fields(&context),
-    });
-    out.push(entry("signed part", &tbs, tbs_fields)?);
-    out.push(entry("issued by the hub", &frank, frank_fields(&frank))?.with_note(format!(
+    out.push(form_entry("signed part", &tbs)?);
+    out.push(form_entry("issued by the hub", &frank)?.with_note(format!(
         "server_frank = HMAC-SHA256(key {:?}, franking_tag || ServerFrankingContext); signed by the hub's key",
         String::from_utf8_lossy(HUB_FRANKING_KEY)
     )));
     let agent = FrankingAgentData { franking_signature_key: m.hub_key.clone(), credential: m.hub_credential.clone() };
-    let agent_fields = json!({
-        "franking_signature_key": signature_key(&agent.franking_signature_key),
-        "credential": credential(&agent.credential),
-    });
-    out.push(entry("hub", &agent, agent_fields)?);
+    out.push(form_entry("hub", &agent)?);
 
     let statuses = [
         (
@@ -495,20 +339,7 @@ fn submit_and_franking(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error
         ("epochTooOld", SubmitMessageStatus::EpochTooOld { current_epoch: 3 }),
     ];
     for (variant, status) in statuses {
-        let mut fields = json!({ "protocol": named("mls10", 1) });
-        match &status {
-            SubmitMessageStatus::Accepted { accepted_timestamp, frank } => {
-                fields["statusCode"] = named("accepted", 0);
-                fields["accepted_timestamp"] = json!(accepted_timestamp);
-                fields["frank"] = frank.as_ref().map(frank_fields).unwrap_or(Json::Null);
-            }
-            SubmitMessageStatus::NotAllowed => fields["statusCode"] = named("notAllowed", 1),
-            SubmitMessageStatus::EpochTooOld { current_epoch } => {
-                fields["statusCode"] = named("epochTooOld", 2);
-                fields["currentEpoch"] = json!(current_epoch);
-            }
-        }
-        out.push(entry(variant, &SubmitMessageResponse { protocol: Protocol::Mls10, status }, fields)?);
+        out.push(form_entry(variant, &SubmitMessageResponse { protocol: Protocol::Mls10, status })?);
     }
 
     let fanouts = [
@@ -526,14 +357,14 @@ fn submit_and_franking(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error
     ];
     for (variant, message, framing) in fanouts {
         let fanout = FanoutMessage { timestamp: ACCEPTED, message, framing };
-        out.push(entry(variant, &fanout, fanout_fields(&fanout))?);
+        out.push(form_entry(variant, &fanout)?);
     }
     Ok(())
 }
 
 fn group_info(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
     let hub_sender = ExternalSender { signature_key: m.hub_key.clone(), credential: m.hub_credential.clone() };
-    out.push(entry("hub", &hub_sender, external_sender_fields(&hub_sender))?);
+    out.push(form_entry("hub", &hub_sender)?);
     let public: Vec<u8> = m.group_info_keys.public.clone();
     let mut requests = Vec::new();
     for (variant, code) in [("without joiningCode", &b""[..]), ("with joiningCode", b"join-123")] {
@@ -546,42 +377,19 @@ fn group_info(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
             &m.alice_signer,
         )?;
         let tbs = request.tbs();
-        let tbs_fields = json!({
-            "protocol": named("mls10", 1),
-            "cipher_suite": ciphersuite(CS),
-            "requestingSignatureKey": signature_key(&tbs.requesting_signature_key),
-            "requestingCredential": credential(&tbs.requesting_credential),
-            "groupInfoPublicKey": hex(tbs.group_info_public_key.as_slice()),
-            "joiningCode": tbs.joining_code.as_ref().map(|c| hex(c.as_slice())).unwrap_or(Json::Null),
-        });
-        out.push(entry(variant, &tbs, tbs_fields)?);
-        let fields = json!({
-            "protocol": named("mls10", 1),
-            "cipher_suite": ciphersuite(CS),
-            "requestingSignatureKey": signature_key(&request.requesting_signature_key),
-            "requestingCredential": credential(&request.requesting_credential),
-            "groupInfoPublicKey": hex(request.group_info_public_key.as_slice()),
-            "joiningCode": hex(request.joining_code.as_slice()),
-            "signature": hex(request.signature.as_slice()),
-        });
-        out.push(entry(variant, &request, fields)?);
+        out.push(form_entry(variant, &tbs)?);
+        out.push(form_entry(variant, &request)?);
         requests.push(request);
     }
 
     let pending = PendingProposal { proposal: m.proposals[0].clone(), hub_accepted_time: ACCEPTED };
-    let pending_fields = json!({ "proposal": mls_message(&pending.proposal), "hub_accepted_time": ACCEPTED });
-    out.push(entry("Remove", &pending, pending_fields.clone())?);
+    out.push(form_entry("Remove", &pending)?);
     let tbe = GroupInfoRatchetTreeTBE {
         group_info: m.group_info.clone(),
         ratchet_tree_option: RatchetTreeOption::Full { ratchet_tree: m.ratchet_tree.clone() },
         pending_proposals: vec![pending],
     };
-    let tbe_fields = json!({
-        "groupInfo": opaque("GroupInfo", &tbe.group_info),
-        "ratchetTreeOption": ratchet_tree_option_fields(&tbe.ratchet_tree_option),
-        "pending_proposals": [pending_fields],
-    });
-    out.push(entry("full tree, one pending proposal", &tbe, tbe_fields)?);
+    out.push(form_entry("full tree, one pending proposal", &tbe)?);
 
     let response = GroupInfoResponse::seal_and_sign(
         m.provider.crypto(),
@@ -602,28 +410,17 @@ fn group_info(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), Error> {
         hub_sender: hub_sender.clone(),
         encrypted_groupinfo_and_tree: success.encrypted_groupinfo_and_tree.clone(),
     };
-    let success_fields = json!({
-        "version": named("mls10", 1),
-        "room_id": ROOM,
-        "status": named("success", 1),
-        "cipher_suite": ciphersuite(CS),
-        "hub_sender": external_sender_fields(&hub_sender),
-        "encrypted_groupinfo_and_tree": hpke_ciphertext(&success.encrypted_groupinfo_and_tree),
-    });
-    out.push(entry("success", &tbs, success_fields.clone())?);
-    let mut fields = success_fields;
-    fields["signature"] = hex(success.signature.as_slice());
-    out.push(entry("success", &response, fields)?.with_note(format!(
+    out.push(form_entry("success", &tbs)?);
+    out.push(form_entry("success", &response)?.with_note(format!(
         "encrypted to the request's groupInfoPublicKey (HPKE private key {}), context = room_id; \
          plaintext = the GroupInfoRatchetTreeTBE entry above",
         hex::encode(&*m.group_info_keys.private)
     )));
-    for (variant, value, status) in
-        [("notAuthorized", 2, GroupInfoStatus::NotAuthorized), ("noSuchRoom", 3, GroupInfoStatus::NoSuchRoom)]
+    for (variant, status) in
+        [("notAuthorized", GroupInfoStatus::NotAuthorized), ("noSuchRoom", GroupInfoStatus::NoSuchRoom)]
     {
         let response = GroupInfoResponse { version: Protocol::Mls10, room_id: ROOM.as_bytes().into(), status };
-        let fields = json!({ "version": named("mls10", 1), "room_id": ROOM, "status": named(variant, value) });
-        out.push(entry(variant, &response, fields)?);
+        out.push(form_entry(variant, &response)?);
     }
     Ok(())
 }
@@ -634,59 +431,23 @@ fn consent_identifier_abuse(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), 
         target_uri: IdentifierUri::new(BOB),
         room_id: room.then(|| IdentifierUri::new(ROOM)),
     };
-    let scope_fields = |s: &ConsentScope| {
-        json!({
-            "requesterUri": uri(&s.requester_uri),
-            "targetUri": uri(&s.target_uri),
-            "roomId": s.room_id.as_ref().map(uri).unwrap_or(Json::Null),
-        })
-    };
     for (variant, room) in [("any room", false), ("one room", true)] {
         let s = scope(room);
-        out.push(entry(variant, &s, scope_fields(&s))?);
+        out.push(form_entry(variant, &s)?);
     }
     let mut extensions = AppDataDictionary::new();
     // A private-range component, to show a non-empty consent_extensions.
     let _ = extensions.insert(0x8001, b"example".to_vec());
     let entries = [
-        ("cancel", 0, Consent::Cancel, scope(false), AppDataDictionary::new()),
-        ("request", 1, Consent::Request, scope(true), AppDataDictionary::new()),
-        ("grant", 2, Consent::Grant { client_key_packages: vec![m.key_package.clone()] }, scope(true), extensions),
-        ("revoke", 3, Consent::Revoke, scope(false), AppDataDictionary::new()),
+        ("cancel", Consent::Cancel, scope(false), AppDataDictionary::new()),
+        ("request", Consent::Request, scope(true), AppDataDictionary::new()),
+        ("grant", Consent::Grant { client_key_packages: vec![m.key_package.clone()] }, scope(true), extensions),
+        ("revoke", Consent::Revoke, scope(false), AppDataDictionary::new()),
     ];
-    for (variant, value, consent, scope, consent_extensions) in entries {
-        let mut fields = json!({ "consentOperation": named(variant, value) });
-        if let Some(map) = scope_fields(&scope).as_object() {
-            for (k, v) in map {
-                fields[k] = v.clone();
-            }
-        }
-        if let Consent::Grant { client_key_packages } = &consent {
-            fields["clientKeyPackages"] =
-                json!(client_key_packages.iter().map(render::key_package).collect::<Vec<_>>());
-        }
-        fields["consent_extensions"] = dictionary(&consent_extensions);
-        out.push(entry(variant, &ConsentEntry { consent, scope, consent_extensions }, fields)?);
+    for (variant, consent, scope, consent_extensions) in entries {
+        out.push(form_entry(variant, &ConsentEntry { consent, scope, consent_extensions })?);
     }
 
-    let search_fields = |q: &QueryElement| {
-        let (name, value, extra) = match &q.search {
-            SearchField::Handle => ("handle", 1, None),
-            SearchField::Nick => ("nick", 2, None),
-            SearchField::Email => ("email", 3, None),
-            SearchField::Phone => ("phone", 4, None),
-            SearchField::PartialName => ("partialName", 5, None),
-            SearchField::WholeProfile => ("wholeProfile", 6, None),
-            SearchField::OidcStdClaim { claim_name } => ("oidcStdClaim", 7, Some(("claimName", claim_name))),
-            SearchField::VcardField { property_name } => ("vcardField", 8, Some(("propertyName", property_name))),
-        };
-        let mut f = json!({ "searchType": named(name, value) });
-        if let Some((key, bytes)) = extra {
-            f[key] = json!(String::from_utf8_lossy(bytes.as_slice()));
-        }
-        f["searchValue"] = json!(q.search_value.as_str());
-        f
-    };
     let queries = [
         QueryElement { search: SearchField::Handle, search_value: Utf8String::from("im:bob@b.example") },
         QueryElement { search: SearchField::Nick, search_value: Utf8String::from("bob") },
@@ -704,31 +465,21 @@ fn consent_identifier_abuse(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), 
         },
     ];
     for q in &queries {
-        let f = search_fields(q);
-        let variant = f["searchType"].as_str().unwrap_or_default().split('(').next().unwrap_or_default().to_owned();
-        out.push(entry(&variant, q, f)?);
+        // The variant is the search type's name.
+        let form = q.to_json()?;
+        let variant = form["searchType"].as_str().unwrap_or_default().split('(').next().unwrap_or_default().to_owned();
+        out.push(form_entry(&variant, q)?);
     }
     let request =
         IdentifierRequest { query_elements: queries[6..].to_vec(), id_request_extensions: AppDataDictionary::new() };
-    let fields = json!({
-        "query_elements": request.query_elements.iter().map(search_fields).collect::<Vec<_>>(),
-        "id_request_extensions": [],
-    });
-    out.push(entry("two elements (AND)", &request, fields)?);
+    out.push(form_entry("two elements (AND)", &request)?);
 
     let field = ProfileField {
         field_source: FieldSource::OidcStdClaim,
         field_name: Utf8String::from("given_name"),
         field_value: b"Bob".to_vec().into(),
     };
-    let field_fields = |f: &ProfileField| {
-        let source = match f.field_source {
-            FieldSource::OidcStdClaim => named("oidcStdClaim", 7),
-            FieldSource::VcardField => named("vcardField", 8),
-        };
-        json!({ "fieldSource": source, "fieldName": f.field_name.as_str(), "fieldValue": hex(f.field_value.as_slice()) })
-    };
-    out.push(entry("oidcStdClaim", &field, field_fields(&field))?);
+    out.push(form_entry("oidcStdClaim", &field)?);
     let profile = UserProfile {
         stable_uri: IdentifierUri::new(BOB),
         fields: vec![
@@ -740,16 +491,15 @@ fn consent_identifier_abuse(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), 
             },
         ],
     };
-    let profile_fields = |p: &UserProfile| json!({ "stableUri": uri(&p.stable_uri), "fields": p.fields.iter().map(field_fields).collect::<Vec<_>>() });
-    out.push(entry("two fields", &profile, profile_fields(&profile))?);
+    out.push(form_entry("two fields", &profile)?);
     let codes = [
-        (IdentifierQueryCode::Success, "success", 0),
-        (IdentifierQueryCode::NotFound, "notFound", 1),
-        (IdentifierQueryCode::Ambiguous, "ambiguous", 2),
-        (IdentifierQueryCode::Forbidden, "forbidden", 3),
-        (IdentifierQueryCode::UnsupportedField, "unsupportedField", 4),
+        (IdentifierQueryCode::Success, "success"),
+        (IdentifierQueryCode::NotFound, "notFound"),
+        (IdentifierQueryCode::Ambiguous, "ambiguous"),
+        (IdentifierQueryCode::Forbidden, "forbidden"),
+        (IdentifierQueryCode::UnsupportedField, "unsupportedField"),
     ];
-    for (code, name, value) in codes {
+    for (code, name) in codes {
         let found = code == IdentifierQueryCode::Success;
         let response = IdentifierResponse {
             response_code: code,
@@ -757,13 +507,7 @@ fn consent_identifier_abuse(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), 
             found_profiles: if found { vec![profile.clone()] } else { vec![] },
             id_response_extensions: AppDataDictionary::new(),
         };
-        let fields = json!({
-            "responseCode": named(name, value),
-            "uri": response.uri.iter().map(uri).collect::<Vec<_>>(),
-            "foundProfiles": response.found_profiles.iter().map(profile_fields).collect::<Vec<_>>(),
-            "id_response_extensions": [],
-        });
-        out.push(entry(name, &response, fields)?);
+        out.push(form_entry(name, &response)?);
     }
 
     let frank = Frank::issue(
@@ -783,12 +527,7 @@ fn consent_identifier_abuse(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), 
         frank,
         accepted_timestamp: ACCEPTED,
     };
-    let abusive_fields = json!({
-        "message_content": hex(abusive.message_content.as_slice()),
-        "frank": frank_fields(&abusive.frank),
-        "accepted_timestamp": ACCEPTED,
-    });
-    out.push(entry("one message", &abusive, abusive_fields.clone())?);
+    out.push(form_entry("one message", &abusive)?);
     let report = AbuseReport {
         reporting_user: IdentifierUri::new(ALICE),
         alleged_abuser_uri: IdentifierUri::new(BOB),
@@ -797,14 +536,6 @@ fn consent_identifier_abuse(m: &MlsObjects, out: &mut Vec<Entry>) -> Result<(), 
         messages: vec![abusive],
         abuse_extensions: AppDataDictionary::new(),
     };
-    let fields = json!({
-        "reportingUser": uri(&report.reporting_user),
-        "allegedAbuserUri": uri(&report.alleged_abuser_uri),
-        "reasonCode": named("reserved", 0),
-        "note": report.note.as_str(),
-        "messages": [abusive_fields],
-        "abuse_extensions": [],
-    });
-    out.push(entry("one message", &report, fields)?.with_note("no AbuseType is assigned yet; 0 is carried as is"));
+    out.push(form_entry("one message", &report)?.with_note("no AbuseType is assigned yet; 0 is carried as is"));
     Ok(())
 }
