@@ -68,6 +68,8 @@
 //! An environment variable replaces the file's value (for `MIMI_DS_PEERS`, the whole table). Unknown keys in
 //! the file and unknown `MIMI_DS_*` variables are errors, so a typo does not silently fall back to a
 //! default. Every error names the key (or variable) and says why the value was refused.
+//! [`Config::load_sourced`] also says where each key's value came from (the file, an environment
+//! variable, or the default): `mimi-ds config check FILE` prints them, one line per key.
 //!
 //! `registration` says how a new device of one of our users is let in (see [`crate::auth`]):
 //! `"codes"` (the default) with a one-time enrollment code the operator issues (`mimi-ds user add
@@ -213,6 +215,85 @@ pub enum ConfigError {
         /// The variables that exist.
         known: String,
     },
+}
+
+/// Where a key's effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Neither the file nor the environment sets the key: its built-in default.
+    #[default]
+    Default,
+    /// The configuration file (its path, as given).
+    File(PathBuf),
+    /// An environment variable (its name).
+    Env(&'static str),
+}
+
+impl std::fmt::Display for Origin {
+    /// As errors name it: the file's path, `environment variable NAME`, or `default`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+        }
+    }
+}
+
+impl Origin {
+    /// As `mimi-ds config check` shows it: `file PATH`, `environment variable NAME`, `default`.
+    pub fn label(&self) -> String {
+        match self {
+            Origin::File(path) => format!("file {}", path.display()),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A loaded configuration together with where each key's value came from
+/// ([`Config::load_sourced`]).
+#[derive(Debug, Clone)]
+pub struct Sourced {
+    /// The validated configuration.
+    pub config: Config,
+    /// The keys set by the file or the environment; the others have their defaults.
+    origins: BTreeMap<&'static str, Origin>,
+}
+
+/// One key of a [`Sourced`] configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The key, e.g. `max_rooms_per_user` or `tls.cert`.
+    pub key: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+    /// Its effective value, as TOML (`(unset: ...)` for a key without a value, saying what then
+    /// applies).
+    pub value: String,
+    /// Where the value came from.
+    pub origin: Origin,
+}
+
+impl std::fmt::Display for Setting {
+    /// `key = value  # origin`, as `mimi-ds config check` prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {}  # {}", self.key, self.value, self.origin.label())
+    }
+}
+
+impl Sourced {
+    /// Where `key`'s value came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Every key, in the order of the module docs, with its effective value and its origin.
+    pub fn settings(&self) -> Vec<Setting> {
+        ENV_KEYS
+            .iter()
+            .map(|&(env, key)| Setting { key, env, value: self.config.effective_value(key), origin: self.origin(key) })
+            .collect()
+    }
 }
 
 /// The validated configuration of one provider.
@@ -374,8 +455,7 @@ impl Default for Config {
     /// One provider on localhost, as documented in the module docs.
     fn default() -> Self {
         // The defaults are valid by construction; `validate` would accept them.
-        Config::from_raw(RawConfig::default(), "default")
-            .unwrap_or_else(|e| unreachable!("built-in defaults are invalid: {e}"))
+        Config::from_raw(RawConfig::default()).unwrap_or_else(|e| unreachable!("built-in defaults are invalid: {e}"))
     }
 }
 
@@ -421,9 +501,10 @@ struct RawConfig {
     trim_budget: Option<u64>,
     #[serde(default)]
     jwt: RawJwt,
-    /// Where each key's value came from, for error messages (not part of the file).
+    /// Where each key set by the file or the environment came from (not part of the file); a
+    /// key not in it has its default. Errors name it, and `mimi-ds config check` shows it.
     #[serde(skip)]
-    origins: BTreeMap<&'static str, String>,
+    origins: BTreeMap<&'static str, Origin>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -458,8 +539,9 @@ impl RawJwt {
     }
 }
 
-/// The environment variables and the key each overrides.
-const ENV_KEYS: [(&str, &str); 42] = [
+/// Every key and the environment variable that overrides it, in the order `mimi-ds config check`
+/// shows them in.
+pub const ENV_KEYS: [(&str, &str); 42] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -542,8 +624,7 @@ impl Config {
     /// Loads the configuration: the file at `path` if given, then the process's `MIMI_DS_*` variables,
     /// then the defaults for whatever is still unset, then validation.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        Config::load_with_env(path, env)
+        Config::load_with_env(path, process_env())
     }
 
     /// As [`Config::load`], with the environment given explicitly (tests, embedding). Variables without the
@@ -552,23 +633,32 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let (mut raw, origin) = match path {
-            Some(path) => (read_file(path)?, path.display().to_string()),
-            None => (RawConfig::default(), "default".to_owned()),
+        Config::load_sourced(path, env).map(|sourced| sourced.config)
+    }
+
+    /// As [`Config::load_with_env`], and where each key's value came from (`mimi-ds config check`).
+    pub fn load_sourced(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Sourced, ConfigError> {
+        let mut raw = match path {
+            Some(path) => read_file(path)?,
+            None => RawConfig::default(),
         };
         apply_env(&mut raw, env)?;
-        Config::from_raw(raw, &origin)
+        let origins = raw.origins.clone();
+        Ok(Sourced { config: Config::from_raw(raw)?, origins })
     }
 
     /// Parses a configuration from TOML text (no environment overrides); `origin` names the source in
     /// errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let raw = parse_toml(text, Path::new(origin))?;
-        Config::from_raw(raw, origin)
+        Config::from_raw(raw)
     }
 
-    fn from_raw(raw: RawConfig, file_origin: &str) -> Result<Config, ConfigError> {
-        let origin = |key: &str| -> String { raw.origins.get(key).cloned().unwrap_or_else(|| file_origin.to_owned()) };
+    fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        let origin = |key: &str| -> String { raw.origins.get(key).cloned().unwrap_or_default().to_string() };
         let invalid =
             |key: &str, reason: String| ConfigError::Invalid { key: key.to_owned(), origin: origin(key), reason };
 
@@ -831,6 +921,84 @@ impl Config {
         Url::parse(&text)
     }
 
+    /// The effective value of `key` (one of [`ENV_KEYS`]) as TOML, or `(unset: ...)` saying what
+    /// applies instead.
+    fn effective_value(&self, key: &str) -> String {
+        let text = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let path = |p: &Path| text(&p.display().to_string());
+        let secs = |d: Duration| d.as_secs().to_string();
+        let millis_as_secs = |ms: u64| (ms / 1000).to_string();
+        let jwt = match &self.registration {
+            Registration::Jwt(jwt) => Some(jwt),
+            _ => None,
+        };
+        let jwt_value = |value: fn(&JwtConfig) -> String| {
+            jwt.map_or_else(|| format!("(unset: registration is \"{}\")", self.registration.name()), value)
+        };
+        match key {
+            "domain" => text(&self.domain),
+            "listen" => text(&self.listen.to_string()),
+            "public_url" => match &self.public_url {
+                Some(url) => text(url.as_str()),
+                None => format!("(unset: https://{}:<bound port>)", self.domain),
+            },
+            "data_dir" => path(&self.data_dir),
+            "max_body_bytes" => self.max_body_bytes.to_string(),
+            "max_update_body_bytes" => self.max_update_body_bytes.to_string(),
+            "max_notify_body_bytes" => self.max_notify_body_bytes.to_string(),
+            "shutdown_grace_secs" => secs(self.shutdown_grace),
+            "max_connections" => self.max_connections.to_string(),
+            "max_connections_per_ip" => self.max_connections_per_ip.to_string(),
+            "body_read_timeout_secs" => secs(self.body_read_timeout),
+            "log" => text(&self.log),
+            "tls.cert" => path(&self.tls.cert),
+            "tls.key" => path(&self.tls.key),
+            "tls.ca" => path(&self.tls.ca),
+            "peers" => {
+                let entries: Vec<String> = self
+                    .peers
+                    .iter()
+                    .map(|(domain, url)| format!("{} = {}", text(domain), text(url.as_str())))
+                    .collect();
+                if entries.is_empty() {
+                    "{}".to_owned()
+                } else {
+                    format!("{{ {} }}", entries.join(", "))
+                }
+            }
+            "consent" => text(match self.consent {
+                ConsentPolicy::Open => "open",
+                ConsentPolicy::Required => "required",
+            }),
+            "claims_per_pair" => self.claim_limits.per_pair.to_string(),
+            "claims_per_requester" => self.claim_limits.per_requester.to_string(),
+            "claims_per_peer_domain" => self.claim_limits.per_peer_domain.to_string(),
+            "claims_per_peer" => self.claim_limits.per_peer.to_string(),
+            "group_info_per_client" => self.group_info_limits.per_client.to_string(),
+            "group_info_per_peer" => self.group_info_limits.per_peer.to_string(),
+            "max_key_packages_per_client" => self.quotas.key_packages_per_client.to_string(),
+            "max_rooms_per_user" => self.quotas.rooms_per_user.to_string(),
+            "max_members_per_room" => self.quotas.members_per_room.to_string(),
+            "max_proposals_per_epoch" => self.quotas.proposals_per_epoch.to_string(),
+            "max_abuse_reports_per_reporter" => self.quotas.abuse_reports_per_reporter.to_string(),
+            "registration" => text(self.registration.name()),
+            "token_lifetime_secs" => secs(self.token_lifetime),
+            "enrollment_code_lifetime_secs" => secs(self.enrollment_code_lifetime),
+            "admin_socket" => path(&self.admin_socket_path()),
+            "retention_interval_secs" => secs(self.retention.interval),
+            "queue_ttl_secs" => millis_as_secs(self.retention.retention.queue_ttl_ms),
+            "dedup_window_secs" => millis_as_secs(self.retention.retention.dedup_window_ms),
+            "log_retention_secs" => millis_as_secs(self.retention.retention.log_retention_ms),
+            "trim_budget" => self.retention.budget.to_string(),
+            "jwt.public_key" => jwt_value(|j| toml::Value::String(j.public_key.display().to_string()).to_string()),
+            "jwt.algorithm" => jwt_value(|j| toml::Value::String(j.algorithm.name().to_owned()).to_string()),
+            "jwt.issuer" => jwt_value(|j| toml::Value::String(j.issuer.clone()).to_string()),
+            "jwt.audience" => jwt_value(|j| toml::Value::String(j.audience.clone()).to_string()),
+            "jwt.leeway_secs" => jwt_value(|j| j.leeway_secs.to_string()),
+            other => format!("(unset: no key `{other}`)"),
+        }
+    }
+
     /// The redb file inside [`Config::data_dir`].
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("mimi-ds.redb")
@@ -840,6 +1008,11 @@ impl Config {
     pub fn admin_socket_path(&self) -> PathBuf {
         self.admin_socket.clone().unwrap_or_else(|| self.data_dir.join(DEFAULT_ADMIN_SOCKET))
     }
+}
+
+/// The process's environment variables that are valid UTF-8, as [`Config::load`] reads them.
+pub fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
 }
 
 fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
@@ -853,10 +1026,32 @@ fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
 }
 
 fn parse_toml(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
+    let parse_err = |e: toml::de::Error| ConfigError::Parse {
         path: path.to_owned(),
         message: e.to_string().trim_end().replace('\n', " | "),
-    })
+    };
+    let mut raw: RawConfig = toml::from_str(text).map_err(parse_err)?;
+    // The same text as a table, for the keys it sets (every one of them is known: `raw` refused
+    // unknown keys); `[peers]` is one key, the whole table.
+    let table: toml::Table = text.parse().map_err(parse_err)?;
+    let origin = Origin::File(path.to_owned());
+    for (name, value) in &table {
+        let names: Vec<String> = match value {
+            toml::Value::Table(sub) if name != "peers" => sub.keys().map(|k| format!("{name}.{k}")).collect(),
+            _ => vec![name.clone()],
+        };
+        for name in names {
+            if let Some(key) = known_key(&name) {
+                raw.origins.insert(key, origin.clone());
+            }
+        }
+    }
+    Ok(raw)
+}
+
+/// The key named `name`, as listed in [`ENV_KEYS`].
+fn known_key(name: &str) -> Option<&'static str> {
+    ENV_KEYS.iter().map(|(_, key)| *key).find(|key| *key == name)
 }
 
 fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
@@ -864,14 +1059,14 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
         if !name.starts_with(ENV_PREFIX) {
             continue;
         }
-        let Some(&(_, key)) = ENV_KEYS.iter().find(|(var, _)| *var == name) else {
+        let Some(&(var, key)) = ENV_KEYS.iter().find(|(var, _)| *var == name) else {
             return Err(ConfigError::UnknownEnv {
                 name,
                 known: ENV_KEYS.iter().map(|(var, _)| *var).collect::<Vec<_>>().join(", "),
             });
         };
-        let origin = format!("environment variable {name}");
-        let invalid = |reason: String| ConfigError::Invalid { key: key.to_owned(), origin: origin.clone(), reason };
+        let origin = Origin::Env(var);
+        let invalid = |reason: String| ConfigError::Invalid { key: key.to_owned(), origin: origin.to_string(), reason };
         let number = |value: &str| -> Result<u64, ConfigError> {
             value.trim().parse::<u64>().map_err(|_| invalid(format!("`{value}` is not a non-negative integer")))
         };
@@ -1124,6 +1319,48 @@ mod tests {
             (c.token_lifetime, c.admin_socket_path()),
             (Duration::from_secs(3600), PathBuf::from("/run/mimi.sock"))
         );
+    }
+
+    #[test]
+    fn every_key_has_a_value_and_an_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provider.toml");
+        let file = "domain = \"b.example\"\nmax_rooms_per_user = 5\nlog = \"warn\"\n[tls]\ncert = \"b.pem\"\n\
+                    [peers]\n\"c.example\" = \"https://127.0.0.1:9\"\n";
+        std::fs::write(&path, file).unwrap();
+        let env = [("MIMI_DS_MAX_ROOMS_PER_USER".to_owned(), "7".to_owned())];
+        let sourced = Config::load_sourced(Some(&path), env).unwrap();
+        assert_eq!(sourced.config.quotas.rooms_per_user, 7);
+        let file_origin = Origin::File(path.clone());
+        assert_eq!(sourced.origin("domain"), file_origin);
+        assert_eq!(sourced.origin("tls.cert"), file_origin);
+        assert_eq!(sourced.origin("peers"), file_origin);
+        assert_eq!(sourced.origin("max_rooms_per_user"), Origin::Env("MIMI_DS_MAX_ROOMS_PER_USER"));
+        assert_eq!(sourced.origin("tls.key"), Origin::Default);
+        assert_eq!(sourced.origin("consent"), Origin::Default);
+
+        let settings = sourced.settings();
+        assert_eq!(settings.len(), ENV_KEYS.len());
+        assert!(settings.iter().all(|s| !s.value.starts_with("(unset: no key")), "{settings:?}");
+        let lines: Vec<String> = settings.iter().map(ToString::to_string).collect();
+        let file_label = format!("file {}", path.display());
+        for line in [
+            format!("domain = \"b.example\"  # {file_label}"),
+            "max_rooms_per_user = 7  # environment variable MIMI_DS_MAX_ROOMS_PER_USER".to_owned(),
+            "tls.key = \"./pki/b.example.key\"  # default".to_owned(),
+            format!("peers = {{ \"c.example\" = \"https://127.0.0.1:9/\" }}  # {file_label}"),
+            "jwt.issuer = (unset: registration is \"codes\")  # default".to_owned(),
+            "public_url = (unset: https://b.example:<bound port>)  # default".to_owned(),
+        ] {
+            assert!(lines.contains(&line), "{line} not in {lines:#?}");
+        }
+
+        // Errors name the origin of the value refused: the file, or the default for a key unset.
+        std::fs::write(&path, "max_rooms_per_user = 0").unwrap();
+        let err = Config::load_sourced(Some(&path), []).unwrap_err().to_string();
+        assert!(err.contains(&format!("`max_rooms_per_user` (from {})", path.display())), "{err}");
+        let err = Config::from_toml("registration = \"jwt\"\n[jwt]\nissuer = \"x\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`jwt.public_key` (from default)"), "{err}");
     }
 
     #[test]
