@@ -15,7 +15,8 @@
 //!   [`admin`]: the operator's commands on them, also on a running server.
 //! - [`provider`]: the I/O edge of the hub: serialises each room, gathers the facts the rules need,
 //!   persists before answering, wakes readers.
-//! - [`app`] assembles them into a server ([`server`], [`tls`]); [`config`], [`pki`] and [`metrics`] serve it.
+//! - [`app`] assembles them into a server ([`server`], [`tls`]); [`config`], [`pki`] and [`metrics`] serve it;
+//!   [`init`] writes a set of federated development providers (`mimi-ds init`).
 //!
 //! Errors: [`Error`] is the wire codecs' error type; the other modules have their own enums (e.g.
 //! [`provider::ProviderError`], [`store::StoreError`], [`app::AppError`]) with the context of each failure.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod hub;
+pub mod init;
 pub mod metrics;
 pub mod pki;
 pub mod provider;

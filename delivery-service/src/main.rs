@@ -5,6 +5,12 @@
 //!   ctrl-c; the first log line names the bound address.
 //! - `mimi-ds dev-pki --domains a.example,b.example --out ./pki`: writes a development CA and one
 //!   certificate per domain ([`mimi_ds::pki`]).
+//! - `mimi-ds init --domains a.example,b.example,c.example --out DIR [--base-port 8443] [--force]`:
+//!   writes those certificates and one commented `DIR/<domain>/provider.toml` per provider, each
+//!   naming the others as peers, and prints the command starting each ([`mimi_ds::init`]).
+//! - `mimi-ds config check FILE`: loads FILE as `serve` would (`MIMI_DS_*` variables applied) and
+//!   prints every key's effective value and where it came from (file, environment variable,
+//!   default), one line per key; exits 1 with the error (naming the key and why) if it does not load.
 //! - `mimi-ds user add <user> [--lifetime SECS]`: issues a one-time enrollment code for a new device
 //!   of `user` (printed; only its hash is stored).
 //! - `mimi-ds client revoke <client URI>`, `mimi-ds client remove <client URI>`: ends a device (its
@@ -26,7 +32,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mimi_ds::admin::{AdminRequest, Via};
 use mimi_ds::app::serve_provider;
-use mimi_ds::config::{Config, Registration};
+use mimi_ds::config::{process_env, Config, Registration};
 use mimi_ds::server;
 use tracing::info;
 
@@ -72,6 +78,40 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "./pki")]
         out: PathBuf,
+    },
+    /// Write a set of federated development providers: a development CA and certificates in
+    /// DIR/pki, one commented DIR/<domain>/provider.toml per provider naming the others as peers;
+    /// print the command starting each.
+    Init {
+        /// Comma-separated provider domains; the first listens on --base-port, the next on the
+        /// port after it, and so on.
+        #[arg(long, value_delimiter = ',', required = true)]
+        domains: Vec<String>,
+        /// Output directory (refused if it exists and is not empty, unless --force).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The first provider's loopback port.
+        #[arg(long, default_value_t = mimi_ds::init::DEFAULT_BASE_PORT)]
+        base_port: u16,
+        /// Write into a directory that is not empty (the files above are rewritten, an existing CA
+        /// is reused, data directories are left alone).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Load FILE as `serve` would (MIMI_DS_* variables applied) and print every key's effective
+    /// value and where it came from; exit 1 with the error if it does not load.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
     },
 }
 
@@ -144,6 +184,35 @@ fn main() -> anyhow::Result<()> {
                 println!("{}: {} {}", d.domain, d.cert.display(), d.key.display());
             }
             Ok(())
+        }
+        Command::Init { domains, out, base_port, force } => {
+            let domains: Vec<String> = domains.iter().map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+            let providers = mimi_ds::init::plan(&domains, base_port)?;
+            let written = mimi_ds::init::write(&out, &providers, force)?;
+            let ca = if written.ca_created { "created" } else { "reused" };
+            println!("development CA {ca}: {}", written.ca.display());
+            for (provider, file) in &written.providers {
+                println!("{}: {} on {}", provider.domain, file.display(), provider.url());
+            }
+            println!("start each provider from this directory, each in a terminal of its own:");
+            for command in written.serve_commands() {
+                println!("  {command}");
+            }
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            match Config::load_sourced(Some(&file), process_env()) {
+                Ok(sourced) => {
+                    for setting in sourced.settings() {
+                        println!("{setting}");
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("mimi-ds: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
     }
 }
