@@ -7,6 +7,8 @@
 //!   as JSON files in `interop/vectors/` (format: `interop/vectors/README.md`).
 //! - [`inspect`]: any structure of the vectors by name, from bytes to its JSON form and back
 //!   (`mimi-interop decode|encode`).
+//! - [`target`]: the target file of `mimi-interop hub --config`: the hub under test and the suite's
+//!   identity, merged with the command-line flags.
 //!
 //! Drafts: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-03, draft-ietf-mimi-content-09, MLS
 //! app data as implemented by openmls 0.9 (docs/DESIGN.md §3).
@@ -14,6 +16,7 @@
 pub mod error;
 pub mod inspect;
 pub mod suite;
+pub mod target;
 pub mod vectors;
 
 pub use error::Error;

@@ -4,7 +4,9 @@
 //!   ours.key --our-domain follower.example --listen 0.0.0.0:9443 [--bootstrap | --room URI [--hub-user
 //!   URI]] [--exhausted-user URI] [--last-resort-user URI] [--no-consent-user URI]`: the conformance
 //!   suite against a hub (the suite plays follower `--our-domain`; the hub must reach that domain at
-//!   `--listen`).
+//!   `--listen`). `mimi-interop hub --config target.toml` takes the same keys from a file (the flags
+//!   still work and win over it; format in [`mimi_interop::target`]). On start it prints (to
+//!   stderr) the `[peers]` entry the hub needs to reach the suite.
 //! - `mimi-interop follower ... [--bootstrap | --user URI]`: against a follower (the suite plays the hub).
 //! - `mimi-interop self-test`: both against our own `mimi-ds` started in-process; every check must pass.
 //! - `mimi-interop list`: the checks with their draft sections.
@@ -32,6 +34,7 @@ use mimi_interop::suite::hub::{Bootstrap, HubRun, ProbeUsers};
 use mimi_interop::suite::net::{Credentials, Target};
 use mimi_interop::suite::render::{render, Format};
 use mimi_interop::suite::{self, Report, Selection};
+use mimi_interop::target::{PeerTarget, RoomSource, TargetFile};
 use mimi_interop::{inspect, vectors};
 
 /// MIMI interop tool (draft-ietf-mimi-protocol-06, room-policy-03, content-09).
@@ -119,47 +122,68 @@ impl OutputArgs {
     }
 }
 
-/// The implementation under test and the suite's identity.
+/// The implementation under test and the suite's identity (each needed, as a flag or, for `hub`,
+/// in its --config file).
 #[derive(Debug, Args)]
 struct PeerArgs {
     /// Base URL of the implementation under test (https://host:port); the host is resolved once.
     #[arg(long)]
-    url: String,
+    url: Option<String>,
     /// Its domain (its certificate must name it).
     #[arg(long)]
-    domain: String,
+    domain: Option<String>,
     /// CA certificate(s) its certificate chains to (PEM).
     #[arg(long)]
-    ca: PathBuf,
+    ca: Option<PathBuf>,
     /// The suite's certificate (PEM), naming --our-domain, chaining to a CA the other side trusts.
     #[arg(long)]
-    cert: PathBuf,
+    cert: Option<PathBuf>,
     /// Its private key (PEM).
     #[arg(long)]
-    key: PathBuf,
+    key: Option<PathBuf>,
     /// The domain the suite plays.
     #[arg(long)]
-    our_domain: String,
-    /// Where the suite's own server listens (the other side must reach --our-domain there).
-    #[arg(long, default_value = "127.0.0.1:9443")]
-    listen: SocketAddr,
+    our_domain: Option<String>,
+    /// Where the suite's own server listens (the other side must reach --our-domain there)
+    /// [default: 127.0.0.1:9443].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
 }
 
 impl PeerArgs {
-    async fn resolve(&self) -> Result<(Target, Credentials)> {
-        let target = Target::resolve(&self.url, &self.domain).await?;
-        let credentials = Credentials {
+    /// The flags as target-file keys (see [`TargetFile::over`]).
+    fn keys(&self) -> TargetFile {
+        TargetFile {
+            url: self.url.clone(),
+            domain: self.domain.clone(),
             ca: self.ca.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
             our_domain: self.our_domain.clone(),
-        };
-        Ok((target, credentials))
+            listen: self.listen,
+            ..TargetFile::default()
+        }
     }
+}
+
+/// The target resolved and the suite's credentials.
+async fn resolve(peer: &PeerTarget) -> Result<(Target, Credentials)> {
+    let target = Target::resolve(&peer.url, &peer.domain).await?;
+    let credentials = Credentials {
+        ca: peer.ca.clone(),
+        cert: peer.cert.clone(),
+        key: peer.key.clone(),
+        our_domain: peer.our_domain.clone(),
+    };
+    Ok((target, credentials))
 }
 
 #[derive(Debug, Args)]
 struct HubArgs {
+    /// A target file holding any of these options as keys of the same name (`our_domain` for
+    /// --our-domain); the options given on the command line win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     peer: PeerArgs,
     /// The hub is a mimi-ds: make the room through its client API at --url.
@@ -328,30 +352,50 @@ async fn suite_command(command: Command) -> Result<ExitCode> {
         Command::Vectors(_) | Command::List | Command::Decode(_) | Command::Encode(_) => Ok(ExitCode::FAILURE),
         Command::Hub(args) => {
             let selection = args.output.selection()?;
-            let (target, credentials) = args.peer.resolve().await?;
-            let bootstrap = match (args.bootstrap, args.room) {
-                (true, _) => Bootstrap::ClientApi,
-                (false, Some(room)) => Bootstrap::Room { room, hub_user: args.hub_user },
-                (false, None) => Bootstrap::None,
+            let flags = TargetFile {
+                bootstrap: args.bootstrap.then_some(true),
+                room: args.room,
+                hub_user: args.hub_user,
+                exhausted_user: args.exhausted_user,
+                last_resort_user: args.last_resort_user,
+                no_consent_user: args.no_consent_user,
+                ..args.peer.keys()
+            };
+            let file = match &args.config {
+                Some(path) => TargetFile::load(path)?,
+                None => TargetFile::default(),
+            };
+            let hub = flags.over(file).hub()?;
+            eprintln!(
+                "mimi-interop: the hub under test reaches the suite ({}) with this entry in its configuration:\n{}",
+                hub.peer.our_domain,
+                hub.peer.peer_entry()
+            );
+            let (target, credentials) = resolve(&hub.peer).await?;
+            let bootstrap = match hub.room {
+                RoomSource::Bootstrap => Bootstrap::ClientApi,
+                RoomSource::Room { room, hub_user } => Bootstrap::Room { room, hub_user },
+                RoomSource::None => Bootstrap::None,
             };
             let users = ProbeUsers {
-                exhausted: args.exhausted_user,
-                last_resort: args.last_resort_user,
-                no_consent: args.no_consent_user,
+                exhausted: hub.exhausted_user,
+                last_resort: hub.last_resort_user,
+                no_consent: hub.no_consent_user,
             };
-            let run = HubRun { target, credentials, listen: args.peer.listen, bootstrap, users, selection };
+            let run = HubRun { target, credentials, listen: hub.peer.listen, bootstrap, users, selection };
             let report = suite::hub::run(run).await?;
             Ok(finish(&report, args.output.format))
         }
         Command::Follower(args) => {
             let selection = args.output.selection()?;
-            let (target, credentials) = args.peer.resolve().await?;
+            let peer = args.peer.keys().peer()?;
+            let (target, credentials) = resolve(&peer).await?;
             let bootstrap = match (args.bootstrap, args.user) {
                 (true, _) => FollowerBootstrap::ClientApi,
                 (false, Some(user)) => FollowerBootstrap::User(user),
                 (false, None) => anyhow::bail!("give --bootstrap (a mimi-ds follower) or --user URI"),
             };
-            let run = FollowerRun { target, credentials, listen: args.peer.listen, bootstrap, selection };
+            let run = FollowerRun { target, credentials, listen: peer.listen, bootstrap, selection };
             let report = suite::follower::run(run).await?;
             Ok(finish(&report, args.output.format))
         }
