@@ -7,7 +7,7 @@
 //! - A run produces a [`Report`]: one [`CheckResult`] per selected check, `Pass`, `Fail` (with what was
 //!   sent and what came back, hex and decoded, as [`Exchange`]s, and a one-line message) or
 //!   `NotApplicable` (why). [`render`] prints it as a table, JSON or Markdown; a failed required check
-//!   makes the process exit non-zero.
+//!   makes the process exit non-zero. [`html`] writes it as a page (`--html`).
 //! - Every request the suite sends is kept as [`Traffic`] (in [`net`], the one request path; what its own
 //!   server receives, in [`serve`]), and each check's result carries the traffic since the result before
 //!   it: the exchanges that led to it.
@@ -22,6 +22,7 @@
 
 pub mod claims;
 pub mod follower;
+pub mod html;
 pub mod hub;
 pub mod member;
 pub mod net;
@@ -56,6 +57,18 @@ pub struct CheckInfo {
     pub required: bool,
     /// What is verified, one line.
     pub title: &'static str,
+}
+
+impl CheckInfo {
+    /// The section with its draft: `draft-ietf-mimi-protocol-06 §5.3`, or the section as registered
+    /// when it starts with another draft's name (`room-policy-03 §5`).
+    pub fn draft_section(&self) -> String {
+        if self.section.starts_with('§') {
+            format!("{} {}", mimi_protocol::PROTOCOL_DRAFT, self.section)
+        } else {
+            self.section.to_owned()
+        }
+    }
 }
 
 macro_rules! check {
