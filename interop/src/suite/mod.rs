@@ -7,7 +7,7 @@
 //! - A run produces a [`Report`]: one [`CheckResult`] per selected check, `Pass`, `Fail` (with what was
 //!   sent and what came back, hex and decoded, as [`Exchange`]s, and a one-line message) or
 //!   `NotApplicable` (why). [`render`] prints it as a table, JSON or Markdown; a failed required check
-//!   makes the process exit non-zero. [`html`] writes it as a page (`--html`).
+//!   makes the process exit non-zero. [`html`] and [`junit`] write it as files (`--html`, `--junit`).
 //! - Every request the suite sends is kept as [`Traffic`] (in [`net`], the one request path; what its own
 //!   server receives, in [`serve`]), and each check's result carries the traffic since the result before
 //!   it: the exchanges that led to it.
@@ -24,6 +24,7 @@ pub mod claims;
 pub mod follower;
 pub mod html;
 pub mod hub;
+pub mod junit;
 pub mod member;
 pub mod net;
 pub mod render;
