@@ -45,7 +45,7 @@ pub mod user;
 pub use checker::{CheckFailure, Checker, Positions};
 pub use demo::{run_demo, DemoReport};
 pub use error::{DemoError, RandomError, ScenarioError};
-pub use load::{run_load, Endpoint, LoadConfig, LoadError, LoadReport};
+pub use load::{run_load, Endpoint, LoadConfig, LoadError, LoadReport, Sample, Watch};
 pub use local::{LocalError, LocalProvider};
 pub use mimi_client::{
     Client, ClientError, CommitReport, Connection, Delivered, Enrollment, LostRace, SentMessage, Session, TlsError,

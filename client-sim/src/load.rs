@@ -1,7 +1,7 @@
 //! Load mode: N rooms × U users × C clients per user across P providers, a
 //! target message rate and churn, reporting throughput, end-to-end latency percentiles
 //! (hdrhistogram), errors and peak memory, with a progress bar and a JSON summary
-//! ([`LoadReport`]).
+//! ([`LoadReport`]). A long run (a soak) also samples store size and memory over time ([`Watch`]).
 //!
 //! # Building rooms
 //! Room `i` has users `r<i>u<j>` (user `j` at provider `(i + j) mod P`), each with `C` devices;
@@ -119,6 +119,87 @@ pub struct LoadConfig {
     pub batch: usize,
     /// Seed of the send and churn timing.
     pub seed: u64,
+    /// What to sample during the messaging phase (a soak run), if anything.
+    pub watch: Watch,
+}
+
+/// What a long run (a soak) samples during its messaging phase, every `every_secs` (and at its
+/// start and end): the counters, the size of the providers' store files and resident memory.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Watch {
+    /// Seconds between samples (0: none are taken).
+    pub every_secs: u64,
+    /// Store files whose sizes are summed (the providers' redb files).
+    pub stores: Vec<PathBuf>,
+    /// A provider process whose resident memory is sampled (`None`: the providers run in this
+    /// process, whose memory is sampled anyway).
+    pub pid: Option<u32>,
+}
+
+/// One sample of a soak run (see [`Watch`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Seconds since messages started.
+    pub secs: u64,
+    /// Messages sent, accepted and delivered, and errors, so far.
+    pub sent: u64,
+    /// Accepted so far.
+    pub accepted: u64,
+    /// Delivered so far.
+    pub delivered: u64,
+    /// Errors so far.
+    pub errors: u64,
+    /// The watched store files' total size, bytes.
+    pub store_bytes: u64,
+    /// The watched provider process's resident memory (VmRSS), KiB.
+    pub provider_rss_kib: Option<u64>,
+    /// This process's resident memory (VmRSS), KiB.
+    pub sim_rss_kib: u64,
+}
+
+impl Sample {
+    /// One line for a terminal.
+    pub fn line(&self) -> String {
+        let provider = self.provider_rss_kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+        format!(
+            "t={:>5}s sent={} accepted={} delivered={} errors={} store={:.2} MiB provider_rss={} sim_rss={:.1} MiB",
+            self.secs,
+            self.sent,
+            self.accepted,
+            self.delivered,
+            self.errors,
+            self.store_bytes as f64 / (1024.0 * 1024.0),
+            provider,
+            self.sim_rss_kib as f64 / 1024.0
+        )
+    }
+}
+
+/// A value in KiB from a `/proc/<pid>/status` line (`VmRSS:`, `VmHWM:`): 0 if unknown.
+fn proc_status_kib(pid: &str, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Watch {
+    /// A sample now, `secs` into the messaging phase, with the counters of `shared`.
+    fn sample(&self, secs: u64, shared: &Shared) -> Sample {
+        Sample {
+            secs,
+            sent: shared.sent.load(Ordering::Relaxed),
+            accepted: shared.accepted.load(Ordering::Relaxed),
+            delivered: shared.delivered.load(Ordering::Relaxed),
+            errors: shared.errors.load(Ordering::Relaxed),
+            store_bytes: self.stores.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum(),
+            provider_rss_kib: self.pid.map(|pid| proc_status_kib(&pid.to_string(), "VmRSS:")),
+            sim_rss_kib: proc_status_kib("self", "VmRSS:"),
+        }
+    }
 }
 
 /// Latency percentiles in milliseconds.
@@ -187,6 +268,8 @@ pub struct LoadReport {
     pub peak_rss_kib: u64,
     /// What the peak memory covers.
     pub memory_note: String,
+    /// The samples taken during the messaging phase ([`Watch`]).
+    pub samples: Vec<Sample>,
 }
 
 /// Counters shared by the client tasks.
@@ -222,13 +305,7 @@ struct Built {
 
 /// Peak resident set size of this process (VmHWM from /proc/self/status), KiB (0 if unknown).
 pub fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    proc_status_kib("self", "VmHWM:")
 }
 
 /// Runs a load test against the providers at `endpoints`; `in_process` tells the report
@@ -340,6 +417,22 @@ pub async fn run_load(
             }
         })
     };
+    // A soak's samples, printed as they are taken.
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = (config.watch.every_secs > 0).then(|| {
+        let (watch, shared, samples) = (config.watch.clone(), shared.clone(), samples.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(watch.every_secs));
+            loop {
+                ticks.tick().await;
+                let sample = watch.sample(send_started.elapsed().as_secs(), &shared);
+                println!("{}", sample.line());
+                if let Ok(mut s) = samples.lock() {
+                    s.push(sample);
+                }
+            }
+        })
+    });
     let mut histogram = new_histogram()?;
     let mut accepted_per_room: HashMap<String, u64> = HashMap::new();
     while let Some(done) = drivers.join_next().await {
@@ -348,6 +441,14 @@ pub async fn run_load(
         histogram.add(&h).map_err(|e| LoadError::Config(format!("histogram: {e:?}")))?;
     }
     ticker.abort();
+    if let Some(sampler) = sampler {
+        sampler.abort();
+        let last = config.watch.sample(send_started.elapsed().as_secs(), &shared);
+        println!("{}", last.line());
+        if let Ok(mut s) = samples.lock() {
+            s.push(last);
+        }
+    }
     send_bar.finish_and_clear();
     let send_secs = config.duration.as_secs_f64();
     let expected_deliveries = expected_per_room
@@ -399,6 +500,7 @@ pub async fn run_load(
         } else {
             "peak of the simulator process only (simulated clients); the providers run elsewhere".into()
         },
+        samples: samples.lock().map(|s| s.clone()).unwrap_or_default(),
         config,
     })
 }

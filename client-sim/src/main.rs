@@ -34,7 +34,7 @@ use clap::{Parser, Subcommand};
 use mimi_client_sim::target::{connect_all, Target};
 use mimi_client_sim::{
     run_demo, run_load, run_random, run_scenario_federated, Connection, Endpoint, LoadConfig, LocalProvider,
-    RandomConfig, Scenario, BUILTIN,
+    RandomConfig, Scenario, Watch, BUILTIN,
 };
 
 /// Largest request body of the in-process providers of a load run: a commit adding 1 000
@@ -147,6 +147,19 @@ enum Command {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// A soak run: every this many seconds, print (and keep in the summary) the counters, the
+        /// providers' store size and resident memory.
+        #[arg(long, default_value_t = 0)]
+        sample_every: u64,
+        /// A store file to sample (repeat; in-process providers' files are sampled anyway).
+        #[arg(long, value_name = "FILE")]
+        watch_store: Vec<PathBuf>,
+        /// The pid of a running provider whose resident memory is sampled.
+        #[arg(long, value_name = "PID")]
+        watch_pid: Option<u32>,
+        /// Log retention of the in-process providers, seconds (their `log_retention_secs`).
+        #[arg(long)]
+        log_retention_secs: Option<u64>,
         #[command(flatten)]
         providers: Providers,
     },
@@ -190,7 +203,11 @@ async fn providers(
 }
 
 /// For load: the in-process providers (with a larger body limit) or the running ones' endpoints.
-async fn load_providers(args: &Providers, dir: &Path) -> anyhow::Result<(Vec<LocalProvider>, Vec<Endpoint>)> {
+async fn load_providers(
+    args: &Providers,
+    dir: &Path,
+    log_retention_secs: Option<u64>,
+) -> anyhow::Result<(Vec<LocalProvider>, Vec<Endpoint>)> {
     if !args.targets.is_empty() {
         let ca = args.ca.as_deref().context("--provider needs --ca")?;
         let mut endpoints = Vec::new();
@@ -209,6 +226,9 @@ async fn load_providers(args: &Providers, dir: &Path) -> anyhow::Result<(Vec<Loc
     let mut local = Vec::new();
     for mut config in configs {
         config.max_body_bytes = LOAD_MAX_BODY_BYTES;
+        if let Some(secs) = log_retention_secs {
+            config.retention.retention.log_retention_ms = secs.saturating_mul(1000);
+        }
         match LocalProvider::start_with(config).await {
             Ok(p) => local.push(p),
             Err(e) => {
@@ -281,11 +301,17 @@ async fn main() -> anyhow::Result<()> {
             seed,
             json,
             quiet,
+            sample_every,
+            mut watch_store,
+            watch_pid,
+            log_retention_secs,
             providers: args,
         } => {
             let dir = tempfile::tempdir()?;
-            let (local, endpoints) = load_providers(&args, dir.path()).await?;
+            let (local, endpoints) = load_providers(&args, dir.path(), log_retention_secs).await?;
             let in_process = !local.is_empty();
+            watch_store.extend(local.iter().map(|p| p.config().store_path()));
+            let watch = Watch { every_secs: sample_every, stores: watch_store, pid: watch_pid };
             let config = LoadConfig {
                 rooms,
                 users,
@@ -296,6 +322,7 @@ async fn main() -> anyhow::Result<()> {
                 active,
                 batch,
                 seed,
+                watch,
             };
             let result = run_load(config, endpoints, in_process, !quiet).await;
             stop(local).await?;

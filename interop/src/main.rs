@@ -11,8 +11,9 @@
 //! - `mimi-interop self-test`: both against our own `mimi-ds` started in-process; every check must pass.
 //! - `mimi-interop list`: the checks with their draft sections.
 //! - Every suite command takes `--format table|json|markdown`, `--only ID|PREFIX` and `--skip ID|PREFIX`
-//!   (repeatable or comma-separated) and exits 1 when a required check failed, 2 when the suite could not
-//!   run.
+//!   (repeatable or comma-separated), `--html FILE` and `--junit FILE` (the report also written as one
+//!   self-contained HTML page with every request and answer, and as JUnit XML for CI), and exits 1 when a
+//!   required check failed, 2 when the suite could not run (or a report file could not be written).
 //! - `mimi-interop vectors --write DIR` regenerates the published known-answer vectors;
 //!   `mimi-interop vectors --check DIR` compares stored ones with our code and exits non-zero on any
 //!   difference (see `interop/vectors/README.md`).
@@ -26,6 +27,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -111,6 +113,13 @@ struct OutputArgs {
     /// Skip these checks (ids or prefixes).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Also write the report as one self-contained HTML page: every check with its section, result and
+    /// reason, and every request it sent with the answer, as hex and decoded.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Also write the report as JUnit XML (one testcase per check, classname = its draft section).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 impl OutputArgs {
@@ -338,13 +347,19 @@ fn inspect_command(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn finish(report: &Report, format: Format) -> ExitCode {
-    print!("{}", render(report, format));
-    if report.required_failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+/// Prints `report`, writes the report files asked for, and gives the exit code.
+fn finish(report: &Report, output: &OutputArgs) -> Result<ExitCode> {
+    print!("{}", render(report, output.format));
+    let now = SystemTime::now();
+    if let Some(path) = &output.html {
+        std::fs::write(path, suite::html::render(report, now))
+            .with_context(|| format!("writing the HTML report {}", path.display()))?;
     }
+    if let Some(path) = &output.junit {
+        std::fs::write(path, suite::junit::render(report, now))
+            .with_context(|| format!("writing the JUnit report {}", path.display()))?;
+    }
+    Ok(if report.required_failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 async fn suite_command(command: Command) -> Result<ExitCode> {
@@ -384,7 +399,7 @@ async fn suite_command(command: Command) -> Result<ExitCode> {
             };
             let run = HubRun { target, credentials, listen: hub.peer.listen, bootstrap, users, selection };
             let report = suite::hub::run(run).await?;
-            Ok(finish(&report, args.output.format))
+            finish(&report, &args.output)
         }
         Command::Follower(args) => {
             let selection = args.output.selection()?;
@@ -397,14 +412,14 @@ async fn suite_command(command: Command) -> Result<ExitCode> {
             };
             let run = FollowerRun { target, credentials, listen: peer.listen, bootstrap, selection };
             let report = suite::follower::run(run).await?;
-            Ok(finish(&report, args.output.format))
+            finish(&report, &args.output)
         }
         Command::SelfTest(args) => {
             let selection = args.output.selection()?;
             let temp = tempfile::tempdir().context("temporary directory")?;
             let dir = args.dir.unwrap_or_else(|| temp.path().to_owned());
             let report = suite::selftest::run(&dir, &selection).await?;
-            Ok(finish(&report, args.output.format))
+            finish(&report, &args.output)
         }
     }
 }

@@ -1,14 +1,18 @@
 //! The conformance suite checks itself: `mimi-interop self-test` passes every check against our own
 //! `mimi-ds`, and against deliberately broken hubs (a real `mimi-ds` behind a misbehaving mTLS proxy,
 //! see `support`) exactly the matching checks fail, with a message saying what went wrong. Both through
-//! the binary, so the JSON output and the exit code are tested too.
+//! the binary, so the JSON output and the exit code are tested too, and the `--html` and `--junit`
+//! report files against the JSON report of the same run.
 
 mod support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use mimi_interop::suite::CHECKS;
+use std::path::Path;
+
+use mimi_interop::suite::render::escape_markup;
+use mimi_interop::suite::{info, CHECKS};
 use support::{BrokenHub, Fault};
 
 fn interop(args: Vec<String>) -> std::process::Output {
@@ -25,16 +29,74 @@ fn json(output: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// `--html FILE --junit FILE` in `dir`.
+fn report_files(dir: &Path) -> Vec<String> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    vec!["--html".into(), path("report.html"), "--junit".into(), path("report.xml")]
+}
+
+/// The JUnit file in `dir` says what the JSON `report` of the same run says: one testcase per result,
+/// named by the check's id, classname its draft and section, a `<failure>` with the message for each
+/// failure and a `<skipped>` with the reason for each check not applicable; the counts add up.
+fn junit_matches(dir: &Path, report: &serde_json::Value) {
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not XML ({e}):\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let results = report["results"].as_array().unwrap();
+    let count = |outcome: &str| results.iter().filter(|r| r["outcome"] == outcome).count().to_string();
+    assert_eq!(root.attribute("tests"), Some(results.len().to_string().as_str()));
+    assert_eq!(root.attribute("failures"), Some(count("fail").as_str()));
+    assert_eq!(root.attribute("skipped"), Some(count("notApplicable").as_str()));
+    let cases: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .flat_map(|suite| suite.children().filter(|n| n.has_tag_name("testcase")))
+        .collect();
+    assert_eq!(cases.len(), results.len());
+    for (case, result) in cases.iter().zip(results) {
+        let id = result["id"].as_str().unwrap();
+        assert_eq!(case.attribute("name"), Some(id));
+        let classname = case.attribute("classname").unwrap();
+        assert_eq!(classname, info(id).unwrap().draft_section());
+        assert!(classname.contains(result["section"].as_str().unwrap()), "{classname}");
+        let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
+        match result["outcome"].as_str().unwrap() {
+            "pass" => assert!(child("failure").is_none() && child("skipped").is_none(), "{id}"),
+            "fail" => assert_eq!(child("failure").unwrap().attribute("message"), result["message"].as_str()),
+            _ => assert_eq!(child("skipped").unwrap().attribute("message"), result["reason"].as_str()),
+        }
+    }
+}
+
+/// The HTML file in `dir` is one page without scripts or external assets, and shows each check of the
+/// JSON `report` with its section and its (escaped) failure message or reason, and `sent`, a fragment
+/// of a request body decoded to its JSON form.
+fn html_matches(dir: &Path, report: &serde_json::Value, sent: &str) -> String {
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"));
+    for result in report["results"].as_array().unwrap() {
+        let id = result["id"].as_str().unwrap();
+        assert!(html.contains(&format!("id=\"check-{id}\"")), "{id}");
+        assert!(html.contains(&escape_markup(&info(id).unwrap().draft_section(), false)), "{id}");
+        for why in [&result["message"], &result["reason"]] {
+            if let Some(why) = why.as_str() {
+                assert!(html.contains(&escape_markup(why, false)), "{id}: {why}");
+            }
+        }
+    }
+    assert!(html.contains(sent), "no decoded request body {sent:?}");
+    html
+}
+
 #[test]
 fn self_test_passes_every_check() {
     let dir = tempfile::tempdir().unwrap();
-    let output = interop(vec![
-        "self-test".into(),
-        "--dir".into(),
-        dir.path().display().to_string(),
-        "--format".into(),
-        "json".into(),
-    ]);
+    let mut args = vec!["self-test".into(), "--dir".into(), dir.path().display().to_string()];
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(report_files(dir.path()));
+    let output = interop(args);
     let report = json(&output);
     let results = report["results"].as_array().unwrap();
     let failed: Vec<_> = results.iter().filter(|r| r["outcome"] != "pass").collect();
@@ -43,6 +105,10 @@ fn self_test_passes_every_check() {
     let all: BTreeSet<&str> = CHECKS.iter().map(|c| c.id).collect();
     assert_eq!(ran, all, "every registered check runs");
     assert!(output.status.success(), "exit code {:?}", output.status.code());
+    junit_matches(dir.path(), &report);
+    // bob's claims, decoded to the JSON form of KeyMaterialRequest, and the hub's answers
+    let html = html_matches(dir.path(), &report, r#""requestingUser": "mimi://b.example/u/interop-bob""#);
+    assert!(html.contains("KeyMaterialResponse, "), "a 200 answer named by its structure");
 }
 
 /// Runs `hub --bootstrap --only <only>` against a hub behind a proxy with `fault`; returns the failed
@@ -59,8 +125,31 @@ async fn against_broken(
     only: &str,
 ) -> (Vec<(String, String)>, BTreeSet<String>, Option<i32>) {
     let dir = tempfile::tempdir().unwrap();
-    let broken = BrokenHub::start(dir.path(), fault).await.unwrap();
-    let args = vec![
+    let (output, report) = run_against_broken(dir.path(), role, fault, only, Vec::new()).await;
+    let results = report["results"].as_array().unwrap();
+    let failed = results
+        .iter()
+        .filter(|r| r["outcome"] == "fail")
+        .map(|r| (r["id"].as_str().unwrap().to_owned(), r["message"].as_str().unwrap().to_owned()))
+        .collect();
+    let ran = results.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    for r in results.iter().filter(|r| r["outcome"] != "fail") {
+        assert_eq!(r["outcome"], "pass", "{r:#?}");
+    }
+    (failed, ran, output.status.code())
+}
+
+/// Runs `<role> --bootstrap --only <only> --format json <extra>` against a `mimi-ds` behind a proxy
+/// with `fault` (certificates and store under `dir`); returns the output and its JSON report.
+async fn run_against_broken(
+    dir: &Path,
+    role: &str,
+    fault: Fault,
+    only: &str,
+    extra: Vec<String>,
+) -> (std::process::Output, serde_json::Value) {
+    let broken = BrokenHub::start(dir, fault).await.unwrap();
+    let mut args = vec![
         role.to_owned(),
         "--url".into(),
         format!("https://127.0.0.1:{}", broken.proxy.port()),
@@ -82,22 +171,48 @@ async fn against_broken(
         "--format".into(),
         "json".into(),
     ];
+    args.extend(extra);
     let output = tokio::task::spawn_blocking(move || interop(args)).await.unwrap();
     broken.stop().await.unwrap();
     // Shown with --nocapture: what an implementer would read.
     eprintln!("{}", String::from_utf8_lossy(&output.stdout));
     let report = json(&output);
-    let results = report["results"].as_array().unwrap();
-    let failed = results
+    (output, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_files_show_a_failed_and_a_skipped_check() {
+    let dir = tempfile::tempdir().unwrap();
+    // No third provider behind this hub: the no-consent check is not applicable.
+    let only = "hub.mtls,hub.keymaterial.no-consent";
+    let files = report_files(dir.path());
+    let (output, report) = run_against_broken(dir.path(), "hub", Fault::IgnoreHost, only, files).await;
+    assert_eq!(output.status.code(), Some(1));
+    let outcomes: Vec<(&str, &str)> = report["results"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|r| r["outcome"] == "fail")
-        .map(|r| (r["id"].as_str().unwrap().to_owned(), r["message"].as_str().unwrap().to_owned()))
+        .map(|r| (r["id"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
         .collect();
-    let ran = results.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
-    for r in results.iter().filter(|r| r["outcome"] != "fail") {
-        assert_eq!(r["outcome"], "pass", "{r:#?}");
-    }
-    (failed, ran, output.status.code())
+    assert_eq!(
+        outcomes,
+        [
+            ("hub.mtls.required", "pass"),
+            ("hub.mtls.from-binding", "pass"),
+            ("hub.mtls.host-binding", "fail"),
+            ("hub.keymaterial.no-consent", "notApplicable"),
+        ]
+    );
+    junit_matches(dir.path(), &report);
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap();
+    assert_eq!(failure.parent().unwrap().attribute("name"), Some("hub.mtls.host-binding"));
+    assert!(failure.attribute("message").unwrap().contains("Host: b.example"));
+    assert_eq!(failure.attribute("type"), Some("required"));
+    // The claim sent with the wrong Host, decoded: a KeyMaterialRequest for an unknown user.
+    let html = html_matches(dir.path(), &report, r#""targetUser": "mimi://a.example/u/interop-nobody-"#);
+    assert!(html.contains("<span class=\"fail\">"), "the verdict says failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

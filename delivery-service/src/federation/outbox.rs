@@ -25,6 +25,10 @@ use mimi_protocol::directory::Endpoint;
 
 /// Most entries in one `/notify` body.
 pub const MAX_BATCH: usize = 64;
+/// Most bytes of one `/notify` body, well under what a follower takes by default (32 MiB): a batch
+/// of large commits or Welcomes stops before the entry that would pass it. An entry larger than
+/// this alone is still sent alone.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// What a worker sends next: the `/notify` body of FanoutMessages for the peer, and the cursor to
 /// store once they are acknowledged (the last position examined, including entries not meant for
@@ -41,21 +45,29 @@ pub struct Batch {
 }
 
 /// Plans the next batch for `peer` from the log entries after its cursor (in order): those that
-/// go to the peer (as entries or Welcomes, [`write_fanouts_for`]), stopping once `max` messages
-/// are planned. `None` when nothing follows the cursor.
-pub fn plan(peer: &str, entries: &[LogEntry], max: usize) -> Result<Option<Batch>, tls_codec::Error> {
+/// go to the peer (as entries or Welcomes, [`write_fanouts_for`]), stopping before the entry that
+/// would make more than `max` messages or a body of more than `max_bytes` (the first entry is
+/// always taken, whatever its size). `None` when nothing follows the cursor.
+pub fn plan(peer: &str, entries: &[LogEntry], max: usize, max_bytes: usize) -> Result<Option<Batch>, tls_codec::Error> {
     let Some(last) = entries.last() else { return Ok(None) };
     let mut batch = Batch { body: Vec::new(), messages: 0, advance_to: last.seq };
     for e in entries {
         if !e.goes_to(peer) {
             continue;
         }
+        let mark = batch.body.len();
         if batch.messages >= max {
             // Stop before this entry: the cursor must not pass what was not sent.
             batch.advance_to = e.seq - 1;
             break;
         }
-        batch.messages += write_fanouts_for(e, peer, &mut batch.body)?;
+        let written = write_fanouts_for(e, peer, &mut batch.body)?;
+        if batch.messages > 0 && batch.body.len() > max_bytes {
+            batch.body.truncate(mark);
+            batch.advance_to = e.seq - 1;
+            break;
+        }
+        batch.messages += written;
     }
     Ok(Some(batch))
 }
@@ -250,7 +262,7 @@ impl<S: Store> Outbox<S> {
                 Ok(e) => e,
                 Err(e) => return tracing::warn!(%peer, %room, error = %e, "outbox log unreadable"),
             };
-            let batch = match plan(&peer, &entries, MAX_BATCH) {
+            let batch = match plan(&peer, &entries, MAX_BATCH, MAX_BATCH_BYTES) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     // Caught up: stop, unless the scheduler saw new entries meanwhile.
@@ -373,10 +385,42 @@ mod tests {
             frank: None,
         };
         let others = [entry(5, "c.example"), entry(6, "c.example")];
-        assert_eq!(plan("b.example", &others, 10).unwrap(), Some(Batch { body: vec![], messages: 0, advance_to: 6 }));
-        assert_eq!(plan("b.example", &[], 10).unwrap(), None);
+        assert_eq!(
+            plan("b.example", &others, 10, MAX_BATCH_BYTES).unwrap(),
+            Some(Batch { body: vec![], messages: 0, advance_to: 6 })
+        );
+        assert_eq!(plan("b.example", &[], 10, MAX_BATCH_BYTES).unwrap(), None);
         // With max 0 the first entry for the peer stops the batch before it.
         let mixed = [entry(5, "c.example"), entry(6, "b.example"), entry(7, "c.example")];
-        assert_eq!(plan("b.example", &mixed, 0).unwrap(), Some(Batch { body: vec![], messages: 0, advance_to: 5 }));
+        assert_eq!(
+            plan("b.example", &mixed, 0, MAX_BATCH_BYTES).unwrap(),
+            Some(Batch { body: vec![], messages: 0, advance_to: 5 })
+        );
+    }
+
+    #[test]
+    fn a_batch_stops_before_the_entry_that_would_pass_its_byte_bound() {
+        // Welcomes are written from the log's bytes without decoding: 1000 bytes each, framed.
+        let welcome = |seq: u64| LogEntry {
+            seq,
+            epoch: 0,
+            accepted_ms: 0,
+            kind: EntryKind::Commit,
+            message: Vec::new().into(),
+            extra: vec![],
+            sender: Vec::new().into(),
+            peers: vec![],
+            group_info: Vec::new().into(),
+            welcome: vec![seq as u8; 1000].into(),
+            welcome_peers: vec![b"b.example".to_vec().into()],
+            frank: None,
+        };
+        let entries: Vec<LogEntry> = (1..=5).map(welcome).collect();
+        let one = plan("b.example", &entries[..1], 10, usize::MAX).unwrap().unwrap().body.len();
+        let batch = plan("b.example", &entries, 10, 2 * one + one / 2).unwrap().unwrap();
+        assert_eq!((batch.messages, batch.advance_to, batch.body.len()), (2, 2, 2 * one));
+        // An entry larger than the bound alone is sent alone.
+        let batch = plan("b.example", &entries, 10, 10).unwrap().unwrap();
+        assert_eq!((batch.messages, batch.advance_to, batch.body.len()), (1, 1, one));
     }
 }

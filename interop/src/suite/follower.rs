@@ -144,7 +144,7 @@ impl HubState {
         let room = self.lock().room.clone();
         let body = FanoutMessage::encode_body(messages)?;
         let url = self.directory().url(Endpoint::Notify, &room);
-        Ok(self.peer.post(&url, body, decoded(&messages), &self.ours, true).await)
+        Ok(self.peer.post(Endpoint::Notify, &url, body, decoded(&messages), &self.ours, true).await)
     }
 }
 
@@ -333,7 +333,8 @@ pub async fn run(run: FollowerRun) -> Result<Report, SuiteError> {
     let alice = Member::new(alice_uri)?;
     let room = format!("mimi://{ours}/r/interop-{}", alice.token());
     let mut report =
-        Report::new(format!("follower {} at {} (suite as hub {ours})", run.target.domain, run.target.addr));
+        Report::new(format!("follower {} at {} (suite as hub {ours})", run.target.domain, run.target.addr))
+            .recording(peer.traffic_log());
     let directory = Directory::ours(&run.target.base_url());
     let state = HubState {
         ours: ours.clone(),
@@ -341,7 +342,7 @@ pub async fn run(run: FollowerRun) -> Result<Report, SuiteError> {
         peer: peer.clone(),
         directory: Arc::new(Mutex::new(directory)),
     };
-    let server = serve::start(&run.credentials, run.listen, hub_router(state.clone())).await?;
+    let server = serve::start(&run.credentials, run.listen, hub_router(state.clone()), peer.traffic_log()).await?;
     let result = scenario(&run, &state, &mut report).await;
     server.stop().await;
     result.map(|()| report)

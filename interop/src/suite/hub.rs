@@ -184,12 +184,14 @@ pub async fn run(run: HubRun) -> Result<Report, SuiteError> {
         ClientUri::parse(&format!("mimi://{ours}/d/{user}/{DEVICE}")).map_err(|e| SuiteError::mls("client URI", e))
     };
     let follower = FollowerState::new(&ours, vec![Member::new(member(BOB)?)?, Member::new(member(DAVE)?)?]);
-    let server = serve::start(&run.credentials, run.listen, serve::follower_router(follower.clone())).await?;
     let peer = Peer::new(run.target.clone(), &run.credentials)?;
+    let router = serve::follower_router(follower.clone());
+    let server = serve::start(&run.credentials, run.listen, router, peer.traffic_log()).await?;
     let report = Report::new(format!(
         "hub {} at {} (suite as follower {ours} on {})",
         run.target.domain, run.target.addr, server.addr
-    ));
+    ))
+    .recording(peer.traffic_log());
     let directory = Directory::ours(&run.target.base_url());
     let users = run.users.clone();
     let mut hub = Hub { run, peer, directory, follower, report, room: None, hub_user: None, users };
@@ -259,7 +261,8 @@ impl Hub {
     async fn mtls_checks(&mut self) {
         let url = self.directory.url(Endpoint::Update, &self.room_id());
         if self.selects("hub.mtls.required") {
-            let call = self.peer.post(&url, Vec::new(), "(empty body)".into(), &self.ours(), false).await;
+            let call =
+                self.peer.post(Endpoint::Update, &url, Vec::new(), "(empty body)".into(), &self.ours(), false).await;
             let outcome = match &call.answer {
                 Err(_) => Outcome::Pass,
                 Ok(a) if a.status == 401 || a.status == 403 => Outcome::Pass,
@@ -275,7 +278,7 @@ impl Hub {
         }
         if self.selects("hub.mtls.from-binding") {
             let impostor = format!("impostor.{}", self.ours());
-            let call = self.peer.post(&url, Vec::new(), "(empty body)".into(), &impostor, true).await;
+            let call = self.peer.post(Endpoint::Update, &url, Vec::new(), "(empty body)".into(), &impostor, true).await;
             let outcome = match &call.answer {
                 Ok(a) if a.status == 401 || a.status == 403 => Outcome::Pass,
                 Ok(a) => Outcome::fail_with(
@@ -451,7 +454,8 @@ impl Hub {
         let request = self.key_material_request(&nobody)?;
         let url = self.directory.url(Endpoint::KeyMaterial, &nobody);
         let host = format!("{}:{}", self.ours(), self.run.target.addr.port());
-        let call = self.peer.post_with_host(&url, request.encode()?, decoded(&request), &host).await;
+        let call =
+            self.peer.post_with_host(Endpoint::KeyMaterial, &url, request.encode()?, decoded(&request), &host).await;
         let outcome = match &call.answer {
             Ok(a) if HOST_REFUSALS.contains(&a.status) => Outcome::Pass,
             Ok(a) => Outcome::fail_with(
@@ -916,7 +920,7 @@ impl Hub {
             let url = self.directory.url(Endpoint::Update, &room);
             let described =
                 format!("UpdateRequest with proposalOrCommit = PrivateMessage commit {}", decoded(&private));
-            let call = self.peer.post(&url, body, described, &self.ours(), true).await;
+            let call = self.peer.post(Endpoint::Update, &url, body, described, &self.ours(), true).await;
             let outcome = match decode_answer::<UpdateRoomResponse>(&call) {
                 Ok(UpdateRoomResponse { outcome: UpdateRoomOutcome::NotAllowed, .. }) => Outcome::Pass,
                 Ok(r) => Outcome::fail_with(

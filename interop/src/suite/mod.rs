@@ -7,7 +7,10 @@
 //! - A run produces a [`Report`]: one [`CheckResult`] per selected check, `Pass`, `Fail` (with what was
 //!   sent and what came back, hex and decoded, as [`Exchange`]s, and a one-line message) or
 //!   `NotApplicable` (why). [`render`] prints it as a table, JSON or Markdown; a failed required check
-//!   makes the process exit non-zero.
+//!   makes the process exit non-zero. [`html`] and [`junit`] write it as files (`--html`, `--junit`).
+//! - Every request the suite sends is kept as [`Traffic`] (in [`net`], the one request path; what its own
+//!   server receives, in [`serve`]), and each check's result carries the traffic since the result before
+//!   it: the exchanges that led to it.
 //! - [`hub`] runs the hub checks, [`follower`] the follower checks, [`selftest`] both against our own
 //!   `mimi-ds` started in-process. The suite's own HTTPS server (receiving `/notify`, serving
 //!   `keyMaterial`, or acting as the hub) is in [`serve`], its MLS clients in [`member`], its outbound
@@ -19,12 +22,16 @@
 
 pub mod claims;
 pub mod follower;
+pub mod html;
 pub mod hub;
+pub mod junit;
 pub mod member;
 pub mod net;
 pub mod render;
 pub mod selftest;
 pub mod serve;
+
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -51,6 +58,18 @@ pub struct CheckInfo {
     pub required: bool,
     /// What is verified, one line.
     pub title: &'static str,
+}
+
+impl CheckInfo {
+    /// The section with its draft: `draft-ietf-mimi-protocol-06 §5.3`, or the section as registered
+    /// when it starts with another draft's name (`room-policy-03 §5`).
+    pub fn draft_section(&self) -> String {
+        if self.section.starts_with('§') {
+            format!("{} {}", mimi_protocol::PROTOCOL_DRAFT, self.section)
+        } else {
+            self.section.to_owned()
+        }
+    }
 }
 
 macro_rules! check {
@@ -150,6 +169,55 @@ pub fn decoded(value: &impl std::fmt::Debug) -> String {
     }
 }
 
+/// One request the suite sent and what came back ([`net`]), or one its server received and what it
+/// answered ([`serve`]), whole, for the report files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traffic {
+    /// Method and URL (path when received), with what else is unusual about the request (`From`,
+    /// `Host`, no certificate).
+    pub request: String,
+    /// Whether the suite's server received it (the suite sent it otherwise).
+    pub received: bool,
+    /// The structure the body is meant to be (a name [`crate::inspect::find`] knows), if any; `/notify`
+    /// bodies are a concatenation of them.
+    pub request_struct: Option<&'static str>,
+    /// The body sent.
+    pub request_body: Vec<u8>,
+    /// The HTTP status, 0 when there was no answer.
+    pub status: u16,
+    /// The structure a 200 answer is meant to be, if any.
+    pub response_struct: Option<&'static str>,
+    /// The answer body (empty without an answer).
+    pub response_body: Vec<u8>,
+    /// The transport error when there was no answer (or, received, why the answer is not shown).
+    pub error: Option<String>,
+}
+
+/// Where [`Traffic`] is kept until the next check's result takes it ([`Report::record`]); clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficLog(Arc<Mutex<Vec<Traffic>>>);
+
+impl TrafficLog {
+    /// Keeps `traffic` for the next result.
+    pub fn push(&self, traffic: Traffic) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(traffic);
+    }
+
+    /// Everything kept since the last call.
+    pub fn take(&self) -> Vec<Traffic> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Two handles are equal when they share one log.
+impl PartialEq for TrafficLog {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TrafficLog {}
+
 /// How a check ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
@@ -200,6 +268,10 @@ pub struct CheckResult {
     /// How it ended.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// The requests sent and received since the result before this one (not in the JSON report: the
+    /// HTML one shows them).
+    #[serde(skip)]
+    pub traffic: Vec<Traffic>,
 }
 
 /// The results of one run, in registry order.
@@ -211,6 +283,9 @@ pub struct Report {
     pub drafts: Vec<String>,
     /// One entry per selected check that ran.
     pub results: Vec<CheckResult>,
+    /// The log each result takes its [`Traffic`] from ([`Report::recording`]).
+    #[serde(skip)]
+    pub log: TrafficLog,
 }
 
 impl Report {
@@ -220,15 +295,27 @@ impl Report {
             target: target.into(),
             drafts: mimi_protocol::PINNED_DRAFTS.iter().map(|d| (*d).to_owned()).collect(),
             results: Vec::new(),
+            log: TrafficLog::default(),
         }
     }
 
-    /// Records the outcome of check `id` (which must be in [`CHECKS`]; unknown ids are ignored).
+    /// The report, its results taking their traffic from `log` (the one the suite's [`net::Peer`] and
+    /// [`serve`] server fill).
+    pub fn recording(self, log: TrafficLog) -> Report {
+        Report { log, ..self }
+    }
+
+    /// Records the outcome of check `id` (which must be in [`CHECKS`]; unknown ids are ignored), with
+    /// the traffic logged since the previous result (added to what an earlier result of `id` had).
     pub fn record(&mut self, id: &str, outcome: Outcome) {
         if let Some(check) = info(id) {
             tracing::info!(check = id, outcome = outcome.label(), "check done");
-            self.results.retain(|r| r.check.id != id);
-            self.results.push(CheckResult { check: *check, outcome });
+            let mut traffic = Vec::new();
+            if let Some(at) = self.results.iter().position(|r| r.check.id == id) {
+                traffic = self.results.remove(at).traffic;
+            }
+            traffic.extend(self.log.take());
+            self.results.push(CheckResult { check: *check, outcome, traffic });
         }
     }
 

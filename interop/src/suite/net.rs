@@ -1,8 +1,10 @@
 //! The suite's outbound calls to the implementation under test: HTTPS with the suite's client
 //! certificate (mutual TLS), or deliberately without one, to the target's domain at the address the
 //! user gave (TLS verifies the *domain*, as between providers). Every call keeps what was sent and what
-//! came back, so a failing check can show both ([`Call::exchange`]). [`Peer::post_with_host`] sends a
-//! request over HTTP/1.1 with a `Host` header of the suite's choosing (the hub's TLS name unchanged).
+//! came back, so a failing check can show both ([`Call::exchange`]), and logs it whole as [`Traffic`]
+//! for the report files, with the structures its endpoint carries ([`body_structures`]).
+//! [`Peer::post_with_host`] sends a request over HTTP/1.1 with a `Host` header of the suite's choosing
+//! (the hub's TLS name unchanged).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,10 +12,11 @@ use std::time::Duration;
 
 use mimi_ds::config::TlsPaths;
 use mimi_protocol::directory::{Directory, Endpoint, DIRECTORY_PATH};
+use mimi_protocol::Body;
 use reqwest::header::{CONTENT_TYPE, FROM, HOST, RETRY_AFTER};
 use url::Url;
 
-use super::{decoded, hex_excerpt, Exchange, SuiteError};
+use super::{decoded, hex_excerpt, Exchange, SuiteError, Traffic, TrafficLog};
 
 /// Whole-request timeout of the suite's calls.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,6 +100,25 @@ pub struct Call {
 }
 
 impl Call {
+    /// The call as [`Traffic`], its bodies meant to be the structures of `endpoint`.
+    fn traffic(&self, endpoint: Option<Endpoint>) -> Traffic {
+        let (request_struct, response_struct) = endpoint.map_or((None, None), body_structures);
+        let (status, response_body, error) = match &self.answer {
+            Ok(a) => (a.status, a.body.clone(), None),
+            Err(e) => (0, Vec::new(), Some(e.clone())),
+        };
+        Traffic {
+            request: self.request.clone(),
+            received: false,
+            request_struct,
+            request_body: self.body.clone(),
+            status,
+            response_struct,
+            response_body,
+            error,
+        }
+    }
+
     /// The exchange for a report, with the answer decoded as `response_decoded` (or the transport
     /// error when there was no answer).
     pub fn exchange(&self, response_decoded: impl Into<String>) -> Exchange {
@@ -148,6 +170,31 @@ pub struct Peer {
     /// Presents the suite's certificate and speaks only HTTP/1.1, where a `Host` header set by the
     /// caller is sent as given (HTTP/2 would carry the URL's authority instead).
     http1: reqwest::Client,
+    /// Where every call is logged (shared by clones).
+    log: TrafficLog,
+}
+
+/// The structures a request to `endpoint` and its 200 answer carry (`None`: no body, or not a
+/// protocol-06 structure); a `/notify` body is a concatenation of `FanoutMessage`s.
+pub fn body_structures(endpoint: Endpoint) -> (Option<&'static str>, Option<&'static str>) {
+    use mimi_protocol::{abuse, consent, group_info, identifier, key_material, notify, submit, update};
+    match endpoint {
+        Endpoint::KeyMaterial => {
+            (Some(key_material::KeyMaterialRequest::NAME), Some(key_material::KeyMaterialResponse::NAME))
+        }
+        Endpoint::Update => (Some(update::UpdateRequest::NAME), Some(update::UpdateRoomResponse::NAME)),
+        Endpoint::Notify => (Some(notify::FanoutMessage::NAME), None),
+        Endpoint::SubmitMessage => {
+            (Some(submit::SubmitMessageRequest::NAME), Some(submit::SubmitMessageResponse::NAME))
+        }
+        Endpoint::GroupInfo => (Some(group_info::GroupInfoRequest::NAME), Some(group_info::GroupInfoResponse::NAME)),
+        Endpoint::RequestConsent | Endpoint::UpdateConsent => (Some(consent::ConsentEntry::NAME), None),
+        Endpoint::IdentifierQuery => {
+            (Some(identifier::IdentifierRequest::NAME), Some(identifier::IdentifierResponse::NAME))
+        }
+        Endpoint::ReportAbuse => (Some(abuse::AbuseReport::NAME), None),
+        Endpoint::ProxyDownload => (None, None),
+    }
 }
 
 fn http_client(tls: rustls::ClientConfig, target: &Target, http1_only: bool) -> Result<reqwest::Client, SuiteError> {
@@ -176,7 +223,19 @@ impl Peer {
             .with_no_client_auth();
         bare.alpn_protocols = mimi_ds::tls::ALPN.iter().map(|p| p.to_vec()).collect();
         let without_cert = http_client(bare, &target, false)?;
-        Ok(Peer { target, our_domain: credentials.our_domain.clone(), with_cert, without_cert, http1 })
+        Ok(Peer {
+            target,
+            our_domain: credentials.our_domain.clone(),
+            with_cert,
+            without_cert,
+            http1,
+            log: TrafficLog::default(),
+        })
+    }
+
+    /// The log every call of this peer (and its clones) goes to.
+    pub fn traffic_log(&self) -> TrafficLog {
+        self.log.clone()
     }
 
     /// `GET /.well-known/mimi-protocol-directory` with the suite's certificate.
@@ -187,24 +246,41 @@ impl Peer {
             Ok(r) => answer_of(r).await,
             Err(e) => Err(error_chain(&e)),
         };
-        Call { request, body: Vec::new(), body_decoded: String::new(), answer }
+        let call = Call { request, body: Vec::new(), body_decoded: String::new(), answer };
+        self.log.push(call.traffic(None));
+        call
     }
 
-    /// `POST`s `body` to `url`. `from`: the domain in the `From` header (ours unless a check says
-    /// otherwise); `with_cert`: whether the connection presents the suite's certificate.
-    pub async fn post(&self, url: &str, body: Vec<u8>, body_decoded: String, from: &str, with_cert: bool) -> Call {
+    /// `POST`s `body` to `url`, `endpoint`'s URL. `from`: the domain in the `From` header (ours unless a
+    /// check says otherwise); `with_cert`: whether the connection presents the suite's certificate.
+    pub async fn post(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        body: Vec<u8>,
+        body_decoded: String,
+        from: &str,
+        with_cert: bool,
+    ) -> Call {
         let client = if with_cert { &self.with_cert } else { &self.without_cert };
         let request =
             format!("POST {url} (From: mimi@{from}{})", if with_cert { "" } else { ", no client certificate" });
-        send(client.post(url).header(FROM, format!("mimi@{from}")), request, body, body_decoded).await
+        self.send(endpoint, client.post(url).header(FROM, format!("mimi@{from}")), request, body, body_decoded).await
     }
 
-    /// `POST`s `body` to `url` with the suite's certificate and `From`, over HTTP/1.1 with `Host: host`
-    /// (TLS still names the target's domain).
-    pub async fn post_with_host(&self, url: &str, body: Vec<u8>, body_decoded: String, host: &str) -> Call {
+    /// `POST`s `body` to `url`, `endpoint`'s URL, with the suite's certificate and `From`, over HTTP/1.1
+    /// with `Host: host` (TLS still names the target's domain).
+    pub async fn post_with_host(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        body: Vec<u8>,
+        body_decoded: String,
+        host: &str,
+    ) -> Call {
         let request = format!("POST {url} (HTTP/1.1, Host: {host}, From: mimi@{})", self.our_domain);
         let builder = self.http1.post(url).header(FROM, format!("mimi@{}", self.our_domain)).header(HOST, host);
-        send(builder, request, body, body_decoded).await
+        self.send(endpoint, builder, request, body, body_decoded).await
     }
 
     /// `POST`s a wire structure to `endpoint` for `variable` using `directory`'s template, as the suite.
@@ -216,18 +292,29 @@ impl Peer {
         body: &T,
     ) -> Result<Call, SuiteError> {
         let bytes = body.encode()?;
-        Ok(self.post(&directory.url(endpoint, variable), bytes, decoded(body), &self.our_domain, true).await)
+        let url = directory.url(endpoint, variable);
+        Ok(self.post(endpoint, &url, bytes, decoded(body), &self.our_domain, true).await)
     }
-}
 
-/// Sends a prepared `POST` with `body` as `application/octet-stream`; `request` describes it.
-async fn send(builder: reqwest::RequestBuilder, request: String, body: Vec<u8>, body_decoded: String) -> Call {
-    let sent = builder.header(CONTENT_TYPE, "application/octet-stream").body(body.clone()).send().await;
-    let answer = match sent {
-        Ok(r) => answer_of(r).await,
-        Err(e) => Err(error_chain(&e)),
-    };
-    Call { request, body, body_decoded, answer }
+    /// Sends a prepared `POST` to `endpoint` with `body` as `application/octet-stream`; `request`
+    /// describes it. Every `POST` of the suite goes through here and is logged.
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        builder: reqwest::RequestBuilder,
+        request: String,
+        body: Vec<u8>,
+        body_decoded: String,
+    ) -> Call {
+        let sent = builder.header(CONTENT_TYPE, "application/octet-stream").body(body.clone()).send().await;
+        let answer = match sent {
+            Ok(r) => answer_of(r).await,
+            Err(e) => Err(error_chain(&e)),
+        };
+        let call = Call { request, body, body_decoded, answer };
+        self.log.push(call.traffic(Some(endpoint)));
+        call
+    }
 }
 
 async fn answer_of(response: reqwest::Response) -> Result<Answer, String> {

@@ -1,7 +1,10 @@
 //! Rendering a [`Report`]: a human table (default), JSON (the serde form of [`Report`]) and Markdown (to
 //! paste into a hackathon report). Failures list what was sent and what came back, hex and decoded.
+//! Also what the report files ([`super::html`], [`super::junit`]) share: the summary line, markup
+//! escaping and the UTC timestamp.
 
 use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Outcome, Report};
 
@@ -27,13 +30,15 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-fn summary(report: &Report) -> String {
+/// `N passed, N failed, N not applicable: OK|FAILED (...)`.
+pub fn summary(report: &Report) -> String {
     let (pass, fail, na) = report.counts();
     let verdict = if report.required_failed() { "FAILED (a required check failed)" } else { "OK" };
     format!("{pass} passed, {fail} failed, {na} not applicable: {verdict}")
 }
 
-fn detail(outcome: &Outcome) -> String {
+/// A failure's message or why a check was not applicable; empty for a pass.
+pub fn detail(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Pass => String::new(),
         Outcome::Fail { message, .. } => message.clone(),
@@ -126,6 +131,45 @@ fn markdown(report: &Report) -> String {
     out
 }
 
+/// `text` escaped for HTML or XML: `&`, `<`, `>` always, quotes and line breaks too in an attribute
+/// value (`attribute`). Control characters XML 1.0 does not allow become U+FFFD.
+pub fn escape_markup(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\'' if attribute => out.push_str("&#39;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\r' if attribute => out.push_str("&#13;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `time` in UTC as `YYYY-MM-DDTHH:MM:SS` (ISO 8601; the report files add `Z` where the format allows).
+pub fn utc_timestamp(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), after H. Hinnant's `civil_from_days`.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +211,15 @@ mod tests {
         assert_eq!(json["results"][1]["outcome"], "fail");
         assert_eq!(json["results"][1]["exchanges"][0]["status"], 200);
         assert!(render(&report, Format::Table).contains("1 passed, 1 failed, 1 not applicable: FAILED"));
+    }
+
+    #[test]
+    fn markup_is_escaped_and_timestamps_are_utc() {
+        assert_eq!(escape_markup("a<b & \"c\"\n", false), "a&lt;b &amp; \"c\"\n");
+        assert_eq!(escape_markup("'x'\n\u{1}", true), "&#39;x&#39;&#10;\u{fffd}");
+        let at = |secs| utc_timestamp(UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00");
+        assert_eq!(at(1_767_225_600 + 3_723), "2026-01-01T01:02:03");
     }
 }

@@ -2,7 +2,8 @@
 //! against the CA) around routers defined here (the follower role, for the hub checks) and in
 //! [`super::follower`] (the hub role). Peer requests are authenticated like `mimi-ds` does it
 //! (`mimi_ds::api::mimi::authorize_peer`: certificate, `From`, `Host`), but the protocol logic under test
-//! is the suite's: it records what arrives and answers as the check scenario says.
+//! is the suite's: it records what arrives and answers as the check scenario says. Every request the
+//! server receives is also logged whole with its answer as [`Traffic`] ([`start`]), for the report files.
 //!
 //! Follower role ([`FollowerState`], [`follower_router`]):
 //! - `POST /v1/notify/{roomId}`: only from the room's hub; the next scripted answer if one is queued
@@ -19,9 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -39,8 +41,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::member::Member;
-use super::net::Credentials;
-use super::SuiteError;
+use super::net::{body_structures, Credentials};
+use super::{SuiteError, Traffic, TrafficLog};
 
 /// The suite's server running in a background task.
 #[derive(Debug)]
@@ -64,8 +66,13 @@ impl Running {
 }
 
 /// Binds `listen` with the suite's certificate and serves `router` plus the directory (announcing
-/// `https://<our domain>:<port>`).
-pub async fn start(credentials: &Credentials, listen: SocketAddr, router: Router) -> Result<Running, SuiteError> {
+/// `https://<our domain>:<port>`); every request and its answer go to `log`.
+pub async fn start(
+    credentials: &Credentials,
+    listen: SocketAddr,
+    router: Router,
+    log: TrafficLog,
+) -> Result<Running, SuiteError> {
     let config = Config {
         domain: credentials.our_domain.clone(),
         listen,
@@ -83,6 +90,10 @@ pub async fn start(credentials: &Credentials, listen: SocketAddr, router: Router
             async move { ([(header::CONTENT_TYPE, "application/json")], directory).into_response() }
         }),
     );
+    let router = router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+        let log = log.clone();
+        async move { logged(&log, request, next).await }
+    }));
     let (stop, stopped) = oneshot::channel::<()>();
     let registry = mimi_ds::metrics::Registry::new();
     let task = tokio::spawn(async move {
@@ -93,6 +104,38 @@ pub async fn start(credentials: &Credentials, listen: SocketAddr, router: Router
             .await
     });
     Ok(Running { addr, stop, task })
+}
+
+/// Serves `request` with `next` and logs both whole, the bodies meant to be the structures of the
+/// endpoint the path names (our own `/v1/<endpoint>/...` routes).
+async fn logged(log: &TrafficLog, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let received = axum::body::to_bytes(body, DEFAULT_MAX_BODY_LEN).await;
+    let request_body = received.as_ref().map(|b| b.to_vec()).unwrap_or_default();
+    let from = parts.headers.get(header::FROM).and_then(|v| v.to_str().ok()).unwrap_or("no From");
+    let description = format!("{} {} ({from})", parts.method, parts.uri.path());
+    let endpoint = Endpoint::ALL.into_iter().find(|e| parts.uri.path().starts_with(&format!("/v1/{}/", e.key())));
+    let (request_struct, response_struct) = endpoint.map_or((None, None), body_structures);
+    let response = match received {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let (answer, body) = response.into_parts();
+    let (response_body, error) = match axum::body::to_bytes(body, DEFAULT_MAX_BODY_LEN).await {
+        Ok(bytes) => (bytes.to_vec(), None),
+        Err(e) => (Vec::new(), Some(format!("the suite's answer could not be read back: {e}"))),
+    };
+    log.push(Traffic {
+        request: description,
+        received: true,
+        request_struct,
+        request_body,
+        status: answer.status.as_u16(),
+        response_struct,
+        response_body: response_body.clone(),
+        error,
+    });
+    Response::from_parts(answer, axum::body::Body::from(response_body))
 }
 
 /// The transport identity of a peer request (certificate, `From`, `Host`), checked as `mimi-ds` does.

@@ -25,6 +25,16 @@ impl<K> Default for MinuteCounts<K> {
 }
 
 impl<K: Hash + Eq> MinuteCounts<K> {
+    /// How many counters are kept (those of the current minute).
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether no counter is kept.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
     /// Counts one for every key of `bounded` (key, bound) at `now_ms`, or nothing if any is at
     /// its bound this minute (a bound of 0 admits nothing): then the index of the first such.
     pub fn admit(&mut self, bounded: Vec<(K, u32)>, now_ms: u64) -> Result<(), usize> {
