@@ -8,7 +8,8 @@
 //! - [`inspect`]: any structure of the vectors by name, from bytes to its JSON form and back
 //!   (`mimi-interop decode|encode`).
 //!
-//! Drafts: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-03, draft-ietf-mimi-content-09, MLS
+//! Drafts: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-04 (normatively equal to -03; the
+//! `preset` labels of the published room-policy vectors still cite -03), draft-ietf-mimi-content-09, MLS
 //! app data as implemented by openmls 0.9 (docs/DESIGN.md §3).
 
 pub mod error;
