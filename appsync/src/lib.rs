@@ -6,7 +6,7 @@
 //! clients (through openmls `MlsGroup`) and the hub (through openmls `PublicGroup`) share, so they
 //! agree bit for bit:
 //!
-//! - [`components`]: TLS-PL codecs of the components (protocol-06 §7.5–7.6, room-policy-03 §2–4).
+//! - [`components`]: TLS-PL codecs of the components (protocol-06 §7.5–7.6, room-policy-04 §2–4).
 //! - [`reducer`]: from a commit's AppDataUpdate proposals to the new dictionary entries.
 //! - [`group`]: the MLS settings every room and client uses (ciphersuite, capabilities, wire
 //!   format, GroupContext extensions).
@@ -15,12 +15,13 @@
 //! - [`ops`]: client-side builders of user-level operations (invite, remove, ban, leave by Remove
 //!   or SelfRemove, …).
 //! - [`state`]: the decoded room state a decision is made against.
-//! - [`policy`]: the room-policy-03 engine and the user/client consistency rules.
+//! - [`policy`]: the room-policy-04 engine and the user/client consistency rules.
 //! - [`presets`]: the Appendix A room types and a one-to-one room.
 //! - [`uri`]: the client and user URIs behind the credential convention of docs/DESIGN.md §3.
 //!
-//! Protocol versions: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-03 (-04 was not
-//! available to us), MLS app data as implemented by openmls 0.9 `extensions-draft`.
+//! Protocol versions: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-04 (normatively equal
+//! to -03: same sections, rules, capability codes and component IDs), MLS app data as implemented by
+//! openmls 0.9 `extensions-draft`.
 
 pub mod adapter;
 pub mod components;

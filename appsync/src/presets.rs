@@ -1,4 +1,4 @@
-//! Ready-made room policies: the four role examples of room-policy-03 Appendix A, and a simple
+//! Ready-made room policies: the four role examples of room-policy-04 Appendix A, and a simple
 //! one-to-one room.
 //!
 //! Each preset is a [`RoomPolicy`] (roles list + base policy) that a room creator puts in the
@@ -134,7 +134,7 @@ const SUPER_ADMIN_CHANGES: &[(u32, &[u32])] =
 const ENFORCER_CHANGES_5: &[(u32, &[u32])] = &[(0, &[1]), (1, &[0]), (2, &[0, 1]), (3, &[0, 1]), (4, &[0, 1])];
 const USER_CHANGES_2: &[(u32, &[u32])] = &[(0, &[2]), (2, &[0])];
 
-/// room-policy-03 Appendix A.1, "Cooperatively administered room".
+/// room-policy-04 Appendix A.1, "Cooperatively administered room".
 pub fn cooperative() -> RoomPolicy {
     let ordinary = plus(
         &[
@@ -193,7 +193,7 @@ pub fn cooperative() -> RoomPolicy {
     }
 }
 
-/// room-policy-03 Appendix A.2, "Strictly administered room".
+/// room-policy-04 Appendix A.2, "Strictly administered room".
 pub fn strictly_administered() -> RoomPolicy {
     let ordinary = plus(
         &[
@@ -278,7 +278,7 @@ pub mod moderated_roles {
     pub const POLICY_ENFORCER: u32 = 7;
 }
 
-/// room-policy-03 Appendix A.3, "Moderated room".
+/// room-policy-04 Appendix A.3, "Moderated room".
 pub fn moderated() -> RoomPolicy {
     let guest = vec![
         CAN_REMOVE_SELF,
@@ -421,7 +421,7 @@ pub mod multi_org_roles {
     pub const POLICY_ENFORCER: u32 = 9;
 }
 
-/// room-policy-03 Appendix A.4, "Multi-organization administered room".
+/// room-policy-04 Appendix A.4, "Multi-organization administered room".
 pub fn multi_organization() -> RoomPolicy {
     let org_b_user = vec![
         CAN_REMOVE_SELF,

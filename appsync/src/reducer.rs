@@ -60,7 +60,7 @@ pub enum Invalid {
     BadText(&'static str),
     /// Two roles share a `role_index`.
     DuplicateRole(u32),
-    /// `canOpenJoin` appears on a non-zero role (room-policy-03 §8.1.1 forbids it).
+    /// `canOpenJoin` appears on a non-zero role (room-policy-04 §8.1.1 forbids it).
     OpenJoinOnNonZeroRole(u32),
 }
 

@@ -1,4 +1,4 @@
-//! Unit tests of the room-policy-03 capability rules and the consistency rules, on plain
+//! Unit tests of the room-policy-04 capability rules and the consistency rules, on plain
 //! `CommitDescription`s (no openmls groups). Each rule has an allowed and a refused case.
 
 use mimi_appsync::components::base_policy::BaseRoomPolicy;

@@ -1,4 +1,4 @@
-//! The room types of room-policy-03 Appendix A, checked against the draft's own tables.
+//! The room types of room-policy-04 Appendix A, checked against the draft's own tables.
 //!
 //! Each row quotes the draft: role index, name, the four constraints (`null` = absent) and the
 //! `authorized_role_changes` literal exactly as printed; capabilities are checked by the draft's

@@ -1,5 +1,6 @@
 //! The provider over a real redb file, driven by real openmls clients: room creation,
-//! KeyPackage upload and single-use claim, Welcome routing by KeyPackageRef into the invitees'
+//! KeyPackage upload and single-use claim (and last-resort reuse, in either marking, with every
+//! KeyPackage served as uploaded), Welcome routing by KeyPackageRef into the invitees'
 //! queues, racing commits from concurrent tasks (exactly one per epoch), application messages
 //! in hub order, and restart on the same file with nothing acknowledged lost.
 
@@ -254,4 +255,55 @@ async fn key_package_claims_are_rate_limited_per_requester_and_pair_not_per_targ
     }
     let why = p.claim_key_packages(&mallory, &Client::new("dave", "phone").uri.user()).await.unwrap_err();
     assert!(why.to_string().contains("at most 35 a minute"), "{why}");
+}
+
+#[tokio::test]
+async fn both_last_resort_forms_are_served_again_and_other_components_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_key = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+    let p = open(dir.path(), &hub_key).await;
+    let (phone, pc) = (Client::new("bob", "phone"), Client::new("bob", "pc"));
+    // mls-extensions-10: the last_resort_key_package component (0x0004, empty data) in the
+    // KeyPackage's own app_data_dictionary, beside a GREASE, an unassigned and a private-range one.
+    let grease: &[u8] = &[0xde, 0xad, 0xbe, 0xef];
+    let components: [(u16, &[u8]); 4] = [(0x0004, b""), (0x0a0a, grease), (0x1234, b"?"), (0x8123, &[1, 2, 3])];
+    let component_form = MlsMessageOut::from(phone.issue_key_package_with_components(&components).unwrap())
+        .tls_serialize_detached()
+        .unwrap();
+    // The older form: the last_resort KeyPackage extension (0x000a).
+    let extension_form =
+        MlsMessageOut::from(pc.issue_last_resort_key_package().unwrap()).tls_serialize_detached().unwrap();
+    let single_use = kp_message(&phone);
+    let (phone_uri, _) = p.register_client("bob", "phone", None, None).await.unwrap();
+    let (pc_uri, _) = p.register_client("bob", "pc", None, None).await.unwrap();
+    p.upload_key_packages(&phone_uri, &[component_form.clone(), single_use.clone()]).await.unwrap();
+    p.upload_key_packages(&pc_uri, std::slice::from_ref(&extension_form)).await.unwrap();
+
+    let alice = ClaimRequester::Local("mimi://a.example/u/alice".into());
+    let served = |claimed: &[mimi_ds::store::StoredKeyPackage], client: &Client| {
+        let kp = claimed.iter().find(|k| k.client == client.uri.as_str()).expect("one per client");
+        (kp.key_package.clone(), kp.last_resort)
+    };
+    // The phone's single-use KeyPackage goes first; then, twice, both last-resort ones, each as
+    // uploaded, byte for byte.
+    let (first, _) = p.claim_key_packages(&alice, &phone.uri.user()).await.unwrap();
+    assert_eq!(served(&first, &phone), (single_use, false));
+    for _ in 0..2 {
+        let (claimed, exhausted) = p.claim_key_packages(&alice, &phone.uri.user()).await.unwrap();
+        assert_eq!((claimed.len(), exhausted.len()), (2, 0));
+        assert_eq!(served(&claimed, &phone), (component_form.clone(), true));
+        assert_eq!(served(&claimed, &pc), (extension_form.clone(), true));
+    }
+    // The GREASE component went through whole: its entry (id 0x0a0a, data<V> of 4 bytes) is in the
+    // served bytes and decodes to the same data.
+    assert!(component_form.windows(7).any(|w| w == [0x0a, 0x0a, 0x04, 0xde, 0xad, 0xbe, 0xef]));
+    let MlsMessageBodyIn::KeyPackage(kp) = MlsMessageIn::tls_deserialize_exact(&component_form).unwrap().extract()
+    else {
+        panic!("a KeyPackage")
+    };
+    let kp = kp.validate(phone.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+    let dictionary = kp.extensions().app_data_dictionary().unwrap().dictionary();
+    for (id, data) in components {
+        assert_eq!(dictionary.get(&id), Some(data), "component {id:#06x}");
+    }
 }

@@ -10,7 +10,8 @@
 //! - [`target`]: the target file of `mimi-interop hub --config`: the hub under test and the suite's
 //!   identity, merged with the command-line flags.
 //!
-//! Drafts: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-03, draft-ietf-mimi-content-09, MLS
+//! Drafts: draft-ietf-mimi-protocol-06, draft-ietf-mimi-room-policy-04 (normatively equal to -03; the
+//! `preset` labels of the published room-policy vectors still cite -03), draft-ietf-mimi-content-09, MLS
 //! app data as implemented by openmls 0.9 (docs/DESIGN.md §3).
 
 pub mod error;

@@ -39,7 +39,7 @@ use mimi_interop::suite::{self, Report, Selection};
 use mimi_interop::target::{PeerTarget, RoomSource, TargetFile};
 use mimi_interop::{inspect, vectors};
 
-/// MIMI interop tool (draft-ietf-mimi-protocol-06, room-policy-03, content-09).
+/// MIMI interop tool (draft-ietf-mimi-protocol-06, room-policy-04, content-09).
 #[derive(Debug, Parser)]
 #[command(name = "mimi-interop", version)]
 struct Cli {

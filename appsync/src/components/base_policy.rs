@@ -1,4 +1,4 @@
-//! `base_room_policy` (0x0027): top-level membership rules (room-policy-03 §4).
+//! `base_room_policy` (0x0027): top-level membership rules (room-policy-04 §4).
 //!
 //! The hub enforces `fixed_membership`, `multi_device`, `max_clients` and `max_users`; the other
 //! fields are carried for clients. An AppDataUpdate `update` (`BaseRoomUpdate`) replaces the
@@ -10,7 +10,7 @@ use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
 use super::room_metadata::Uri;
 use super::{Bool, Component, BASE_ROOM_POLICY};
 
-/// The component data and update: room-policy-03 §4 `BaseRoomPolicy`.
+/// The component data and update: room-policy-04 §4 `BaseRoomPolicy`.
 ///
 /// Field name `parent_dependant` is spelled as in the draft's structure.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]

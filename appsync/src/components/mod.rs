@@ -22,11 +22,11 @@ use crate::reducer::Invalid;
 pub const PARTICIPANT_LIST: ComponentId = 0x0022;
 /// `room_metadata` (protocol-06 §7.6, IANA).
 pub const ROOM_METADATA: ComponentId = 0x0023;
-/// `roles_list` (room-policy-03 §2, suggested value).
+/// `roles_list` (room-policy-04 §2, suggested value).
 pub const ROLES_LIST: ComponentId = 0x0025;
-/// `preauth_list` (room-policy-03 §3, suggested value).
+/// `preauth_list` (room-policy-04 §3, suggested value).
 pub const PREAUTH_LIST: ComponentId = 0x0026;
-/// `base_room_policy` (room-policy-03 §4, suggested value).
+/// `base_room_policy` (room-policy-04 §4, suggested value).
 pub const BASE_ROOM_POLICY: ComponentId = 0x0027;
 
 /// Largest component value (dictionary entry or AppDataUpdate payload) accepted, in bytes.
@@ -117,7 +117,7 @@ pub fn encode_struct_for_tests<T: Serialize>(component: ComponentId, value: &T) 
     }
 }
 
-/// The TLS-PL `bool` of room-policy-03 (`enum { false(0), true(1) } bool;`); any other byte is
+/// The TLS-PL `bool` of room-policy-04 (`enum { false(0), true(1) } bool;`); any other byte is
 /// a decoding error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Bool(pub bool);

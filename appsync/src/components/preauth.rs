@@ -1,10 +1,10 @@
-//! `preauth_list` (0x0026): preauthorized roles for non-participants (room-policy-03 §3).
+//! `preauth_list` (0x0026): preauthorized roles for non-participants (room-policy-04 §3).
 //!
 //! Consulted only for (a) an external join or external proposal by someone not in the participant
 //! list and (b) a participant changing its *own* role; the first entry whose claims all match
 //! wins. An AppDataUpdate `update` (`PreAuthUpdate`) replaces the whole list.
 //!
-//! Claims: room-policy-03 leaves claim matching as a TODO. Our convention for Basic credentials
+//! Claims: room-policy-04 leaves claim matching as a TODO. Our convention for Basic credentials
 //! (credential type 1), the only kind this project uses, is a claim `id` of `identity` (the
 //! value is the exact credential identity, a client URI or, for an external sender such as the
 //! hub, e.g. `mimi://a.example`), `user` (the user URI of a client identity) or `domain` (the
@@ -20,7 +20,7 @@ use crate::uri::ClientUri;
 /// MLS credential type code of Basic credentials (RFC 9420 §17.5).
 pub const BASIC_CREDENTIAL_TYPE: u16 = 0x0001;
 
-/// Which claim: room-policy-03 §3 `ClaimId`.
+/// Which claim: room-policy-04 §3 `ClaimId`.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct ClaimId {
     /// MLS `CredentialType` of the claim.
@@ -29,7 +29,7 @@ pub struct ClaimId {
     pub id: Vec<u8>,
 }
 
-/// One required claim value: room-policy-03 §3 `Claim`.
+/// One required claim value: room-policy-04 §3 `Claim`.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct Claim {
     /// The claim.
@@ -38,7 +38,7 @@ pub struct Claim {
     pub claim_value: Vec<u8>,
 }
 
-/// One rule: room-policy-03 §3 `PreAuthRoleEntry`.
+/// One rule: room-policy-04 §3 `PreAuthRoleEntry`.
 ///
 /// The draft embeds a whole `Role`; only its `role_index` is used, and the capabilities and
 /// constraints of that index are read from `roles_list` (the authoritative definition).
@@ -50,7 +50,7 @@ pub struct PreAuthRoleEntry {
     pub target_role: Role,
 }
 
-/// The component data and update: room-policy-03 §3 `PreAuthData` (= `PreAuthUpdate`).
+/// The component data and update: room-policy-04 §3 `PreAuthData` (= `PreAuthUpdate`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct PreAuthData {
     /// The rules, in priority order.

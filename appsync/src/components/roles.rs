@@ -1,4 +1,4 @@
-//! `roles_list` (0x0025): role-based access control (room-policy-03 §2, capabilities §8, IANA §10).
+//! `roles_list` (0x0025): role-based access control (room-policy-04 §2, capabilities §8, IANA §10).
 //!
 //! Every participant has exactly one role; a role lists capabilities, participant-count
 //! constraints and the `authorized_role_changes` table that the policy engine consults for adds,
@@ -12,10 +12,10 @@ use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
 use super::{check_utf8, Component, ROLES_LIST};
 use crate::reducer::Invalid;
 
-/// room-policy-03 §2 `CapabilityType` (the "MIMI Role Capabilities" registry, §10.2).
+/// room-policy-04 §2 `CapabilityType` (the "MIMI Role Capabilities" registry, §10.2).
 pub type CapabilityType = u16;
 
-/// The capability values of the room-policy-03 registry (§10.2), named as in the draft.
+/// The capability values of the room-policy-04 registry (§10.2), named as in the draft.
 pub mod capability {
     use super::CapabilityType;
 
@@ -116,14 +116,14 @@ pub mod capability {
     }
 }
 
-/// The role index reserved for "not in the participant list" (room-policy-03 §2).
+/// The role index reserved for "not in the participant list" (room-policy-04 §2).
 pub const NO_ROLE: u32 = 0;
-/// The role index of the `banned` role, when it exists (room-policy-03 §8.1.3, `canBan`).
+/// The role index of the `banned` role, when it exists (room-policy-04 §8.1.3, `canBan`).
 pub const BANNED_ROLE: u32 = 1;
 /// The required name of role 1 for `canBan`/`canUnBan`.
 pub const BANNED_ROLE_NAME: &[u8] = b"banned";
 
-/// One row of `authorized_role_changes`: room-policy-03 §2 `SingleSourceRoleChangeTargets`.
+/// One row of `authorized_role_changes`: room-policy-04 §2 `SingleSourceRoleChangeTargets`.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct SingleSourceRoleChangeTargets {
     /// The role a target user has now (0 = not listed).
@@ -132,7 +132,7 @@ pub struct SingleSourceRoleChangeTargets {
     pub target_role_indexes: Vec<u32>,
 }
 
-/// One role: room-policy-03 §2 `Role`.
+/// One role: room-policy-04 §2 `Role`.
 #[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct Role {
     /// The index participants refer to; unique in the list.
@@ -155,7 +155,7 @@ pub struct Role {
     pub authorized_role_changes: Vec<SingleSourceRoleChangeTargets>,
 }
 
-/// The component data and update: room-policy-03 §2 `RoleData` (= `RoleUpdate`).
+/// The component data and update: room-policy-04 §2 `RoleData` (= `RoleUpdate`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct RoleData {
     /// All roles of the room.

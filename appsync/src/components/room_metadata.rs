@@ -1,7 +1,7 @@
 //! `room_metadata` (0x0023): the room's human-readable data (protocol-06 §7.6).
 //!
 //! An AppDataUpdate `update` (`RoomMetaUpdate`) carries a whole [`RoomMetaData`] that replaces
-//! the old value. Each changed field needs its own capability (room-policy-03 §8.2); the policy
+//! the old value. Each changed field needs its own capability (room-policy-04 §8.2); the policy
 //! engine compares old and new values field by field with [`RoomMetaData::changed_fields`].
 
 use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
@@ -9,7 +9,7 @@ use tls_codec::{TlsDeserializeBytes, TlsSerialize, TlsSize};
 use super::{check_utf8, Component, ROOM_METADATA};
 use crate::reducer::Invalid;
 
-/// A URI: protocol-06 §7.6 / room-policy-03 §A `Uri` (may be empty where a field is unset).
+/// A URI: protocol-06 §7.6 / room-policy-04 §A `Uri` (may be empty where a field is unset).
 #[derive(Debug, Clone, PartialEq, Eq, Default, TlsSerialize, TlsDeserializeBytes, TlsSize)]
 pub struct Uri {
     /// The URI text, UTF-8.

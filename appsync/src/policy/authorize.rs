@@ -1,10 +1,10 @@
-//! The capability rules of room-policy-03 §8, each action authorized against its proposer.
+//! The capability rules of room-policy-04 §8, each action authorized against its proposer.
 //!
 //! An actor's role: a member or joining client acts with its user's role in the participant list
 //! before the commit (role 0 if not listed); an external sender acts with the first
 //! preauthorized role its credential identity matches (role 0 if none).
 //!
-//! Interpretations (room-policy-03 leaves these open):
+//! Interpretations (room-policy-04 leaves these open):
 //! - Setting a user to role 1 (`banned`) is authorized by `canBan` or by `canChangeUserRole`
 //!   (the draft notes the latter "would allow the same action"); leaving role 1 by `canUnBan` or
 //!   `canChangeUserRole`. Both need the `authorized_role_changes` entry.

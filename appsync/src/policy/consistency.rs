@@ -10,10 +10,10 @@
 //! - base policy: `multi_device`, `max_clients`, `max_users`.
 //!
 //! Commit shape: role definitions never change together with participant-list changes;
-//! preauth definitions only together with removals (room-policy-03 §2, §3). Touching a user twice
+//! preauth definitions only together with removals (room-policy-04 §2, §3). Touching a user twice
 //! is already invalid in the reducer.
 //!
-//! Role constraints (room-policy-03 §2): a minimum is enforced for a role whose count decreased,
+//! Role constraints (room-policy-04 §2): a minimum is enforced for a role whose count decreased,
 //! a maximum for a role whose count increased, so a room that starts below a minimum (e.g. no
 //! `policy_enforcer` yet) is not frozen.
 

@@ -8,7 +8,7 @@
 //! 2. commit-shape rules (role / preauth definitions never share a commit with participant
 //!    changes);
 //! 3. banned actors: a banned user may not commit or propose anything but Remove/SelfRemove;
-//! 4. the room-policy-03 §8 capability rules for every participant-list change, client Add and
+//! 4. the room-policy-04 §8 capability rules for every participant-list change, client Add and
 //!    Remove, component change and governed MLS proposal, each authorized against its proposer
 //!    ([`authorize`]);
 //! 5. the min/max (active) participant constraints of every role whose counts changed, and the
@@ -17,7 +17,7 @@
 //! [`evaluate_proposal`] is the hub's earlier, partial check of a standalone proposal (see
 //! [`proposal`]); the commit that carries it is still evaluated in full.
 //!
-//! Interpretations where room-policy-03 is silent or ambiguous are documented on the function
+//! Interpretations where room-policy-04 is silent or ambiguous are documented on the function
 //! that implements them.
 
 pub mod authorize;

@@ -27,10 +27,12 @@ pinned_draft!(
     "draft-ietf-mimi-protocol-06"
 );
 pinned_draft!(
-    /// The room-policy draft whose components and rules the hub enforces.
+    /// The room-policy draft whose components and rules the hub enforces: -04, normatively equal
+    /// to -03 (same sections, rules, capability codes and component IDs; only its references
+    /// moved), so the code's citations of -03 sections hold for -04.
     ROOM_POLICY_DRAFT,
     room_policy_draft,
-    "draft-ietf-mimi-room-policy-03"
+    "draft-ietf-mimi-room-policy-04"
 );
 pinned_draft!(
     /// The content-format draft clients use for application messages.
@@ -41,3 +43,18 @@ pinned_draft!(
 
 /// The pinned drafts, in the order they are reported (directory document, `mimi-ds --version`).
 pub const PINNED_DRAFTS: [&str; 3] = [PROTOCOL_DRAFT, ROOM_POLICY_DRAFT, CONTENT_DRAFT];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_drafts_are_these_bytes_in_this_order() {
+        assert_eq!(ROOM_POLICY_DRAFT.as_bytes(), b"draft-ietf-mimi-room-policy-04");
+        assert_eq!(room_policy_draft!(), ROOM_POLICY_DRAFT);
+        assert_eq!(
+            PINNED_DRAFTS.join(",").as_bytes(),
+            &b"draft-ietf-mimi-protocol-06,draft-ietf-mimi-room-policy-04,draft-ietf-mimi-content-09"[..]
+        );
+    }
+}

@@ -15,7 +15,8 @@
 //!
 //! Not MIMI but ours: [`client_api`] (the bodies of the provider's `/client/v1/...` API) and [`log`] (one
 //! accepted item of a room log and one item of a client's Welcome queue, as the hub stores them and
-//! clients read them). [`PINNED_DRAFTS`] names the drafts this implementation follows.
+//! clients read them). [`PINNED_DRAFTS`] names the drafts this implementation follows. From
+//! draft-ietf-mls-extensions: [`last_resort`], whether a KeyPackage is last-resort.
 //!
 //! # Encoding
 //! - `<V>` vectors use MLS variable-length integer lengths (tls_codec's `mls` feature: `VLBytes`, `Vec<T>`),
@@ -54,6 +55,7 @@ pub mod group_info;
 pub mod identifier;
 pub mod key_material;
 pub mod labeled;
+pub mod last_resort;
 pub mod log;
 pub mod mls_message;
 pub mod notify;

@@ -1,17 +1,20 @@
 //! Judging `keyMaterial` answers (protocol-06 §5.2) for the hub checks `hub.keymaterial.*`, without
 //! the network: whether a response's user code agrees with its per-client entries ([`code_consistency`]),
-//! which KeyPackages it served ([`served`], validated, with their refs and whether they carry the
-//! `last_resort` extension), and a [`Ledger`] of everything served across the suite's claims, which
+//! which KeyPackages it served ([`served`], validated, with their refs and whether they are marked
+//! last-resort), and a [`Ledger`] of everything served across the suite's claims, which
 //! says when a KeyPackage comes back a second time.
 //!
 //! The draft: `clients` MUST be populated for `success` and `partialSuccess`, MAY be for
 //! `noCompatibleMaterial`, MUST NOT be for any other code; "key material from one response MUST NOT
 //! appear in any other response". protocol-06 sets no last-resort policy; a KeyPackage marked
-//! `last_resort` (RFC 9420 / mls-extensions) is the only one that may be served again.
+//! last-resort (mls-extensions-10's `last_resort_key_package` component or the older `last_resort`
+//! extension, read by [`mimi_protocol::last_resort`] as the hub reads them) is the only one that may be
+//! served again.
 
 use std::collections::HashMap;
 
 use mimi_protocol::key_material::{ClientKeyMaterialStatus, KeyMaterialResponse, KeyMaterialUserCode};
+use mimi_protocol::last_resort::is_last_resort;
 use openmls::prelude::{OpenMlsCrypto, ProtocolVersion};
 
 /// One KeyPackage a response served.
@@ -21,7 +24,7 @@ pub struct Served {
     pub client: String,
     /// Its KeyPackageRef.
     pub reference: Vec<u8>,
-    /// Whether it carries the `last_resort` extension.
+    /// Whether it is marked last-resort (either form).
     pub last_resort: bool,
 }
 
@@ -80,10 +83,12 @@ pub fn served(response: &KeyMaterialResponse, crypto: &impl OpenMlsCrypto) -> Re
                 .validate(crypto, ProtocolVersion::Mls10)
                 .map_err(|e| format!("KeyPackage of {} is invalid: {e}", client.client_uri.as_str()))?;
             let reference = kp.hash_ref(crypto).map_err(|e| format!("KeyPackageRef: {e}"))?;
+            let last_resort =
+                is_last_resort(&kp).map_err(|e| format!("KeyPackage of {}: {e}", client.client_uri.as_str()))?;
             served.push(Served {
                 client: client.client_uri.as_str().to_owned(),
                 reference: reference.as_slice().to_vec(),
-                last_resort: kp.last_resort(),
+                last_resort,
             });
         }
     }
@@ -147,6 +152,27 @@ mod tests {
         assert!(code_consistency(&response(Success, vec![Exhausted])).is_err());
         assert!(code_consistency(&response(PartialSuccess, vec![Exhausted])).is_err());
         assert!(code_consistency(&response(NoConsent, vec![Exhausted])).unwrap_err().contains("MUST NOT"));
+    }
+
+    #[test]
+    fn served_key_packages_are_last_resort_in_either_form() {
+        use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+        use openmls::prelude::{KeyPackage, KeyPackageIn};
+        let crypto = openmls_rust_crypto::RustCrypto::default();
+        let erin = mimi_testkit::prelude::TestClient::of("a.example", "erin", "d1").unwrap();
+        let success = |kp: KeyPackage| ClientKeyMaterialStatus::Success {
+            key_package: KeyPackageIn::tls_deserialize_exact(kp.tls_serialize_detached().unwrap()).unwrap(),
+        };
+        let marked = |kp: KeyPackage| {
+            served(&response(KeyMaterialUserCode::Success, vec![success(kp)]), &crypto).map(|s| s[0].last_resort)
+        };
+        assert_eq!(marked(erin.issue_key_package().unwrap()), Ok(false));
+        assert_eq!(marked(erin.issue_last_resort_key_package().unwrap()), Ok(true));
+        // mls-extensions-10: component 0x0004 with empty data, beside a GREASE one.
+        let components: [(u16, &[u8]); 2] = [(0x0004, b""), (0x0a0a, b"\x01")];
+        assert_eq!(marked(erin.issue_key_package_with_components(&components).unwrap()), Ok(true));
+        let with_data = marked(erin.issue_key_package_with_components(&[(0x0004, b"\x00")]).unwrap());
+        assert!(with_data.unwrap_err().contains("0x0004"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! protocol-06 has no room-creation operation, so a room must exist in which the suite's users
 //! `mimi://<our-domain>/u/interop-bob` and `mimi://<our-domain>/u/interop-dave` (one client each,
 //! device `d1`) are participants with a role that may send messages, commit, remove participants and
-//! leave, but not ban (room-policy-03 Appendix A.1 "cooperatively administered room", role
+//! leave, but not ban (room-policy-04 Appendix A.1 "cooperatively administered room", role
 //! `ordinary_user`), and the hub must be configured to reach the suite's follower at `--listen`.
 //! [`Bootstrap`] says how that room comes about:
 //! - [`Bootstrap::ClientApi`]: the hub is a `mimi-ds`; the suite registers `interop-alice` through its

@@ -62,7 +62,7 @@ pub struct CheckInfo {
 
 impl CheckInfo {
     /// The section with its draft: `draft-ietf-mimi-protocol-06 §5.3`, or the section as registered
-    /// when it starts with another draft's name (`room-policy-03 §5`).
+    /// when it starts with another draft's name (`room-policy-04 §5`).
     pub fn draft_section(&self) -> String {
         if self.section.starts_with('§') {
             format!("{} {}", mimi_protocol::PROTOCOL_DRAFT, self.section)
@@ -95,7 +95,7 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.update.one-commit-per-epoch", "§5.3", Hub, true, "a second commit for an epoch that already has one is refused"),
     check!("hub.update.wrong-epoch", "§5.3", Hub, true, "a stale commit gets wrongEpoch with the hub's current epoch"),
     check!("hub.update.private-handshake", "§5.3", Hub, true, "a handshake sent as PrivateMessage is refused with notAllowed"),
-    check!("hub.update.policy-violation", "room-policy-03 §5", Hub, true, "a commit the room policy forbids is refused with notAllowed"),
+    check!("hub.update.policy-violation", "room-policy-04 §5", Hub, true, "a commit the room policy forbids is refused with notAllowed"),
     check!("hub.submit.accepts", "§5.4", Hub, true, "submitMessage accepts a current-epoch message of a participant"),
     check!("hub.submit.epoch-too-old", "§5.4", Hub, true, "a message of an older epoch gets epochTooOld with the current epoch"),
     check!("hub.submit.non-participant", "§5.4", Hub, true, "a sendingUri that is not a participant is refused with notAllowed"),
@@ -120,7 +120,7 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.trust.leaf-identity", "§5.3, RFC 9420 §5.3.1", Hub, true, "a commit path or Update proposal giving a member's leaf the credential of another client is refused"),
     check!("hub.trust.welcome-matches-adds", "§5.3", Hub, false, "a commit whose Welcome names a KeyPackage the commit does not add is refused (the draft routes Welcomes by KeyPackageRef without saying the hub compares them)"),
     check!("hub.trust.group-info-verified", "§5.3, §5.6", Hub, false, "a commit carrying a GroupInfo of the wrong epoch or with a signature that does not verify is refused (the hub serves it to external joiners; RFC 9420 has joiners verify it)"),
-    check!("hub.trust.external-join-listed", "§5.6, room-policy-03 §5", Hub, true, "an external commit by a client of a user neither listed nor preauthorised, in a room without open join, is refused"),
+    check!("hub.trust.external-join-listed", "§5.6, room-policy-04 §5", Hub, true, "an external commit by a client of a user neither listed nor preauthorised, in a room without open join, is refused"),
 ];
 
 /// The registry entry of `id`.

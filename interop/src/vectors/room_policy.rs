@@ -1,4 +1,4 @@
-//! `room_policy.json`: room-policy decisions (room-policy-03 §8, the participation/membership consistency rules of docs/DESIGN.md) made
+//! `room_policy.json`: room-policy decisions (room-policy-04 §8, the participation/membership consistency rules of docs/DESIGN.md) made
 //! by `mimi_appsync::policy::evaluate` on rooms of the Appendix A presets and the one-to-one preset.
 //!
 //! Each entry (struct `RoomPolicyDecision`, not a draft structure) holds in `fields`: the state (preset,

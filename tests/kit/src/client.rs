@@ -2,8 +2,9 @@
 //! (ciphersuite 0x0001, handshakes as PublicMessages, the app-data capabilities), whose Basic
 //! credential is its client URI `mimi://<domain>/d/<user>/<device>`. It is in at most one room.
 //!
-//! Everything a test member does goes through here: KeyPackages (normal and last-resort, their refs
-//! remembered so the client can tell which Welcome is for it), creating a room ([`crate::RoomSetup`]),
+//! Everything a test member does goes through here: KeyPackages (normal, last-resort, or with chosen
+//! KeyPackage components; their refs remembered so the client can tell which Welcome is for it),
+//! creating a room ([`crate::RoomSetup`]),
 //! committing a `mimi_appsync::ops::UserOperation` (left pending until the hub answers: merge or clear
 //! it), leaving by proposals, joining by Welcome or external commit, application messages, and
 //! processing what other members (or the hub) sent. A received commit is resolved and checked against
@@ -121,6 +122,30 @@ impl TestClient {
             .mark_as_last_resort()
             .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
             .map_err(mls("last-resort KeyPackage"))?;
+        let kp = bundle.key_package().clone();
+        self.remember_issued(&kp)?;
+        Ok(kp)
+    }
+
+    /// A KeyPackage whose own `app_data_dictionary` extension holds `components` (ID, data), with
+    /// the MIMI leaf capabilities (which list that extension). With
+    /// `(mimi_protocol::last_resort::LAST_RESORT_KEY_PACKAGE_COMPONENT_ID, b"")` among them it is
+    /// last-resort in the mls-extensions-10 form.
+    pub fn issue_key_package_with_components(
+        &self,
+        components: &[(openmls::component::ComponentId, &[u8])],
+    ) -> Result<KeyPackage, KitError> {
+        let mut dictionary = AppDataDictionary::new();
+        for (id, data) in components {
+            dictionary.insert(*id, data.to_vec());
+        }
+        let extensions = Extensions::single(Extension::AppDataDictionary(AppDataDictionaryExtension::new(dictionary)))
+            .map_err(mls("KeyPackage extensions"))?;
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(mimi_appsync::group::leaf_capabilities())
+            .key_package_extensions(extensions)
+            .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
+            .map_err(mls("KeyPackage with components"))?;
         let kp = bundle.key_package().clone();
         self.remember_issued(&kp)?;
         Ok(kp)

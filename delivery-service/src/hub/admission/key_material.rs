@@ -28,6 +28,7 @@ use super::{hub_of, ClaimScope, ConsentState, HubFacts, Internal, MinuteCounts, 
 use mimi_protocol::key_material::{
     ClientKeyMaterialStatus, KeyMaterialRequest, KeyMaterialResponse, KeyMaterialUserCode,
 };
+use mimi_protocol::last_resort::is_last_resort;
 
 /// The one ciphersuite this hub serves KeyPackages of.
 pub const SUPPORTED: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -230,14 +231,16 @@ pub enum UploadRefusal {
 pub struct ValidKeyPackage {
     /// Its KeyPackageRef.
     pub reference: Vec<u8>,
-    /// Whether it is a last-resort KeyPackage.
+    /// Whether it is a last-resort KeyPackage (marked by the mls-extensions-10 component or the
+    /// older extension).
     pub last_resort: bool,
     /// Its expiry, seconds since the UNIX epoch.
     pub not_after: u64,
 }
 
 /// Checks KeyPackage `index` of an upload by `client` (an MLSMessage): valid, unexpired, with a
-/// credential naming `client`.
+/// credential naming `client`, and a well-formed last-resort marker if it has one (either form,
+/// [`mimi_protocol::last_resort`]).
 pub fn check_key_package(
     crypto: &impl OpenMlsCrypto,
     client: &ClientUri,
@@ -263,10 +266,14 @@ pub fn check_key_package(
     if &owner != client {
         return Ok(Err(UploadRefusal::NotOwn { index, owner: owner.to_string(), client: client.to_string() }));
     }
+    let last_resort = match is_last_resort(&kp) {
+        Ok(last_resort) => last_resort,
+        Err(e) => return Ok(Err(invalid(e.to_string()))),
+    };
     let reference = kp.hash_ref(crypto).map_err(|e| Internal::new("KeyPackageRef", e))?;
     Ok(Ok(ValidKeyPackage {
         reference: reference.as_slice().to_vec(),
-        last_resort: kp.last_resort(),
+        last_resort,
         not_after: kp.life_time().not_after(),
     }))
 }
@@ -419,7 +426,7 @@ impl ClaimLimiter {
 
 #[cfg(test)]
 mod tests {
-    use openmls::prelude::{KeyPackageIn, MlsMessageOut, RequiredCapabilitiesExtension};
+    use openmls::prelude::{KeyPackage, KeyPackageIn, MlsMessageOut, RequiredCapabilitiesExtension};
 
     use super::*;
     use crate::hub::admission::memory::{to_in, MemoryFacts, TestClient, CS};
@@ -628,6 +635,25 @@ mod tests {
         let gi = crate::hub::admission::memory::TestRoom::new().group_info().tls_serialize_detached().unwrap();
         let refusal = check_key_package(&crypto, &bob.uri, 2, &gi).unwrap().unwrap_err();
         assert_eq!(refusal, UploadRefusal::Invalid { index: 2, why: "not a KeyPackage".into() });
+    }
+
+    #[test]
+    fn uploads_are_last_resort_in_either_form_and_a_marker_with_data_is_refused() {
+        use openmls::prelude::tls_codec::Serialize as _;
+        let crypto = openmls_rust_crypto::RustCrypto::default();
+        let bob = TestClient::of("a.example", "bob", "phone").unwrap();
+        let upload = |kp: KeyPackage| MlsMessageOut::from(kp).tls_serialize_detached().unwrap();
+        let check = |bytes: &[u8]| check_key_package(&crypto, &bob.uri, 0, bytes).unwrap();
+        let extension_form = upload(bob.issue_last_resort_key_package().unwrap());
+        assert!(check(&extension_form).unwrap().last_resort);
+        let component_form =
+            upload(bob.issue_key_package_with_components(&[(0x0004, b""), (0x0a0a, b"\x01")]).unwrap());
+        assert!(check(&component_form).unwrap().last_resort);
+        let others_only = upload(bob.issue_key_package_with_components(&[(0x0a0a, b"\x01"), (0x8001, b"")]).unwrap());
+        assert!(!check(&others_only).unwrap().last_resort);
+        let with_data = upload(bob.issue_key_package_with_components(&[(0x0004, b"\x00")]).unwrap());
+        let refusal = check(&with_data).unwrap_err();
+        assert!(matches!(&refusal, UploadRefusal::Invalid { index: 0, why } if why.contains("0x0004")), "{refusal}");
     }
 
     fn local(user: &str) -> ClaimRequester {

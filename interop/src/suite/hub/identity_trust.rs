@@ -12,7 +12,7 @@
 //! - `hub.trust.group-info-verified` (§5.3, §5.6: the hub hands the committed GroupInfo to external
 //!   joiners): a commit carrying the current epoch's GroupInfo, or the new one with its signature
 //!   broken. Optional for the same reason (RFC 9420 has joiners verify it).
-//! - `hub.trust.external-join-listed` (room-policy-03 §5): an external commit by a client of a
+//! - `hub.trust.external-join-listed` (room-policy-04 §5): an external commit by a client of a
 //!   user who is neither a participant nor preauthorised, in a room without open join.
 //!
 //! A refusal is any answer but `success`: a `notAllowed` (or another error outcome) or a 4xx.
