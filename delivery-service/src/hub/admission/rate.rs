@@ -53,12 +53,6 @@ impl<K: Hash + Eq> MinuteCounts<K> {
         }
         Ok(())
     }
-
-    /// How many counters are kept (the tests check that old minutes are dropped).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.counts.len()
-    }
 }
 
 /// How many `groupInfo` requests a minute are answered (`group_info_per_client`,
