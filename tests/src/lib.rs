@@ -74,6 +74,22 @@ pub fn check_converged_across_providers(room: &str, clients: &[&Client]) -> anyh
 
 pub use mimi_client_sim::local::{federation_config, free_ports};
 
+/// Alice, Bob and Cathy, one phone each, registered at the providers of `conns[0]`, `conns[1]` and
+/// `conns[2]`, each with `key_packages` KeyPackages uploaded: the cast of the federation tests.
+pub async fn alice_bob_cathy(
+    conns: &[mimi_client_sim::Connection],
+    key_packages: usize,
+) -> anyhow::Result<(Client, Client, Client)> {
+    ensure!(conns.len() >= 3, "three providers are needed, {} given", conns.len());
+    let alice = Client::register(&conns[0], "alice", "phone").await?;
+    let bob = Client::register(&conns[1], "bob", "phone").await?;
+    let cathy = Client::register(&conns[2], "cathy", "phone").await?;
+    for c in [&alice, &bob, &cathy] {
+        c.upload_key_packages(key_packages).await?;
+    }
+    Ok((alice, bob, cathy))
+}
+
 /// [`Client::sync_until`] with an `anyhow` error.
 pub async fn sync_until(
     client: &mut Client,

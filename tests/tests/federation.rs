@@ -67,12 +67,7 @@ async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
     let configs: Vec<_> = providers.iter().map(|p| p.config().clone()).collect();
     let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
 
-    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
-    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
-    let mut cathy = Client::register(&conns[2], "cathy", "phone").await?;
-    for c in [&alice, &bob, &cathy] {
-        c.upload_key_packages(2).await?;
-    }
+    let (mut alice, mut bob, mut cathy) = mimi_tests::alice_bob_cathy(&conns, 2).await?;
 
     // 1. Alice creates the room at her provider, its hub, and adds Bob of b.example.
     let room = alice.create_room("federated", &presets::cooperative(), GROUP_ADMIN).await?;
@@ -182,12 +177,7 @@ async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
 async fn room_of_alice_and_bob(dir: &std::path::Path) -> anyhow::Result<(Vec<LocalProvider>, [Client; 3], String)> {
     let providers = LocalProvider::start_federation(dir, &DOMAINS).await?;
     let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
-    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
-    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
-    let cathy = Client::register(&conns[2], "cathy", "phone").await?;
-    for c in [&alice, &bob, &cathy] {
-        c.upload_key_packages(2).await?;
-    }
+    let (mut alice, mut bob, cathy) = mimi_tests::alice_bob_cathy(&conns, 2).await?;
     let room = alice.create_room("guarded", &presets::cooperative(), GROUP_ADMIN).await?;
     alice.invite_user(&room, &bob.uri().user(), GROUP_ADMIN).await?;
     sync_until(&mut alice, &room, "epoch 1", epoch_is(&room, 1)).await?;
@@ -300,12 +290,7 @@ async fn claims_need_consent_where_the_target_provider_requires_it() -> anyhow::
         providers.push(LocalProvider::start_with(config).await?);
     }
     let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
-    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
-    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
-    let mut cathy = Client::register(&conns[2], "cathy", "phone").await?;
-    for c in [&alice, &bob, &cathy] {
-        c.upload_key_packages(2).await?;
-    }
+    let (mut alice, mut bob, mut cathy) = mimi_tests::alice_bob_cathy(&conns, 2).await?;
     let room = alice.create_room("consensual", &presets::cooperative(), GROUP_ADMIN).await?;
     let (alice_user, cathy_user) = (alice.uri().user(), cathy.uri().user());
 

@@ -77,12 +77,7 @@ async fn franked_messages_reports_and_identifier_queries_across_providers() -> a
     let dir = tempfile::tempdir()?;
     let providers = LocalProvider::start_federation(dir.path(), &DOMAINS).await?;
     let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
-    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
-    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
-    let mut cathy = Client::register(&conns[2], "cathy", "phone").await?;
-    for c in [&alice, &bob, &cathy] {
-        c.upload_key_packages(4).await?;
-    }
+    let (mut alice, mut bob, mut cathy) = mimi_tests::alice_bob_cathy(&conns, 4).await?;
 
     // A franking room at a.example with Bob@b and Cathy@c.
     let room = alice.create_franking_room("franked", &presets::cooperative(), GROUP_ADMIN).await?;

@@ -35,12 +35,7 @@ async fn init_output_starts_three_federated_providers() -> anyhow::Result<()> {
     }
     let conns: Vec<Connection> = providers.iter().map(|p| p.connect()).collect::<Result<_, _>>()?;
 
-    let mut alice = Client::register(&conns[0], "alice", "phone").await?;
-    let mut bob = Client::register(&conns[1], "bob", "phone").await?;
-    let mut cathy = Client::register(&conns[2], "cathy", "phone").await?;
-    for c in [&alice, &bob, &cathy] {
-        c.upload_key_packages(2).await?;
-    }
+    let (mut alice, mut bob, mut cathy) = mimi_tests::alice_bob_cathy(&conns, 2).await?;
 
     let room = alice.create_room("from-init", &presets::cooperative(), GROUP_ADMIN).await?;
     assert!(room.starts_with("mimi://a.example/r/"), "{room}");
