@@ -8,7 +8,10 @@
 //! Rules (mls-extensions §4.7 and the component definitions): the proposals are grouped by
 //! component, keeping commit order within a component; a component may receive one `remove` or
 //! one or more `update`s; removing an absent component is invalid; an update for a component ID
-//! that is neither MIMI, private-range nor GREASE is invalid; GREASE IDs are ignored; private-range
+//! that is neither MIMI, private-range nor GREASE is invalid, and so is any AppDataUpdate of the
+//! mls-extensions-10 `app_components` (0x0001) and `safe_aad` (0x0002) lists, which a room gets
+//! from its creator and keeps (a changed list would bind members that never agreed to it, and
+//! -10 defines no update for either); GREASE IDs are ignored; private-range
 //! components are carried opaquely (the last update wins). `participant_list` applies every
 //! `ParticipantListUpdate` in order ([`participant_list::apply_updates`]); the other MIMI
 //! components replace their whole value and accept one update per commit.
@@ -16,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use mimi_protocol::components_list::{APP_COMPONENTS_COMPONENT_ID, SAFE_AAD_COMPONENT_ID};
 use openmls::component::{ComponentData, ComponentId};
 use openmls::prelude::{AppDataDictionaryUpdater, AppDataUpdateOperation, AppDataUpdateProposal};
 
@@ -35,6 +39,8 @@ use crate::error::Error;
 pub enum Invalid {
     /// The component ID is not one this application understands (mls-extensions: invalid).
     UnknownComponent,
+    /// `app_components` (0x0001) or `safe_aad` (0x0002): set when the room is created, never updated.
+    FixedComponent,
     /// A `remove` was combined with another operation on the same component.
     RemoveWithOtherOperations,
     /// A `remove` of a component that has no state.
@@ -68,6 +74,7 @@ impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownComponent => write!(f, "unknown component"),
+            Self::FixedComponent => write!(f, "component list fixed when the room was created"),
             Self::RemoveWithOtherOperations => write!(f, "remove combined with other operations"),
             Self::RemoveOfAbsent => write!(f, "remove of a component without state"),
             Self::MultipleUpdates(n) => write!(f, "{n} updates where one is allowed"),
@@ -116,6 +123,9 @@ pub fn reduce<'p, 'o>(
     }
     let mut out = Reduction::default();
     for (id, ops) in by_component {
+        if matches!(id, APP_COMPONENTS_COMPONENT_ID | SAFE_AAD_COMPONENT_ID) {
+            return Err(invalid(id, Invalid::FixedComponent));
+        }
         let class = classify(id);
         match class {
             ComponentClass::Grease => continue,
@@ -252,6 +262,20 @@ mod tests {
         // unknown (non-private, non-GREASE, non-MIMI) component
         let e = reduce(&d, &[AppDataUpdateProposal::update(0x0024, vec![])]).unwrap_err();
         assert!(matches!(e, Error::InvalidUpdate { component: 0x0024, reason: Invalid::UnknownComponent }));
+        // the component lists of mls-extensions-10 are fixed, whatever the operation
+        for (id, op) in [
+            (
+                APP_COMPONENTS_COMPONENT_ID,
+                AppDataUpdateProposal::update(APP_COMPONENTS_COMPONENT_ID, vec![0x02, 0x00, 0x01]),
+            ),
+            (SAFE_AAD_COMPONENT_ID, AppDataUpdateProposal::update(SAFE_AAD_COMPONENT_ID, vec![0x00])),
+            (SAFE_AAD_COMPONENT_ID, AppDataUpdateProposal::remove(SAFE_AAD_COMPONENT_ID)),
+        ] {
+            let e = reduce(&d, &[op]).unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidUpdate { component, reason: Invalid::FixedComponent } if component == id)
+            );
+        }
         // GREASE is ignored
         let r = reduce(&d, &[AppDataUpdateProposal::update(0x3a3a, vec![1])]).unwrap();
         assert!(r.changes.is_empty());

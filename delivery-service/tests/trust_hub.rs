@@ -3,7 +3,9 @@
 //! objects from the test kit's `attack` builders) that assert what the hub must not believe — a
 //! leaf turned into another client, a joiner nobody listed, an Add of a KeyPackage the directory
 //! never served for the room, a Welcome for other clients than the commit adds, a GroupInfo that
-//! is not the committer's for the new epoch. Each is answered `notAllowed` with the reason, and
+//! is not the committer's for the new epoch, a leaf that does not support the components the room
+//! requires, a message whose authenticated data is not one `SafeAAD` in a room that frames it
+//! so (mls-extensions-10). Each is answered `notAllowed` with the reason, and
 //! the refusal changes nothing: the room log does not move, no queue gets a Welcome, the claims
 //! stay unused (the honest commit that follows at the same epoch is accepted).
 
@@ -17,8 +19,9 @@ use mimi_ds::config::Registration;
 use mimi_protocol::client_api::{ClientQueue, KeyPackageUpload, RoomEntries};
 use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::key_material::ClientKeyMaterialStatus;
+use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundle, UpdateRequest, UpdateRoomOutcome, UpdateRoomResponse};
-use mimi_protocol::Body;
+use mimi_protocol::{Body, IdentifierUri, Protocol};
 use mimi_testkit::attack::{self, GroupInfoEdit};
 use openmls::prelude::*;
 use openmls_rust_crypto::RustCrypto;
@@ -62,6 +65,33 @@ impl World {
         let (status, body) = self.h.post("/client/v1/keyPackages", Some(&token), upload).await;
         assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
         Device { client, token }
+    }
+
+    /// Registers `user`'s `device` and uploads a KeyPackage as plain openmls 0.9 builds it, without
+    /// the LeafNode `app_data_dictionary` (no `app_components`, no `safe_aad`).
+    async fn plain_device(&self, user: &str, device: &str) -> Device {
+        let token = self.h.registered(user, device, None, None).await;
+        let client = Client::new(user, device);
+        let key_packages = vec![to_in(&MlsMessageOut::from(client.issue_plain_key_package().unwrap()))];
+        let upload = KeyPackageUpload { key_packages }.encode().unwrap();
+        let (status, body) = self.h.post("/client/v1/keyPackages", Some(&token), upload).await;
+        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        Device { client, token }
+    }
+
+    /// Submits `message` as alice's phone: the status the hub answers.
+    async fn submit(&self, message: MlsMessageIn) -> SubmitMessageStatus {
+        let request = SubmitMessageRequest {
+            protocol: Protocol::Mls10,
+            app_message: message,
+            sending_uri: IdentifierUri::new(self.alice.uri.as_str()),
+        };
+        let (status, body) = self
+            .h
+            .post(&format!("{}/submitMessage", self.path), Some(&self.alice_token), request.encode().unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        SubmitMessageResponse::decode(&body, 1 << 20).unwrap().status
     }
 
     /// A KeyPackage of `target` (a user URI) that alice claims through the hub for `room`.
@@ -251,6 +281,81 @@ async fn a_commit_whose_group_info_is_not_the_committers_for_the_new_epoch_is_re
     w.accepted(&token, &commit).await;
     assert_eq!(w.log_end().await, before + 1);
     w.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_without_the_rooms_required_components_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = World::start(dir.path()).await;
+    let bob = w.plain_device("bob", "phone").await;
+    let before = w.log_end().await;
+    let token = w.alice_token.clone();
+    let lacks = "the leaf's app_components list lacks the required component(s) \
+                 0x0001, 0x0002, 0x0022, 0x0023, 0x0025, 0x0026, 0x0027";
+
+    // Alice's phone updates its own leaf to one without the app_data_dictionary.
+    let commit = attack::commit_with_leaf_extensions(&mut w.alice, Extensions::empty()).unwrap();
+    w.alice.discard();
+    let why = format!("the commit's path leaf of mimi://a.example/d/alice/phone: {lacks}");
+    w.refused(&token, &bundle_of(&commit), &why).await;
+
+    // She adds bob's phone, whose KeyPackage (claimed through the hub for this room) advertises
+    // nothing: the claim stays unused and no Welcome is queued.
+    let plain = w.claim("mimi://a.example/u/bob", ROOM).await;
+    assert!(plain.leaf_node().extensions().app_data_dictionary().is_none());
+    let commit = w.alice.commit(ops::invite_user(&kp_user(&plain), ORDINARY_USER, vec![plain]).unwrap());
+    w.alice.discard();
+    w.refused(&token, &bundle_of(&commit), &format!("the Add of mimi://a.example/d/bob/phone: {lacks}")).await;
+    assert_eq!(w.log_end().await, before, "nothing was logged");
+    assert_eq!(w.queued(&bob.token).await, 0, "no Welcome reached bob");
+
+    // Her leaf as our clients make it, with new keys: accepted at the same epoch.
+    let ours = mimi_appsync::group::leaf_extensions().unwrap();
+    let commit = attack::commit_with_leaf_extensions(&mut w.alice, ours).unwrap();
+    w.accepted(&token, &bundle_of(&commit)).await;
+    w.alice.merge();
+    assert_eq!(w.log_end().await, before + 1);
+    w.h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_aad_is_not_one_safe_aad_is_refused_in_a_safe_aad_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = World::start(dir.path()).await;
+    let before = w.log_end().await;
+    // The room frames authenticated data as Safe AAD: its GroupContext holds `safe_aad`.
+    assert!(mimi_protocol::safe_aad::framing_required(w.alice.group().extensions()));
+
+    // openmls writes the staged SafeAAD (empty here, one 0x00 byte) followed by the bytes given
+    // to `set_aad`: the -09 layout, which -10 no longer allows in such a room.
+    w.alice.group().set_aad(b"unsafe tail".to_vec());
+    let tail = w.alice.message(b"with a tail");
+    assert_eq!(aad_of(&tail), b"\x00unsafe tail");
+    assert_eq!(w.submit(tail).await, SubmitMessageStatus::NotAllowed);
+    // Safe AAD items out of order, written whole by hand: an 0x8001 item before a 0x0020 one.
+    w.alice.group().set_aad(vec![0x08, 0x80, 0x01, 0x00, 0x00, 0x20, 0x02, 0xab, 0xcd]);
+    let unsorted = w.alice.message(b"unsorted");
+    assert_eq!(&aad_of(&unsorted)[1..], [0x08, 0x80, 0x01, 0x00, 0x00, 0x20, 0x02, 0xab, 0xcd]);
+    assert_eq!(w.submit(unsorted).await, SubmitMessageStatus::NotAllowed);
+    assert_eq!(w.log_end().await, before, "nothing was logged");
+
+    // Exactly one SafeAAD, items sorted (a private-range item the room's list does not name is
+    // allowed): accepted.
+    let items = vec![openmls::framing::SafeAadItem::new(0x8001, vec![0x01])];
+    w.alice.group().set_safe_aad(items).unwrap();
+    let honest = w.alice.message(b"framed");
+    assert_eq!(aad_of(&honest), [0x04, 0x80, 0x01, 0x01, 0x01]);
+    assert!(matches!(w.submit(honest).await, SubmitMessageStatus::Accepted { .. }));
+    assert_eq!(w.log_end().await, before + 1);
+    w.h.stop().await;
+}
+
+/// The `authenticated_data` of a PrivateMessage.
+fn aad_of(message: &MlsMessageIn) -> Vec<u8> {
+    match message.clone().try_into_protocol_message().unwrap() {
+        ProtocolMessage::PrivateMessage(m) => m.aad().to_vec(),
+        other => panic!("not a PrivateMessage: {other:?}"),
+    }
 }
 
 /// The user of the client a KeyPackage names.

@@ -48,10 +48,7 @@ pub enum ComponentClass {
     Unknown,
 }
 
-/// Whether `id` is a GREASE component ID (mls-extensions; same pattern as RFC 9420 GREASE).
-pub fn is_grease(id: ComponentId) -> bool {
-    id & 0x0f0f == 0x0a0a && (id >> 12) == ((id >> 4) & 0x0f) && id != 0xfafa
-}
+pub use mimi_protocol::components_list::is_grease;
 
 /// Classifies a component ID.
 pub fn classify(id: ComponentId) -> ComponentClass {

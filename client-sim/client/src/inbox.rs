@@ -60,12 +60,14 @@ pub enum Incoming {
 /// Processes one message of another member (or the hub) at the group's current epoch: proposals
 /// are stored, commits merged (a pending own commit cleared first; app-data commits resolved with
 /// `mimi_appsync::reducer::fill_updater`, the reducer the hub runs), application messages
-/// decrypted.
+/// decrypted once their authenticated data is framed as the room requires (one `SafeAAD` in a
+/// room holding `safe_aad`, `mimi_protocol::safe_aad`; the rule the hub applies).
 pub fn process_incoming<P: OpenMlsProvider>(
     group: &mut MlsGroup,
     provider: &P,
     message: ProtocolMessage,
 ) -> Result<Incoming, ClientError> {
+    check_aad(group, &message)?;
     let processed = group.process_message(provider, message).map_err(|e| ClientError::mls("process", e))?;
     let credential = processed.credential().clone();
     let staged = match processed.into_content() {
@@ -93,6 +95,17 @@ pub fn process_incoming<P: OpenMlsProvider>(
         .map_err(|e| ClientError::mls("stage app-data commit", e))?;
     group.merge_staged_commit(provider, staged).map_err(|e| ClientError::mls("merge", e))?;
     Ok(Incoming::Commit { dropped_pending })
+}
+
+/// Checks an application message's `authenticated_data` against the room's Safe AAD framing
+/// (`mimi_protocol::safe_aad::check_framing`, the rule the hub applies at `submitMessage`): on
+/// receipt, and before sending.
+pub(crate) fn check_aad(group: &MlsGroup, message: &ProtocolMessage) -> Result<(), ClientError> {
+    if let ProtocolMessage::PrivateMessage(private) = message {
+        mimi_protocol::safe_aad::check_framing(group.extensions(), private.aad())
+            .map_err(|source| ClientError::Wire { what: "authenticated_data".into(), source })?;
+    }
+    Ok(())
 }
 
 /// Clears the group's pending commit, if any; whether there was one.

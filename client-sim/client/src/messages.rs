@@ -20,12 +20,14 @@ use mimi_protocol::abuse::{AbuseReport, AbuseType, AbusiveMessage};
 use mimi_protocol::franking::{FrankAAD, FrankingAgentData};
 use mimi_protocol::mls_message::reparse;
 use mimi_protocol::notify::FanoutFraming;
+use mimi_protocol::safe_aad;
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageStatus};
 use mimi_protocol::{IdentifierUri, Protocol};
 use openmls::prelude::*;
 
 use crate::client::{Client, MAX_ATTEMPTS};
 use crate::error::ClientError;
+use crate::inbox::check_aad;
 use crate::room::{member_room, Own};
 
 /// One application message as a client has it: its log position, who sent it, and the
@@ -68,16 +70,28 @@ impl<P: OpenMlsProvider> Client<P> {
             let Client { rooms, provider, signer, session, .. } = self;
             let room = member_room(rooms, room_id)?;
             let epoch = room.group.epoch().as_u64();
+            let framed = safe_aad::framing_required(room.group.extensions());
             if FrankingAgentData::of_group(room.group.extensions()).is_some() {
                 let wire = |source| ClientError::Wire { what: "frank_aad".into(), source };
                 let tag = FrankAAD::compute(provider.crypto(), &content.salt, &plaintext).map_err(wire)?;
-                room.group.set_aad(tag.authenticated_data().map_err(wire)?);
+                if framed {
+                    // openmls writes the staged items as the whole SafeAAD.
+                    let item = tag.safe_aad_item().map_err(wire)?;
+                    room.group.set_safe_aad(vec![item]).map_err(|e| ClientError::mls("safe AAD", e))?;
+                } else {
+                    room.group.set_aad(tag.authenticated_data().map_err(wire)?);
+                }
             }
             let message =
                 room.group.create_message(provider, signer, &plaintext).map_err(|e| ClientError::mls("encrypt", e))?;
+            let app_message = reparse(&message).map_err(ClientError::wire("message"))?;
+            // The room's Safe AAD framing, as the hub will check it.
+            if let Ok(message) = app_message.clone().try_into_protocol_message() {
+                check_aad(&room.group, &message)?;
+            }
             let request = SubmitMessageRequest {
                 protocol: Protocol::Mls10,
-                app_message: reparse(&message).map_err(ClientError::wire("message"))?,
+                app_message,
                 sending_uri: IdentifierUri::new(session.client().as_str()),
             };
             match session.submit_message(room_id, &request).await {

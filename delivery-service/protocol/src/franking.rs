@@ -12,7 +12,9 @@
 //! [`SafeAad`], items sorted by component ID) with the `frank_aad` item as the PrivateMessage's
 //! `authenticated_data` ([`FrankAAD::authenticated_data`]); the hub reads the SafeAAD prefix of
 //! whatever authenticated data it finds ([`FrankAAD::from_authenticated_data`]), so both the -09
-//! layout (safe items first, then anything) and the -10 one (the whole AAD is a SafeAAD) work.
+//! layout (safe items first, then anything) and the -10 one (the whole AAD is a SafeAAD) work. In a
+//! room whose GroupContext holds `safe_aad` the -10 layout is required ([`crate::safe_aad`]); the
+//! client stages the item ([`FrankAAD::safe_aad_item`]) and openmls writes the SafeAAD.
 
 use openmls::framing::{SafeAad, SafeAadItem};
 use openmls::prelude::{Ciphersuite, Credential, Extensions, GroupContext, SignaturePublicKey};
@@ -70,14 +72,20 @@ impl FrankAAD {
         Ok(Self { franking_tag })
     }
 
+    /// This tag as the SafeAAD item `frank_aad` (0x0020): what a client stages with openmls'
+    /// `MlsGroup::set_safe_aad` in a room that frames its AAD as Safe AAD (`crate::safe_aad`).
+    pub fn safe_aad_item(&self) -> Result<SafeAadItem, WireError> {
+        let bytes = self.tls_serialize_detached().map_err(|source| WireError::Encode { what: "FrankAAD", source })?;
+        Ok(SafeAadItem::new(FRANK_AAD_COMPONENT_ID, bytes))
+    }
+
     /// The PrivateMessage `authenticated_data` carrying this tag: a SafeAAD whose only item is
-    /// `frank_aad` (0x0020).
+    /// `frank_aad` (0x0020); what a client sets with `MlsGroup::set_aad` in a room without
+    /// `safe_aad` (where openmls writes the AAD as given).
     pub fn authenticated_data(&self) -> Result<Vec<u8>, WireError> {
-        let encode = |source| WireError::Encode { what: "FrankAAD", source };
-        let item = SafeAadItem::new(FRANK_AAD_COMPONENT_ID, self.tls_serialize_detached().map_err(encode)?);
-        let aad = SafeAad::from_items(vec![item])
+        let aad = SafeAad::from_items(vec![self.safe_aad_item()?])
             .map_err(|_| WireError::Inconsistent { what: "SafeAAD", rule: "one item is sorted" })?;
-        aad.tls_serialize_detached().map_err(encode)
+        aad.tls_serialize_detached().map_err(|source| WireError::Encode { what: "SafeAAD", source })
     }
 
     /// The `frank_aad` item of a message's `authenticated_data`, if it starts with a well-formed

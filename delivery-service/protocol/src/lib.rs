@@ -16,7 +16,9 @@
 //! Not MIMI but ours: [`client_api`] (the bodies of the provider's `/client/v1/...` API) and [`log`] (one
 //! accepted item of a room log and one item of a client's Welcome queue, as the hub stores them and
 //! clients read them). [`PINNED_DRAFTS`] names the drafts this implementation follows. From
-//! draft-ietf-mls-extensions: [`last_resort`], whether a KeyPackage is last-resort.
+//! draft-ietf-mls-extensions: [`last_resort`], whether a KeyPackage is last-resort; [`components_list`],
+//! the `app_components`/`safe_aad` lists and whether a leaf supports what a room requires; [`safe_aad`],
+//! the whole-AAD `SafeAAD` framing of rooms that hold `safe_aad`.
 //!
 //! # Encoding
 //! - `<V>` vectors use MLS variable-length integer lengths (tls_codec's `mls` feature: `VLBytes`, `Vec<T>`),
@@ -46,6 +48,7 @@
 pub mod abuse;
 pub mod client_api;
 mod codec;
+pub mod components_list;
 pub mod consent;
 pub mod directory;
 mod drafts;
@@ -61,6 +64,7 @@ pub mod mls_message;
 pub mod notify;
 mod primitives;
 pub mod ratchet_tree;
+pub mod safe_aad;
 pub mod submit;
 pub mod update;
 

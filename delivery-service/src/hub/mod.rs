@@ -11,7 +11,8 @@
 //! [`admission`] holds the hub's rules around the sequencer: who may submit, which Adds a claim
 //! vouches for, where Welcomes go, who may fetch a GroupInfo, which key-material claims are
 //! served. [`identity`] holds members to the client their leaf names and checks a committed
-//! GroupInfo against the commit. [`franking`] decides whether an accepted application message is franked and checks
+//! GroupInfo against the commit. [`components`] holds leaves to the components a room requires and
+//! messages to its Safe AAD framing (mls-extensions-10). [`franking`] decides whether an accepted application message is franked and checks
 //! abuse reports, with the keys passed in. The hub stores and forwards the bytes it received
 //! ([`received`], [`outgoing`]).
 //!
@@ -20,6 +21,7 @@
 
 pub mod admission;
 mod checkpoint;
+pub mod components;
 pub mod franking;
 pub mod identity;
 pub mod outgoing;

@@ -25,8 +25,8 @@ use openmls_rust_crypto::MemoryStorage;
 use openmls_traits::crypto::OpenMlsCrypto;
 
 use super::checkpoint::{Checkpoint, Departure, StorageItem};
-use super::identity;
 use super::received::{encode_message, BundleBytes};
+use super::{components, identity};
 use super::{EntryKind, LogEntry};
 use mimi_protocol::group_info::ExternalSender;
 use mimi_protocol::submit::SubmitMessageStatus;
@@ -237,8 +237,9 @@ fn unencodable(e: tls_codec::Error) -> UpdateDecision {
 impl Room {
     /// Creates a room from the creator's GroupInfo (an MLSMessage with the `ratchet_tree`
     /// extension). Checks what docs/DESIGN.md §3.2 requires of every room: required capabilities naming
-    /// AppDataDictionary and AppDataUpdate, the hub in `external_senders`, and a participant
-    /// list whose users own every member client (the policy engine's invariants).
+    /// AppDataDictionary and AppDataUpdate, the hub in `external_senders`, a participant
+    /// list whose users own every member client (the policy engine's invariants), and members
+    /// supporting the components the room requires (mls-extensions-10, [`components`]).
     pub fn create(
         room_id: &str,
         crypto: &impl OpenMlsCrypto,
@@ -300,6 +301,9 @@ impl Room {
             return Err(bad("the participant list is empty".into()));
         }
         mimi_appsync::policy::consistency::invariants(&state).map_err(|r| bad(r.to_string()))?;
+        for leaf in group.members().filter_map(|member| group.leaf(member.index)) {
+            components::judge(context.extensions(), "a member", leaf).map_err(|r| bad(r.to_string()))?;
+        }
         let mut room = Room {
             id: room_id.to_owned(),
             storage,
@@ -579,6 +583,9 @@ impl Room {
         if let Err(refusal) = identity::check_leaf_changes(&self.group, &leaf_sender, &checked.staged) {
             return not_allowed(refusal.to_string());
         }
+        if let Err(refusal) = components::check_commit(&checked.staged) {
+            return not_allowed(refusal.to_string());
+        }
         if let Some((gi, encoded)) = group_info {
             if let Err(refusal) =
                 identity::check_group_info(crypto, &self.group, &leaf_sender, &checked.staged, gi, encoded)
@@ -642,6 +649,9 @@ impl Room {
             if let Err(refusal) = identity::check_update(&self.group, &proposal) {
                 return not_allowed(refusal.to_string());
             }
+            if let Err(refusal) = components::check_proposal(&self.group, &proposal) {
+                return not_allowed(refusal.to_string());
+            }
             queued.push(proposal);
         }
         let Some(((_, first), more)) = messages.split_first() else {
@@ -687,10 +697,10 @@ impl Room {
     ) -> SubmitDecision {
         use SubmitMessageStatus as S;
         let refuse = |status: S| SubmitDecision { status, accepted: None };
-        let Ok(pm) = message.clone().try_into_protocol_message() else {
+        let Ok(ProtocolMessage::PrivateMessage(pm)) = message.clone().try_into_protocol_message() else {
             return refuse(S::NotAllowed);
         };
-        if !matches!(pm, ProtocolMessage::PrivateMessage(_)) || pm.group_id() != self.group.group_id() {
+        if pm.group_id() != self.group.group_id() {
             return refuse(S::NotAllowed);
         }
         // Participation first, so that a non-participant learns nothing (not even the epoch).
@@ -703,6 +713,9 @@ impl Room {
         }
         if epoch < self.epoch() {
             return refuse(S::EpochTooOld { current_epoch: self.epoch() });
+        }
+        if components::check_aad(&self.group, pm.aad()).is_err() {
+            return refuse(S::NotAllowed);
         }
         let entry = self.entry(EntryKind::Application, now_ms, encoded.to_vec(), Vec::new(), sending_uri);
         SubmitDecision { status: S::Accepted { accepted_timestamp: now_ms, frank: None }, accepted: Some(entry) }
@@ -890,10 +903,10 @@ impl Room {
         let decode = |b: &VLBytes| MlsMessageIn::tls_deserialize_exact(b.as_slice()).map_err(|e| e.to_string());
         Ok(match entry.kind {
             EntryKind::Application => {
-                let pm = decode(&entry.message)?.try_into_protocol_message().map_err(|e| e.to_string())?;
-                if !matches!(pm, ProtocolMessage::PrivateMessage(_)) || pm.group_id() != self.group.group_id() {
-                    return Err(format!("application entry {} is not a PrivateMessage of this group", entry.seq));
-                }
+                let pm = match decode(&entry.message)?.try_into_protocol_message().map_err(|e| e.to_string())? {
+                    ProtocolMessage::PrivateMessage(pm) if pm.group_id() == self.group.group_id() => pm,
+                    _ => return Err(format!("application entry {} is not a PrivateMessage of this group", entry.seq)),
+                };
                 if pm.epoch().as_u64() != self.epoch() {
                     return Err(format!(
                         "application entry {} is of epoch {} but the room is at epoch {}",
@@ -902,6 +915,8 @@ impl Room {
                         self.epoch()
                     ));
                 }
+                components::check_aad(&self.group, pm.aad())
+                    .map_err(|why| format!("application entry {}: {why}", entry.seq))?;
                 Accepted::Application
             }
             EntryKind::Commit => {

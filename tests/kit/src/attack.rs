@@ -4,6 +4,8 @@
 //!
 //! - [`commit_as`], [`propose_update_as`]: a member replaces its own leaf with one whose credential
 //!   names another client (same signature key, so every MLS signature verifies).
+//! - [`commit_with_leaf_extensions`]: a member's commit whose path leaf carries other LeafNode
+//!   extensions, e.g. none, so it no longer advertises the components the room requires.
 //! - [`with_welcome`]: a commit bundle carrying another Welcome (or none).
 //! - [`with_group_info`], [`with_group_info_bytes`]: a commit bundle carrying another GroupInfo, or
 //!   its own GroupInfo with bytes changed ([`GroupInfoEdit`]).
@@ -44,6 +46,28 @@ pub fn commit_as(client: &mut TestClient, impostor: &str) -> Result<CommitMessag
         .map_err(mls("impostor commit"))?
         .stage_commit(provider)
         .map_err(mls("stage impostor commit"))
+}
+
+/// A commit by `client` whose update path gives its leaf `extensions` (an empty set drops the
+/// `app_data_dictionary` with its `app_components` and `safe_aad` lists); pending at `client`
+/// until merged or cleared.
+pub fn commit_with_leaf_extensions(
+    client: &mut TestClient,
+    extensions: Extensions<LeafNode>,
+) -> Result<CommitMessageBundle, KitError> {
+    let parameters = LeafNodeParameters::builder().with_extensions(extensions).build();
+    let TestClient { uri, provider, signer, group, .. } = client;
+    let group = group.as_mut().ok_or_else(|| KitError::NotInRoom { what: "commit", client: uri.to_string() })?;
+    group
+        .commit_builder()
+        .leaf_node_parameters(parameters)
+        .force_self_update(true)
+        .load_psks(provider.storage())
+        .map_err(mls("PSKs"))?
+        .build(provider.rand(), provider.crypto(), signer, |_| true)
+        .map_err(mls("commit with leaf extensions"))?
+        .stage_commit(provider)
+        .map_err(mls("stage commit with leaf extensions"))
 }
 
 /// An Update proposal by `client` giving its leaf the credential of `impostor`.

@@ -119,6 +119,7 @@ impl TestClient {
             .build();
         let bundle = KeyPackage::builder()
             .leaf_node_capabilities(capabilities)
+            .leaf_node_extensions(mimi_appsync::group::leaf_extensions()?)
             .mark_as_last_resort()
             .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
             .map_err(mls("last-resort KeyPackage"))?;
@@ -143,9 +144,23 @@ impl TestClient {
             .map_err(mls("KeyPackage extensions"))?;
         let bundle = KeyPackage::builder()
             .leaf_node_capabilities(mimi_appsync::group::leaf_capabilities())
+            .leaf_node_extensions(mimi_appsync::group::leaf_extensions()?)
             .key_package_extensions(extensions)
             .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
             .map_err(mls("KeyPackage with components"))?;
+        let kp = bundle.key_package().clone();
+        self.remember_issued(&kp)?;
+        Ok(kp)
+    }
+
+    /// A KeyPackage as a client built on plain openmls 0.9 makes it: the MIMI leaf capabilities but
+    /// no LeafNode `app_data_dictionary`, so it advertises no `app_components` or `safe_aad`
+    /// (mls-extensions-10).
+    pub fn issue_plain_key_package(&self) -> Result<KeyPackage, KitError> {
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(mimi_appsync::group::leaf_capabilities())
+            .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
+            .map_err(mls("plain KeyPackage"))?;
         let kp = bundle.key_package().clone();
         self.remember_issued(&kp)?;
         Ok(kp)
