@@ -23,8 +23,8 @@ pub struct ComponentsRefusal {
     pub what: &'static str,
     /// The client its credential names (the raw identity if it names none).
     pub client: String,
-    /// What is missing or malformed.
-    pub why: LeafComponentsError,
+    /// What is missing or malformed (boxed: a decoding error is large).
+    pub why: Box<LeafComponentsError>,
 }
 
 /// A leaf of a room with these GroupContext extensions (`what` names it in the refusal).
@@ -33,7 +33,7 @@ pub fn judge(context: &Extensions<GroupContext>, what: &'static str, leaf: &Leaf
         let client = client_of(leaf.credential(), &|| "leaf".into())
             .map(|c| c.to_string())
             .unwrap_or_else(|_| String::from_utf8_lossy(leaf.credential().serialized_content()).into_owned());
-        ComponentsRefusal { what, client, why }
+        ComponentsRefusal { what, client, why: Box::new(why) }
     })
 }
 
