@@ -315,6 +315,33 @@ async fn a_leaf_without_the_rooms_required_components_is_refused_and_changes_not
     w.accepted(&token, &bundle_of(&commit)).await;
     w.alice.merge();
     assert_eq!(w.log_end().await, before + 1);
+
+    // Cathy's tablet advertises the room's components among GREASE and unknown IDs, with GREASE,
+    // unassigned and private-range entries beside the lists: its KeyPackage is served byte for
+    // byte as uploaded and its Add is accepted (unknown and GREASE values are ignored).
+    let required = mimi_appsync::group::required_components(false);
+    let mut listed = vec![0x0a0a, 0x7777];
+    listed.extend(&required);
+    let app_components = mimi_protocol::components_list::ComponentsList::new(listed).encode().unwrap();
+    let safe_aad = [0x04, 0x1a, 0x1a, 0x00, 0x20];
+    let leaf: [(u16, &[u8]); 5] =
+        [(0x0001, &app_components), (0x0002, &safe_aad), (0x2a2a, b"\xde\xad"), (0x1234, b"?"), (0x8123, b"\x01")];
+    let cathy =
+        Device { client: Client::new("cathy", "tablet"), token: w.h.registered("cathy", "tablet", None, None).await };
+    let uploaded = cathy.client.issue_key_package_with_leaf_components(&leaf).unwrap();
+    let upload = KeyPackageUpload { key_packages: vec![to_in(&MlsMessageOut::from(uploaded.clone()))] };
+    let (status, _) = w.h.post("/client/v1/keyPackages", Some(&cathy.token), upload.encode().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let served = w.claim("mimi://a.example/u/cathy", ROOM).await;
+    let bytes = |kp: &KeyPackage| openmls::prelude::tls_codec::Serialize::tls_serialize_detached(kp).unwrap();
+    assert_eq!(bytes(&served), bytes(&uploaded), "served as uploaded");
+    let dictionary = served.leaf_node().extensions().app_data_dictionary().unwrap().dictionary().clone();
+    for (id, data) in leaf {
+        assert_eq!(dictionary.get(&id), Some(data), "component {id:#06x}");
+    }
+    let commit = w.alice.commit(ops::invite_user(&kp_user(&served), ORDINARY_USER, vec![served]).unwrap());
+    w.accepted(&token, &bundle_of(&commit)).await;
+    assert_eq!(w.queued(&cathy.token).await, 1);
     w.h.stop().await;
 }
 

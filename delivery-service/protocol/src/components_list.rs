@@ -189,4 +189,52 @@ mod tests {
         assert_eq!(required(&context(&[]), 0x0001).unwrap(), None);
         assert!(required(&context(&[(0x0001, vec![0x03, 0, 1, 0])]), 0x0001).is_err());
     }
+
+    /// The leaf of a KeyPackage whose LeafNode `app_data_dictionary` holds `entries`.
+    fn leaf(entries: &[(ComponentId, Vec<u8>)]) -> LeafNode {
+        use openmls::prelude::{
+            BasicCredential, Capabilities, Ciphersuite, CredentialWithKey, ExtensionType, KeyPackage,
+        };
+        use openmls_basic_credential::SignatureKeyPair;
+        const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+        let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
+        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(b"mimi://a.example/d/bob/phone".to_vec()).into(),
+            signature_key: signer.to_public_vec().into(),
+        };
+        let capabilities = Capabilities::new(None, Some(&[CS]), Some(&[ExtensionType::AppDataDictionary]), None, None);
+        let mut builder = KeyPackage::builder().leaf_node_capabilities(capabilities);
+        if !entries.is_empty() {
+            builder = builder
+                .leaf_node_extensions(Extensions::single(Extension::AppDataDictionary(dictionary(entries))).unwrap());
+        }
+        builder.build(CS, &provider, &signer, credential).unwrap().key_package().leaf_node().clone()
+    }
+
+    #[test]
+    fn a_leaf_must_list_what_the_room_requires() {
+        let room =
+            context(&[(0x0001, encode(&[0x0001, 0x0002, 0x0022]).unwrap()), (0x0002, encode(&[0x0020]).unwrap())]);
+        // Listed among GREASE and unknown IDs, in any order: fine.
+        // component_ids<V> (10 bytes): 0x0a0a 0x0022 0x7777 0x0002 0x0001
+        let app = vec![0x0a, 0x0a, 0x0a, 0x00, 0x22, 0x77, 0x77, 0x00, 0x02, 0x00, 0x01];
+        let good = leaf(&[(0x0001, app.clone()), (0x0002, vec![0x04, 0x1a, 0x1a, 0x00, 0x20]), (0x2a2a, vec![1])]);
+        assert_eq!(check_leaf(&room, &good), Ok(()));
+        // A room that requires nothing takes any leaf, a plain openmls one included.
+        assert_eq!(check_leaf(&context(&[]), &leaf(&[])), Ok(()));
+        assert_eq!(check_leaf(&context(&[(0x0001, vec![0x00])]), &leaf(&[])), Ok(()));
+        // A leaf without the dictionary, or without a component, or without the Safe AAD item.
+        let missing =
+            |list, missing: &[ComponentId]| Err(LeafComponentsError::Missing { list, missing: missing.to_vec() });
+        assert_eq!(check_leaf(&room, &leaf(&[])), missing(0x0001, &[0x0001, 0x0002, 0x0022]));
+        let no_list = leaf(&[(0x0001, encode(&[0x0001, 0x0002]).unwrap()), (0x0002, encode(&[0x0020]).unwrap())]);
+        assert_eq!(check_leaf(&room, &no_list), missing(0x0001, &[0x0022]));
+        let no_frank = leaf(&[(0x0001, app)]);
+        let refusal = check_leaf(&room, &no_frank).unwrap_err();
+        assert_eq!(refusal.to_string(), "the leaf's safe_aad list lacks the required component(s) 0x0020");
+        // A list that is no ComponentsList.
+        let bad = leaf(&[(0x0001, vec![0x03, 0x00, 0x01, 0x00])]);
+        assert!(matches!(check_leaf(&room, &bad), Err(LeafComponentsError::Malformed { whose: "the leaf's", .. })));
+    }
 }

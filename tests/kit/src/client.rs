@@ -153,6 +153,31 @@ impl TestClient {
         Ok(kp)
     }
 
+    /// A KeyPackage whose LeafNode `app_data_dictionary` holds `components` (ID, data) on top of the
+    /// entries our leaves carry (`mimi_appsync::group::leaf_extensions`; an ID given here replaces
+    /// ours): GREASE, private-range or unassigned entries, or other `app_components`/`safe_aad`
+    /// lists.
+    pub fn issue_key_package_with_leaf_components(
+        &self,
+        components: &[(openmls::component::ComponentId, &[u8])],
+    ) -> Result<KeyPackage, KitError> {
+        let ours = mimi_appsync::group::leaf_extensions()?;
+        let mut dictionary = ours.app_data_dictionary().map(|e| e.dictionary().clone()).unwrap_or_default();
+        for (id, data) in components {
+            dictionary.insert(*id, data.to_vec());
+        }
+        let extensions = Extensions::single(Extension::AppDataDictionary(AppDataDictionaryExtension::new(dictionary)))
+            .map_err(mls("LeafNode extensions"))?;
+        let bundle = KeyPackage::builder()
+            .leaf_node_capabilities(mimi_appsync::group::leaf_capabilities())
+            .leaf_node_extensions(extensions)
+            .build(CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
+            .map_err(mls("KeyPackage with leaf components"))?;
+        let kp = bundle.key_package().clone();
+        self.remember_issued(&kp)?;
+        Ok(kp)
+    }
+
     /// A KeyPackage as a client built on plain openmls 0.9 makes it: the MIMI leaf capabilities but
     /// no LeafNode `app_data_dictionary`, so it advertises no `app_components` or `safe_aad`
     /// (mls-extensions-10).
