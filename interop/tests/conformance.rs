@@ -392,6 +392,12 @@ async fn a_hub_admitting_an_unlisted_joiner_fails_external_join_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_taking_a_leaf_without_the_rooms_components_fails_leaf_components() {
+    let what = "a commit giving mimi://b.example/d/interop-bob/d1's leaf no app_components";
+    lying_about("app_components list lacks", "hub.trust.leaf-components", what, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_taking_in_fanout_that_does_not_validate_fails_refuses_invalid_fanout() {
     let (failed, ran, code) =
         against_broken("follower", Fault::AcceptInvalidFanout, "follower.trust.refuses-invalid-fanout").await;

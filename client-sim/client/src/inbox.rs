@@ -242,3 +242,44 @@ impl<P: OpenMlsProvider> Client<P> {
         Ok(joined)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mimi_appsync::presets::administered_roles::ORDINARY_USER;
+    use mimi_testkit::prelude::{invite_all, ClientExt as _, Invitee, RoomSetup, TestClient, CS, DOMAIN};
+    use openmls::framing::SafeAadItem;
+    use openmls::prelude::MlsMessageIn;
+
+    use super::{process_incoming, Incoming};
+
+    /// Bob reads alice's messages in a room of ours (its GroupContext holds `safe_aad`): one whose
+    /// authenticated data is not exactly one SafeAAD is refused before decryption.
+    #[test]
+    fn a_message_not_framed_as_the_room_requires_is_refused_on_receipt() {
+        let hub = openmls_basic_credential::SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+        let mut alice = TestClient::at(DOMAIN, "alice", "phone");
+        alice.create_room(&RoomSetup::cooperative(DOMAIN, &hub.to_public_vec())).unwrap();
+        let mut bob = TestClient::at(DOMAIN, "bob", "phone");
+        let invitee = Invitee { uri: bob.uri.clone(), key_package: bob.key_package() };
+        let commit = alice.commit(invite_all(&[invitee], ORDINARY_USER).unwrap());
+        alice.merge();
+        bob.join(commit.welcome().unwrap().clone());
+        let receive = |bob: &mut TestClient, message: MlsMessageIn| {
+            let (group, provider, _) = bob.parts();
+            process_incoming(group, provider, message.try_into_protocol_message().unwrap())
+        };
+
+        // The -09 layout: an (empty) SafeAAD, then other bytes.
+        alice.group().set_aad(b"tail".to_vec());
+        let tail = alice.message(b"hi");
+        let refused = receive(&mut bob, tail).unwrap_err();
+        assert!(refused.to_string().starts_with("authenticated_data: SafeAAD: 4 trailing bytes"), "{refused}");
+        // Exactly one SafeAAD: decrypted.
+        alice.group().set_safe_aad(vec![SafeAadItem::new(0x8001, vec![1])]).unwrap();
+        let framed = alice.message(b"hello");
+        match receive(&mut bob, framed).unwrap() {
+            Incoming::Application { content, .. } => assert_eq!(content, b"hello"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

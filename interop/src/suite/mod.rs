@@ -121,6 +121,7 @@ pub const CHECKS: &[CheckInfo] = &[
     check!("hub.trust.welcome-matches-adds", "§5.3", Hub, false, "a commit whose Welcome names a KeyPackage the commit does not add is refused (the draft routes Welcomes by KeyPackageRef without saying the hub compares them)"),
     check!("hub.trust.group-info-verified", "§5.3, §5.6", Hub, false, "a commit carrying a GroupInfo of the wrong epoch or with a signature that does not verify is refused (the hub serves it to external joiners; RFC 9420 has joiners verify it)"),
     check!("hub.trust.external-join-listed", "§5.6, room-policy-04 §5", Hub, true, "an external commit by a client of a user neither listed nor preauthorised, in a room without open join, is refused"),
+    check!("hub.trust.leaf-components", "§5.3, mls-extensions-10", Hub, false, "a commit whose path leaf lacks the app_components the room's GroupContext requires is refused (-10 defines the lists, not that the hub enforces them)"),
 ];
 
 /// The registry entry of `id`.

@@ -14,15 +14,20 @@
 //!   broken. Optional for the same reason (RFC 9420 has joiners verify it).
 //! - `hub.trust.external-join-listed` (room-policy-04 §5): an external commit by a client of a
 //!   user who is neither a participant nor preauthorised, in a room without open join.
+//! - `hub.trust.leaf-components` (mls-extensions-10, "Negotiating Extensions and Components"): in a
+//!   room whose GroupContext requires `app_components`, a commit whose path leaf carries no
+//!   `app_data_dictionary`, so supports none of them. Optional: -10 says what a GroupContext list
+//!   means, not that the DS enforces it. Not applicable in a room that requires none.
 //!
 //! A refusal is any answer but `success`: a `notAllowed` (or another error outcome) or a 4xx.
 
 use mimi_appsync::ops::UserOperation;
 use mimi_appsync::uri::ClientUri;
+use mimi_protocol::components_list::{required, APP_COMPONENTS_COMPONENT_ID};
 use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome, UpdateRoomResponse};
 use mimi_testkit::attack::{self, GroupInfoEdit};
 use mimi_testkit::client::TestClient;
-use openmls::prelude::OpenMlsProvider as _;
+use openmls::prelude::{Extensions, OpenMlsProvider as _};
 
 use super::{decode_answer, shown, Hub, DEVICE, MALLORY};
 use crate::suite::member::Member;
@@ -30,11 +35,12 @@ use crate::suite::net::Call;
 use crate::suite::{Outcome, SuiteError};
 
 /// The checks of this module, in the order they run.
-pub const CHECKS: [&str; 4] = [
+pub const CHECKS: [&str; 5] = [
     "hub.trust.leaf-identity",
     "hub.trust.welcome-matches-adds",
     "hub.trust.group-info-verified",
     "hub.trust.external-join-listed",
+    "hub.trust.leaf-components",
 ];
 
 /// The suite's member that sends the handshakes (bob).
@@ -85,7 +91,26 @@ impl Hub {
             let outcome = self.external_join_listed(&room).await?;
             self.record(CHECKS[3], outcome);
         }
+        if self.selects(CHECKS[4]) {
+            let requires = self.follower.lock().members[BOB].group.as_ref().is_some_and(|group| {
+                matches!(required(group.extensions(), APP_COMPONENTS_COMPONENT_ID), Ok(Some(ids)) if !ids.is_empty())
+            });
+            if requires {
+                let outcome = self.leaf_components(&room).await?;
+                self.record(CHECKS[4], outcome);
+            } else {
+                self.not_applicable(&CHECKS[4..], "the room's GroupContext requires no app_components");
+            }
+        }
         Ok(())
+    }
+
+    async fn leaf_components(&self, room: &str) -> Result<Outcome, SuiteError> {
+        let bob = self.uri(BOB);
+        let commit = attack::commit_with_leaf_extensions(&mut self.follower.lock().members[BOB], Extensions::empty())?;
+        let call = self.try_commit(room, HandshakeBundle::from_commit(&commit)?).await?;
+        let what = format!("a commit giving {bob}'s leaf no app_components in a room that requires them");
+        Ok(accepted(&call, &what).unwrap_or(Outcome::Pass))
     }
 
     /// Submits bob's pending commit `bundle`, then drops it at bob whatever the answer.
