@@ -212,7 +212,7 @@ async fn admin_api_socket_and_console_show_a_live_room() -> anyhow::Result<()> {
     let mut http_view = view.clone();
     http_view.as_object_mut().context("an object")?.remove("answer");
     assert_eq!(serde_json::to_value(&*socket_view)?, http_view, "the socket and the API answer alike");
-    let text = AdminAnswer::Room(socket_view).to_string();
+    let text = AdminAnswer::Room(socket_view.clone()).to_string();
     assert!(text.contains(&format!("peer b.example: cursor {log_len}, lag 0 (pending 0)")), "{text}");
 
     // The console in a real browser.
@@ -251,9 +251,31 @@ async fn admin_api_socket_and_console_show_a_live_room() -> anyhow::Result<()> {
         }
     }
 
+    let epoch = alice.epoch(&room)?;
     for p in providers {
         p.stop().await?;
     }
+
+    // No server: the same commands on the store files.
+    let show = AdminRequest::ShowRoom { room: room.clone() };
+    let (answer, via) = mimi_ds::admin::perform(&configs[0], &show).await?;
+    assert_eq!(via, Via::Store);
+    let AdminAnswer::Room(offline) = answer else { anyhow::bail!("not a room: {answer:?}") };
+    assert_eq!((offline.epoch, offline.refused), (epoch, None));
+    assert_eq!(offline.members, socket_view.members);
+    // b.example keeps a mirror of the room, shown as a follower's, decoded from the bytes alone.
+    let (answer, via) = mimi_ds::admin::perform(&configs[1], &AdminRequest::ListRooms).await?;
+    assert_eq!(via, Via::Store);
+    let AdminAnswer::Rooms { rooms } = answer else { anyhow::bail!("not rooms: {answer:?}") };
+    assert_eq!(rooms.len(), 1, "{rooms:?}");
+    assert_eq!((rooms[0].room.as_str(), rooms[0].role.as_str(), rooms[0].members), (room.as_str(), "follower", None));
+    assert_eq!(rooms[0].epoch, epoch - 1, "the mirror's last entry is the last commit, sent in the epoch before");
+    let export = AdminRequest::ExportLog { room: room.clone() };
+    let (answer, _) = mimi_ds::admin::perform(&configs[1], &export).await?;
+    let AdminAnswer::Log(mirror) = answer else { anyhow::bail!("not a log: {answer:?}") };
+    assert_eq!(mirror.role, "follower");
+    assert!(mirror.entries.iter().all(|e| !e.resolved));
+    assert!(mirror.entries.iter().any(|e| e.kind == "application" && e.sender == bob_uri), "{mirror:?}");
     Ok(())
 }
 
