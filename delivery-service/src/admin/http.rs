@@ -212,4 +212,17 @@ mod tests {
         }
         assert!(!authorized(&HeaderMap::new(), &hash));
     }
+
+    /// The browser test (`tests/tests/console.rs`) checks that hostile names are shown as text;
+    /// this guards the same without a browser: the script never parses data as markup, and the
+    /// page loads nothing inline that the CSP would have to allow.
+    #[test]
+    fn the_console_never_turns_data_into_markup() {
+        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+            assert!(!CONSOLE_JS.contains(sink), "console.js uses {sink}");
+        }
+        assert!(CONSOLE_JS.contains("textContent"));
+        assert!(!CONSOLE_HTML.contains("<script>") && !CONSOLE_HTML.contains("style="), "inline script or style");
+        assert!(CSP.contains("script-src 'self'") && !CSP.contains("unsafe"));
+    }
 }
