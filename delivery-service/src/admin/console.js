@@ -6,6 +6,8 @@
 const TOKEN_KEY = "mimi-ds-admin-token";
 let selected = null;
 let timer = null;
+let lastLog = null;
+let logMark = null;
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -157,8 +159,14 @@ async function refresh() {
     showRooms(rooms.rooms);
     if (selected) {
       const id = encodeURIComponent(selected);
-      const [view, log] = await Promise.all([api("/admin/v1/rooms/" + id), api("/admin/v1/rooms/" + id + "/log")]);
-      showRoom(view, log);
+      const view = await api("/admin/v1/rooms/" + id);
+      // The log is fetched again only when it grew (or another room was selected).
+      const mark = view.room + " " + view.log.head + " " + view.log.entries;
+      if (mark !== logMark) {
+        lastLog = await api("/admin/v1/rooms/" + id + "/log");
+        logMark = mark;
+      }
+      showRoom(view, lastLog);
     }
     status("Connected; updated " + new Date().toLocaleTimeString() + ".", false);
   } catch (e) {
