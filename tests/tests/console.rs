@@ -323,14 +323,20 @@ async fn dump_dom(chromium: &Path, dir: &Path, url: &str) -> anyhow::Result<Stri
     let mut command = browser(chromium, dir)?;
     command.arg("--dump-dom").arg(url);
     let output = run(command).await?;
-    ensure!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    ensure!(
+        output.status.success(),
+        "chromium failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(String::from_utf8(output.stdout)?)
 }
 
-/// Runs `command` to its end (at most a minute: `timeout` kills a hanging browser).
+/// Runs `command` to its end (at most three minutes, on a loaded machine: `timeout` kills a
+/// hanging browser, exit status 124).
 async fn run(mut command: Command) -> anyhow::Result<std::process::Output> {
     let mut timed = Command::new("timeout");
-    timed.arg("60").arg(command.get_program()).args(command.get_args());
+    timed.arg("180").arg(command.get_program()).args(command.get_args());
     command = timed;
     Ok(tokio::task::spawn_blocking(move || command.output()).await??)
 }
@@ -340,6 +346,11 @@ async fn screenshot(chromium: &Path, dir: &Path, url: &str, png: &Path) -> anyho
     let mut command = browser(chromium, dir)?;
     command.arg("--window-size=1400,2200").arg(format!("--screenshot={}", png.display())).arg(url);
     let output = run(command).await?;
-    ensure!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    ensure!(
+        output.status.success(),
+        "chromium failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! the hub console, on the admin listener ([`http`]); through a running server ([`execute_on`])
 //! a room's view also carries what only the server knows (the submissions it refused).
 
+pub mod decode;
 pub mod http;
 pub mod rooms;
 pub mod socket;
