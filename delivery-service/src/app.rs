@@ -8,8 +8,9 @@
 //! `/healthz` (liveness: the process answers), `/readyz` (readiness: 503 while the store is
 //! recovering from a failed write, [`crate::store::redb::recovery`]) and `/metrics`. Beside the server runs the hub's federation outbox
 //! ([`crate::federation::outbox::Outbox`]) and retention ([`Provider::run_retention`]), stopped when the server has drained, and the admin
-//! socket ([`crate::admin::socket`], Unix only), through which `mimi-ds user|client ...` reaches
-//! the running server; it is removed when the server stops.
+//! socket ([`crate::admin::socket`], Unix only), through which `mimi-ds user|client|room ...` reaches
+//! the running server; it is removed when the server stops. With `admin_listen`, the admin API
+//! and hub console ([`crate::admin::http`]) are served on a loopback listener of their own.
 //!
 //! How new devices are let in follows `registration` ([`authority`]); open registration is
 //! logged as a warning when the provider starts.
@@ -74,6 +75,14 @@ pub enum AppError {
         /// Why it cannot be used.
         why: String,
     },
+    /// The admin listener could not be bound.
+    #[error("admin listener {addr}: {source}")]
+    AdminListener {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The admin socket could not be set up.
     #[error("admin socket {path}: {source}")]
     AdminSocket {
@@ -122,6 +131,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The base URL announced in the directory.
     pub public_url: Url,
+    /// The admin listener's bound address, if `admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     /// Completes once the shutdown future completed, requests were drained and the provider
     /// (with its store) was dropped.
     pub task: JoinHandle<Result<(), AppError>>,
@@ -178,6 +189,19 @@ pub async fn serve_provider_on(
         let serving = crate::admin::socket::serve(listener, provider.clone(), config.enrollment_code_lifetime);
         (tokio::spawn(serving), path)
     };
+    let mut admin_addr = None;
+    let admin_http = match (config.admin_listen, &config.admin_token) {
+        (Some(addr), Some(token)) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| AppError::AdminListener { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| AppError::AdminListener { addr, source })?;
+            tracing::info!(addr = %bound, "admin API and hub console on http://{bound}/");
+            admin_addr = Some(bound);
+            let router = crate::admin::http::router(provider.clone(), token, config.enrollment_code_lifetime);
+            Some(tokio::spawn(crate::admin::http::serve(listener, router)))
+        }
+        _ => None,
+    };
     let retention = config.retention;
     let task = tokio::spawn(async move {
         let fanout = tokio::spawn(outbox.clone().run());
@@ -191,6 +215,10 @@ pub async fn serve_provider_on(
         // Aborted on purpose: the join error says just that.
         let _ = fanout.await;
         outbox.shutdown().await;
+        if let Some(task) = admin_http {
+            task.abort();
+            let _ = task.await;
+        }
         #[cfg(unix)]
         {
             let (task, path) = admin;
@@ -206,7 +234,7 @@ pub async fn serve_provider_on(
         drop(provider);
         Ok(())
     });
-    Ok(Running { addr, public_url, task })
+    Ok(Running { addr, public_url, admin_addr, task })
 }
 
 /// `/readyz`: 200 while the store takes writes; 503 with `Retry-After` and the reason while it

@@ -41,6 +41,9 @@
 //! token_lifetime_secs = 2592000     # MIMI_DS_TOKEN_LIFETIME_SECS: bearer tokens expire (30 days)
 //! enrollment_code_lifetime_secs = 86400  # MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS (24 hours)
 //! admin_socket = "./data/admin.sock"  # MIMI_DS_ADMIN_SOCKET (default: <data_dir>/admin.sock)
+//! admin_listen = "127.0.0.1:8444"   # MIMI_DS_ADMIN_LISTEN: admin API and hub console, plain HTTP,
+//!                                   # loopback only (default: off)
+//! admin_token = "…"                 # MIMI_DS_ADMIN_TOKEN: their bearer token (required with admin_listen)
 //! # Retention (docs/DESIGN.md §4, "Retention"): what is no longer needed is deleted by a pass every
 //! # `retention_interval_secs`.
 //! retention_interval_secs = 60      # MIMI_DS_RETENTION_INTERVAL_SECS
@@ -79,8 +82,10 @@
 //! Under every mode a new device may also be enrolled with a current token of another device of
 //! the same user. Tokens expire after `token_lifetime_secs` and are renewed with
 //! `POST /client/v1/token`. The operator's commands (`mimi-ds user add`, `mimi-ds client
-//! revoke|remove|list`) reach a running server through the Unix socket `admin_socket` (mode 0600),
-//! and open the store directly when no server runs.
+//! revoke|remove|list`, `mimi-ds room list|show|export`) reach a running server through the Unix
+//! socket `admin_socket` (mode 0600), and open the store directly when no server runs. With
+//! `admin_listen`, the same commands are served as a JSON API with the hub console
+//! ([`crate::admin::http`]), plain HTTP on a loopback address, each request bearing `admin_token`.
 //!
 //! `[peers]` maps a peer provider's domain to the base URL its server listens on. Peers not listed are
 //! reached at `https://<domain>/` through real DNS. The TLS name checked is always the peer's domain, also
@@ -165,6 +170,8 @@ pub const CODE_LIFETIME_SECS: std::ops::RangeInclusive<u64> = 60..=30 * 24 * 360
 pub const RETENTION_INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=24 * 3600;
 /// Accepted `queue_ttl_secs`, `dedup_window_secs` and `log_retention_secs`: none to ten years.
 pub const RETENTION_SECS: std::ops::RangeInclusive<u64> = 0..=10 * 365 * 24 * 3600;
+/// Shortest accepted `admin_token`.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// Largest accepted `trim_budget`.
 pub const MAX_TRIM_BUDGET: usize = 10_000_000;
 /// Largest accepted `jwt.leeway_secs`: an hour.
@@ -359,6 +366,11 @@ pub struct Config {
     pub enrollment_code_lifetime: Duration,
     /// The admin socket (`None`: `<data_dir>/admin.sock`), see [`Config::admin_socket_path`].
     pub admin_socket: Option<PathBuf>,
+    /// The admin listener (admin API and hub console, [`crate::admin::http`]): a loopback
+    /// address, plain HTTP; `None`: none.
+    pub admin_listen: Option<SocketAddr>,
+    /// The admin listener's bearer token (set exactly when `admin_listen` is).
+    pub admin_token: Option<String>,
     /// What is deleted when it is no longer needed, and how often (defaults in
     /// [`RetentionSettings::default`] and the module docs).
     pub retention: RetentionSettings,
@@ -494,6 +506,8 @@ struct RawConfig {
     token_lifetime_secs: Option<u64>,
     enrollment_code_lifetime_secs: Option<u64>,
     admin_socket: Option<PathBuf>,
+    admin_listen: Option<String>,
+    admin_token: Option<String>,
     retention_interval_secs: Option<u64>,
     queue_ttl_secs: Option<u64>,
     dedup_window_secs: Option<u64>,
@@ -541,7 +555,7 @@ impl RawJwt {
 
 /// Every key and the environment variable that overrides it, in the order `mimi-ds config check`
 /// shows them in.
-pub const ENV_KEYS: [(&str, &str); 42] = [
+pub const ENV_KEYS: [(&str, &str); 44] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -574,6 +588,8 @@ pub const ENV_KEYS: [(&str, &str); 42] = [
     ("MIMI_DS_TOKEN_LIFETIME_SECS", "token_lifetime_secs"),
     ("MIMI_DS_ENROLLMENT_CODE_LIFETIME_SECS", "enrollment_code_lifetime_secs"),
     ("MIMI_DS_ADMIN_SOCKET", "admin_socket"),
+    ("MIMI_DS_ADMIN_LISTEN", "admin_listen"),
+    ("MIMI_DS_ADMIN_TOKEN", "admin_token"),
     ("MIMI_DS_RETENTION_INTERVAL_SECS", "retention_interval_secs"),
     ("MIMI_DS_QUEUE_TTL_SECS", "queue_ttl_secs"),
     ("MIMI_DS_DEDUP_WINDOW_SECS", "dedup_window_secs"),
@@ -834,6 +850,37 @@ impl Config {
         if raw.admin_socket.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(invalid("admin_socket", "must not be empty".to_owned()));
         }
+        let admin_listen = match raw.admin_listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let addr: SocketAddr = text.parse().map_err(|_| {
+                    invalid("admin_listen", format!("`{text}` is not an IP address with a port, e.g. 127.0.0.1:8444"))
+                })?;
+                if !addr.ip().is_loopback() {
+                    return Err(invalid(
+                        "admin_listen",
+                        format!("{addr} is not a loopback address (the admin listener speaks plain HTTP)"),
+                    ));
+                }
+                Some(addr)
+            }
+        };
+        let admin_token = match (&admin_listen, raw.admin_token.as_deref().map(str::trim)) {
+            (Some(_), None | Some("")) => {
+                return Err(invalid("admin_token", "must be set with admin_listen".to_owned()));
+            }
+            (Some(_), Some(t)) if t.len() < MIN_ADMIN_TOKEN_LEN => {
+                return Err(invalid(
+                    "admin_token",
+                    format!("is {} characters long; at least {MIN_ADMIN_TOKEN_LEN} are required", t.len()),
+                ));
+            }
+            (Some(_), Some(t)) => Some(t.to_owned()),
+            (None, Some(t)) if !t.is_empty() => {
+                return Err(invalid("admin_token", "is set, but admin_listen is not".to_owned()));
+            }
+            (None, _) => None,
+        };
 
         let registration = match raw.registration.as_deref().map(str::trim) {
             None | Some("codes") => Registration::Codes,
@@ -884,6 +931,8 @@ impl Config {
             token_lifetime,
             enrollment_code_lifetime,
             admin_socket: raw.admin_socket.clone(),
+            admin_listen,
+            admin_token,
             retention,
             consent,
             claim_limits,
@@ -985,6 +1034,13 @@ impl Config {
             "token_lifetime_secs" => secs(self.token_lifetime),
             "enrollment_code_lifetime_secs" => secs(self.enrollment_code_lifetime),
             "admin_socket" => path(&self.admin_socket_path()),
+            "admin_listen" => {
+                self.admin_listen.map_or_else(|| "(unset: no admin listener)".to_owned(), |a| text(&a.to_string()))
+            }
+            "admin_token" => self
+                .admin_token
+                .as_ref()
+                .map_or_else(|| "(unset: no admin listener)".to_owned(), |_| "(set, not shown)".to_owned()),
             "retention_interval_secs" => secs(self.retention.interval),
             "queue_ttl_secs" => millis_as_secs(self.retention.retention.queue_ttl_ms),
             "dedup_window_secs" => millis_as_secs(self.retention.retention.dedup_window_ms),
@@ -1103,6 +1159,8 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "token_lifetime_secs" => raw.token_lifetime_secs = Some(number(&value)?),
             "enrollment_code_lifetime_secs" => raw.enrollment_code_lifetime_secs = Some(number(&value)?),
             "admin_socket" => raw.admin_socket = Some(PathBuf::from(value)),
+            "admin_listen" => raw.admin_listen = Some(value),
+            "admin_token" => raw.admin_token = Some(value),
             "retention_interval_secs" => raw.retention_interval_secs = Some(number(&value)?),
             "queue_ttl_secs" => raw.queue_ttl_secs = Some(number(&value)?),
             "dedup_window_secs" => raw.dedup_window_secs = Some(number(&value)?),
@@ -1239,6 +1297,27 @@ mod tests {
         }
         // The per-target limit is gone: a file still naming it is refused, not silently ignored.
         assert!(Config::from_toml("claims_per_minute = 30", "t").is_err());
+    }
+
+    #[test]
+    fn admin_listener_is_loopback_with_a_token() {
+        let c = Config::default();
+        assert_eq!((c.admin_listen, c.admin_token), (None, None));
+        let token = "admin_token = \"0123456789abcdef\"";
+        let c = Config::from_toml(&format!("admin_listen = \"127.0.0.1:8444\"\n{token}"), "t").unwrap();
+        assert_eq!(c.admin_listen, Some("127.0.0.1:8444".parse().unwrap()));
+        assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(c.effective_value("admin_token"), "(set, not shown)");
+        for (text, key, why) in [
+            ("admin_listen = \"127.0.0.1:8444\"", "admin_token", "must be set"),
+            ("admin_listen = \"127.0.0.1:8444\"\nadmin_token = \"short\"", "admin_token", "at least 16"),
+            (&format!("admin_listen = \"0.0.0.0:8444\"\n{token}"), "admin_listen", "not a loopback"),
+            (&format!("admin_listen = \"localhost\"\n{token}"), "admin_listen", "not an IP address"),
+            (token, "admin_token", "admin_listen is not"),
+        ] {
+            let err = Config::from_toml(text, "t").unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")) && err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`api`]: the axum routers: [`api::mimi`] (server-to-server, protocol-06) and [`api::client`] (ours).
 //! - [`auth`]: authentication of our own clients (enrollment codes, identity-service JWTs, or open
 //!   registration by configuration), bearer tokens and the devices' lifecycle, as plain decisions;
-//!   [`admin`]: the operator's commands on them, also on a running server.
+//!   [`admin`]: the operator's commands on them and on rooms, also on a running server (admin socket,
+//!   and the admin listener with the hub console).
 //! - [`provider`]: the I/O edge of the hub: serialises each room, gathers the facts the rules need,
 //!   persists before answering, wakes readers.
 //! - [`app`] assembles them into a server ([`server`], [`tls`]); [`config`], [`pki`] and [`metrics`] serve it;

@@ -15,11 +15,16 @@
 //!   of `user` (printed; only its hash is stored).
 //! - `mimi-ds client revoke <client URI>`, `mimi-ds client remove <client URI>`: ends a device (its
 //!   tokens stop working at once; `remove` also frees its name and deletes its unclaimed KeyPackages).
-//! - `mimi-ds client list <user>`: a user's devices and their state.
+//! - `mimi-ds client list <user>`: a user's devices and their state; `mimi-ds user list`: every
+//!   user with its devices.
+//! - `mimi-ds room list`: the rooms (hub or follower, epoch, members, log head); `mimi-ds room show
+//!   <room>`: one room (members, participants and roles, policy, log size, each peer's fanout
+//!   position and lag); `mimi-ds room export <room> [--out FILE]`: its log as JSON with the
+//!   handshakes decoded ([`mimi_ds::admin::rooms`]).
 //! - `mimi-ds --version`: the crate version and the pinned drafts.
 //!
-//! The `user` and `client` commands take `--config` like `serve`; they reach a running server through
-//! its admin socket and open the store themselves when none runs ([`mimi_ds::admin`]).
+//! The `user`, `client` and `room` commands take `--config` like `serve`; they reach a running server
+//! through its admin socket and open the store themselves when none runs ([`mimi_ds::admin`]).
 //!
 //! `serve` is [`mimi_ds::app::serve_provider`]: it opens the store (`<data_dir>/mimi-ds.redb`) and the hub
 //! key (`<data_dir>/hub-key.tls`, created on first start), restores every room, and serves the client API
@@ -57,6 +62,14 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+        /// The provider's TOML configuration (as for `serve`).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Rooms: list, show one, export its log.
+    Room {
+        #[command(subcommand)]
+        command: RoomCommand,
         /// The provider's TOML configuration (as for `serve`).
         #[arg(long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
@@ -126,6 +139,28 @@ enum UserCommand {
         #[arg(long, value_name = "SECS")]
         lifetime: Option<u64>,
     },
+    /// List every user with its devices.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum RoomCommand {
+    /// List the rooms: those this provider is the hub of, then those it mirrors as a follower.
+    List,
+    /// Show a room: epoch, members, participants and roles, policy, log size, each peer's fanout
+    /// position and lag.
+    Show {
+        /// The room URI.
+        room: String,
+    },
+    /// Export a room's log as JSON, the handshakes decoded (application messages summarised).
+    Export {
+        /// The room URI.
+        room: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +200,28 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             admin(&config, AdminRequest::AddUser { user, lifetime_secs: lifetime })
+        }
+        Command::User { command: UserCommand::List, config } => {
+            let config = Config::load(config.as_deref()).context("invalid configuration")?;
+            admin(&config, AdminRequest::ListUsers)
+        }
+        Command::Room { command, config } => {
+            let config = Config::load(config.as_deref()).context("invalid configuration")?;
+            match command {
+                RoomCommand::List => admin(&config, AdminRequest::ListRooms),
+                RoomCommand::Show { room } => admin(&config, AdminRequest::ShowRoom { room }),
+                RoomCommand::Export { room, out: None } => admin(&config, AdminRequest::ExportLog { room }),
+                RoomCommand::Export { room, out: Some(file) } => {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    let (answer, via) =
+                        runtime.block_on(mimi_ds::admin::perform(&config, &AdminRequest::ExportLog { room }))?;
+                    std::fs::write(&file, format!("{answer}\n"))
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    eprintln!("log written to {}", file.display());
+                    report_via(&config, via);
+                    Ok(())
+                }
+            }
         }
         Command::Client { command, config } => {
             let config = Config::load(config.as_deref()).context("invalid configuration")?;
@@ -223,6 +280,12 @@ fn admin(config: &Config, request: AdminRequest) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (answer, via) = runtime.block_on(mimi_ds::admin::perform(config, &request))?;
     println!("{answer}");
+    report_via(config, via);
+    Ok(())
+}
+
+/// Says on stderr who carried out a command.
+fn report_via(config: &Config, via: Via) {
     match via {
         Via::Server => eprintln!("(done by the running server)"),
         Via::Store => eprintln!(
@@ -231,7 +294,6 @@ fn admin(config: &Config, request: AdminRequest) -> anyhow::Result<()> {
             config.admin_socket_path().display()
         ),
     }
-    Ok(())
 }
 
 fn init_tracing(filter: &str) {

@@ -116,6 +116,12 @@ impl Store for Faulty {
     fn abuse_reports(&self, room: &str) -> impl Future<Output = Result<Vec<StoredAbuseReport>, StoreError>> + Send {
         self.inner.abuse_reports(room)
     }
+    fn devices(&self) -> impl Future<Output = Result<Vec<(String, String, ClientRecord)>, StoreError>> + Send {
+        self.inner.devices()
+    }
+    fn mirrored_rooms(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send {
+        self.inner.mirrored_rooms()
+    }
 }
 
 /// Log lines, as the server writes them.

@@ -7,9 +7,13 @@
 //!
 //! openmls builds outgoing messages as `MlsMessageOut` while the wire structures hold the incoming types;
 //! [`reparse`] (and [`reencode`] for bare objects) goes from one to the other through their encoding.
+//!
+//! [`public_content`] reads what a PublicMessage proposes or commits (unauthenticated, as anyone who
+//! sees the message can): what `mimi-interop decode` summarises and the operator's log export shows.
 
-use openmls::prelude::{ContentType, MlsMessageIn, MlsMessageOut, WireFormat};
-use tls_codec::{Deserialize, Serialize};
+use openmls::messages::proposals_in::{AddProposalIn, ProposalIn, ProposalOrRefIn};
+use openmls::prelude::{ContentType, Credential, KeyPackageIn, MlsMessageIn, MlsMessageOut, Sender, WireFormat};
+use tls_codec::{Deserialize, Serialize, VLBytes};
 
 use super::WireError;
 
@@ -113,4 +117,42 @@ pub fn reencode<T: Deserialize>(value: &impl Serialize, what: &'static str) -> R
         return Err(WireError::TrailingData { what, trailing: rest.len() });
     }
     Ok(decoded)
+}
+
+/// The content of a PublicMessage (RFC 9420 §6), as far as it is readable without the group: the
+/// proposal of a proposal message, the proposals (by value or reference) of a commit.
+#[derive(Debug, Clone)]
+pub enum PublicContent {
+    /// A proposal message's proposal.
+    Proposal(ProposalIn),
+    /// A commit's proposals, in commit order.
+    Commit(Vec<ProposalOrRefIn>),
+}
+
+/// What the PublicMessage `message` proposes or commits, read from its encoding after the
+/// FramedContent fields that precede the content; `None` for other messages (and application
+/// content) or an encoding that does not parse. Nothing is verified: the hub verified what it
+/// logged, and a summary needs no more.
+pub fn public_content(message: &MlsMessageIn) -> Option<PublicContent> {
+    if message.wire_format() != WireFormat::PublicMessage {
+        return None;
+    }
+    let bytes = message.tls_serialize_detached().ok()?;
+    let mut rest = bytes.get(4..)?; // version, wire_format
+    VLBytes::tls_deserialize(&mut rest).ok()?; // group_id
+    u64::tls_deserialize(&mut rest).ok()?; // epoch
+    Sender::tls_deserialize(&mut rest).ok()?;
+    VLBytes::tls_deserialize(&mut rest).ok()?; // authenticated_data
+    match u8::tls_deserialize(&mut rest).ok()? {
+        2 => Some(PublicContent::Proposal(ProposalIn::tls_deserialize(&mut rest).ok()?)),
+        3 => Some(PublicContent::Commit(Vec::<ProposalOrRefIn>::tls_deserialize(&mut rest).ok()?)),
+        _ => None,
+    }
+}
+
+/// The (unverified) credential of the KeyPackage an Add proposal carries: who it adds.
+pub fn added_credential(add: &AddProposalIn) -> Option<Credential> {
+    // `Add` is one KeyPackage: its encoding is the KeyPackage's.
+    let key_package: KeyPackageIn = reencode(add, "Add").ok()?;
+    Some(key_package.unverified_credential().credential)
 }

@@ -1,6 +1,9 @@
 //! The operator's commands on our users' devices: issue an enrollment code for a user
 //! (`mimi-ds user add alice`), revoke or remove a device (`mimi-ds client revoke|remove <client
-//! URI>`), list a user's devices (`mimi-ds client list alice`).
+//! URI>`), list a user's devices (`mimi-ds client list alice`) or every user with its devices
+//! (`mimi-ds user list`); and on rooms ([`rooms`]): list them (`mimi-ds room list`), show one
+//! (`mimi-ds room show <room>`: epoch, members, participants and roles, policy, log size, each
+//! peer's fanout position), export its log with the handshakes decoded (`mimi-ds room export`).
 //!
 //! Each command is an [`AdminRequest`], carried out by [`execute`] on a [`Store`]: one code path,
 //! whether it runs inside the server or in the `mimi-ds` command. A redb file is open in one
@@ -8,8 +11,13 @@
 //! ([`socket`], a Unix socket of mode 0600 at `admin_socket`), where the server executes it on
 //! its own store; when no server answers there, the command opens the store itself ([`perform`]).
 //! A revocation through the socket takes effect at once: every request authenticates against the
-//! store, and the device's tokens are gone from it.
+//! store, and the device's tokens are gone from it. The same requests are served over HTTP, with
+//! the hub console, on the admin listener ([`http`]); through a running server ([`execute_on`])
+//! a room's view also carries what only the server knows (the submissions it refused).
 
+pub mod decode;
+pub mod http;
+pub mod rooms;
 pub mod socket;
 
 use std::time::Duration;
@@ -20,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::codes::new_code;
 use crate::auth::{AuthRefusal, ClientStatus, Ending};
 use crate::config::{Config, CODE_LIFETIME_SECS};
-use crate::provider::now_ms;
+use crate::provider::{now_ms, Provider};
 use crate::store::redb::RedbStore;
 use crate::store::{settle, Store, StoreError, Write};
 
@@ -49,6 +57,20 @@ pub enum AdminRequest {
     ListClients {
         /// The user (a name, or a user URI of our domain).
         user: String,
+    },
+    /// List every user with its registered devices.
+    ListUsers,
+    /// List the rooms (of this hub, and mirrored as a follower).
+    ListRooms,
+    /// Show one room.
+    ShowRoom {
+        /// The room URI.
+        room: String,
+    },
+    /// Export a room's log, the handshakes decoded.
+    ExportLog {
+        /// The room URI.
+        room: String,
     },
 }
 
@@ -79,6 +101,29 @@ pub enum AdminAnswer {
         /// Its devices, in URI order.
         clients: Vec<DeviceEntry>,
     },
+    /// Every user with its devices.
+    Users {
+        /// In user URI order.
+        users: Vec<UserEntry>,
+    },
+    /// The rooms.
+    Rooms {
+        /// Hub rooms, then mirrors.
+        rooms: Vec<rooms::RoomSummary>,
+    },
+    /// One room.
+    Room(Box<rooms::RoomView>),
+    /// A room's log.
+    Log(Box<rooms::LogExport>),
+}
+
+/// One user in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    /// The user URI.
+    pub user: String,
+    /// Its devices, in URI order.
+    pub clients: Vec<DeviceEntry>,
 }
 
 /// One device in a listing.
@@ -106,6 +151,32 @@ impl std::fmt::Display for AdminAnswer {
                     clients.iter().map(|c| format!("{} {} since {}", c.client, c.status, c.since_ms / 1000)).collect();
                 write!(f, "{}", lines.join("\n"))
             }
+            AdminAnswer::Users { users } if users.is_empty() => write!(f, "no users"),
+            AdminAnswer::Users { users } => {
+                let mut lines = Vec::new();
+                for u in users {
+                    lines.push(u.user.clone());
+                    lines.extend(
+                        u.clients.iter().map(|c| format!("  {} {} since {}", c.client, c.status, c.since_ms / 1000)),
+                    );
+                }
+                write!(f, "{}", lines.join("\n"))
+            }
+            AdminAnswer::Rooms { rooms } if rooms.is_empty() => write!(f, "no rooms"),
+            AdminAnswer::Rooms { rooms } => {
+                let lines: Vec<String> = rooms
+                    .iter()
+                    .map(|r| {
+                        let members = r.members.map_or_else(|| "-".to_owned(), |m| m.to_string());
+                        format!("{} {} epoch {} members {} log {}", r.room, r.role, r.epoch, members, r.log_head)
+                    })
+                    .collect();
+                write!(f, "{}", lines.join("\n"))
+            }
+            AdminAnswer::Room(view) => rooms::write_view(f, view),
+            AdminAnswer::Log(log) => {
+                write!(f, "{}", serde_json::to_string_pretty(log).map_err(|_| std::fmt::Error)?)
+            }
         }
     }
 }
@@ -116,6 +187,12 @@ pub enum AdminError {
     /// The command names something that is not ours or not a user or client.
     #[error("{0}")]
     BadRequest(String),
+    /// The command names a room this provider does not have.
+    #[error("{0}")]
+    NotFound(String),
+    /// A room's stored state does not rebuild.
+    #[error("room state: {0}")]
+    Room(String),
     /// The device's records do not admit it (e.g. no such device).
     #[error(transparent)]
     Refused(AuthRefusal),
@@ -199,7 +276,37 @@ pub async fn execute<S: Store>(
                 .collect();
             Ok(AdminAnswer::Clients { user: user.to_string(), clients })
         }
+        AdminRequest::ListUsers => {
+            let mut users: Vec<UserEntry> = Vec::new();
+            for (user, client, r) in store.devices().await? {
+                let entry = DeviceEntry { client, status: r.status.name().to_owned(), since_ms: r.since_ms };
+                match users.last_mut() {
+                    Some(last) if last.user == user => last.clients.push(entry),
+                    _ => users.push(UserEntry { user, clients: vec![entry] }),
+                }
+            }
+            Ok(AdminAnswer::Users { users })
+        }
+        AdminRequest::ListRooms => Ok(AdminAnswer::Rooms { rooms: rooms::list_rooms(store).await? }),
+        AdminRequest::ShowRoom { room } => Ok(AdminAnswer::Room(Box::new(rooms::show_room(store, room).await?))),
+        AdminRequest::ExportLog { room } => Ok(AdminAnswer::Log(Box::new(rooms::export_log(store, room).await?))),
     }
+}
+
+/// [`execute`] by the running server `provider`, adding what only it knows to a room's view
+/// (its refusals since it started): what the admin socket and the admin listener run.
+pub async fn execute_on<S: Store>(
+    provider: &Provider<S>,
+    code_lifetime: Duration,
+    request: &AdminRequest,
+) -> Result<AdminAnswer, AdminError> {
+    let mut answer = execute(provider.store(), provider.domain(), code_lifetime, request, now_ms()).await?;
+    if let AdminAnswer::Room(view) = &mut answer {
+        if view.role == "hub" {
+            view.refused = Some(provider.refusals(&view.room));
+        }
+    }
+    Ok(answer)
 }
 
 /// A user of `domain`, named by its name or its URI.

@@ -1,4 +1,4 @@
-//! The admin socket: how `mimi-ds user|client ...` reaches a running server (Unix only).
+//! The admin socket: how `mimi-ds user|client|room ...` reaches a running server (Unix only).
 //!
 //! A Unix stream socket at `admin_socket` (default `<data_dir>/admin.sock`), created by the server
 //! when it starts with mode 0600 (only the user the server runs as may connect; file permissions
@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use super::{execute, AdminAnswer, AdminError, AdminRequest};
-use crate::provider::{now_ms, Provider};
+use super::{execute_on, AdminAnswer, AdminError, AdminRequest};
+use crate::provider::Provider;
 use crate::store::Store;
 
 /// Longest request line read.
@@ -89,7 +89,7 @@ async fn answer<S: Store>(
     let mut reader = BufReader::new(read.take(MAX_REQUEST_BYTES));
     tokio::time::timeout(TIMEOUT, reader.read_line(&mut line)).await.map_err(std::io::Error::other)??;
     let reply = match serde_json::from_str::<AdminRequest>(&line) {
-        Ok(request) => match execute(provider.store(), provider.domain(), code_lifetime, &request, now_ms()).await {
+        Ok(request) => match execute_on(provider, code_lifetime, &request).await {
             Ok(answer) => Reply::Ok(answer),
             Err(e) => {
                 tracing::info!(?request, error = %e, "admin command refused");

@@ -226,6 +226,9 @@ pub struct Provider<S: Store> {
     token_lifetime: Duration,
     /// How much one party may make this provider hold.
     quotas: Quotas,
+    /// Submissions refused per room since the start (handshakes and messages), for the
+    /// operator ([`crate::admin`]).
+    refusals: StdMutex<HashMap<String, u64>>,
 }
 
 impl<S: Store> Provider<S> {
@@ -256,6 +259,7 @@ impl<S: Store> Provider<S> {
             authority: Arc::new(EnrollmentCodes),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             quotas: Quotas::default(),
+            refusals: StdMutex::new(HashMap::new()),
         })
     }
 
@@ -413,6 +417,16 @@ impl<S: Store> Provider<S> {
     /// Changes whenever an entry of any room became durable (for the federation outbox).
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// Counts a refused submission (handshake or message) to `room_id`.
+    fn count_refusal(&self, room_id: &str) {
+        *self.refusals.lock().unwrap_or_else(PoisonError::into_inner).entry(room_id.to_owned()).or_default() += 1;
+    }
+
+    /// Submissions to `room_id` refused since the provider started.
+    pub fn refusals(&self, room_id: &str) -> u64 {
+        self.refusals.lock().unwrap_or_else(PoisonError::into_inner).get(room_id).copied().unwrap_or(0)
     }
 
     /// The room's current epoch and log position.

@@ -132,6 +132,7 @@ impl<S: Store> Provider<S> {
         let mut slot = self.lock(room_id).await?;
         let refuse = |refusal: HandshakeRefusal, epoch: u64| {
             self.metrics.refused.inc();
+            self.count_refusal(room_id);
             tracing::info!(room = room_id, epoch, %refusal, "handshake refused by the hub's rules");
             not_allowed(refusal)
         };
@@ -143,6 +144,7 @@ impl<S: Store> Provider<S> {
         let decision = slot.room.decide_received(&self.crypto, bundle, bytes, now_ms());
         let Some((mut entry, accepted)) = decision.accepted else {
             self.metrics.refused.inc();
+            self.count_refusal(room_id);
             tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,
                 reason = %decision.response.error_description, "handshake refused");
             return Ok(decision.response);
@@ -245,6 +247,7 @@ impl<S: Store> Provider<S> {
             let mut status = decision.status;
             let Some(mut entry) = decision.accepted else {
                 self.metrics.messages_refused.inc();
+                self.count_refusal(room_id);
                 return Ok(status);
             };
             let frank = self

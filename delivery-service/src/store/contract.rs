@@ -50,6 +50,7 @@ macro_rules! with_properties {
             room_logs_are_compacted_behind_checkpoint_delivery_and_retention,
             mirrors_are_compacted_by_age_and_keep_their_last_entry,
             a_retention_pass_stops_at_its_budget,
+            devices_and_mirrors_are_listed_for_the_operator,
         }
     };
 }
@@ -1226,4 +1227,53 @@ pub async fn a_retention_pass_stops_at_its_budget<S: Store>(fresh: &impl Fn() ->
     let t = trim_pass(&s, 100, &[], (HOUR_MS, HOUR_MS, 0), 3).await;
     assert_eq!((t.mirror_entries, t.more), (1, false));
     assert_eq!(seqs(&s.mirror_after(room, 0, 10).await.unwrap()), vec![5]);
+}
+
+/// The operator's listings: every registered device of every user in (user, client) order (a
+/// removed device is not listed, a revoked one is), and every mirrored room with its last
+/// position (hub logs are not mirrors).
+pub async fn devices_and_mirrors_are_listed_for_the_operator<S: Store>(fresh: &impl Fn() -> S) {
+    let s = fresh();
+    assert!(s.devices().await.unwrap().is_empty());
+    assert!(s.mirrored_rooms().await.unwrap().is_empty());
+    let alice = "mimi://a.example/u/alice";
+    let (phone, pc, old) = ("mimi://a.example/d/bob/phone", "mimi://a.example/d/bob/pc", "mimi://a.example/d/bob/old");
+    let laptop = "mimi://a.example/d/alice/laptop";
+    for (c, user) in [(phone, BOB), (pc, BOB), (old, BOB), (laptop, alice)] {
+        ok(&s, register(c, user, c.as_bytes())).await;
+    }
+    ok(&s, Write::EndClient { client: pc.into(), ending: Ending::Revoke, now_ms: 5 }).await;
+    ok(&s, Write::EndClient { client: old.into(), ending: Ending::Remove, now_ms: 6 }).await;
+    let listed: Vec<(String, String, ClientStatus)> =
+        s.devices().await.unwrap().into_iter().map(|(u, c, r)| (u, c, r.status)).collect();
+    assert_eq!(
+        listed,
+        vec![
+            (alice.into(), laptop.into(), ClientStatus::Active),
+            (BOB.into(), pc.into(), ClientStatus::Revoked),
+            (BOB.into(), phone.into(), ClientStatus::Active),
+        ]
+    );
+
+    ok(&s, create(ROOM)).await;
+    ok(&s, append(ROOM, 1..=3)).await;
+    let mirror = |room: &str, seqs: RangeInclusive<u64>| Write::Mirror {
+        room: room.into(),
+        entries: seqs.map(entry).collect(),
+        queue: vec![],
+        seen: vec![],
+    };
+    for (room, seqs) in
+        [("mimi://c.example/r/z", 1..=2), ("mimi://b.example/r/m", 1..=4), ("mimi://b.example/r/n", 1..=1)]
+    {
+        ok(&s, mirror(room, seqs)).await;
+    }
+    assert_eq!(
+        s.mirrored_rooms().await.unwrap(),
+        vec![
+            ("mimi://b.example/r/m".into(), 4),
+            ("mimi://b.example/r/n".into(), 1),
+            ("mimi://c.example/r/z".into(), 2)
+        ]
+    );
 }

@@ -590,6 +590,33 @@ impl Store for MemoryStore {
         let reports = state.abuse.range((room.to_owned(), [0; 32])..=(room.to_owned(), [0xff; 32]));
         Ok(reports.map(|(_, r)| r.clone()).collect())
     }
+
+    async fn devices(&self) -> Result<Vec<(String, String, ClientRecord)>, StoreError> {
+        let state = self.read()?;
+        let mut out = Vec::new();
+        for (user, clients) in &state.user_clients {
+            for client in clients {
+                let record = state.clients.get(client).cloned().ok_or_else(|| StoreError::Corrupt {
+                    table: "clients",
+                    why: format!("{client} is a client of {user} without a record"),
+                })?;
+                out.push((user.clone(), client.clone(), record));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mirrored_rooms(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let state = self.read()?;
+        let mut rooms: Vec<(String, u64)> = state
+            .mirrors
+            .iter()
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(room, entries)| (room.clone(), last_key(Some(entries))))
+            .collect();
+        rooms.sort();
+        Ok(rooms)
+    }
 }
 
 #[cfg(test)]

@@ -609,6 +609,12 @@ pub trait Store: Send + Sync + 'static {
     fn user_exists(&self, user: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The abuse reports kept for `room`, in the order of their bodies' SHA-256.
     fn abuse_reports(&self, room: &str) -> impl Future<Output = Result<Vec<StoredAbuseReport>, StoreError>> + Send;
+    /// Every registered (active or revoked, not removed) device of every local user, as (user URI,
+    /// client URI, record), in (user, client) order: the operator's user listing.
+    fn devices(&self) -> impl Future<Output = Result<Vec<(String, String, ClientRecord)>, StoreError>> + Send;
+    /// Every room this provider keeps a mirror of (as a follower), with the mirror's last
+    /// position, in room order.
+    fn mirrored_rooms(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
 }
 
 /// Awaits a ticket.

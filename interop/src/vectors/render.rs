@@ -6,13 +6,14 @@
 //! that the JSON form is lossless and `mimi-interop encode` can rebuild the exact bytes. The published
 //! files leave those keys out ([`published`]): there the bytes are inside the entry's `hex`.
 
-use openmls::messages::proposals_in::{ProposalIn, ProposalOrRefIn};
+use mimi_protocol::mls_message::PublicContent;
+use openmls::messages::proposals_in::ProposalOrRefIn;
 use openmls::prelude::{
     BasicCredential, Ciphersuite, ContentType, Credential, KeyPackageIn, MlsMessageBodyIn, MlsMessageIn, ProposalType,
-    ProtocolMessage, Sender, SignaturePublicKey,
+    ProtocolMessage, SignaturePublicKey,
 };
 use serde_json::{json, Value as Json};
-use tls_codec::{Deserialize, Serialize, VLBytes};
+use tls_codec::Serialize;
 
 /// The key under which a summary carries the summarised object's encoding (and the prefix of keys that
 /// carry the encoding of a field whose rendering is lossy, such as `tls_group_info_extensions`).
@@ -105,26 +106,18 @@ pub fn signature_key(key: &SignaturePublicKey) -> Json {
 }
 
 /// What a PublicMessage's (unauthenticated) content says: the proposal type of a proposal, the proposal
-/// types of a commit's proposals by value (`"reference"` for a ProposalRef). Read from the encoding, after
-/// the FramedContent fields that precede the content (RFC 9420 §6).
+/// types of a commit's proposals by value (`"reference"` for a ProposalRef)
+/// ([`mimi_protocol::mls_message::public_content`]).
 fn public_content(message: &MlsMessageIn) -> Option<(&'static str, Json)> {
-    let bytes = message.tls_serialize_detached().ok()?;
-    let mut rest = bytes.get(4..)?; // version, wire_format
-    VLBytes::tls_deserialize(&mut rest).ok()?; // group_id
-    u64::tls_deserialize(&mut rest).ok()?; // epoch
-    Sender::tls_deserialize(&mut rest).ok()?;
-    VLBytes::tls_deserialize(&mut rest).ok()?; // authenticated_data
-    match u8::tls_deserialize(&mut rest).ok()? {
-        2 => Some(("proposal_type", proposal_type(ProposalIn::tls_deserialize(&mut rest).ok()?.proposal_type()))),
-        3 => {
-            let proposals = Vec::<ProposalOrRefIn>::tls_deserialize(&mut rest).ok()?;
+    match mimi_protocol::mls_message::public_content(message)? {
+        PublicContent::Proposal(p) => Some(("proposal_type", proposal_type(p.proposal_type()))),
+        PublicContent::Commit(proposals) => {
             let types = proposals.iter().map(|p| match p {
                 ProposalOrRefIn::Proposal(p) => proposal_type(p.proposal_type()),
                 ProposalOrRefIn::Reference(_) => json!("reference"),
             });
             Some(("proposals", Json::Array(types.collect())))
         }
-        _ => None,
     }
 }
 

@@ -247,6 +247,14 @@ impl Store for RedbStore {
     async fn abuse_reports(&self, room: &str) -> Result<Vec<StoredAbuseReport>, StoreError> {
         reads::abuse_reports(&*self.inner.db.db()?, room)
     }
+
+    async fn devices(&self) -> Result<Vec<(String, String, ClientRecord)>, StoreError> {
+        reads::devices(&*self.inner.db.db()?)
+    }
+
+    async fn mirrored_rooms(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        reads::mirrored_rooms(&*self.inner.db.db()?)
+    }
 }
 
 #[cfg(test)]

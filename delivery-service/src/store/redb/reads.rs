@@ -155,6 +155,47 @@ pub(super) fn clients_of(db: &Database, user: &str) -> Result<Vec<(String, Clien
     Ok(out)
 }
 
+/// Every registered device of every user, in (user, client) order.
+pub(super) fn devices(db: &Database) -> Result<Vec<(String, String, ClientRecord)>, StoreError> {
+    let tx = db.begin_read().map_err(io)?;
+    let uc = tx.open_table(USER_CLIENTS).map_err(io)?;
+    let records = tx.open_table(CLIENTS).map_err(io)?;
+    let mut out = Vec::new();
+    for row in uc.iter().map_err(io)? {
+        let (k, _) = row.map_err(io)?;
+        let (user, client) = k.value();
+        let record = records.get(client).map_err(io)?.ok_or_else(|| StoreError::Corrupt {
+            table: "clients",
+            why: format!("{client} is a client of {user} without a record"),
+        })?;
+        out.push((user.to_owned(), client.to_owned(), ClientEntry::decode(record.value())?));
+    }
+    Ok(out)
+}
+
+/// Every mirrored room with its mirror's last position: one range read per room (from the
+/// last key of one room to the first of the next), not a scan of the entries.
+pub(super) fn mirrored_rooms(db: &Database) -> Result<Vec<(String, u64)>, StoreError> {
+    use std::ops::Bound;
+    let tx = db.begin_read().map_err(io)?;
+    let t = tx.open_table(MIRROR).map_err(io)?;
+    let mut out: Vec<(String, u64)> = Vec::new();
+    loop {
+        let next = match out.last() {
+            None => t.iter().map_err(io)?.next(),
+            Some((room, _)) => {
+                let from = (room.as_str(), u64::MAX);
+                t.range::<(&str, u64)>((Bound::Excluded(from), Bound::Unbounded)).map_err(io)?.next()
+            }
+        };
+        let Some(row) = next.transpose().map_err(io)? else { break };
+        let room = row.0.value().0.to_owned();
+        let last = last_seq(&t, &room)?;
+        out.push((room, last));
+    }
+    Ok(out)
+}
+
 /// Whether `user` has at least one registered client.
 pub(super) fn user_exists(db: &Database, user: &str) -> Result<bool, StoreError> {
     let tx = db.begin_read().map_err(io)?;
