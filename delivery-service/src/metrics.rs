@@ -391,6 +391,11 @@ impl Registry {
         self.counter_vec(REFUSALS_TOTAL, REFUSALS_HELP, REFUSALS_LABELS)
     }
 
+    /// Whether [`Registry::render`] renders (the recorder is this registry's own).
+    pub fn renders(&self) -> bool {
+        self.prometheus.is_some()
+    }
+
     /// Every metric in the Prometheus text format, if the recorder is this registry's own
     /// ([`Registry::new`]); `None` for an embedding program's recorder.
     pub fn render(&self) -> Option<String> {
@@ -593,5 +598,18 @@ mod tests {
         let counters = recorder.counters.lock().unwrap();
         assert_eq!(counters["mimi_refusals_total{source=http,code=404}"].load(Ordering::Relaxed), 2);
         assert_eq!(recorder.help.lock().unwrap()["http_connections_open"], "Open client connections (after TLS).");
+    }
+
+    /// The process-wide recorder, installed by the embedding program (the only test of this
+    /// crate's unit tests that installs one), receives what a [`Registry::global`] registers.
+    #[test]
+    fn the_global_registry_registers_on_the_installed_recorder() {
+        use std::sync::atomic::Ordering;
+        let recorder: &'static Collecting = Box::leak(Box::default());
+        metrics::set_global_recorder(recorder).expect("no global recorder yet");
+        let registry = Registry::global();
+        registry.counter("embedded_total", "Counted.").unwrap().increment(4);
+        assert!(registry.render().is_none());
+        assert_eq!(recorder.counters.lock().unwrap()["embedded_total{}"].load(Ordering::Relaxed), 4);
     }
 }

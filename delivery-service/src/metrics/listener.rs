@@ -52,7 +52,7 @@ pub struct MetricsListener {
 impl MetricsListener {
     /// Binds `addr` for `registry`'s metrics; refused if the registry does not render.
     pub async fn bind(addr: SocketAddr, registry: Registry) -> Result<MetricsListener, ListenerError> {
-        if registry.render().is_none() {
+        if !registry.renders() {
             return Err(ListenerError::NotRendered);
         }
         let bind_err = |source| ListenerError::Bind { addr, source };
