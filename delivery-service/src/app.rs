@@ -210,16 +210,13 @@ pub async fn serve_provider_with(
         let fanout = tokio::spawn(outbox.clone().run());
         let trimming = tokio::spawn(provider.clone().run_retention(retention));
         let upkeep = tokio::spawn(registry.clone().keep_up());
-        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let scrapes = metrics_listener.map(|l| {
-            tokio::spawn(l.serve(async {
-                let _ = metrics_stopped.await;
-            }))
-        });
+        let scrapes = metrics_listener.map(|l| tokio::spawn(l.serve(std::future::pending())));
         let served = server.serve(router, &registry, shutdown).await;
-        // The metrics listener stops with the server (it takes no writes: nothing to drain).
-        let _ = metrics_stop.send(());
+        // The metrics listener stops with the server, at once: it takes no writes, and a
+        // scraper's open connection must not hold the shutdown.
         if let Some(scrapes) = scrapes {
+            scrapes.abort();
+            // Aborted on purpose: the join error says just that.
             let _ = scrapes.await;
         }
         upkeep.abort();

@@ -30,8 +30,8 @@ pub enum ListenerError {
     NotRendered,
 }
 
-/// The router: `GET /metrics` renders `registry` (which must render, [`Registry::render`]).
-pub fn router(registry: Registry) -> Router {
+/// The router: `GET /metrics` renders `registry` (which renders, [`MetricsListener::bind`] checked).
+fn router(registry: Registry) -> Router {
     Router::new().route(
         METRICS_PATH,
         get(move || {
