@@ -10,7 +10,8 @@
 //!
 //! Every provider started here runs with [`simulation_defaults`]: open registration (simulated
 //! users register their devices without credentials; the provider logs a warning when it starts)
-//! and a claim limit for users acting in milliseconds.
+//! and a claim limit for users acting in milliseconds, and a metrics listener on a free loopback
+//! port ([`LocalProvider::metrics_addr`]).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -51,6 +52,8 @@ pub struct LocalProvider {
     domain: String,
     /// The bound address.
     addr: SocketAddr,
+    /// The metrics listener's bound address, if it has one.
+    metrics_addr: Option<SocketAddr>,
     /// The CA certificate clients trust.
     ca: PathBuf,
     /// The configuration it runs with.
@@ -68,9 +71,15 @@ pub const SIMULATION_CLAIM_LIMITS: ClaimLimits = ClaimLimits::uniform(1_000_000)
 
 /// What every provider started for simulations and tests differs in from a production default,
 /// in one place: registration is open ([`Registration::Open`], demos and simulations only: anyone
-/// may register any device), and KeyPackage claims are limited to [`SIMULATION_CLAIM_LIMITS`].
+/// may register any device), KeyPackage claims are limited to [`SIMULATION_CLAIM_LIMITS`], and the
+/// metrics are served on a free loopback port (`metrics_listen = "127.0.0.1:0"`).
 pub fn simulation_defaults() -> Config {
-    Config { registration: Registration::Open, claim_limits: SIMULATION_CLAIM_LIMITS, ..Config::default() }
+    Config {
+        registration: Registration::Open,
+        claim_limits: SIMULATION_CLAIM_LIMITS,
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..Config::default()
+    }
 }
 
 /// The configuration of a local provider for `domain` rooted at `dir`, listening on `listen`
@@ -185,12 +194,26 @@ impl LocalProvider {
             None => serve_provider(&config, shutdown).await?,
         };
         let ca = config.tls.ca.clone();
-        Ok(LocalProvider { domain, addr: running.addr, ca, config, stop, task: running.task })
+        Ok(LocalProvider {
+            domain,
+            addr: running.addr,
+            metrics_addr: running.metrics_addr,
+            ca,
+            config,
+            stop,
+            task: running.task,
+        })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's bound address (plain HTTP, `GET /metrics`), if the configuration
+    /// set `metrics_listen`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The domain served.

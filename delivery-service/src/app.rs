@@ -6,11 +6,16 @@
 //! Routes: the client API ([`crate::api::client`], with rooms of other hubs relayed and
 //! mirrored), the server-to-server API ([`crate::api::mimi`]), the endpoint directory,
 //! `/healthz` (liveness: the process answers), `/readyz` (readiness: 503 while the store is
-//! recovering from a failed write, [`crate::store::redb::recovery`]) and `/metrics`. Beside the server runs the hub's federation outbox
+//! recovering from a failed write, [`crate::store::redb::recovery`]). Beside the server runs the hub's federation outbox
 //! ([`crate::federation::outbox::Outbox`]) and retention ([`Provider::run_retention`]), stopped when the server has drained, and the admin
 //! socket ([`crate::admin::socket`], Unix only), through which `mimi-ds user|client|room ...` reaches
 //! the running server; it is removed when the server stops. With `admin_listen`, the admin API
 //! and hub console ([`crate::admin::http`]) are served on a loopback listener of their own.
+//!
+//! The metrics ([`crate::metrics`]) are not on the HTTPS listener: with `metrics_listen` set,
+//! a plain-HTTP listener of their own serves `GET /metrics`
+//! ([`crate::metrics::listener`]), stopped with the server. The provider registers them on a
+//! [`Registry`] of its own, or on the embedding program's ([`serve_provider_with`]).
 //!
 //! How new devices are let in follows `registration` ([`authority`]); open registration is
 //! logged as a warning when the provider starts.
@@ -33,7 +38,8 @@ use crate::federation::follower::Follower;
 use crate::federation::outbox::{Backoff, Outbox};
 use crate::federation::peers::Peers;
 use crate::federation::relay::Relay;
-use crate::metrics::{self, Registry};
+use crate::metrics::listener::{ListenerError, MetricsListener};
+use crate::metrics::Registry;
 use crate::provider::{load_or_create_hub_key, Provider, ProviderError};
 use crate::server::{Server, ServerError};
 use crate::store::redb::RedbStore;
@@ -61,6 +67,9 @@ pub enum AppError {
     /// The provider's metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// The metrics listener could not be set up.
+    #[error(transparent)]
+    MetricsListener(#[from] ListenerError),
     /// The public URL could not be formed.
     #[error("public URL: {0}")]
     Url(#[from] url::ParseError),
@@ -133,6 +142,8 @@ pub struct Running {
     pub public_url: Url,
     /// The admin listener's bound address, if `admin_listen` is set.
     pub admin_addr: Option<SocketAddr>,
+    /// The metrics listener's bound address, if `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// Completes once the shutdown future completed, requests were drained and the provider
     /// (with its store) was dropped.
     pub task: JoinHandle<Result<(), AppError>>,
@@ -156,7 +167,18 @@ pub async fn serve_provider_on(
     store: RedbStore,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, AppError> {
-    let registry = Registry::new();
+    serve_provider_with(config, store, Registry::new(), shutdown).await
+}
+
+/// [`serve_provider_on`] with the provider's metrics registered on `registry`: an embedding
+/// program's own recorder ([`Registry::with_recorder`], see [`crate::metrics`]), or a
+/// [`Registry::new`] the caller renders too. `metrics_listen` needs a registry that renders.
+pub async fn serve_provider_with(
+    config: &Config,
+    store: RedbStore,
+    registry: Registry,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, AppError> {
     store.register_metrics(&registry)?;
     let authority = authority(config)?;
     let hub_key = load_or_create_hub_key(&config.data_dir.join(HUB_KEY_FILE))?;
@@ -177,8 +199,13 @@ pub async fn serve_provider_on(
     let peer_client = PeerClient::new(config)?;
     let follower = Follower::new(provider.clone(), Peers::new(&config.domain, peer_client.clone()), &registry)?;
     let relay = Relay::new(provider.clone(), follower, Peers::new(&config.domain, peer_client.clone()));
-    let router = app(&public_url, &registry, provider.clone(), relay);
-    let outbox = Outbox::new(&config.domain, provider.clone(), peer_client, Backoff::default());
+    let router = app(&public_url, provider.clone(), relay);
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(MetricsListener::bind(addr, registry.clone()).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(MetricsListener::local_addr);
+    let outbox = Outbox::new(&config.domain, provider.clone(), peer_client, Backoff::default(), &registry)?;
     // Last, when nothing else can fail: a running server answers on its admin socket.
     #[cfg(unix)]
     let admin = {
@@ -206,7 +233,18 @@ pub async fn serve_provider_on(
     let task = tokio::spawn(async move {
         let fanout = tokio::spawn(outbox.clone().run());
         let trimming = tokio::spawn(provider.clone().run_retention(retention));
+        let upkeep = tokio::spawn(registry.clone().keep_up());
+        let scrapes = metrics_listener.map(|l| tokio::spawn(l.serve(std::future::pending())));
         let served = server.serve(router, &registry, shutdown).await;
+        // The metrics listener stops with the server, at once: it takes no writes, and a
+        // scraper's open connection must not hold the shutdown.
+        if let Some(scrapes) = scrapes {
+            scrapes.abort();
+            // Aborted on purpose: the join error says just that.
+            let _ = scrapes.await;
+        }
+        upkeep.abort();
+        let _ = upkeep.await;
         // A pass cut short is a store write that lands whole or not at all.
         trimming.abort();
         let _ = trimming.await;
@@ -234,7 +272,7 @@ pub async fn serve_provider_on(
         drop(provider);
         Ok(())
     });
-    Ok(Running { addr, public_url, admin_addr, task })
+    Ok(Running { addr, public_url, admin_addr, metrics_addr, task })
 }
 
 /// `/readyz`: 200 while the store takes writes; 503 with `Retry-After` and the reason while it
@@ -249,12 +287,7 @@ async fn ready(store: RedbStore) -> Response {
 }
 
 /// The provider's routes.
-pub fn app(
-    public_url: &Url,
-    registry: &Registry,
-    provider: Arc<Provider<RedbStore>>,
-    relay: Arc<Relay<RedbStore>>,
-) -> Router {
+pub fn app(public_url: &Url, provider: Arc<Provider<RedbStore>>, relay: Arc<Relay<RedbStore>>) -> Router {
     let directory = Directory::ours(public_url.as_str()).to_json();
     let store = provider.store().clone();
     Router::new()
@@ -269,5 +302,4 @@ pub fn app(
                 async move { ([(CONTENT_TYPE, "application/json")], directory).into_response() }
             }),
         )
-        .merge(metrics::router(registry.clone()))
 }

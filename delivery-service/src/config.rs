@@ -51,6 +51,8 @@
 //! dedup_window_secs = 604800        # MIMI_DS_DEDUP_WINDOW_SECS: /notify dedup and echo records (7 days)
 //! log_retention_secs = 604800       # MIMI_DS_LOG_RETENTION_SECS: log entries behind a checkpoint (7 days)
 //! trim_budget = 50000               # MIMI_DS_TRIM_BUDGET: most records one pass deletes
+//! metrics_listen = "127.0.0.1:9464" # MIMI_DS_METRICS_LISTEN: plain-HTTP GET /metrics (default: none, off)
+//! log_format = "text"               # MIMI_DS_LOG_FORMAT: "text" or "json" (one JSON object per line)
 //!
 //! [jwt]                             # only with registration = "jwt"
 //! public_key = "./idp-public.pem"   # MIMI_DS_JWT_PUBLIC_KEY: the identity service's PEM public key
@@ -90,6 +92,12 @@
 //! `[peers]` maps a peer provider's domain to the base URL its server listens on. Peers not listed are
 //! reached at `https://<domain>/` through real DNS. The TLS name checked is always the peer's domain, also
 //! when the URL names an IP address (see [`crate::tls::PeerClient`]).
+//!
+//! `metrics_listen` is where the Prometheus metrics are served ([`crate::metrics::listener`]):
+//! plain HTTP without authentication, so bind it to an address only the scraper reaches. Unset,
+//! no metrics listener runs (the metrics are still kept). `log` is the log filter unless the
+//! process has `RUST_LOG`, which then wins; `log_format` says how each line is written
+//! (`mimi-ds serve`, to stderr).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -337,6 +345,11 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// `tracing-subscriber` `EnvFilter` directive, e.g. `info` or `info,mimi_ds=debug`.
     pub log: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// Where the plain-HTTP metrics listener binds (`None`: no metrics listener); port 0 picks
+    /// a free port.
+    pub metrics_listen: Option<SocketAddr>,
     /// Peer providers' base URLs by domain (docs/DESIGN.md §7). Domains not listed are reached through DNS.
     pub peers: BTreeMap<String, Url>,
     /// Whether other providers' users need our users' consent to claim their KeyPackages.
@@ -374,6 +387,38 @@ pub struct Config {
     /// What is deleted when it is no longer needed, and how often (defaults in
     /// [`RetentionSettings::default`] and the module docs).
     pub retention: RetentionSettings,
+}
+
+/// How log lines are written (the `log_format` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `spans`), for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// The configured name (`text`, `json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is neither \"text\" nor \"json\"")),
+        }
+    }
 }
 
 /// How new devices of our users are let in (the `registration` key; see [`crate::auth`]).
@@ -513,6 +558,8 @@ struct RawConfig {
     dedup_window_secs: Option<u64>,
     log_retention_secs: Option<u64>,
     trim_budget: Option<u64>,
+    metrics_listen: Option<String>,
+    log_format: Option<String>,
     #[serde(default)]
     jwt: RawJwt,
     /// Where each key set by the file or the environment came from (not part of the file); a
@@ -555,7 +602,7 @@ impl RawJwt {
 
 /// Every key and the environment variable that overrides it, in the order `mimi-ds config check`
 /// shows them in.
-pub const ENV_KEYS: [(&str, &str); 44] = [
+pub const ENV_KEYS: [(&str, &str); 46] = [
     ("MIMI_DS_DOMAIN", "domain"),
     ("MIMI_DS_LISTEN", "listen"),
     ("MIMI_DS_PUBLIC_URL", "public_url"),
@@ -600,6 +647,8 @@ pub const ENV_KEYS: [(&str, &str); 44] = [
     ("MIMI_DS_JWT_ISSUER", "jwt.issuer"),
     ("MIMI_DS_JWT_AUDIENCE", "jwt.audience"),
     ("MIMI_DS_JWT_LEEWAY_SECS", "jwt.leeway_secs"),
+    ("MIMI_DS_METRICS_LISTEN", "metrics_listen"),
+    ("MIMI_DS_LOG_FORMAT", "log_format"),
 ];
 
 /// The route a request body is limited as, from its path (a plain function of the path).
@@ -740,6 +789,21 @@ impl Config {
         let log = raw.log.clone().unwrap_or_else(|| DEFAULT_LOG.to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log) {
             return Err(invalid("log", format!("`{log}` is not a valid log filter: {e}")));
+        }
+
+        let log_format = match &raw.log_format {
+            Some(text) => text.parse().map_err(|reason| invalid("log_format", reason))?,
+            None => LogFormat::default(),
+        };
+
+        let metrics_listen = match &raw.metrics_listen {
+            Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                invalid("metrics_listen", format!("`{text}` is not an IP address with a port, e.g. 127.0.0.1:9464"))
+            })?),
+            None => None,
+        };
+        if metrics_listen.is_some_and(|m| m == listen && m.port() != 0) {
+            return Err(invalid("metrics_listen", format!("`{listen}` is the HTTPS listener's address")));
         }
 
         let mut peers = BTreeMap::new();
@@ -933,6 +997,8 @@ impl Config {
             admin_socket: raw.admin_socket.clone(),
             admin_listen,
             admin_token,
+            metrics_listen,
+            log_format,
             retention,
             consent,
             claim_limits,
@@ -1051,6 +1117,11 @@ impl Config {
             "jwt.issuer" => jwt_value(|j| toml::Value::String(j.issuer.clone()).to_string()),
             "jwt.audience" => jwt_value(|j| toml::Value::String(j.audience.clone()).to_string()),
             "jwt.leeway_secs" => jwt_value(|j| j.leeway_secs.to_string()),
+            "metrics_listen" => match self.metrics_listen {
+                Some(addr) => text(&addr.to_string()),
+                None => "(unset: no metrics listener)".to_owned(),
+            },
+            "log_format" => text(self.log_format.name()),
             other => format!("(unset: no key `{other}`)"),
         }
     }
@@ -1171,6 +1242,8 @@ fn apply_env(raw: &mut RawConfig, env: impl IntoIterator<Item = (String, String)
             "jwt.issuer" => raw.jwt.issuer = Some(value),
             "jwt.audience" => raw.jwt.audience = Some(value),
             "jwt.leeway_secs" => raw.jwt.leeway_secs = Some(number(&value)?),
+            "metrics_listen" => raw.metrics_listen = Some(value),
+            "log_format" => raw.log_format = Some(value),
             _ => unreachable!("ENV_KEYS and this match list the same keys"),
         }
         raw.origins.insert(key, origin);
@@ -1440,6 +1513,27 @@ mod tests {
         assert!(err.contains(&format!("`max_rooms_per_user` (from {})", path.display())), "{err}");
         let err = Config::from_toml("registration = \"jwt\"\n[jwt]\nissuer = \"x\"", "t").unwrap_err().to_string();
         assert!(err.contains("`jwt.public_key` (from default)"), "{err}");
+    }
+
+    #[test]
+    fn metrics_listener_and_log_format() {
+        let c = Config::default();
+        assert_eq!((c.metrics_listen, c.log_format), (None, LogFormat::Text));
+        let c = Config::from_toml("metrics_listen = \"127.0.0.1:9464\"\nlog_format = \"json\"", "t").unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let env = [
+            ("MIMI_DS_METRICS_LISTEN".to_owned(), "[::1]:0".to_owned()),
+            ("MIMI_DS_LOG_FORMAT".to_owned(), "text".to_owned()),
+        ];
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!((c.metrics_listen, c.log_format), (Some("[::1]:0".parse().unwrap()), LogFormat::Text));
+        let err = Config::from_toml("metrics_listen = \"localhost\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`metrics_listen`") && err.contains("not an IP address with a port"), "{err}");
+        let err = Config::from_toml("metrics_listen = \"127.0.0.1:8443\"", "t").unwrap_err().to_string();
+        assert!(err.contains("HTTPS listener"), "{err}");
+        let err = Config::from_toml("log_format = \"xml\"", "t").unwrap_err().to_string();
+        assert!(err.contains("`log_format`") && err.contains("neither"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The `mimi-ds` binary (docs/DESIGN.md §7):
 //!
 //! - `mimi-ds serve [--config provider.toml]`: loads the configuration ([`mimi_ds::config`]; every key also
-//!   settable by `MIMI_DS_*` variables), sets up logging (to stderr), and serves HTTPS until SIGTERM or
-//!   ctrl-c; the first log line names the bound address.
+//!   settable by `MIMI_DS_*` variables), sets up logging (to stderr: the filter `RUST_LOG` if set, else
+//!   the `log` key; lines as text or, with `log_format = "json"`, one JSON object each), and serves HTTPS
+//!   until SIGTERM or ctrl-c; the first log line names the bound address.
 //! - `mimi-ds dev-pki --domains a.example,b.example --out ./pki`: writes a development CA and one
 //!   certificate per domain ([`mimi_ds::pki`]).
 //! - `mimi-ds init --domains a.example,b.example,c.example --out DIR [--base-port 8443] [--force]`:
@@ -28,7 +29,8 @@
 //!
 //! `serve` is [`mimi_ds::app::serve_provider`]: it opens the store (`<data_dir>/mimi-ds.redb`) and the hub
 //! key (`<data_dir>/hub-key.tls`, created on first start), restores every room, and serves the client API
-//! ([`mimi_ds::api::client`]), the directory, `/healthz` and `/metrics`.
+//! ([`mimi_ds::api::client`]), the directory and `/healthz`; with `metrics_listen` set, the metrics on a
+//! plain-HTTP listener of their own ([`mimi_ds::metrics::listener`]).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -37,7 +39,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mimi_ds::admin::{AdminRequest, Via};
 use mimi_ds::app::serve_provider;
-use mimi_ds::config::{process_env, Config, Registration};
+use mimi_ds::config::{process_env, Config, LogFormat, Registration};
 use mimi_ds::server;
 use tracing::info;
 
@@ -187,7 +189,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref()).context("invalid configuration")?;
-            init_tracing(&config.log);
+            init_tracing(&config.log, config.log_format);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(config))
         }
@@ -296,21 +298,35 @@ fn report_via(config: &Config, via: Via) {
     }
 }
 
-fn init_tracing(filter: &str) {
-    // The filter was validated with the configuration; fall back to `info` if it somehow is not.
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+/// Logs to stderr, filtered by `RUST_LOG` if set, else by the configured `log` filter.
+fn init_tracing(configured: &str, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let from_env = std::env::var(EnvFilter::DEFAULT_ENV).ok().filter(|v| !v.trim().is_empty());
+    let filter = match from_env.as_deref().map(EnvFilter::try_new) {
+        Some(Ok(filter)) => filter,
+        Some(Err(e)) => {
+            // Said before logging is set up, so on stderr as it is.
+            eprintln!("mimi-ds: RUST_LOG is not a valid log filter ({e}); using the configured `log` = {configured:?}");
+            configured_filter(configured)
+        }
+        None => configured_filter(configured),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
+/// The configured filter (validated with the configuration; `info` if it somehow is not).
+fn configured_filter(configured: &str) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_new(configured).unwrap_or_else(|_| "info".into())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let running = serve_provider(&config, server::shutdown_signal()).await?;
-    info!(domain = %config.domain, addr = %running.addr, public_url = %running.public_url, "mimi-ds {}", mimi_ds::LONG_VERSION);
+    info!(domain = %config.domain, addr = %running.addr, public_url = %running.public_url,
+        metrics = ?running.metrics_addr, "mimi-ds {}", mimi_ds::LONG_VERSION);
     running.task.await.context("server task")??;
     info!("stopped");
     Ok(())

@@ -1,36 +1,62 @@
-//! A small metrics registry rendered in the Prometheus text exposition format (version 0.0.4), served at
-//! `GET /metrics` (docs/DESIGN.md §7).
+//! The provider's metrics, through the [`metrics`] facade, rendered in the Prometheus text
+//! exposition format on a plain-HTTP listener of their own (`metrics_listen`,
+//! [`listener`]; docs/DESIGN.md §7).
 //!
-//! Written here rather than taken from a crate: the needs are counters, gauges and histograms, optionally
-//! with labels, which fit in this file with atomics and no further dependency.
-//!
-//! Every module that wants metrics registers them once on the shared [`Registry`] and keeps the handle,
-//! which is cheap to clone and to update from any thread:
+//! Every module that wants metrics registers them once on the shared [`Registry`] and keeps the
+//! handles it gets back ([`Counter`], [`Gauge`], [`Histogram`] of the `metrics` crate), which are
+//! cheap to clone and to update from any thread. Metrics are write-only: no code reads a value
+//! back for its own logic (whatever it needs, it keeps itself), and tests read the rendered text.
 //!
 //! ```
-//! use mimi_ds::metrics::{Registry, DEFAULT_SIZE_BUCKETS};
+//! use mimi_ds::metrics::Registry;
 //! let registry = Registry::new();
 //! let commits = registry.counter("hub_commits_accepted_total", "Commits the hub accepted.").unwrap();
-//! let batch = registry.histogram("store_batch_size", "Requests per durable commit.", DEFAULT_SIZE_BUCKETS).unwrap();
-//! commits.inc();
-//! batch.observe(12.0);
-//! assert!(registry.render().contains("hub_commits_accepted_total 1"));
+//! let batch = registry.histogram("mimi_store_batch_size", "Writes per durable commit.").unwrap();
+//! commits.increment(1);
+//! batch.record(12.0);
+//! let text = registry.render().unwrap();
+//! assert!(text.contains("hub_commits_accepted_total 1"));
+//! assert!(text.contains("mimi_store_batch_size_count 1"));
 //! ```
 //!
-//! Registering a name again with the same kind, help and labels returns the existing metric (so two parts
-//! of a program may share one); any other reuse of a name is an error. The HTTP layer
-//! ([`crate::server`]) registers [`HttpMetrics`]: requests by method, route and status, latency by route,
-//! requests in flight, and failed TLS handshakes.
+//! **Whose recorder.** Several providers may run in one process (the tests and the simulator
+//! do), so a registry does not use the process-wide recorder by default: [`Registry::new`] makes
+//! a recorder of its own ([`prometheus_builder`]'s `PrometheusRecorder`), and
+//! [`Registry::render`] renders it. A program embedding the provider that collects metrics its
+//! own way passes its recorder instead, [`Registry::with_recorder`] (any
+//! `metrics::Recorder`), or [`Registry::global`] for the one it installed with
+//! `metrics::set_global_recorder`; then the provider's metrics go there, and [`Registry::render`]
+//! is `None` (the program exports them itself, and `metrics_listen` is refused). Give that to
+//! [`crate::app::serve_provider_with`]:
+//!
+//! ```no_run
+//! # async fn run(config: mimi_ds::config::Config, store: mimi_ds::store::redb::RedbStore) -> Result<(), mimi_ds::app::AppError> {
+//! use std::sync::Arc;
+//! let recorder = Arc::new(mimi_ds::metrics::prometheus_builder().build_recorder());
+//! let handle = recorder.handle(); // the embedding program renders this where it likes
+//! let registry = mimi_ds::metrics::Registry::with_recorder(recorder);
+//! let running = mimi_ds::app::serve_provider_with(&config, store, registry, std::future::pending()).await?;
+//! # let _ = (handle, running); Ok(()) }
+//! ```
+//!
+//! **Conventions.** Names are `[a-zA-Z_][a-zA-Z0-9_]*`; counters end in `_total`. A histogram
+//! whose name ends in `_seconds` is a latency and gets [`LATENCY_BUCKETS`]; any other histogram
+//! is a size or a count and gets [`SIZE_BUCKETS`] (both render as Prometheus histograms, not
+//! summaries). Registering a name again with the same kind, help and labels returns the same
+//! metric (so two parts of a program may share one); any other reuse of a name is an error.
+//!
+//! The HTTP layer ([`crate::server`]) registers [`HttpMetrics`]: requests by method, route and
+//! status, latency by route, requests in flight, open connections, refused connections and
+//! failed TLS handshakes.
+
+pub mod listener;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+pub use metrics::{Counter, Gauge, Histogram, Recorder};
+use metrics::{Key, KeyName, Label, Level, Metadata, SharedString};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Content type of the rendered text.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -46,12 +72,28 @@ pub const QUOTA_REFUSED_HELP: &str = "Requests refused by a quota, by quota.";
 pub const QUOTA_LABEL: &str = "quota";
 /// The `quota` label of a body refused for its size (the hub's `Quota::BodyBytes`).
 pub const BODY_BYTES_QUOTA: &str = "body_bytes";
-/// Latency buckets in seconds, 1 ms to 10 s.
-pub const DEFAULT_LATENCY_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-/// Buckets for sizes and counts (batch sizes, fanout widths), 1 to 10 000.
-pub const DEFAULT_SIZE_BUCKETS: &[f64] =
+/// Refused requests by who refused (`source`) and the code they were refused with (`code`):
+/// `source="hub"` with the draft's response code (`notAllowed`, `wrongEpoch`,
+/// `invalidProposal`, `epochTooOld`) of a refused handshake or message, `source="http"` with the
+/// status of a request answered 4xx.
+pub const REFUSALS_TOTAL: &str = "mimi_refusals_total";
+/// The help text of [`REFUSALS_TOTAL`].
+pub const REFUSALS_HELP: &str = "Refused requests, by who refused them and the code they were refused with.";
+/// The labels of [`REFUSALS_TOTAL`].
+pub const REFUSALS_LABELS: &[&str] = &["source", "code"];
+/// Latency buckets in seconds, 100 µs to 10 s: every histogram named `*_seconds`.
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Buckets for sizes and counts (batch sizes, entries behind), 1 to 10 000: every other
+/// histogram.
+pub const SIZE_BUCKETS: &[f64] =
     &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0];
+
+/// How often [`Registry::keep_up`] folds the histograms' observations.
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where the provider's metrics say they come from (the `metrics` crate's metadata).
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// An error registering a metric.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,9 +104,6 @@ pub enum MetricsError {
     /// The name is already registered with another kind, help or label set.
     #[error("metric `{0}` is already registered differently")]
     Conflict(String),
-    /// Histogram buckets must be finite and strictly increasing, and there must be at least one.
-    #[error("histogram `{0}`: buckets must be finite, strictly increasing and not empty")]
-    Buckets(String),
     /// A labelled metric was used with the wrong number of label values.
     #[error("metric `{name}` has {expected} labels, {given} values given")]
     LabelCount {
@@ -77,135 +116,28 @@ pub enum MetricsError {
     },
 }
 
-/// A monotonically increasing count.
-#[derive(Debug, Clone, Default)]
-pub struct Counter(Arc<AtomicU64>);
+/// The recorder metrics are registered with.
+type SharedRecorder = Arc<dyn Recorder + Send + Sync>;
 
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.inc_by(1);
-    }
-    /// Adds `n`.
-    pub fn inc_by(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    /// The current count.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A value that goes up and down (integer).
-#[derive(Debug, Clone, Default)]
-pub struct Gauge(Arc<AtomicI64>);
-
-impl Gauge {
-    /// Sets the value.
-    pub fn set(&self, v: i64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-    /// Adds `n` (may be negative).
-    pub fn add(&self, n: i64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    /// Adds one.
-    pub fn inc(&self) {
-        self.add(1);
-    }
-    /// Subtracts one.
-    pub fn dec(&self) {
-        self.add(-1);
-    }
-    /// The current value.
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-    /// Adds one now and subtracts it when the guard is dropped (also when a task is cancelled).
-    pub fn track(&self) -> GaugeGuard {
-        self.inc();
-        GaugeGuard(self.clone())
-    }
-}
-
-/// Returned by [`Gauge::track`]: decrements the gauge on drop.
-#[derive(Debug)]
-pub struct GaugeGuard(Gauge);
-
-impl Drop for GaugeGuard {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-/// A distribution of observed values over fixed buckets.
-#[derive(Debug, Clone)]
-pub struct Histogram(Arc<HistogramCore>);
-
-#[derive(Debug)]
-struct HistogramCore {
-    /// Upper bounds, strictly increasing; `+Inf` is implicit.
-    bounds: Vec<f64>,
-    /// Per bucket (not cumulative), plus one for values above the last bound.
-    counts: Vec<AtomicU64>,
-    /// Sum of observations, as `f64` bits.
-    sum_bits: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    fn new(bounds: &[f64]) -> Self {
-        Histogram(Arc::new(HistogramCore {
-            bounds: bounds.to_vec(),
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
-            count: AtomicU64::new(0),
-        }))
-    }
-
-    /// Records one observation (NaN is ignored).
-    pub fn observe(&self, v: f64) {
-        if v.is_nan() {
-            return;
-        }
-        let core = &self.0;
-        let i = core.bounds.partition_point(|b| *b < v);
-        core.counts[i].fetch_add(1, Ordering::Relaxed);
-        core.count.fetch_add(1, Ordering::Relaxed);
-        let mut current = core.sum_bits.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(current) + v).to_bits();
-            match core.sum_bits.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(seen) => current = seen,
-            }
-        }
-    }
-
-    /// The number of observations.
-    pub fn count(&self) -> u64 {
-        self.0.count.load(Ordering::Relaxed)
-    }
-
-    /// The sum of observations.
-    pub fn sum(&self) -> f64 {
-        f64::from_bits(self.0.sum_bits.load(Ordering::Relaxed))
-    }
-}
-
-/// A family of metrics of one kind distinguished by label values, e.g. `http_requests_total{status="200"}`.
-#[derive(Debug, Clone)]
+/// A family of metrics of one kind distinguished by label values, e.g.
+/// `http_requests_total{status="200"}`.
+#[derive(Clone)]
 pub struct Family<M> {
+    recorder: SharedRecorder,
     name: Arc<str>,
     labels: Arc<[String]>,
-    members: Arc<Mutex<BTreeMap<Vec<String>, M>>>,
-    make: fn(&[f64]) -> M,
-    buckets: Arc<[f64]>,
+    kind: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<M: Clone> Family<M> {
-    /// The metric for these label values (in the order the labels were registered), created at zero on
-    /// first use.
+impl<M> std::fmt::Debug for Family<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family").field("name", &self.name).field("labels", &self.labels).finish_non_exhaustive()
+    }
+}
+
+impl<M: Metric> Family<M> {
+    /// The metric for these label values (in the order the labels were registered), created at
+    /// zero on first use.
     pub fn with_labels(&self, values: &[&str]) -> Result<M, MetricsError> {
         if values.len() != self.labels.len() {
             return Err(MetricsError::LabelCount {
@@ -214,9 +146,16 @@ impl<M: Clone> Family<M> {
                 given: values.len(),
             });
         }
-        let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-        let mut members = lock(&self.members);
-        Ok(members.entry(key).or_insert_with(|| (self.make)(&self.buckets)).clone())
+        let labels: Vec<Label> =
+            self.labels.iter().zip(values).map(|(l, v)| Label::new(l.clone(), (*v).to_owned())).collect();
+        let key = Key::from_parts(self.name.to_string(), labels);
+        Ok(M::register(self.recorder.as_ref(), &key))
+    }
+
+    /// Creates the series of these label values at zero, so that a scrape shows it before its
+    /// first change.
+    pub fn show(&self, values: &[&str]) -> Result<(), MetricsError> {
+        self.with_labels(values).map(drop)
     }
 }
 
@@ -227,97 +166,133 @@ pub type GaugeVec = Family<Gauge>;
 /// A labelled [`Histogram`] family.
 pub type HistogramVec = Family<Histogram>;
 
-/// The three kinds of metric, as the registry stores them.
-trait Metric: Clone + Sized {
-    fn make(buckets: &[f64]) -> Self;
-    fn wrap(family: Family<Self>) -> Entry;
-    fn unwrap(entry: &Entry) -> Option<&Family<Self>>;
+/// The three kinds of metric, as a recorder registers them.
+pub trait Metric: Sized {
+    /// The kind's name, for conflicts.
+    const KIND: &'static str;
+    /// Registers (or finds) the metric `key` with `recorder`.
+    fn register(recorder: &(dyn Recorder + Send + Sync), key: &Key) -> Self;
+    /// Gives `recorder` the help text of `name`.
+    fn describe(recorder: &(dyn Recorder + Send + Sync), name: &str, help: &str);
 }
 
 impl Metric for Counter {
-    fn make(_: &[f64]) -> Self {
-        Counter::default()
+    const KIND: &'static str = "counter";
+    fn register(recorder: &(dyn Recorder + Send + Sync), key: &Key) -> Self {
+        recorder.register_counter(key, &METADATA)
     }
-    fn wrap(family: Family<Self>) -> Entry {
-        Entry::Counter(family)
-    }
-    fn unwrap(entry: &Entry) -> Option<&Family<Self>> {
-        match entry {
-            Entry::Counter(f) => Some(f),
-            _ => None,
-        }
+    fn describe(recorder: &(dyn Recorder + Send + Sync), name: &str, help: &str) {
+        recorder.describe_counter(KeyName::from(name.to_owned()), None, SharedString::from(help.to_owned()));
     }
 }
 
 impl Metric for Gauge {
-    fn make(_: &[f64]) -> Self {
-        Gauge::default()
+    const KIND: &'static str = "gauge";
+    fn register(recorder: &(dyn Recorder + Send + Sync), key: &Key) -> Self {
+        recorder.register_gauge(key, &METADATA)
     }
-    fn wrap(family: Family<Self>) -> Entry {
-        Entry::Gauge(family)
-    }
-    fn unwrap(entry: &Entry) -> Option<&Family<Self>> {
-        match entry {
-            Entry::Gauge(f) => Some(f),
-            _ => None,
-        }
+    fn describe(recorder: &(dyn Recorder + Send + Sync), name: &str, help: &str) {
+        recorder.describe_gauge(KeyName::from(name.to_owned()), None, SharedString::from(help.to_owned()));
     }
 }
 
 impl Metric for Histogram {
-    fn make(buckets: &[f64]) -> Self {
-        Histogram::new(buckets)
+    const KIND: &'static str = "histogram";
+    fn register(recorder: &(dyn Recorder + Send + Sync), key: &Key) -> Self {
+        recorder.register_histogram(key, &METADATA)
     }
-    fn wrap(family: Family<Self>) -> Entry {
-        Entry::Histogram(family)
-    }
-    fn unwrap(entry: &Entry) -> Option<&Family<Self>> {
-        match entry {
-            Entry::Histogram(f) => Some(f),
-            _ => None,
-        }
+    fn describe(recorder: &(dyn Recorder + Send + Sync), name: &str, help: &str) {
+        recorder.describe_histogram(KeyName::from(name.to_owned()), None, SharedString::from(help.to_owned()));
     }
 }
 
-#[derive(Debug, Clone)]
-enum Entry {
-    Counter(CounterVec),
-    Gauge(GaugeVec),
-    Histogram(HistogramVec),
-}
-
-impl Entry {
-    fn kind(&self) -> &'static str {
-        match self {
-            Entry::Counter(_) => "counter",
-            Entry::Gauge(_) => "gauge",
-            Entry::Histogram(_) => "histogram",
-        }
-    }
-    fn labels(&self) -> &[String] {
-        match self {
-            Entry::Counter(f) => &f.labels,
-            Entry::Gauge(f) => &f.labels,
-            Entry::Histogram(f) => &f.labels,
-        }
-    }
-}
-
-#[derive(Debug)]
+/// What a name was registered as, to refuse registering it differently.
+#[derive(Debug, PartialEq, Eq)]
 struct Registered {
+    kind: &'static str,
     help: String,
-    entry: Entry,
+    labels: Vec<String>,
 }
 
-/// The set of metrics one process exposes. Cloning shares the registry.
-#[derive(Debug, Clone, Default)]
+/// Adds one to a gauge now and takes it away when dropped (also when a task is cancelled):
+/// [`track`].
+#[derive(Debug)]
+pub struct GaugeGuard(Gauge);
+
+/// Adds one to `gauge` for as long as the returned guard lives.
+pub fn track(gauge: &Gauge) -> GaugeGuard {
+    gauge.increment(1.0);
+    GaugeGuard(gauge.clone())
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// The Prometheus recorder's settings of the provider: histograms named `*_seconds` get
+/// [`LATENCY_BUCKETS`], every other histogram [`SIZE_BUCKETS`]. A program that builds its own
+/// Prometheus recorder for the provider's metrics starts from this.
+pub fn prometheus_builder() -> PrometheusBuilder {
+    // Both bucket lists are constant and not empty, which is all the builder checks.
+    let builder = PrometheusBuilder::new();
+    let builder = match builder.set_buckets(SIZE_BUCKETS) {
+        Ok(b) => b,
+        Err(e) => unreachable!("constant buckets refused: {e}"),
+    };
+    match builder.set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS) {
+        Ok(b) => b,
+        Err(e) => unreachable!("constant buckets refused: {e}"),
+    }
+}
+
+/// The set of metrics one provider registers, and the recorder they go to. Cloning shares it.
+#[derive(Clone)]
 pub struct Registry {
-    metrics: Arc<Mutex<BTreeMap<String, Registered>>>,
+    recorder: SharedRecorder,
+    /// The renderer, when the recorder is this registry's own.
+    prometheus: Option<PrometheusHandle>,
+    registered: Arc<Mutex<BTreeMap<String, Registered>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Metrics hold plain numbers: a panic elsewhere while holding the lock leaves them consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = self.registered.lock().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Registry").field("own_recorder", &self.prometheus.is_some()).field("names", &names).finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// Forwards to the process-wide recorder installed at the time of each registration (a no-op
+/// one if none is): [`Registry::global`].
+#[derive(Debug, Clone, Copy)]
+struct GlobalRecorder;
+
+impl Recorder for GlobalRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<metrics::Unit>, description: SharedString) {
+        metrics::with_recorder(|r| r.describe_counter(key, unit, description));
+    }
+    fn describe_gauge(&self, key: KeyName, unit: Option<metrics::Unit>, description: SharedString) {
+        metrics::with_recorder(|r| r.describe_gauge(key, unit, description));
+    }
+    fn describe_histogram(&self, key: KeyName, unit: Option<metrics::Unit>, description: SharedString) {
+        metrics::with_recorder(|r| r.describe_histogram(key, unit, description));
+    }
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        metrics::with_recorder(|r| r.register_counter(key, metadata))
+    }
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        metrics::with_recorder(|r| r.register_gauge(key, metadata))
+    }
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        metrics::with_recorder(|r| r.register_histogram(key, metadata))
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -327,53 +302,63 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Registry {
-    /// An empty registry.
+    /// A registry with a Prometheus recorder of its own ([`prometheus_builder`]), which
+    /// [`Registry::render`] renders.
     pub fn new() -> Self {
-        Registry::default()
+        let recorder = prometheus_builder().build_recorder();
+        let prometheus = Some(recorder.handle());
+        Registry { recorder: Arc::new(recorder), prometheus, registered: Arc::default() }
     }
 
-    fn register<M: Metric>(
-        &self,
-        name: &str,
-        help: &str,
-        labels: &[&str],
-        buckets: &[f64],
-    ) -> Result<Family<M>, MetricsError> {
+    /// A registry whose metrics go to `recorder`, the embedding program's (module docs);
+    /// [`Registry::render`] is `None`.
+    pub fn with_recorder(recorder: Arc<dyn Recorder + Send + Sync>) -> Self {
+        Registry { recorder, prometheus: None, registered: Arc::default() }
+    }
+
+    /// A registry whose metrics go to the process-wide recorder (`metrics::set_global_recorder`),
+    /// as it is when each metric is registered: install it first. [`Registry::render`] is `None`.
+    pub fn global() -> Self {
+        Registry::with_recorder(Arc::new(GlobalRecorder))
+    }
+
+    fn register<M: Metric>(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<M>, MetricsError> {
         if !valid_name(name) {
             return Err(MetricsError::InvalidName(name.to_owned()));
         }
         for label in labels {
-            if !valid_name(label) || label.starts_with("__") || *label == "le" {
+            if !valid_name(label) || label.starts_with("__") || *label == "le" || *label == "quantile" {
                 return Err(MetricsError::InvalidName((*label).to_owned()));
             }
         }
-        let mut metrics = lock(&self.metrics);
-        if let Some(existing) = metrics.get(name) {
-            return match M::unwrap(&existing.entry) {
-                Some(family)
-                    if existing.help == help
-                        && existing.entry.labels().iter().map(String::as_str).eq(labels.iter().copied())
-                        && *family.buckets == *buckets =>
-                {
-                    Ok(family.clone())
+        let wanted = Registered {
+            kind: M::KIND,
+            help: help.to_owned(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        };
+        {
+            // Only inserts happen under this lock: a poisoned one is used as it is.
+            let mut registered = self.registered.lock().unwrap_or_else(PoisonError::into_inner);
+            match registered.get(name) {
+                Some(existing) if *existing != wanted => return Err(MetricsError::Conflict(name.to_owned())),
+                Some(_) => {}
+                None => {
+                    M::describe(self.recorder.as_ref(), name, help);
+                    registered.insert(name.to_owned(), wanted);
                 }
-                _ => Err(MetricsError::Conflict(name.to_owned())),
-            };
+            }
         }
-        let family = Family {
+        Ok(Family {
+            recorder: self.recorder.clone(),
             name: name.into(),
             labels: labels.iter().map(|l| (*l).to_owned()).collect(),
-            members: Arc::default(),
-            make: M::make,
-            buckets: buckets.into(),
-        };
-        metrics.insert(name.to_owned(), Registered { help: help.to_owned(), entry: M::wrap(family.clone()) });
-        Ok(family)
+            kind: std::marker::PhantomData,
+        })
     }
 
     /// Registers a labelled counter family.
     pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> Result<CounterVec, MetricsError> {
-        self.register(name, help, labels, &[])
+        self.register(name, help, labels)
     }
 
     /// Registers a counter without labels.
@@ -383,7 +368,7 @@ impl Registry {
 
     /// Registers a labelled gauge family.
     pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, MetricsError> {
-        self.register(name, help, labels, &[])
+        self.register(name, help, labels)
     }
 
     /// Registers a gauge without labels.
@@ -391,97 +376,50 @@ impl Registry {
         self.gauge_vec(name, help, &[])?.with_labels(&[])
     }
 
-    /// Registers a labelled histogram family with these bucket upper bounds (`+Inf` is implicit).
-    pub fn histogram_vec(
-        &self,
-        name: &str,
-        help: &str,
-        labels: &[&str],
-        buckets: &[f64],
-    ) -> Result<HistogramVec, MetricsError> {
-        if buckets.is_empty() || buckets.iter().any(|b| !b.is_finite()) || buckets.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(MetricsError::Buckets(name.to_owned()));
-        }
-        self.register(name, help, labels, buckets)
+    /// Registers a labelled histogram family (buckets by name, module docs).
+    pub fn histogram_vec(&self, name: &str, help: &str, labels: &[&str]) -> Result<HistogramVec, MetricsError> {
+        self.register(name, help, labels)
     }
 
     /// Registers a histogram without labels.
-    pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Result<Histogram, MetricsError> {
-        self.histogram_vec(name, help, &[], buckets)?.with_labels(&[])
+    pub fn histogram(&self, name: &str, help: &str) -> Result<Histogram, MetricsError> {
+        self.histogram_vec(name, help, &[])?.with_labels(&[])
     }
 
-    /// Renders every metric in the Prometheus text format, metrics sorted by name and series by label
-    /// values.
-    pub fn render(&self) -> String {
-        let metrics = lock(&self.metrics);
-        let mut out = String::new();
-        for (name, registered) in metrics.iter() {
-            let _ = writeln!(out, "# HELP {name} {}", escape_help(&registered.help));
-            let _ = writeln!(out, "# TYPE {name} {}", registered.entry.kind());
-            let labels = registered.entry.labels();
-            match &registered.entry {
-                Entry::Counter(family) => {
-                    for (values, c) in lock(&family.members).iter() {
-                        let _ = writeln!(out, "{name}{} {}", label_set(labels, values, None), c.get());
-                    }
-                }
-                Entry::Gauge(family) => {
-                    for (values, g) in lock(&family.members).iter() {
-                        let _ = writeln!(out, "{name}{} {}", label_set(labels, values, None), g.get());
-                    }
-                }
-                Entry::Histogram(family) => {
-                    for (values, h) in lock(&family.members).iter() {
-                        render_histogram(&mut out, name, labels, values, h);
-                    }
-                }
-            }
+    /// The family of [`REFUSALS_TOTAL`].
+    pub fn refusals(&self) -> Result<CounterVec, MetricsError> {
+        self.counter_vec(REFUSALS_TOTAL, REFUSALS_HELP, REFUSALS_LABELS)
+    }
+
+    /// Whether [`Registry::render`] renders (the recorder is this registry's own).
+    pub fn renders(&self) -> bool {
+        self.prometheus.is_some()
+    }
+
+    /// Every metric in the Prometheus text format, if the recorder is this registry's own
+    /// ([`Registry::new`]); `None` for an embedding program's recorder.
+    pub fn render(&self) -> Option<String> {
+        self.prometheus.as_ref().map(PrometheusHandle::render)
+    }
+
+    /// Folds the histograms' recent observations into their buckets (rendering does it too),
+    /// so that observations do not pile up between scrapes or without any. Nothing to do for an
+    /// embedding program's recorder.
+    pub fn run_upkeep(&self) {
+        if let Some(handle) = &self.prometheus {
+            handle.run_upkeep();
         }
-        out
     }
-}
 
-fn render_histogram(out: &mut String, name: &str, labels: &[String], values: &[String], h: &Histogram) {
-    let core = &h.0;
-    let mut cumulative = 0u64;
-    for (i, bound) in core.bounds.iter().enumerate() {
-        cumulative += core.counts[i].load(Ordering::Relaxed);
-        let le = format_float(*bound);
-        let _ = writeln!(out, "{name}_bucket{} {cumulative}", label_set(labels, values, Some(&le)));
+    /// Runs [`Registry::run_upkeep`] every [`UPKEEP_INTERVAL`], until the task is aborted
+    /// (the provider runs it beside its server).
+    pub async fn keep_up(self) {
+        let mut every = tokio::time::interval(UPKEEP_INTERVAL);
+        loop {
+            every.tick().await;
+            self.run_upkeep();
+        }
     }
-    cumulative += core.counts[core.bounds.len()].load(Ordering::Relaxed);
-    let _ = writeln!(out, "{name}_bucket{} {cumulative}", label_set(labels, values, Some("+Inf")));
-    let _ = writeln!(out, "{name}_sum{} {}", label_set(labels, values, None), format_float(h.sum()));
-    // The count is the +Inf bucket, so the two always agree even while observations race.
-    let _ = writeln!(out, "{name}_count{} {cumulative}", label_set(labels, values, None));
-}
-
-fn format_float(v: f64) -> String {
-    if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
-    }
-}
-
-fn label_set(labels: &[String], values: &[String], le: Option<&str>) -> String {
-    if labels.is_empty() && le.is_none() {
-        return String::new();
-    }
-    let mut parts: Vec<String> =
-        labels.iter().zip(values).map(|(l, v)| format!("{l}=\"{}\"", escape_label(v))).collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    format!("{{{}}}", parts.join(","))
-}
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 /// The HTTP server's own metrics, registered by [`HttpMetrics::register`].
@@ -505,6 +443,8 @@ pub struct HttpMetrics {
     /// `mimi_quota_refused_total{quota="body_bytes"}`: request bodies larger than their route
     /// allows (413).
     pub body_refused: Counter,
+    /// `mimi_refusals_total{source="http", code}`: requests answered 4xx, by status.
+    pub refusals: CounterVec,
 }
 
 impl HttpMetrics {
@@ -520,7 +460,6 @@ impl HttpMetrics {
                 "http_request_duration_seconds",
                 "Time from request to response head, by matched route.",
                 &["route"],
-                DEFAULT_LATENCY_BUCKETS,
             )?,
             in_flight: registry.gauge("http_requests_in_flight", "HTTP requests being handled.")?,
             tls_handshake_failures: registry
@@ -533,29 +472,8 @@ impl HttpMetrics {
             body_refused: registry
                 .counter_vec(QUOTA_REFUSED_TOTAL, QUOTA_REFUSED_HELP, &[QUOTA_LABEL])?
                 .with_labels(&[BODY_BYTES_QUOTA])?,
+            refusals: registry.refusals()?,
         })
-    }
-}
-
-/// A router with `GET /metrics` rendering `registry`.
-pub fn router(registry: Registry) -> Router {
-    Router::new().route(
-        METRICS_PATH,
-        get(move || {
-            let registry = registry.clone();
-            async move { ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], registry.render()).into_response() }
-        }),
-    )
-}
-
-impl Registry {
-    /// The value of a counter series, if registered and created (`values` in label order).
-    pub fn counter_value(&self, name: &str, values: &[&str]) -> Option<u64> {
-        let metrics = lock(&self.metrics);
-        let Entry::Counter(family) = &metrics.get(name)?.entry else { return None };
-        let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-        let members = lock(&family.members);
-        members.get(&key).map(Counter::get)
     }
 }
 
@@ -563,26 +481,45 @@ impl Registry {
 mod tests {
     use super::*;
 
+    /// The rendered line of `series` (name with labels as rendered), if any.
+    fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.split_once(' ').is_some_and(|(s, _)| s == series))
+    }
+
     #[test]
-    fn renders_prometheus_text() {
+    fn renders_prometheus_text_with_histograms_by_name() {
         let r = Registry::new();
         let c = r.counter_vec("req_total", "Requests.", &["code"]).unwrap();
-        c.with_labels(&["200"]).unwrap().inc_by(3);
-        c.with_labels(&["a\"b"]).unwrap().inc();
-        let h = r.histogram("lat_seconds", "Latency.", &[0.1, 1.0]).unwrap();
-        h.observe(0.05);
-        h.observe(0.5);
-        h.observe(5.0);
-        r.gauge("g", "A gauge.\nTwo lines.").unwrap().set(-2);
-        let text = r.render();
-        let expected = "# HELP g A gauge.\\nTwo lines.\n# TYPE g gauge\ng -2\n\
-            # HELP lat_seconds Latency.\n# TYPE lat_seconds histogram\n\
-            lat_seconds_bucket{le=\"0.1\"} 1\nlat_seconds_bucket{le=\"1\"} 2\nlat_seconds_bucket{le=\"+Inf\"} 3\n\
-            lat_seconds_sum 5.55\nlat_seconds_count 3\n\
-            # HELP req_total Requests.\n# TYPE req_total counter\n\
-            req_total{code=\"200\"} 3\nreq_total{code=\"a\\\"b\"} 1\n";
-        assert_eq!(text, expected);
-        assert_eq!(r.counter_value("req_total", &["200"]), Some(3));
+        c.with_labels(&["200"]).unwrap().increment(3);
+        c.with_labels(&["a\"b"]).unwrap().increment(1);
+        let lat = r.histogram("lat_seconds", "Latency.").unwrap();
+        lat.record(0.05);
+        lat.record(0.5);
+        lat.record(50.0);
+        r.histogram("batch_size", "Sizes.").unwrap().record(3.0);
+        r.gauge("g", "A gauge.").unwrap().set(-2.0);
+        let text = r.render().unwrap();
+        assert!(text.contains("# HELP req_total Requests.\n# TYPE req_total counter\n"), "{text}");
+        assert_eq!(line(&text, "req_total{code=\"200\"}"), Some("req_total{code=\"200\"} 3"), "{text}");
+        assert_eq!(line(&text, "req_total{code=\"a\\\"b\"}"), Some("req_total{code=\"a\\\"b\"} 1"), "{text}");
+        assert_eq!(line(&text, "g"), Some("g -2"), "{text}");
+        // Latencies get the latency buckets, anything else the size buckets: histograms both.
+        assert!(text.contains("# TYPE lat_seconds histogram"), "{text}");
+        assert_eq!(line(&text, "lat_seconds_bucket{le=\"0.1\"}"), Some("lat_seconds_bucket{le=\"0.1\"} 1"), "{text}");
+        assert_eq!(line(&text, "lat_seconds_bucket{le=\"10\"}"), Some("lat_seconds_bucket{le=\"10\"} 2"), "{text}");
+        assert_eq!(line(&text, "lat_seconds_count"), Some("lat_seconds_count 3"), "{text}");
+        assert!(text.contains("# TYPE batch_size histogram"), "{text}");
+        assert_eq!(line(&text, "batch_size_bucket{le=\"5\"}"), Some("batch_size_bucket{le=\"5\"} 1"), "{text}");
+        assert!(line(&text, "batch_size_bucket{le=\"0.0001\"}").is_none(), "{text}");
+    }
+
+    #[test]
+    fn two_registries_do_not_share_metrics() {
+        let (a, b) = (Registry::new(), Registry::new());
+        a.counter("x_total", "X.").unwrap().increment(5);
+        b.counter("x_total", "X.").unwrap().increment(1);
+        assert_eq!(line(&a.render().unwrap(), "x_total"), Some("x_total 5"));
+        assert_eq!(line(&b.render().unwrap(), "x_total"), Some("x_total 1"));
     }
 
     #[test]
@@ -590,14 +527,89 @@ mod tests {
         let r = Registry::new();
         let a = r.counter("x_total", "X.").unwrap();
         let b = r.counter("x_total", "X.").unwrap();
-        a.inc();
-        assert_eq!(b.get(), 1, "same registration shares the metric");
+        a.increment(1);
+        b.increment(1);
+        assert_eq!(line(&r.render().unwrap(), "x_total"), Some("x_total 2"), "same registration shares the metric");
         assert_eq!(r.gauge("x_total", "X.").unwrap_err(), MetricsError::Conflict("x_total".into()));
         assert_eq!(r.counter("x_total", "Other help.").unwrap_err(), MetricsError::Conflict("x_total".into()));
         assert!(matches!(r.counter("1bad", ""), Err(MetricsError::InvalidName(_))));
         assert!(matches!(r.counter_vec("ok", "", &["le"]), Err(MetricsError::InvalidName(_))));
-        assert!(matches!(r.histogram("h", "", &[1.0, 1.0]), Err(MetricsError::Buckets(_))));
         let v = r.counter_vec("v_total", "", &["a", "b"]).unwrap();
         assert!(matches!(v.with_labels(&["x"]), Err(MetricsError::LabelCount { .. })));
+    }
+
+    #[test]
+    fn a_gauge_guard_gives_back_what_it_took() {
+        let r = Registry::new();
+        let g = r.gauge("open", "Open.").unwrap();
+        let guard = track(&g);
+        let _other = track(&g);
+        assert_eq!(line(&r.render().unwrap(), "open"), Some("open 2"));
+        drop(guard);
+        assert_eq!(line(&r.render().unwrap(), "open"), Some("open 1"));
+    }
+
+    /// A recorder of an embedding program's own: keeps each counter and gauge it is asked for
+    /// by key, with the help texts it was given.
+    #[derive(Default)]
+    struct Collecting {
+        counters: Mutex<BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+        gauges: Mutex<BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+        help: Mutex<BTreeMap<String, String>>,
+    }
+
+    fn key_text(key: &Key) -> String {
+        let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        format!("{}{{{}}}", key.name(), labels.join(","))
+    }
+
+    impl Recorder for Collecting {
+        fn describe_counter(&self, key: KeyName, _: Option<metrics::Unit>, description: SharedString) {
+            self.help.lock().unwrap().insert(key.as_str().to_owned(), description.to_string());
+        }
+        fn describe_gauge(&self, key: KeyName, _: Option<metrics::Unit>, description: SharedString) {
+            self.help.lock().unwrap().insert(key.as_str().to_owned(), description.to_string());
+        }
+        fn describe_histogram(&self, _: KeyName, _: Option<metrics::Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.counters.lock().unwrap().entry(key_text(key)).or_default().clone())
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.gauges.lock().unwrap().entry(key_text(key)).or_default().clone())
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// The embedding case: metrics registered on a registry given the program's own recorder go
+    /// to that recorder, and the registry renders nothing itself.
+    #[test]
+    fn an_embedding_programs_recorder_receives_the_metrics() {
+        use std::sync::atomic::Ordering;
+        let recorder = Arc::new(Collecting::default());
+        let registry = Registry::with_recorder(recorder.clone());
+        let http = HttpMetrics::register(&registry).unwrap();
+        http.connections_open.set(3.0);
+        http.refusals.with_labels(&["http", "404"]).unwrap().increment(2);
+        assert!(registry.render().is_none());
+        let gauges = recorder.gauges.lock().unwrap();
+        assert_eq!(f64::from_bits(gauges["http_connections_open{}"].load(Ordering::Relaxed)), 3.0);
+        let counters = recorder.counters.lock().unwrap();
+        assert_eq!(counters["mimi_refusals_total{source=http,code=404}"].load(Ordering::Relaxed), 2);
+        assert_eq!(recorder.help.lock().unwrap()["http_connections_open"], "Open client connections (after TLS).");
+    }
+
+    /// The process-wide recorder, installed by the embedding program (the only test of this
+    /// crate's unit tests that installs one), receives what a [`Registry::global`] registers.
+    #[test]
+    fn the_global_registry_registers_on_the_installed_recorder() {
+        use std::sync::atomic::Ordering;
+        let recorder: &'static Collecting = Box::leak(Box::default());
+        metrics::set_global_recorder(recorder).expect("no global recorder yet");
+        let registry = Registry::global();
+        registry.counter("embedded_total", "Counted.").unwrap().increment(4);
+        assert!(registry.render().is_none());
+        assert_eq!(recorder.counters.lock().unwrap()["embedded_total{}"].load(Ordering::Relaxed), 4);
     }
 }

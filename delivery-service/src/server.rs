@@ -2,7 +2,7 @@
 //! certificates, a request body limit, per-request tracing spans and metrics, and graceful shutdown
 //! (docs/DESIGN.md §7). The same shell carries the client API and the mutually authenticated peer API.
 //!
-//! The routers (the protocol-06 API, the client API, `/metrics`, `/healthz`) are built elsewhere and
+//! The routers (the protocol-06 API, the client API, `/healthz`) are built elsewhere and
 //! passed in; this module adds, around all of them:
 //!
 //! - **TLS** from [`crate::tls::server_config`]: HTTP/1.1 and HTTP/2 (ALPN). A connection whose client
@@ -28,7 +28,8 @@
 //!   connections allow [`MAX_CONCURRENT_STREAMS`] streams and are pinged when quiet; one that does not
 //!   answer is closed.
 //! - **Observability**: one `request` span per request (method, path, peer domains, remote address), a
-//!   debug event with status and latency, and [`HttpMetrics`].
+//!   debug event with status and latency, and [`HttpMetrics`] (registered on the registry given
+//!   to [`Server::serve`]; they are served elsewhere, [`crate::metrics::listener`]).
 //! - **Graceful shutdown**: when the `shutdown` future completes, the listener is closed at once (new
 //!   connections are refused), idle connections are closed, requests in flight run to completion within
 //!   [`Config::shutdown_grace`], then the remaining connections are cut; handlers still running (whose
@@ -40,8 +41,7 @@
 //! ```no_run
 //! # async fn run(config: mimi_ds::config::Config, app: axum::Router) -> Result<(), mimi_ds::server::ServerError> {
 //! let registry = mimi_ds::metrics::Registry::new();
-//! let router = app.merge(mimi_ds::metrics::router(registry.clone()));
-//! mimi_ds::server::serve(&config, router, &registry, mimi_ds::server::shutdown_signal()).await
+//! mimi_ds::server::serve(&config, app, &registry, mimi_ds::server::shutdown_signal()).await
 //! # }
 //! ```
 
@@ -69,7 +69,7 @@ use tower::ServiceExt as _;
 use tracing::{debug, error, info, info_span, warn, Instrument as _};
 
 use crate::config::{BodyRoute, Config};
-use crate::metrics::{Counter, HttpMetrics, MetricsError, Registry};
+use crate::metrics::{track, Counter, HttpMetrics, MetricsError, Registry};
 use crate::tls::{self, PeerIdentity, TlsError};
 
 /// Time a client gets to complete the TLS handshake.
@@ -183,13 +183,13 @@ impl Server {
                     Ok((tcp, remote)) => {
                         while connections.try_join_next().is_some() {}
                         if connections.len() >= self.max_connections {
-                            metrics.connections_refused.inc();
+                            metrics.connections_refused.increment(1);
                             debug!(%remote, max = self.max_connections, "connection refused: too many open");
                             drop(tcp);
                             continue;
                         }
                         let Some(place) = per_ip.take(remote.ip(), self.max_connections_per_ip) else {
-                            metrics.connections_refused.inc();
+                            metrics.connections_refused.increment(1);
                             debug!(%remote, max = self.max_connections_per_ip, "connection refused: too many open from this address");
                             drop(tcp);
                             continue;
@@ -358,7 +358,7 @@ impl RouteLimits {
 impl BodyLimits {
     /// The 413 answer, counted.
     fn too_large(&self, len: u64, max: usize) -> Response {
-        self.refused.inc();
+        self.refused.increment(1);
         too_large(len, max)
     }
 }
@@ -468,16 +468,21 @@ async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next
     let span = info_span!("request", %method, path = %request.uri().path(), %peer, %remote);
     async move {
         let started = Instant::now();
-        let in_flight = metrics.in_flight.track();
+        let in_flight = track(&metrics.in_flight);
         let response = next.run(request).await;
         drop(in_flight);
         let elapsed = started.elapsed();
         let status = response.status();
         if let Ok(c) = metrics.requests.with_labels(&[method.as_str(), &route, status.as_str()]) {
-            c.inc();
+            c.increment(1);
+        }
+        if status.is_client_error() {
+            if let Ok(c) = metrics.refusals.with_labels(&["http", status.as_str()]) {
+                c.increment(1);
+            }
         }
         if let Ok(h) = metrics.duration.with_labels(&[&route]) {
-            h.observe(elapsed.as_secs_f64());
+            h.record(elapsed.as_secs_f64());
         }
         debug!(status = status.as_u16(), latency_ms = elapsed.as_secs_f64() * 1000.0, "answered");
         response
@@ -500,12 +505,12 @@ async fn handle_connection(
     let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            metrics.tls_handshake_failures.inc();
+            metrics.tls_handshake_failures.increment(1);
             debug!(error = %e, "TLS handshake failed");
             return;
         }
         Err(_) => {
-            metrics.tls_handshake_failures.inc();
+            metrics.tls_handshake_failures.increment(1);
             debug!("TLS handshake timed out");
             return;
         }
@@ -535,7 +540,7 @@ async fn handle_connection(
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
     tokio::pin!(connection);
 
-    let _open = metrics.connections_open.track();
+    let _open = track(&metrics.connections_open);
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = async { drop(stop.wait_for(|stopping| *stopping).await) } => {

@@ -1,6 +1,7 @@
 //! The hub's outbox against a scripted follower over mutually authenticated HTTPS: entries for
 //! the follower arrive in log order, exactly once; a `503` with `Retry-After` is retried no
-//! sooner than asked; the durable cursor makes a restarted outbox resume without resending.
+//! sooner than asked; the durable cursor makes a restarted outbox resume without resending; the
+//! outbox's metrics say how far the peer is behind.
 
 mod support;
 
@@ -16,6 +17,7 @@ use axum::{Extension, Router};
 use mimi_appsync::ops::{self, UserOperation};
 use mimi_appsync::presets::administered_roles::ORDINARY_USER;
 use mimi_ds::federation::outbox::{Backoff, Outbox};
+use mimi_ds::metrics::Registry;
 use mimi_ds::pki;
 use mimi_ds::provider::Provider;
 use mimi_ds::store::redb::RedbStore;
@@ -107,7 +109,9 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
     let expected: Vec<Vec<u8>> = expected.iter().map(|m| m.tls_serialize_detached().unwrap()).collect();
 
     let backoff = Backoff { base: Duration::from_millis(50), max: Duration::from_millis(400) };
-    let outbox = Outbox::new("a.example", provider.clone(), PeerClient::new(&a_config).unwrap(), backoff);
+    let registry = Registry::new();
+    let peers = PeerClient::new(&a_config).unwrap();
+    let outbox = Outbox::new("a.example", provider.clone(), peers, backoff, &registry).unwrap();
     let task = tokio::spawn(outbox.clone().run());
     let delivered = |f: &Follower| f.received.iter().skip(1).flat_map(|r| r.3.clone()).collect::<Vec<_>>();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -135,11 +139,30 @@ async fn follower_gets_everything_in_order_once_and_retry_after_is_honoured() {
         assert!(Instant::now() < deadline, "cursor not stored");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // Caught up: no entry behind, and the delivered batches' ages were recorded (the first one
+    // waited out the Retry-After of a second).
+    let lag = "mimi_outbox_lag_entries{peer=\"b.example\"} ";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = registry.render().unwrap();
+        if text.lines().any(|l| l == format!("{lag}0")) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "lag not back to 0: {text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let value = |series: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series}: {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("mimi_outbox_delivery_lag_seconds_count{peer=\"b.example\"}") >= 1.0, "{text}");
+    assert!(value("mimi_outbox_delivery_lag_seconds_sum{peer=\"b.example\"}") >= 1.0, "{text}");
     task.abort();
 
     // A new outbox (as after a restart) sends nothing again; a new message goes out once.
     let sent_before = follower.lock().unwrap().received.len();
-    let outbox = Outbox::new("a.example", provider.clone(), PeerClient::new(&a_config).unwrap(), backoff);
+    let peers = PeerClient::new(&a_config).unwrap();
+    let outbox = Outbox::new("a.example", provider.clone(), peers, backoff, &Registry::new()).unwrap();
     let task = tokio::spawn(outbox.run());
     let m = alice.message(b"after restart");
     provider.submit_message(ROOM, &m, alice.uri.as_str()).await.unwrap();

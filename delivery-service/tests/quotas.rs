@@ -208,6 +208,8 @@ async fn a_commit_adding_beyond_the_rooms_member_cap_is_not_allowed_and_logs_not
     assert_eq!(queued(&h, &bob_token).await, 1);
     let before = log_end(&h, &token, &path).await;
     let handshakes_refused = h.metric("hub_handshakes_refused_total").await;
+    let not_allowed = "mimi_refusals_total{source=\"hub\",code=\"notAllowed\"}";
+    let not_allowed_before = h.metric(not_allowed).await;
 
     // Carol would make three: notAllowed, naming the quota; nothing logged, no Welcome queued.
     let carols = claim(&h, &alice, &token, "mimi://a.example/u/carol").await;
@@ -223,6 +225,7 @@ async fn a_commit_adding_beyond_the_rooms_member_cap_is_not_allowed_and_logs_not
     assert_eq!(queued(&h, &carol_token).await, 0, "no Welcome was queued");
     assert_eq!(h.metric(&refused("members_per_room")).await, 1);
     assert_eq!(h.metric("hub_handshakes_refused_total").await, handshakes_refused + 1);
+    assert_eq!(h.metric(not_allowed).await, not_allowed_before + 1, "counted by its response code");
 
     // The refusal spent nothing: with a cap of three, the same commit (same epoch, same claim)
     // is accepted.
@@ -340,5 +343,8 @@ async fn group_info_requests_beyond_the_clients_limit_are_refused_before_they_ar
     assert!(String::from_utf8_lossy(&body).contains("too many groupInfo requests"));
     assert_eq!(h.post(&path, Some(&bob), vec![0xff; 8]).await.0, StatusCode::BAD_REQUEST, "Bob's count is his own");
     assert_eq!(h.metric("hub_group_info_rate_limited_total").await, 1);
+    // Refused requests are counted by status too: three 400s, one 429.
+    assert_eq!(h.metric("mimi_refusals_total{source=\"http\",code=\"400\"}").await, 3);
+    assert_eq!(h.metric("mimi_refusals_total{source=\"http\",code=\"429\"}").await, 1);
     h.stop().await;
 }

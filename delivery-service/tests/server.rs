@@ -1,5 +1,6 @@
 //! The server shell over real sockets: HTTPS on 127.0.0.1 (port 0) with certificates from `pki::generate`
-//! in a temp dir, optional client certificates, body limit, metrics, graceful shutdown, and configuration.
+//! in a temp dir, optional client certificates, body limit, metrics (served by a plain-HTTP metrics listener
+//! beside the server), graceful shutdown, and configuration.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,6 +11,7 @@ use axum::body::Bytes;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use mimi_ds::config::{Config, ConfigError, TlsPaths};
+use mimi_ds::metrics::listener::MetricsListener;
 use mimi_ds::metrics::{self, Registry};
 use mimi_ds::pki;
 use mimi_ds::server::Server;
@@ -24,6 +26,9 @@ use url::Url;
 struct Running {
     addr: SocketAddr,
     registry: Registry,
+    /// The metrics listener serving `registry`.
+    metrics_addr: SocketAddr,
+    metrics_task: JoinHandle<()>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), mimi_ds::server::ServerError>>,
 }
@@ -39,6 +44,12 @@ impl Running {
             let _ = stop.send(());
         }
         self.task.await.expect("server task").expect("server result");
+        self.metrics_task.abort();
+    }
+
+    /// The rendered metrics.
+    fn metrics(&self) -> String {
+        self.registry.render().expect("a registry of its own renders")
     }
 }
 
@@ -90,10 +101,12 @@ async fn start(config: &Config) -> (Running, mpsc::UnboundedReceiver<()>) {
     (serve_router(config, test_router(started_tx)).await, started_rx)
 }
 
-/// Serves `router` (and `/metrics`) per `config`.
+/// Serves `router` per `config`, and its metrics on a metrics listener of their own.
 async fn serve_router(config: &Config, router: Router) -> Running {
     let registry = Registry::new();
-    let router = router.merge(metrics::router(registry.clone()));
+    let metrics = MetricsListener::bind("127.0.0.1:0".parse().unwrap(), registry.clone()).await.expect("bind metrics");
+    let metrics_addr = metrics.local_addr();
+    let metrics_task = tokio::spawn(metrics.serve(std::future::pending()));
     let server = Server::bind(config).await.expect("bind");
     let addr = server.local_addr();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -105,7 +118,7 @@ async fn serve_router(config: &Config, router: Router) -> Running {
             })
             .await
     });
-    Running { addr, registry, stop: Some(stop_tx), task }
+    Running { addr, registry, metrics_addr, metrics_task, stop: Some(stop_tx), task }
 }
 
 /// A client trusting `ca` and presenting no certificate, reaching a.example at `addr`.
@@ -116,7 +129,7 @@ fn anonymous_client(ca: &Path, addr: SocketAddr) -> reqwest::Client {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder().tls_backend_preconfigured(config).resolve("a.example", addr).build().unwrap()
+    reqwest::Client::builder().tls_backend_preconfigured(config).resolve("a.example", addr).no_proxy().build().unwrap()
 }
 
 /// The provider `domain`'s peer client (with its certificate from `pki_dir`), trusting `ca`, with a.example
@@ -186,7 +199,7 @@ async fn certificate_from_untrusted_ca_fails_the_handshake() {
     let url = b.base_url("a.example").unwrap().join("/whoami").unwrap();
     let result = b.http().get(url).send().await;
     assert!(result.is_err(), "untrusted client certificate accepted: {result:?}");
-    assert!(server.registry.render().contains("tls_handshake_failures_total 1"), "{}", server.registry.render());
+    assert!(server.metrics().contains("tls_handshake_failures_total 1"), "{}", server.metrics());
 
     // And a client that does not trust our CA refuses the server.
     let stranger = anonymous_client(&other.path().join("ca.pem"), server.addr);
@@ -282,7 +295,7 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     // third is closed at once.
     let idle = fill_and_overflow(server.addr, 2).await;
 
-    // Once they go, requests are served again, and the refusal is in /metrics.
+    // Once they go, requests are served again, and the refusal is in the metrics.
     drop(idle);
     let metrics = metrics_once_served_again(&server, &pki.ca_cert).await;
     assert!(metrics.contains("http_connections_refused_total 1"), "{metrics}");
@@ -336,13 +349,13 @@ async fn fill_and_overflow(addr: SocketAddr, places: usize) -> Vec<TcpStream> {
     idle
 }
 
-/// `/metrics`, once the server serves requests again (at most 5 s).
+/// The metrics, once the server serves requests again (at most 5 s).
 async fn metrics_once_served_again(server: &Running, ca: &Path) -> String {
     let client = anonymous_client(ca, server.addr);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match client.get(server.url("/metrics")).send().await {
-            Ok(r) if r.status() == 200 => return r.text().await.unwrap(),
+        match client.get(server.url("/healthz")).send().await {
+            Ok(r) if r.status() == 200 => return server.metrics(),
             _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
             other => panic!("not served again: {other:?}"),
         }
@@ -453,13 +466,21 @@ async fn metrics_count_requests() {
     let client = anonymous_client(&pki.ca_cert, server.addr);
     client.get(server.url("/healthz")).send().await.unwrap();
     client.get(server.url("/no-such-route")).send().await.unwrap();
+    // The metrics are not on the HTTPS listener.
+    assert_eq!(client.get(server.url("/metrics")).send().await.unwrap().status(), 404);
 
-    let response = client.get(server.url("/metrics")).send().await.unwrap();
+    // They are on the metrics listener, in plain HTTP, which serves nothing else.
+    // (The same client: its TLS settings do not matter for plain HTTP.)
+    let plain = &client;
+    let response = plain.get(format!("http://{}/metrics", server.metrics_addr)).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], metrics::CONTENT_TYPE_TEXT);
     let text = response.text().await.unwrap();
+    let other = plain.get(format!("http://{}/healthz", server.metrics_addr)).send().await.unwrap();
+    assert_eq!(other.status(), 404);
     assert!(text.contains("http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{text}");
-    assert!(text.contains("http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"), "{text}");
+    assert!(text.contains("http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 2"), "{text}");
+    assert!(text.contains("mimi_refusals_total{source=\"http\",code=\"404\"} 2"), "{text}");
     assert!(text.contains("http_request_duration_seconds_count{route=\"/healthz\"} 1"), "{text}");
     assert!(text.contains("# TYPE http_request_duration_seconds histogram"), "{text}");
     server.shutdown().await;

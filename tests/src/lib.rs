@@ -25,6 +25,21 @@ use anyhow::{bail, ensure, Context as _};
 use mimi_client_sim::Client;
 use mimi_protocol::client_api::RoomEntry;
 
+/// The Prometheus text of `provider`'s metrics listener (plain HTTP, `GET /metrics`).
+pub async fn scrape(provider: &mimi_client_sim::local::LocalProvider) -> anyhow::Result<String> {
+    let addr = provider.metrics_addr().context("the provider has no metrics listener")?;
+    // Plain HTTP: the client's TLS settings do not matter.
+    let response = peer::anonymous_client(provider)?.get(format!("http://{addr}/metrics")).send().await?;
+    ensure!(response.status() == 200, "GET /metrics: {}", response.status());
+    Ok(response.text().await?)
+}
+
+/// The value of the series `series` (the name with its labels as rendered, e.g.
+/// `name{label="v"}`, or the name alone) in Prometheus `text`, if present.
+pub fn series(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// Checks that `clients` agree on `room`: epoch, epoch authenticator, MLS members and
 /// participant list are equal, every transcript is in strictly increasing log order, and each
 /// transcript is the tail of the longest one from its first message on (a client that joined

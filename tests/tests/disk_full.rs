@@ -103,7 +103,7 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
     ensure!(status == 503 && retry.as_deref() == Some("1"), "/readyz while full: {status} {retry:?} {why}");
     ensure!(why.contains("No space left on device"), "/readyz says why: {why}");
     ensure!(get(&http, &provider, "/healthz").await?.0 == 200, "/healthz stays 200");
-    let metrics = get(&http, &provider, "/metrics").await?.2;
+    let metrics = mimi_tests::scrape(&provider).await?;
     for line in ["mimi_store_writable 0", "mimi_store_write_failures_total 1", "mimi_store_recoveries_total 0"] {
         ensure!(metrics.lines().any(|l| l == line), "/metrics while full lacks {line:?}:\n{metrics}");
     }
@@ -123,7 +123,7 @@ async fn a_full_disk_is_answered_503_and_the_provider_recovers_by_itself() -> an
         ensure!(Instant::now() < deadline, "the provider did not recover");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = get(&http, &provider, "/metrics").await?.2;
+    let metrics = mimi_tests::scrape(&provider).await?;
     for line in ["mimi_store_writable 1", "mimi_store_recoveries_total 1"] {
         ensure!(metrics.lines().any(|l| l == line), "/metrics after recovery lacks {line:?}:\n{metrics}");
     }

@@ -23,19 +23,15 @@ use mimi_ds::store::Store as _;
 use mimi_ds::tls::PeerClient;
 use mimi_protocol::directory::encode_path_segment;
 use mimi_protocol::notify::FanoutMessage;
-use mimi_tests::peer::anonymous_client;
 use mimi_tests::{read_log, sync_until};
 use openmls::prelude::tls_codec::Serialize as _;
 
 const STEP: Duration = Duration::from_secs(15);
 
-/// The value of the series `series` at `provider`'s `/metrics` (0 if absent).
+/// The value of the series `series` at `provider`'s metrics listener (0 if absent).
 async fn metric(provider: &LocalProvider, series: &str) -> anyhow::Result<u64> {
-    let http = anonymous_client(provider)?;
-    let url = provider.config().public_url(provider.addr().port())?.join("metrics")?;
-    let text = http.get(url).send().await?.text().await?;
-    let value = text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')));
-    Ok(value.map(|v| v.trim().parse()).transpose()?.unwrap_or(0))
+    let text = mimi_tests::scrape(provider).await?;
+    Ok(mimi_tests::series(&text, series).unwrap_or(0.0) as u64)
 }
 
 /// The HTTP status of a refused call.

@@ -21,18 +21,11 @@ const PER_ROUND: usize = 40;
 const TEXT_BYTES: usize = 48 * 1024;
 const ROUNDS: usize = 6;
 
-/// `GET /metrics` value of the series `line_start` (e.g. `name{label="v"}`).
+/// The value of the series `series` (e.g. `name{label="v"}`) at the provider's metrics listener.
 async fn metric(provider: &LocalProvider, series: &str) -> anyhow::Result<u64> {
-    let roots = mimi_ds::tls::load_roots(provider.ca())?;
-    let tls = rustls::ClientConfig::builder_with_provider(mimi_ds::tls::crypto_provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let http =
-        reqwest::Client::builder().tls_backend_preconfigured(tls).resolve("a.example", provider.addr()).build()?;
-    let text = http.get(format!("https://a.example:{}/metrics", provider.addr().port())).send().await?.text().await?;
-    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("no {series} in /metrics"))?;
-    Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
+    let text = mimi_tests::scrape(provider).await?;
+    let value = mimi_tests::series(&text, series).with_context(|| format!("no {series} in the metrics"))?;
+    Ok(value as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

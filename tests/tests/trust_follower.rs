@@ -33,7 +33,6 @@ use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageStatus};
 use mimi_protocol::update::{HandshakeBundle, UpdateRoomOutcome};
 use mimi_protocol::{IdentifierUri, Protocol};
 use mimi_testkit::{tamper_signature, TestClient};
-use mimi_tests::peer::anonymous_client;
 use mimi_tests::{is_commit, join_room, read_log, sync_until};
 use openmls::prelude::{MlsMessageBodyIn, MlsMessageOut};
 
@@ -110,11 +109,9 @@ impl Room {
         Ok((r.status().as_u16(), r.text().await?))
     }
 
-    /// b's `/metrics` text.
+    /// b's metrics text.
     async fn follower_metrics(&self) -> anyhow::Result<String> {
-        let http = anonymous_client(&self.b)?;
-        let url = self.b.config().public_url(self.b.addr().port())?.join("metrics")?;
-        Ok(http.get(url).send().await?.text().await?)
+        mimi_tests::scrape(&self.b).await
     }
 
     /// A fresh empty commit of the phone (signed by it, of the current epoch), not sent.

@@ -586,7 +586,7 @@ impl<S: Store> Follower<S> {
             trust: copy.trust.clone(),
         };
         if let Err((seq, why)) = next.take_in(self.provider.crypto(), &intake.entries)? {
-            self.refused.inc();
+            self.refused.increment(1);
             tracing::warn!(room, hub = peer, seq, reason = %why, "refused /notify: an entry does not validate");
             return Err(FollowerError::Invalid { room: room.to_owned(), seq, why });
         }

@@ -6,6 +6,11 @@
 //! the peer's durable cursor as one `/notify` body (concatenated `FanoutMessage`s), and moves the
 //! cursor only when the peer answers `201`. One request per (peer, room) is in flight at a time,
 //! which keeps each room in order; different rooms proceed in parallel.
+//!
+//! Metrics, per peer: `mimi_outbox_lag_entries{peer}`, the log positions the peer's cursors are
+//! behind the logs, summed over rooms (refreshed on every scheduling pass and delivery), and
+//! `mimi_outbox_delivery_lag_seconds{peer}`, how old the oldest entry of each delivered batch
+//! was when the peer acknowledged it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,7 +23,8 @@ use tokio::task::JoinHandle;
 use super::peers::Peers;
 use crate::hub::outgoing::write_fanouts_for;
 use crate::hub::LogEntry;
-use crate::provider::Provider;
+use crate::metrics::{GaugeVec, HistogramVec, MetricsError, Registry};
+use crate::provider::{now_ms, Provider};
 use crate::store::{settle, Store, Write};
 use crate::tls::PeerClient;
 use mimi_protocol::directory::Endpoint;
@@ -143,18 +149,82 @@ pub struct Outbox<S: Store> {
     workers: Mutex<HashMap<(String, String), Worker>>,
     /// Per room: the last log position scanned and the peers named so far.
     scanned: Mutex<HashMap<String, (u64, Vec<String>)>>,
+    /// How far behind each peer is, for the metrics.
+    lag: Mutex<Lag>,
+    metrics: OutboxMetrics,
+}
+
+/// Log positions each peer's cursor is behind, per room and summed per peer.
+#[derive(Debug, Default)]
+struct Lag {
+    /// (peer, room) → positions behind.
+    rooms: HashMap<(String, String), u64>,
+    /// peer → the sum of its rooms'.
+    peers: HashMap<String, u64>,
+}
+
+impl Lag {
+    /// Sets how far `peer` is behind in `room`; returns its new sum over rooms.
+    fn set(&mut self, peer: &str, room: &str, behind: u64) -> u64 {
+        let before = self.rooms.insert((peer.to_owned(), room.to_owned()), behind).unwrap_or(0);
+        let total = self.peers.entry(peer.to_owned()).or_insert(0);
+        *total = (*total + behind).saturating_sub(before);
+        *total
+    }
+}
+
+/// The outbox's metrics (module docs).
+#[derive(Debug, Clone)]
+struct OutboxMetrics {
+    lag_entries: GaugeVec,
+    delivery_lag: HistogramVec,
+}
+
+impl OutboxMetrics {
+    fn register(registry: &Registry) -> Result<Self, MetricsError> {
+        Ok(OutboxMetrics {
+            lag_entries: registry.gauge_vec(
+                "mimi_outbox_lag_entries",
+                "Log positions the peer's outbox cursors are behind the room logs, summed over rooms.",
+                &["peer"],
+            )?,
+            delivery_lag: registry.histogram_vec(
+                "mimi_outbox_delivery_lag_seconds",
+                "Age of the oldest entry of a batch when the peer acknowledged it, seconds.",
+                &["peer"],
+            )?,
+        })
+    }
 }
 
 impl<S: Store> Outbox<S> {
-    /// An outbox for `provider`, reaching peers through `peers`.
-    pub fn new(domain: &str, provider: Arc<Provider<S>>, peers: PeerClient, backoff: Backoff) -> Arc<Self> {
-        Arc::new(Outbox {
+    /// An outbox for `provider`, reaching peers through `peers`, with its metrics registered in
+    /// `registry`.
+    pub fn new(
+        domain: &str,
+        provider: Arc<Provider<S>>,
+        peers: PeerClient,
+        backoff: Backoff,
+        registry: &Registry,
+    ) -> Result<Arc<Self>, MetricsError> {
+        Ok(Arc::new(Outbox {
             provider,
             peers: Peers::new(domain, peers),
             backoff,
             workers: Mutex::new(HashMap::new()),
             scanned: Mutex::new(HashMap::new()),
-        })
+            lag: Mutex::new(Lag::default()),
+            metrics: OutboxMetrics::register(registry)?,
+        }))
+    }
+
+    /// Notes that `peer` is `behind` log positions behind in `room`, in the metrics.
+    fn note_lag(&self, peer: &str, room: &str, behind: u64) {
+        // Plain numbers changed in one step: a poisoned lock is used as it is.
+        let total = self.lag.lock().unwrap_or_else(PoisonError::into_inner).set(peer, room, behind);
+        if let Ok(gauge) = self.metrics.lag_entries.with_labels(&[peer]) {
+            gauge.set(total as f64);
+        }
     }
 
     /// Runs until the task is aborted: on every durable append (and every few seconds), starts a
@@ -209,9 +279,15 @@ impl<S: Store> Outbox<S> {
             // read).
             let mut behind = Vec::new();
             for peer in peers {
-                // An unreadable cursor counts as behind: the worker reads it again and reports.
-                if self.provider.store().outbox_cursor(&peer, &room).await.map(|c| c < scanned).unwrap_or(true) {
-                    behind.push(peer);
+                match self.provider.store().outbox_cursor(&peer, &room).await {
+                    Ok(cursor) => {
+                        self.note_lag(&peer, &room, scanned.saturating_sub(cursor));
+                        if cursor < scanned {
+                            behind.push(peer);
+                        }
+                    }
+                    // An unreadable cursor counts as behind: the worker reads it again and reports.
+                    Err(_) => behind.push(peer),
                 }
             }
             let mut workers = self.workers();
@@ -281,6 +357,7 @@ impl<S: Store> Outbox<S> {
                 }
                 Err(e) => return tracing::error!(%peer, %room, error = %e, "log entries cannot be framed"),
             };
+            let oldest = entries.iter().find(|e| e.goes_to(&peer)).map(|e| e.accepted_ms);
             let outcome =
                 if batch.messages == 0 { Attempt::Delivered } else { self.send(&peer, &room, batch.body).await };
             match outcome {
@@ -292,6 +369,13 @@ impl<S: Store> Outbox<S> {
                         return;
                     }
                     tracing::debug!(%peer, %room, to = batch.advance_to, n = batch.messages, "delivered");
+                    let scanned = self.scanned().get(&room).map_or(0, |(last, _)| *last);
+                    self.note_lag(&peer, &room, scanned.saturating_sub(batch.advance_to));
+                    if let (Some(accepted_ms), true) = (oldest, batch.messages > 0) {
+                        if let Ok(h) = self.metrics.delivery_lag.with_labels(&[&peer]) {
+                            h.record(now_ms().saturating_sub(accepted_ms) as f64 / 1000.0);
+                        }
+                    }
                 }
                 Attempt::RetryAfter(wait) => {
                     tracing::info!(%peer, %room, secs = wait.as_secs(), "peer asked to retry later");

@@ -121,8 +121,9 @@ fn entry_bytes(entry: &LogEntry) -> u64 {
     entry.tls_serialized_len() as u64
 }
 
-/// What the provider counts for `/metrics`.
-#[derive(Debug, Clone, Default)]
+/// What the provider counts for its metrics ([`crate::metrics`]); counting nothing until
+/// registered ([`Provider::with_metrics`]).
+#[derive(Debug, Clone)]
 struct HubMetrics {
     /// Commits accepted (`hub_commits_accepted_total`).
     commits: Counter,
@@ -143,6 +144,26 @@ struct HubMetrics {
     group_info_limited: Counter,
     /// Records retention deleted (`mimi_retention_trimmed_total{what}`); `None` until registered.
     trimmed: Option<CounterVec>,
+    /// Handshakes and messages refused, by the draft's response code
+    /// (`mimi_refusals_total{source="hub", code}`); `None` until registered.
+    refusals: Option<CounterVec>,
+}
+
+impl Default for HubMetrics {
+    fn default() -> Self {
+        HubMetrics {
+            commits: Counter::noop(),
+            proposals: Counter::noop(),
+            messages: Counter::noop(),
+            refused: Counter::noop(),
+            messages_refused: Counter::noop(),
+            checkpoints: Counter::noop(),
+            quota_refused: None,
+            group_info_limited: Counter::noop(),
+            trimmed: None,
+            refusals: None,
+        }
+    }
 }
 
 impl HubMetrics {
@@ -167,10 +188,11 @@ impl HubMetrics {
                     &["what"],
                 )?;
                 for what in TRIMMED_LABELS {
-                    family.with_labels(&[what])?;
+                    family.show(&[what])?;
                 }
                 family
             }),
+            refusals: Some(registry.refusals()?),
         })
     }
 }
@@ -180,7 +202,7 @@ impl HubMetrics {
 pub fn quota_family(registry: &Registry) -> Result<CounterVec, MetricsError> {
     let family = registry.counter_vec(QUOTA_REFUSED_TOTAL, QUOTA_REFUSED_HELP, &[QUOTA_LABEL])?;
     for quota in Quota::ALL {
-        family.with_labels(&[quota.label()])?;
+        family.show(&[quota.label()])?;
     }
     Ok(family)
 }
@@ -212,7 +234,7 @@ pub struct Provider<S: Store> {
     claims: StdMutex<ClaimLimiter>,
     /// `groupInfo` requests counted this minute, per asker.
     group_infos: StdMutex<GroupInfoLimiter>,
-    /// Counters for `/metrics`.
+    /// Counters for the metrics.
     metrics: HubMetrics,
     /// Counts durable appends to any room; the federation outbox waits on it.
     appended: watch::Sender<u64>,
@@ -263,7 +285,8 @@ impl<S: Store> Provider<S> {
         })
     }
 
-    /// Registers the provider's counters (`hub_*`) in `registry` for `/metrics`.
+    /// Registers the provider's counters (`hub_*`, `mimi_quota_refused_total`,
+    /// `mimi_retention_trimmed_total`, `mimi_refusals_total`) in `registry`.
     pub fn with_metrics(mut self, registry: &Registry) -> Result<Self, MetricsError> {
         self.metrics = HubMetrics::register(registry)?;
         Ok(self)
@@ -290,7 +313,7 @@ impl<S: Store> Provider<S> {
             self.group_infos.lock().map_err(|_| ProviderError::poisoned("groupInfo limiter"))?.admit(asker, now_ms());
         admitted.map_err(|e| {
             tracing::info!(refusal = %e, "groupInfo rate limited");
-            self.metrics.group_info_limited.inc();
+            self.metrics.group_info_limited.increment(1);
             ProviderError::RateLimited(e.to_string())
         })
     }
@@ -306,12 +329,22 @@ impl<S: Store> Provider<S> {
         &self.quotas
     }
 
-    /// Counts a quota's refusal for `/metrics` (`mimi_quota_refused_total`).
+    /// Counts a quota's refusal in the metrics (`mimi_quota_refused_total`).
     pub fn count_quota_refusal(&self, quota: Quota) {
         if let Some(family) = &self.metrics.quota_refused {
             // The label count is the family's own: this cannot fail.
             if let Ok(counter) = family.with_labels(&[quota.label()]) {
-                counter.inc();
+                counter.increment(1);
+            }
+        }
+    }
+
+    /// Counts a handshake or message the hub refused with the draft's response `code` (e.g.
+    /// `notAllowed`) in the metrics (`mimi_refusals_total{source="hub"}`).
+    pub(crate) fn count_hub_refusal(&self, code: &str) {
+        if let Some(family) = &self.metrics.refusals {
+            if let Ok(counter) = family.with_labels(&["hub", code]) {
+                counter.increment(1);
             }
         }
     }

@@ -88,7 +88,7 @@ impl<S: Store> Provider<S> {
         if let Some(family) = &self.metrics.trimmed {
             for (what, n) in TRIMMED_LABELS.iter().zip(trimmed.counts()) {
                 if let Ok(counter) = family.with_labels(&[what]) {
-                    counter.inc_by(n);
+                    counter.increment(n);
                 }
             }
         }

@@ -40,6 +40,25 @@ fn not_allowed(why: impl std::fmt::Display) -> UpdateRoomResponse {
     UpdateRoomResponse { error_description: why.to_string().into(), outcome: UpdateRoomOutcome::NotAllowed }
 }
 
+/// The draft's name of a refused handshake's response code (protocol-06 §5.3), for the metrics.
+fn update_code(outcome: &UpdateRoomOutcome) -> &'static str {
+    match outcome {
+        UpdateRoomOutcome::Success { .. } => "success",
+        UpdateRoomOutcome::WrongEpoch { .. } => "wrongEpoch",
+        UpdateRoomOutcome::NotAllowed => "notAllowed",
+        UpdateRoomOutcome::InvalidProposal { .. } => "invalidProposal",
+    }
+}
+
+/// The draft's name of a refused message's response code (protocol-06 §5.4), for the metrics.
+fn submit_code(status: &SubmitMessageStatus) -> &'static str {
+    match status {
+        SubmitMessageStatus::Accepted { .. } => "accepted",
+        SubmitMessageStatus::NotAllowed => "notAllowed",
+        SubmitMessageStatus::EpochTooOld { .. } => "epochTooOld",
+    }
+}
+
 /// A request's bytes do not match its decoded value: the HTTP edge handed over the wrong body.
 fn mismatch(e: crate::hub::received::Mismatch) -> ProviderError {
     ProviderError::internal("locating the received messages", e)
@@ -131,8 +150,9 @@ impl<S: Store> Provider<S> {
     ) -> Result<UpdateRoomResponse, ProviderError> {
         let mut slot = self.lock(room_id).await?;
         let refuse = |refusal: HandshakeRefusal, epoch: u64| {
-            self.metrics.refused.inc();
+            self.metrics.refused.increment(1);
             self.count_refusal(room_id);
+            self.count_hub_refusal(update_code(&UpdateRoomOutcome::NotAllowed));
             tracing::info!(room = room_id, epoch, %refusal, "handshake refused by the hub's rules");
             not_allowed(refusal)
         };
@@ -143,8 +163,9 @@ impl<S: Store> Provider<S> {
         }
         let decision = slot.room.decide_received(&self.crypto, bundle, bytes, now_ms());
         let Some((mut entry, accepted)) = decision.accepted else {
-            self.metrics.refused.inc();
+            self.metrics.refused.increment(1);
             self.count_refusal(room_id);
+            self.count_hub_refusal(update_code(&decision.response.outcome));
             tracing::info!(room = room_id, epoch = slot.room.epoch(), outcome = ?decision.response.outcome,
                 reason = %decision.response.error_description, "handshake refused");
             return Ok(decision.response);
@@ -246,8 +267,9 @@ impl<S: Store> Provider<S> {
             let decision = slot.room.decide_message_received(message, encoded, sender, now_ms());
             let mut status = decision.status;
             let Some(mut entry) = decision.accepted else {
-                self.metrics.messages_refused.inc();
+                self.metrics.messages_refused.increment(1);
                 self.count_refusal(room_id);
+                self.count_hub_refusal(submit_code(&status));
                 return Ok(status);
             };
             let frank = self
@@ -283,7 +305,7 @@ impl<S: Store> Provider<S> {
         }
         notify.send_modify(|p| p.seq = p.seq.max(entry.seq));
         self.appended.send_modify(|n| *n += 1);
-        self.metrics.messages.inc();
+        self.metrics.messages.increment(1);
         Ok(status)
     }
 
@@ -332,9 +354,9 @@ impl<S: Store> Provider<S> {
         let commit = matches!(accepted, Accepted::Commit { .. });
         let handshake = !matches!(accepted, Accepted::Application);
         match &accepted {
-            Accepted::Commit { .. } => self.metrics.commits.inc(),
-            Accepted::Proposals(_) => self.metrics.proposals.inc(),
-            Accepted::Application => self.metrics.messages.inc(),
+            Accepted::Commit { .. } => self.metrics.commits.increment(1),
+            Accepted::Proposals(_) => self.metrics.proposals.increment(1),
+            Accepted::Application => self.metrics.messages.increment(1),
         }
         if let Err(e) = slot.room.apply(&entry, accepted) {
             // Durable but not applied: the room in memory is behind its log; it stays broken
@@ -353,7 +375,7 @@ impl<S: Store> Provider<S> {
                             slot.checkpointed = slot.room.seq();
                             slot.checkpoint_bytes = size;
                             slot.log_bytes = 0;
-                            self.metrics.checkpoints.inc();
+                            self.metrics.checkpoints.increment(1);
                             tracing::debug!(room = %room_id, seq = slot.checkpointed, bytes = size, "checkpoint written");
                         }
                         Err(e) => tracing::warn!(room = %room_id, error = %e, "checkpoint failed"),

@@ -1,6 +1,6 @@
 //! A provider served as `mimi-ds serve` serves it (a real redb file, the admin socket, dev
-//! certificates for `a.example`), in a background task, with an HTTPS client for its client API
-//! and the operator's commands: what the tests of authentication and of the hub's trust rules
+//! certificates for `a.example`, its metrics on a metrics listener), in a background task, with an
+//! HTTPS client for its client API and the operator's commands: what the tests of authentication and of the hub's trust rules
 //! drive through the real API.
 
 use std::net::SocketAddr;
@@ -36,6 +36,7 @@ pub fn config(dir: &Path, registration: Registration) -> Config {
         tls: TlsPaths::dev_pki(dir, "a.example"),
         data_dir: dir.join("data"),
         registration,
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..Config::default()
     }
 }
@@ -57,6 +58,8 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub base: String,
     pub addr: SocketAddr,
+    /// The metrics listener (plain HTTP).
+    pub metrics_addr: SocketAddr,
     pub stop: oneshot::Sender<()>,
     pub task: JoinHandle<Result<(), AppError>>,
 }
@@ -84,7 +87,8 @@ impl Harness {
         .unwrap();
         let http = super::https_client(&config.tls.ca, running.addr);
         let base = format!("https://a.example:{}", running.addr.port());
-        Harness { config, config_file, http, base, addr: running.addr, stop, task: running.task }
+        let metrics_addr = running.metrics_addr.expect("a metrics listener");
+        Harness { config, config_file, http, base, addr: running.addr, metrics_addr, stop, task: running.task }
     }
 
     pub async fn stop(self) {
@@ -152,9 +156,11 @@ impl Harness {
         (r.status(), headers, r.bytes().await.unwrap().to_vec())
     }
 
-    /// The value of the series `name{labels}` (`name` alone: unlabelled) at `/metrics` (0 if absent).
+    /// The value of the series `name{labels}` (`name` alone: unlabelled) at the metrics listener
+    /// (0 if absent).
     pub async fn metric(&self, series: &str) -> u64 {
-        let text = self.http.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        let url = format!("http://{}/metrics", self.metrics_addr);
+        let text = self.http.get(url).send().await.unwrap().text().await.unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
             .map(|v| v.trim().parse().unwrap())

@@ -25,7 +25,12 @@ pub fn https_client(ca: &std::path::Path, addr: std::net::SocketAddr) -> reqwest
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder().tls_backend_preconfigured(tls_config).resolve("a.example", addr).build().unwrap()
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config)
+        .resolve("a.example", addr)
+        .no_proxy()
+        .build()
+        .unwrap()
 }
 
 /// A scripted peer provider `domain` (certificates from the dev PKI in `pki`), serving over real

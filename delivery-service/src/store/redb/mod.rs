@@ -22,6 +22,7 @@
 
 mod apply;
 pub mod fault;
+mod metrics;
 mod migrate;
 mod reads;
 pub mod recovery;
@@ -125,8 +126,10 @@ impl RedbStore {
         self.inner.db.counts()
     }
 
-    /// Registers the store's metrics in `registry`: `mimi_store_write_failures_total`,
-    /// `mimi_store_recoveries_total` and `mimi_store_writable` ([`recovery`]).
+    /// Registers the store's metrics in `registry`: `mimi_store_batch_size`,
+    /// `mimi_store_commit_seconds`, `mimi_rooms`, `mimi_clients`,
+    /// `mimi_store_write_failures_total`, `mimi_store_recoveries_total` and
+    /// `mimi_store_writable` ([`recovery`]).
     pub fn register_metrics(&self, registry: &crate::metrics::Registry) -> Result<(), crate::metrics::MetricsError> {
         self.inner.db.register_metrics(registry)
     }

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, DatabaseError, Durability, ReadableTable as _};
 
+use super::metrics::{Committed, Counts, StoreMetrics};
 use super::schema::{io, META};
-use crate::metrics::{Counter, Gauge, MetricsError, Registry};
+use crate::metrics::{MetricsError, Registry};
 use crate::store::StoreError;
 
 /// How often an unwritable store tries to open its file again.
@@ -86,16 +87,8 @@ pub(super) struct Handle {
     /// Writes lost to a storage failure, and recoveries, since the store was opened.
     failures: AtomicU64,
     recoveries: AtomicU64,
-    /// The same in `/metrics`, once registered ([`Handle::register_metrics`]).
+    /// The store's metrics (these among them), once registered ([`Handle::register_metrics`]).
     metrics: Mutex<Option<StoreMetrics>>,
-}
-
-/// The store's `/metrics`: failed batches, recoveries, and whether it takes writes.
-#[derive(Debug, Clone)]
-struct StoreMetrics {
-    failures: Counter,
-    recoveries: Counter,
-    writable: Gauge,
 }
 
 impl Handle {
@@ -111,26 +104,26 @@ impl Handle {
         }
     }
 
-    /// Registers `mimi_store_write_failures_total`, `mimi_store_recoveries_total` and
-    /// `mimi_store_writable` in `registry` (counting from the store's opening).
+    /// Registers the store's metrics ([`super::metrics`]) in `registry`: failures and
+    /// recoveries counting from the store's opening, the rooms and devices it holds now.
     pub(super) fn register_metrics(&self, registry: &Registry) -> Result<(), MetricsError> {
-        let metrics = StoreMetrics {
-            failures: registry.counter(
-                "mimi_store_write_failures_total",
-                "Store batches that failed in storage (full disk, I/O error); none of them was written.",
-            )?,
-            recoveries: registry.counter(
-                "mimi_store_recoveries_total",
-                "Times the store opened its file again after a failed write and took writes again.",
-            )?,
-            writable: registry.gauge("mimi_store_writable", "1 while the store takes writes, 0 while it recovers.")?,
-        };
+        let metrics = StoreMetrics::register(registry)?;
         let (failures, recoveries) = self.counts();
-        metrics.failures.inc_by(failures);
-        metrics.recoveries.inc_by(recoveries);
-        metrics.writable.set(i64::from(self.writable()));
+        metrics.failures.increment(failures);
+        metrics.recoveries.increment(recoveries);
+        metrics.writable.set(f64::from(u8::from(self.writable())));
+        match self.db().and_then(|db| Counts::read_committed(&db)) {
+            Ok(counts) => metrics.set_counts(counts),
+            // The next batch creating a room or registering a device sets them.
+            Err(e) => tracing::warn!(error = %e, "store counts unreadable for the metrics"),
+        }
         *self.metrics.lock().unwrap_or_else(PoisonError::into_inner) = Some(metrics);
         Ok(())
+    }
+
+    /// Records a batch the writer committed in the metrics.
+    pub(super) fn committed(&self, batch: &Committed) {
+        self.observe(|m| m.committed(batch));
     }
 
     fn observe(&self, what: impl FnOnce(&StoreMetrics)) {
@@ -168,8 +161,8 @@ impl Handle {
         *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
         self.writable.store(false, Ordering::Release);
         self.observe(|m| {
-            m.failures.inc();
-            m.writable.set(0);
+            m.failures.increment(1);
+            m.writable.set(0.0);
         });
         tracing::error!(path = %self.backing.path().display(), %error, "store write failed: refusing writes until the file is opened again");
     }
@@ -184,8 +177,8 @@ impl Handle {
                 self.recoveries.fetch_add(1, Ordering::Relaxed);
                 self.writable.store(true, Ordering::Release);
                 self.observe(|m| {
-                    m.recoveries.inc();
-                    m.writable.set(1);
+                    m.recoveries.increment(1);
+                    m.writable.set(1.0);
                 });
                 tracing::warn!(path = %self.backing.path().display(), "store recovered: taking writes again");
             }

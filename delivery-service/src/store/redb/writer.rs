@@ -16,6 +16,7 @@ use std::time::Instant;
 use redb::{Database, Durability};
 
 use super::apply::{append_entries, apply, LastSeqs};
+use super::metrics::{changes_counts, Committed, Counts};
 use super::recovery::{Handle, RECOVERY_INTERVAL};
 use super::schema::{io, LOG};
 use crate::store::{StoreError, Write, WriteResult};
@@ -55,8 +56,9 @@ pub(super) fn run(db: Arc<Handle>, rx: mpsc::Receiver<Job>, max_batch: usize, co
         }
         let outcome = db.db().and_then(|d| commit_batch(&d, &batch, &mut last_seqs));
         match outcome {
-            Ok(results) => {
+            Ok((results, committed)) => {
                 commits.fetch_add(1, Ordering::Relaxed);
+                db.committed(&committed);
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -76,13 +78,13 @@ pub(super) fn run(db: Arc<Handle>, rx: mpsc::Receiver<Job>, max_batch: usize, co
     }
 }
 
-/// Applies `batch` in one durable transaction: each write's own outcome, or the failure of the
-/// transaction as a whole.
+/// Applies `batch` in one durable transaction: each write's own outcome and what the metrics
+/// record of the batch, or the failure of the transaction as a whole.
 fn commit_batch(
     db: &Database,
     batch: &[Job],
     last_seqs: &mut LastSeqs,
-) -> Result<Vec<Result<WriteResult, StoreError>>, StoreError> {
+) -> Result<(Vec<Result<WriteResult, StoreError>>, Committed), StoreError> {
     let mut tx = db.begin_write().map_err(io)?;
     tx.set_durability(Durability::Immediate).map_err(io)?;
     let now_ms = crate::provider::now_ms();
@@ -114,6 +116,10 @@ fn commit_batch(
         }
     }
     drop(log);
+    // Only for the metrics: a count that cannot be read is left as it was.
+    let counts = if batch.iter().any(|(w, _)| changes_counts(w)) { Counts::read(&tx).ok() } else { None };
+    let started = Instant::now();
     tx.commit().map_err(io)?;
-    Ok(results)
+    let committed = Committed { writes: batch.len(), commit: started.elapsed(), counts };
+    Ok((results, committed))
 }
