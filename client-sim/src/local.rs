@@ -99,14 +99,49 @@ pub fn config(dir: &Path, domain: &str, listen: SocketAddr) -> Result<Config, Lo
     })
 }
 
-/// Free loopback ports, one per provider (bound and released, so each configuration can name
-/// the others' ports before any of them starts).
 /// Free loopback ports, bound and released together, so that federated providers'
 /// configurations can name each other's ports before any of them starts.
+///
+/// Released ports are taken below the kernel's ephemeral range (`ip_local_port_range`) when
+/// there is room there: a port the kernel hands out itself (to a `:0` listener such as a metrics
+/// listener, or as the local port of an outgoing connection) could otherwise land on one of them
+/// between its release and the provider's bind, and that provider would fail with "address in
+/// use". Ports are tried from a random start, so concurrent callers rarely meet; without room
+/// below the range, the kernel chooses (`:0`).
 pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
-    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>();
-    let listeners = listeners.map_err(LocalError::Ports)?;
-    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(LocalError::Ports)).collect()
+    let Some(range) = below_ephemeral_range() else {
+        let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>();
+        let listeners = listeners.map_err(LocalError::Ports)?;
+        return listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(LocalError::Ports)).collect();
+    };
+    let span = u32::from(range.end - range.start);
+    // A random start: std's hasher keys are random per process and per instance.
+    let start = (std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), n) % u64::from(span)) as u32;
+    let mut listeners = Vec::with_capacity(n);
+    for offset in 0..span {
+        if listeners.len() == n {
+            break;
+        }
+        // `start + offset < 2 * span`, and `span` fits in a u16.
+        let port = range.start + u16::try_from((start + offset) % span).unwrap_or_default();
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
+    if listeners.len() < n {
+        let what = format!("only {} of {n} free in {range:?}", listeners.len());
+        return Err(LocalError::Ports(std::io::Error::new(std::io::ErrorKind::AddrInUse, what)));
+    }
+    Ok(listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.port()).collect())
+}
+
+/// Ports below the kernel's ephemeral range, from 10000 (`None` when that range starts lower
+/// than 11000 or cannot be read).
+fn below_ephemeral_range() -> Option<std::ops::Range<u16>> {
+    const FIRST: u16 = 10_000;
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let low: u16 = text.split_whitespace().next()?.parse().ok()?;
+    (low >= FIRST + 1000).then_some(FIRST..low)
 }
 
 /// The configuration of provider `i` of a federation of `domains` on loopback `ports`: its store
