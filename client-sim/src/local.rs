@@ -116,7 +116,8 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
     };
     let span = u32::from(range.end - range.start);
     // A random start: std's hasher keys are random per process and per instance.
-    let start = (std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), n) % u64::from(span)) as u32;
+    let start =
+        (std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), n) % u64::from(span)) as u32;
     let mut listeners = Vec::with_capacity(n);
     for offset in 0..span {
         if listeners.len() == n {
