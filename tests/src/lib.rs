@@ -75,6 +75,16 @@ pub async fn read_log(client: &Client, room: &str) -> anyhow::Result<Vec<RoomEnt
     Ok(client.session().read_whole_log(room).await?)
 }
 
+/// The first application message (its `PrivateMessage`) of `room`'s log, as `client` reads it.
+pub async fn first_application_message(client: &Client, room: &str) -> anyhow::Result<openmls::prelude::MlsMessageIn> {
+    read_log(client, room)
+        .await?
+        .into_iter()
+        .find(|e| matches!(e.fanout.framing, mimi_protocol::notify::FanoutFraming::Application { .. }))
+        .map(|e| e.fanout.message)
+        .ok_or_else(|| anyhow::anyhow!("{room}: no application message in the log"))
+}
+
 /// Whether a log entry is a commit.
 pub fn is_commit(entry: &RoomEntry) -> bool {
     matches!(entry.fanout.framing, mimi_protocol::notify::FanoutFraming::Commit { .. })

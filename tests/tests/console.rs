@@ -30,11 +30,10 @@ use mimi_client_sim::{Client, LocalProvider};
 use mimi_ds::admin::{AdminAnswer, AdminRequest, Via};
 use mimi_ds::tls::PeerClient;
 use mimi_protocol::directory::encode_path_segment;
-use mimi_protocol::notify::FanoutFraming;
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use mimi_tests::peer::post;
-use mimi_tests::{free_ports, read_log};
+use mimi_tests::{first_application_message, free_ports};
 use serde_json::Value as Json;
 
 const TOKEN: &str = "console-test-token-0123456789";
@@ -69,13 +68,7 @@ async fn admin_api_socket_and_console_show_a_live_room() -> anyhow::Result<()> {
     assert_eq!(alice.epoch(&room)?, 3, "invite, rename, role change");
 
     // b.example replays Bob's message after the epoch moved on: refused.
-    let old = read_log(&alice, &room)
-        .await?
-        .into_iter()
-        .find(|e| matches!(e.fanout.framing, FanoutFraming::Application { .. }))
-        .context("an application message")?
-        .fanout
-        .message;
+    let old = first_application_message(&alice, &room).await?;
     alice.key_update(&room).await?;
     let b_peer = PeerClient::new(&configs[1])?;
     let body = SubmitMessageRequest {
@@ -322,35 +315,29 @@ fn browser(chromium: &Path, dir: &Path) -> anyhow::Result<Command> {
 async fn dump_dom(chromium: &Path, dir: &Path, url: &str) -> anyhow::Result<String> {
     let mut command = browser(chromium, dir)?;
     command.arg("--dump-dom").arg(url);
-    let output = run(command).await?;
+    Ok(String::from_utf8(run(command).await?.stdout)?)
+}
+
+/// Runs `command` to its successful end (at most three minutes, on a loaded machine: `timeout` kills a
+/// hanging browser, exit status 124).
+async fn run(mut command: Command) -> anyhow::Result<std::process::Output> {
+    let mut timed = Command::new("timeout");
+    timed.arg("180").arg(command.get_program()).args(command.get_args());
+    command = timed;
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
     ensure!(
         output.status.success(),
         "chromium failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    Ok(String::from_utf8(output.stdout)?)
-}
-
-/// Runs `command` to its end (at most three minutes, on a loaded machine: `timeout` kills a
-/// hanging browser, exit status 124).
-async fn run(mut command: Command) -> anyhow::Result<std::process::Output> {
-    let mut timed = Command::new("timeout");
-    timed.arg("180").arg(command.get_program()).args(command.get_args());
-    command = timed;
-    Ok(tokio::task::spawn_blocking(move || command.output()).await??)
+    Ok(output)
 }
 
 /// A PNG of the page at `png`.
 async fn screenshot(chromium: &Path, dir: &Path, url: &str, png: &Path) -> anyhow::Result<()> {
     let mut command = browser(chromium, dir)?;
     command.arg("--window-size=1400,2200").arg(format!("--screenshot={}", png.display())).arg(url);
-    let output = run(command).await?;
-    ensure!(
-        output.status.success(),
-        "chromium failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run(command).await?;
     Ok(())
 }

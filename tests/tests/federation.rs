@@ -36,7 +36,7 @@ use mimi_protocol::notify::FanoutFraming;
 use mimi_protocol::submit::{SubmitMessageRequest, SubmitMessageResponse, SubmitMessageStatus};
 use mimi_protocol::{Body, IdentifierUri, Protocol, DEFAULT_MAX_BODY_LEN};
 use mimi_tests::peer::{anonymous_client, consent_entry, post};
-use mimi_tests::{check_converged_across_providers, read_log};
+use mimi_tests::{check_converged_across_providers, first_application_message, read_log};
 
 const DOMAINS: [&str; 3] = ["a.example", "b.example", "c.example"];
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -122,13 +122,7 @@ async fn three_providers_story_and_peer_security() -> anyhow::Result<()> {
     let room_seg = encode_path_segment(&room);
     let (epoch, log_len) = (alice.epoch(&room)?, read_log(&alice, &room).await?.len());
     // A real PrivateMessage of the room (Cathy's, as Alice reads it).
-    let app_message = read_log(&alice, &room)
-        .await?
-        .into_iter()
-        .find(|e| matches!(e.fanout.framing, FanoutFraming::Application { .. }))
-        .context("an application message")?
-        .fanout
-        .message;
+    let app_message = first_application_message(&alice, &room).await?;
 
     // No client certificate: 401.
     let anonymous = anonymous_client(&providers[0])?;

@@ -34,18 +34,7 @@ fn impostor_leaf(client: &TestClient, impostor: &str) -> LeafNodeParameters {
 /// `client` until merged or cleared.
 pub fn commit_as(client: &mut TestClient, impostor: &str) -> Result<CommitMessageBundle, KitError> {
     let parameters = impostor_leaf(client, impostor);
-    let TestClient { uri, provider, signer, group, .. } = client;
-    let group = group.as_mut().ok_or_else(|| KitError::NotInRoom { what: "commit", client: uri.to_string() })?;
-    group
-        .commit_builder()
-        .leaf_node_parameters(parameters)
-        .force_self_update(true)
-        .load_psks(provider.storage())
-        .map_err(mls("PSKs"))?
-        .build(provider.rand(), provider.crypto(), signer, |_| true)
-        .map_err(mls("impostor commit"))?
-        .stage_commit(provider)
-        .map_err(mls("stage impostor commit"))
+    commit_with_leaf(client, parameters, "impostor commit")
 }
 
 /// A commit by `client` whose update path gives its leaf `extensions` (an empty set drops the
@@ -56,6 +45,16 @@ pub fn commit_with_leaf_extensions(
     extensions: Extensions<LeafNode>,
 ) -> Result<CommitMessageBundle, KitError> {
     let parameters = LeafNodeParameters::builder().with_extensions(extensions).build();
+    commit_with_leaf(client, parameters, "commit with leaf extensions")
+}
+
+/// A self-update commit by `client` whose update path carries `parameters` (`what` names it in
+/// errors); pending at `client` until merged or cleared.
+fn commit_with_leaf(
+    client: &mut TestClient,
+    parameters: LeafNodeParameters,
+    what: &'static str,
+) -> Result<CommitMessageBundle, KitError> {
     let TestClient { uri, provider, signer, group, .. } = client;
     let group = group.as_mut().ok_or_else(|| KitError::NotInRoom { what: "commit", client: uri.to_string() })?;
     group
@@ -65,9 +64,9 @@ pub fn commit_with_leaf_extensions(
         .load_psks(provider.storage())
         .map_err(mls("PSKs"))?
         .build(provider.rand(), provider.crypto(), signer, |_| true)
-        .map_err(mls("commit with leaf extensions"))?
+        .map_err(mls(what))?
         .stage_commit(provider)
-        .map_err(mls("stage commit with leaf extensions"))
+        .map_err(mls(what))
 }
 
 /// An Update proposal by `client` giving its leaf the credential of `impostor`.
